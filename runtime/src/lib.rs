@@ -1,0 +1,46 @@
+//! ANH's ONNX Runtime side: the model store, model analysis, and cached inference sessions.
+//!
+//! - [`ModelStore`] keeps ONNX files on disk by keccak256 hash, analysed before they are
+//!   written.
+//! - [`analyze`] reads an ONNX file (hand-written prost messages, bounded against protobuf
+//!   bombs) and returns the [`ModelInfo`] the chain records — I/O signature and cost in MACs —
+//!   or refuses the model with an [`AnalysisError`] (external data, custom operator domains,
+//!   model-local functions, overflowing shapes, unsupported types, …).
+//! - [`ModelRuntime`] is the one trait the rest of ANH runs models through; [`OrtRuntime`]
+//!   implements it on ONNX Runtime 1.31.1, loaded at run time from the library
+//!   [`find_ort_library`] finds (installed by `./dev setup`, i.e. `scripts/setup-ort.sh`),
+//!   on CPU or CUDA ([`Device`]).
+//!
+//! ```no_run
+//! use anh_runtime::{ModelRuntime, ModelStore, OrtRuntime, RuntimeConfig};
+//! use std::sync::Arc;
+//!
+//! # fn main() -> anh_runtime::Result<()> {
+//! let store = Arc::new(ModelStore::open("models")?);
+//! let info = store.put(&std::fs::read("mlp.onnx").expect("model file"))?;
+//! let runtime = OrtRuntime::new(store, RuntimeConfig::default())?;
+//! # let inputs = Vec::new();
+//! let outputs = runtime.run(info.hash, inputs)?;
+//! # Ok(())
+//! # }
+//! ```
+
+mod analysis;
+mod error;
+mod ort_lib;
+mod runtime;
+mod store;
+mod validate;
+
+pub use analysis::{AnalysisError, IoKind, Limits, analyze};
+pub use error::{InputMismatch, Result, RuntimeError};
+pub use ort_lib::{
+    CACHE_DIR_ENV, ORT_DYLIB_ENV, ORT_DYLIB_PATH_ENV, ORT_VERSION, cache_dir, find_ort_library,
+    init_ort, loaded_ort_library,
+};
+pub use runtime::{Device, ModelRuntime, OrtRuntime, RuntimeConfig, RuntimeStats};
+pub use store::{ModelSource, ModelStore};
+pub use validate::{spec_string, tensor_string, validate_inputs};
+
+/// Re-exported from `anh-precompiles`: the types this crate's API speaks.
+pub use anh_precompiles::{Dim, ElemType, HostTensor, ModelInfo, TensorData, TensorSpec};

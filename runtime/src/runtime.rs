@@ -1,0 +1,567 @@
+//! Running models: the [`ModelRuntime`] trait, and [`OrtRuntime`], its ONNX Runtime
+//! implementation.
+//!
+//! [`OrtRuntime`] gets models from a [`ModelSource`] (the [`crate::ModelStore`]) when it first
+//! needs them, and keeps, per model hash, its analysis and a small pool of ONNX Runtime
+//! sessions:
+//!
+//! - **Sessions are created once and reused.** `ort` runs a session through `&mut`, so a model
+//!   used by several threads at once gets several sessions, up to
+//!   [`RuntimeConfig::max_sessions_per_model`]; further callers wait for one to be free.
+//! - **Models are cached, bounded.** At most [`RuntimeConfig::max_cached_models`] models keep
+//!   their sessions; the least recently used is dropped first (runs in flight keep theirs).
+//! - **Concurrency is bounded.** At most [`RuntimeConfig::max_concurrent_runs`] runs (or
+//!   session creations) proceed at once, by default one per core; other callers block rather
+//!   than oversubscribe the CPU. Each session uses [`RuntimeConfig::intra_op_threads`]
+//!   threads (default 1: ONNX Runtime's spinning pool multiplies small models' latency).
+//! - **Inputs are checked before ONNX Runtime sees them** ([`crate::validate_inputs`]), and
+//!   outputs come back as [`HostTensor`]s of the model's declared element types.
+//! - **CUDA** ([`Device::Cuda`], feature `cuda`): the CUDA execution provider is registered
+//!   for every session; if it cannot be (no GPU build of the library, no GPU, missing CUDA
+//!   libraries), the runtime logs one warning and runs on CPU from then on.
+//!
+//! Calls block: call [`ModelRuntime::run`] from a blocking thread pool, never an async task.
+
+use crate::{
+    error::{Result, RuntimeError},
+    ort_lib,
+    store::ModelSource,
+    validate::validate_inputs,
+};
+use alloy_primitives::B256;
+use anh_precompiles::{ElemType, HostTensor, ModelInfo, TensorData};
+use ort::{
+    session::{
+        Session,
+        builder::{GraphOptimizationLevel, SessionBuilder},
+    },
+    value::{DynValue, Tensor},
+};
+use parking_lot::{Condvar, Mutex};
+use std::{
+    collections::HashMap,
+    fmt,
+    path::PathBuf,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+};
+
+/// Runs models on host tensors. ONNX Runtime is the real implementation ([`OrtRuntime`]);
+/// tests of other crates may use a deterministic one.
+pub trait ModelRuntime: Send + Sync + fmt::Debug {
+    /// Runs `model` on `inputs` (in the model's input order, of its declared element types)
+    /// and returns its outputs in the model's output order. Blocks.
+    fn run(&self, model: B256, inputs: Vec<HostTensor>) -> Result<Vec<HostTensor>>;
+}
+
+/// Where sessions run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Device {
+    /// ONNX Runtime's CPU execution provider.
+    #[default]
+    Cpu,
+    /// ONNX Runtime's CUDA execution provider on one GPU, falling back to CPU when unavailable.
+    Cuda {
+        /// The CUDA device ordinal.
+        device_id: i32,
+    },
+}
+
+/// How an [`OrtRuntime`] runs models.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuntimeConfig {
+    /// Execution provider (default CPU).
+    pub device: Device,
+    /// Threads each session uses inside one operator (default 1).
+    pub intra_op_threads: usize,
+    /// Threads each session uses across operators (default 1).
+    pub inter_op_threads: usize,
+    /// Runs (and session creations) in progress at once, all models together (default: the
+    /// number of cores).
+    pub max_concurrent_runs: usize,
+    /// Models whose sessions stay cached (default 16).
+    pub max_cached_models: usize,
+    /// Sessions per model, i.e. concurrent runs of one model (default: the number of cores).
+    pub max_sessions_per_model: usize,
+    /// The ONNX Runtime library to load; `None` for [`crate::find_ort_library`].
+    pub library: Option<PathBuf>,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        Self {
+            device: Device::Cpu,
+            intra_op_threads: 1,
+            inter_op_threads: 1,
+            max_concurrent_runs: cores,
+            max_cached_models: 16,
+            max_sessions_per_model: cores,
+            library: None,
+        }
+    }
+}
+
+/// Counters of an [`OrtRuntime`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RuntimeStats {
+    /// Successful runs.
+    pub runs: u64,
+    /// ONNX Runtime sessions created.
+    pub sessions_created: u64,
+    /// Models whose sessions are cached now.
+    pub cached_models: usize,
+}
+
+/// A counting semaphore: callers block until a permit is free.
+#[derive(Debug)]
+struct Semaphore {
+    free: Mutex<usize>,
+    freed: Condvar,
+}
+
+struct Permit<'s>(&'s Semaphore);
+
+impl Semaphore {
+    fn new(permits: usize) -> Self {
+        Self { free: Mutex::new(permits.max(1)), freed: Condvar::new() }
+    }
+
+    fn acquire(&self) -> Permit<'_> {
+        let mut free = self.free.lock();
+        while *free == 0 {
+            self.freed.wait(&mut free);
+        }
+        *free -= 1;
+        Permit(self)
+    }
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        *self.0.free.lock() += 1;
+        self.0.freed.notify_one();
+    }
+}
+
+/// A cached model: its analysis and its sessions.
+struct LoadedModel {
+    info: ModelInfo,
+    pool: Mutex<Pool>,
+    returned: Condvar,
+}
+
+struct Pool {
+    idle: Vec<Session>,
+    /// Sessions in existence (idle, in use, or being created).
+    total: usize,
+}
+
+/// A session borrowed from a model's pool; returns it when dropped.
+struct PooledSession<'m> {
+    model: &'m LoadedModel,
+    session: Option<Session>,
+}
+
+impl Drop for PooledSession<'_> {
+    fn drop(&mut self) {
+        if let Some(session) = self.session.take() {
+            self.model.pool.lock().idle.push(session);
+            self.model.returned.notify_one();
+        }
+    }
+}
+
+#[derive(Default)]
+struct Cache {
+    models: HashMap<B256, (Arc<LoadedModel>, u64)>,
+    clock: u64,
+}
+
+impl Cache {
+    fn get(&mut self, model: &B256) -> Option<Arc<LoadedModel>> {
+        self.clock += 1;
+        let clock = self.clock;
+        self.models.get_mut(model).map(|(m, used)| {
+            *used = clock;
+            Arc::clone(m)
+        })
+    }
+
+    /// Inserts `loaded` unless another thread did first; evicts the least recently used
+    /// models beyond `capacity`.
+    fn insert(&mut self, loaded: LoadedModel, capacity: usize) -> Arc<LoadedModel> {
+        let hash = loaded.info.hash;
+        if let Some(existing) = self.get(&hash) {
+            return existing;
+        }
+        self.clock += 1;
+        let loaded = Arc::new(loaded);
+        self.models.insert(hash, (Arc::clone(&loaded), self.clock));
+        while self.models.len() > capacity.max(1) {
+            let Some(oldest) =
+                self.models.iter().min_by_key(|(_, (_, used))| *used).map(|(h, _)| *h)
+            else {
+                break;
+            };
+            self.models.remove(&oldest);
+            tracing::debug!(model = %oldest, "evicted model sessions");
+        }
+        loaded
+    }
+}
+
+/// [`ModelRuntime`] on ONNX Runtime (see the module docs).
+pub struct OrtRuntime {
+    source: Arc<dyn ModelSource>,
+    config: RuntimeConfig,
+    environment: &'static ort::environment::Environment,
+    permits: Semaphore,
+    cache: Mutex<Cache>,
+    /// Whether sessions still try CUDA (false once it failed, or on CPU).
+    try_cuda: AtomicBool,
+    runs: AtomicU64,
+    sessions_created: AtomicU64,
+}
+
+impl fmt::Debug for OrtRuntime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OrtRuntime")
+            .field("source", &self.source)
+            .field("config", &self.config)
+            .field("active_device", &self.active_device())
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+impl OrtRuntime {
+    /// A runtime over `source` with `config`; loads ONNX Runtime if this process has not yet
+    /// (from [`RuntimeConfig::library`], else [`crate::find_ort_library`]).
+    pub fn new(source: Arc<dyn ModelSource>, config: RuntimeConfig) -> Result<Self> {
+        let library = match &config.library {
+            Some(path) => path.clone(),
+            None => ort_lib::find_ort_library()?,
+        };
+        let environment = ort_lib::environment(&library)?;
+        let runtime = Self {
+            source,
+            permits: Semaphore::new(config.max_concurrent_runs),
+            cache: Mutex::new(Cache::default()),
+            try_cuda: AtomicBool::new(matches!(config.device, Device::Cuda { .. })),
+            runs: AtomicU64::new(0),
+            sessions_created: AtomicU64::new(0),
+            environment,
+            config,
+        };
+        if let Device::Cuda { .. } = runtime.config.device
+            && let Err(reason) = cuda_available()
+        {
+            runtime.disable_cuda(&reason);
+        }
+        Ok(runtime)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.config
+    }
+
+    /// The device new sessions use: the configured one, or CPU once CUDA has failed.
+    pub fn active_device(&self) -> Device {
+        if self.try_cuda.load(Ordering::Relaxed) { self.config.device } else { Device::Cpu }
+    }
+
+    /// Counters since the runtime was created.
+    pub fn stats(&self) -> RuntimeStats {
+        RuntimeStats {
+            runs: self.runs.load(Ordering::Relaxed),
+            sessions_created: self.sessions_created.load(Ordering::Relaxed),
+            cached_models: self.cache.lock().models.len(),
+        }
+    }
+
+    /// Drops `model`'s cached sessions (runs in flight finish with theirs).
+    pub fn evict(&self, model: &B256) {
+        self.cache.lock().models.remove(model);
+    }
+
+    fn disable_cuda(&self, reason: &str) {
+        if self.try_cuda.swap(false, Ordering::Relaxed) {
+            let reason = reason.trim();
+            tracing::warn!("CUDA execution provider unavailable ({reason}); falling back to CPU");
+        }
+    }
+
+    /// The cached model, or its analysis from the source, cached now.
+    fn loaded(&self, model: B256) -> Result<Arc<LoadedModel>> {
+        if let Some(loaded) = self.cache.lock().get(&model) {
+            return Ok(loaded);
+        }
+        let info = self.source.model_info(&model).ok_or(RuntimeError::UnknownModel(model))?;
+        let loaded = LoadedModel {
+            info,
+            pool: Mutex::new(Pool { idle: Vec::new(), total: 0 }),
+            returned: Condvar::new(),
+        };
+        Ok(self.cache.lock().insert(loaded, self.config.max_cached_models))
+    }
+
+    /// An idle session of `model`, a new one if the pool may grow, or the next one returned.
+    fn session<'m>(&self, model: &'m LoadedModel) -> Result<PooledSession<'m>> {
+        let mut pool = model.pool.lock();
+        loop {
+            if let Some(session) = pool.idle.pop() {
+                return Ok(PooledSession { model, session: Some(session) });
+            }
+            if pool.total < self.config.max_sessions_per_model.max(1) {
+                pool.total += 1;
+                break;
+            }
+            model.returned.wait(&mut pool);
+        }
+        drop(pool);
+        match self.create_session(&model.info) {
+            Ok(session) => Ok(PooledSession { model, session: Some(session) }),
+            Err(e) => {
+                model.pool.lock().total -= 1;
+                model.returned.notify_one();
+                Err(e)
+            }
+        }
+    }
+
+    fn builder(&self, model: B256) -> Result<SessionBuilder> {
+        Session::builder(self.environment)
+            .map_err(session_error(model))?
+            .with_optimization_level(GraphOptimizationLevel::All)
+            .map_err(session_error(model))?
+            .with_intra_threads(self.config.intra_op_threads.max(1))
+            .map_err(session_error(model))?
+            .with_inter_threads(self.config.inter_op_threads.max(1))
+            .map_err(session_error(model))
+    }
+
+    fn create_session(&self, info: &ModelInfo) -> Result<Session> {
+        let model = info.hash;
+        let bytes = self.source.model_bytes(&model)?;
+        let mut session = None;
+        if let Device::Cuda { device_id } = self.active_device() {
+            let mut builder = self.builder(model)?;
+            match register_cuda(&mut builder, device_id)
+                .and_then(|()| builder.commit_from_memory(&bytes).map_err(|e| e.to_string()))
+            {
+                Ok(s) => session = Some(s),
+                Err(reason) => self.disable_cuda(&reason),
+            }
+        }
+        let session = match session {
+            Some(s) => s,
+            None => {
+                self.builder(model)?.commit_from_memory(&bytes).map_err(session_error(model))?
+            }
+        };
+        // The analysis and ONNX Runtime must agree on the inputs, or names would be fed wrong.
+        let ours: Vec<&str> = info.inputs.iter().map(|s| s.name.as_str()).collect();
+        let theirs: Vec<&str> = session.inputs().iter().map(|o| o.name()).collect();
+        if ours != theirs {
+            return Err(RuntimeError::Session {
+                model,
+                message: format!("ONNX Runtime sees inputs {theirs:?}, analysis found {ours:?}"),
+            });
+        }
+        self.sessions_created.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(%model, "created ONNX Runtime session");
+        Ok(session)
+    }
+}
+
+impl ModelRuntime for OrtRuntime {
+    fn run(&self, model: B256, inputs: Vec<HostTensor>) -> Result<Vec<HostTensor>> {
+        let loaded = self.loaded(model)?;
+        let info = &loaded.info;
+        validate_inputs(info, &inputs)?;
+        let values = info
+            .inputs
+            .iter()
+            .zip(inputs)
+            .map(|(spec, tensor)| {
+                Ok((spec.name.clone(), to_ort(tensor).map_err(inference_error(model))?))
+            })
+            .collect::<Result<Vec<(String, DynValue)>>>()?;
+        let _permit = self.permits.acquire();
+        let mut pooled = self.session(&loaded)?;
+        let Some(session) = pooled.session.as_mut() else {
+            return Err(RuntimeError::Inference { model, message: "no session".into() });
+        };
+        let outputs = session.run(values).map_err(inference_error(model))?;
+        let result = info
+            .outputs
+            .iter()
+            .map(|spec| {
+                let value = outputs.get(&spec.name).ok_or_else(|| RuntimeError::Output {
+                    name: spec.name.clone(),
+                    message: "ONNX Runtime returned no such output".into(),
+                })?;
+                from_ort(value, spec.elem)
+                    .map_err(|message| RuntimeError::Output { name: spec.name.clone(), message })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.runs.fetch_add(1, Ordering::Relaxed);
+        Ok(result)
+    }
+}
+
+fn session_error<E: fmt::Display>(model: B256) -> impl Fn(E) -> RuntimeError {
+    move |e| RuntimeError::Session { model, message: e.to_string() }
+}
+
+fn inference_error<E: fmt::Display>(model: B256) -> impl Fn(E) -> RuntimeError {
+    move |e| RuntimeError::Inference { model, message: e.to_string() }
+}
+
+/// Whether this build and library can use CUDA at all.
+#[cfg(feature = "cuda")]
+fn cuda_available() -> Result<(), String> {
+    use ort::ep::ExecutionProvider;
+    match ort::ep::CUDA::is_available() {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(format!(
+            "the ONNX Runtime library{} was built without it; install the GPU build with `scripts/setup-ort.sh --gpu`",
+            ort_lib::loaded_ort_library()
+                .map(|p| format!(" at {}", p.display()))
+                .unwrap_or_default()
+        )),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+#[cfg(not(feature = "cuda"))]
+fn cuda_available() -> Result<(), String> {
+    Err("anh-runtime was built without its `cuda` feature".into())
+}
+
+#[cfg(feature = "cuda")]
+fn register_cuda(builder: &mut SessionBuilder, device_id: i32) -> Result<(), String> {
+    use ort::ep::ExecutionProvider;
+    ort::ep::CUDA::default().with_device_id(device_id).register(builder).map_err(|e| e.to_string())
+}
+
+#[cfg(not(feature = "cuda"))]
+fn register_cuda(_builder: &mut SessionBuilder, _device_id: i32) -> Result<(), String> {
+    Err("anh-runtime was built without its `cuda` feature".into())
+}
+
+/// A host tensor as an ONNX Runtime value (moves the data; no copy).
+fn to_ort(tensor: HostTensor) -> ort::Result<DynValue> {
+    let (shape, data) = tensor.into_parts();
+    // `validate_inputs` refused dimensions above i64::MAX.
+    let shape: Vec<i64> = shape.iter().map(|&d| i64::try_from(d).unwrap_or(i64::MAX)).collect();
+    Ok(match data {
+        TensorData::F32(v) => Tensor::from_array((shape, v))?.into_dyn(),
+        TensorData::F64(v) => Tensor::from_array((shape, v))?.into_dyn(),
+        TensorData::I32(v) => Tensor::from_array((shape, v))?.into_dyn(),
+        TensorData::I64(v) => Tensor::from_array((shape, v))?.into_dyn(),
+        TensorData::U8(v) => Tensor::from_array((shape, v))?.into_dyn(),
+        TensorData::I8(v) => Tensor::from_array((shape, v))?.into_dyn(),
+        TensorData::Bool(v) => Tensor::from_array((shape, v))?.into_dyn(),
+    })
+}
+
+/// An ONNX Runtime output as a host tensor of the declared element type.
+fn from_ort(value: &DynValue, elem: ElemType) -> Result<HostTensor, String> {
+    fn extract<T: ort::value::PrimitiveTensorElementType + Clone>(
+        value: &DynValue,
+        elem: ElemType,
+        wrap: fn(Vec<T>) -> TensorData,
+    ) -> Result<HostTensor, String> {
+        let (shape, data) = value.try_extract_tensor::<T>().map_err(|e| {
+            format!("the model declares {elem}, ONNX Runtime returned {} ({e})", value.dtype())
+        })?;
+        let shape = shape.iter().map(|&d| u64::try_from(d).unwrap_or(0)).collect();
+        HostTensor::new(shape, wrap(data.to_vec()))
+            .ok_or_else(|| "ONNX Runtime returned a shape that does not match its data".to_owned())
+    }
+    match elem {
+        ElemType::F32 => extract(value, elem, TensorData::F32),
+        ElemType::F64 => extract(value, elem, TensorData::F64),
+        ElemType::I32 => extract(value, elem, TensorData::I32),
+        ElemType::I64 => extract(value, elem, TensorData::I64),
+        ElemType::U8 => extract(value, elem, TensorData::U8),
+        ElemType::I8 => extract(value, elem, TensorData::I8),
+        ElemType::Bool => extract(value, elem, TensorData::Bool),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn loaded(byte: u8) -> LoadedModel {
+        let info = ModelInfo {
+            hash: B256::repeat_byte(byte),
+            size: 0,
+            macs: 0,
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+            parent: None,
+        };
+        LoadedModel {
+            info,
+            pool: Mutex::new(Pool { idle: Vec::new(), total: 0 }),
+            returned: Condvar::new(),
+        }
+    }
+
+    /// The cache keeps at most its capacity, evicting the least recently used model.
+    #[test]
+    fn cache_evicts_least_recently_used() {
+        let mut cache = Cache::default();
+        cache.insert(loaded(1), 2);
+        cache.insert(loaded(2), 2);
+        assert!(cache.get(&B256::repeat_byte(1)).is_some()); // 1 is now more recent than 2
+        cache.insert(loaded(3), 2);
+        assert_eq!(cache.models.len(), 2);
+        assert!(cache.models.contains_key(&B256::repeat_byte(1)));
+        assert!(!cache.models.contains_key(&B256::repeat_byte(2)));
+        assert!(cache.models.contains_key(&B256::repeat_byte(3)));
+    }
+
+    /// Inserting a model that is already cached returns the cached entry.
+    #[test]
+    fn cache_insert_is_idempotent() {
+        let mut cache = Cache::default();
+        let first = cache.insert(loaded(1), 4);
+        let second = cache.insert(loaded(1), 4);
+        assert!(Arc::ptr_eq(&first, &second));
+    }
+
+    /// The semaphore never lets more than its permits through at once.
+    #[test]
+    fn semaphore_bounds_concurrency() {
+        let sem = Arc::new(Semaphore::new(2));
+        let inside = Arc::new(AtomicU64::new(0));
+        let max = Arc::new(AtomicU64::new(0));
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let (sem, inside, max) = (Arc::clone(&sem), Arc::clone(&inside), Arc::clone(&max));
+                std::thread::spawn(move || {
+                    for _ in 0..50 {
+                        let _p = sem.acquire();
+                        let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
+                        max.fetch_max(now, Ordering::SeqCst);
+                        std::thread::yield_now();
+                        inside.fetch_sub(1, Ordering::SeqCst);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().expect("no panic");
+        }
+        assert!(max.load(Ordering::SeqCst) <= 2);
+        assert_eq!(*sem.free.lock(), 2);
+    }
+}
