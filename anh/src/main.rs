@@ -1,0 +1,218 @@
+//! `anh`: the command-line entry point. It parses flags and wires crates together; the
+//! work happens in the library crates.
+
+use alloy_primitives::{U256, utils::format_ether};
+use anh::{NodeConfig, NodeHandle};
+use anh_evm_host::{
+    GenesisConfig, MiningMode,
+    genesis::{
+        DEFAULT_BALANCE_ETH, DEFAULT_CHAIN_ID, DEFAULT_GAS_LIMIT, DEV_DERIVATION_PATH,
+        DEV_MNEMONIC, INITIAL_BASE_FEE, private_key_hex,
+    },
+};
+use anh_rpc::ServerConfig;
+use clap::{Args, Parser, Subcommand};
+use std::{net::IpAddr, path::PathBuf, process::ExitCode, time::Duration};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "anh",
+    version,
+    about = "ANH: an EVM devnet whose Solidity contracts run and train DNNs"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a local devnet node (like anvil).
+    Node(NodeArgs),
+}
+
+#[derive(Debug, Args)]
+struct NodeArgs {
+    /// Interface to listen on.
+    #[arg(long, default_value = "127.0.0.1", env = "ANH_HOST")]
+    host: IpAddr,
+    /// Port for JSON-RPC over HTTP and WebSocket.
+    #[arg(long, short, default_value_t = 8545, env = "ANH_PORT")]
+    port: u16,
+    /// Chain id.
+    #[arg(long, default_value_t = DEFAULT_CHAIN_ID)]
+    chain_id: u64,
+    /// Keep the chain in this directory and resume from it; in memory without it.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Mine a block every SECS seconds instead of on each transaction.
+    #[arg(long, short, value_name = "SECS", conflicts_with = "no_mining")]
+    block_time: Option<f64>,
+    /// Mine only on request (`evm_mine`).
+    #[arg(long)]
+    no_mining: bool,
+    /// Number of dev accounts.
+    #[arg(long, short, default_value_t = 10)]
+    accounts: u32,
+    /// Balance of each dev account, in ETH.
+    #[arg(long, default_value_t = DEFAULT_BALANCE_ETH)]
+    balance: u64,
+    /// Mnemonic the dev accounts derive from.
+    #[arg(long, short, default_value = DEV_MNEMONIC)]
+    mnemonic: String,
+    /// Block gas limit.
+    #[arg(long, default_value_t = DEFAULT_GAS_LIMIT)]
+    gas_limit: u64,
+    /// Base fee of the genesis block, in wei.
+    #[arg(long, default_value_t = INITIAL_BASE_FEE)]
+    base_fee: u64,
+    /// Largest JSON-RPC request body, in bytes.
+    #[arg(long, default_value_t = ServerConfig::default().max_request_size)]
+    max_request_size: usize,
+}
+
+impl NodeArgs {
+    fn config(&self) -> Result<NodeConfig, String> {
+        let mining = match (self.block_time, self.no_mining) {
+            (_, true) => MiningMode::Manual,
+            (Some(secs), _) if secs > 0.0 && secs.is_finite() => {
+                MiningMode::Interval(Duration::from_secs_f64(secs))
+            }
+            (Some(secs), _) => {
+                return Err(format!(
+                    "--block-time must be a positive number of seconds, got {secs}"
+                ));
+            }
+            (None, false) => MiningMode::Auto,
+        };
+        Ok(NodeConfig {
+            host: self.host,
+            port: self.port,
+            genesis: GenesisConfig {
+                chain_id: self.chain_id,
+                gas_limit: self.gas_limit,
+                base_fee: self.base_fee,
+                mnemonic: self.mnemonic.clone(),
+                accounts: self.accounts,
+                balance: U256::from(self.balance) * U256::from(10u64).pow(U256::from(18)),
+                timestamp: None,
+            },
+            data_dir: self.data_dir.clone(),
+            mining,
+            server: ServerConfig {
+                max_request_size: self.max_request_size,
+                ..ServerConfig::default()
+            },
+        })
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = match cli.command {
+        Command::Node(args) => runtime.block_on(run_node(args)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+async fn run_node(args: NodeArgs) -> Result<(), String> {
+    let config = args.config()?;
+    let node = anh::spawn(config.clone()).await.map_err(|e| e.to_string())?;
+    print_banner(&node, &config);
+    wait_for_shutdown().await;
+    println!("\nShutting down...");
+    node.shutdown().await;
+    Ok(())
+}
+
+fn print_banner(node: &NodeHandle, config: &NodeConfig) {
+    let backend = node.backend();
+    let genesis = backend.genesis();
+    let mut out = String::new();
+    out.push_str("\n    _    _   _ _   _\n   / \\  | \\ | | | | |\n  / _ \\ |  \\| | |_| |\n / ___ \\| |\\  |  _  |\n/_/   \\_\\_| \\_|_| |_|   A New Hope: DNNs in smart contracts\n\n");
+    out.push_str(&format!("anh v{}\n\n", env!("CARGO_PKG_VERSION")));
+    out.push_str("Available Accounts\n==================\n");
+    for (i, account) in backend.dev_accounts().iter().enumerate() {
+        out.push_str(&format!(
+            "({i}) {} ({} ETH)\n",
+            account.address,
+            format_ether(genesis.balance)
+        ));
+    }
+    out.push_str("\nPrivate Keys\n==================\n");
+    for (i, account) in backend.dev_accounts().iter().enumerate() {
+        out.push_str(&format!("({i}) {}\n", private_key_hex(&account.signer)));
+    }
+    out.push_str(&format!(
+        "\nWallet\n==================\nMnemonic:          {}\nDerivation path:   {DEV_DERIVATION_PATH}\n",
+        genesis.mnemonic
+    ));
+    out.push_str(&format!("\nChain ID\n==================\n\n{}\n", genesis.chain_id));
+    out.push_str(&format!("\nBase Fee\n==================\n\n{}\n", genesis.base_fee));
+    out.push_str(&format!("\nGas Limit\n==================\n\n{}\n", genesis.gas_limit));
+    let mining = match config.mining {
+        MiningMode::Auto => "automine (a block per transaction)".to_string(),
+        MiningMode::Interval(d) => format!("every {:?}", d),
+        MiningMode::Manual => "on request (evm_mine)".to_string(),
+    };
+    out.push_str(&format!("\nMining\n==================\n\n{mining}\n"));
+    let storage = match &config.data_dir {
+        Some(dir) => format!("{} (block {} on disk)", dir.display(), backend.best_number()),
+        None => "in memory".to_string(),
+    };
+    out.push_str(&format!("\nState\n==================\n\n{storage}\n"));
+    out.push_str(&format!(
+        "\nRPC URL\n==================\n\n{}\n{}\n",
+        node.http_endpoint(),
+        node.ws_endpoint()
+    ));
+    out.push_str(&format!("\nListening on {}\n", node.local_addr()));
+    println!("{out}");
+}
+
+async fn wait_for_shutdown() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

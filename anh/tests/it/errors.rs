@@ -1,0 +1,266 @@
+//! Bad input: every case gets the right code and wording, and the node keeps serving with
+//! nothing lost.
+
+use crate::utils::*;
+use alloy::{
+    consensus::{SignableTransaction, TxEip1559, TxEnvelope, TxLegacy},
+    eips::eip2718::Encodable2718,
+    network::TransactionBuilder,
+    primitives::{Address, Signature, TxKind, U256, hex},
+    providers::Provider,
+    rpc::types::TransactionRequest,
+    signers::{SignerSync, local::PrivateKeySigner},
+};
+use anh::NodeConfig;
+use anh_evm_host::MiningMode;
+use serde_json::json;
+
+fn sign_1559(key: &str, tx: TxEip1559) -> String {
+    let signer: PrivateKeySigner = key.parse().unwrap();
+    let signature = signer.sign_hash_sync(&tx.signature_hash()).unwrap();
+    let envelope: TxEnvelope = tx.into_signed(signature).into();
+    hex::encode_prefixed(envelope.encoded_2718())
+}
+
+fn transfer(nonce: u64, max_fee: u128, tip: u128) -> TxEip1559 {
+    TxEip1559 {
+        chain_id: 31337,
+        nonce,
+        gas_limit: 21_000,
+        max_fee_per_gas: max_fee,
+        max_priority_fee_per_gas: tip,
+        to: TxKind::Call(ADDR1),
+        value: U256::from(1),
+        access_list: Default::default(),
+        input: Default::default(),
+    }
+}
+
+async fn send_raw(url: &str, raw: String) -> serde_json::Value {
+    rpc(url, "eth_sendRawTransaction", json!([raw])).await
+}
+
+/// Malformed JSON, bad envelopes, unknown methods and bad params get JSON-RPC's codes.
+#[tokio::test(flavor = "multi_thread")]
+async fn protocol_errors() {
+    let node = node().await;
+    let url = node.http_endpoint();
+
+    let (status, reply) = post_raw(&url, "{\"jsonrpc\": \"2.0\", \"id\": 1, \"method\"").await;
+    assert_eq!(status, 200);
+    assert_eq!(reply["error"]["code"], -32700);
+    assert_eq!(reply["id"], serde_json::Value::Null);
+
+    let (_, reply) = post_raw(&url, "[]").await;
+    assert_eq!(error_of(&reply), (-32600, "Invalid request: empty batch".into()));
+    let (_, reply) = post_raw(&url, "42").await;
+    assert_eq!(error_of(&reply).0, -32600);
+    let (_, reply) = post_raw(&url, r#"{"jsonrpc":"1.0","id":7,"method":"eth_chainId"}"#).await;
+    assert_eq!(error_of(&reply).0, -32600);
+    assert_eq!(reply["id"], 7);
+    let (_, reply) = post_raw(&url, r#"{"jsonrpc":"2.0","id":7,"method":5}"#).await;
+    assert_eq!(error_of(&reply).0, -32600);
+
+    let reply = rpc(&url, "eth_doesNotExist", json!([])).await;
+    assert_eq!(error_of(&reply).0, -32601);
+    assert!(error_of(&reply).1.contains("eth_doesNotExist"));
+
+    let reply = rpc(&url, "eth_getBalance", json!(["0xnothex"])).await;
+    let (code, message) = error_of(&reply);
+    assert_eq!(code, -32602);
+    assert!(message.starts_with("Invalid params: invalid argument 0"), "{message}");
+    let reply = rpc(&url, "eth_getBalance", json!([])).await;
+    assert_eq!(
+        error_of(&reply),
+        (-32602, "Invalid params: missing value for required argument 0".into())
+    );
+    let reply = rpc(&url, "eth_blockNumber", json!([1])).await;
+    assert_eq!(
+        error_of(&reply),
+        (-32602, "Invalid params: too many arguments, want at most 0".into())
+    );
+    let reply = rpc(&url, "eth_getBlockByNumber", json!(["latest", "yes"])).await;
+    assert!(error_of(&reply).1.contains("invalid argument 1"));
+
+    // Notifications get no answer; a batch mixes results, errors and notifications in order.
+    let (status, reply) = post_raw(&url, r#"{"jsonrpc":"2.0","method":"eth_chainId"}"#).await;
+    assert_eq!((status, reply), (204, serde_json::Value::Null));
+    let batch = r#"[{"jsonrpc":"2.0","id":1,"method":"eth_chainId"},{"jsonrpc":"2.0","method":"eth_chainId"},{"jsonrpc":"2.0","id":"b","method":"nope"}]"#;
+    let (_, reply) = post_raw(&url, batch).await;
+    let replies = reply.as_array().unwrap();
+    assert_eq!(replies.len(), 2);
+    assert_eq!(replies[0]["result"], "0x7a69");
+    assert_eq!(replies[1]["id"], "b");
+    assert_eq!(replies[1]["error"]["code"], -32601);
+
+    // Still serving.
+    assert_eq!(rpc(&url, "eth_chainId", json!([])).await["result"], "0x7a69");
+}
+
+/// Oversized bodies and batches are refused before work is done.
+#[tokio::test(flavor = "multi_thread")]
+async fn size_limits() {
+    let mut config = NodeConfig::test();
+    config.server.max_request_size = 4096;
+    config.server.max_batch_size = 3;
+    let node = node_with(config).await;
+    let url = node.http_endpoint();
+    let big = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"web3_sha3","params":["0x{}"]}}"#,
+        "ab".repeat(4096)
+    );
+    let (status, reply) = post_raw(&url, big).await;
+    assert_eq!(status, 413);
+    assert_eq!(
+        error_of(&reply),
+        (-32600, "Invalid request: request body exceeds the limit of 4096 bytes".into())
+    );
+    let batch =
+        serde_json::to_string(&vec![json!({"jsonrpc":"2.0","id":1,"method":"eth_chainId"}); 4])
+            .unwrap();
+    let (_, reply) = post_raw(&url, batch).await;
+    assert_eq!(
+        error_of(&reply),
+        (-32600, "Invalid request: batch of 4 requests exceeds the limit of 3".into())
+    );
+    assert_eq!(rpc(&url, "eth_chainId", json!([])).await["result"], "0x7a69");
+}
+
+/// Each invalid transaction is refused with geth's wording, and balances and nonces are
+/// untouched afterwards.
+#[tokio::test(flavor = "multi_thread")]
+async fn transaction_validation() {
+    let node = node_with(NodeConfig { mining: MiningMode::Manual, ..NodeConfig::test() }).await;
+    let url = node.http_endpoint();
+    let provider = provider(&node, KEY0);
+    let balance0 = provider.get_balance(ADDR0).await.unwrap();
+
+    // Not a transaction at all.
+    let reply = send_raw(&url, "0xdeadbeef".into()).await;
+    let (code, message) = error_of(&reply);
+    assert_eq!(code, -32602);
+    assert!(message.starts_with("failed to decode signed transaction"), "{message}");
+
+    // A signature that recovers to no key.
+    let legacy = TxLegacy {
+        chain_id: Some(31337),
+        nonce: 0,
+        gas_price: 2_000_000_000,
+        gas_limit: 21_000,
+        to: TxKind::Call(ADDR1),
+        value: U256::from(1),
+        input: Default::default(),
+    };
+    let bad = legacy.into_signed(Signature::new(U256::ZERO, U256::from(1), false));
+    let reply = send_raw(&url, hex::encode_prefixed(TxEnvelope::from(bad).encoded_2718())).await;
+    let (code, message) = error_of(&reply);
+    assert_eq!(code, -32000);
+    assert!(message.starts_with("invalid sender"), "{message}");
+
+    // Wrong chain id.
+    let mut wrong_chain = transfer(0, 2_000_000_000, 1);
+    wrong_chain.chain_id = 1;
+    let reply = send_raw(&url, sign_1559(KEY0, wrong_chain)).await;
+    assert_eq!(error_of(&reply), (-32000, "invalid chain id for signer: have 1 want 31337".into()));
+
+    // Intrinsic gas.
+    let mut low_gas = transfer(0, 2_000_000_000, 1);
+    low_gas.gas_limit = 20_000;
+    let reply = send_raw(&url, sign_1559(KEY0, low_gas)).await;
+    assert_eq!(
+        error_of(&reply),
+        (-32000, "intrinsic gas too low: gas 20000, minimum needed 21000".into())
+    );
+
+    // Fee cap below the base fee, and tip above the fee cap.
+    let reply = send_raw(&url, sign_1559(KEY0, transfer(0, 1, 1))).await;
+    let (code, message) = error_of(&reply);
+    assert_eq!(code, -32000);
+    assert!(
+        message.starts_with("max fee per gas less than block base fee: address 0xf39F"),
+        "{message}"
+    );
+    let reply = send_raw(&url, sign_1559(KEY0, transfer(0, 2_000_000_000, 3_000_000_000))).await;
+    assert!(error_of(&reply).1.starts_with("max priority fee per gas higher than max fee per gas"));
+
+    // Insufficient funds: a key with no balance.
+    let poor = PrivateKeySigner::random();
+    let poor_key = hex::encode_prefixed(poor.to_bytes());
+    let reply = send_raw(&url, sign_1559(&poor_key, transfer(0, 2_000_000_000, 1))).await;
+    let (code, message) = error_of(&reply);
+    assert_eq!(code, -32000);
+    assert_eq!(
+        message,
+        "insufficient funds for gas * price + value: balance 0, tx cost 42000000000001, overshot 42000000000001"
+    );
+
+    // Replacement: +5% is underpriced, +10% replaces; the same bytes again are already known.
+    let first = sign_1559(KEY0, transfer(0, 2_000_000_000, 1_000_000_000));
+    let first_hash = send_raw(&url, first.clone()).await["result"].clone();
+    assert!(first_hash.is_string(), "{first_hash}");
+    assert_eq!(error_of(&send_raw(&url, first).await), (-32000, "already known".into()));
+    let cheap = send_raw(&url, sign_1559(KEY0, transfer(0, 2_100_000_000, 1_050_000_000))).await;
+    assert_eq!(error_of(&cheap), (-32000, "replacement transaction underpriced".into()));
+    let replacement =
+        send_raw(&url, sign_1559(KEY0, transfer(0, 2_200_000_000, 1_100_000_000))).await;
+    let replacement_hash = replacement["result"].clone();
+    assert!(replacement_hash.is_string());
+    assert_eq!(
+        rpc(&url, "eth_getTransactionByHash", json!([first_hash])).await["result"],
+        serde_json::Value::Null
+    );
+
+    rpc(&url, "evm_mine", json!([])).await;
+    let receipt = rpc(&url, "eth_getTransactionReceipt", json!([replacement_hash])).await;
+    assert_eq!(receipt["result"]["status"], "0x1");
+
+    // Nonce too low once mined.
+    let reply = send_raw(&url, sign_1559(KEY0, transfer(0, 3_000_000_000, 1))).await;
+    assert_eq!(error_of(&reply), (-32000, "nonce too low: next nonce 1, tx nonce 0".into()));
+
+    // Nothing was lost: exactly one transfer of 1 wei and its fee left account 0.
+    let receipt = provider
+        .get_transaction_receipt(replacement_hash.as_str().unwrap().parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let fee = U256::from(receipt.gas_used) * U256::from(receipt.effective_gas_price);
+    assert_eq!(provider.get_balance(ADDR0).await.unwrap(), balance0 - fee - U256::from(1));
+    assert_eq!(provider.get_transaction_count(ADDR0).await.unwrap(), 1);
+    assert_eq!(provider.get_balance(poor.address()).await.unwrap(), U256::ZERO);
+}
+
+/// `eth_sendTransaction` signs for dev accounts only.
+#[tokio::test(flavor = "multi_thread")]
+async fn send_transaction_needs_dev_account() {
+    let node = node().await;
+    let url = node.http_endpoint();
+    let stranger = Address::repeat_byte(0x42);
+    let reply = rpc(
+        &url,
+        "eth_sendTransaction",
+        json!([{ "from": stranger, "to": ADDR1, "value": "0x1" }]),
+    )
+    .await;
+    let (code, message) = error_of(&reply);
+    assert_eq!(code, -32000);
+    assert!(message.contains("unknown account"), "{message}");
+
+    let reply =
+        rpc(&url, "eth_sendTransaction", json!([{ "from": ADDR0, "to": ADDR1, "value": "0x1" }]))
+            .await;
+    let hash = reply["result"].as_str().unwrap().to_string();
+    let provider = provider(&node, KEY0);
+    let receipt = provider.get_transaction_receipt(hash.parse().unwrap()).await;
+    // Automine: the receipt appears shortly.
+    let mut receipt = receipt.unwrap();
+    for _ in 0..100 {
+        if receipt.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        receipt = provider.get_transaction_receipt(hash.parse().unwrap()).await.unwrap();
+    }
+    assert!(receipt.unwrap().status());
+    let _ = TransactionRequest::default().with_to(ADDR1);
+}

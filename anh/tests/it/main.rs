@@ -1,0 +1,10 @@
+//! Integration tests of `anh node`: a real node on a free port, driven by real clients
+//! (alloy providers, raw JSON-RPC, Foundry's `cast`), and the `anh` binary itself for
+//! persistence across hard kills.
+
+mod cast;
+mod chain;
+mod errors;
+mod mining;
+mod persistence;
+mod utils;

@@ -1,0 +1,132 @@
+//! Shared test helpers: nodes, providers, contract artifacts, raw JSON-RPC.
+
+use alloy::{
+    network::EthereumWallet,
+    primitives::{Address, Bytes, address},
+    providers::{DynProvider, Provider, ProviderBuilder},
+    signers::local::PrivateKeySigner,
+    sol,
+};
+use anh::{NodeConfig, NodeHandle};
+use serde_json::{Value, json};
+use std::path::PathBuf;
+
+/// Private key of dev account 0.
+pub(crate) const KEY0: &str = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+/// Private key of dev account 1.
+pub(crate) const KEY1: &str = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
+/// Dev account 0.
+pub(crate) const ADDR0: Address = address!("0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266");
+/// Dev account 1.
+pub(crate) const ADDR1: Address = address!("0x70997970C51812dc3A010C7d01b50e0d17dc79C8");
+
+sol! {
+    #[sol(rpc)]
+    contract Counter {
+        event Deployed(address indexed deployer, uint256 initialCount);
+        event Incremented(address indexed by, uint256 indexed newCount, string note);
+        error CustomFailure(uint256 code, address sender);
+        function increment(string calldata note) external returns (uint256 newCount);
+        function add(uint256 amount) external returns (uint256 newCount);
+        function get() external view returns (uint256);
+        function fail(string calldata reason) external;
+        function failCustom(uint256 code) external;
+        function panic() external;
+    }
+
+    #[sol(rpc)]
+    contract Storage {
+        function set(uint256 key, uint256 value) external;
+        function get(uint256 key) external view returns (uint256);
+        function burn(uint256 iterations) external returns (uint256 gasUsed);
+        function blockInfo() external view returns (uint256 number, uint256 timestamp, uint256 basefee, uint256 chainid, address coinbase, bytes32 parentHash);
+    }
+}
+
+/// Repository root.
+pub(crate) fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("anh/ is in the repo").to_path_buf()
+}
+
+/// Creation bytecode of a compiled contract from `contracts/out/`.
+pub(crate) fn bytecode(name: &str) -> Bytes {
+    let path = repo_root().join("contracts/out").join(format!("{name}.json"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let json: Value = serde_json::from_str(&text).expect("artifact is JSON");
+    json["bytecode"].as_str().expect("artifact has bytecode").parse().expect("bytecode is hex")
+}
+
+/// Starts an in-process node on a free port.
+pub(crate) async fn node() -> NodeHandle {
+    node_with(NodeConfig::test()).await
+}
+
+/// Starts an in-process node with `config`.
+pub(crate) async fn node_with(config: NodeConfig) -> NodeHandle {
+    anh::spawn(config).await.expect("node starts")
+}
+
+/// An HTTP provider that signs with `key`.
+pub(crate) fn provider(node: &NodeHandle, key: &str) -> DynProvider {
+    provider_at(&node.http_endpoint(), key)
+}
+
+/// An HTTP provider for `url` that signs with `key`.
+pub(crate) fn provider_at(url: &str, key: &str) -> DynProvider {
+    let signer: PrivateKeySigner = key.parse().expect("valid key");
+    ProviderBuilder::new()
+        .wallet(EthereumWallet::from(signer))
+        .connect_http(url.parse().expect("valid url"))
+        .erased()
+}
+
+/// Posts a raw JSON body; returns the HTTP status and the parsed JSON reply (null if none).
+pub(crate) async fn post_raw(url: &str, body: impl Into<String>) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body.into())
+        .send()
+        .await
+        .expect("request sent");
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("body read");
+    (
+        status,
+        if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).expect("reply is JSON")
+        },
+    )
+}
+
+/// Calls `method` with `params`; returns the whole JSON-RPC reply object.
+pub(crate) async fn rpc(url: &str, method: &str, params: Value) -> Value {
+    let body = json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params });
+    post_raw(url, body.to_string()).await.1
+}
+
+/// The `error` object of a reply, asserting it is one.
+pub(crate) fn error_of(reply: &Value) -> (i64, String) {
+    let error = reply.get("error").unwrap_or_else(|| panic!("expected an error, got {reply}"));
+    (error["code"].as_i64().expect("code"), error["message"].as_str().expect("message").to_string())
+}
+
+/// Polls `eth_getTransactionReceipt` until the receipt exists (10 s at most).
+///
+/// Used where a client's block watcher cannot work, e.g. after `evm_revert` rewound the chain
+/// below blocks the watcher has already seen.
+pub(crate) async fn wait_receipt(
+    provider: &DynProvider,
+    hash: alloy::primitives::B256,
+) -> alloy::rpc::types::TransactionReceipt {
+    for _ in 0..1000 {
+        if let Some(receipt) = provider.get_transaction_receipt(hash).await.expect("receipt query")
+        {
+            return receipt;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("transaction {hash} was not mined within 10 s");
+}

@@ -1,0 +1,1170 @@
+//! The backend: the chain, the pool, block production, calls and gas estimation.
+//!
+//! Concurrency: readers (RPC queries, calls) take short read locks to clone what they need
+//! — a [`WorldState`] clone is O(1) — and execute without holding any lock. Everything that
+//! changes the chain (mining, reverts, state edits) first takes the `writer` mutex, so there is
+//! one writer at a time; it executes without blocking readers and only takes the chain's
+//! write lock to publish the result.
+
+use crate::{
+    block::{Block, MinedTx, recover_sender},
+    error::{HostError, HostResult, InvalidTx},
+    evm::{EvmConfig, block_env, call_cfg, call_tx_env, revert_reason, tx_env},
+    genesis::{DevAccount, GenesisConfig, SPEC},
+    state::{CodeStore, RecentHashes, StateChanges, StateDb, WorldState},
+    store::Store,
+    txpool::{PoolTx, TxPool},
+};
+use alloy_consensus::{
+    EMPTY_OMMER_ROOT_HASH, Header, Receipt, ReceiptEnvelope, SignableTransaction, Transaction,
+    TxEip1559, TxEip2930, TxEip7702, TxEnvelope, TxLegacy, TxType, proofs,
+    transaction::SignerRecoverable,
+};
+use alloy_eips::{
+    BlockId, BlockNumberOrTag,
+    eip1559::{BaseFeeParams, calc_next_block_base_fee},
+    eip2718::Decodable2718,
+    eip2935::{HISTORY_SERVE_WINDOW, HISTORY_STORAGE_ADDRESS},
+    eip7685::EMPTY_REQUESTS_HASH,
+};
+use alloy_primitives::{Address, B64, B256, Bloom, Bytes, TxKind, U256, keccak256};
+use alloy_rpc_types_eth::{
+    FeeHistory, Filter, FilterBlockOption, Log as RpcLog, TransactionRequest,
+};
+use alloy_signer::SignerSync;
+use alloy_trie::EMPTY_ROOT_HASH;
+use parking_lot::{Mutex, RwLock};
+use revm::{
+    ExecuteCommitEvm, ExecuteEvm,
+    context::result::{EVMError, ExecutionResult, InvalidTransaction},
+    context_interface::cfg::gas::calculate_initial_tx_gas_for_tx,
+};
+use std::{
+    collections::{BTreeMap, HashMap, HashSet},
+    convert::Infallible,
+    path::PathBuf,
+    sync::Arc,
+    time::{SystemTime, UNIX_EPOCH},
+};
+use tokio::sync::{Notify, broadcast};
+use tracing::{debug, info, warn};
+
+/// Largest accepted encoded transaction (DNN inputs travel in calldata).
+pub const MAX_TX_SIZE: usize = 8 * 1024 * 1024;
+
+/// EIP-3860 initcode limit.
+pub const MAX_INITCODE_SIZE: usize = 2 * 24_576;
+
+/// Priority fee suggested to clients (`eth_maxPriorityFeePerGas`): 1 gwei.
+pub const SUGGESTED_PRIORITY_FEE: u128 = 1_000_000_000;
+
+/// How many block hashes `BLOCKHASH` can see.
+const BLOCKHASH_WINDOW: u64 = 256;
+
+/// Node configuration, as the chain sees it.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// Genesis parameters.
+    pub genesis: GenesisConfig,
+    /// Data directory; `None` keeps the chain in memory.
+    pub data_dir: Option<PathBuf>,
+    /// Block beneficiary.
+    pub coinbase: Address,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        Self { genesis: GenesisConfig::default(), data_dir: None, coinbase: Address::ZERO }
+    }
+}
+
+#[derive(Debug)]
+struct Chain {
+    blocks: Vec<Arc<Block>>,
+    /// Post-state of each block.
+    states: Vec<WorldState>,
+    /// The state the next block builds on: the last block's, plus dev edits.
+    head_state: WorldState,
+    by_hash: HashMap<B256, u64>,
+    txs: HashMap<B256, (u64, usize)>,
+    recent: Arc<RecentHashes>,
+}
+
+impl Chain {
+    fn head(&self) -> &Arc<Block> {
+        self.blocks.last().expect("the chain always has genesis")
+    }
+
+    fn recent_hashes_at(&self, number: u64) -> Arc<RecentHashes> {
+        if number == self.head().number() {
+            return self.recent.clone();
+        }
+        self.build_recent(number)
+    }
+
+    fn build_recent(&self, number: u64) -> Arc<RecentHashes> {
+        let first = (number + 1).saturating_sub(BLOCKHASH_WINDOW);
+        let hashes = (first..=number).map(|n| self.blocks[n as usize].hash).collect();
+        Arc::new(RecentHashes { first, hashes })
+    }
+
+    fn push(&mut self, block: Arc<Block>, state: WorldState) {
+        let number = block.number();
+        self.by_hash.insert(block.hash, number);
+        for (i, tx) in block.transactions.iter().enumerate() {
+            self.txs.insert(tx.hash, (number, i));
+        }
+        self.blocks.push(block);
+        self.states.push(state.clone());
+        self.head_state = state;
+        self.recent = self.build_recent(number);
+    }
+
+    fn truncate(&mut self, number: u64) {
+        for block in self.blocks.drain(number as usize + 1..) {
+            self.by_hash.remove(&block.hash);
+            for tx in &block.transactions {
+                self.txs.remove(&tx.hash);
+            }
+        }
+        self.states.truncate(number as usize + 1);
+        self.recent = self.build_recent(number);
+    }
+}
+
+/// Block timestamps: wall-clock time plus an offset, strictly increasing.
+#[derive(Debug, Clone, Default)]
+struct Clock {
+    offset: i64,
+    next: Option<u64>,
+}
+
+impl Clock {
+    fn now(&self) -> u64 {
+        let wall = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        wall.saturating_add_signed(self.offset)
+    }
+
+    fn next_timestamp(&mut self, parent: u64) -> u64 {
+        self.next.take().unwrap_or_else(|| self.now()).max(parent + 1)
+    }
+}
+
+#[derive(Debug)]
+struct Snapshot {
+    number: u64,
+    state: WorldState,
+    pool: TxPool,
+    clock: Clock,
+}
+
+/// The outcome of an `eth_call`.
+#[derive(Debug, Clone)]
+pub struct CallOutcome {
+    /// Return data.
+    pub output: Bytes,
+    /// Gas used.
+    pub gas_used: u64,
+}
+
+/// Options for producing a block.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MineOptions {
+    /// Produce a block even if no transaction is ready.
+    pub allow_empty: bool,
+    /// Timestamp of the block (must exceed the parent's).
+    pub timestamp: Option<u64>,
+}
+
+/// Where a transaction is.
+#[derive(Debug, Clone)]
+pub enum TxLocation {
+    /// In a block, at this index.
+    Mined(Arc<Block>, usize),
+    /// In the pool.
+    Pending(Arc<PoolTx>),
+}
+
+/// The chain and everything that changes it.
+#[derive(Debug)]
+pub struct Backend {
+    genesis: GenesisConfig,
+    coinbase: Address,
+    accounts: Vec<DevAccount>,
+    evm: EvmConfig,
+    codes: CodeStore,
+    store: Option<Store>,
+    chain: RwLock<Chain>,
+    pool: Mutex<TxPool>,
+    writer: Mutex<()>,
+    clock: Mutex<Clock>,
+    snapshots: Mutex<(u64, BTreeMap<u64, Snapshot>)>,
+    seq: std::sync::atomic::AtomicU64,
+    tx_ready: Notify,
+    new_blocks: broadcast::Sender<Arc<Block>>,
+    new_txs: broadcast::Sender<B256>,
+}
+
+impl Backend {
+    /// Opens the chain: resumes from the data directory if it holds one, else creates genesis.
+    pub fn new(config: NodeConfig, evm: EvmConfig) -> HostResult<Arc<Self>> {
+        let NodeConfig { genesis: requested, data_dir, coinbase } = config;
+        let store = data_dir.as_deref().map(Store::open).transpose()?;
+        let stored = store.as_ref().map(Store::load).transpose()?.flatten();
+        let genesis = match &stored {
+            Some(stored) => {
+                let mut expected = requested;
+                expected.timestamp = stored.genesis.timestamp;
+                if stored.genesis != expected {
+                    return Err(HostError::Config(format!(
+                        "the data directory holds a chain created with other genesis parameters \
+                         (chain id {}, {} accounts); start with the same flags or another --data-dir",
+                        stored.genesis.chain_id, stored.genesis.accounts
+                    )));
+                }
+                stored.genesis.clone()
+            }
+            None => {
+                let mut genesis = requested;
+                genesis.timestamp.get_or_insert_with(|| Clock::default().now());
+                genesis
+            }
+        };
+        if evm.chain_id != genesis.chain_id {
+            return Err(HostError::Config("EVM and genesis chain ids differ".into()));
+        }
+        let accounts = genesis.dev_accounts()?;
+        let codes = CodeStore::default();
+        let chain = match stored {
+            Some(stored) => Self::replay(stored.blocks, &codes)?,
+            None => {
+                let alloc = genesis.alloc(&accounts);
+                let mut state = WorldState::default();
+                state.apply(&alloc);
+                for code in &alloc.codes {
+                    codes.insert_raw(code.clone());
+                }
+                let block = Arc::new(genesis_block(&genesis, state.root()));
+                if let Some(store) = &store {
+                    store.write_genesis(&genesis, &block, &alloc)?;
+                }
+                let mut chain = Chain {
+                    blocks: Vec::new(),
+                    states: Vec::new(),
+                    head_state: WorldState::default(),
+                    by_hash: HashMap::new(),
+                    txs: HashMap::new(),
+                    recent: Arc::default(),
+                };
+                chain.push(block, state);
+                chain
+            }
+        };
+        let (new_blocks, _) = broadcast::channel(1024);
+        let (new_txs, _) = broadcast::channel(4096);
+        Ok(Arc::new(Self {
+            genesis,
+            coinbase,
+            accounts,
+            evm,
+            codes,
+            store,
+            chain: RwLock::new(chain),
+            pool: Mutex::default(),
+            writer: Mutex::new(()),
+            clock: Mutex::default(),
+            snapshots: Mutex::default(),
+            seq: Default::default(),
+            tx_ready: Notify::new(),
+            new_blocks,
+            new_txs,
+        }))
+    }
+
+    /// Rebuilds the chain from stored blocks and diffs, checking the final state root.
+    fn replay(blocks: Vec<(Block, StateChanges)>, codes: &CodeStore) -> HostResult<Chain> {
+        let mut chain = Chain {
+            blocks: Vec::with_capacity(blocks.len()),
+            states: Vec::with_capacity(blocks.len()),
+            head_state: WorldState::default(),
+            by_hash: HashMap::new(),
+            txs: HashMap::new(),
+            recent: Arc::default(),
+        };
+        let mut state = WorldState::default();
+        for (block, diff) in blocks {
+            state.apply(&diff);
+            for code in &diff.codes {
+                codes.insert_raw(code.clone());
+            }
+            chain.push(Arc::new(block), state.clone());
+        }
+        let head = chain.head().clone();
+        let root = state.root();
+        if root != head.header.state_root {
+            return Err(HostError::Storage(format!(
+                "the data directory is corrupt: state root {root} after replay differs from block {}'s {}",
+                head.number(),
+                head.header.state_root
+            )));
+        }
+        info!(block = head.number(), %root, "resumed chain from data directory");
+        Ok(chain)
+    }
+
+    /// Chain id.
+    pub fn chain_id(&self) -> u64 {
+        self.genesis.chain_id
+    }
+
+    /// Genesis parameters.
+    pub fn genesis(&self) -> &GenesisConfig {
+        &self.genesis
+    }
+
+    /// The unlocked dev accounts.
+    pub fn dev_accounts(&self) -> &[DevAccount] {
+        &self.accounts
+    }
+
+    /// The EVM configuration.
+    pub fn evm_config(&self) -> &EvmConfig {
+        &self.evm
+    }
+
+    /// Number of the latest block.
+    pub fn best_number(&self) -> u64 {
+        self.chain.read().head().number()
+    }
+
+    /// The latest block.
+    pub fn latest(&self) -> Arc<Block> {
+        self.chain.read().head().clone()
+    }
+
+    /// Block `number`.
+    pub fn block(&self, number: u64) -> Option<Arc<Block>> {
+        self.chain.read().blocks.get(number as usize).cloned()
+    }
+
+    /// The block with `hash`.
+    pub fn block_by_hash(&self, hash: &B256) -> Option<Arc<Block>> {
+        let chain = self.chain.read();
+        chain.by_hash.get(hash).map(|n| chain.blocks[*n as usize].clone())
+    }
+
+    /// The number of the block `id` names; `None` for `pending`.
+    pub fn resolve_number(&self, id: BlockId) -> HostResult<Option<u64>> {
+        let chain = self.chain.read();
+        let head = chain.head().number();
+        let number = match id {
+            BlockId::Hash(hash) => {
+                *chain.by_hash.get(&hash.block_hash).ok_or(HostError::UnknownBlock)?
+            }
+            BlockId::Number(tag) => match tag {
+                BlockNumberOrTag::Pending => return Ok(None),
+                BlockNumberOrTag::Latest | BlockNumberOrTag::Safe | BlockNumberOrTag::Finalized => {
+                    head
+                }
+                BlockNumberOrTag::Earliest => 0,
+                BlockNumberOrTag::Number(n) if n <= head => n,
+                BlockNumberOrTag::Number(_) => return Err(HostError::UnknownBlock),
+            },
+        };
+        Ok(Some(number))
+    }
+
+    /// The state after block `id` (`latest` and `pending` include dev edits).
+    pub fn state_at(&self, id: BlockId) -> HostResult<WorldState> {
+        let number = self.resolve_number(id)?;
+        let chain = self.chain.read();
+        Ok(match number {
+            Some(n) if n != chain.head().number() => chain.states[n as usize].clone(),
+            _ => chain.head_state.clone(),
+        })
+    }
+
+    /// Code with `hash`.
+    pub fn code(&self, hash: &B256) -> Bytes {
+        self.codes.get(hash).map(|c| c.original_bytes()).unwrap_or_default()
+    }
+
+    /// Where the transaction with `hash` is.
+    pub fn transaction(&self, hash: &B256) -> Option<TxLocation> {
+        {
+            let chain = self.chain.read();
+            if let Some((number, index)) = chain.txs.get(hash) {
+                return Some(TxLocation::Mined(chain.blocks[*number as usize].clone(), *index));
+            }
+        }
+        self.pool.lock().get(hash).cloned().map(TxLocation::Pending)
+    }
+
+    /// The nonce the next transaction of `address` should use (pool included).
+    pub fn pending_nonce(&self, address: &Address) -> u64 {
+        let state_nonce =
+            self.chain.read().head_state.account(address).map(|a| a.nonce).unwrap_or(0);
+        self.pool.lock().next_nonce(address, state_nonce)
+    }
+
+    /// Pending and queued pool transactions.
+    pub fn pool_content(&self) -> (Vec<Arc<PoolTx>>, Vec<Arc<PoolTx>>) {
+        let state = self.chain.read().head_state.clone();
+        self.pool.lock().split(|a| state.account(a).map(|x| x.nonce).unwrap_or(0))
+    }
+
+    /// Base fee of the next block.
+    pub fn next_base_fee(&self) -> u64 {
+        next_base_fee(&self.chain.read().head().header)
+    }
+
+    /// `eth_gasPrice`: the next base fee plus the suggested tip.
+    pub fn gas_price(&self) -> u128 {
+        self.next_base_fee() as u128 + SUGGESTED_PRIORITY_FEE
+    }
+
+    /// Signals that the pool has a transaction ready (wakes the auto-miner).
+    pub fn tx_ready(&self) -> &Notify {
+        &self.tx_ready
+    }
+
+    /// New blocks, as they are published.
+    pub fn subscribe_blocks(&self) -> broadcast::Receiver<Arc<Block>> {
+        self.new_blocks.subscribe()
+    }
+
+    /// Hashes of transactions as they enter the pool.
+    pub fn subscribe_pending(&self) -> broadcast::Receiver<B256> {
+        self.new_txs.subscribe()
+    }
+
+    /// Whether a pool transaction is ready for the next block.
+    pub fn has_ready(&self) -> bool {
+        let state = self.chain.read().head_state.clone();
+        let pool = self.pool.lock();
+        pool.senders().any(|s| {
+            let nonce = state.account(s).map(|a| a.nonce).unwrap_or(0);
+            pool.next_nonce(s, nonce) > nonce
+        })
+    }
+
+    /// Decodes, validates and pools a raw signed transaction.
+    pub fn submit_raw(&self, raw: &[u8]) -> HostResult<B256> {
+        if raw.len() > MAX_TX_SIZE {
+            return Err(InvalidTx::Oversized { size: raw.len(), limit: MAX_TX_SIZE }.into());
+        }
+        let tx =
+            TxEnvelope::decode_2718_exact(raw).map_err(|e| HostError::Decode(e.to_string()))?;
+        self.submit(tx)
+    }
+
+    /// Validates and pools a signed transaction.
+    pub fn submit(&self, tx: TxEnvelope) -> HostResult<B256> {
+        let sender = recover_sender(&tx).map_err(InvalidTx::InvalidSender)?;
+        let hash = *tx.tx_hash();
+        let (state, head) = {
+            let chain = self.chain.read();
+            (chain.head_state.clone(), chain.head().header.clone())
+        };
+        self.validate(&tx, sender, &state, &head)?;
+        let seq = self.seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let added = self.pool.lock().add(PoolTx { tx, hash, sender, seq })?;
+        debug!(%hash, %sender, ?added, "transaction pooled");
+        let _ = self.new_txs.send(hash);
+        self.tx_ready.notify_one();
+        Ok(hash)
+    }
+
+    fn validate(
+        &self,
+        tx: &TxEnvelope,
+        sender: Address,
+        state: &WorldState,
+        head: &Header,
+    ) -> Result<(), InvalidTx> {
+        if matches!(tx.tx_type(), TxType::Eip4844) {
+            return Err(InvalidTx::UnsupportedType(TxType::Eip4844 as u8));
+        }
+        if let Some(chain_id) = tx.chain_id()
+            && chain_id != self.chain_id()
+        {
+            return Err(InvalidTx::ChainId { have: chain_id, want: self.chain_id() });
+        }
+        if tx.kind().is_create() && tx.input().len() > MAX_INITCODE_SIZE {
+            return Err(InvalidTx::InitcodeTooLarge {
+                size: tx.input().len(),
+                limit: MAX_INITCODE_SIZE,
+            });
+        }
+        if tx.gas_limit() > head.gas_limit {
+            return Err(InvalidTx::GasLimit { gas: tx.gas_limit(), limit: head.gas_limit });
+        }
+        let initial = calculate_initial_tx_gas_for_tx(tx_env(tx, sender), SPEC, None);
+        let intrinsic = initial.initial_total_gas().max(initial.floor_gas());
+        if tx.gas_limit() < intrinsic {
+            return Err(InvalidTx::IntrinsicGas { have: tx.gas_limit(), want: intrinsic });
+        }
+        if let Some(tip) = tx.max_priority_fee_per_gas()
+            && tip > tx.max_fee_per_gas()
+        {
+            return Err(InvalidTx::TipAboveFeeCap { sender, tip, fee_cap: tx.max_fee_per_gas() });
+        }
+        let base_fee = next_base_fee(head);
+        if tx.max_fee_per_gas() < base_fee as u128 {
+            return Err(InvalidTx::FeeCapTooLow {
+                sender,
+                fee_cap: tx.max_fee_per_gas(),
+                base_fee,
+            });
+        }
+        let account = state.account(&sender);
+        let nonce = account.map(|a| a.nonce).unwrap_or(0);
+        if tx.nonce() < nonce {
+            return Err(InvalidTx::NonceTooLow { next: nonce, got: tx.nonce() });
+        }
+        let balance = account.map(|a| a.balance).unwrap_or_default();
+        let cost = U256::from(tx.gas_limit()) * U256::from(tx.max_fee_per_gas()) + tx.value();
+        if balance < cost {
+            return Err(InvalidTx::InsufficientFunds { balance, cost });
+        }
+        Ok(())
+    }
+
+    /// Fills and signs a transaction request with a dev account's key, then pools it.
+    pub fn send_transaction(&self, request: TransactionRequest) -> HostResult<B256> {
+        let tx = self.sign_request(request)?;
+        self.submit(tx)
+    }
+
+    /// Fills missing fields of a request (nonce, gas, fees, chain id) and signs it with the
+    /// key of its `from` dev account.
+    pub fn sign_request(&self, mut request: TransactionRequest) -> HostResult<TxEnvelope> {
+        let from =
+            request.from.ok_or_else(|| HostError::InvalidRequest("missing \"from\"".into()))?;
+        let signer = self
+            .accounts
+            .iter()
+            .find(|a| a.address == from)
+            .map(|a| a.signer.clone())
+            .ok_or(HostError::UnknownAccount(from))?;
+        let nonce = request.nonce.unwrap_or_else(|| self.pending_nonce(&from));
+        request.nonce = Some(nonce);
+        let gas = match request.gas {
+            Some(gas) => gas,
+            None => self.estimate_gas(&request, BlockId::pending())?,
+        };
+        let chain_id = self.chain_id();
+        let to = request.to.unwrap_or(TxKind::Create);
+        let value = request.value.unwrap_or_default();
+        let input = request.input.input().cloned().unwrap_or_default();
+        let access_list = request.access_list.clone().unwrap_or_default();
+        let sign = |hash: B256| {
+            signer.sign_hash_sync(&hash).map_err(|e| HostError::Internal(format!("signing: {e}")))
+        };
+        let envelope: TxEnvelope = if let Some(gas_price) = request.gas_price {
+            if request.access_list.is_some() {
+                let tx = TxEip2930 {
+                    chain_id,
+                    nonce,
+                    gas_price,
+                    gas_limit: gas,
+                    to,
+                    value,
+                    input,
+                    access_list,
+                };
+                let sig = sign(tx.signature_hash())?;
+                tx.into_signed(sig).into()
+            } else {
+                let tx = TxLegacy {
+                    chain_id: Some(chain_id),
+                    nonce,
+                    gas_price,
+                    gas_limit: gas,
+                    to,
+                    value,
+                    input,
+                };
+                let sig = sign(tx.signature_hash())?;
+                tx.into_signed(sig).into()
+            }
+        } else {
+            let tip = request.max_priority_fee_per_gas.unwrap_or(SUGGESTED_PRIORITY_FEE);
+            let max_fee =
+                request.max_fee_per_gas.unwrap_or_else(|| 2 * self.next_base_fee() as u128 + tip);
+            match request.authorization_list {
+                Some(authorization_list) if !authorization_list.is_empty() => {
+                    let TxKind::Call(to) = to else {
+                        return Err(HostError::InvalidRequest(
+                            "an EIP-7702 transaction cannot create a contract".into(),
+                        ));
+                    };
+                    let tx = TxEip7702 {
+                        chain_id,
+                        nonce,
+                        gas_limit: gas,
+                        max_fee_per_gas: max_fee,
+                        max_priority_fee_per_gas: tip,
+                        to,
+                        value,
+                        access_list,
+                        authorization_list,
+                        input,
+                    };
+                    let sig = sign(tx.signature_hash())?;
+                    tx.into_signed(sig).into()
+                }
+                _ => {
+                    let tx = TxEip1559 {
+                        chain_id,
+                        nonce,
+                        gas_limit: gas,
+                        max_fee_per_gas: max_fee,
+                        max_priority_fee_per_gas: tip,
+                        to,
+                        value,
+                        access_list,
+                        input,
+                    };
+                    let sig = sign(tx.signature_hash())?;
+                    tx.into_signed(sig).into()
+                }
+            }
+        };
+        debug_assert_eq!(envelope.recover_signer().ok(), Some(from));
+        Ok(envelope)
+    }
+
+    /// The state, header fields and block hashes a call at `id` runs with.
+    fn call_context(
+        &self,
+        id: BlockId,
+    ) -> HostResult<(WorldState, revm::context::BlockEnv, Arc<RecentHashes>)> {
+        let number = self.resolve_number(id)?;
+        let chain = self.chain.read();
+        let head = chain.head();
+        Ok(match number {
+            None => {
+                let header = &head.header;
+                let env = block_env(
+                    header.number + 1,
+                    self.clock.lock().now().max(header.timestamp + 1),
+                    header.gas_limit,
+                    next_base_fee(header),
+                    self.coinbase,
+                    prevrandao(header.number + 1),
+                );
+                (chain.head_state.clone(), env, chain.recent.clone())
+            }
+            Some(n) => {
+                let header = &chain.blocks[n as usize].header;
+                let state = if n == head.number() {
+                    chain.head_state.clone()
+                } else {
+                    chain.states[n as usize].clone()
+                };
+                let env = block_env(
+                    n,
+                    header.timestamp,
+                    header.gas_limit,
+                    header.base_fee_per_gas.unwrap_or_default(),
+                    header.beneficiary,
+                    header.mix_hash,
+                );
+                let hashes = chain.recent_hashes_at(n);
+                (state, env, hashes)
+            }
+        })
+    }
+
+    fn run_call(
+        &self,
+        request: &TransactionRequest,
+        state: WorldState,
+        block: revm::context::BlockEnv,
+        hashes: Arc<RecentHashes>,
+        gas: Option<u64>,
+    ) -> HostResult<ExecutionResult> {
+        let from = request.from.unwrap_or_default();
+        let nonce = state.account(&from).map(|a| a.nonce).unwrap_or(0);
+        let mut tx = call_tx_env(request, block.gas_limit, nonce, self.chain_id())
+            .map_err(HostError::InvalidRequest)?;
+        if let Some(gas) = gas {
+            tx.gas_limit = gas;
+        }
+        let cfg = call_cfg(&self.evm, &tx);
+        let db = StateDb::new(state, self.codes.clone(), hashes);
+        let mut evm = self.evm.evm(db, cfg, block);
+        evm.transact(tx).map(|r| r.result).map_err(|e| call_error(e, from))
+    }
+
+    /// `eth_call`: executes `request` on the state at `id` without changing anything.
+    pub fn call(&self, request: &TransactionRequest, id: BlockId) -> HostResult<CallOutcome> {
+        let (state, block, hashes) = self.call_context(id)?;
+        let result = self.run_call(request, state, block, hashes, None)?;
+        outcome(result)
+    }
+
+    /// `eth_estimateGas`: the smallest gas limit (within 1.5%, as geth) with which `request`
+    /// succeeds at `id`.
+    pub fn estimate_gas(&self, request: &TransactionRequest, id: BlockId) -> HostResult<u64> {
+        let (state, block, hashes) = self.call_context(id)?;
+        let mut hi = match request.gas {
+            Some(gas) if gas >= 21_000 => gas.min(block.gas_limit),
+            _ => block.gas_limit,
+        };
+        // A sender paying fees can afford at most (balance - value) / price gas.
+        let price = request.gas_price.or(request.max_fee_per_gas).unwrap_or(0);
+        if price > 0 {
+            let balance = state
+                .account(&request.from.unwrap_or_default())
+                .map(|a| a.balance)
+                .unwrap_or_default();
+            let available =
+                balance.saturating_sub(request.value.unwrap_or_default()) / U256::from(price);
+            hi = hi.min(u64::try_from(available).unwrap_or(u64::MAX));
+        }
+        let cap = hi;
+        let attempt = |gas: u64| {
+            self.run_call(request, state.clone(), block.clone(), hashes.clone(), Some(gas))
+        };
+        let first = attempt(hi)?;
+        let spent = match &first {
+            ExecutionResult::Success { gas, .. } => gas.total_gas_spent(),
+            ExecutionResult::Revert { .. } => return Err(outcome(first).unwrap_err()),
+            ExecutionResult::Halt { .. } => return Err(HostError::GasExceedsAllowance(cap)),
+        };
+        let succeeds = |gas: u64| matches!(attempt(gas), Ok(ExecutionResult::Success { .. }));
+        let mut lo = spent.saturating_sub(1);
+        let optimistic = (spent + 2_300) * 64 / 63;
+        if optimistic < hi {
+            if succeeds(optimistic) {
+                hi = optimistic;
+            } else {
+                lo = optimistic;
+            }
+        }
+        while lo + 1 < hi {
+            if ((hi - lo) as f64) / (hi as f64) < 0.015 {
+                break;
+            }
+            let mut mid = lo + (hi - lo) / 2;
+            if mid > lo.saturating_mul(2) {
+                mid = lo * 2;
+            }
+            if succeeds(mid) {
+                hi = mid;
+            } else {
+                lo = mid;
+            }
+        }
+        Ok(hi)
+    }
+
+    /// Produces a block from the pool's ready transactions.
+    ///
+    /// Returns `None` when nothing is ready and `options.allow_empty` is false.
+    pub fn mine(&self, options: MineOptions) -> HostResult<Option<Arc<Block>>> {
+        let _writer = self.writer.lock();
+        let (parent, state, hashes) = {
+            let chain = self.chain.read();
+            (chain.head().clone(), chain.head_state.clone(), chain.recent.clone())
+        };
+        let parent_header = &parent.header;
+        let number = parent_header.number + 1;
+        let base_fee = next_base_fee(parent_header);
+        let gas_limit = parent_header.gas_limit;
+        let candidates =
+            self.pool.lock().best(base_fee, |a| state.account(a).map(|x| x.nonce).unwrap_or(0));
+        if candidates.is_empty() && !options.allow_empty {
+            return Ok(None);
+        }
+        let timestamp = match options.timestamp {
+            Some(t) if t <= parent_header.timestamp => {
+                return Err(HostError::InvalidRequest(format!(
+                    "timestamp {t} is not after the parent block's {}",
+                    parent_header.timestamp
+                )));
+            }
+            Some(t) => t,
+            None => self.clock.lock().next_timestamp(parent_header.timestamp),
+        };
+        let mix_hash = prevrandao(number);
+        let env = block_env(number, timestamp, gas_limit, base_fee, self.coinbase, mix_hash);
+        let mut db = StateDb::new(state, self.codes.clone(), hashes);
+        // EIP-2935: the history contract keeps the parent hash in slot (number - 1) % 8191.
+        db.system_store(
+            HISTORY_STORAGE_ADDRESS,
+            U256::from((number - 1) % HISTORY_SERVE_WINDOW as u64),
+            parent.hash.into(),
+        );
+        let mut evm = self.evm.evm(db, self.evm.cfg(), env);
+
+        let mut mined = Vec::new();
+        let mut dropped = Vec::new();
+        let mut skipped = HashSet::new();
+        let mut cumulative = 0u64;
+        for ptx in candidates {
+            if skipped.contains(&ptx.sender) {
+                continue;
+            }
+            if cumulative + ptx.tx.gas_limit() > gas_limit {
+                skipped.insert(ptx.sender);
+                continue;
+            }
+            let result: Result<ExecutionResult, EVMError<Infallible, InvalidTransaction>> =
+                evm.transact_commit(tx_env(&ptx.tx, ptx.sender));
+            match result {
+                Ok(result) => {
+                    let gas_used = result.tx_gas_used();
+                    cumulative += gas_used;
+                    let receipt = Receipt {
+                        status: result.is_success().into(),
+                        cumulative_gas_used: cumulative,
+                        logs: result.into_logs(),
+                    };
+                    mined.push(MinedTx {
+                        receipt: ReceiptEnvelope::from_typed(
+                            ptx.tx.tx_type(),
+                            receipt.with_bloom(),
+                        ),
+                        gas_used,
+                        effective_gas_price: ptx.tx.effective_gas_price(Some(base_fee)),
+                        contract_address: ptx
+                            .tx
+                            .kind()
+                            .is_create()
+                            .then(|| ptx.sender.create(ptx.tx.nonce())),
+                        hash: ptx.hash,
+                        sender: ptx.sender,
+                        tx: ptx.tx.clone(),
+                    });
+                }
+                Err(error) => {
+                    warn!(hash = %ptx.hash, %error, "dropping transaction that cannot execute");
+                    dropped.push(ptx.hash);
+                    skipped.insert(ptx.sender);
+                }
+            }
+        }
+        let db = evm.ctx.journaled_state.database;
+        let (state, diff) = db.finish();
+
+        let logs_bloom = mined.iter().fold(Bloom::ZERO, |mut bloom, t| {
+            bloom.accrue_bloom(t.receipt.logs_bloom());
+            bloom
+        });
+        let transactions: Vec<&TxEnvelope> = mined.iter().map(|t| &t.tx).collect();
+        let receipts: Vec<&ReceiptEnvelope> = mined.iter().map(|t| &t.receipt).collect();
+        let header = Header {
+            parent_hash: parent.hash,
+            ommers_hash: EMPTY_OMMER_ROOT_HASH,
+            beneficiary: self.coinbase,
+            state_root: state.root(),
+            transactions_root: proofs::calculate_transaction_root(&transactions),
+            receipts_root: proofs::calculate_receipt_root(&receipts),
+            logs_bloom,
+            difficulty: U256::ZERO,
+            number,
+            gas_limit,
+            gas_used: cumulative,
+            timestamp,
+            extra_data: Bytes::new(),
+            mix_hash,
+            nonce: B64::ZERO,
+            base_fee_per_gas: Some(base_fee),
+            withdrawals_root: Some(EMPTY_ROOT_HASH),
+            blob_gas_used: Some(0),
+            excess_blob_gas: Some(0),
+            parent_beacon_block_root: Some(B256::ZERO),
+            requests_hash: Some(EMPTY_REQUESTS_HASH),
+            ..Default::default()
+        };
+        let block = Arc::new(Block { hash: header.hash_slow(), header, transactions: mined });
+        if let Some(store) = &self.store {
+            store.write_block(&block, &diff)?;
+        }
+        self.chain.write().push(block.clone(), state.clone());
+        {
+            let mut pool = self.pool.lock();
+            for hash in &dropped {
+                pool.remove(hash);
+            }
+            let senders: HashSet<Address> = block.transactions.iter().map(|t| t.sender).collect();
+            for sender in senders {
+                pool.prune_sender(&sender, state.account(&sender).map(|a| a.nonce).unwrap_or(0));
+            }
+        }
+        debug!(number, txs = block.transactions.len(), gas = cumulative, "mined block");
+        let _ = self.new_blocks.send(block.clone());
+        Ok(Some(block))
+    }
+
+    /// `eth_feeHistory` over `count` blocks ending at `newest`, with priority-fee
+    /// percentiles weighted by gas used (geth's method).
+    pub fn fee_history(
+        &self,
+        count: u64,
+        newest: BlockNumberOrTag,
+        percentiles: &[f64],
+    ) -> HostResult<FeeHistory> {
+        if percentiles.windows(2).any(|w| w[0] > w[1])
+            || percentiles.iter().any(|p| !(0.0..=100.0).contains(p))
+        {
+            return Err(HostError::InvalidRequest(
+                "invalid reward percentiles: must be ascending and within [0, 100]".into(),
+            ));
+        }
+        let newest = match self.resolve_number(BlockId::Number(newest))? {
+            Some(n) => n,
+            None => self.best_number(),
+        };
+        let count = count.min(1024).min(newest + 1);
+        let oldest = newest + 1 - count;
+        let mut history = FeeHistory { oldest_block: oldest, ..Default::default() };
+        let mut rewards = Vec::new();
+        for number in oldest..=newest {
+            let block = self.block(number).ok_or(HostError::UnknownBlock)?;
+            let base_fee = block.header.base_fee_per_gas.unwrap_or_default();
+            history.base_fee_per_gas.push(base_fee as u128);
+            history
+                .gas_used_ratio
+                .push(block.header.gas_used as f64 / block.header.gas_limit as f64);
+            history.base_fee_per_blob_gas.push(1);
+            history.blob_gas_used_ratio.push(0.0);
+            if !percentiles.is_empty() {
+                rewards.push(block_rewards(&block, base_fee, percentiles));
+            }
+        }
+        if count > 0 {
+            let newest_block = self.block(newest).ok_or(HostError::UnknownBlock)?;
+            history.base_fee_per_gas.push(next_base_fee(&newest_block.header) as u128);
+            history.base_fee_per_blob_gas.push(1);
+        }
+        if !percentiles.is_empty() {
+            history.reward = Some(rewards);
+        }
+        Ok(history)
+    }
+
+    /// `eth_getLogs`: the logs matching `filter`, with their positions.
+    pub fn logs(&self, filter: &Filter, max_range: u64) -> HostResult<Vec<RpcLog>> {
+        let blocks: Vec<Arc<Block>> = match filter.block_option {
+            FilterBlockOption::AtBlockHash(hash) => {
+                vec![self.block_by_hash(&hash).ok_or(HostError::UnknownBlock)?]
+            }
+            FilterBlockOption::Range { from_block, to_block } => {
+                let head = self.best_number();
+                let resolve = |tag: Option<BlockNumberOrTag>| -> HostResult<u64> {
+                    match tag {
+                        None => Ok(head),
+                        Some(tag) => Ok(self.resolve_number(BlockId::Number(tag))?.unwrap_or(head)),
+                    }
+                };
+                let from = resolve(from_block)?;
+                let to = resolve(to_block)?;
+                if from > to {
+                    return Err(HostError::InvalidRequest(format!(
+                        "invalid block range params: fromBlock {from} is after toBlock {to}"
+                    )));
+                }
+                if to - from >= max_range {
+                    return Err(HostError::InvalidRequest(format!(
+                        "query exceeds max block range {max_range}: fromBlock {from}, toBlock {to}"
+                    )));
+                }
+                let chain = self.chain.read();
+                chain.blocks[from as usize..=to as usize].to_vec()
+            }
+        };
+        let mut out = Vec::new();
+        for block in blocks {
+            if !filter.matches_bloom(block.header.logs_bloom) {
+                continue;
+            }
+            let mut log_index = 0u64;
+            for (tx_index, tx) in block.transactions.iter().enumerate() {
+                for log in tx.receipt.logs() {
+                    if filter.matches_address(log.address) && filter.matches_topics(log.topics()) {
+                        out.push(RpcLog {
+                            inner: log.clone(),
+                            block_hash: Some(block.hash),
+                            block_number: Some(block.number()),
+                            block_timestamp: Some(block.header.timestamp),
+                            transaction_hash: Some(tx.hash),
+                            transaction_index: Some(tx_index as u64),
+                            log_index: Some(log_index),
+                            removed: false,
+                        });
+                    }
+                    log_index += 1;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Records the current chain, pool and clock; returns the snapshot id (0, 1, 2, …).
+    pub fn snapshot(&self) -> u64 {
+        let _writer = self.writer.lock();
+        let (number, state) = {
+            let chain = self.chain.read();
+            (chain.head().number(), chain.head_state.clone())
+        };
+        let snapshot = Snapshot {
+            number,
+            state,
+            pool: self.pool.lock().clone(),
+            clock: self.clock.lock().clone(),
+        };
+        let mut snapshots = self.snapshots.lock();
+        let id = snapshots.0;
+        snapshots.0 += 1;
+        snapshots.1.insert(id, snapshot);
+        id
+    }
+
+    /// Returns the chain to snapshot `id`, which is consumed together with every later
+    /// snapshot. Returns `false` for an unknown id.
+    pub fn revert(&self, id: u64) -> HostResult<bool> {
+        let _writer = self.writer.lock();
+        let snapshot = {
+            let mut snapshots = self.snapshots.lock();
+            let Some(snapshot) = snapshots.1.remove(&id) else { return Ok(false) };
+            snapshots.1.retain(|sid, _| *sid < id);
+            snapshot
+        };
+        if let Some(store) = &self.store {
+            store.truncate_above(snapshot.number)?;
+        }
+        {
+            let mut chain = self.chain.write();
+            chain.truncate(snapshot.number);
+            chain.head_state = snapshot.state;
+        }
+        *self.pool.lock() = snapshot.pool;
+        *self.clock.lock() = snapshot.clock;
+        Ok(true)
+    }
+}
+
+/// The EIP-1559 base fee of the block after `parent`.
+pub fn next_base_fee(parent: &Header) -> u64 {
+    calc_next_block_base_fee(
+        parent.gas_used,
+        parent.gas_limit,
+        parent.base_fee_per_gas.unwrap_or_default(),
+        BaseFeeParams::ethereum(),
+    )
+}
+
+/// The `prevrandao` of block `number`: deterministic, so that replays agree.
+fn prevrandao(number: u64) -> B256 {
+    keccak256(number.to_be_bytes())
+}
+
+fn genesis_block(genesis: &GenesisConfig, state_root: B256) -> Block {
+    let header = Header {
+        ommers_hash: EMPTY_OMMER_ROOT_HASH,
+        state_root,
+        transactions_root: EMPTY_ROOT_HASH,
+        receipts_root: EMPTY_ROOT_HASH,
+        gas_limit: genesis.gas_limit,
+        timestamp: genesis.timestamp.unwrap_or_default(),
+        mix_hash: prevrandao(0),
+        base_fee_per_gas: Some(genesis.base_fee),
+        withdrawals_root: Some(EMPTY_ROOT_HASH),
+        blob_gas_used: Some(0),
+        excess_blob_gas: Some(0),
+        parent_beacon_block_root: Some(B256::ZERO),
+        requests_hash: Some(EMPTY_REQUESTS_HASH),
+        ..Default::default()
+    };
+    Block { hash: header.hash_slow(), header, transactions: Vec::new() }
+}
+
+/// The priority fees paid in `block` at `percentiles`, weighted by gas used.
+fn block_rewards(block: &Block, base_fee: u64, percentiles: &[f64]) -> Vec<u128> {
+    if block.transactions.is_empty() {
+        return vec![0; percentiles.len()];
+    }
+    let mut tips: Vec<(u128, u64)> = block
+        .transactions
+        .iter()
+        .map(|t| (t.tx.effective_tip_per_gas(base_fee).unwrap_or(0), t.gas_used))
+        .collect();
+    tips.sort_unstable();
+    let total: u64 = tips.iter().map(|(_, g)| g).sum();
+    percentiles
+        .iter()
+        .map(|p| {
+            let threshold = (total as f64 * p / 100.0) as u64;
+            let mut cumulative = 0;
+            for (tip, gas) in &tips {
+                cumulative += gas;
+                if cumulative >= threshold {
+                    return *tip;
+                }
+            }
+            tips.last().map(|(t, _)| *t).unwrap_or(0)
+        })
+        .collect()
+}
+
+fn outcome(result: ExecutionResult) -> HostResult<CallOutcome> {
+    match result {
+        ExecutionResult::Success { gas, output, .. } => {
+            Ok(CallOutcome { output: output.into_data(), gas_used: gas.tx_gas_used() })
+        }
+        ExecutionResult::Revert { output, .. } => {
+            Err(HostError::Reverted { reason: revert_reason(&output), output })
+        }
+        ExecutionResult::Halt { reason, .. } => Err(HostError::Halted(halt_message(&reason))),
+    }
+}
+
+/// geth's words for an exceptional halt.
+fn halt_message(reason: &revm::context::result::HaltReason) -> String {
+    use revm::context::result::{HaltReason, OutOfGasError};
+    match reason {
+        HaltReason::OutOfGas(OutOfGasError::Precompile) => "out of gas: precompile".into(),
+        HaltReason::OutOfGas(_) => "out of gas".into(),
+        HaltReason::OpcodeNotFound | HaltReason::InvalidFEOpcode => "invalid opcode".into(),
+        HaltReason::StackUnderflow => "stack underflow".into(),
+        HaltReason::StackOverflow => "stack limit reached 1024".into(),
+        HaltReason::InvalidJump => "invalid jump destination".into(),
+        HaltReason::CallTooDeep => "max call depth exceeded".into(),
+        HaltReason::CreateCollision => "contract address collision".into(),
+        HaltReason::CreateContractSizeLimit => "max code size exceeded".into(),
+        HaltReason::CreateContractStartingWithEF => "invalid code: must not begin with 0xef".into(),
+        HaltReason::OutOfFunds => "insufficient balance for transfer".into(),
+        HaltReason::StateChangeDuringStaticCall => "write protection".into(),
+        other => format!("{other:?}"),
+    }
+}
+
+fn call_error(error: EVMError<Infallible, InvalidTransaction>, from: Address) -> HostError {
+    match error {
+        EVMError::Transaction(InvalidTransaction::LackOfFundForMaxFee { fee, balance }) => {
+            HostError::CallInvalid(format!(
+                "insufficient funds for gas * price + value: address {from} have {balance} want {fee}"
+            ))
+        }
+        EVMError::Transaction(InvalidTransaction::CallGasCostMoreThanGasLimit {
+            initial_gas,
+            gas_limit,
+        }) => HostError::CallInvalid(format!(
+            "intrinsic gas too low: gas {gas_limit}, minimum needed {initial_gas}"
+        )),
+        EVMError::Transaction(InvalidTransaction::GasFloorMoreThanGasLimit {
+            gas_floor,
+            gas_limit,
+        }) => HostError::CallInvalid(format!(
+            "intrinsic gas too low: gas {gas_limit}, minimum needed {gas_floor}"
+        )),
+        EVMError::Transaction(e) => HostError::CallInvalid(e.to_string()),
+        EVMError::Custom(e) => HostError::Internal(e),
+        EVMError::CustomAny(e) => HostError::Internal(e.to_string()),
+        other => HostError::Internal(other.to_string()),
+    }
+}

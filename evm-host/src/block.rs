@@ -1,0 +1,122 @@
+//! Blocks as the chain keeps them: a header, its hash, and the mined transactions with their
+//! receipts; and their storage encoding.
+
+use alloy_consensus::{
+    Header, ReceiptEnvelope, Transaction, TxEnvelope, transaction::SignerRecoverable,
+};
+use alloy_eips::eip2718::{Decodable2718, Encodable2718};
+use alloy_primitives::{Address, B256, Bytes};
+use alloy_rlp::{RlpDecodable, RlpEncodable};
+
+use crate::error::{HostError, HostResult};
+
+/// A transaction in a block, with its receipt.
+#[derive(Debug, Clone)]
+pub struct MinedTx {
+    /// The signed transaction.
+    pub tx: TxEnvelope,
+    /// Its hash.
+    pub hash: B256,
+    /// The recovered sender.
+    pub sender: Address,
+    /// The consensus receipt (status, cumulative gas, logs, bloom).
+    pub receipt: ReceiptEnvelope,
+    /// Gas used by this transaction alone.
+    pub gas_used: u64,
+    /// Price per gas actually paid.
+    pub effective_gas_price: u128,
+    /// Address of the contract created, for a creation.
+    pub contract_address: Option<Address>,
+}
+
+/// A sealed block.
+#[derive(Debug, Clone)]
+pub struct Block {
+    /// The header.
+    pub header: Header,
+    /// keccak256 of the RLP header.
+    pub hash: B256,
+    /// The transactions, in order.
+    pub transactions: Vec<MinedTx>,
+}
+
+impl Block {
+    /// The block number.
+    pub const fn number(&self) -> u64 {
+        self.header.number
+    }
+
+    /// Size of the RLP-encoded block (header, transactions, no ommers, no withdrawals).
+    pub fn size(&self) -> u64 {
+        let txs: usize = self.transactions.iter().map(|t| t.tx.encode_2718_len()).sum();
+        let header = alloy_rlp::Encodable::length(&self.header);
+        // list(header, list(txs), list(ommers) = 0xc0, list(withdrawals) = 0xc0)
+        let payload = header + txs + alloy_rlp::length_of_length(txs) + 2;
+        (payload + alloy_rlp::length_of_length(payload)) as u64
+    }
+
+    /// Encodes for the store.
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let record = BlockRecord {
+            header: self.header.clone(),
+            txs: self.transactions.iter().map(|t| Bytes::from(t.tx.encoded_2718())).collect(),
+            senders: self.transactions.iter().map(|t| t.sender).collect(),
+            receipts: self
+                .transactions
+                .iter()
+                .map(|t| Bytes::from(t.receipt.encoded_2718()))
+                .collect(),
+        };
+        alloy_rlp::encode(&record)
+    }
+
+    /// Decodes what [`Block::encode`] wrote.
+    pub(crate) fn decode(mut bytes: &[u8]) -> HostResult<Self> {
+        let corrupt = |what: &str, e: &dyn std::fmt::Display| {
+            HostError::Storage(format!("corrupt block record ({what}): {e}"))
+        };
+        let record: BlockRecord =
+            alloy_rlp::Decodable::decode(&mut bytes).map_err(|e| corrupt("rlp", &e))?;
+        if record.txs.len() != record.senders.len() || record.txs.len() != record.receipts.len() {
+            return Err(HostError::Storage("corrupt block record: length mismatch".into()));
+        }
+        let base_fee = record.header.base_fee_per_gas;
+        let mut previous_cumulative = 0;
+        let mut transactions = Vec::with_capacity(record.txs.len());
+        for ((tx, sender), receipt) in
+            record.txs.iter().zip(record.senders).zip(record.receipts.iter())
+        {
+            let tx = TxEnvelope::decode_2718(&mut tx.as_ref())
+                .map_err(|e| corrupt("transaction", &e))?;
+            let receipt = ReceiptEnvelope::decode_2718(&mut receipt.as_ref())
+                .map_err(|e| corrupt("receipt", &e))?;
+            let cumulative = receipt.cumulative_gas_used();
+            let contract_address = tx.kind().is_create().then(|| sender.create(tx.nonce()));
+            transactions.push(MinedTx {
+                hash: *tx.tx_hash(),
+                effective_gas_price: tx.effective_gas_price(base_fee),
+                gas_used: cumulative - previous_cumulative,
+                contract_address,
+                tx,
+                sender,
+                receipt,
+            });
+            previous_cumulative = cumulative;
+        }
+        let hash = record.header.hash_slow();
+        Ok(Self { header: record.header, hash, transactions })
+    }
+}
+
+#[derive(RlpEncodable, RlpDecodable)]
+struct BlockRecord {
+    header: Header,
+    txs: Vec<Bytes>,
+    senders: Vec<Address>,
+    receipts: Vec<Bytes>,
+}
+
+/// Recovers the sender of a decoded transaction.
+pub(crate) fn recover_sender(tx: &TxEnvelope) -> Result<Address, String> {
+    tx.recover_signer().map_err(|e| e.to_string())
+}

@@ -1,0 +1,241 @@
+//! The one place where the chain builds a revm EVM, with ANH's precompiles installed.
+//!
+//! Everything that executes (block building, `eth_call`, `eth_estimateGas`) goes through
+//! [`EvmConfig::evm`], so a new precompile module is added in `anh-precompiles` and nowhere
+//! here.
+
+use crate::genesis::SPEC;
+use alloy_consensus::{Transaction, TxEnvelope};
+use alloy_eips::eip7702::SignedAuthorization;
+use alloy_primitives::{Address, B256, Bytes, TxKind, U256};
+use alloy_rpc_types_eth::TransactionRequest;
+use anh_precompiles::AnhPrecompiles;
+use revert_decode::decode_revert;
+use revm::{
+    Context, MainBuilder, MainContext,
+    context::{BlockEnv, CfgEnv, Evm, Journal, TxEnv, either::Either},
+    context_interface::block::BlobExcessGasAndPrice,
+    database_interface::Database,
+    handler::{EthFrame, instructions::EthInstructions},
+    interpreter::interpreter::EthInterpreter,
+};
+
+/// The revm context ANH executes in.
+pub type AnhContext<DB> = Context<BlockEnv, TxEnv, CfgEnv, DB, Journal<DB>, ()>;
+
+/// The revm EVM with ANH's precompiles.
+pub type AnhEvm<DB> = Evm<
+    AnhContext<DB>,
+    (),
+    EthInstructions<EthInterpreter, AnhContext<DB>>,
+    AnhPrecompiles,
+    EthFrame<EthInterpreter>,
+>;
+
+/// Chain-wide execution settings and the precompiles to install.
+#[derive(Debug, Clone)]
+pub struct EvmConfig {
+    /// Chain id.
+    pub chain_id: u64,
+    /// The precompiles (Ethereum's and ANH's).
+    pub precompiles: AnhPrecompiles,
+}
+
+impl EvmConfig {
+    /// A configuration for `chain_id` with the default precompiles.
+    pub fn new(chain_id: u64) -> Self {
+        Self { chain_id, precompiles: AnhPrecompiles::new(SPEC) }
+    }
+
+    /// The configuration for transactions in blocks: the latest hard fork, with the
+    /// per-transaction gas cap of EIP-7825 lifted, as on anvil.
+    pub fn cfg(&self) -> CfgEnv {
+        let mut cfg = CfgEnv::new_with_spec(SPEC);
+        cfg.chain_id = self.chain_id;
+        cfg.tx_gas_limit_cap = Some(u64::MAX);
+        cfg
+    }
+
+    /// An EVM over `db` for a block with `block` settings.
+    pub fn evm<DB: Database>(&self, db: DB, cfg: CfgEnv, block: BlockEnv) -> AnhEvm<DB> {
+        Context::mainnet()
+            .with_cfg(cfg)
+            .with_block(block)
+            .with_db(db)
+            .build_mainnet()
+            .with_precompiles(self.precompiles.clone())
+    }
+}
+
+/// The block environment for a block with these header fields.
+pub fn block_env(
+    number: u64,
+    timestamp: u64,
+    gas_limit: u64,
+    base_fee: u64,
+    beneficiary: Address,
+    prevrandao: B256,
+) -> BlockEnv {
+    BlockEnv {
+        number: U256::from(number),
+        beneficiary,
+        timestamp: U256::from(timestamp),
+        gas_limit,
+        basefee: base_fee,
+        difficulty: U256::ZERO,
+        prevrandao: Some(prevrandao),
+        blob_excess_gas_and_price: Some(BlobExcessGasAndPrice::new(0, SPEC_BLOB_UPDATE_FRACTION)),
+        ..Default::default()
+    }
+}
+
+/// Blob base fee update fraction of Prague/Osaka (EIP-7691).
+const SPEC_BLOB_UPDATE_FRACTION: u64 = 5_007_716;
+
+/// The revm transaction for a signed transaction from `sender`.
+pub fn tx_env(tx: &TxEnvelope, sender: Address) -> TxEnv {
+    let mut env = TxEnv {
+        tx_type: tx.tx_type() as u8,
+        caller: sender,
+        gas_limit: tx.gas_limit(),
+        gas_price: tx.max_fee_per_gas(),
+        kind: tx.kind(),
+        value: tx.value(),
+        data: tx.input().clone(),
+        nonce: tx.nonce(),
+        chain_id: tx.chain_id(),
+        access_list: tx.access_list().cloned().unwrap_or_default(),
+        gas_priority_fee: tx.max_priority_fee_per_gas(),
+        ..Default::default()
+    };
+    if let Some(list) = tx.authorization_list() {
+        env.authorization_list = list.iter().cloned().map(Either::Left).collect();
+    }
+    env
+}
+
+/// The revm transaction for an `eth_call`/`eth_estimateGas` request.
+///
+/// As in geth: the sender defaults to the zero address, the gas to `gas_cap`; without any
+/// fee field the call pays no fee (gas price zero, base fee check off — see
+/// [`call_cfg`]); the nonce is the sender's current one.
+pub fn call_tx_env(
+    req: &TransactionRequest,
+    gas_cap: u64,
+    state_nonce: u64,
+    chain_id: u64,
+) -> Result<TxEnv, String> {
+    if req.max_fee_per_gas.is_some() && req.gas_price.is_some() {
+        return Err("both gasPrice and (maxFeePerGas or maxPriorityFeePerGas) specified".into());
+    }
+    let data = req.input.input().cloned().unwrap_or_default();
+    let gas_price = req.gas_price.or(req.max_fee_per_gas).unwrap_or(0);
+    let kind = req.to.unwrap_or(TxKind::Create);
+    let authorization_list: Vec<SignedAuthorization> =
+        req.authorization_list.clone().unwrap_or_default();
+    let tx_type = if !authorization_list.is_empty() {
+        4
+    } else if req.max_fee_per_gas.is_some() || req.max_priority_fee_per_gas.is_some() {
+        2
+    } else if req.access_list.is_some() {
+        1
+    } else {
+        0
+    };
+    Ok(TxEnv {
+        tx_type,
+        caller: req.from.unwrap_or_default(),
+        gas_limit: req.gas.unwrap_or(gas_cap).min(gas_cap),
+        gas_price,
+        kind,
+        value: req.value.unwrap_or_default(),
+        data,
+        nonce: state_nonce,
+        chain_id: Some(req.chain_id.unwrap_or(chain_id)),
+        access_list: req.access_list.clone().unwrap_or_default(),
+        gas_priority_fee: req.max_priority_fee_per_gas.or((tx_type >= 2).then_some(0)),
+        authorization_list: authorization_list.into_iter().map(Either::Left).collect(),
+        ..Default::default()
+    })
+}
+
+/// The configuration for a call: no nonce check, and no base-fee check for a call that
+/// pays no fee.
+pub fn call_cfg(config: &EvmConfig, tx: &TxEnv) -> CfgEnv {
+    let mut cfg = config.cfg();
+    cfg.disable_nonce_check = true;
+    if tx.gas_price == 0 {
+        cfg.disable_base_fee = true;
+    }
+    cfg
+}
+
+/// The reason geth reports for revert data: the `Error(string)` message, or the meaning of a
+/// `Panic(uint256)` code.
+pub fn revert_reason(output: &[u8]) -> Option<String> {
+    decode_revert(output)
+}
+
+/// Re-export used by the rpc layer to format revert data.
+pub fn revert_data(output: &Bytes) -> String {
+    alloy_primitives::hex::encode_prefixed(output)
+}
+
+mod revert_decode {
+    use alloy_primitives::U256 as Word;
+
+    const ERROR_SELECTOR: [u8; 4] = [0x08, 0xc3, 0x79, 0xa0];
+    const PANIC_SELECTOR: [u8; 4] = [0x4e, 0x48, 0x7b, 0x71];
+
+    /// Decodes `Error(string)` and `Panic(uint256)` revert data.
+    pub(super) fn decode_revert(output: &[u8]) -> Option<String> {
+        let (selector, body) = (output.get(..4)?, &output[4..]);
+        if selector == ERROR_SELECTOR {
+            let offset = usize::try_from(Word::from_be_slice(body.get(..32)?)).ok()?;
+            let len_word = body.get(offset..offset.checked_add(32)?)?;
+            let len = usize::try_from(Word::from_be_slice(len_word)).ok()?;
+            let start = offset + 32;
+            let bytes = body.get(start..start.checked_add(len)?)?;
+            return Some(String::from_utf8_lossy(bytes).into_owned());
+        }
+        if selector == PANIC_SELECTOR && body.len() == 32 {
+            let code = Word::from_be_slice(body);
+            let reason = match u64::try_from(code).unwrap_or(u64::MAX) {
+                0x00 => "generic panic",
+                0x01 => "assert(false)",
+                0x11 => "arithmetic underflow or overflow",
+                0x12 => "division or modulo by zero",
+                0x21 => "enum overflow",
+                0x22 => "invalid encoded storage byte array accessed",
+                0x31 => "out-of-bounds array access; popping on an empty array",
+                0x32 => "out-of-bounds access of an array or bytesN",
+                0x41 => "out of memory",
+                0x51 => "uninitialized function",
+                _ => return Some(format!("unknown panic code: {code:#x}")),
+            };
+            return Some(reason.to_string());
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy_primitives::hex;
+
+    /// `Error(string)` decodes to its message, `Panic(0x12)` to geth's text, garbage to none.
+    #[test]
+    fn revert_reasons() {
+        let error = hex!(
+            "08c379a0000000000000000000000000000000000000000000000000000000000000002000000000000000000000000000000000000000000000000000000000000000046e6f706500000000000000000000000000000000000000000000000000000000"
+        );
+        assert_eq!(revert_reason(&error).as_deref(), Some("nope"));
+        let panic =
+            hex!("4e487b710000000000000000000000000000000000000000000000000000000000000012");
+        assert_eq!(revert_reason(&panic).as_deref(), Some("division or modulo by zero"));
+        assert_eq!(revert_reason(&[0x08, 0xc3, 0x79, 0xa0, 1]), None);
+        assert_eq!(revert_reason(&[]), None);
+        assert_eq!(revert_reason(&hex!("deadbeef")), None);
+    }
+}

@@ -1,0 +1,297 @@
+//! The transaction pool: validated transactions waiting for a block.
+//!
+//! Transactions are kept per sender by nonce. Those whose nonces follow the sender's state
+//! nonce without a gap are *pending* (ready for the next block); the others are *queued*
+//! until the gap is filled. A transaction with the nonce of one already in the pool replaces
+//! it only if it raises both the fee cap and the priority fee by at least
+//! [`PRICE_BUMP_PERCENT`] (geth's rule); otherwise it is refused as underpriced.
+//!
+//! Block building takes the pending transactions ordered by the tip they pay at the block's
+//! base fee (highest first, arrival order among equals), each sender's in nonce order.
+
+use crate::error::InvalidTx;
+use alloy_consensus::{Transaction, TxEnvelope};
+use alloy_primitives::{Address, B256};
+use std::{
+    cmp::Reverse,
+    collections::{BTreeMap, BinaryHeap, HashMap},
+    sync::Arc,
+};
+
+/// Minimum fee increase, in percent, for a replacement transaction.
+pub const PRICE_BUMP_PERCENT: u128 = 10;
+
+/// A validated transaction in the pool.
+#[derive(Debug)]
+pub struct PoolTx {
+    /// The signed transaction.
+    pub tx: TxEnvelope,
+    /// Its hash.
+    pub hash: B256,
+    /// Its sender.
+    pub sender: Address,
+    /// Arrival order.
+    pub seq: u64,
+}
+
+impl PoolTx {
+    /// The nonce.
+    pub fn nonce(&self) -> u64 {
+        self.tx.nonce()
+    }
+
+    /// The tip per gas this transaction pays at `base_fee` (0 if it cannot pay the base fee).
+    pub fn effective_tip(&self, base_fee: u64) -> u128 {
+        self.tx.effective_tip_per_gas(base_fee).unwrap_or(0)
+    }
+}
+
+/// Result of adding a transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Added {
+    /// A new transaction.
+    New,
+    /// It replaced the transaction with this hash.
+    Replaced(B256),
+}
+
+/// Pending and queued transactions.
+#[derive(Debug, Default, Clone)]
+pub struct TxPool {
+    by_sender: HashMap<Address, BTreeMap<u64, Arc<PoolTx>>>,
+    by_hash: HashMap<B256, Arc<PoolTx>>,
+}
+
+impl TxPool {
+    /// Number of transactions.
+    pub fn len(&self) -> usize {
+        self.by_hash.len()
+    }
+
+    /// Whether the pool is empty.
+    pub fn is_empty(&self) -> bool {
+        self.by_hash.is_empty()
+    }
+
+    /// The transaction with `hash`.
+    pub fn get(&self, hash: &B256) -> Option<&Arc<PoolTx>> {
+        self.by_hash.get(hash)
+    }
+
+    /// Adds a validated transaction, applying the replacement rule.
+    pub fn add(&mut self, tx: PoolTx) -> Result<Added, InvalidTx> {
+        if self.by_hash.contains_key(&tx.hash) {
+            return Err(InvalidTx::AlreadyKnown);
+        }
+        let nonce = tx.nonce();
+        let queue = self.by_sender.entry(tx.sender).or_default();
+        let mut outcome = Added::New;
+        if let Some(old) = queue.get(&nonce) {
+            if !is_sufficient_bump(&old.tx, &tx.tx) {
+                return Err(InvalidTx::ReplacementUnderpriced);
+            }
+            outcome = Added::Replaced(old.hash);
+            self.by_hash.remove(&old.hash);
+        }
+        let tx = Arc::new(tx);
+        queue.insert(nonce, tx.clone());
+        self.by_hash.insert(tx.hash, tx);
+        Ok(outcome)
+    }
+
+    /// Removes the transaction with `hash`, if present.
+    pub fn remove(&mut self, hash: &B256) -> Option<Arc<PoolTx>> {
+        let tx = self.by_hash.remove(hash)?;
+        if let Some(queue) = self.by_sender.get_mut(&tx.sender) {
+            queue.remove(&tx.nonce());
+            if queue.is_empty() {
+                self.by_sender.remove(&tx.sender);
+            }
+        }
+        Some(tx)
+    }
+
+    /// Drops every transaction of `sender` with a nonce below `next_nonce` (mined or
+    /// superseded).
+    pub fn prune_sender(&mut self, sender: &Address, next_nonce: u64) {
+        let Some(queue) = self.by_sender.get_mut(sender) else { return };
+        let keep = queue.split_off(&next_nonce);
+        for tx in queue.values() {
+            self.by_hash.remove(&tx.hash);
+        }
+        if keep.is_empty() {
+            self.by_sender.remove(sender);
+        } else {
+            *queue = keep;
+        }
+    }
+
+    /// The senders with transactions in the pool.
+    pub fn senders(&self) -> impl Iterator<Item = &Address> {
+        self.by_sender.keys()
+    }
+
+    /// The highest nonce in a gap-free run from `state_nonce` for `sender`, plus one: the
+    /// nonce a new transaction of `sender` should use.
+    pub fn next_nonce(&self, sender: &Address, state_nonce: u64) -> u64 {
+        let mut next = state_nonce;
+        if let Some(queue) = self.by_sender.get(sender) {
+            for nonce in queue.range(state_nonce..).map(|(n, _)| *n) {
+                if nonce != next {
+                    break;
+                }
+                next += 1;
+            }
+        }
+        next
+    }
+
+    /// Splits the pool into pending (gap-free from the state nonce) and queued transactions.
+    pub fn split(
+        &self,
+        state_nonce: impl Fn(&Address) -> u64,
+    ) -> (Vec<Arc<PoolTx>>, Vec<Arc<PoolTx>>) {
+        let (mut pending, mut queued) = (Vec::new(), Vec::new());
+        for (sender, queue) in &self.by_sender {
+            let mut next = state_nonce(sender);
+            for (nonce, tx) in queue {
+                if *nonce == next {
+                    pending.push(tx.clone());
+                    next += 1;
+                } else {
+                    queued.push(tx.clone());
+                }
+            }
+        }
+        pending.sort_by_key(|t| t.seq);
+        queued.sort_by_key(|t| t.seq);
+        (pending, queued)
+    }
+
+    /// The pending transactions in block order: highest tip at `base_fee` first (arrival
+    /// order among equals), each sender's in nonce order.
+    pub fn best(&self, base_fee: u64, state_nonce: impl Fn(&Address) -> u64) -> Vec<Arc<PoolTx>> {
+        let mut runs: Vec<Vec<Arc<PoolTx>>> = Vec::new();
+        for (sender, queue) in &self.by_sender {
+            let mut next = state_nonce(sender);
+            let run: Vec<_> = queue
+                .range(next..)
+                .take_while(|(nonce, _)| {
+                    let ok = **nonce == next;
+                    next += 1;
+                    ok
+                })
+                .map(|(_, tx)| tx.clone())
+                .collect();
+            if !run.is_empty() {
+                runs.push(run);
+            }
+        }
+        let mut heads: BinaryHeap<(u128, Reverse<u64>, usize, usize)> = runs
+            .iter()
+            .enumerate()
+            .map(|(i, run)| (run[0].effective_tip(base_fee), Reverse(run[0].seq), i, 0))
+            .collect();
+        let mut out = Vec::with_capacity(runs.iter().map(Vec::len).sum());
+        while let Some((_, _, run, pos)) = heads.pop() {
+            out.push(runs[run][pos].clone());
+            if let Some(next) = runs[run].get(pos + 1) {
+                heads.push((next.effective_tip(base_fee), Reverse(next.seq), run, pos + 1));
+            }
+        }
+        out
+    }
+
+    /// All transactions, for snapshots and listings.
+    pub fn all(&self) -> impl Iterator<Item = &Arc<PoolTx>> {
+        self.by_hash.values()
+    }
+}
+
+/// Whether `new` raises both the fee cap and the tip of `old` by [`PRICE_BUMP_PERCENT`].
+fn is_sufficient_bump(old: &TxEnvelope, new: &TxEnvelope) -> bool {
+    let bumped = |old: u128| old.saturating_mul(100 + PRICE_BUMP_PERCENT).div_ceil(100);
+    let old_tip = old.max_priority_fee_per_gas().unwrap_or_else(|| old.max_fee_per_gas());
+    let new_tip = new.max_priority_fee_per_gas().unwrap_or_else(|| new.max_fee_per_gas());
+    new.max_fee_per_gas() >= bumped(old.max_fee_per_gas()) && new_tip >= bumped(old_tip)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy_consensus::{SignableTransaction, TxEip1559};
+    use alloy_primitives::{Signature, TxKind, U256};
+
+    fn tx(sender: u8, nonce: u64, fee: u128, tip: u128, seq: u64) -> PoolTx {
+        let tx = TxEip1559 {
+            chain_id: 1,
+            nonce,
+            gas_limit: 21_000,
+            max_fee_per_gas: fee,
+            max_priority_fee_per_gas: tip,
+            to: TxKind::Call(Address::ZERO),
+            value: U256::ZERO,
+            access_list: Default::default(),
+            input: Default::default(),
+        };
+        let signed = tx.into_signed(Signature::test_signature());
+        let hash = *signed.hash();
+        PoolTx { tx: signed.into(), hash, sender: Address::repeat_byte(sender), seq }
+    }
+
+    /// A nonce gap makes later transactions queued until the gap is filled.
+    #[test]
+    fn pending_and_queued() {
+        let mut pool = TxPool::default();
+        pool.add(tx(1, 0, 10, 1, 0)).unwrap();
+        pool.add(tx(1, 2, 10, 1, 1)).unwrap();
+        let (pending, queued) = pool.split(|_| 0);
+        assert_eq!((pending.len(), queued.len()), (1, 1));
+        assert_eq!(pool.next_nonce(&Address::repeat_byte(1), 0), 1);
+        pool.add(tx(1, 1, 10, 1, 2)).unwrap();
+        let (pending, queued) = pool.split(|_| 0);
+        assert_eq!((pending.len(), queued.len()), (3, 0));
+        assert_eq!(pool.next_nonce(&Address::repeat_byte(1), 0), 3);
+    }
+
+    /// Replacement needs a 10% bump of both fee cap and tip; the old one is gone after.
+    #[test]
+    fn replacement_rule() {
+        let mut pool = TxPool::default();
+        let old = tx(1, 0, 100, 10, 0);
+        let old_hash = old.hash;
+        pool.add(old).unwrap();
+        assert_eq!(pool.add(tx(1, 0, 109, 11, 1)), Err(InvalidTx::ReplacementUnderpriced));
+        assert_eq!(pool.add(tx(1, 0, 110, 10, 2)), Err(InvalidTx::ReplacementUnderpriced));
+        assert_eq!(pool.add(tx(1, 0, 110, 11, 3)), Ok(Added::Replaced(old_hash)));
+        assert!(pool.get(&old_hash).is_none());
+        assert_eq!(pool.len(), 1);
+        let again = tx(1, 0, 110, 11, 4);
+        assert_eq!(pool.add(again), Err(InvalidTx::AlreadyKnown));
+    }
+
+    /// Block order: higher tips first, nonce order within a sender, gaps excluded.
+    #[test]
+    fn best_order() {
+        let mut pool = TxPool::default();
+        pool.add(tx(1, 0, 100, 1, 0)).unwrap();
+        pool.add(tx(1, 1, 100, 50, 1)).unwrap();
+        pool.add(tx(2, 0, 100, 5, 2)).unwrap();
+        pool.add(tx(3, 5, 100, 99, 3)).unwrap(); // gap: state nonce 0
+        let best = pool.best(0, |_| 0);
+        let order: Vec<_> = best.iter().map(|t| (t.sender.0[0], t.nonce())).collect();
+        assert_eq!(order, vec![(2, 0), (1, 0), (1, 1)]);
+    }
+
+    /// Pruning drops mined nonces and keeps later ones.
+    #[test]
+    fn prune() {
+        let mut pool = TxPool::default();
+        for n in 0..4 {
+            pool.add(tx(1, n, 10, 1, n)).unwrap();
+        }
+        pool.prune_sender(&Address::repeat_byte(1), 2);
+        assert_eq!(pool.len(), 2);
+        assert_eq!(pool.next_nonce(&Address::repeat_byte(1), 2), 4);
+    }
+}

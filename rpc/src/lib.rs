@@ -1,0 +1,17 @@
+//! ANH's JSON-RPC 2.0 server: the standard `eth_`, `net_` and `web3_` methods, anvil's and
+//! Hardhat's dev methods, over HTTP and WebSocket on one port.
+//!
+//! This crate knows the chain only through `anh-evm-host`'s [`Backend`] API, and further
+//! namespaces (`anh_`) only through [`RpcExtension`].
+//!
+//! [`Backend`]: anh_evm_host::Backend
+
+pub mod api;
+mod convert;
+pub mod error;
+mod params;
+pub mod server;
+
+pub use api::{ApiConfig, EthApi, RpcExtension, RpcFuture, RpcResult, client_version};
+pub use error::RpcError;
+pub use server::{ServerConfig, router};
