@@ -2,7 +2,7 @@
 //! work happens in the library crates.
 
 use alloy_primitives::{U256, utils::format_ether};
-use anh::{NodeConfig, NodeHandle};
+use anh::{DnnOptions, NodeConfig, NodeHandle, push};
 use anh_evm_host::{
     GenesisConfig, MiningMode,
     genesis::{
@@ -29,6 +29,36 @@ struct Cli {
 enum Command {
     /// Run a local devnet node (like anvil).
     Node(NodeArgs),
+    /// Work with models on a node.
+    #[command(subcommand)]
+    Model(ModelCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ModelCommand {
+    /// Upload an ONNX model to a node and register it on chain; prints the model hash.
+    Push {
+        /// The ONNX file.
+        file: PathBuf,
+        /// The name to register it under.
+        #[arg(long)]
+        name: String,
+        /// The node's JSON-RPC URL.
+        #[arg(long, default_value = "http://127.0.0.1:8545", env = "ANH_RPC_URL")]
+        rpc_url: String,
+        /// Key that signs the registration (default: dev account 0).
+        #[arg(long, env = "ANH_PRIVATE_KEY", hide_env_values = true)]
+        private_key: Option<String>,
+    },
+}
+
+/// Where models run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum DeviceArg {
+    /// ONNX Runtime's CPU execution provider.
+    Cpu,
+    /// ONNX Runtime's CUDA execution provider (GPU 0), falling back to CPU if unusable.
+    Cuda,
 }
 
 #[derive(Debug, Args)]
@@ -69,6 +99,15 @@ struct NodeArgs {
     /// Largest JSON-RPC request body, in bytes.
     #[arg(long, default_value_t = ServerConfig::default().max_request_size)]
     max_request_size: usize,
+    /// Where models run (the CUDA provider needs the GPU build: `scripts/setup-ort.sh --gpu`).
+    #[arg(long, value_enum, default_value_t = DeviceArg::Cpu, env = "ANH_DEVICE")]
+    device: DeviceArg,
+    /// ONNX Runtime threads inside one operator.
+    #[arg(long, default_value_t = 1)]
+    intra_op_threads: usize,
+    /// Largest model file accepted, in bytes.
+    #[arg(long, default_value_t = DnnOptions::default().max_model_size)]
+    max_model_size: u64,
 }
 
 impl NodeArgs {
@@ -103,6 +142,14 @@ impl NodeArgs {
                 max_request_size: self.max_request_size,
                 ..ServerConfig::default()
             },
+            dnn: DnnOptions {
+                device: match self.device {
+                    DeviceArg::Cpu => anh_runtime::Device::Cpu,
+                    DeviceArg::Cuda => anh_runtime::Device::Cuda { device_id: 0 },
+                },
+                intra_op_threads: self.intra_op_threads,
+                max_model_size: self.max_model_size,
+            },
         })
     }
 }
@@ -119,6 +166,14 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Node(args) => runtime.block_on(run_node(args)),
+        Command::Model(ModelCommand::Push { file, name, rpc_url, private_key }) => {
+            let key = private_key.unwrap_or_else(|| push::DEV_KEY_0.to_string());
+            runtime.block_on(async {
+                let pushed = push::push(&file, &name, &rpc_url, &key).await?;
+                println!("{}", pushed.model);
+                Ok(())
+            })
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -185,6 +240,12 @@ fn print_banner(node: &NodeHandle, config: &NodeConfig) {
         None => "in memory".to_string(),
     };
     out.push_str(&format!("\nState\n==================\n\n{storage}\n"));
+    out.push_str(&format!(
+        "\nDNN precompiles\n==================\n\nregistry 0x…0D00, infer 0x…0D01, model info 0x…0D03\nONNX Runtime {} on {:?}, {} intra-op thread(s)\n",
+        anh_runtime::ORT_VERSION,
+        config.dnn.device,
+        config.dnn.intra_op_threads
+    ));
     out.push_str(&format!(
         "\nRPC URL\n==================\n\n{}\n{}\n",
         node.http_endpoint(),

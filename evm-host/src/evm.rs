@@ -42,9 +42,14 @@ pub struct EvmConfig {
 }
 
 impl EvmConfig {
-    /// A configuration for `chain_id` with the default precompiles.
-    pub fn new(chain_id: u64) -> Self {
-        Self { chain_id, precompiles: AnhPrecompiles::new(SPEC) }
+    /// A configuration for `chain_id` with `precompiles` installed.
+    pub fn new(chain_id: u64, precompiles: AnhPrecompiles) -> Self {
+        Self { chain_id, precompiles }
+    }
+
+    /// A configuration for `chain_id` with Ethereum's precompiles only (no DNN).
+    pub fn without_dnn(chain_id: u64) -> Self {
+        Self::new(chain_id, AnhPrecompiles::new(SPEC))
     }
 
     /// The configuration for transactions in blocks: the latest hard fork, with the
@@ -170,10 +175,10 @@ pub fn call_cfg(config: &EvmConfig, tx: &TxEnv) -> CfgEnv {
     cfg
 }
 
-/// The reason geth reports for revert data: the `Error(string)` message, or the meaning of a
-/// `Panic(uint256)` code.
+/// The reason reported for revert data: the `Error(string)` message, the meaning of a
+/// `Panic(uint256)` code (geth's words), or the sentence for one of ANH's precompile errors.
 pub fn revert_reason(output: &[u8]) -> Option<String> {
-    decode_revert(output)
+    decode_revert(output).or_else(|| anh_precompiles::error::describe(output))
 }
 
 /// Re-export used by the rpc layer to format revert data.

@@ -42,6 +42,9 @@ pub const CREATE2_DEPLOYER_CODE: [u8; 69] = hex!(
 /// Genesis also holds the EIP-2935 block-hash history contract (as on anvil); each block
 /// writes its parent's hash into it before its transactions run.
 ///
+/// Code at ANH's precompile addresses: `INVALID` (0xfe).
+pub const PRECOMPILE_MARKER_CODE: [u8; 1] = [0xfe];
+
 /// The hard fork the chain runs: the latest one revm implements.
 pub const SPEC: SpecId = SpecId::OSAKA;
 
@@ -132,6 +135,22 @@ impl GenesisConfig {
             storage_cleared: false,
             storage: Vec::new(),
         });
+        // ANH's precompile addresses hold one byte of code (INVALID, never executed: the
+        // precompile answers first), so Solidity's extcodesize check on calls without return
+        // data passes, and the registry's storage is never cleared as an empty account.
+        let marker = Bytes::from_static(&PRECOMPILE_MARKER_CODE);
+        for address in anh_precompiles::ADDRESSES {
+            changes.push(AccountChange {
+                address,
+                info: Some(AccountFields {
+                    nonce: 0,
+                    balance: U256::ZERO,
+                    code_hash: keccak256(&marker),
+                }),
+                storage_cleared: false,
+                storage: Vec::new(),
+            });
+        }
         changes.push(AccountChange {
             address: CREATE2_DEPLOYER,
             info: Some(AccountFields {
@@ -144,7 +163,7 @@ impl GenesisConfig {
         });
         changes.sort_by_key(|c| c.address);
         changes.dedup_by_key(|c| c.address);
-        StateChanges { accounts: changes, codes: vec![code, history] }
+        StateChanges { accounts: changes, codes: vec![code, history, marker] }
     }
 }
 

@@ -1,17 +1,53 @@
 //! The boundary between the precompiles and whatever computes DNN results.
+//!
+//! Implementations: the node's own ONNX Runtime (`anh-runtime`'s `LocalOracle`), the
+//! executor committee (Build mode), and a block's attestations (Replay mode). The precompiles
+//! have already checked and converted the inputs when they ask; they check the outputs'
+//! count and types again when the answer comes back.
 
 use crate::{model::ModelInfo, tensor::HostTensor};
 use alloy_primitives::B256;
 use core::fmt::Debug;
 
+/// Where in the chain a request comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallContext {
+    /// Chain id.
+    pub chain_id: u64,
+    /// Number of the block being built, replayed or called at.
+    pub block_number: u64,
+}
+
+/// An inference request.
+#[derive(Debug)]
+pub struct InferRequest<'a> {
+    /// The model (keccak256 of its file).
+    pub model: B256,
+    /// What the registry recorded about it.
+    pub info: &'a ModelInfo,
+    /// The inputs, in the model's declared order and element types.
+    pub inputs: Vec<HostTensor>,
+    /// Where the call comes from.
+    pub context: CallContext,
+}
+
+/// Why an oracle could not answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OracleError {
+    /// The oracle does not have the model's bytes.
+    #[error("model {0} is not available")]
+    ModelUnavailable(B256),
+    /// The computation failed (bad input for the runtime, runtime error, no quorum, …).
+    #[error("{0}")]
+    Failed(String),
+}
+
 /// Computes DNN results for the precompiles.
-///
-/// Implementations: the node's local ONNX Runtime (Call mode), the executor committee
-/// (Build mode), and the block's attestations (Replay mode).
 pub trait DnnOracle: Send + Sync + Debug {
-    /// Analysis of a model the local store holds, or `None` if it holds no such model.
+    /// Analysis of a model the oracle can run, or `None` if it does not have it (used by
+    /// `register`).
     fn model_info(&self, model: B256) -> Option<ModelInfo>;
 
-    /// Runs `model` on `inputs`, which already have the model's declared element types.
-    fn infer(&self, model: B256, inputs: Vec<HostTensor>) -> Result<Vec<HostTensor>, String>;
+    /// Runs a model.
+    fn infer(&self, request: InferRequest<'_>) -> Result<Vec<HostTensor>, OracleError>;
 }

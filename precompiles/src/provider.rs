@@ -2,24 +2,108 @@
 //!
 //! [`AnhPrecompiles`] wraps revm's [`EthPrecompiles`]: calls to an ANH address
 //! (`0x…0D00`–`0x…0DFF`) are answered here, every other address is passed through. Any revm
-//! EVM takes it with `Evm::with_precompiles`.
+//! EVM takes it with `Evm::with_precompiles`, or [`install`].
 
-use alloy_primitives::Address;
+use crate::{
+    error::DnnError, gas::GasSchedule, infer, info, model::ModelInfo, oracle::DnnOracle, registry,
+};
+use alloy_primitives::{Address, B256};
 use revm::{
-    context::Cfg,
+    context::{Cfg, Evm},
     context_interface::ContextTr,
-    handler::{EthPrecompiles, PrecompileProvider},
+    handler::{EthPrecompiles, PrecompileProvider, precompile_output_to_interpreter_result},
     interpreter::{CallInputs, InterpreterResult},
+    precompile::PrecompileOutput,
     primitives::{AddressSet, hardfork::SpecId},
+};
+use std::{
+    collections::HashMap,
+    sync::{Arc, RwLock},
 };
 
 /// First address of the range reserved for ANH precompiles (`0x…0D00`).
-pub const ANH_RANGE_START: Address =
-    Address::new([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x0d, 0x00]);
+pub const ANH_RANGE_START: Address = registry::ADDRESS;
+
+/// The addresses ANH answers.
+pub const ADDRESSES: [Address; 3] = [registry::ADDRESS, infer::ADDRESS, info::ADDRESS];
 
 /// Whether `address` lies in the ANH precompile range `0x…0D00`–`0x…0DFF`.
 pub fn is_anh_address(address: &Address) -> bool {
     address.0[..18] == ANH_RANGE_START.0[..18] && address.0[18] == 0x0d
+}
+
+/// Limits on what one call may ask.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Most elements in one tensor.
+    pub max_tensor_elements: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { max_tensor_elements: 1 << 24 }
+    }
+}
+
+/// The DNN side of the precompiles: where results come from, limits, gas, and a cache of the
+/// models' registry records (a model is content-addressed, so its analysis never changes).
+#[derive(Debug)]
+pub struct Dnn {
+    oracle: Arc<dyn DnnOracle>,
+    limits: Limits,
+    gas: GasSchedule,
+    infos: RwLock<HashMap<B256, Arc<ModelInfo>>>,
+}
+
+impl Dnn {
+    /// DNN precompiles asking `oracle`, with default limits and the measured gas schedule.
+    pub fn new(oracle: Arc<dyn DnnOracle>) -> Self {
+        Self {
+            oracle,
+            limits: Limits::default(),
+            gas: GasSchedule::default(),
+            infos: RwLock::default(),
+        }
+    }
+
+    /// With other limits.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// With another gas schedule.
+    pub fn with_gas(mut self, gas: GasSchedule) -> Self {
+        self.gas = gas;
+        self
+    }
+
+    /// The oracle.
+    pub fn oracle(&self) -> &Arc<dyn DnnOracle> {
+        &self.oracle
+    }
+
+    /// The limits.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The gas schedule.
+    pub fn gas(&self) -> &GasSchedule {
+        &self.gas
+    }
+
+    pub(crate) fn cached_info(&self, model: B256) -> Option<Arc<ModelInfo>> {
+        self.infos.read().ok()?.get(&model).cloned()
+    }
+
+    pub(crate) fn cache_info(&self, model: B256, info: ModelInfo) -> Arc<ModelInfo> {
+        let info = Arc::new(info);
+        if let Ok(mut infos) = self.infos.write() {
+            infos.insert(model, info.clone());
+        }
+        info
+    }
 }
 
 /// Ethereum's precompiles plus ANH's.
@@ -27,19 +111,50 @@ pub fn is_anh_address(address: &Address) -> bool {
 pub struct AnhPrecompiles {
     eth: EthPrecompiles,
     warm: AddressSet,
+    dnn: Option<Arc<Dnn>>,
 }
 
 impl AnhPrecompiles {
-    /// The precompiles for `spec`.
+    /// Ethereum's precompiles for `spec` only (no DNN).
     pub fn new(spec: SpecId) -> Self {
-        let eth = EthPrecompiles::new(spec);
-        let warm = Self::warm_set(&eth);
-        Self { eth, warm }
+        Self::build(spec, None)
     }
 
-    fn warm_set(eth: &EthPrecompiles) -> AddressSet {
-        eth.warm_addresses().clone()
+    /// Ethereum's precompiles for `spec` and ANH's, asking `dnn`.
+    pub fn with_dnn(spec: SpecId, dnn: Arc<Dnn>) -> Self {
+        Self::build(spec, Some(dnn))
     }
+
+    fn build(spec: SpecId, dnn: Option<Arc<Dnn>>) -> Self {
+        let eth = EthPrecompiles::new(spec);
+        let warm = Self::warm_set(&eth, dnn.is_some());
+        Self { eth, warm, dnn }
+    }
+
+    fn warm_set(eth: &EthPrecompiles, with_dnn: bool) -> AddressSet {
+        let mut warm = eth.warm_addresses().clone();
+        if with_dnn {
+            warm.extend(ADDRESSES);
+        }
+        warm
+    }
+
+    /// The DNN configuration, if installed.
+    pub fn dnn(&self) -> Option<&Arc<Dnn>> {
+        self.dnn.as_ref()
+    }
+}
+
+/// Installs ANH's precompiles (with Ethereum's) into a revm EVM.
+pub fn install<CTX, INSP, I, P, F>(
+    evm: Evm<CTX, INSP, I, P, F>,
+    dnn: Arc<Dnn>,
+) -> Evm<CTX, INSP, I, AnhPrecompiles, F>
+where
+    CTX: ContextTr<Cfg: Cfg<Spec = SpecId>>,
+{
+    let spec = evm.ctx.cfg().spec();
+    evm.with_precompiles(AnhPrecompiles::with_dnn(spec, dnn))
 }
 
 impl<CTX> PrecompileProvider<CTX> for AnhPrecompiles
@@ -51,7 +166,7 @@ where
     fn set_spec(&mut self, spec: <CTX::Cfg as Cfg>::Spec) -> bool {
         let changed = <EthPrecompiles as PrecompileProvider<CTX>>::set_spec(&mut self.eth, spec);
         if changed {
-            self.warm = Self::warm_set(&self.eth);
+            self.warm = Self::warm_set(&self.eth, self.dnn.is_some());
         }
         changed
     }
@@ -61,11 +176,40 @@ where
         context: &mut CTX,
         inputs: &CallInputs,
     ) -> Result<Option<Self::Output>, String> {
-        self.eth.run(context, inputs)
+        let address = inputs.bytecode_address;
+        let Some(dnn) = self.dnn.as_ref().filter(|_| ADDRESSES.contains(&address)) else {
+            return self.eth.run(context, inputs);
+        };
+        let input = inputs.input.as_bytes(context).to_vec();
+        let output = if inputs.transfers_value() {
+            let error = DnnError::MalformedCall("ANH precompiles do not accept ether".into());
+            PrecompileOutput::revert(0, error.abi_encode(), inputs.reservoir)
+        } else if address == infer::ADDRESS {
+            infer::run(context, inputs, &input, dnn)?
+        } else if address == registry::ADDRESS {
+            registry::run(context, inputs, &input, dnn)?
+        } else {
+            info::run(context, inputs, &input, dnn)?
+        };
+        Ok(Some(precompile_output_to_interpreter_result(output, inputs.gas_limit)))
     }
 
     fn warm_addresses(&self) -> &AddressSet {
         &self.warm
+    }
+}
+
+/// The error for calldata a precompile's call enum could not decode.
+pub(crate) fn call_error(input: &[u8], error: &alloy_sol_types::Error) -> DnnError {
+    match input.get(..4) {
+        None => DnnError::MalformedCall(format!(
+            "calldata has {} bytes, shorter than a selector",
+            input.len()
+        )),
+        Some(selector) if matches!(error, alloy_sol_types::Error::UnknownSelector { .. }) => {
+            DnnError::UnknownSelector(selector.try_into().unwrap_or_default())
+        }
+        Some(_) => DnnError::MalformedCall(format!("cannot decode the arguments: {error}")),
     }
 }
 
@@ -82,5 +226,8 @@ mod tests {
         assert!(!is_anh_address(&address!("0x0000000000000000000000000000000000000e00")));
         assert!(!is_anh_address(&address!("0x0000000000000000000000000000000000000001")));
         assert!(!is_anh_address(&address!("0x1000000000000000000000000000000000000d00")));
+        for a in ADDRESSES {
+            assert!(is_anh_address(&a));
+        }
     }
 }

@@ -27,6 +27,7 @@
 
 mod analysis;
 mod error;
+mod oracle;
 mod ort_lib;
 mod runtime;
 mod store;
@@ -34,6 +35,7 @@ mod validate;
 
 pub use analysis::{AnalysisError, IoKind, Limits, analyze};
 pub use error::{InputMismatch, Result, RuntimeError};
+pub use oracle::LocalOracle;
 pub use ort_lib::{
     CACHE_DIR_ENV, ORT_DYLIB_ENV, ORT_DYLIB_PATH_ENV, ORT_VERSION, cache_dir, find_ort_library,
     init_ort, loaded_ort_library,

@@ -1,0 +1,107 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+pragma solidity ^0.8.28;
+
+/// @title ANH DNN precompile interface
+/// @notice The types, interfaces and errors of ANH's DNN precompiles. The Rust side binds this
+///         file with `sol!`, so it is the one definition of the precompiles' ABI.
+///
+/// Addresses:
+///   0x0000000000000000000000000000000000000D00  IModelRegistry
+///   0x0000000000000000000000000000000000000D01  IInfer
+///   0x0000000000000000000000000000000000000D03  IModelInfo
+
+/// @notice A tensor: an element type, a shape, and the elements packed row-major,
+///         big-endian, like the rest of the ABI.
+/// @dev dtype: 1 float32, 2 float64, 3 int32, 4 int64, 5 uint8, 6 int8, 7 bool (1 byte),
+///      0x40 + k (k = 0..18) fixed-point: int64 v meaning v / 10^k (8 bytes).
+///      Element i of an int64 tensor is `int64(uint64(bytes8(data[8*i:8*i+8])))`.
+struct Tensor {
+    uint8 dtype;
+    uint64[] shape;
+    bytes data;
+}
+
+/// @notice A model input or output as the registry recorded it.
+/// @dev shape[i] == -1 is a symbolic dimension named dimParams[i] (e.g. "batch"; "" if
+///      unnamed); dtype uses the Tensor codes 1..7.
+struct TensorSpec {
+    string name;
+    uint8 dtype;
+    int64[] shape;
+    string[] dimParams;
+}
+
+/// @notice What the registry records about a model: enough for gas and for replay, without
+///         the model's bytes.
+struct ModelInfo {
+    bytes32 model;
+    string name;
+    address owner;
+    uint64 registeredAt;
+    bytes32 parent;
+    uint64 macs;
+    uint64 size;
+    TensorSpec[] inputs;
+    TensorSpec[] outputs;
+}
+
+/// @notice The errors the DNN precompiles revert with.
+interface IDnnErrors {
+    /// @notice The model is not registered on chain.
+    error UnknownModel(bytes32 model);
+    /// @notice The node's model store does not hold the model's bytes (upload it first).
+    error ModelUnavailable(bytes32 model);
+    /// @notice The model is registered already.
+    error AlreadyRegistered(bytes32 model);
+    /// @notice The call passed a different number of inputs than the model takes.
+    error WrongInputCount(uint256 expected, uint256 got);
+    /// @notice An input's shape does not fit the model's declared shape.
+    error InputMismatch(uint256 input, string expected, string got);
+    /// @notice An input tensor is malformed (unknown dtype, data length, shape overflow).
+    error BadTensor(uint256 input, string reason);
+    /// @notice A tensor has more elements than the node's limit.
+    error TensorTooLarge(uint256 input, uint256 elements, uint256 limit);
+    /// @notice An element does not fit the type it is converted to.
+    error ConversionFailed(uint256 tensor, uint256 element, string reason);
+    /// @notice ONNX Runtime (or the executors) failed to compute the result.
+    error InferenceFailed(string reason);
+    /// @notice A state-changing precompile function was called under STATICCALL.
+    error WriteInStaticCall();
+    /// @notice The calldata does not select a function of this precompile.
+    error UnknownSelector(bytes4 selector);
+    /// @notice The calldata could not be decoded, or the call is not allowed as made.
+    error MalformedCall(string reason);
+}
+
+/// @notice 0x…0D00: the model registry.
+interface IModelRegistry {
+    /// @notice Emitted when a model is registered.
+    event ModelRegistered(bytes32 indexed model, address indexed owner, string name);
+
+    /// @notice Records `model` (keccak256 of the ONNX file, uploaded to the node's model store
+    ///         first) in chain state under `name`, with its I/O signature and cost.
+    function register(bytes32 model, string calldata name) external;
+}
+
+/// @notice 0x…0D01: inference.
+interface IInfer {
+    /// @notice Runs `model` on `inputs` (converted to the model's declared dtypes); outputs
+    ///         come in the model's own dtypes.
+    function infer(bytes32 model, Tensor[] calldata inputs) external view returns (Tensor[] memory outputs);
+
+    /// @notice Like `infer`, with every output converted to `outputDtype` (e.g. 0x46 for
+    ///         fixed-point with 6 decimals; rounding to nearest, ties to even).
+    function inferAs(bytes32 model, Tensor[] calldata inputs, uint8 outputDtype)
+        external
+        view
+        returns (Tensor[] memory outputs);
+}
+
+/// @notice 0x…0D03: what the registry recorded.
+interface IModelInfo {
+    /// @notice The registry's record of `model`; reverts `UnknownModel` if there is none.
+    function modelInfo(bytes32 model) external view returns (ModelInfo memory info);
+
+    /// @notice Whether `model` is registered.
+    function isRegistered(bytes32 model) external view returns (bool);
+}

@@ -1,0 +1,129 @@
+//! The gas schedule of the DNN precompiles.
+//!
+//! Gas is known before any work starts, from chain state and calldata only: it never depends
+//! on wall-clock time, on the machine, or on which executor runs the model.
+//!
+//! `infer` / `inferAs`:
+//!
+//! ```text
+//! gas = INFER_BASE
+//!     + REGISTRY_READ_BASE + REGISTRY_READ_WORD × record words   (the model's registry record)
+//!     + PER_INPUT_BYTE × input tensor bytes
+//!     + ⌈ macs × multiplier × GAS_PER_MMAC / 10^6 ⌉
+//! ```
+//!
+//! `macs` is the model's recorded cost with every symbolic dimension set to 1, and the
+//! multiplier is the product of the sizes the call's inputs give the symbolic dimensions (a
+//! batch of 32 costs 32 times one sample).
+//!
+//! **Where the constants come from.** A block of 30 M gas should take no more than one second
+//! of one core of the reference CPU (the machine this project's CI runs on: 2 cores, x86-64),
+//! so one gas is worth [`NS_PER_GAS`] ≈ 33 ns. ONNX Runtime on one intra-op thread computes a
+//! multiply-accumulate in about [`MEASURED_PS_PER_MAC`] picoseconds on that CPU, and a call
+//! costs about [`MEASURED_CALL_OVERHEAD_NS`] ns on top (dispatch, conversion); both were
+//! measured with `./dev bench gas` (which prints the fit and the constants it implies), and the
+//! constants below round them up.
+
+/// Nanoseconds of reference-CPU time one gas pays for (30 M gas per second).
+pub const NS_PER_GAS: f64 = 1e9 / 30e6;
+
+/// Measured picoseconds per multiply-accumulate (ONNX Runtime, 1 thread, reference CPU).
+pub const MEASURED_PS_PER_MAC: u64 = 85;
+
+/// Measured fixed cost of one inference call, in nanoseconds (reference CPU).
+pub const MEASURED_CALL_OVERHEAD_NS: u64 = 9_000;
+
+/// The constants the precompiles charge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GasSchedule {
+    /// Fixed cost of an inference call.
+    pub infer_base: u64,
+    /// Cost of reading a registry record: its first word…
+    pub registry_read_base: u64,
+    /// …and each further 32-byte word.
+    pub registry_read_word: u64,
+    /// Per byte of input tensor data.
+    pub per_input_byte: u64,
+    /// Per million multiply-accumulates.
+    pub gas_per_mmac: u64,
+    /// Fixed cost of `register`.
+    pub register_base: u64,
+    /// Per 32-byte word of the registry record written by `register` (a fresh SSTORE).
+    pub register_word: u64,
+    /// Fixed cost of a model-info call.
+    pub info_base: u64,
+}
+
+impl GasSchedule {
+    /// The schedule derived from the measurements above.
+    ///
+    /// - `gas_per_mmac`: 10^6 MACs take `MEASURED_PS_PER_MAC` µs, i.e. that many µs divided by
+    ///   `NS_PER_GAS` ns gas, rounded up.
+    /// - `infer_base`: the call overhead is a few hundred gas of compute; it is charged like
+    ///   Ethereum's comparable precompiles (`ecrecover` costs 3 000), which also covers the
+    ///   EVM-side copying and allocation.
+    /// - Registry reads cost a cold `SLOAD` (2 100) for the first word and a warm one (100) for
+    ///   each further word; `register` costs a fresh `SSTORE` (20 000) per word written.
+    pub const MEASURED: Self = Self {
+        infer_base: 3_000,
+        registry_read_base: 2_100,
+        registry_read_word: 100,
+        per_input_byte: 1,
+        gas_per_mmac: (MEASURED_PS_PER_MAC as f64 * 1e3 / NS_PER_GAS) as u64 + 1,
+        register_base: 25_000,
+        register_word: 20_000,
+        info_base: 700,
+    };
+
+    /// Gas of an inference call, or `None` if it overflows `u64` (out of gas).
+    pub fn infer(
+        &self,
+        record_words: u64,
+        input_bytes: u64,
+        macs: u64,
+        multiplier: u64,
+    ) -> Option<u64> {
+        let compute = (macs as u128)
+            .checked_mul(multiplier as u128)?
+            .checked_mul(self.gas_per_mmac as u128)?
+            .div_ceil(1_000_000);
+        let total = self.infer_base as u128
+            + self.registry_read(record_words) as u128
+            + (self.per_input_byte as u128).checked_mul(input_bytes as u128)?
+            + compute;
+        u64::try_from(total).ok()
+    }
+
+    /// Gas of reading a record of `words` words.
+    pub fn registry_read(&self, words: u64) -> u64 {
+        self.registry_read_base
+            .saturating_add(self.registry_read_word.saturating_mul(words.saturating_sub(1)))
+    }
+
+    /// Gas of registering a record of `words` words (header included).
+    pub fn register(&self, words: u64) -> u64 {
+        self.register_base.saturating_add(self.register_word.saturating_mul(words))
+    }
+}
+
+impl Default for GasSchedule {
+    fn default() -> Self {
+        Self::MEASURED
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Compute cost scales with MACs and with the batch, and overflow is out of gas.
+    #[test]
+    fn infer_gas() {
+        let s = GasSchedule::MEASURED;
+        let one = s.infer(10, 100, 1_000_000, 1).unwrap();
+        let batch = s.infer(10, 100, 1_000_000, 32).unwrap();
+        assert_eq!(batch - one, 31 * s.gas_per_mmac);
+        assert_eq!(s.infer(10, 100, u64::MAX, u64::MAX), None);
+        assert!(s.gas_per_mmac >= 3, "about 1 gas per 330 MACs at 85 ps/MAC");
+    }
+}

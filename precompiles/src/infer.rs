@@ -1,0 +1,183 @@
+//! `0x…0D01`: inference.
+//!
+//! - `infer(bytes32 model, Tensor[] inputs) returns (Tensor[] outputs)`
+//! - `inferAs(bytes32 model, Tensor[] inputs, uint8 outputDtype) returns (Tensor[] outputs)`
+//!
+//! Order of work, so that gas is known before any inference: read the registry record
+//! (`UnknownModel`), check the input count and shapes and bind the symbolic dimensions
+//! (`WrongInputCount`, `InputMismatch`, `BadTensor`), charge the gas of
+//! [`crate::gas::GasSchedule::infer`] (out of gas: the model never runs), convert each input
+//! to the model's declared element type (`TensorTooLarge`, `ConversionFailed`), ask the
+//! oracle (`ModelUnavailable`, `InferenceFailed`), and encode the outputs in the model's own
+//! dtypes or the one asked for (`ConversionFailed`). It changes no state, so it works under
+//! STATICCALL.
+
+use crate::{
+    Dnn,
+    abi::{IInfer, Tensor},
+    dtype::{self, Dtype, TensorError},
+    error::DnnError,
+    model::ModelInfo,
+    oracle::{CallContext, InferRequest, OracleError},
+    registry,
+    validate::bind_shapes,
+};
+use alloy_primitives::{Address, address};
+use alloy_sol_types::{SolCall, SolInterface};
+use revm::{
+    context_interface::{Block, Cfg, ContextTr},
+    interpreter::CallInputs,
+    precompile::{PrecompileHalt, PrecompileOutput},
+};
+use std::sync::Arc;
+
+/// Address of the inference precompile.
+pub const ADDRESS: Address = address!("0x0000000000000000000000000000000000000d01");
+
+/// Runs inference. `Err` only for a broken host.
+pub(crate) fn run<CTX: ContextTr>(
+    ctx: &mut CTX,
+    call: &CallInputs,
+    input: &[u8],
+    dnn: &Dnn,
+) -> Result<PrecompileOutput, String> {
+    let reservoir = call.reservoir;
+    let gas = dnn.gas();
+    let mut charged = gas.infer_base;
+    if call.gas_limit < charged {
+        return Ok(PrecompileOutput::halt(PrecompileHalt::OutOfGas, reservoir));
+    }
+    macro_rules! revert {
+        ($e:expr) => {
+            return Ok(PrecompileOutput::revert(charged, $e.abi_encode(), reservoir))
+        };
+    }
+    let (model, inputs, output_dtype, is_as) = match IInfer::IInferCalls::abi_decode(input) {
+        Ok(IInfer::IInferCalls::infer(c)) => (c.model, c.inputs, None, false),
+        Ok(IInfer::IInferCalls::inferAs(c)) => match Dtype::from_code(c.outputDtype) {
+            Some(d) => (c.model, c.inputs, Some(d), true),
+            None => revert!(DnnError::MalformedCall(format!(
+                "unknown output dtype {:#04x}: expected 1-7 or 0x40-0x52 (fixed-point)",
+                c.outputDtype
+            ))),
+        },
+        Err(e) => revert!(crate::provider::call_error(input, &e)),
+    };
+
+    let Some(len) = registry::record_len(ctx, model)? else {
+        revert!(DnnError::UnknownModel(model))
+    };
+    let record_words = registry::record_words(len);
+    charged = charged.saturating_add(gas.registry_read(record_words));
+    if call.gas_limit < charged {
+        return Ok(PrecompileOutput::halt(PrecompileHalt::OutOfGas, reservoir));
+    }
+    let info = match dnn.cached_info(model) {
+        Some(info) => info,
+        None => match registry::read_registration(ctx, model, len)? {
+            Ok(registration) => dnn.cache_info(model, registration.info),
+            Err(e) => revert!(e),
+        },
+    };
+
+    // Shapes first (cheap, and they bind the symbolic dimensions that scale the cost).
+    if inputs.len() != info.inputs.len() {
+        revert!(DnnError::WrongInputCount { expected: info.inputs.len(), got: inputs.len() });
+    }
+    let mut shapes = Vec::with_capacity(inputs.len());
+    for (i, tensor) in inputs.iter().enumerate() {
+        let Some(dtype) = Dtype::from_code(tensor.dtype) else {
+            revert!(DnnError::BadTensor {
+                input: i,
+                reason: format!(
+                    "unknown dtype {:#04x}: expected 1-7 or 0x40-0x52 (fixed-point)",
+                    tensor.dtype
+                ),
+            })
+        };
+        shapes.push((tensor.shape.as_slice(), dtype.to_string()));
+    }
+    let multiplier = match bind_shapes(&info.inputs, &shapes) {
+        Ok(m) => m,
+        Err(e) => revert!(e),
+    };
+    let input_bytes: u64 = inputs.iter().map(|t| t.data.len() as u64).sum();
+    let Some(total) = gas.infer(record_words, input_bytes, info.macs, multiplier) else {
+        return Ok(PrecompileOutput::halt(PrecompileHalt::OutOfGas, reservoir));
+    };
+    if call.gas_limit < total {
+        return Ok(PrecompileOutput::halt(PrecompileHalt::OutOfGas, reservoir));
+    }
+    charged = total;
+
+    let mut host = Vec::with_capacity(inputs.len());
+    for (i, (tensor, spec)) in inputs.iter().zip(&info.inputs).enumerate() {
+        match dtype::decode(tensor, spec.elem, dnn.limits().max_tensor_elements) {
+            Ok(t) => host.push(t),
+            Err(e) => revert!(input_error(i, e)),
+        }
+    }
+    let context = CallContext {
+        chain_id: ctx.cfg().chain_id(),
+        block_number: u64::try_from(ctx.block().number()).unwrap_or(u64::MAX),
+    };
+    let request = InferRequest { model, info: &info, inputs: host, context };
+    let outputs = match dnn.oracle().infer(request) {
+        Ok(outputs) => outputs,
+        Err(OracleError::ModelUnavailable(m)) => revert!(DnnError::ModelUnavailable(m)),
+        Err(OracleError::Failed(reason)) => revert!(DnnError::InferenceFailed(reason)),
+    };
+    if let Err(e) = check_outputs(&info, &outputs) {
+        revert!(e);
+    }
+    let mut encoded: Vec<Tensor> = Vec::with_capacity(outputs.len());
+    for (i, output) in outputs.iter().enumerate() {
+        match dtype::encode(output, output_dtype) {
+            Ok(t) => encoded.push(t),
+            Err(TensorError::Conversion { element, reason }) => {
+                revert!(DnnError::ConversionFailed { tensor: i, element, reason })
+            }
+            Err(e) => revert!(DnnError::InferenceFailed(format!("output {i}: {e:?}"))),
+        }
+    }
+    let bytes = if is_as {
+        IInfer::inferAsCall::abi_encode_returns(&encoded)
+    } else {
+        IInfer::inferCall::abi_encode_returns(&encoded)
+    };
+    Ok(PrecompileOutput::new(charged, bytes.into(), reservoir))
+}
+
+fn input_error(input: usize, error: TensorError) -> DnnError {
+    match error {
+        TensorError::Malformed(reason) => DnnError::BadTensor { input, reason },
+        TensorError::TooLarge { elements, limit } => {
+            DnnError::TensorTooLarge { input, elements, limit }
+        }
+        TensorError::Conversion { element, reason } => {
+            DnnError::ConversionFailed { tensor: input, element, reason }
+        }
+    }
+}
+
+/// The oracle's answer has the declared number of outputs in the declared element types.
+fn check_outputs(info: &Arc<ModelInfo>, outputs: &[crate::HostTensor]) -> Result<(), DnnError> {
+    if outputs.len() != info.outputs.len() {
+        return Err(DnnError::InferenceFailed(format!(
+            "the model declares {} output(s), the computation returned {}",
+            info.outputs.len(),
+            outputs.len()
+        )));
+    }
+    for (i, (output, spec)) in outputs.iter().zip(&info.outputs).enumerate() {
+        if output.elem_type() != spec.elem {
+            return Err(DnnError::InferenceFailed(format!(
+                "output {i} ({:?}) is {}, the model declares {}",
+                spec.name,
+                output.elem_type(),
+                spec.elem
+            )));
+        }
+    }
+    Ok(())
+}

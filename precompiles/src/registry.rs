@@ -1,0 +1,226 @@
+//! `0x…0D00`: the model registry.
+//!
+//! `register(bytes32 model, string name)` records a model the oracle (the node's model
+//! store) holds: its analysis (I/O signature, MACs), name, owner and block, as the ABI
+//! encoding of the Solidity `ModelInfo` struct. The record lives in this address's storage
+//! with Solidity's layout for `mapping(bytes32 => bytes)` at slot 0 — the length word at
+//! `keccak256(model ‖ 0)` holds `2·len + 1`, the bytes follow from `keccak256(that slot)` —
+//! so a replaying node reads it from state and needs no model bytes.
+//!
+//! Records are immutable: registering a model twice reverts `AlreadyRegistered`. Gas:
+//! `register_base + register_word × words written`; under STATICCALL, or through
+//! DELEGATECALL/CALLCODE, `register` reverts.
+
+use crate::{Dnn, abi::IModelRegistry, error::DnnError, model::Registration};
+use alloy_primitives::{Address, B256, Bytes, Log, U256, address, keccak256};
+use alloy_sol_types::{SolEvent, SolInterface, SolValue};
+use revm::{
+    context_interface::{Block, ContextTr, JournalTr},
+    interpreter::{CallInputs, CallScheme},
+    precompile::{PrecompileHalt, PrecompileOutput},
+};
+
+/// Address of the registry.
+pub const ADDRESS: Address = address!("0x0000000000000000000000000000000000000d00");
+
+/// Longest accepted model name, in bytes.
+pub const MAX_NAME_LEN: usize = 256;
+
+/// Storage slot of the length word of `model`'s record.
+fn header_slot(model: B256) -> U256 {
+    let mut preimage = [0u8; 64];
+    preimage[..32].copy_from_slice(model.as_slice());
+    U256::from_be_bytes(keccak256(preimage).0)
+}
+
+fn data_slot(header: U256, word: usize) -> U256 {
+    U256::from_be_bytes(keccak256(header.to_be_bytes::<32>()).0).wrapping_add(U256::from(word))
+}
+
+/// Reads a registry storage slot. The registry's account is loaded into the journal first:
+/// the caller may be another precompile (model info, infer), which the EVM did not load it for.
+fn sload<CTX: ContextTr>(ctx: &mut CTX, slot: U256) -> Result<U256, String> {
+    let journal = ctx.journal_mut();
+    journal.load_account(ADDRESS).map_err(|e| e.to_string())?;
+    Ok(journal.sload(ADDRESS, slot).map_err(|e| e.to_string())?.data)
+}
+
+/// Length in bytes of `model`'s record, or `None` if it is not registered. One storage read.
+pub(crate) fn record_len<CTX: ContextTr>(
+    ctx: &mut CTX,
+    model: B256,
+) -> Result<Option<usize>, String> {
+    let value = sload(ctx, header_slot(model))?;
+    if value.is_zero() {
+        return Ok(None);
+    }
+    let len = usize::try_from((value - U256::from(1)) >> 1)
+        .map_err(|_| "corrupt registry record".to_string())?;
+    Ok(Some(len))
+}
+
+/// Words a record of `len` bytes occupies, its length word included.
+pub(crate) fn record_words(len: usize) -> u64 {
+    1 + len.div_ceil(32) as u64
+}
+
+/// Reads the `len` bytes of `model`'s record.
+pub(crate) fn read_record<CTX: ContextTr>(
+    ctx: &mut CTX,
+    model: B256,
+    len: usize,
+) -> Result<Vec<u8>, String> {
+    let header = header_slot(model);
+    let mut out = Vec::with_capacity(len.div_ceil(32) * 32);
+    for word in 0..len.div_ceil(32) {
+        let value = sload(ctx, data_slot(header, word))?;
+        out.extend_from_slice(&value.to_be_bytes::<32>());
+    }
+    out.truncate(len);
+    Ok(out)
+}
+
+/// Reads and decodes `model`'s registration.
+pub(crate) fn read_registration<CTX: ContextTr>(
+    ctx: &mut CTX,
+    model: B256,
+    len: usize,
+) -> Result<Result<Registration, DnnError>, String> {
+    let bytes = read_record(ctx, model, len)?;
+    Ok(crate::abi::ModelInfo::abi_decode(&bytes)
+        .map_err(|e| e.to_string())
+        .and_then(Registration::from_abi)
+        .map_err(|e| {
+            DnnError::MalformedCall(format!("the registry record of {model} is corrupt: {e}"))
+        }))
+}
+
+/// `model`'s registration read through `sload` (a storage read of this address at a slot),
+/// for tools outside the EVM (RPC). `None` if the model is not registered.
+pub fn read_registration_with(
+    model: B256,
+    mut sload: impl FnMut(U256) -> U256,
+) -> Option<Result<Registration, DnnError>> {
+    let header = header_slot(model);
+    let value = sload(header);
+    if value.is_zero() {
+        return None;
+    }
+    let Ok(len) = usize::try_from((value - U256::from(1)) >> 1) else {
+        return Some(Err(DnnError::MalformedCall(format!(
+            "the registry record of {model} is corrupt"
+        ))));
+    };
+    let mut bytes = Vec::with_capacity(len.div_ceil(32) * 32);
+    for word in 0..len.div_ceil(32) {
+        bytes.extend_from_slice(&sload(data_slot(header, word)).to_be_bytes::<32>());
+    }
+    bytes.truncate(len);
+    Some(
+        crate::abi::ModelInfo::abi_decode(&bytes)
+            .map_err(|e| e.to_string())
+            .and_then(Registration::from_abi)
+            .map_err(|e| {
+                DnnError::MalformedCall(format!("the registry record of {model} is corrupt: {e}"))
+            }),
+    )
+}
+
+fn write_record<CTX: ContextTr>(ctx: &mut CTX, model: B256, bytes: &[u8]) -> Result<(), String> {
+    let journal = ctx.journal_mut();
+    journal.load_account(ADDRESS).map_err(|e| e.to_string())?;
+    let header = header_slot(model);
+    let length = U256::from(bytes.len()) * U256::from(2) + U256::from(1);
+    journal.sstore(ADDRESS, header, length).map_err(|e| e.to_string())?;
+    for (word, chunk) in bytes.chunks(32).enumerate() {
+        let mut padded = [0u8; 32];
+        padded[..chunk.len()].copy_from_slice(chunk);
+        journal
+            .sstore(ADDRESS, data_slot(header, word), U256::from_be_bytes(padded))
+            .map_err(|e| e.to_string())?;
+    }
+    journal.touch_account(ADDRESS);
+    Ok(())
+}
+
+/// Runs the registry. `Err` only for a broken host (database failure).
+pub(crate) fn run<CTX: ContextTr>(
+    ctx: &mut CTX,
+    call: &CallInputs,
+    input: &[u8],
+    dnn: &Dnn,
+) -> Result<PrecompileOutput, String> {
+    let reservoir = call.reservoir;
+    let base = dnn.gas().register_base;
+    if call.gas_limit < base {
+        return Ok(PrecompileOutput::halt(PrecompileHalt::OutOfGas, reservoir));
+    }
+    let revert = |e: DnnError| Ok(PrecompileOutput::revert(base, e.abi_encode(), reservoir));
+    let register = match decode(input) {
+        Ok(IModelRegistry::IModelRegistryCalls::register(register)) => register,
+        Err(e) => return revert(e),
+    };
+    if call.is_static {
+        return revert(DnnError::WriteInStaticCall);
+    }
+    if call.scheme != CallScheme::Call {
+        return revert(DnnError::MalformedCall(
+            "register must be called with CALL, not DELEGATECALL or CALLCODE".into(),
+        ));
+    }
+    if register.name.len() > MAX_NAME_LEN {
+        return revert(DnnError::MalformedCall(format!(
+            "the model name has {} bytes, the limit is {MAX_NAME_LEN}",
+            register.name.len()
+        )));
+    }
+    let model = register.model;
+    if record_len(ctx, model)?.is_some() {
+        return revert(DnnError::AlreadyRegistered(model));
+    }
+    let Some(info) = dnn.oracle().model_info(model) else {
+        return revert(DnnError::ModelUnavailable(model));
+    };
+    if info.hash != model {
+        return revert(DnnError::InferenceFailed(format!(
+            "the model store answered for {} instead of {model}",
+            info.hash
+        )));
+    }
+    let registration = Registration {
+        info,
+        name: register.name.clone(),
+        owner: call.caller,
+        registered_at: u64::try_from(ctx.block().number()).unwrap_or(u64::MAX),
+    };
+    let record = registration.to_abi().abi_encode();
+    let gas = dnn.gas().register(record_words(record.len()));
+    if gas > call.gas_limit {
+        return Ok(PrecompileOutput::halt(PrecompileHalt::OutOfGas, reservoir));
+    }
+    write_record(ctx, model, &record)?;
+    let event = IModelRegistry::ModelRegistered { model, owner: call.caller, name: register.name };
+    ctx.journal_mut().log(Log { address: ADDRESS, data: event.encode_log_data() });
+    Ok(PrecompileOutput::new(gas, Bytes::new(), reservoir))
+}
+
+fn decode(input: &[u8]) -> Result<IModelRegistry::IModelRegistryCalls, DnnError> {
+    IModelRegistry::IModelRegistryCalls::abi_decode(input)
+        .map_err(|e| crate::provider::call_error(input, &e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The header slot is Solidity's `keccak256(abi.encode(key, 0))` for a mapping at slot 0.
+    #[test]
+    fn solidity_mapping_layout() {
+        let model = B256::repeat_byte(0xab);
+        let expected = keccak256((model, U256::ZERO).abi_encode());
+        assert_eq!(header_slot(model), U256::from_be_bytes(expected.0));
+        assert_eq!(record_words(0), 1);
+        assert_eq!(record_words(32), 2);
+        assert_eq!(record_words(33), 3);
+    }
+}

@@ -1,0 +1,88 @@
+//! Checks a call's input shapes against a model's declared inputs and binds the symbolic
+//! dimensions.
+//!
+//! A symbolic dimension with a name (`batch`) takes the same size everywhere it appears; an
+//! unnamed one takes any size. The product of the sizes given to symbolic dimensions (each
+//! named one counted once) is the call's cost multiplier: the model's cost was recorded with
+//! every symbolic dimension set to 1.
+
+use crate::{
+    error::DnnError,
+    model::{Dim, TensorSpec},
+};
+use std::collections::HashMap;
+
+/// Checks `shapes` (with the caller's dtype names, for messages) against `specs`; returns the
+/// cost multiplier.
+pub fn bind_shapes(specs: &[TensorSpec], shapes: &[(&[u64], String)]) -> Result<u64, DnnError> {
+    if specs.len() != shapes.len() {
+        return Err(DnnError::WrongInputCount { expected: specs.len(), got: shapes.len() });
+    }
+    let mut bound: HashMap<&str, u64> = HashMap::new();
+    let mut multiplier = 1u64;
+    for (i, (spec, (shape, dtype))) in specs.iter().zip(shapes).enumerate() {
+        let mismatch = || DnnError::InputMismatch {
+            input: i,
+            expected: spec.to_string(),
+            got: format!("{dtype} {shape:?}"),
+        };
+        if spec.shape.len() != shape.len() {
+            return Err(mismatch());
+        }
+        for (dim, &size) in spec.shape.iter().zip(shape.iter()) {
+            match dim {
+                Dim::Fixed(n) if *n != size => return Err(mismatch()),
+                Dim::Fixed(_) => {}
+                Dim::Symbolic(name) if name.is_empty() => {
+                    multiplier = multiplier.saturating_mul(size)
+                }
+                Dim::Symbolic(name) => match bound.get(name.as_str()) {
+                    Some(&b) if b != size => return Err(mismatch()),
+                    Some(_) => {}
+                    None => {
+                        bound.insert(name, size);
+                        multiplier = multiplier.saturating_mul(size);
+                    }
+                },
+            }
+        }
+    }
+    Ok(multiplier)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tensor::ElemType;
+
+    fn spec(shape: Vec<Dim>) -> TensorSpec {
+        TensorSpec { name: "x".into(), elem: ElemType::F32, shape }
+    }
+
+    /// A named symbol binds once across inputs and multiplies the cost once.
+    #[test]
+    fn binding() {
+        let b = || Dim::Symbolic("batch".into());
+        let specs =
+            vec![spec(vec![b(), Dim::Fixed(4)]), spec(vec![b(), Dim::Symbolic(String::new())])];
+        let f = || "float32".to_string();
+        assert_eq!(bind_shapes(&specs, &[(&[8, 4], f()), (&[8, 3], f())]).unwrap(), 24);
+        let err = bind_shapes(&specs, &[(&[8, 4], f()), (&[9, 3], f())]).unwrap_err();
+        assert_eq!(
+            err,
+            DnnError::InputMismatch {
+                input: 1,
+                expected: "float32 [batch, ?]".into(),
+                got: "float32 [9, 3]".into()
+            }
+        );
+        let err = bind_shapes(&specs, &[(&[8, 5], f()), (&[8, 3], f())]).unwrap_err();
+        assert!(matches!(err, DnnError::InputMismatch { input: 0, .. }));
+        assert_eq!(
+            bind_shapes(&specs, &[(&[8, 4], f())]),
+            Err(DnnError::WrongInputCount { expected: 2, got: 1 })
+        );
+        let err = bind_shapes(&specs[..1], &[(&[8, 4, 1], f())]).unwrap_err();
+        assert!(matches!(err, DnnError::InputMismatch { .. }));
+    }
+}
