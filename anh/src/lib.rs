@@ -52,6 +52,8 @@ pub struct DnnOptions {
     pub intra_op_threads: usize,
     /// Largest model file accepted, in bytes.
     pub max_model_size: u64,
+    /// Most elements in one tensor passed to `infer`.
+    pub max_tensor_elements: u64,
 }
 
 impl Default for DnnOptions {
@@ -60,6 +62,7 @@ impl Default for DnnOptions {
             device: Device::Cpu,
             intra_op_threads: 1,
             max_model_size: ModelLimits::DEFAULT_MAX_MODEL_BYTES,
+            max_tensor_elements: anh_precompiles::Limits::default().max_tensor_elements,
         }
     }
 }
@@ -220,6 +223,7 @@ fn open_dnn(config: &NodeConfig) -> Result<DnnParts, RuntimeError> {
     };
     let runtime = Arc::new(OrtRuntime::new(store.clone(), runtime_config)?);
     let oracle = Arc::new(LocalOracle::new(store.clone(), runtime));
-    let dnn = Arc::new(Dnn::new(oracle.clone()));
+    let limits = anh_precompiles::Limits { max_tensor_elements: config.dnn.max_tensor_elements };
+    let dnn = Arc::new(Dnn::new(oracle.clone()).with_limits(limits));
     Ok(DnnParts { store, oracle, dnn })
 }

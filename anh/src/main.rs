@@ -108,6 +108,9 @@ struct NodeArgs {
     /// Largest model file accepted, in bytes.
     #[arg(long, default_value_t = DnnOptions::default().max_model_size)]
     max_model_size: u64,
+    /// Most elements in one tensor passed to `infer`.
+    #[arg(long, default_value_t = DnnOptions::default().max_tensor_elements)]
+    max_tensor_elements: u64,
 }
 
 impl NodeArgs {
@@ -149,6 +152,7 @@ impl NodeArgs {
                 },
                 intra_op_threads: self.intra_op_threads,
                 max_model_size: self.max_model_size,
+                max_tensor_elements: self.max_tensor_elements,
             },
         })
     }
