@@ -95,7 +95,7 @@ pub(crate) fn run<CTX: ContextTr>(
                 ),
             })
         };
-        shapes.push((tensor.shape.as_slice(), dtype.to_string()));
+        shapes.push((tensor.shape.as_slice(), dtype));
     }
     let multiplier = match bind_shapes(&info.inputs, &shapes) {
         Ok(m) => m,

@@ -7,12 +7,12 @@
 use crate::{
     error::DnnError, gas::GasSchedule, infer, info, model::ModelInfo, oracle::DnnOracle, registry,
 };
-use alloy_primitives::{Address, B256};
+use alloy_primitives::{Address, B256, Bytes};
 use revm::{
     context::{Cfg, Evm},
     context_interface::ContextTr,
     handler::{EthPrecompiles, PrecompileProvider, precompile_output_to_interpreter_result},
-    interpreter::{CallInputs, InterpreterResult},
+    interpreter::{CallInput, CallInputs, InterpreterResult},
     precompile::PrecompileOutput,
     primitives::{AddressSet, hardfork::SpecId},
 };
@@ -180,7 +180,12 @@ where
         let Some(dnn) = self.dnn.as_ref().filter(|_| ADDRESSES.contains(&address)) else {
             return self.eth.run(context, inputs);
         };
-        let input = inputs.input.as_bytes(context).to_vec();
+        // A transaction's calldata is shared (`Bytes`); only a nested call's is copied out of
+        // the caller's memory, since the context is needed mutably below.
+        let input = match &inputs.input {
+            CallInput::Bytes(bytes) => bytes.clone(),
+            shared => Bytes::copy_from_slice(&shared.as_bytes(context)),
+        };
         let output = if inputs.transfers_value() {
             let error = DnnError::MalformedCall("ANH precompiles do not accept ether".into());
             PrecompileOutput::revert(0, error.abi_encode(), inputs.reservoir)

@@ -7,18 +7,19 @@
 //! every symbolic dimension set to 1.
 
 use crate::{
+    dtype::Dtype,
     error::DnnError,
     model::{Dim, TensorSpec},
 };
-use std::collections::HashMap;
 
-/// Checks `shapes` (with the caller's dtype names, for messages) against `specs`; returns the
-/// cost multiplier.
-pub fn bind_shapes(specs: &[TensorSpec], shapes: &[(&[u64], String)]) -> Result<u64, DnnError> {
+/// Checks `shapes` (with the caller's dtypes, for messages) against `specs`; returns the cost
+/// multiplier.
+pub fn bind_shapes(specs: &[TensorSpec], shapes: &[(&[u64], Dtype)]) -> Result<u64, DnnError> {
     if specs.len() != shapes.len() {
         return Err(DnnError::WrongInputCount { expected: specs.len(), got: shapes.len() });
     }
-    let mut bound: HashMap<&str, u64> = HashMap::new();
+    // Models have few symbolic dimensions: a short list beats a hash map.
+    let mut bound: Vec<(&str, u64)> = Vec::new();
     let mut multiplier = 1u64;
     for (i, (spec, (shape, dtype))) in specs.iter().zip(shapes).enumerate() {
         let mismatch = || DnnError::InputMismatch {
@@ -36,11 +37,11 @@ pub fn bind_shapes(specs: &[TensorSpec], shapes: &[(&[u64], String)]) -> Result<
                 Dim::Symbolic(name) if name.is_empty() => {
                     multiplier = multiplier.saturating_mul(size)
                 }
-                Dim::Symbolic(name) => match bound.get(name.as_str()) {
-                    Some(&b) if b != size => return Err(mismatch()),
+                Dim::Symbolic(name) => match bound.iter().find(|(n, _)| *n == name.as_str()) {
+                    Some(&(_, b)) if b != size => return Err(mismatch()),
                     Some(_) => {}
                     None => {
-                        bound.insert(name, size);
+                        bound.push((name, size));
                         multiplier = multiplier.saturating_mul(size);
                     }
                 },
@@ -65,7 +66,7 @@ mod tests {
         let b = || Dim::Symbolic("batch".into());
         let specs =
             vec![spec(vec![b(), Dim::Fixed(4)]), spec(vec![b(), Dim::Symbolic(String::new())])];
-        let f = || "float32".to_string();
+        let f = || Dtype::Elem(ElemType::F32);
         assert_eq!(bind_shapes(&specs, &[(&[8, 4], f()), (&[8, 3], f())]).unwrap(), 24);
         let err = bind_shapes(&specs, &[(&[8, 4], f()), (&[9, 3], f())]).unwrap_err();
         assert_eq!(

@@ -33,12 +33,14 @@ mod runtime;
 mod store;
 mod validate;
 
+/// The subset of `onnx.proto` ANH reads and writes, as prost messages.
+pub use analysis::proto as onnx;
 pub use analysis::{AnalysisError, IoKind, Limits, analyze};
 pub use error::{InputMismatch, Result, RuntimeError};
 pub use oracle::LocalOracle;
 pub use ort_lib::{
     CACHE_DIR_ENV, ORT_DYLIB_ENV, ORT_DYLIB_PATH_ENV, ORT_VERSION, cache_dir, find_ort_library,
-    init_ort, loaded_ort_library,
+    init_ort, loaded_ort_library, ort_environment,
 };
 pub use runtime::{Device, ModelRuntime, OrtRuntime, RuntimeConfig, RuntimeStats};
 pub use store::{ModelSource, ModelStore};

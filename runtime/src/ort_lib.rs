@@ -135,6 +135,15 @@ fn warn_if_other(loaded: &Loaded, path: &Path) {
     }
 }
 
+/// The process's ONNX Runtime environment (loading the library [`find_ort_library`] finds,
+/// if not yet loaded): for tools and benchmarks that build `ort` sessions directly.
+pub fn ort_environment() -> Result<&'static ort::environment::Environment> {
+    match LOADED.get() {
+        Some(loaded) => Ok(&loaded.environment),
+        None => environment(&find_ort_library()?),
+    }
+}
+
 /// Loads ONNX Runtime from `path` now (see [`crate::OrtRuntime::new`], which does this
 /// itself): useful to fail fast at start-up.
 pub fn init_ort(path: &Path) -> Result<()> {

@@ -40,7 +40,7 @@
 //! files).
 
 mod cost;
-pub(crate) mod proto;
+pub mod proto;
 #[cfg(test)]
 mod tests;
 mod wire;
