@@ -4,10 +4,10 @@
 //! - `inferAs(bytes32 model, Tensor[] inputs, uint8 outputDtype) returns (Tensor[] outputs)`
 //!
 //! Order of work, so that gas is known before any inference: read the registry record
-//! (`UnknownModel`), check the input count and shapes and bind the symbolic dimensions
-//! (`WrongInputCount`, `InputMismatch`, `BadTensor`), charge the gas of
+//! (`UnknownModel`), check the input count, sizes and shapes and bind the symbolic dimensions
+//! (`WrongInputCount`, `BadTensor`, `TensorTooLarge`, `InputMismatch`), charge the gas of
 //! [`crate::gas::GasSchedule::infer`] (out of gas: the model never runs), convert each input
-//! to the model's declared element type (`TensorTooLarge`, `ConversionFailed`), ask the
+//! to the model's declared element type (`ConversionFailed`), ask the
 //! oracle (`ModelUnavailable`, `InferenceFailed`), and encode the outputs in the model's own
 //! dtypes or the one asked for (`ConversionFailed`). It changes no state, so it works under
 //! STATICCALL.
@@ -61,7 +61,7 @@ pub(crate) fn run<CTX: ContextTr>(
                 c.outputDtype
             ))),
         },
-        Err(e) => revert!(crate::provider::call_error(input, &e)),
+        Err(e) => revert!(crate::provider::call_error::<IInfer::IInferCalls>(input, &e)),
     };
 
     let Some(len) = registry::record_len(ctx, model)? else {
@@ -95,6 +95,29 @@ pub(crate) fn run<CTX: ContextTr>(
                 ),
             })
         };
+        // Size checks need no conversion and come before gas, so that a shape too large to
+        // pay for is refused with a reason rather than running out of gas.
+        let Some(elements) = dtype::element_count(&tensor.shape) else {
+            revert!(DnnError::BadTensor {
+                input: i,
+                reason: format!("shape {:?} overflows", tensor.shape)
+            })
+        };
+        let limit = dnn.limits().max_tensor_elements;
+        if elements > limit {
+            revert!(DnnError::TensorTooLarge { input: i, elements, limit });
+        }
+        let needed = elements as u128 * dtype.size() as u128;
+        if tensor.data.len() as u128 != needed {
+            revert!(DnnError::BadTensor {
+                input: i,
+                reason: format!(
+                    "data has {} bytes, but shape {:?} of {dtype} needs {needed}",
+                    tensor.data.len(),
+                    tensor.shape
+                ),
+            })
+        }
         shapes.push((tensor.shape.as_slice(), dtype));
     }
     let multiplier = match bind_shapes(&info.inputs, &shapes) {

@@ -57,6 +57,8 @@ pub(crate) fn run<CTX: ContextTr>(
                 Err(e) => revert(charged, e),
             }
         }
-        Err(e) => revert(charged, crate::provider::call_error(input, &e)),
+        Err(e) => {
+            revert(charged, crate::provider::call_error::<IModelInfo::IModelInfoCalls>(input, &e))
+        }
     }
 }

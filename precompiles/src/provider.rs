@@ -204,17 +204,25 @@ where
     }
 }
 
-/// The error for calldata a precompile's call enum could not decode.
-pub(crate) fn call_error(input: &[u8], error: &alloy_sol_types::Error) -> DnnError {
+/// The error for calldata the precompile's interface `I` could not decode: an unknown
+/// selector whatever the length, a too-short call, or arguments that do not decode.
+pub(crate) fn call_error<I: alloy_sol_types::SolInterface>(
+    input: &[u8],
+    error: &alloy_sol_types::Error,
+) -> DnnError {
     match input.get(..4) {
         None => DnnError::MalformedCall(format!(
             "calldata has {} bytes, shorter than a selector",
             input.len()
         )),
-        Some(selector) if matches!(error, alloy_sol_types::Error::UnknownSelector { .. }) => {
-            DnnError::UnknownSelector(selector.try_into().unwrap_or_default())
+        Some(selector) => {
+            let selector: [u8; 4] = selector.try_into().unwrap_or_default();
+            if I::valid_selector(selector) {
+                DnnError::MalformedCall(format!("cannot decode the arguments: {error}"))
+            } else {
+                DnnError::UnknownSelector(selector)
+            }
         }
-        Some(_) => DnnError::MalformedCall(format!("cannot decode the arguments: {error}")),
     }
 }
 

@@ -206,7 +206,7 @@ pub(crate) fn run<CTX: ContextTr>(
 
 fn decode(input: &[u8]) -> Result<IModelRegistry::IModelRegistryCalls, DnnError> {
     IModelRegistry::IModelRegistryCalls::abi_decode(input)
-        .map_err(|e| crate::provider::call_error(input, &e))
+        .map_err(|e| crate::provider::call_error::<IModelRegistry::IModelRegistryCalls>(input, &e))
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 
 mod cast;
 mod chain;
+mod dnn;
 mod errors;
 mod mining;
 mod persistence;

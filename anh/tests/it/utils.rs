@@ -130,3 +130,24 @@ pub(crate) async fn wait_receipt(
     }
     panic!("transaction {hash} was not mined within 10 s");
 }
+
+/// A file of `runtime/testdata/` (the ONNX fixtures and their expected outputs).
+pub(crate) fn testdata(name: &str) -> PathBuf {
+    repo_root().join("runtime/testdata").join(name)
+}
+
+/// Deploys the contract `name` of `contracts/out/` (no constructor arguments); returns its
+/// address.
+pub(crate) async fn deploy(provider: &DynProvider, name: &str) -> Address {
+    use alloy::{network::TransactionBuilder, rpc::types::TransactionRequest};
+    let request = TransactionRequest::default().with_deploy_code(bytecode(name));
+    let receipt = provider
+        .send_transaction(request)
+        .await
+        .unwrap_or_else(|e| panic!("deploying {name}: {e}"))
+        .get_receipt()
+        .await
+        .unwrap_or_else(|e| panic!("deploying {name}: {e}"));
+    assert!(receipt.status(), "deploying {name} reverted");
+    receipt.contract_address.expect("a creation receipt has the address")
+}
