@@ -161,7 +161,7 @@ impl NodeHandle {
 /// JSON-RPC.
 pub async fn spawn(config: NodeConfig) -> Result<NodeHandle, NodeError> {
     let chain_id = config.genesis.chain_id;
-    let DnnParts { store, oracle, dnn } = {
+    let DnnParts { store, oracle, runtime, dnn } = {
         let config = config.clone();
         tokio::task::spawn_blocking(move || open_dnn(&config))
             .await
@@ -179,7 +179,7 @@ pub async fn spawn(config: NodeConfig) -> Result<NodeHandle, NodeError> {
     .await
     .map_err(|e| HostError::Internal(e.to_string()))??;
     let miner = Arc::new(Miner::spawn(backend.clone(), config.mining));
-    let models = ModelApi::new(store, oracle, backend.clone());
+    let models = ModelApi::new(store, oracle, runtime, backend.clone());
     let extensions: Vec<Arc<dyn RpcExtension>> = vec![Arc::new(models.clone())];
     let api = EthApi::new(backend, miner, ApiConfig::default(), extensions);
 
@@ -204,6 +204,7 @@ pub async fn spawn(config: NodeConfig) -> Result<NodeHandle, NodeError> {
 struct DnnParts {
     store: Arc<ModelStore>,
     oracle: Arc<LocalOracle>,
+    runtime: Arc<OrtRuntime>,
     dnn: Arc<Dnn>,
 }
 
@@ -222,8 +223,8 @@ fn open_dnn(config: &NodeConfig) -> Result<DnnParts, RuntimeError> {
         ..RuntimeConfig::default()
     };
     let runtime = Arc::new(OrtRuntime::new(store.clone(), runtime_config)?);
-    let oracle = Arc::new(LocalOracle::new(store.clone(), runtime));
+    let oracle = Arc::new(LocalOracle::new(store.clone(), runtime.clone()));
     let limits = anh_precompiles::Limits { max_tensor_elements: config.dnn.max_tensor_elements };
     let dnn = Arc::new(Dnn::new(oracle.clone()).with_limits(limits));
-    Ok(DnnParts { store, oracle, dnn })
+    Ok(DnnParts { store, oracle, runtime, dnn })
 }

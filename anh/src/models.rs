@@ -17,7 +17,7 @@ use alloy_primitives::{B256, Bytes};
 use anh_evm_host::Backend;
 use anh_precompiles::{ModelInfo, TensorSpec, registry};
 use anh_rpc::{RpcError, RpcExtension, RpcFuture};
-use anh_runtime::{LocalOracle, ModelStore, RuntimeError};
+use anh_runtime::{LocalOracle, ModelStore, OrtRuntime, RuntimeError};
 use axum::{
     Json, Router,
     body::Body,
@@ -34,13 +34,25 @@ use std::sync::Arc;
 pub struct ModelApi {
     store: Arc<ModelStore>,
     oracle: Arc<LocalOracle>,
+    runtime: Arc<OrtRuntime>,
     backend: Arc<Backend>,
 }
 
 impl ModelApi {
-    /// The API over `store`, `oracle` and the chain (for registrations).
-    pub fn new(store: Arc<ModelStore>, oracle: Arc<LocalOracle>, backend: Arc<Backend>) -> Self {
-        Self { store, oracle, backend }
+    /// The API over `store`, `oracle` (running on `runtime`) and the chain (for
+    /// registrations).
+    pub fn new(
+        store: Arc<ModelStore>,
+        oracle: Arc<LocalOracle>,
+        runtime: Arc<OrtRuntime>,
+        backend: Arc<Backend>,
+    ) -> Self {
+        Self { store, oracle, runtime, backend }
+    }
+
+    /// The device models run on now (CPU after a CUDA fallback).
+    pub fn device(&self) -> anh_runtime::Device {
+        self.runtime.active_device()
     }
 
     /// The `/models` routes.
