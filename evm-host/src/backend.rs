@@ -17,7 +17,7 @@ use crate::{
 };
 use alloy_consensus::{
     EMPTY_OMMER_ROOT_HASH, Header, Receipt, ReceiptEnvelope, SignableTransaction, Transaction,
-    TxEip1559, TxEip2930, TxEip7702, TxEnvelope, TxLegacy, TxType, proofs,
+    TxEip1559, TxEip2930, TxEip7702, TxEnvelope, TxLegacy, TxType, TypedTransaction, proofs,
     transaction::SignerRecoverable,
 };
 use alloy_eips::{
@@ -561,7 +561,7 @@ impl Backend {
         let sign = |hash: B256| {
             signer.sign_hash_sync(&hash).map_err(|e| HostError::Internal(format!("signing: {e}")))
         };
-        let envelope: TxEnvelope = if let Some(gas_price) = request.gas_price {
+        let typed: TypedTransaction = if let Some(gas_price) = request.gas_price {
             if request.access_list.is_some() {
                 let tx = TxEip2930 {
                     chain_id,
@@ -573,8 +573,7 @@ impl Backend {
                     input,
                     access_list,
                 };
-                let sig = sign(tx.signature_hash())?;
-                tx.into_signed(sig).into()
+                tx.into()
             } else {
                 let tx = TxLegacy {
                     chain_id: Some(chain_id),
@@ -585,8 +584,7 @@ impl Backend {
                     value,
                     input,
                 };
-                let sig = sign(tx.signature_hash())?;
-                tx.into_signed(sig).into()
+                tx.into()
             }
         } else {
             let tip = request.max_priority_fee_per_gas.unwrap_or(SUGGESTED_PRIORITY_FEE);
@@ -611,8 +609,7 @@ impl Backend {
                         authorization_list,
                         input,
                     };
-                    let sig = sign(tx.signature_hash())?;
-                    tx.into_signed(sig).into()
+                    tx.into()
                 }
                 _ => {
                     let tx = TxEip1559 {
@@ -626,11 +623,12 @@ impl Backend {
                         access_list,
                         input,
                     };
-                    let sig = sign(tx.signature_hash())?;
-                    tx.into_signed(sig).into()
+                    tx.into()
                 }
             }
         };
+        let signature = sign(typed.signature_hash())?;
+        let envelope = TxEnvelope::from(typed.into_signed(signature));
         debug_assert_eq!(envelope.recover_signer().ok(), Some(from));
         Ok(envelope)
     }
