@@ -80,6 +80,18 @@ pub enum DnnError {
     /// Undecodable calldata, or a call made in a way that is not allowed.
     #[error("MalformedCall: {0}")]
     MalformedCall(String),
+    /// The committee did not settle the result.
+    #[error(
+        "NoQuorum({job}): no quorum: {signatures} executor signature(s), the committee needs {threshold}"
+    )]
+    NoQuorum {
+        /// The job.
+        job: B256,
+        /// Signatures gathered.
+        signatures: usize,
+        /// Signatures needed.
+        threshold: usize,
+    },
 }
 
 impl DnnError {
@@ -117,6 +129,10 @@ impl DnnError {
                 IDnnErrors::UnknownSelector { selector: selector.into() }.abi_encode()
             }
             Self::MalformedCall(reason) => IDnnErrors::MalformedCall { reason }.abi_encode(),
+            Self::NoQuorum { job, signatures, threshold } => {
+                IDnnErrors::NoQuorum { job, signatures: u(signatures), threshold: u(threshold) }
+                    .abi_encode()
+            }
         };
         data.into()
     }
@@ -152,6 +168,11 @@ impl DnnError {
             IDnnErrorsErrors::WriteInStaticCall(_) => Self::WriteInStaticCall,
             IDnnErrorsErrors::UnknownSelector(e) => Self::UnknownSelector(e.selector.0),
             IDnnErrorsErrors::MalformedCall(e) => Self::MalformedCall(e.reason),
+            IDnnErrorsErrors::NoQuorum(e) => Self::NoQuorum {
+                job: e.job,
+                signatures: small(e.signatures),
+                threshold: small(e.threshold),
+            },
         })
     }
 }
@@ -185,6 +206,7 @@ mod tests {
             DnnError::WriteInStaticCall,
             DnnError::UnknownSelector([0xde, 0xad, 0xbe, 0xef]),
             DnnError::MalformedCall("short".into()),
+            DnnError::NoQuorum { job: B256::repeat_byte(4), signatures: 1, threshold: 2 },
         ];
         for error in errors {
             let data = error.abi_encode();

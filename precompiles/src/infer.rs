@@ -2,6 +2,8 @@
 //!
 //! - `infer(bytes32 model, Tensor[] inputs) returns (Tensor[] outputs)`
 //! - `inferAs(bytes32 model, Tensor[] inputs, uint8 outputDtype) returns (Tensor[] outputs)`
+//! - `inferWith(bytes32 model, Tensor[] inputs, uint8 outputDtype, Rule rule) returns (Tensor[])`
+//!   (`outputDtype` 0: the model's own; `rule` settles this call instead of the model's rule)
 //!
 //! Order of work, so that gas is known before any inference: read the registry record
 //! (`UnknownModel`), check the input count, sizes and shapes and bind the symbolic dimensions
@@ -15,10 +17,11 @@
 use crate::{
     Dnn,
     abi::{IInfer, Tensor},
+    attestation::Rule,
     dtype::{self, Dtype, TensorError},
     error::DnnError,
     model::ModelInfo,
-    oracle::{CallContext, InferRequest, OracleError},
+    oracle::{CallContext, InferRequest},
     registry,
     validate::bind_shapes,
 };
@@ -52,15 +55,32 @@ pub(crate) fn run<CTX: ContextTr>(
             return Ok(PrecompileOutput::revert(charged, $e.abi_encode(), reservoir))
         };
     }
-    let (model, inputs, output_dtype, is_as) = match IInfer::IInferCalls::abi_decode(input) {
-        Ok(IInfer::IInferCalls::infer(c)) => (c.model, c.inputs, None, false),
+    let unknown_dtype = |code: u8| {
+        DnnError::MalformedCall(format!(
+            "unknown output dtype {code:#04x}: expected 1-7 or 0x40-0x52 (fixed-point)"
+        ))
+    };
+    let (model, inputs, output_dtype, rule, function) = match IInfer::IInferCalls::abi_decode(input)
+    {
+        Ok(IInfer::IInferCalls::infer(c)) => (c.model, c.inputs, None, None, Function::Infer),
         Ok(IInfer::IInferCalls::inferAs(c)) => match Dtype::from_code(c.outputDtype) {
-            Some(d) => (c.model, c.inputs, Some(d), true),
-            None => revert!(DnnError::MalformedCall(format!(
-                "unknown output dtype {:#04x}: expected 1-7 or 0x40-0x52 (fixed-point)",
-                c.outputDtype
-            ))),
+            Some(d) => (c.model, c.inputs, Some(d), None, Function::InferAs),
+            None => revert!(unknown_dtype(c.outputDtype)),
         },
+        Ok(IInfer::IInferCalls::inferWith(c)) => {
+            let dtype = match c.outputDtype {
+                0 => None,
+                code => match Dtype::from_code(code) {
+                    Some(d) => Some(d),
+                    None => revert!(unknown_dtype(code)),
+                },
+            };
+            let rule = Rule::from_abi(&c.rule);
+            if let Err(reason) = rule.validate() {
+                revert!(DnnError::MalformedCall(reason));
+            }
+            (c.model, c.inputs, dtype, Some(rule), Function::InferWith)
+        }
         Err(e) => revert!(crate::provider::call_error::<IInfer::IInferCalls>(input, &e)),
     };
 
@@ -72,13 +92,14 @@ pub(crate) fn run<CTX: ContextTr>(
     if call.gas_limit < charged {
         return Ok(PrecompileOutput::halt(PrecompileHalt::OutOfGas, reservoir));
     }
-    let info = match dnn.cached_info(model) {
-        Some(info) => info,
+    let (info, model_rule) = match dnn.cached_info(model) {
+        Some(cached) => cached,
         None => match registry::read_registration(ctx, model, len)? {
-            Ok(registration) => dnn.cache_info(model, registration.info),
+            Ok(registration) => dnn.cache_info(model, registration.info, registration.rule),
             Err(e) => revert!(e),
         },
     };
+    let rule = rule.unwrap_or(model_rule);
 
     // Shapes first (cheap, and they bind the symbolic dimensions that scale the cost).
     if inputs.len() != info.inputs.len() {
@@ -144,11 +165,10 @@ pub(crate) fn run<CTX: ContextTr>(
         chain_id: ctx.cfg().chain_id(),
         block_number: u64::try_from(ctx.block().number()).unwrap_or(u64::MAX),
     };
-    let request = InferRequest { model, info: &info, inputs: host, context };
+    let request = InferRequest { model, info: &info, inputs: host, context, rule };
     let outputs = match dnn.oracle().infer(request) {
         Ok(outputs) => outputs,
-        Err(OracleError::ModelUnavailable(m)) => revert!(DnnError::ModelUnavailable(m)),
-        Err(OracleError::Failed(reason)) => revert!(DnnError::InferenceFailed(reason)),
+        Err(e) => revert!(DnnError::from(e)),
     };
     if let Err(e) = check_outputs(&info, &outputs) {
         revert!(e);
@@ -163,12 +183,20 @@ pub(crate) fn run<CTX: ContextTr>(
             Err(e) => revert!(DnnError::InferenceFailed(format!("output {i}: {e:?}"))),
         }
     }
-    let bytes = if is_as {
-        IInfer::inferAsCall::abi_encode_returns(&encoded)
-    } else {
-        IInfer::inferCall::abi_encode_returns(&encoded)
+    let bytes = match function {
+        Function::Infer => IInfer::inferCall::abi_encode_returns(&encoded),
+        Function::InferAs => IInfer::inferAsCall::abi_encode_returns(&encoded),
+        Function::InferWith => IInfer::inferWithCall::abi_encode_returns(&encoded),
     };
     Ok(PrecompileOutput::new(charged, bytes.into(), reservoir))
+}
+
+/// Which function was called (their returns encode alike, but each has its own encoder).
+#[derive(Clone, Copy)]
+enum Function {
+    Infer,
+    InferAs,
+    InferWith,
 }
 
 fn input_error(input: usize, error: TensorError) -> DnnError {

@@ -32,9 +32,9 @@
 //! struct Doubler;
 //!
 //! impl DnnOracle for Doubler {
-//!     fn model_info(&self, model: B256) -> Option<ModelInfo> {
+//!     fn model_info(&self, model: B256) -> Result<ModelInfo, OracleError> {
 //!         let spec = |name: &str| TensorSpec { name: name.into(), elem: ElemType::F32, shape: vec![Dim::Fixed(3)] };
-//!         Some(ModelInfo { hash: model, size: 0, macs: 3, inputs: vec![spec("x")], outputs: vec![spec("y")], parent: None })
+//!         Ok(ModelInfo { hash: model, size: 0, macs: 3, inputs: vec![spec("x")], outputs: vec![spec("y")], parent: None })
 //!     }
 //!     fn infer(&self, request: InferRequest<'_>) -> Result<Vec<HostTensor>, OracleError> {
 //!         let (shape, data) = request.inputs.into_iter().next().unwrap().into_parts();
@@ -70,6 +70,7 @@
 //! ```
 
 pub mod abi;
+pub mod attestation;
 pub mod dtype;
 pub mod error;
 pub mod gas;
@@ -82,6 +83,7 @@ pub mod registry;
 pub mod tensor;
 pub mod validate;
 
+pub use attestation::{Committee, JobKind, JobRecord, ReplayOracle, Rule};
 pub use error::DnnError;
 pub use gas::GasSchedule;
 pub use model::{Dim, ModelInfo, Registration, TensorSpec};

@@ -6,6 +6,7 @@
 
 use crate::{
     abi,
+    attestation::Rule,
     dtype::{Dtype, elem_code},
     tensor::ElemType,
 };
@@ -86,6 +87,8 @@ pub struct Registration {
     pub owner: Address,
     /// Block of the registration.
     pub registered_at: u64,
+    /// How the committee settles its results ([`Rule::DEFAULT`]: the committee's default).
+    pub rule: Rule,
 }
 
 fn spec_to_abi(spec: &TensorSpec) -> abi::TensorSpec {
@@ -147,6 +150,7 @@ impl Registration {
             size: self.info.size,
             inputs: self.info.inputs.iter().map(spec_to_abi).collect(),
             outputs: self.info.outputs.iter().map(spec_to_abi).collect(),
+            rule: self.rule.to_abi(),
         }
     }
 
@@ -164,6 +168,7 @@ impl Registration {
             name: record.name,
             owner: record.owner,
             registered_at: record.registeredAt,
+            rule: Rule::from_abi(&record.rule),
         })
     }
 }
@@ -199,6 +204,7 @@ mod tests {
             name: "mlp".into(),
             owner: Address::repeat_byte(9),
             registered_at: 42,
+            rule: Rule::tolerance(5, 7),
         };
         assert_eq!(Registration::from_abi(reg.to_abi()).unwrap(), reg);
         assert_eq!(reg.info.inputs[0].to_string(), "float32 [batch, 4, ?]");

@@ -5,7 +5,8 @@
 //! EVM takes it with `Evm::with_precompiles`, or [`install`].
 
 use crate::{
-    error::DnnError, gas::GasSchedule, infer, info, model::ModelInfo, oracle::DnnOracle, registry,
+    attestation::Rule, error::DnnError, gas::GasSchedule, infer, info, model::ModelInfo,
+    oracle::DnnOracle, registry,
 };
 use alloy_primitives::{Address, B256, Bytes};
 use revm::{
@@ -52,7 +53,7 @@ pub struct Dnn {
     oracle: Arc<dyn DnnOracle>,
     limits: Limits,
     gas: GasSchedule,
-    infos: RwLock<HashMap<B256, Arc<ModelInfo>>>,
+    infos: RwLock<HashMap<B256, (Arc<ModelInfo>, Rule)>>,
 }
 
 impl Dnn {
@@ -93,16 +94,26 @@ impl Dnn {
         &self.gas
     }
 
-    pub(crate) fn cached_info(&self, model: B256) -> Option<Arc<ModelInfo>> {
+    pub(crate) fn cached_info(&self, model: B256) -> Option<(Arc<ModelInfo>, Rule)> {
         self.infos.read().ok()?.get(&model).cloned()
     }
 
-    pub(crate) fn cache_info(&self, model: B256, info: ModelInfo) -> Arc<ModelInfo> {
-        let info = Arc::new(info);
+    pub(crate) fn cache_info(
+        &self,
+        model: B256,
+        info: ModelInfo,
+        rule: Rule,
+    ) -> (Arc<ModelInfo>, Rule) {
+        let entry = (Arc::new(info), rule);
         if let Ok(mut infos) = self.infos.write() {
-            infos.insert(model, info.clone());
+            infos.insert(model, entry.clone());
         }
-        info
+        entry
+    }
+
+    /// The same limits and gas with another oracle (a per-block committee or replay oracle).
+    pub fn with_oracle(&self, oracle: Arc<dyn DnnOracle>) -> Self {
+        Self { oracle, limits: self.limits, gas: self.gas, infos: RwLock::default() }
     }
 }
 

@@ -7,11 +7,16 @@
 //! `keccak256(model ‖ 0)` holds `2·len + 1`, the bytes follow from `keccak256(that slot)` —
 //! so a replaying node reads it from state and needs no model bytes.
 //!
+//! `registerWithRule(bytes32, string, Rule)` also records how the executor committee settles
+//! the model's results (`Rule` kind 0, and plain `register`: the committee's default). The
+//! analysis comes from the oracle: the node's store in a call, the committee (which settles
+//! it like any job) when building a block, the block's record of it when replaying.
+//!
 //! Records are immutable: registering a model twice reverts `AlreadyRegistered`. Gas:
 //! `register_base + register_word × words written`; under STATICCALL, or through
 //! DELEGATECALL/CALLCODE, `register` reverts.
 
-use crate::{Dnn, abi::IModelRegistry, error::DnnError, model::Registration};
+use crate::{Dnn, abi::IModelRegistry, attestation::Rule, error::DnnError, model::Registration};
 use alloy_primitives::{Address, B256, Bytes, Log, U256, address, keccak256};
 use alloy_sol_types::{SolEvent, SolInterface, SolValue};
 use revm::{
@@ -156,10 +161,16 @@ pub(crate) fn run<CTX: ContextTr>(
         return Ok(PrecompileOutput::halt(PrecompileHalt::OutOfGas, reservoir));
     }
     let revert = |e: DnnError| Ok(PrecompileOutput::revert(base, e.abi_encode(), reservoir));
-    let register = match decode(input) {
-        Ok(IModelRegistry::IModelRegistryCalls::register(register)) => register,
+    let (model, name, rule) = match decode(input) {
+        Ok(IModelRegistry::IModelRegistryCalls::register(c)) => (c.model, c.name, Rule::DEFAULT),
+        Ok(IModelRegistry::IModelRegistryCalls::registerWithRule(c)) => {
+            (c.model, c.name, Rule::from_abi(&c.rule))
+        }
         Err(e) => return revert(e),
     };
+    if let Err(reason) = rule.validate() {
+        return revert(DnnError::MalformedCall(reason));
+    }
     if call.is_static {
         return revert(DnnError::WriteInStaticCall);
     }
@@ -168,18 +179,18 @@ pub(crate) fn run<CTX: ContextTr>(
             "register must be called with CALL, not DELEGATECALL or CALLCODE".into(),
         ));
     }
-    if register.name.len() > MAX_NAME_LEN {
+    if name.len() > MAX_NAME_LEN {
         return revert(DnnError::MalformedCall(format!(
             "the model name has {} bytes, the limit is {MAX_NAME_LEN}",
-            register.name.len()
+            name.len()
         )));
     }
-    let model = register.model;
     if record_len(ctx, model)?.is_some() {
         return revert(DnnError::AlreadyRegistered(model));
     }
-    let Some(info) = dnn.oracle().model_info(model) else {
-        return revert(DnnError::ModelUnavailable(model));
+    let info = match dnn.oracle().model_info(model) {
+        Ok(info) => info,
+        Err(e) => return revert(e.into()),
     };
     if info.hash != model {
         return revert(DnnError::InferenceFailed(format!(
@@ -189,9 +200,10 @@ pub(crate) fn run<CTX: ContextTr>(
     }
     let registration = Registration {
         info,
-        name: register.name.clone(),
+        name: name.clone(),
         owner: call.caller,
         registered_at: u64::try_from(ctx.block().number()).unwrap_or(u64::MAX),
+        rule,
     };
     let record = registration.to_abi().abi_encode();
     let gas = dnn.gas().register(record_words(record.len()));
@@ -199,7 +211,7 @@ pub(crate) fn run<CTX: ContextTr>(
         return Ok(PrecompileOutput::halt(PrecompileHalt::OutOfGas, reservoir));
     }
     write_record(ctx, model, &record)?;
-    let event = IModelRegistry::ModelRegistered { model, owner: call.caller, name: register.name };
+    let event = IModelRegistry::ModelRegistered { model, owner: call.caller, name };
     ctx.journal_mut().log(Log { address: ADDRESS, data: event.encode_log_data() });
     Ok(PrecompileOutput::new(gas, Bytes::new(), reservoir))
 }

@@ -34,6 +34,7 @@ fn decode_all(calldata: &[u8]) {
         let inputs = match call {
             IInfer::IInferCalls::infer(c) => c.inputs,
             IInfer::IInferCalls::inferAs(c) => c.inputs,
+            IInfer::IInferCalls::inferWith(c) => c.inputs,
         };
         for tensor in &inputs {
             for target in TARGETS {

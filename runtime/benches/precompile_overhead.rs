@@ -225,9 +225,15 @@ struct Instant {
 }
 
 impl anh_precompiles::DnnOracle for Instant {
-    fn model_info(&self, model: alloy_primitives::B256) -> Option<anh_precompiles::ModelInfo> {
+    fn model_info(
+        &self,
+        model: alloy_primitives::B256,
+    ) -> Result<anh_precompiles::ModelInfo, anh_precompiles::OracleError> {
         use anh_runtime::ModelSource;
-        self.store.get()?.model_info(&model)
+        self.store
+            .get()
+            .and_then(|store| store.model_info(&model))
+            .ok_or(anh_precompiles::OracleError::ModelUnavailable(model))
     }
 
     fn infer(

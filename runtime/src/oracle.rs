@@ -33,8 +33,8 @@ impl LocalOracle {
 }
 
 impl DnnOracle for LocalOracle {
-    fn model_info(&self, model: B256) -> Option<ModelInfo> {
-        self.models.model_info(&model)
+    fn model_info(&self, model: B256) -> Result<ModelInfo, OracleError> {
+        self.models.model_info(&model).ok_or(OracleError::ModelUnavailable(model))
     }
 
     fn infer(&self, request: InferRequest<'_>) -> Result<Vec<HostTensor>, OracleError> {

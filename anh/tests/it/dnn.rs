@@ -1240,6 +1240,7 @@ async fn model_info_and_store() {
         size: mlp.bytes.len() as u64,
         inputs: vec![spec("x", 1, &[-1, 4], &["batch", ""])],
         outputs: vec![spec("y", 1, &[-1, 3], &["batch", ""])],
+        rule: anh_precompiles::Rule::DEFAULT.to_abi(),
     };
     assert_eq!(info, expected);
     assert_eq!(owner, chain.consumer);

@@ -31,6 +31,17 @@ struct TensorSpec {
     string[] dimParams;
 }
 
+/// @notice How the executor committee agrees on a result. Each executor checks the property
+///         against its own computation before it signs.
+/// @dev kind: 0 the committee's default rule, 1 exact (the same output bytes), 2 tolerance
+///      (every element within absTolerance + relTolerance × |candidate|, both in units of
+///      1e-9), 3 argmax (the same arg-max along the last axis of every output).
+struct Rule {
+    uint8 kind;
+    uint64 absTolerance;
+    uint64 relTolerance;
+}
+
 /// @notice What the registry records about a model: enough for gas and for replay, without
 ///         the model's bytes.
 struct ModelInfo {
@@ -43,6 +54,7 @@ struct ModelInfo {
     uint64 size;
     TensorSpec[] inputs;
     TensorSpec[] outputs;
+    Rule rule;
 }
 
 /// @notice The errors the DNN precompiles revert with.
@@ -71,6 +83,8 @@ interface IDnnErrors {
     error UnknownSelector(bytes4 selector);
     /// @notice The calldata could not be decoded, or the call is not allowed as made.
     error MalformedCall(string reason);
+    /// @notice Fewer than `threshold` executors of the committee signed the result of `job`.
+    error NoQuorum(bytes32 job, uint256 signatures, uint256 threshold);
 }
 
 /// @notice 0x…0D00: the model registry.
@@ -81,6 +95,10 @@ interface IModelRegistry {
     /// @notice Records `model` (keccak256 of the ONNX file, uploaded to the node's model store
     ///         first) in chain state under `name`, with its I/O signature and cost.
     function register(bytes32 model, string calldata name) external;
+
+    /// @notice Like `register`, with the rule the committee settles this model's results by
+    ///         (kind 0: the committee's default).
+    function registerWithRule(bytes32 model, string calldata name, Rule calldata rule) external;
 }
 
 /// @notice 0x…0D01: inference.
@@ -92,6 +110,13 @@ interface IInfer {
     /// @notice Like `infer`, with every output converted to `outputDtype` (e.g. 0x46 for
     ///         fixed-point with 6 decimals; rounding to nearest, ties to even).
     function inferAs(bytes32 model, Tensor[] calldata inputs, uint8 outputDtype)
+        external
+        view
+        returns (Tensor[] memory outputs);
+
+    /// @notice Like `inferAs` (outputDtype 0: the model's own dtypes), settled by `rule`
+    ///         instead of the model's registered rule.
+    function inferWith(bytes32 model, Tensor[] calldata inputs, uint8 outputDtype, Rule calldata rule)
         external
         view
         returns (Tensor[] memory outputs);

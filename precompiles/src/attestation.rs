@@ -1,0 +1,655 @@
+//! Settlement by a committee of executors: rules, job ids, the signed digest, attestations,
+//! and their verification — everything a replaying node needs, with no networking and no
+//! model.
+//!
+//! - A **job** is content-addressed: `job = keccak256(abi.encode(kind, model, keccak256(payload),
+//!   ruleHash))`, where the payload is the ABI encoding of the inputs in the model's own
+//!   dtypes (inference) or empty (registration). Identical calls are the same job.
+//! - Each executor computes the job, checks the [`Rule`]'s property of the leader's candidate
+//!   output against its own result, and signs
+//!   `digest = keccak256("\x19ANH-ATTEST-v1" ‖ chainId ‖ job ‖ keccak256(output) ‖ ruleHash)`
+//!   (32-byte big-endian fields, EIP-191 style domain separation) with a low-s secp256k1
+//!   signature.
+//! - A [`JobRecord`] is settled when at least `threshold` distinct committee members signed
+//!   the same digest. Blocks carry the records of their jobs — also of jobs that failed, so a
+//!   replay reverts exactly as the builder did.
+
+use crate::{
+    abi,
+    dtype::{self, Dtype},
+    model::ModelInfo,
+    oracle::{DnnOracle, InferRequest, OracleError},
+    tensor::{HostTensor, TensorData},
+};
+use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
+use alloy_rlp::{RlpDecodable, RlpEncodable};
+use alloy_sol_types::SolValue;
+use k256::ecdsa::{RecoveryId, Signature as EcdsaSignature, SigningKey, VerifyingKey};
+use serde::{Deserialize, Serialize};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{
+        Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+};
+
+/// The domain-separation prefix of attestation digests.
+pub const ATTEST_DOMAIN: &[u8] = b"\x19ANH-ATTEST-v1";
+
+/// How executors agree on a result.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, RlpEncodable, RlpDecodable,
+)]
+pub struct Rule {
+    /// 0 default, 1 exact, 2 tolerance, 3 argmax.
+    pub kind: u8,
+    /// Absolute tolerance, in units of 1e-9 (kind 2).
+    pub abs: u64,
+    /// Relative tolerance, in units of 1e-9 (kind 2).
+    pub rel: u64,
+}
+
+impl Rule {
+    /// "Use the committee's default rule."
+    pub const DEFAULT: Self = Self { kind: 0, abs: 0, rel: 0 };
+    /// The same output bytes.
+    pub const EXACT: Self = Self { kind: 1, abs: 0, rel: 0 };
+    /// The same arg-max along the last axis of every output.
+    pub const ARGMAX: Self = Self { kind: 3, abs: 0, rel: 0 };
+
+    /// Every element within `abs + rel × |candidate|` (both in units of 1e-9).
+    pub const fn tolerance(abs: u64, rel: u64) -> Self {
+        Self { kind: 2, abs, rel }
+    }
+
+    /// Whether this is a known rule (kinds 0–3; tolerances only with kind 2).
+    pub fn validate(&self) -> Result<(), String> {
+        match self.kind {
+            0 | 1 | 3 if self.abs == 0 && self.rel == 0 => Ok(()),
+            0 | 1 | 3 => Err(format!("rule kind {} takes no tolerances", self.kind)),
+            2 => Ok(()),
+            k => Err(format!(
+                "unknown rule kind {k}: expected 0 (default), 1 (exact), 2 (tolerance) or 3 (argmax)"
+            )),
+        }
+    }
+
+    /// `self`, or `default` if `self` is the default rule.
+    pub fn or(self, default: Self) -> Self {
+        if self.kind == 0 { default } else { self }
+    }
+
+    /// `keccak256(abi.encode(uint8 kind, uint64 abs, uint64 rel))`.
+    pub fn hash(&self) -> B256 {
+        keccak256(words(&[U256::from(self.kind), U256::from(self.abs), U256::from(self.rel)]))
+    }
+
+    /// The rule as the Solidity struct.
+    pub fn to_abi(self) -> abi::Rule {
+        abi::Rule { kind: self.kind, absTolerance: self.abs, relTolerance: self.rel }
+    }
+
+    /// The rule from the Solidity struct.
+    pub fn from_abi(rule: &abi::Rule) -> Self {
+        Self { kind: rule.kind, abs: rule.absTolerance, rel: rule.relTolerance }
+    }
+
+    /// Checks this rule's property of `candidate` (the leader's output) against `own` (this
+    /// executor's). The rule must not be the default one.
+    pub fn check(&self, candidate: &[HostTensor], own: &[HostTensor]) -> Result<(), String> {
+        if candidate.len() != own.len() {
+            return Err(format!("{} outputs against {}", candidate.len(), own.len()));
+        }
+        for (i, (c, o)) in candidate.iter().zip(own).enumerate() {
+            if c.shape() != o.shape() || c.elem_type() != o.elem_type() {
+                return Err(format!(
+                    "output {i}: {} {:?} against {} {:?}",
+                    c.elem_type(),
+                    c.shape(),
+                    o.elem_type(),
+                    o.shape()
+                ));
+            }
+            match self.kind {
+                1 => {
+                    let (a, b) = (encode(c), encode(o));
+                    if a != b {
+                        return Err(format!("output {i} differs"));
+                    }
+                }
+                2 => {
+                    let (abs, rel) = (self.abs as f64 * 1e-9, self.rel as f64 * 1e-9);
+                    for (j, (x, y)) in values(c.data()).zip(values(o.data())).enumerate() {
+                        let bound = abs + rel * x.abs();
+                        if !((x - y).abs() <= bound) {
+                            return Err(format!(
+                                "output {i} element {j}: {y} is not within {bound} of {x}"
+                            ));
+                        }
+                    }
+                }
+                3 => {
+                    if argmax(c) != argmax(o) {
+                        return Err(format!("output {i}: the arg-max differs"));
+                    }
+                }
+                k => return Err(format!("rule kind {k} cannot be checked")),
+            }
+        }
+        Ok(())
+    }
+}
+
+fn encode(t: &HostTensor) -> Bytes {
+    dtype::encode(t, None).map(|t| t.data).unwrap_or_default()
+}
+
+fn values(data: &TensorData) -> Box<dyn Iterator<Item = f64> + '_> {
+    match data {
+        TensorData::F32(v) => Box::new(v.iter().map(|&x| x as f64)),
+        TensorData::F64(v) => Box::new(v.iter().copied()),
+        TensorData::I32(v) => Box::new(v.iter().map(|&x| x as f64)),
+        TensorData::I64(v) => Box::new(v.iter().map(|&x| x as f64)),
+        TensorData::U8(v) => Box::new(v.iter().map(|&x| x as f64)),
+        TensorData::I8(v) => Box::new(v.iter().map(|&x| x as f64)),
+        TensorData::Bool(v) => Box::new(v.iter().map(|&x| x as u8 as f64)),
+    }
+}
+
+/// Arg-max of each row along the last axis (first maximum; NaN never wins).
+fn argmax(t: &HostTensor) -> Vec<usize> {
+    let row = t.shape().last().copied().unwrap_or(1).max(1) as usize;
+    let all: Vec<f64> = values(t.data()).collect();
+    all.chunks(row)
+        .map(|r| {
+            r.iter()
+                .enumerate()
+                .fold(
+                    (0, f64::NEG_INFINITY),
+                    |(bi, bv), (i, &v)| if v > bv { (i, v) } else { (bi, bv) },
+                )
+                .0
+        })
+        .collect()
+}
+
+/// What a job computes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[repr(u8)]
+pub enum JobKind {
+    /// Inference: the output is the ABI encoding of `Tensor[]` in the model's dtypes.
+    Infer = 1,
+    /// Registration: the output is the ABI encoding of the model's analysis (`ModelInfo`
+    /// with empty name, owner and block).
+    Register = 2,
+}
+
+impl JobKind {
+    /// The kind with code `code`.
+    pub const fn from_code(code: u8) -> Option<Self> {
+        match code {
+            1 => Some(Self::Infer),
+            2 => Some(Self::Register),
+            _ => None,
+        }
+    }
+}
+
+/// `abi.encode` of static words: each one 32 bytes, big-endian.
+fn words(values: &[U256]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_be_bytes::<32>()).collect()
+}
+
+/// A job's id: `keccak256(abi.encode(kind, model, keccak256(payload), ruleHash))`.
+pub fn job_id(kind: JobKind, model: B256, payload: &[u8], rule: &Rule) -> B256 {
+    keccak256(words(&[
+        U256::from(kind as u8),
+        model.into(),
+        keccak256(payload).into(),
+        rule.hash().into(),
+    ]))
+}
+
+/// What an executor signs for `output` of `job` under `rule` on chain `chain_id`.
+pub fn digest(chain_id: u64, job: B256, output: &[u8], rule: &Rule) -> B256 {
+    let mut preimage = Vec::with_capacity(ATTEST_DOMAIN.len() + 128);
+    preimage.extend_from_slice(ATTEST_DOMAIN);
+    preimage.extend_from_slice(&U256::from(chain_id).to_be_bytes::<32>());
+    preimage.extend_from_slice(job.as_slice());
+    preimage.extend_from_slice(keccak256(output).as_slice());
+    preimage.extend_from_slice(rule.hash().as_slice());
+    keccak256(preimage)
+}
+
+/// The ABI encoding of inference inputs or outputs (`Tensor[]` in their own dtypes).
+pub fn encode_tensors(tensors: &[HostTensor]) -> Result<Bytes, String> {
+    let encoded = tensors
+        .iter()
+        .map(|t| dtype::encode(t, None).map_err(|e| format!("{e:?}")))
+        .collect::<Result<Vec<abi::Tensor>, _>>()?;
+    Ok(encoded.abi_encode().into())
+}
+
+/// Decodes what [`encode_tensors`] wrote.
+pub fn decode_tensors(bytes: &[u8]) -> Result<Vec<HostTensor>, String> {
+    let tensors = <Vec<abi::Tensor>>::abi_decode(bytes).map_err(|e| e.to_string())?;
+    tensors
+        .iter()
+        .map(|t| {
+            let elem = match Dtype::from_code(t.dtype) {
+                Some(Dtype::Elem(e)) => e,
+                _ => return Err(format!("tensor dtype {} is not a plain element type", t.dtype)),
+            };
+            dtype::decode(t, elem, u64::MAX).map_err(|e| format!("{e:?}"))
+        })
+        .collect()
+}
+
+/// The output of a registration job: the model's analysis.
+pub fn encode_analysis(info: &ModelInfo) -> Bytes {
+    let registration = crate::model::Registration {
+        info: info.clone(),
+        name: String::new(),
+        owner: Address::ZERO,
+        registered_at: 0,
+        rule: Rule::DEFAULT,
+    };
+    registration.to_abi().abi_encode().into()
+}
+
+/// Decodes what [`encode_analysis`] wrote.
+pub fn decode_analysis(bytes: &[u8]) -> Result<ModelInfo, String> {
+    let record = abi::ModelInfo::abi_decode(bytes).map_err(|e| e.to_string())?;
+    crate::model::Registration::from_abi(record).map(|r| r.info)
+}
+
+/// Signs `digest` with a low-s recoverable signature: `r ‖ s ‖ v` with `v` 27 or 28.
+pub fn sign(key: &SigningKey, digest: &B256) -> Result<[u8; 65], String> {
+    let (signature, recovery) =
+        key.sign_prehash_recoverable(digest.as_slice()).map_err(|e| e.to_string())?;
+    let (signature, recovery) = match signature.normalize_s() {
+        Some(low) => (low, RecoveryId::new(!recovery.is_y_odd(), recovery.is_x_reduced())),
+        None => (signature, recovery),
+    };
+    let mut out = [0u8; 65];
+    out[..64].copy_from_slice(&signature.to_bytes());
+    out[64] = 27 + recovery.to_byte();
+    Ok(out)
+}
+
+/// The address that signed `digest`, refusing high-s and malformed signatures.
+pub fn recover(digest: &B256, signature: &[u8]) -> Result<Address, String> {
+    let bytes: &[u8; 65] = signature
+        .try_into()
+        .map_err(|_| format!("a signature has {} bytes, not 65", signature.len()))?;
+    let sig = EcdsaSignature::from_slice(&bytes[..64]).map_err(|e| e.to_string())?;
+    if sig.normalize_s().is_some() {
+        return Err("high-s signature".into());
+    }
+    let v = match bytes[64] {
+        27 | 28 => bytes[64] - 27,
+        0 | 1 => bytes[64],
+        v => return Err(format!("recovery id {v}")),
+    };
+    let recovery = RecoveryId::from_byte(v).ok_or("bad recovery id")?;
+    let key = VerifyingKey::recover_from_prehash(digest.as_slice(), &sig, recovery)
+        .map_err(|e| e.to_string())?;
+    Ok(Address::from_public_key(&key))
+}
+
+/// The address of a signing key.
+pub fn address_of(key: &SigningKey) -> Address {
+    Address::from_public_key(key.verifying_key())
+}
+
+/// What a block records about one job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, RlpEncodable, RlpDecodable)]
+#[serde(rename_all = "camelCase")]
+pub struct JobRecord {
+    /// The job id.
+    pub job: B256,
+    /// [`JobKind`] code.
+    pub kind: u8,
+    /// The model.
+    pub model: B256,
+    /// The rule it was settled by (never the default one).
+    pub rule: Rule,
+    /// The settled output (empty when the job failed).
+    pub output: Bytes,
+    /// The committee's signatures of the digest (65 bytes each).
+    pub signatures: Vec<Bytes>,
+    /// Why the job failed (empty when it settled): replays revert with this.
+    pub failure: Bytes,
+}
+
+impl JobRecord {
+    /// Whether the job settled.
+    pub fn is_settled(&self) -> bool {
+        self.failure.is_empty()
+    }
+
+    /// The revert a failed job replays as.
+    pub fn failure_error(&self) -> OracleError {
+        let reason = String::from_utf8_lossy(&self.failure).into_owned();
+        match reason.strip_prefix("no quorum: ") {
+            Some(counts) => {
+                let mut parts = counts.split('/').map(|n| n.trim().parse().unwrap_or(0));
+                OracleError::NoQuorum {
+                    job: self.job,
+                    signatures: parts.next().unwrap_or(0),
+                    threshold: parts.next().unwrap_or(0),
+                }
+            }
+            None => OracleError::Failed(reason),
+        }
+    }
+
+    /// The bytes of a failure that replays as `error`.
+    pub fn failure_of(error: &OracleError) -> Bytes {
+        match error {
+            OracleError::NoQuorum { signatures, threshold, .. } => {
+                Bytes::from(format!("no quorum: {signatures}/{threshold}").into_bytes())
+            }
+            other => Bytes::from(other.to_string().into_bytes()),
+        }
+    }
+}
+
+/// The committee: who signs, how many must, and the default rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Committee {
+    /// Members' addresses, in leader order.
+    pub members: Vec<Address>,
+    /// Signatures needed.
+    pub threshold: usize,
+    /// The rule for models registered without one.
+    pub default_rule: Rule,
+}
+
+/// Why an attestation does not verify.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AttestationError {
+    /// A signature is malformed, high-s, or does not recover.
+    #[error("job {job}: signature {index}: {reason}")]
+    BadSignature {
+        /// The job.
+        job: B256,
+        /// Index of the signature.
+        index: usize,
+        /// Why.
+        reason: String,
+    },
+    /// A signer is not a committee member.
+    #[error("job {job}: signature {index} is by {signer}, who is not in the committee")]
+    NotMember {
+        /// The job.
+        job: B256,
+        /// Index of the signature.
+        index: usize,
+        /// The signer.
+        signer: Address,
+    },
+    /// A member signed twice.
+    #[error("job {job}: {signer} signed more than once")]
+    Duplicate {
+        /// The job.
+        job: B256,
+        /// The signer.
+        signer: Address,
+    },
+    /// Too few signatures.
+    #[error("job {job}: {signatures} signature(s), the committee needs {threshold}")]
+    BelowThreshold {
+        /// The job.
+        job: B256,
+        /// Valid signatures.
+        signatures: usize,
+        /// Threshold.
+        threshold: usize,
+    },
+    /// The record is inconsistent (kind, rule).
+    #[error("job {job}: {reason}")]
+    Malformed {
+        /// The job.
+        job: B256,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl Committee {
+    /// Verifies a settled record: at least `threshold` distinct members signed its digest.
+    /// Any bad, foreign or repeated signature makes the record invalid: a builder that adds
+    /// junk to an attestation has tampered with it.
+    pub fn verify(&self, chain_id: u64, record: &JobRecord) -> Result<(), AttestationError> {
+        let job = record.job;
+        if record.rule.kind == 0 || record.rule.validate().is_err() {
+            return Err(AttestationError::Malformed {
+                job,
+                reason: "the rule is not a concrete rule".into(),
+            });
+        }
+        let digest = digest(chain_id, job, &record.output, &record.rule);
+        let mut seen = HashSet::new();
+        for (index, signature) in record.signatures.iter().enumerate() {
+            let signer = recover(&digest, signature)
+                .map_err(|reason| AttestationError::BadSignature { job, index, reason })?;
+            if !self.members.contains(&signer) {
+                return Err(AttestationError::NotMember { job, index, signer });
+            }
+            if !seen.insert(signer) {
+                return Err(AttestationError::Duplicate { job, signer });
+            }
+        }
+        if seen.len() < self.threshold {
+            return Err(AttestationError::BelowThreshold {
+                job,
+                signatures: seen.len(),
+                threshold: self.threshold,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// An oracle that answers from a block's job records, verifying the committee's signatures:
+/// it never runs a model. A job without a valid record is noted as a replay failure (the
+/// importer then refuses the block) and answered as failed.
+#[derive(Debug)]
+pub struct ReplayOracle {
+    committee: Committee,
+    chain_id: u64,
+    records: HashMap<B256, JobRecord>,
+    failures: Mutex<Vec<String>>,
+    verified: AtomicU64,
+}
+
+impl ReplayOracle {
+    /// An oracle over `records`, signed by `committee` on chain `chain_id`.
+    pub fn new(committee: Committee, chain_id: u64, records: Vec<JobRecord>) -> Self {
+        Self {
+            committee,
+            chain_id,
+            records: records.into_iter().map(|r| (r.job, r)).collect(),
+            failures: Mutex::default(),
+            verified: AtomicU64::new(0),
+        }
+    }
+
+    /// Why the replay went wrong, if it did.
+    pub fn failures(&self) -> Vec<String> {
+        self.failures.lock().map(|f| f.clone()).unwrap_or_default()
+    }
+
+    /// Attestations verified so far.
+    pub fn verified(&self) -> u64 {
+        self.verified.load(Ordering::Relaxed)
+    }
+
+    fn fail(&self, reason: String) -> OracleError {
+        if let Ok(mut failures) = self.failures.lock() {
+            failures.push(reason.clone());
+        }
+        OracleError::Failed(format!("replay: {reason}"))
+    }
+
+    fn settled(&self, job: B256) -> Result<&JobRecord, OracleError> {
+        let Some(record) = self.records.get(&job) else {
+            return Err(self.fail(format!("the block has no record of job {job}")));
+        };
+        if !record.is_settled() {
+            return Err(record.failure_error());
+        }
+        self.committee.verify(self.chain_id, record).map_err(|e| self.fail(e.to_string()))?;
+        self.verified.fetch_add(1, Ordering::Relaxed);
+        Ok(record)
+    }
+}
+
+impl DnnOracle for ReplayOracle {
+    fn model_info(&self, model: B256) -> Result<ModelInfo, OracleError> {
+        let rule = Rule::EXACT;
+        let job = job_id(JobKind::Register, model, &[], &rule);
+        let record = self.settled(job)?;
+        decode_analysis(&record.output)
+            .map_err(|e| self.fail(format!("job {job}: undecodable analysis: {e}")))
+    }
+
+    fn infer(&self, request: InferRequest<'_>) -> Result<Vec<HostTensor>, OracleError> {
+        let rule = request.rule.or(self.committee.default_rule);
+        let payload = encode_tensors(&request.inputs).map_err(OracleError::Failed)?;
+        let job = job_id(JobKind::Infer, request.model, &payload, &rule);
+        let record = self.settled(job)?;
+        decode_tensors(&record.output)
+            .map_err(|e| self.fail(format!("job {job}: undecodable output: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The order of secp256k1's group.
+    const N: U256 = alloy_primitives::uint!(
+        0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141_U256
+    );
+
+    fn key(i: u8) -> SigningKey {
+        SigningKey::from_slice(&[i; 32]).unwrap()
+    }
+
+    fn committee(n: u8, threshold: usize) -> Committee {
+        Committee {
+            members: (1..=n).map(|i| address_of(&key(i))).collect(),
+            threshold,
+            default_rule: Rule::EXACT,
+        }
+    }
+
+    fn record(signers: &[u8]) -> JobRecord {
+        let rule = Rule::EXACT;
+        let job = job_id(JobKind::Infer, B256::repeat_byte(1), b"in", &rule);
+        let output = Bytes::from_static(b"out");
+        let d = digest(31337, job, &output, &rule);
+        let signatures =
+            signers.iter().map(|&i| Bytes::from(sign(&key(i), &d).unwrap().to_vec())).collect();
+        JobRecord {
+            job,
+            kind: 1,
+            model: B256::repeat_byte(1),
+            rule,
+            output,
+            signatures,
+            failure: Bytes::new(),
+        }
+    }
+
+    /// Signatures are low-s and recover to the signer.
+    #[test]
+    fn sign_recover_low_s() {
+        for i in 1..50u8 {
+            let d = keccak256([i]);
+            let sig = sign(&key(i), &d).unwrap();
+            assert_eq!(recover(&d, &sig).unwrap(), address_of(&key(i)));
+            let s = U256::from_be_slice(&sig[32..64]);
+            assert!(s <= N >> 1, "low-s");
+        }
+    }
+
+    /// t of n distinct members settle; fewer, foreign, duplicated or tampered do not.
+    #[test]
+    fn quorum_rules() {
+        let c = committee(3, 2);
+        assert_eq!(c.verify(31337, &record(&[1, 2])), Ok(()));
+        assert_eq!(c.verify(31337, &record(&[3, 1, 2])), Ok(()));
+        assert!(matches!(
+            c.verify(31337, &record(&[1])),
+            Err(AttestationError::BelowThreshold { signatures: 1, .. })
+        ));
+        assert!(matches!(
+            c.verify(31337, &record(&[1, 9])),
+            Err(AttestationError::NotMember { .. })
+        ));
+        assert!(matches!(
+            c.verify(31337, &record(&[1, 1])),
+            Err(AttestationError::Duplicate { .. })
+        ));
+        assert!(c.verify(1, &record(&[1, 2])).is_err(), "another chain's digest");
+        let mut tampered = record(&[1, 2]);
+        tampered.output = Bytes::from_static(b"other");
+        assert!(c.verify(31337, &tampered).is_err());
+        let mut high_s = record(&[1, 2]);
+        let mut sig = high_s.signatures[0].to_vec();
+        let s = U256::from_be_slice(&sig[32..64]);
+        sig[32..64].copy_from_slice(&(N - s).to_be_bytes::<32>());
+        sig[64] ^= 1;
+        high_s.signatures[0] = sig.into();
+        assert!(matches!(c.verify(31337, &high_s), Err(AttestationError::BadSignature { .. })));
+    }
+
+    /// Each rule's property: exact bytes, tolerance bounds, arg-max per row.
+    #[test]
+    fn rule_properties() {
+        let t = |v: Vec<f32>| vec![HostTensor::new(vec![2, 2], TensorData::F32(v)).unwrap()];
+        let a = t(vec![1.0, 2.0, 3.0, 0.5]);
+        let close = t(vec![1.000001, 2.0, 3.0, 0.5]);
+        let swapped = t(vec![2.0, 1.0, 3.0, 0.5]);
+        assert!(Rule::EXACT.check(&a, &a).is_ok());
+        assert!(Rule::EXACT.check(&a, &close).is_err());
+        assert!(Rule::tolerance(0, 10_000).check(&a, &close).is_ok(), "rel 1e-5");
+        assert!(Rule::tolerance(0, 100).check(&a, &close).is_err(), "rel 1e-7");
+        assert!(Rule::ARGMAX.check(&a, &close).is_ok());
+        assert!(Rule::ARGMAX.check(&a, &swapped).is_err());
+        let nan = t(vec![f32::NAN, 2.0, 3.0, 0.5]);
+        assert!(Rule::tolerance(1_000_000_000, 0).check(&a, &nan).is_err(), "NaN is never within");
+        assert!(Rule { kind: 7, abs: 0, rel: 0 }.validate().is_err());
+        assert!(Rule { kind: 1, abs: 5, rel: 0 }.validate().is_err());
+    }
+
+    /// A record survives RLP, and job ids depend on every part of the job.
+    #[test]
+    fn encoding_and_ids() {
+        let r = record(&[1, 2]);
+        let bytes = alloy_rlp::encode(&r);
+        assert_eq!(<JobRecord as alloy_rlp::Decodable>::decode(&mut bytes.as_slice()).unwrap(), r);
+        let m = B256::repeat_byte(1);
+        let base = job_id(JobKind::Infer, m, b"x", &Rule::EXACT);
+        assert_ne!(base, job_id(JobKind::Register, m, b"x", &Rule::EXACT));
+        assert_ne!(base, job_id(JobKind::Infer, B256::ZERO, b"x", &Rule::EXACT));
+        assert_ne!(base, job_id(JobKind::Infer, m, b"y", &Rule::EXACT));
+        assert_ne!(base, job_id(JobKind::Infer, m, b"x", &Rule::ARGMAX));
+        let failed = JobRecord::failure_of(&OracleError::NoQuorum {
+            job: base,
+            signatures: 1,
+            threshold: 2,
+        });
+        let rec = JobRecord { failure: failed, ..record(&[]) };
+        assert!(matches!(
+            rec.failure_error(),
+            OracleError::NoQuorum { signatures: 1, threshold: 2, .. }
+        ));
+    }
+}
