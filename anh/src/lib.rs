@@ -7,20 +7,33 @@
 //! `anh-rpc` (the API), `anh-precompiles` (the EVM extension) and `anh-runtime` (ONNX
 //! Runtime, the model store).
 
+pub mod chain_api;
+pub mod follow;
 pub mod models;
 pub mod push;
 
-use anh_evm_host::{Backend, EvmConfig, GenesisConfig, HostError, Miner, MiningMode};
-use anh_precompiles::{AnhPrecompiles, Dnn};
+use alloy_primitives::Address;
+use anh_evm_host::{
+    Backend, EvmConfig, GenesisConfig, HostError, Miner, MiningMode, evm::DnnModes,
+};
+use anh_executor::{
+    CommitteeConfig, CommitteeOracle, Executor, LocalMember, Member, RemoteMember,
+    dev_executor_keys,
+};
+use anh_precompiles::{Committee, Dnn, Rule};
 use anh_rpc::{ApiConfig, EthApi, RpcExtension, ServerConfig};
 use anh_runtime::{
-    Device, Limits as ModelLimits, LocalOracle, ModelStore, OrtRuntime, RuntimeConfig, RuntimeError,
+    Device, Limits as ModelLimits, LocalOracle, ModelRuntime, ModelSource, ModelStore, OrtRuntime,
+    RuntimeConfig, RuntimeError,
 };
+use chain_api::ChainApi;
+use k256::ecdsa::SigningKey;
 use models::ModelApi;
 use std::{
     net::{IpAddr, Ipv4Addr, SocketAddr},
     path::PathBuf,
     sync::Arc,
+    time::Duration,
 };
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 
@@ -41,6 +54,46 @@ pub struct NodeConfig {
     pub server: ServerConfig,
     /// How models run.
     pub dnn: DnnOptions,
+    /// The executor committee that settles DNN results in blocks.
+    pub committee: CommitteeOptions,
+    /// Follow the node at this URL instead of producing blocks.
+    pub follow: Option<String>,
+}
+
+/// The executor committee of a block-producing node.
+#[derive(Debug, Clone)]
+pub struct CommitteeOptions {
+    /// Executors in this process, with dev keys (`m/44'/60'/1'/0/i` of the mnemonic);
+    /// `None`: 3 when there are no remote ones, else 0.
+    pub in_process: Option<usize>,
+    /// Remote executors: `URL` (its address is asked from it) or `ADDRESS@URL`.
+    pub remote: Vec<String>,
+    /// Signatures needed.
+    pub threshold: usize,
+    /// How long one member may take for one call.
+    pub timeout: Duration,
+    /// The rule for models registered without one.
+    pub default_rule: Rule,
+    /// The key this node signs executor requests with (`None`: `m/44'/60'/2'/0/0`).
+    pub node_key: Option<SigningKey>,
+}
+
+impl CommitteeOptions {
+    /// The default rule: every element within 10^-6 + 10^-5 × |candidate|.
+    pub const DEFAULT_RULE: Rule = Rule::tolerance(1_000, 10_000);
+}
+
+impl Default for CommitteeOptions {
+    fn default() -> Self {
+        Self {
+            in_process: None,
+            remote: Vec::new(),
+            threshold: 2,
+            timeout: Duration::from_secs(30),
+            default_rule: Self::DEFAULT_RULE,
+            node_key: None,
+        }
+    }
 }
 
 /// How the node runs models.
@@ -77,6 +130,8 @@ impl Default for NodeConfig {
             mining: MiningMode::Auto,
             server: ServerConfig::default(),
             dnn: DnnOptions::default(),
+            committee: CommitteeOptions::default(),
+            follow: None,
         }
     }
 }
@@ -97,6 +152,12 @@ pub enum NodeError {
     /// The model store or ONNX Runtime could not be set up.
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
+    /// The executor committee could not be set up.
+    #[error("executor committee: {0}")]
+    Committee(String),
+    /// The node to follow could not be followed.
+    #[error("follow: {0}")]
+    Follow(String),
     /// The port could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -113,6 +174,10 @@ pub struct NodeHandle {
     addr: SocketAddr,
     api: EthApi,
     models: ModelApi,
+    committee: Option<Arc<CommitteeOracle>>,
+    follower: Option<follow::Follower>,
+    executor_keys: Vec<(Address, String)>,
+    node_address: Address,
     shutdown: Option<oneshot::Sender<()>>,
     server: JoinHandle<()>,
 }
@@ -148,6 +213,26 @@ impl NodeHandle {
         &self.models
     }
 
+    /// The executor committee (a block-producing node).
+    pub fn committee(&self) -> Option<&Arc<CommitteeOracle>> {
+        self.committee.as_ref()
+    }
+
+    /// The follower (a following node).
+    pub fn follower(&self) -> Option<&follow::Follower> {
+        self.follower.as_ref()
+    }
+
+    /// The in-process executors' addresses and dev keys (printed at start).
+    pub fn executor_keys(&self) -> &[(Address, String)] {
+        &self.executor_keys
+    }
+
+    /// The address this node signs executor requests as.
+    pub fn node_address(&self) -> Address {
+        self.node_address
+    }
+
     /// Stops accepting connections, finishes requests in flight, and stops mining.
     pub async fn shutdown(mut self) {
         if let Some(tx) = self.shutdown.take() {
@@ -157,30 +242,100 @@ impl NodeHandle {
     }
 }
 
-/// Opens the model store and ONNX Runtime, opens the chain, starts the miner and serves
-/// JSON-RPC.
+/// Opens the model store and ONNX Runtime, sets up the executor committee (or, following
+/// another node, takes its chain configuration), opens the chain, starts the miner or the
+/// follower, and serves JSON-RPC.
 pub async fn spawn(config: NodeConfig) -> Result<NodeHandle, NodeError> {
-    let chain_id = config.genesis.chain_id;
-    let DnnParts { store, oracle, runtime, dnn } = {
+    let DnnParts { store, runtime, dnn } = {
         let config = config.clone();
         tokio::task::spawn_blocking(move || open_dnn(&config))
             .await
             .map_err(|e| HostError::Internal(e.to_string()))??
     };
+    let mut genesis = config.genesis.clone();
+    let node_key = match &config.committee.node_key {
+        Some(key) => key.clone(),
+        None => dev_node_key(&genesis.mnemonic)?,
+    };
+    let node_address = anh_precompiles::attestation::address_of(&node_key);
+
+    let upstream = config.follow.as_deref().map(follow::Upstream::new);
+    let (modes, committee_oracle, executor_keys, expected_genesis) = match &upstream {
+        Some(upstream) => {
+            let (theirs, genesis_hash) =
+                upstream.chain_config().await.map_err(NodeError::Follow)?;
+            genesis = theirs;
+            let committee = genesis.committee.clone().ok_or_else(|| {
+                NodeError::Follow(format!("{} has no executor committee to verify", upstream.url()))
+            })?;
+            let modes = DnnModes {
+                call: dnn.clone(),
+                build: dnn.clone(),
+                take_records: Arc::new(Vec::new),
+                committee,
+            };
+            (modes, None, Vec::new(), Some(genesis_hash))
+        }
+        None => {
+            let (committee, oracle, keys) = open_committee(
+                &config.committee,
+                &genesis,
+                store.clone(),
+                runtime.clone(),
+                Arc::new(node_key.clone()),
+            )
+            .await?;
+            genesis.committee = Some(committee.clone());
+            let settling = oracle.clone();
+            let modes = DnnModes {
+                call: dnn.clone(),
+                build: Arc::new(dnn.with_oracle(oracle.clone())),
+                take_records: Arc::new(move || settling.take_records()),
+                committee,
+            };
+            (modes, Some(oracle), keys, None)
+        }
+    };
+
+    let chain_id = genesis.chain_id;
     let backend_config = anh_evm_host::NodeConfig {
-        genesis: config.genesis.clone(),
+        genesis,
         data_dir: config.data_dir.clone(),
         ..Default::default()
     };
-    let precompiles = AnhPrecompiles::with_dnn(anh_evm_host::genesis::SPEC, dnn);
     let backend = tokio::task::spawn_blocking(move || {
-        Backend::new(backend_config, EvmConfig::new(chain_id, precompiles))
+        Backend::new(backend_config, EvmConfig::new(chain_id, modes))
     })
     .await
     .map_err(|e| HostError::Internal(e.to_string()))??;
-    let miner = Arc::new(Miner::spawn(backend.clone(), config.mining));
-    let models = ModelApi::new(store, oracle, runtime, backend.clone());
-    let extensions: Vec<Arc<dyn RpcExtension>> = vec![Arc::new(models.clone())];
+
+    let mut extensions: Vec<Arc<dyn RpcExtension>> = Vec::new();
+    let (follower, mining) = match (upstream, expected_genesis) {
+        (Some(upstream), Some(expected)) => {
+            let ours = backend.block(0).map(|b| b.hash).unwrap_or_default();
+            if ours != expected {
+                return Err(NodeError::Follow(format!(
+                    "genesis mismatch: {} has {expected}, the same configuration gives {ours} here",
+                    upstream.url()
+                )));
+            }
+            follow::log_genesis(&upstream, ours);
+            let follower = follow::Follower::spawn(backend.clone(), upstream);
+            extensions.push(Arc::new(follower.api()));
+            (Some(follower), MiningMode::Manual)
+        }
+        _ => (None, config.mining),
+    };
+    let miner = Arc::new(Miner::spawn(backend.clone(), mining));
+    let models = ModelApi::new(store, runtime, backend.clone());
+    let executors = match &committee_oracle {
+        Some(c) => c.members().iter().map(|m| m.describe()).collect(),
+        None => Vec::new(),
+    };
+    let chain =
+        ChainApi::new(backend.clone(), executors, committee_oracle.as_ref().map(|_| node_address));
+    extensions.push(Arc::new(models.clone()));
+    extensions.push(Arc::new(chain));
     let api = EthApi::new(backend, miner, ApiConfig::default(), extensions);
 
     let addr = SocketAddr::new(config.host, config.port);
@@ -197,19 +352,104 @@ pub async fn spawn(config: NodeConfig) -> Result<NodeHandle, NodeError> {
             tracing::error!(error = %e, "server stopped");
         }
     });
-    Ok(NodeHandle { addr, api, models, shutdown: Some(tx), server })
+    Ok(NodeHandle {
+        addr,
+        api,
+        models,
+        committee: committee_oracle,
+        follower,
+        executor_keys,
+        node_address,
+        shutdown: Some(tx),
+        server,
+    })
+}
+
+/// The key this node signs executor requests with, for a dev chain: `m/44'/60'/2'/0/0` of
+/// the mnemonic (so that `anh executor` can be told the node's address in advance).
+fn dev_node_key(mnemonic: &str) -> Result<SigningKey, NodeError> {
+    let signer = alloy_signer_local::MnemonicBuilder::english()
+        .phrase(mnemonic)
+        .derivation_path("m/44'/60'/2'/0/0")
+        .and_then(|b| b.build())
+        .map_err(|e| NodeError::Committee(format!("cannot derive the node key: {e}")))?;
+    Ok(signer.into_credential())
+}
+
+/// The committee: in-process executors with dev keys, then remote ones.
+async fn open_committee(
+    options: &CommitteeOptions,
+    genesis: &GenesisConfig,
+    store: Arc<ModelStore>,
+    runtime: Arc<OrtRuntime>,
+    node_key: Arc<SigningKey>,
+) -> Result<(Committee, Arc<CommitteeOracle>, Vec<(Address, String)>), NodeError> {
+    let in_process = options.in_process.unwrap_or(if options.remote.is_empty() { 3 } else { 0 });
+    let keys = dev_executor_keys(&genesis.mnemonic, in_process)
+        .map_err(|e| NodeError::Committee(e.to_string()))?;
+    let mut members: Vec<Arc<dyn Member>> = Vec::new();
+    let mut printed = Vec::new();
+    for key in keys {
+        printed.push((key.address(), key.secret_hex()));
+        let runtime: Arc<dyn ModelRuntime> = runtime.clone();
+        let source: Arc<dyn ModelSource> = store.clone();
+        members.push(Arc::new(LocalMember::new(Arc::new(Executor::new(key, runtime, source)))));
+    }
+    for spec in &options.remote {
+        members.push(connect_remote(spec, node_key.clone()).await?);
+    }
+    let committee = Committee {
+        members: members.iter().map(|m| m.address()).collect(),
+        threshold: options.threshold,
+        default_rule: options.default_rule,
+    };
+    committee.validate().map_err(NodeError::Committee)?;
+    let config = CommitteeConfig {
+        committee: committee.clone(),
+        members,
+        chain_id: genesis.chain_id,
+        timeout: options.timeout,
+    };
+    let oracle = CommitteeOracle::new(config, tokio::runtime::Handle::current())
+        .map_err(|e| NodeError::Committee(e.to_string()))?;
+    Ok((committee, Arc::new(oracle), printed))
+}
+
+/// A remote executor from `URL` (its address asked from it, for up to 10 s) or `ADDRESS@URL`.
+async fn connect_remote(
+    spec: &str,
+    node_key: Arc<SigningKey>,
+) -> Result<Arc<dyn Member>, NodeError> {
+    if let Some((address, url)) = spec.split_once('@') {
+        let address: Address = address
+            .parse()
+            .map_err(|e| NodeError::Committee(format!("--executor {spec}: bad address: {e}")))?;
+        let member = RemoteMember::new(url, address, node_key)
+            .map_err(|e| NodeError::Committee(e.to_string()))?;
+        return Ok(Arc::new(member));
+    }
+    let mut last = String::new();
+    for _ in 0..50 {
+        match RemoteMember::connect(spec, node_key.clone()).await {
+            Ok(member) => return Ok(Arc::new(member)),
+            Err(e) => last = e.to_string(),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    Err(NodeError::Committee(format!(
+        "executor {spec} did not answer ({last}): start it first, or name its address as ADDRESS@URL"
+    )))
 }
 
 /// The node's DNN side: model store, the oracle running its models, the precompiles' config.
 struct DnnParts {
     store: Arc<ModelStore>,
-    oracle: Arc<LocalOracle>,
     runtime: Arc<OrtRuntime>,
     dnn: Arc<Dnn>,
 }
 
 /// The model store (under the data directory, else a temporary folder), ONNX Runtime, and
-/// the DNN precompiles' configuration over them.
+/// the DNN precompiles' configuration over them (Call mode: the node runs models itself).
 fn open_dnn(config: &NodeConfig) -> Result<DnnParts, RuntimeError> {
     let limits =
         ModelLimits { max_model_bytes: config.dnn.max_model_size, ..ModelLimits::default() };
@@ -225,6 +465,6 @@ fn open_dnn(config: &NodeConfig) -> Result<DnnParts, RuntimeError> {
     let runtime = Arc::new(OrtRuntime::new(store.clone(), runtime_config)?);
     let oracle = Arc::new(LocalOracle::new(store.clone(), runtime.clone()));
     let limits = anh_precompiles::Limits { max_tensor_elements: config.dnn.max_tensor_elements };
-    let dnn = Arc::new(Dnn::new(oracle.clone()).with_limits(limits));
-    Ok(DnnParts { store, oracle, runtime, dnn })
+    let dnn = Arc::new(Dnn::new(oracle).with_limits(limits));
+    Ok(DnnParts { store, runtime, dnn })
 }

@@ -2,7 +2,7 @@
 //! work happens in the library crates.
 
 use alloy_primitives::{U256, utils::format_ether};
-use anh::{DnnOptions, NodeConfig, NodeHandle, push};
+use anh::{CommitteeOptions, DnnOptions, NodeConfig, NodeHandle, push};
 use anh_evm_host::{
     GenesisConfig, MiningMode,
     genesis::{
@@ -10,6 +10,7 @@ use anh_evm_host::{
         DEV_MNEMONIC, INITIAL_BASE_FEE, private_key_hex,
     },
 };
+use anh_precompiles::Rule;
 use anh_rpc::ServerConfig;
 use clap::{Args, Parser, Subcommand};
 use std::{net::IpAddr, path::PathBuf, process::ExitCode, time::Duration};
@@ -32,6 +33,8 @@ enum Command {
     /// Work with models on a node.
     #[command(subcommand)]
     Model(ModelCommand),
+    /// Run an executor: compute DNN jobs for a node and sign the results.
+    Executor(anh_executor::cli::ExecutorArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -111,6 +114,48 @@ struct NodeArgs {
     /// Most elements in one tensor passed to `infer`.
     #[arg(long, default_value_t = DnnOptions::default().max_tensor_elements)]
     max_tensor_elements: u64,
+    /// Executors in this process, with dev keys (default: 3 without --executor, else 0).
+    #[arg(long, value_name = "N")]
+    executors: Option<usize>,
+    /// Executor signatures needed to settle a result.
+    #[arg(long, value_name = "T", default_value_t = CommitteeOptions::default().threshold)]
+    threshold: usize,
+    /// A remote executor, `URL` or `ADDRESS@URL` (repeatable; members after the in-process ones).
+    #[arg(long = "executor", value_name = "URL")]
+    executor: Vec<String>,
+    /// Seconds one executor may take for one call.
+    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    executor_timeout: f64,
+    /// Rule for models registered without one: `exact`, `argmax` or `tolerance:ABS,REL`.
+    #[arg(long, value_name = "RULE", default_value = "tolerance:1e-6,1e-5", value_parser = parse_rule)]
+    default_rule: Rule,
+    /// Follow the node at URL: import and replay its blocks (no mining, no DNN runs).
+    #[arg(long, value_name = "URL")]
+    follow: Option<String>,
+}
+
+/// `exact`, `argmax` or `tolerance:ABS,REL` (decimals, stored in units of 1e-9).
+fn parse_rule(text: &str) -> Result<Rule, String> {
+    match text {
+        "exact" => Ok(Rule::EXACT),
+        "argmax" => Ok(Rule::ARGMAX),
+        other => {
+            let Some(values) = other.strip_prefix("tolerance:") else {
+                return Err(format!(
+                    "unknown rule {other:?}: expected exact, argmax or tolerance:ABS,REL"
+                ));
+            };
+            let (abs, rel) = values.split_once(',').ok_or("tolerance:ABS,REL takes two numbers")?;
+            let nano = |v: &str| -> Result<u64, String> {
+                let x: f64 = v.trim().parse().map_err(|e| format!("{v:?}: {e}"))?;
+                if !(0.0..=1e9).contains(&x) {
+                    return Err(format!("tolerance {x} out of range"));
+                }
+                Ok((x * 1e9).round() as u64)
+            };
+            Ok(Rule::tolerance(nano(abs)?, nano(rel)?))
+        }
+    }
 }
 
 impl NodeArgs {
@@ -138,6 +183,7 @@ impl NodeArgs {
                 accounts: self.accounts,
                 balance: U256::from(self.balance) * U256::from(10u64).pow(U256::from(18)),
                 timestamp: None,
+                committee: None,
             },
             data_dir: self.data_dir.clone(),
             mining,
@@ -154,7 +200,30 @@ impl NodeArgs {
                 max_model_size: self.max_model_size,
                 max_tensor_elements: self.max_tensor_elements,
             },
+            committee: CommitteeOptions {
+                in_process: self.executors,
+                remote: self.executor.clone(),
+                threshold: self.threshold,
+                timeout: Duration::from_secs_f64(self.executor_timeout.max(0.001)),
+                default_rule: self.default_rule,
+                node_key: node_key_from_env()?,
+            },
+            follow: self.follow.clone(),
         })
+    }
+}
+
+/// The node key from `ANH_NODE_KEY` (hex), if set.
+fn node_key_from_env() -> Result<Option<k256::ecdsa::SigningKey>, String> {
+    match std::env::var("ANH_NODE_KEY") {
+        Ok(hex) => {
+            let bytes = alloy_primitives::hex::decode(hex.trim())
+                .map_err(|e| format!("ANH_NODE_KEY: not hex: {e}"))?;
+            k256::ecdsa::SigningKey::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| format!("ANH_NODE_KEY: not a secp256k1 key: {e}"))
+        }
+        Err(_) => Ok(None),
     }
 }
 
@@ -170,6 +239,9 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Node(args) => runtime.block_on(run_node(args)),
+        Command::Executor(args) => {
+            runtime.block_on(anh_executor::cli::run(args)).map_err(|e| e.to_string())
+        }
         Command::Model(ModelCommand::Push { file, name, rpc_url, private_key }) => {
             let key = private_key.unwrap_or_else(|| push::DEV_KEY_0.to_string());
             runtime.block_on(async {
@@ -244,6 +316,41 @@ fn print_banner(node: &NodeHandle, config: &NodeConfig) {
         None => "in memory".to_string(),
     };
     out.push_str(&format!("\nState\n==================\n\n{storage}\n"));
+    if let Some(follower) = node.follower() {
+        out.push_str(&format!(
+            "\nFollowing\n==================\n\n{} (importing and replaying its blocks; this node mines nothing)\n",
+            follower.status().following
+        ));
+    }
+    if let Some(committee) = &genesis.committee {
+        out.push_str(&format!(
+            "\nExecutor Committee ({} of {})\n==================\n",
+            committee.threshold,
+            committee.members.len()
+        ));
+        let keys = node.executor_keys();
+        let executors = node
+            .committee()
+            .map(|c| c.members().iter().map(|m| m.describe()).collect::<Vec<_>>())
+            .unwrap_or_default();
+        for (i, member) in committee.members.iter().enumerate() {
+            let place = executors.get(i).cloned().unwrap_or_else(|| "remote".into());
+            match keys.iter().find(|(a, _)| a == member) {
+                Some((_, key)) => out.push_str(&format!("({i}) {member} {place} key {key}\n")),
+                None => out.push_str(&format!("({i}) {member} {place}\n")),
+            }
+        }
+        out.push_str(&format!(
+            "Default rule: {}\n",
+            anh::chain_api::rule_json(&committee.default_rule)
+        ));
+        if node.committee().is_some() {
+            out.push_str(&format!(
+                "Node address (signs executor requests): {}\n",
+                node.node_address()
+            ));
+        }
+    }
     out.push_str(&format!(
         "\nDNN precompiles\n==================\n\nregistry 0x…0D00, infer 0x…0D01, model info 0x…0D03\nONNX Runtime {} on {:?}, {} intra-op thread(s)\n",
         anh_runtime::ORT_VERSION,

@@ -6,8 +6,9 @@
 //! - `anh_getModel(bytes32) -> object | null`: the analysis (`hash`, `size`, `macs`,
 //!   `inputs`, `outputs`, `parent`), the on-chain `registration` (`name`, `owner`, `block`)
 //!   or null, and the file as `data` (hex).
-//! - `anh_stats() -> object`: `inferencesRun`, `trainingStepsRun`, `attestationsFormed`,
-//!   `attestationsVerified`, counted by this node.
+//! - `anh_stats() -> object`: `inferencesRun` (every ONNX Runtime run in this process: calls,
+//!   and the in-process executors' work), `trainingStepsRun`, `attestationsFormed` (settled
+//!   jobs in blocks this node built), `attestationsVerified` (in blocks it imported).
 //! - `PUT /models` with the raw file as body: like `anh_putModel`, for large files; answers
 //!   `{"hash": …, "model": {…}}`, or `{"error": …}` with HTTP 400/413.
 //! - `GET /models/{hash}`: the raw file (`application/octet-stream`), or 404.
@@ -17,7 +18,7 @@ use alloy_primitives::{B256, Bytes};
 use anh_evm_host::Backend;
 use anh_precompiles::{ModelInfo, TensorSpec, registry};
 use anh_rpc::{RpcError, RpcExtension, RpcFuture};
-use anh_runtime::{LocalOracle, ModelStore, OrtRuntime, RuntimeError};
+use anh_runtime::{ModelStore, OrtRuntime, RuntimeError};
 use axum::{
     Json, Router,
     body::Body,
@@ -33,21 +34,15 @@ use std::sync::Arc;
 #[derive(Debug, Clone)]
 pub struct ModelApi {
     store: Arc<ModelStore>,
-    oracle: Arc<LocalOracle>,
     runtime: Arc<OrtRuntime>,
     backend: Arc<Backend>,
 }
 
 impl ModelApi {
-    /// The API over `store`, `oracle` (running on `runtime`) and the chain (for
-    /// registrations).
-    pub fn new(
-        store: Arc<ModelStore>,
-        oracle: Arc<LocalOracle>,
-        runtime: Arc<OrtRuntime>,
-        backend: Arc<Backend>,
-    ) -> Self {
-        Self { store, oracle, runtime, backend }
+    /// The API over `store`, the `runtime` its models run on, and the chain (for
+    /// registrations and counters).
+    pub fn new(store: Arc<ModelStore>, runtime: Arc<OrtRuntime>, backend: Arc<Backend>) -> Self {
+        Self { store, runtime, backend }
     }
 
     /// The device models run on now (CPU after a CUDA fallback).
@@ -64,11 +59,12 @@ impl ModelApi {
     }
 
     fn stats(&self) -> Value {
+        let (formed, verified) = self.backend.attestation_counts();
         json!({
-            "inferencesRun": self.oracle.inferences(),
+            "inferencesRun": self.runtime.stats().runs,
             "trainingStepsRun": 0,
-            "attestationsFormed": 0,
-            "attestationsVerified": 0,
+            "attestationsFormed": formed,
+            "attestationsVerified": verified,
         })
     }
 

@@ -7,7 +7,7 @@
 //! write lock to publish the result.
 
 use crate::{
-    block::{Block, MinedTx, recover_sender},
+    block::{Block, MinedTx, jobs_root, recover_sender},
     error::{HostError, HostResult, InvalidTx},
     evm::{EvmConfig, block_env, call_cfg, call_tx_env, revert_reason, tx_env},
     genesis::{DevAccount, GenesisConfig, SPEC},
@@ -33,6 +33,7 @@ use alloy_rpc_types_eth::{
 };
 use alloy_signer::SignerSync;
 use alloy_trie::EMPTY_ROOT_HASH;
+use anh_precompiles::{AnhPrecompiles, JobRecord};
 use parking_lot::{Mutex, RwLock};
 use revm::{
     ExecuteCommitEvm, ExecuteEvm,
@@ -203,6 +204,8 @@ pub struct Backend {
     tx_ready: Notify,
     new_blocks: broadcast::Sender<Arc<Block>>,
     new_txs: broadcast::Sender<B256>,
+    attestations_formed: std::sync::atomic::AtomicU64,
+    attestations_verified: std::sync::atomic::AtomicU64,
 }
 
 impl Backend {
@@ -232,6 +235,11 @@ impl Backend {
         };
         if evm.chain_id != genesis.chain_id {
             return Err(HostError::Config("EVM and genesis chain ids differ".into()));
+        }
+        if evm.committee() != genesis.committee.as_ref() {
+            return Err(HostError::Config(
+                "the DNN precompiles' committee is not the genesis committee".into(),
+            ));
         }
         let accounts = genesis.dev_accounts()?;
         let codes = CodeStore::default();
@@ -278,6 +286,8 @@ impl Backend {
             tx_ready: Notify::new(),
             new_blocks,
             new_txs,
+            attestations_formed: Default::default(),
+            attestations_verified: Default::default(),
         }))
     }
 
@@ -692,7 +702,7 @@ impl Backend {
         }
         let cfg = call_cfg(&self.evm, &tx);
         let db = StateDb::new(state, self.codes.clone(), hashes);
-        let mut evm = self.evm.evm(db, cfg, block);
+        let mut evm = self.evm.evm(db, cfg, block, self.evm.call_precompiles());
         evm.transact(tx).map(|r| r.result).map_err(|e| call_error(e, from))
     }
 
@@ -759,7 +769,8 @@ impl Backend {
         Ok(hi)
     }
 
-    /// Produces a block from the pool's ready transactions.
+    /// Produces a block from the pool's ready transactions, settling its DNN jobs with the
+    /// executor committee (Build mode).
     ///
     /// Returns `None` when nothing is ready and `options.allow_empty` is false.
     pub fn mine(&self, options: MineOptions) -> HostResult<Option<Arc<Block>>> {
@@ -769,9 +780,7 @@ impl Backend {
             (chain.head().clone(), chain.head_state.clone(), chain.recent.clone())
         };
         let parent_header = &parent.header;
-        let number = parent_header.number + 1;
         let base_fee = next_base_fee(parent_header);
-        let gas_limit = parent_header.gas_limit;
         let candidates =
             self.pool.lock().best(base_fee, |a| state.account(a).map(|x| x.nonce).unwrap_or(0));
         if candidates.is_empty() && !options.allow_empty {
@@ -787,31 +796,191 @@ impl Backend {
             Some(t) => t,
             None => self.clock.lock().next_timestamp(parent_header.timestamp),
         };
-        let mix_hash = prevrandao(number);
-        let env = block_env(number, timestamp, gas_limit, base_fee, self.coinbase, mix_hash);
+        let number = parent_header.number + 1;
+        let params = BlockParams {
+            number,
+            timestamp,
+            gas_limit: parent_header.gas_limit,
+            base_fee,
+            beneficiary: self.coinbase,
+            mix_hash: prevrandao(number),
+        };
+        let txs = candidates.iter().map(|p| (p.tx.clone(), p.sender, p.hash)).collect();
+        // Records left over from calls that never made it into a block are not this block's.
+        let _ = self.evm.take_records();
+        let executed = self.execute(
+            &parent,
+            state,
+            hashes,
+            &params,
+            txs,
+            self.evm.build_precompiles(),
+            false,
+        )?;
+        let jobs = self.evm.take_records();
+        let formed = jobs.iter().filter(|j| j.is_settled()).count() as u64;
+        let block = Arc::new(seal(&parent, &params, &executed, jobs));
+        self.commit(&block, executed.state, &executed.diff)?;
+        self.attestations_formed.fetch_add(formed, std::sync::atomic::Ordering::Relaxed);
+        {
+            let mut pool = self.pool.lock();
+            for hash in &executed.dropped {
+                pool.remove(hash);
+            }
+        }
+        debug!(number, txs = block.transactions.len(), gas = block.header.gas_used, "mined block");
+        Ok(Some(block))
+    }
+
+    /// Imports a block produced by another node (Replay mode): re-executes its transactions,
+    /// taking DNN results from its job records after verifying the committee's signatures (no
+    /// model runs), and refuses it unless every header field comes out the same.
+    pub fn import_block(&self, block: Block) -> Result<Arc<Block>, ImportError> {
+        let _writer = self.writer.lock();
+        let (parent, state, hashes) = {
+            let chain = self.chain.read();
+            (chain.head().clone(), chain.head_state.clone(), chain.recent.clone())
+        };
+        let header = &block.header;
+        let number = header.number;
+        let refuse = |reason: String| ImportError::Refused { number, reason };
+        if number != parent.number() + 1 || header.parent_hash != parent.hash {
+            return Err(refuse(format!(
+                "it does not extend the head (block {} {}): parent {}",
+                parent.number(),
+                parent.hash,
+                header.parent_hash
+            )));
+        }
+        if block.hash != header.hash_slow() {
+            return Err(refuse("its hash is not keccak256(rlp(header))".into()));
+        }
+        let expected_base_fee = next_base_fee(&parent.header);
+        if header.base_fee_per_gas != Some(expected_base_fee) {
+            return Err(refuse(format!(
+                "base fee {:?}, expected {expected_base_fee}",
+                header.base_fee_per_gas
+            )));
+        }
+        if header.timestamp <= parent.header.timestamp
+            || header.gas_limit != parent.header.gas_limit
+        {
+            return Err(refuse("timestamp or gas limit out of rule".into()));
+        }
+        let params = BlockParams {
+            number,
+            timestamp: header.timestamp,
+            gas_limit: header.gas_limit,
+            base_fee: expected_base_fee,
+            beneficiary: header.beneficiary,
+            mix_hash: header.mix_hash,
+        };
+        let mut txs = Vec::with_capacity(block.transactions.len());
+        for (i, mined) in block.transactions.iter().enumerate() {
+            let sender = recover_sender(&mined.tx)
+                .map_err(|e| refuse(format!("transaction {i} has no valid signature: {e}")))?;
+            txs.push((mined.tx.clone(), sender, *mined.tx.tx_hash()));
+        }
+        let (precompiles, oracle) = self.evm.replay_precompiles(block.jobs.clone());
+        let executed = self
+            .execute(&parent, state, hashes, &params, txs, precompiles, true)
+            .map_err(|e| refuse(e.to_string()))?;
+        if let Some(oracle) = &oracle {
+            if let Some(failure) = oracle.failures().into_iter().next() {
+                return Err(refuse(format!("attestation check failed: {failure}")));
+            }
+            self.attestations_verified
+                .fetch_add(oracle.verified(), std::sync::atomic::Ordering::Relaxed);
+        }
+        let ours = seal(&parent, &params, &executed, block.jobs.clone());
+        let checks: [(&str, String, String); 6] = [
+            ("state root", ours.header.state_root.to_string(), header.state_root.to_string()),
+            (
+                "receipts root",
+                ours.header.receipts_root.to_string(),
+                header.receipts_root.to_string(),
+            ),
+            (
+                "transactions root",
+                ours.header.transactions_root.to_string(),
+                header.transactions_root.to_string(),
+            ),
+            ("gas used", ours.header.gas_used.to_string(), header.gas_used.to_string()),
+            ("logs bloom", ours.header.logs_bloom.to_string(), header.logs_bloom.to_string()),
+            (
+                "jobs root (extraData)",
+                ours.header.extra_data.to_string(),
+                header.extra_data.to_string(),
+            ),
+        ];
+        for (what, computed, claimed) in checks {
+            if computed != claimed {
+                return Err(refuse(format!(
+                    "{what} mismatch: computed {computed}, the block says {claimed}"
+                )));
+            }
+        }
+        if ours.hash != block.hash {
+            return Err(refuse(format!(
+                "block hash mismatch: computed {}, the block says {}",
+                ours.hash, block.hash
+            )));
+        }
+        let block = Arc::new(ours);
+        self.commit(&block, executed.state, &executed.diff).map_err(|e| refuse(e.to_string()))?;
+        info!(number, hash = %block.hash, txs = block.transactions.len(), jobs = block.jobs.len(), "imported block");
+        Ok(block)
+    }
+
+    /// Executes `txs` on `state` in a block with `params`, with the EIP-2935 parent-hash write
+    /// first. Leniently (building): a transaction that cannot execute or does not fit is
+    /// skipped, with its sender's later ones. Strictly (importing): that is an error.
+    #[allow(clippy::too_many_arguments)]
+    fn execute(
+        &self,
+        parent: &Block,
+        state: WorldState,
+        hashes: Arc<RecentHashes>,
+        params: &BlockParams,
+        txs: Vec<(TxEnvelope, Address, B256)>,
+        precompiles: AnhPrecompiles,
+        strict: bool,
+    ) -> HostResult<Executed> {
+        let env = block_env(
+            params.number,
+            params.timestamp,
+            params.gas_limit,
+            params.base_fee,
+            params.beneficiary,
+            params.mix_hash,
+        );
         let mut db = StateDb::new(state, self.codes.clone(), hashes);
         // EIP-2935: the history contract keeps the parent hash in slot (number - 1) % 8191.
         db.system_store(
             HISTORY_STORAGE_ADDRESS,
-            U256::from((number - 1) % HISTORY_SERVE_WINDOW as u64),
+            U256::from((params.number - 1) % HISTORY_SERVE_WINDOW as u64),
             parent.hash.into(),
         );
-        let mut evm = self.evm.evm(db, self.evm.cfg(), env);
-
+        let mut evm = self.evm.evm(db, self.evm.cfg(), env, precompiles);
         let mut mined = Vec::new();
         let mut dropped = Vec::new();
         let mut skipped = HashSet::new();
         let mut cumulative = 0u64;
-        for ptx in candidates {
-            if skipped.contains(&ptx.sender) {
+        for (index, (tx, sender, hash)) in txs.into_iter().enumerate() {
+            if skipped.contains(&sender) {
                 continue;
             }
-            if cumulative + ptx.tx.gas_limit() > gas_limit {
-                skipped.insert(ptx.sender);
+            if cumulative + tx.gas_limit() > params.gas_limit {
+                if strict {
+                    return Err(HostError::InvalidRequest(format!(
+                        "transaction {index} exceeds the block gas limit"
+                    )));
+                }
+                skipped.insert(sender);
                 continue;
             }
             let result: Result<ExecutionResult, EVMError<Infallible, InvalidTransaction>> =
-                evm.transact_commit(tx_env(&ptx.tx, ptx.sender));
+                evm.transact_commit(tx_env(&tx, sender));
             match result {
                 Ok(result) => {
                     let gas_used = result.tx_gas_used();
@@ -822,80 +991,53 @@ impl Backend {
                         logs: result.into_logs(),
                     };
                     mined.push(MinedTx {
-                        receipt: ReceiptEnvelope::from_typed(
-                            ptx.tx.tx_type(),
-                            receipt.with_bloom(),
-                        ),
+                        receipt: ReceiptEnvelope::from_typed(tx.tx_type(), receipt.with_bloom()),
                         gas_used,
-                        effective_gas_price: ptx.tx.effective_gas_price(Some(base_fee)),
-                        contract_address: ptx
-                            .tx
-                            .kind()
-                            .is_create()
-                            .then(|| ptx.sender.create(ptx.tx.nonce())),
-                        hash: ptx.hash,
-                        sender: ptx.sender,
-                        tx: ptx.tx.clone(),
+                        effective_gas_price: tx.effective_gas_price(Some(params.base_fee)),
+                        contract_address: tx.kind().is_create().then(|| sender.create(tx.nonce())),
+                        hash,
+                        sender,
+                        tx,
                     });
                 }
+                Err(error) if strict => {
+                    return Err(HostError::InvalidRequest(format!(
+                        "transaction {index} ({hash}) cannot execute: {error}"
+                    )));
+                }
                 Err(error) => {
-                    warn!(hash = %ptx.hash, %error, "dropping transaction that cannot execute");
-                    dropped.push(ptx.hash);
-                    skipped.insert(ptx.sender);
+                    warn!(%hash, %error, "dropping transaction that cannot execute");
+                    dropped.push(hash);
+                    skipped.insert(sender);
                 }
             }
         }
         let db = evm.ctx.journaled_state.database;
         let (state, diff) = db.finish();
+        Ok(Executed { mined, dropped, state, diff, gas_used: cumulative })
+    }
 
-        let logs_bloom = mined.iter().fold(Bloom::ZERO, |mut bloom, t| {
-            bloom.accrue_bloom(t.receipt.logs_bloom());
-            bloom
-        });
-        let transactions: Vec<&TxEnvelope> = mined.iter().map(|t| &t.tx).collect();
-        let receipts: Vec<&ReceiptEnvelope> = mined.iter().map(|t| &t.receipt).collect();
-        let header = Header {
-            parent_hash: parent.hash,
-            ommers_hash: EMPTY_OMMER_ROOT_HASH,
-            beneficiary: self.coinbase,
-            state_root: state.root(),
-            transactions_root: proofs::calculate_transaction_root(&transactions),
-            receipts_root: proofs::calculate_receipt_root(&receipts),
-            logs_bloom,
-            difficulty: U256::ZERO,
-            number,
-            gas_limit,
-            gas_used: cumulative,
-            timestamp,
-            extra_data: Bytes::new(),
-            mix_hash,
-            nonce: B64::ZERO,
-            base_fee_per_gas: Some(base_fee),
-            withdrawals_root: Some(EMPTY_ROOT_HASH),
-            blob_gas_used: Some(0),
-            excess_blob_gas: Some(0),
-            parent_beacon_block_root: Some(B256::ZERO),
-            requests_hash: Some(EMPTY_REQUESTS_HASH),
-            ..Default::default()
-        };
-        let block = Arc::new(Block { hash: header.hash_slow(), header, transactions: mined });
+    /// Persists and publishes a block, and drops its transactions from the pool.
+    fn commit(&self, block: &Arc<Block>, state: WorldState, diff: &StateChanges) -> HostResult<()> {
         if let Some(store) = &self.store {
-            store.write_block(&block, &diff)?;
+            store.write_block(block, diff)?;
         }
         self.chain.write().push(block.clone(), state.clone());
         {
             let mut pool = self.pool.lock();
-            for hash in &dropped {
-                pool.remove(hash);
-            }
             let senders: HashSet<Address> = block.transactions.iter().map(|t| t.sender).collect();
             for sender in senders {
                 pool.prune_sender(&sender, state.account(&sender).map(|a| a.nonce).unwrap_or(0));
             }
         }
-        debug!(number, txs = block.transactions.len(), gas = cumulative, "mined block");
         let _ = self.new_blocks.send(block.clone());
-        Ok(Some(block))
+        Ok(())
+    }
+
+    /// Attestations this node formed (as a block builder) and verified (replaying).
+    pub fn attestation_counts(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.attestations_formed.load(Relaxed), self.attestations_verified.load(Relaxed))
     }
 
     /// `eth_feeHistory` over `count` blocks ending at `newest`, with priority-fee
@@ -1046,6 +1188,75 @@ impl Backend {
     }
 }
 
+/// The header fields of a block that execution depends on.
+#[derive(Debug, Clone, Copy)]
+struct BlockParams {
+    number: u64,
+    timestamp: u64,
+    gas_limit: u64,
+    base_fee: u64,
+    beneficiary: Address,
+    mix_hash: B256,
+}
+
+/// A block's executed transactions and the state after them.
+#[derive(Debug)]
+struct Executed {
+    mined: Vec<MinedTx>,
+    dropped: Vec<B256>,
+    state: WorldState,
+    diff: StateChanges,
+    gas_used: u64,
+}
+
+/// The block of `executed` on top of `parent`, with every header field computed.
+fn seal(parent: &Block, params: &BlockParams, executed: &Executed, jobs: Vec<JobRecord>) -> Block {
+    let logs_bloom = executed.mined.iter().fold(Bloom::ZERO, |mut bloom, t| {
+        bloom.accrue_bloom(t.receipt.logs_bloom());
+        bloom
+    });
+    let transactions: Vec<&TxEnvelope> = executed.mined.iter().map(|t| &t.tx).collect();
+    let receipts: Vec<&ReceiptEnvelope> = executed.mined.iter().map(|t| &t.receipt).collect();
+    let header = Header {
+        parent_hash: parent.hash,
+        ommers_hash: EMPTY_OMMER_ROOT_HASH,
+        beneficiary: params.beneficiary,
+        state_root: executed.state.root(),
+        transactions_root: proofs::calculate_transaction_root(&transactions),
+        receipts_root: proofs::calculate_receipt_root(&receipts),
+        logs_bloom,
+        difficulty: U256::ZERO,
+        number: params.number,
+        gas_limit: params.gas_limit,
+        gas_used: executed.gas_used,
+        timestamp: params.timestamp,
+        extra_data: jobs_root(&jobs),
+        mix_hash: params.mix_hash,
+        nonce: B64::ZERO,
+        base_fee_per_gas: Some(params.base_fee),
+        withdrawals_root: Some(EMPTY_ROOT_HASH),
+        blob_gas_used: Some(0),
+        excess_blob_gas: Some(0),
+        parent_beacon_block_root: Some(B256::ZERO),
+        requests_hash: Some(EMPTY_REQUESTS_HASH),
+        ..Default::default()
+    };
+    Block { hash: header.hash_slow(), header, transactions: executed.mined.clone(), jobs }
+}
+
+/// Why a block from another node was not imported.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ImportError {
+    /// The block does not replay to what it claims.
+    #[error("block {number} refused: {reason}")]
+    Refused {
+        /// Its number.
+        number: u64,
+        /// Why.
+        reason: String,
+    },
+}
+
 /// The EIP-1559 base fee of the block after `parent`.
 pub fn next_base_fee(parent: &Header) -> u64 {
     calc_next_block_base_fee(
@@ -1061,7 +1272,8 @@ fn prevrandao(number: u64) -> B256 {
     keccak256(number.to_be_bytes())
 }
 
-fn genesis_block(genesis: &GenesisConfig, state_root: B256) -> Block {
+/// Block 0 of `genesis` with `state_root`.
+pub fn genesis_block(genesis: &GenesisConfig, state_root: B256) -> Block {
     let header = Header {
         ommers_hash: EMPTY_OMMER_ROOT_HASH,
         state_root,
@@ -1069,6 +1281,11 @@ fn genesis_block(genesis: &GenesisConfig, state_root: B256) -> Block {
         receipts_root: EMPTY_ROOT_HASH,
         gas_limit: genesis.gas_limit,
         timestamp: genesis.timestamp.unwrap_or_default(),
+        extra_data: genesis
+            .committee
+            .as_ref()
+            .map(|c| Bytes::from(c.hash().to_vec()))
+            .unwrap_or_default(),
         mix_hash: prevrandao(0),
         base_fee_per_gas: Some(genesis.base_fee),
         withdrawals_root: Some(EMPTY_ROOT_HASH),
@@ -1078,7 +1295,7 @@ fn genesis_block(genesis: &GenesisConfig, state_root: B256) -> Block {
         requests_hash: Some(EMPTY_REQUESTS_HASH),
         ..Default::default()
     };
-    Block { hash: header.hash_slow(), header, transactions: Vec::new() }
+    Block { hash: header.hash_slow(), header, transactions: Vec::new(), jobs: Vec::new() }
 }
 
 /// The priority fees paid in `block` at `percentiles`, weighted by gas used.

@@ -5,8 +5,9 @@ use alloy_consensus::{
     Header, ReceiptEnvelope, Transaction, TxEnvelope, transaction::SignerRecoverable,
 };
 use alloy_eips::eip2718::{Decodable2718, Encodable2718};
-use alloy_primitives::{Address, B256, Bytes};
+use alloy_primitives::{Address, B256, Bytes, keccak256};
 use alloy_rlp::{RlpDecodable, RlpEncodable};
+use anh_precompiles::JobRecord;
 
 use crate::error::{HostError, HostResult};
 
@@ -38,6 +39,19 @@ pub struct Block {
     pub hash: B256,
     /// The transactions, in order.
     pub transactions: Vec<MinedTx>,
+    /// The DNN jobs its transactions asked for, settled by the executor committee (or
+    /// failed), which a replaying node takes its results from. The header's `extraData` is
+    /// their [`jobs_root`] when there are any.
+    pub jobs: Vec<JobRecord>,
+}
+
+/// What a header's `extraData` commits to for `jobs`: `keccak256(rlp(jobs))`, or nothing.
+pub fn jobs_root(jobs: &[JobRecord]) -> Bytes {
+    if jobs.is_empty() {
+        Bytes::new()
+    } else {
+        Bytes::from(keccak256(alloy_rlp::encode(jobs.to_vec())).to_vec())
+    }
 }
 
 impl Block {
@@ -55,8 +69,8 @@ impl Block {
         (payload + alloy_rlp::length_of_length(payload)) as u64
     }
 
-    /// Encodes for the store.
-    pub(crate) fn encode(&self) -> Vec<u8> {
+    /// Encodes for the store and for followers (`anh_getRawBlock`).
+    pub fn encode(&self) -> Vec<u8> {
         let record = BlockRecord {
             header: self.header.clone(),
             txs: self.transactions.iter().map(|t| Bytes::from(t.tx.encoded_2718())).collect(),
@@ -66,12 +80,14 @@ impl Block {
                 .iter()
                 .map(|t| Bytes::from(t.receipt.encoded_2718()))
                 .collect(),
+            jobs: self.jobs.clone(),
         };
         alloy_rlp::encode(&record)
     }
 
-    /// Decodes what [`Block::encode`] wrote.
-    pub(crate) fn decode(mut bytes: &[u8]) -> HostResult<Self> {
+    /// Decodes what [`Block::encode`] wrote. Senders and receipts are taken as written: an
+    /// importer re-executes and compares.
+    pub fn decode(mut bytes: &[u8]) -> HostResult<Self> {
         let corrupt = |what: &str, e: &dyn std::fmt::Display| {
             HostError::Storage(format!("corrupt block record ({what}): {e}"))
         };
@@ -104,7 +120,7 @@ impl Block {
             previous_cumulative = cumulative;
         }
         let hash = record.header.hash_slow();
-        Ok(Self { header: record.header, hash, transactions })
+        Ok(Self { header: record.header, hash, transactions, jobs: record.jobs })
     }
 }
 
@@ -114,6 +130,7 @@ struct BlockRecord {
     txs: Vec<Bytes>,
     senders: Vec<Address>,
     receipts: Vec<Bytes>,
+    jobs: Vec<JobRecord>,
 }
 
 /// Recovers the sender of a decoded transaction.

@@ -1,15 +1,17 @@
 //! The one place where the chain builds a revm EVM, with ANH's precompiles installed.
 //!
-//! Everything that executes (block building, `eth_call`, `eth_estimateGas`) goes through
-//! [`EvmConfig::evm`], so a new precompile module is added in `anh-precompiles` and nowhere
-//! here.
+//! Everything that executes (block building, block import, `eth_call`, `eth_estimateGas`)
+//! goes through [`EvmConfig::evm`], so a new precompile module is added in `anh-precompiles`
+//! and nowhere here. The DNN precompiles take their results in one of three modes (DESIGN.md):
+//! Build (the executor committee, sealing a block), Replay (a block's attested records,
+//! importing it: no model runs), Call (the node's own runtime, no quorum).
 
 use crate::genesis::SPEC;
 use alloy_consensus::{Transaction, TxEnvelope};
 use alloy_eips::eip7702::SignedAuthorization;
 use alloy_primitives::{Address, B256, Bytes, TxKind, U256};
 use alloy_rpc_types_eth::TransactionRequest;
-use anh_precompiles::AnhPrecompiles;
+use anh_precompiles::{AnhPrecompiles, Committee, Dnn, JobRecord, ReplayOracle};
 use revert_decode::decode_revert;
 use revm::{
     Context, MainBuilder, MainContext,
@@ -19,6 +21,7 @@ use revm::{
     handler::{EthFrame, instructions::EthInstructions},
     interpreter::interpreter::EthInterpreter,
 };
+use std::sync::Arc;
 
 /// The revm context ANH executes in.
 pub type AnhContext<DB> = Context<BlockEnv, TxEnv, CfgEnv, DB, Journal<DB>, ()>;
@@ -32,24 +35,86 @@ pub type AnhEvm<DB> = Evm<
     EthFrame<EthInterpreter>,
 >;
 
-/// Chain-wide execution settings and the precompiles to install.
+/// Where the DNN precompiles get results, in each of the three modes.
+#[derive(Clone)]
+pub struct DnnModes {
+    /// Call mode (`eth_call`, `eth_estimateGas`): the node runs the model itself, no quorum.
+    pub call: Arc<Dnn>,
+    /// Build mode (sealing a block): the executor committee.
+    pub build: Arc<Dnn>,
+    /// Takes the job records the committee settled since the last call (one block's).
+    pub take_records: Arc<dyn Fn() -> Vec<JobRecord> + Send + Sync>,
+    /// Replay mode (importing or re-executing a block): its job records, verified against
+    /// this committee; no model runs.
+    pub committee: Committee,
+}
+
+impl core::fmt::Debug for DnnModes {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("DnnModes").field("committee", &self.committee).finish_non_exhaustive()
+    }
+}
+
+/// Chain-wide execution settings and the precompiles of each mode.
 #[derive(Debug, Clone)]
 pub struct EvmConfig {
     /// Chain id.
     pub chain_id: u64,
-    /// The precompiles (Ethereum's and ANH's).
-    pub precompiles: AnhPrecompiles,
+    dnn: Option<DnnModes>,
 }
 
 impl EvmConfig {
-    /// A configuration for `chain_id` with `precompiles` installed.
-    pub fn new(chain_id: u64, precompiles: AnhPrecompiles) -> Self {
-        Self { chain_id, precompiles }
+    /// A configuration for `chain_id` with the DNN precompiles of `dnn`.
+    pub fn new(chain_id: u64, dnn: DnnModes) -> Self {
+        Self { chain_id, dnn: Some(dnn) }
     }
 
     /// A configuration for `chain_id` with Ethereum's precompiles only (no DNN).
     pub fn without_dnn(chain_id: u64) -> Self {
-        Self::new(chain_id, AnhPrecompiles::new(SPEC))
+        Self { chain_id, dnn: None }
+    }
+
+    /// The committee, if the DNN precompiles are installed.
+    pub fn committee(&self) -> Option<&Committee> {
+        self.dnn.as_ref().map(|d| &d.committee)
+    }
+
+    /// Precompiles for calls.
+    pub fn call_precompiles(&self) -> AnhPrecompiles {
+        match &self.dnn {
+            Some(d) => AnhPrecompiles::with_dnn(SPEC, d.call.clone()),
+            None => AnhPrecompiles::new(SPEC),
+        }
+    }
+
+    /// Precompiles for building a block.
+    pub fn build_precompiles(&self) -> AnhPrecompiles {
+        match &self.dnn {
+            Some(d) => AnhPrecompiles::with_dnn(SPEC, d.build.clone()),
+            None => AnhPrecompiles::new(SPEC),
+        }
+    }
+
+    /// The job records settled while building the last block.
+    pub fn take_records(&self) -> Vec<JobRecord> {
+        self.dnn.as_ref().map(|d| (d.take_records)()).unwrap_or_default()
+    }
+
+    /// Precompiles replaying `records`, and the oracle that tells whether the replay found
+    /// everything it needed.
+    pub fn replay_precompiles(
+        &self,
+        records: Vec<JobRecord>,
+    ) -> (AnhPrecompiles, Option<Arc<ReplayOracle>>) {
+        match &self.dnn {
+            Some(d) => {
+                let oracle =
+                    Arc::new(ReplayOracle::new(d.committee.clone(), self.chain_id, records));
+                let dnn = Arc::new(d.call.with_oracle(oracle.clone()));
+                (AnhPrecompiles::with_dnn(SPEC, dnn), Some(oracle))
+            }
+            None => (AnhPrecompiles::new(SPEC), None),
+        }
     }
 
     /// The configuration for transactions in blocks: the latest hard fork, with the
@@ -61,14 +126,20 @@ impl EvmConfig {
         cfg
     }
 
-    /// An EVM over `db` for a block with `block` settings.
-    pub fn evm<DB: Database>(&self, db: DB, cfg: CfgEnv, block: BlockEnv) -> AnhEvm<DB> {
+    /// An EVM over `db` for a block with `block` settings and `precompiles`.
+    pub fn evm<DB: Database>(
+        &self,
+        db: DB,
+        cfg: CfgEnv,
+        block: BlockEnv,
+        precompiles: AnhPrecompiles,
+    ) -> AnhEvm<DB> {
         Context::mainnet()
             .with_cfg(cfg)
             .with_block(block)
             .with_db(db)
             .build_mainnet()
-            .with_precompiles(self.precompiles.clone())
+            .with_precompiles(precompiles)
     }
 }
 

@@ -10,6 +10,7 @@ use crate::{
 };
 use alloy_primitives::{Address, B256, Bytes, KECCAK256_EMPTY, U256, address, hex, keccak256};
 use alloy_signer_local::{MnemonicBuilder, PrivateKeySigner};
+use anh_precompiles::Committee;
 use revm::primitives::hardfork::SpecId;
 use serde::{Deserialize, Serialize};
 
@@ -66,6 +67,9 @@ pub struct GenesisConfig {
     pub balance: U256,
     /// Timestamp of block 0 (seconds); `None` means the time the chain is created.
     pub timestamp: Option<u64>,
+    /// The executor committee that settles DNN results (genesis' `extraData` is its hash).
+    #[serde(default)]
+    pub committee: Option<Committee>,
 }
 
 impl Default for GenesisConfig {
@@ -78,6 +82,7 @@ impl Default for GenesisConfig {
             accounts: 10,
             balance: U256::from(DEFAULT_BALANCE_ETH) * U256::from(10u64).pow(U256::from(18)),
             timestamp: None,
+            committee: None,
         }
     }
 }

@@ -122,7 +122,12 @@ impl Rule {
                     let (abs, rel) = (self.abs as f64 * 1e-9, self.rel as f64 * 1e-9);
                     for (j, (x, y)) in values(c.data()).zip(values(o.data())).enumerate() {
                         let bound = abs + rel * x.abs();
-                        if !((x - y).abs() <= bound) {
+                        // NaN compares as nothing, so it is never within the bound.
+                        let within = matches!(
+                            (x - y).abs().partial_cmp(&bound),
+                            Some(core::cmp::Ordering::Less | core::cmp::Ordering::Equal)
+                        );
+                        if !within {
                             return Err(format!(
                                 "output {i} element {j}: {y} is not within {bound} of {x}"
                             ));
@@ -247,10 +252,12 @@ pub fn decode_tensors(bytes: &[u8]) -> Result<Vec<HostTensor>, String> {
         .collect()
 }
 
-/// The output of a registration job: the model's analysis.
+/// The output of a registration job: the model's analysis, from its bytes alone (so every
+/// executor computes the same: the parent of a trained model is not in its bytes, and is
+/// recorded by the `train` precompile instead).
 pub fn encode_analysis(info: &ModelInfo) -> Bytes {
     let registration = crate::model::Registration {
-        info: info.clone(),
+        info: ModelInfo { parent: None, ..info.clone() },
         name: String::new(),
         owner: Address::ZERO,
         registered_at: 0,
@@ -330,30 +337,33 @@ impl JobRecord {
         self.failure.is_empty()
     }
 
-    /// The revert a failed job replays as.
+    /// The revert a failed job replays as (the same the builder reverted with).
     pub fn failure_error(&self) -> OracleError {
         let reason = String::from_utf8_lossy(&self.failure).into_owned();
-        match reason.strip_prefix("no quorum: ") {
-            Some(counts) => {
-                let mut parts = counts.split('/').map(|n| n.trim().parse().unwrap_or(0));
-                OracleError::NoQuorum {
-                    job: self.job,
-                    signatures: parts.next().unwrap_or(0),
-                    threshold: parts.next().unwrap_or(0),
-                }
-            }
-            None => OracleError::Failed(reason),
+        if let Some(counts) = reason.strip_prefix("no quorum: ") {
+            let mut parts = counts.split('/').map(|n| n.trim().parse().unwrap_or(0));
+            return OracleError::NoQuorum {
+                job: self.job,
+                signatures: parts.next().unwrap_or(0),
+                threshold: parts.next().unwrap_or(0),
+            };
         }
+        if reason.starts_with("model unavailable") {
+            return OracleError::ModelUnavailable(self.model);
+        }
+        OracleError::Failed(reason.strip_prefix("failed: ").unwrap_or(&reason).to_string())
     }
 
     /// The bytes of a failure that replays as `error`.
     pub fn failure_of(error: &OracleError) -> Bytes {
-        match error {
+        let text = match error {
             OracleError::NoQuorum { signatures, threshold, .. } => {
-                Bytes::from(format!("no quorum: {signatures}/{threshold}").into_bytes())
+                format!("no quorum: {signatures}/{threshold}")
             }
-            other => Bytes::from(other.to_string().into_bytes()),
-        }
+            OracleError::ModelUnavailable(model) => format!("model unavailable: {model}"),
+            OracleError::Failed(reason) => format!("failed: {reason}"),
+        };
+        Bytes::from(text.into_bytes())
     }
 }
 
@@ -421,6 +431,41 @@ pub enum AttestationError {
 }
 
 impl Committee {
+    /// What genesis commits to: `keccak256(members ‖ threshold ‖ defaultRuleHash)` (addresses
+    /// 20 bytes each, threshold a 32-byte word).
+    pub fn hash(&self) -> B256 {
+        let mut preimage = Vec::with_capacity(self.members.len() * 20 + 64);
+        for member in &self.members {
+            preimage.extend_from_slice(member.as_slice());
+        }
+        preimage.extend_from_slice(&U256::from(self.threshold).to_be_bytes::<32>());
+        preimage.extend_from_slice(self.default_rule.hash().as_slice());
+        keccak256(preimage)
+    }
+
+    /// Checks the configuration: members, distinct, 1 ≤ threshold ≤ members, a concrete
+    /// default rule.
+    pub fn validate(&self) -> Result<(), String> {
+        let n = self.members.len();
+        if n == 0 || self.threshold == 0 || self.threshold > n {
+            return Err(format!(
+                "a committee of {n} needs a threshold between 1 and {n}, not {}",
+                self.threshold
+            ));
+        }
+        let distinct: HashSet<_> = self.members.iter().collect();
+        if distinct.len() != n {
+            return Err("committee members must be distinct".into());
+        }
+        if self.default_rule.kind == 0 {
+            return Err(
+                "the committee's default rule must be a concrete rule (exact, tolerance or argmax)"
+                    .into(),
+            );
+        }
+        self.default_rule.validate()
+    }
+
     /// Verifies a settled record: at least `threshold` distinct members signed its digest.
     /// Any bad, foreign or repeated signature makes the record invalid: a builder that adds
     /// junk to an attestation has tampered with it.
@@ -464,6 +509,8 @@ pub struct ReplayOracle {
     chain_id: u64,
     records: HashMap<B256, JobRecord>,
     failures: Mutex<Vec<String>>,
+    /// Records whose signatures were checked (each is checked once, however often it is used).
+    checked: Mutex<HashSet<B256>>,
     verified: AtomicU64,
 }
 
@@ -475,6 +522,7 @@ impl ReplayOracle {
             chain_id,
             records: records.into_iter().map(|r| (r.job, r)).collect(),
             failures: Mutex::default(),
+            checked: Mutex::default(),
             verified: AtomicU64::new(0),
         }
     }
@@ -484,7 +532,7 @@ impl ReplayOracle {
         self.failures.lock().map(|f| f.clone()).unwrap_or_default()
     }
 
-    /// Attestations verified so far.
+    /// Distinct attestations verified so far.
     pub fn verified(&self) -> u64 {
         self.verified.load(Ordering::Relaxed)
     }
@@ -503,8 +551,14 @@ impl ReplayOracle {
         if !record.is_settled() {
             return Err(record.failure_error());
         }
-        self.committee.verify(self.chain_id, record).map_err(|e| self.fail(e.to_string()))?;
-        self.verified.fetch_add(1, Ordering::Relaxed);
+        let fresh = self.checked.lock().map(|checked| !checked.contains(&job)).unwrap_or(true);
+        if fresh {
+            self.committee.verify(self.chain_id, record).map_err(|e| self.fail(e.to_string()))?;
+            if let Ok(mut checked) = self.checked.lock() {
+                checked.insert(job);
+            }
+            self.verified.fetch_add(1, Ordering::Relaxed);
+        }
         Ok(record)
     }
 }

@@ -4,6 +4,7 @@
 
 mod cast;
 mod chain;
+mod committee;
 mod dnn;
 mod errors;
 mod mining;

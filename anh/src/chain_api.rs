@@ -1,0 +1,153 @@
+//! The chain side of the `anh_` namespace: attestations, the committee, and what a follower
+//! needs to import the chain.
+//!
+//! - `anh_getAttestations(block) -> [object] | null`: the block's DNN job records, each
+//!   `{job, kind, model, rule: {kind, absTolerance, relTolerance}, output, signatures,
+//!   settled, failure}`, signatures 65-byte hex (`r ‖ s ‖ v`, low-s). `block` is a number,
+//!   a tag or a block hash.
+//! - `anh_committee() -> object`: `{members, threshold, defaultRule, executors, nodeAddress}`
+//!   (`executors` describes how this node reaches each member: "in-process" or a URL;
+//!   `nodeAddress` is the key this node signs executor requests with).
+//! - `anh_chainConfig() -> object`: `{genesis, genesisHash}` — everything another node needs
+//!   to build the same genesis (a follower checks it gets the same hash).
+//! - `anh_getRawBlock(number) -> hex | null`: the block as stored (header, transactions,
+//!   senders, receipts, job records), for followers.
+
+use alloy_eips::{BlockId, BlockNumberOrTag};
+use alloy_primitives::{Address, B256, Bytes};
+use anh_evm_host::{Backend, Block, HostError};
+use anh_precompiles::{JobKind, JobRecord, Rule};
+use anh_rpc::{RpcError, RpcExtension, RpcFuture};
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+/// The chain's `anh_` methods.
+#[derive(Debug, Clone)]
+pub struct ChainApi {
+    backend: Arc<Backend>,
+    executors: Vec<String>,
+    node_address: Option<Address>,
+}
+
+impl ChainApi {
+    /// The API over `backend`; `executors` describes how each committee member is reached,
+    /// `node_address` is the key this node signs executor requests with.
+    pub fn new(
+        backend: Arc<Backend>,
+        executors: Vec<String>,
+        node_address: Option<Address>,
+    ) -> Self {
+        Self { backend, executors, node_address }
+    }
+
+    fn block(&self, id: BlockId) -> Result<Option<Arc<Block>>, RpcError> {
+        if let BlockId::Hash(hash) = id {
+            return Ok(self.backend.block_by_hash(&hash.block_hash));
+        }
+        match self.backend.resolve_number(id) {
+            Ok(Some(n)) => Ok(self.backend.block(n)),
+            Ok(None) => Ok(Some(self.backend.latest())),
+            Err(HostError::UnknownBlock) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn committee(&self) -> Value {
+        match &self.backend.genesis().committee {
+            Some(c) => json!({
+                "members": c.members,
+                "threshold": c.threshold,
+                "defaultRule": rule_json(&c.default_rule),
+                "executors": self.executors,
+                "nodeAddress": self.node_address,
+            }),
+            None => Value::Null,
+        }
+    }
+}
+
+/// A rule as JSON: its kind by name and its tolerances (units of 1e-9).
+pub fn rule_json(rule: &Rule) -> Value {
+    let kind = match rule.kind {
+        0 => "default",
+        1 => "exact",
+        2 => "tolerance",
+        3 => "argmax",
+        _ => "unknown",
+    };
+    json!({ "kind": kind, "absTolerance": rule.abs, "relTolerance": rule.rel })
+}
+
+/// A job record as `anh_getAttestations` shows it.
+pub fn record_json(record: &JobRecord) -> Value {
+    let kind = match JobKind::from_code(record.kind) {
+        Some(JobKind::Infer) => "infer",
+        Some(JobKind::Register) => "register",
+        None => "unknown",
+    };
+    json!({
+        "job": record.job,
+        "kind": kind,
+        "model": record.model,
+        "rule": rule_json(&record.rule),
+        "output": record.output,
+        "signatures": record.signatures,
+        "settled": record.is_settled(),
+        "failure": (!record.is_settled()).then(|| String::from_utf8_lossy(&record.failure).into_owned()),
+    })
+}
+
+fn params<T: serde::de::DeserializeOwned>(params: Value, method: &str) -> Result<T, RpcError> {
+    let mut items = match params {
+        Value::Array(items) => items,
+        Value::Null => Vec::new(),
+        _ => return Err(RpcError::invalid_params("parameters must be an array")),
+    };
+    if items.len() != 1 {
+        return Err(RpcError::invalid_params(format!("{method} takes exactly one argument")));
+    }
+    serde_json::from_value(items.remove(0))
+        .map_err(|e| RpcError::invalid_params(format!("invalid argument 0: {e}")))
+}
+
+fn no_params(params: &Value) -> Result<(), RpcError> {
+    match params {
+        Value::Null => Ok(()),
+        Value::Array(items) if items.is_empty() => Ok(()),
+        _ => Err(RpcError::invalid_params("too many arguments, want at most 0")),
+    }
+}
+
+impl RpcExtension for ChainApi {
+    fn call(&self, method: &str, params_value: Value) -> Option<RpcFuture> {
+        let api = self.clone();
+        let method_name = method.to_string();
+        let future: RpcFuture = match method {
+            "anh_getAttestations" => Box::pin(async move {
+                let id: BlockId = params(params_value, &method_name)?;
+                Ok(match api.block(id)? {
+                    Some(block) => Value::Array(block.jobs.iter().map(record_json).collect()),
+                    None => Value::Null,
+                })
+            }),
+            "anh_committee" => Box::pin(async move {
+                no_params(&params_value)?;
+                Ok(api.committee())
+            }),
+            "anh_chainConfig" => Box::pin(async move {
+                no_params(&params_value)?;
+                let genesis_hash: Option<B256> = api.backend.block(0).map(|b| b.hash);
+                Ok(json!({ "genesis": api.backend.genesis(), "genesisHash": genesis_hash }))
+            }),
+            "anh_getRawBlock" => Box::pin(async move {
+                let number: BlockNumberOrTag = params(params_value, &method_name)?;
+                Ok(match api.block(BlockId::Number(number))? {
+                    Some(block) => json!(Bytes::from(block.encode())),
+                    None => Value::Null,
+                })
+            }),
+            _ => return None,
+        };
+        Some(future)
+    }
+}

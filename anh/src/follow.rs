@@ -1,0 +1,257 @@
+//! `anh node --follow URL`: a node that imports another node's chain and replays it.
+//!
+//! At start the follower asks the node at URL for its chain configuration
+//! (`anh_chainConfig`: genesis parameters with the executor committee), builds the same
+//! genesis itself and checks it gets the same block hash. Then it polls for new blocks, fetches
+//! each with its job records (`anh_getRawBlock`), and imports it: every transaction is
+//! re-executed, the DNN precompiles take their results from the block's records after checking
+//! the committee's signatures — no model ever runs here — and the block is refused unless its
+//! state root, receipts root, gas and the rest come out the same. A refused block halts the
+//! follower with the reason in the log and in `anh_syncStatus` / `eth_syncing`.
+//!
+//! A follower serves the read methods; it mines nothing and refuses transactions (send them
+//! to the node it follows).
+
+use anh_evm_host::{Backend, Block, GenesisConfig};
+use anh_rpc::{RpcError, RpcExtension, RpcFuture};
+use serde_json::{Value, json};
+use std::{
+    sync::{Arc, RwLock},
+    time::Duration,
+};
+use tokio::task::JoinHandle;
+use tracing::{error, info};
+
+/// How often the follower asks for new blocks.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(200);
+
+/// Where the follower is.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncStatus {
+    /// The node followed.
+    pub following: String,
+    /// "syncing", "synced" or "halted".
+    pub state: &'static str,
+    /// The first block this run imported from.
+    pub starting_block: u64,
+    /// The last block imported.
+    pub current_block: u64,
+    /// The followed node's head, last seen.
+    pub highest_block: u64,
+    /// Why the follower halted.
+    pub error: Option<String>,
+}
+
+/// A JSON-RPC client of the followed node.
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    http: reqwest::Client,
+    url: String,
+}
+
+impl Upstream {
+    /// A client of the node at `url`.
+    pub fn new(url: &str) -> Self {
+        Self { http: reqwest::Client::new(), url: url.trim_end_matches('/').to_string() }
+    }
+
+    /// Its URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    async fn call(&self, method: &str, params: Value) -> Result<Value, String> {
+        let body = json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params });
+        let reply: Value = self
+            .http
+            .post(&self.url)
+            .json(&body)
+            .timeout(Duration::from_secs(30))
+            .send()
+            .await
+            .map_err(|e| format!("cannot reach {}: {e}", self.url))?
+            .json()
+            .await
+            .map_err(|e| format!("{method}: not JSON-RPC: {e}"))?;
+        if let Some(e) = reply.get("error") {
+            return Err(format!("{method}: {}", e["message"].as_str().unwrap_or("error")));
+        }
+        Ok(reply["result"].clone())
+    }
+
+    /// The followed chain's genesis parameters and genesis hash.
+    pub async fn chain_config(&self) -> Result<(GenesisConfig, alloy_primitives::B256), String> {
+        let config = self.call("anh_chainConfig", json!([])).await?;
+        let genesis: GenesisConfig = serde_json::from_value(config["genesis"].clone())
+            .map_err(|e| format!("anh_chainConfig: {e}"))?;
+        let hash = serde_json::from_value(config["genesisHash"].clone())
+            .map_err(|e| format!("anh_chainConfig: {e}"))?;
+        Ok((genesis, hash))
+    }
+
+    async fn head(&self) -> Result<u64, String> {
+        let value = self.call("eth_blockNumber", json!([])).await?;
+        let text = value.as_str().ok_or("eth_blockNumber: not a quantity")?;
+        u64::from_str_radix(text.trim_start_matches("0x"), 16).map_err(|e| e.to_string())
+    }
+
+    async fn block(&self, number: u64) -> Result<Block, String> {
+        let value = self.call("anh_getRawBlock", json!([format!("{number:#x}")])).await?;
+        let raw: alloy_primitives::Bytes =
+            serde_json::from_value(value).map_err(|e| format!("anh_getRawBlock({number}): {e}"))?;
+        Block::decode(&raw).map_err(|e| format!("block {number}: {e}"))
+    }
+}
+
+/// A running follower.
+#[derive(Debug)]
+pub struct Follower {
+    status: Arc<RwLock<SyncStatus>>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for Follower {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Follower {
+    /// Starts importing from `upstream` into `backend`.
+    pub fn spawn(backend: Arc<Backend>, upstream: Upstream) -> Self {
+        let start = backend.best_number();
+        let status = Arc::new(RwLock::new(SyncStatus {
+            following: upstream.url().to_string(),
+            state: "syncing",
+            starting_block: start,
+            current_block: start,
+            highest_block: start,
+            error: None,
+        }));
+        let task = tokio::spawn(run(backend, upstream, status.clone()));
+        Self { status, task }
+    }
+
+    /// Where it is.
+    pub fn status(&self) -> SyncStatus {
+        self.status.read().map(|s| s.clone()).unwrap_or_else(|e| e.into_inner().clone())
+    }
+
+    /// The RPC methods a follower answers differently.
+    pub fn api(&self) -> FollowerApi {
+        FollowerApi { status: self.status.clone() }
+    }
+}
+
+async fn run(backend: Arc<Backend>, upstream: Upstream, status: Arc<RwLock<SyncStatus>>) {
+    let set = |f: &dyn Fn(&mut SyncStatus)| {
+        if let Ok(mut s) = status.write() {
+            f(&mut s);
+        }
+    };
+    loop {
+        match upstream.head().await {
+            Ok(head) => set(&|s| s.highest_block = head),
+            Err(e) => {
+                // The upstream may restart: keep trying, and say so.
+                set(&|s| s.error = Some(e.clone()));
+                tokio::time::sleep(POLL_INTERVAL * 5).await;
+                continue;
+            }
+        }
+        let highest = status.read().map(|s| s.highest_block).unwrap_or(0);
+        let mut next = backend.best_number() + 1;
+        while next <= highest {
+            let block = match upstream.block(next).await {
+                Ok(block) => block,
+                Err(e) => {
+                    set(&|s| s.error = Some(e.clone()));
+                    break;
+                }
+            };
+            let importer = backend.clone();
+            match tokio::task::spawn_blocking(move || importer.import_block(block)).await {
+                Ok(Ok(_)) => {
+                    set(&|s| {
+                        s.current_block = next;
+                        s.error = None;
+                    });
+                    next += 1;
+                }
+                Ok(Err(refused)) => {
+                    let reason = refused.to_string();
+                    error!(following = upstream.url(), "{reason}; following halted");
+                    set(&|s| {
+                        s.state = "halted";
+                        s.error = Some(reason.clone());
+                    });
+                    return;
+                }
+                Err(e) => {
+                    error!(error = %e, "block import panicked; following halted");
+                    set(&|s| {
+                        s.state = "halted";
+                        s.error = Some(e.to_string());
+                    });
+                    return;
+                }
+            }
+        }
+        let caught_up = backend.best_number() >= highest;
+        set(&|s| s.state = if caught_up { "synced" } else { "syncing" });
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
+}
+
+/// The methods a follower answers itself: `eth_syncing`, `anh_syncStatus`, and a refusal of
+/// every method that would add transactions or change the chain.
+#[derive(Debug, Clone)]
+pub struct FollowerApi {
+    status: Arc<RwLock<SyncStatus>>,
+}
+
+/// Methods a follower refuses.
+const WRITES: &[&str] = &[
+    "eth_sendRawTransaction",
+    "eth_sendTransaction",
+    "evm_mine",
+    "evm_snapshot",
+    "evm_revert",
+    "anvil_snapshot",
+    "anvil_revert",
+    "evm_setAutomine",
+    "anvil_setAutomine",
+    "evm_setIntervalMining",
+    "anvil_setIntervalMining",
+];
+
+impl RpcExtension for FollowerApi {
+    fn call(&self, method: &str, _params: Value) -> Option<RpcFuture> {
+        let status =
+            self.status.read().map(|s| s.clone()).unwrap_or_else(|e| e.into_inner().clone());
+        let result: Result<Value, RpcError> = match method {
+            "anh_syncStatus" => Ok(json!(status)),
+            "eth_syncing" if status.state == "synced" => Ok(json!(false)),
+            "eth_syncing" => Ok(json!({
+                "startingBlock": format!("{:#x}", status.starting_block),
+                "currentBlock": format!("{:#x}", status.current_block),
+                "highestBlock": format!("{:#x}", status.highest_block),
+            })),
+            m if WRITES.contains(&m) => Err(RpcError::new(
+                anh_rpc::error::SERVER_ERROR,
+                format!(
+                    "this node follows {} and changes nothing itself: send {m} there",
+                    status.following
+                ),
+            )),
+            _ => return None,
+        };
+        Some(Box::pin(async move { result }))
+    }
+}
+
+/// Logs that the follower checked genesis.
+pub fn log_genesis(upstream: &Upstream, hash: alloy_primitives::B256) {
+    info!(following = upstream.url(), genesis = %hash, "genesis matches the followed node's");
+}

@@ -1,0 +1,387 @@
+//! Settlement by the executor committee, end to end: attestations in blocks, a follower that
+//! replays the chain without running a model, tampered or forged attestations refused, and a
+//! committee with remote `anh executor` processes.
+
+use crate::{dnn::consumer, utils::*};
+use alloy::{
+    network::TransactionBuilder,
+    primitives::{Address, B256, Bytes, U256},
+    providers::{DynProvider, Provider},
+    rpc::types::{TransactionReceipt, TransactionRequest},
+    signers::local::MnemonicBuilder,
+    sol_types::SolCall,
+};
+use anh::{CommitteeOptions, NodeConfig, NodeHandle};
+use anh_evm_host::{Block, MiningMode, block::jobs_root};
+use anh_precompiles::{
+    Committee, JobRecord, Rule,
+    abi::IModelRegistry,
+    attestation::{address_of, digest, sign},
+    registry,
+};
+use axum::{Router, body::Bytes as Body, extract::State, routing::post};
+use k256::ecdsa::SigningKey;
+use serde_json::{Value, json};
+use std::{
+    process::{Child, Command, Stdio},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+/// The mlp fixture's bytes and hash.
+fn mlp() -> (Vec<u8>, B256) {
+    let bytes = std::fs::read(testdata("mlp.onnx")).expect("fixture");
+    let hash = alloy::primitives::keccak256(&bytes);
+    (bytes, hash)
+}
+
+fn input(values: [f32; 4]) -> Vec<consumer::Tensor> {
+    let data: Vec<u8> = values.iter().flat_map(|v| v.to_be_bytes()).collect();
+    vec![consumer::Tensor { dtype: 1, shape: vec![1, 4], data: data.into() }]
+}
+
+async fn send(provider: &DynProvider, to: Address, data: Vec<u8>) -> B256 {
+    let tx = TransactionRequest::default().with_to(to).with_input(data).with_gas_limit(3_000_000);
+    *provider.send_transaction(tx).await.expect("sent").tx_hash()
+}
+
+async fn receipt(provider: &DynProvider, hash: B256) -> TransactionReceipt {
+    wait_receipt(provider, hash).await
+}
+
+/// Uploads and registers the mlp, deploys `DnnConsumer`; returns (model, consumer).
+async fn setup(url: &str, provider: &DynProvider) -> (B256, Address) {
+    let (bytes, model) = mlp();
+    let put = rpc(url, "anh_putModel", json!([Bytes::from(bytes)])).await;
+    assert_eq!(put["result"], json!(model), "{put}");
+    let register = IModelRegistry::registerCall { model, name: "mlp".into() }.abi_encode();
+    let hash = send(provider, registry::ADDRESS, register).await;
+    assert!(receipt(provider, hash).await.status(), "registered");
+    let consumer = deploy(provider, "DnnConsumer").await;
+    (model, consumer)
+}
+
+fn run_call(model: B256, values: [f32; 4]) -> Vec<u8> {
+    consumer::DnnConsumer::runCall { model, inputs: input(values) }.abi_encode()
+}
+
+async fn committee_of(url: &str) -> Committee {
+    let c = rpc(url, "anh_committee", json!([])).await["result"].clone();
+    Committee {
+        members: serde_json::from_value(c["members"].clone()).unwrap(),
+        threshold: c["threshold"].as_u64().unwrap() as usize,
+        default_rule: CommitteeOptions::DEFAULT_RULE,
+    }
+}
+
+async fn raw_block(url: &str, number: u64) -> Block {
+    let raw = rpc(url, "anh_getRawBlock", json!([format!("{number:#x}")])).await;
+    let raw: Bytes = serde_json::from_value(raw["result"].clone()).unwrap();
+    Block::decode(&raw).unwrap()
+}
+
+async fn follower(url: &str) -> NodeHandle {
+    node_with(NodeConfig { follow: Some(url.to_string()), ..NodeConfig::test() }).await
+}
+
+/// Polls the follower until it reaches `height` or halts; returns its sync status.
+async fn sync_status(url: &str, height: u64) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = rpc(url, "anh_syncStatus", json!([])).await["result"].clone();
+        if status["state"] == "halted" || status["currentBlock"].as_u64() >= Some(height) {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "the follower did not reach block {height}: {status}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn stats(url: &str) -> Value {
+    rpc(url, "anh_stats", json!([])).await["result"].clone()
+}
+
+/// Blocks carry verifiable attestations (identical calls in one block settle once), and a
+/// follower replays the chain to the same blocks and state without running any model.
+#[tokio::test(flavor = "multi_thread")]
+async fn follower_replays_without_running_models() {
+    let builder = node().await;
+    let url = builder.http_endpoint();
+    let provider = provider(&builder, KEY0);
+    let (model, consumer_address) = setup(&url, &provider).await;
+
+    // Two identical calls and a different one, in one block.
+    rpc(&url, "evm_setAutomine", json!([false])).await;
+    let p1 = provider_at(&url, KEY1);
+    let same = [0.5, -1.0, 2.0, 0.25];
+    let a = send(&provider, consumer_address, run_call(model, same)).await;
+    let b = send(&p1, consumer_address, run_call(model, same)).await;
+    let c = send(&provider, consumer_address, run_call(model, [1.0, 1.0, 1.0, 1.0])).await;
+    rpc(&url, "evm_mine", json!([])).await;
+    rpc(&url, "evm_setAutomine", json!([true])).await;
+    let block_number = receipt(&provider, a).await.block_number.unwrap();
+    for hash in [a, b, c] {
+        let r = receipt(&provider, hash).await;
+        assert!(r.status());
+        assert_eq!(r.block_number, Some(block_number));
+    }
+
+    let committee = committee_of(&url).await;
+    assert_eq!((committee.members.len(), committee.threshold), (3, 2));
+    let block = raw_block(&url, block_number).await;
+    assert_eq!(block.jobs.len(), 2, "identical jobs settle once");
+    for job in &block.jobs {
+        assert!(job.is_settled());
+        assert!(job.signatures.len() >= 2);
+        committee.verify(31337, job).expect("the attestation verifies");
+    }
+    assert_eq!(block.header.extra_data, jobs_root(&block.jobs), "the header commits to the jobs");
+    let listed = rpc(&url, "anh_getAttestations", json!([format!("{block_number:#x}")])).await;
+    let listed = listed["result"].as_array().unwrap().clone();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[0]["model"], json!(model));
+    assert_eq!(listed[0]["rule"]["kind"], "tolerance");
+    assert_eq!(listed[0]["signatures"][0].as_str().unwrap().len(), 2 + 130, "65-byte hex");
+
+    let follower = follower(&url).await;
+    let furl = follower.http_endpoint();
+    let head = provider.get_block_number().await.unwrap();
+    let status = sync_status(&furl, head).await;
+    assert_eq!(status["state"], "synced", "{status}");
+    for n in 0..=head {
+        let ours = raw_block(&url, n).await;
+        let theirs = raw_block(&furl, n).await;
+        assert_eq!(
+            (ours.hash, ours.header.state_root),
+            (theirs.hash, theirs.header.state_root),
+            "block {n}"
+        );
+    }
+    let f = stats(&furl).await;
+    assert_eq!(f["inferencesRun"], 0, "the follower ran no model: {f}");
+    assert_eq!(f["attestationsVerified"], 3, "register + 2 inference jobs: {f}");
+    let out = Bytes::from(consumer::DnnConsumer::lastOutputsCall {}.abi_encode());
+    let request = json!([{ "to": consumer_address, "data": out }]);
+    let ours = rpc(&url, "eth_call", request.clone()).await["result"].clone();
+    let theirs = rpc(&furl, "eth_call", request).await["result"].clone();
+    assert!(ours.as_str().is_some_and(|s| s.len() > 2), "{ours}");
+    assert_eq!(ours, theirs, "the same stored output");
+    assert_eq!(rpc(&furl, "eth_syncing", json!([])).await["result"], false);
+}
+
+/// A proxy in front of `upstream` that rewrites the raw block `target` with `tamper`.
+async fn tampering_proxy(
+    upstream: String,
+    target: u64,
+    tamper: Arc<dyn Fn(Block) -> Block + Send + Sync>,
+) -> String {
+    #[derive(Clone)]
+    struct Proxy {
+        upstream: String,
+        target: u64,
+        tamper: Arc<dyn Fn(Block) -> Block + Send + Sync>,
+    }
+    async fn forward(State(p): State<Proxy>, body: Body) -> axum::Json<Value> {
+        let request: Value = serde_json::from_slice(&body).unwrap();
+        let mut reply: Value = reqwest::Client::new()
+            .post(&p.upstream)
+            .json(&request)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if request["method"] == "anh_getRawBlock"
+            && request["params"][0] == json!(format!("{:#x}", p.target))
+        {
+            let raw: Bytes = serde_json::from_value(reply["result"].clone()).unwrap();
+            let block = (p.tamper)(Block::decode(&raw).unwrap());
+            reply["result"] = json!(Bytes::from(block.encode()));
+        }
+        axum::Json(reply)
+    }
+    let app =
+        Router::new().route("/", post(forward)).with_state(Proxy { upstream, target, tamper });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
+/// Replaces the jobs of `block` and makes its header commit to them again (so only the
+/// signatures can give the forgery away).
+fn with_jobs(mut block: Block, jobs: Vec<JobRecord>) -> Block {
+    block.header.extra_data = jobs_root(&jobs);
+    block.jobs = jobs;
+    block
+}
+
+/// A follower refuses a block whose attestation was tampered with, forged by keys outside the
+/// committee, or left out — and says why in its sync status and log.
+#[tokio::test(flavor = "multi_thread")]
+async fn follower_refuses_tampered_attestations() {
+    let builder = node().await;
+    let url = builder.http_endpoint();
+    let provider = provider(&builder, KEY0);
+    let (model, consumer_address) = setup(&url, &provider).await;
+    let hash = send(&provider, consumer_address, run_call(model, [0.5, -1.0, 2.0, 0.25])).await;
+    let target = receipt(&provider, hash).await.block_number.unwrap();
+
+    let flip: Arc<dyn Fn(Block) -> Block + Send + Sync> = Arc::new(|mut block: Block| {
+        let mut sig = block.jobs[0].signatures[0].to_vec();
+        sig[10] ^= 0xff;
+        block.jobs[0].signatures[0] = sig.into();
+        block
+    });
+    let forge: Arc<dyn Fn(Block) -> Block + Send + Sync> = Arc::new(|block: Block| {
+        let mut job = block.jobs[0].clone();
+        let mut output = job.output.to_vec();
+        let last = output.len() - 1;
+        output[last] ^= 1;
+        job.output = output.into();
+        let d = digest(31337, job.job, &job.output, &job.rule);
+        job.signatures = [7u8, 8]
+            .iter()
+            .map(|&i| {
+                Bytes::from(sign(&SigningKey::from_slice(&[i; 32]).unwrap(), &d).unwrap().to_vec())
+            })
+            .collect();
+        with_jobs(block, vec![job])
+    });
+    let drop_record: Arc<dyn Fn(Block) -> Block + Send + Sync> =
+        Arc::new(|block: Block| with_jobs(block, Vec::new()));
+    let cases = [
+        (flip, "attestation check failed"),
+        (forge, "is not in the committee"),
+        (drop_record, "has no record of job"),
+    ];
+    for (tamper, expected) in cases {
+        let proxy = tampering_proxy(url.clone(), target, tamper).await;
+        let follower = follower(&proxy).await;
+        let furl = follower.http_endpoint();
+        let status = sync_status(&furl, target).await;
+        assert_eq!(status["state"], "halted", "{status}");
+        let error = status["error"].as_str().unwrap();
+        assert!(
+            error.contains(&format!("block {target} refused")) && error.contains(expected),
+            "{error}"
+        );
+        assert_eq!(status["currentBlock"], target - 1, "nothing past the refused block");
+        let syncing = rpc(&furl, "eth_syncing", json!([])).await["result"].clone();
+        assert_eq!(syncing["currentBlock"], json!(format!("{:#x}", target - 1)));
+        assert_eq!(stats(&furl).await["inferencesRun"], 0);
+    }
+    let _ = U256::ZERO;
+}
+
+/// The address of the dev node key (`m/44'/60'/2'/0/0` of the test mnemonic).
+fn dev_node_address() -> Address {
+    MnemonicBuilder::english()
+        .phrase("test test test test test test test test test test test junk")
+        .derivation_path("m/44'/60'/2'/0/0")
+        .unwrap()
+        .build()
+        .unwrap()
+        .address()
+}
+
+struct ExecutorProcess {
+    child: Child,
+    url: String,
+    address: Address,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for ExecutorProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn start_executor(node_url: &str, seed: u8) -> ExecutorProcess {
+    let dir = tempfile::tempdir().unwrap();
+    let key = SigningKey::from_slice(&[seed; 32]).unwrap();
+    let key_file = dir.path().join("key");
+    std::fs::write(&key_file, alloy::primitives::hex::encode(key.to_bytes())).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_anh"))
+        .args(["executor", "--listen", &format!("127.0.0.1:{port}"), "--node", node_url])
+        .args(["--node-address", &dev_node_address().to_string()])
+        .arg("--key-file")
+        .arg(&key_file)
+        .arg("--model-dir")
+        .arg(dir.path().join("models"))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("anh executor starts");
+    ExecutorProcess {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+        address: address_of(&key),
+        _dir: dir,
+    }
+}
+
+/// A committee of one in-process and two remote `anh executor` processes (threshold 3, so
+/// all sign) settles a transaction's inference; a follower syncs to the same state root and
+/// runs no model.
+#[tokio::test(flavor = "multi_thread")]
+async fn remote_executor_processes() {
+    let port = free_port();
+    let node_url = format!("http://127.0.0.1:{port}");
+    let executors = [start_executor(&node_url, 0x31), start_executor(&node_url, 0x32)];
+    let config = NodeConfig {
+        port,
+        committee: CommitteeOptions {
+            in_process: Some(1),
+            remote: executors.iter().map(|e| e.url.clone()).collect(),
+            threshold: 3,
+            ..CommitteeOptions::default()
+        },
+        mining: MiningMode::Auto,
+        ..NodeConfig::test()
+    };
+    let builder = node_with(config).await;
+    let url = builder.http_endpoint();
+    let committee = committee_of(&url).await;
+    assert_eq!(committee.members[1..], [executors[0].address, executors[1].address]);
+    let described = rpc(&url, "anh_committee", json!([])).await["result"]["executors"].clone();
+    assert_eq!(described, json!(["in-process", executors[0].url, executors[1].url]));
+
+    let provider = provider(&builder, KEY0);
+    let (model, consumer_address) = setup(&url, &provider).await;
+    let hash = send(&provider, consumer_address, run_call(model, [0.5, -1.0, 2.0, 0.25])).await;
+    let r = receipt(&provider, hash).await;
+    assert!(r.status());
+    let block = raw_block(&url, r.block_number.unwrap()).await;
+    assert_eq!(block.jobs.len(), 1);
+    committee.verify(31337, &block.jobs[0]).unwrap();
+    assert_eq!(
+        block.jobs[0].signatures.len(),
+        3,
+        "every member signed, the two processes included"
+    );
+
+    let follower = follower(&url).await;
+    let furl = follower.http_endpoint();
+    let head = provider.get_block_number().await.unwrap();
+    assert_eq!(sync_status(&furl, head).await["state"], "synced");
+    let ours = raw_block(&url, head).await;
+    let theirs = raw_block(&furl, head).await;
+    assert_eq!(ours.header.state_root, theirs.header.state_root);
+    assert_eq!(stats(&furl).await["inferencesRun"], 0);
+    let _ = Rule::EXACT;
+}

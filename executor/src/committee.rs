@@ -1,0 +1,477 @@
+//! The committee client: settles jobs t-of-n with the members' signatures, and is the block
+//! builder's [`DnnOracle`] (Build mode).
+//!
+//! **Settlement** of a job with id `J`, members `m_0 … m_{n-1}` (the committee's order) and
+//! threshold `t`:
+//!
+//! 1. *Leader order*: `m_{J mod n}`, then the following members, wrapping around.
+//! 2. *Round 1*: the first `t` members of that order compute the job in parallel, each within
+//!    the per-member timeout. The first one (in leader order) that answered is the leader;
+//!    its output is the candidate.
+//! 3. *Round 2*: every member that computed is asked to attest the candidate. Each returned
+//!    signature is verified here: it must recover, over
+//!    `digest(chainId, J, keccak256(candidate), rule)`, to a committee member; each signer
+//!    counts once (a copied or repeated signature adds nothing; a foreign key's or another
+//!    digest's adds nothing).
+//! 4. With `t` valid signatures the job **settles**: a [`JobRecord`] with the candidate and
+//!    the signatures, in committee order. Otherwise, if another member's output differs from
+//!    the candidate, it becomes the next candidate (a wrong leader cannot block a job), and
+//!    if still short, the next `t − best` untried members of the leader order compute and
+//!    attest, until `t` signatures or every member tried.
+//! 5. If `t` members report the same deterministic failure (the same ONNX Runtime message,
+//!    say), the job **fails** with it: a record with an empty output and that failure. Else,
+//!    short of `t` signatures, it fails with **no quorum** (also a record:
+//!    `JobRecord::failure_of(NoQuorum)`).
+//!
+//! Every outcome is a record, and the oracle answers from the record — the output decoded as a
+//! replaying node decodes it, or `JobRecord::failure_error()` — so Build and Replay mode
+//! return the same thing. Identical jobs settle once per block: the current block's records
+//! are kept by job id, and [`CommitteeOracle::take_records`] hands them over in first-use
+//! order and starts the next block.
+//!
+//! The precompiles call the oracle synchronously from a blocking thread; it drives the
+//! asynchronous settlement with [`Handle::block_on`] on a stored handle of a multi-threaded
+//! tokio runtime. Never call it from an async task.
+
+use crate::{
+    error::{ExecutorError, Result},
+    job::Job,
+    member::{Member, MemberFuture},
+};
+use alloy_primitives::{B256, Bytes, U256};
+use anh_precompiles::{
+    Committee, DnnOracle, HostTensor, InferRequest, JobRecord, ModelInfo, OracleError,
+    attestation::{decode_analysis, decode_tensors, encode_tensors, recover},
+};
+use futures::future::join_all;
+use parking_lot::Mutex;
+use std::{
+    collections::{BTreeMap, HashMap, HashSet},
+    fmt,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+use tokio::runtime::Handle;
+
+/// The committee's configuration: who, how many, and how long each may take.
+#[derive(Debug, Clone)]
+pub struct CommitteeConfig {
+    /// Addresses, threshold and default rule (chain configuration, in genesis).
+    pub committee: Committee,
+    /// The members, in the committee's order: `members[i].address() == committee.members[i]`.
+    pub members: Vec<Arc<dyn Member>>,
+    /// The chain whose digests members sign.
+    pub chain_id: u64,
+    /// How long each member call (compute or attest) may take.
+    pub timeout: Duration,
+}
+
+impl CommitteeConfig {
+    /// The default per-member timeout.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+    /// Checks: at least one member, `1 ≤ t ≤ n`, no duplicate address, the members' addresses
+    /// equal the committee's in order, a concrete default rule.
+    pub fn validate(&self) -> Result<()> {
+        let committee = &self.committee;
+        let n = committee.members.len();
+        if n == 0 {
+            return Err(ExecutorError::Config("a committee needs at least one member".into()));
+        }
+        if committee.threshold == 0 || committee.threshold > n {
+            return Err(ExecutorError::Config(format!(
+                "a committee of {n} needs a threshold between 1 and {n}, not {}",
+                committee.threshold
+            )));
+        }
+        if committee.members.iter().collect::<HashSet<_>>().len() != n {
+            return Err(ExecutorError::Config("committee members must be distinct".into()));
+        }
+        if self.members.len() != n {
+            return Err(ExecutorError::Config(format!(
+                "the committee has {n} addresses but {} members were given",
+                self.members.len()
+            )));
+        }
+        for (i, (member, address)) in self.members.iter().zip(&committee.members).enumerate() {
+            if member.address() != *address {
+                return Err(ExecutorError::Config(format!(
+                    "member {i} ({}) signs as {}, but the committee's member {i} is {address}",
+                    member.describe(),
+                    member.address()
+                )));
+            }
+        }
+        if committee.default_rule.kind == 0 {
+            return Err(ExecutorError::Config(
+                "the committee's default rule must be exact, tolerance or argmax".into(),
+            ));
+        }
+        committee.default_rule.validate().map_err(ExecutorError::Config)?;
+        if self.timeout.is_zero() {
+            return Err(ExecutorError::Config("the member timeout must be positive".into()));
+        }
+        Ok(())
+    }
+}
+
+/// Counters of a [`CommitteeOracle`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CommitteeStats {
+    /// Jobs settled with a quorum of signatures (attestations formed).
+    pub attestations_formed: u64,
+    /// Jobs that failed (a deterministic failure or no quorum).
+    pub jobs_failed: u64,
+}
+
+/// The current block's records, by job id, and the order they were first used in.
+#[derive(Debug, Default)]
+struct BlockRecords {
+    order: Vec<B256>,
+    records: HashMap<B256, JobRecord>,
+}
+
+/// One candidate output and the valid signatures gathered for it.
+#[derive(Debug)]
+struct Candidate {
+    output: Bytes,
+    /// Members asked to attest it (indices into the committee).
+    asked: HashSet<usize>,
+    /// Valid signatures by signer (committee index): each signer counted once.
+    signatures: BTreeMap<usize, Bytes>,
+}
+
+/// Settles jobs with a committee of executors (see the module docs).
+pub struct CommitteeOracle {
+    config: CommitteeConfig,
+    handle: Handle,
+    block: Mutex<BlockRecords>,
+    formed: AtomicU64,
+    failed: AtomicU64,
+}
+
+impl fmt::Debug for CommitteeOracle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CommitteeOracle")
+            .field("committee", &self.config.committee)
+            .field("members", &self.config.members.iter().map(|m| m.describe()).collect::<Vec<_>>())
+            .field("chain_id", &self.config.chain_id)
+            .field("timeout", &self.config.timeout)
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+impl CommitteeOracle {
+    /// An oracle over `config` (validated), settling on the runtime of `handle` (a
+    /// multi-threaded tokio runtime).
+    pub fn new(config: CommitteeConfig, handle: Handle) -> Result<Self> {
+        config.validate()?;
+        Ok(Self {
+            config,
+            handle,
+            block: Mutex::default(),
+            formed: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+        })
+    }
+
+    /// The committee.
+    pub fn committee(&self) -> &Committee {
+        &self.config.committee
+    }
+
+    /// The members, in committee order.
+    pub fn members(&self) -> &[Arc<dyn Member>] {
+        &self.config.members
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &CommitteeConfig {
+        &self.config
+    }
+
+    /// Attestations formed so far (jobs settled with a quorum).
+    pub fn attestations_formed(&self) -> u64 {
+        self.formed.load(Ordering::Relaxed)
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> CommitteeStats {
+        CommitteeStats {
+            attestations_formed: self.formed.load(Ordering::Relaxed),
+            jobs_failed: self.failed.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The records of the block being built, in first-use order; the next call starts a new
+    /// block.
+    pub fn take_records(&self) -> Vec<JobRecord> {
+        let block = std::mem::take(&mut *self.block.lock());
+        let BlockRecords { order, mut records } = block;
+        order.into_iter().filter_map(|job| records.remove(&job)).collect()
+    }
+
+    /// The record of `job` in the current block: the one already settled, or a new
+    /// settlement. Blocks: call it from a blocking thread.
+    pub fn settle_once(&self, job: Job) -> JobRecord {
+        let id = job.id();
+        if let Some(record) = self.block.lock().records.get(&id) {
+            return record.clone();
+        }
+        let record = self.handle.block_on(self.settle(job));
+        self.keep(record)
+    }
+
+    /// Keeps `record` in the current block (the first record of a job wins) and returns the
+    /// kept one.
+    fn keep(&self, record: JobRecord) -> JobRecord {
+        let mut block = self.block.lock();
+        let BlockRecords { order, records } = &mut *block;
+        records
+            .entry(record.job)
+            .or_insert_with(|| {
+                order.push(record.job);
+                record
+            })
+            .clone()
+    }
+
+    /// Settles `job` (see the module docs), without looking at the current block's records.
+    pub async fn settle(&self, job: Job) -> JobRecord {
+        let job = Arc::new(job);
+        if let Err(e) = job.validate() {
+            return self.failed(&job, OracleError::Failed(e.to_string()));
+        }
+        let members = &self.config.members;
+        let n = members.len();
+        let t = self.config.committee.threshold;
+        let order = leader_order(job.id(), n);
+        let mut next = 0;
+        let mut want = t;
+        let mut computed: Vec<(usize, Bytes)> = Vec::new();
+        let mut failures: Vec<ExecutorError> = Vec::new();
+        let mut candidates: Vec<Candidate> = Vec::new();
+        loop {
+            let batch = &order[next..(next + want).min(n)];
+            next += batch.len();
+            let results =
+                join_all(batch.iter().map(|&m| self.call(m, members[m].compute(job.clone()))))
+                    .await;
+            for (&m, result) in batch.iter().zip(results) {
+                match result {
+                    Ok(output) => computed.push((m, output)),
+                    Err(e) => {
+                        tracing::warn!(job = %job.id(), member = %members[m].describe(), error = %e, "compute failed");
+                        failures.push(e);
+                    }
+                }
+            }
+            if let Some(error) = agreed_failure(&failures, job.model, t) {
+                return self.failed(&job, error);
+            }
+            for (_, output) in &computed {
+                if !candidates.iter().any(|c| c.output == *output) {
+                    candidates.push(Candidate {
+                        output: output.clone(),
+                        asked: HashSet::new(),
+                        signatures: BTreeMap::new(),
+                    });
+                }
+            }
+            for candidate in &mut candidates {
+                self.gather(&job, candidate, &computed).await;
+                if candidate.signatures.len() >= t {
+                    return self.settled(&job, candidate);
+                }
+            }
+            if next >= n {
+                break;
+            }
+            let best = candidates.iter().map(|c| c.signatures.len()).max().unwrap_or(0);
+            want = t.saturating_sub(best).max(1);
+        }
+        let signatures = candidates.iter().map(|c| c.signatures.len()).max().unwrap_or(0);
+        self.failed(&job, OracleError::NoQuorum { job: job.id(), signatures, threshold: t })
+    }
+
+    /// Asks every member that computed, and was not asked yet, to attest `candidate`, and
+    /// keeps the valid signatures.
+    async fn gather(&self, job: &Arc<Job>, candidate: &mut Candidate, computed: &[(usize, Bytes)]) {
+        let members = &self.config.members;
+        let ask: Vec<usize> =
+            computed.iter().map(|(m, _)| *m).filter(|m| !candidate.asked.contains(m)).collect();
+        if ask.is_empty() {
+            return;
+        }
+        candidate.asked.extend(&ask);
+        let digest = job.digest(&candidate.output);
+        let results = join_all(
+            ask.iter()
+                .map(|&m| self.call(m, members[m].attest(job.clone(), candidate.output.clone()))),
+        )
+        .await;
+        for (&m, result) in ask.iter().zip(results) {
+            let member = members[m].describe();
+            let signature = match result {
+                Ok(signature) => signature,
+                Err(e) => {
+                    tracing::warn!(job = %job.id(), %member, error = %e, "no attestation");
+                    continue;
+                }
+            };
+            let signer = recover(&digest, &signature).map_err(|e| format!("bad signature: {e}"));
+            let index = signer.and_then(|signer| {
+                self.config.committee.members.iter().position(|a| *a == signer).ok_or_else(|| {
+                    format!("signed by {signer}, who is not in the committee (or another digest)")
+                })
+            });
+            match index {
+                Ok(index) if candidate.signatures.contains_key(&index) => {
+                    tracing::warn!(job = %job.id(), %member, "a signature counted already (copied or repeated)");
+                }
+                Ok(index) => {
+                    candidate.signatures.insert(index, signature);
+                }
+                Err(reason) => {
+                    tracing::warn!(job = %job.id(), %member, %reason, "invalid attestation")
+                }
+            }
+        }
+    }
+
+    /// A member call within the timeout.
+    async fn call<T>(&self, member: usize, call: MemberFuture<'_, T>) -> Result<T> {
+        match tokio::time::timeout(self.config.timeout, call).await {
+            Ok(result) => result,
+            Err(_) => Err(ExecutorError::Timeout {
+                member: self.config.members[member].describe(),
+                after: self.config.timeout,
+            }),
+        }
+    }
+
+    fn settled(&self, job: &Job, candidate: &Candidate) -> JobRecord {
+        let record = JobRecord {
+            job: job.id(),
+            kind: job.kind as u8,
+            model: job.model,
+            rule: job.rule,
+            output: candidate.output.clone(),
+            signatures: candidate.signatures.values().cloned().collect(),
+            failure: Bytes::new(),
+        };
+        // Never put into a block what a replaying node would refuse.
+        if let Err(e) = self.config.committee.verify(self.config.chain_id, &record) {
+            tracing::error!(job = %job.id(), error = %e, "a settled record does not verify");
+            return self.failed(job, OracleError::Failed(format!("attestation error: {e}")));
+        }
+        self.formed.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(job = %job.id(), signatures = record.signatures.len(), "settled");
+        record
+    }
+
+    fn failed(&self, job: &Job, error: OracleError) -> JobRecord {
+        self.failed.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(job = %job.id(), %error, "job failed");
+        JobRecord {
+            job: job.id(),
+            kind: job.kind as u8,
+            model: job.model,
+            rule: job.rule,
+            output: Bytes::new(),
+            signatures: Vec::new(),
+            failure: JobRecord::failure_of(&error),
+        }
+    }
+}
+
+/// Member indices in leader order for job `id`: `id mod n` first, then the following ones.
+fn leader_order(id: B256, n: usize) -> Vec<usize> {
+    let start = (U256::from_be_bytes(id.0) % U256::from(n)).to::<u64>() as usize;
+    (0..n).map(|k| (start + k) % n).collect()
+}
+
+/// The failure at least `t` members reported alike, if any.
+fn agreed_failure(failures: &[ExecutorError], model: B256, t: usize) -> Option<OracleError> {
+    let mut counts: HashMap<Option<&str>, usize> = HashMap::new();
+    for failure in failures {
+        let key = match failure {
+            ExecutorError::Failed(reason) => Some(reason.as_str()),
+            ExecutorError::ModelUnavailable { .. } => None,
+            _ => continue,
+        };
+        let count = counts.entry(key).or_default();
+        *count += 1;
+        if *count >= t {
+            return Some(match key {
+                Some(reason) => OracleError::Failed(reason.to_string()),
+                None => OracleError::ModelUnavailable(model),
+            });
+        }
+    }
+    None
+}
+
+impl DnnOracle for CommitteeOracle {
+    fn model_info(&self, model: B256) -> Result<ModelInfo, OracleError> {
+        let record = self.settle_once(Job::register(self.config.chain_id, model));
+        if !record.is_settled() {
+            return Err(record.failure_error());
+        }
+        decode_analysis(&record.output).map_err(|e| {
+            OracleError::Failed(format!("job {}: undecodable analysis: {e}", record.job))
+        })
+    }
+
+    fn infer(&self, request: InferRequest<'_>) -> Result<Vec<HostTensor>, OracleError> {
+        let rule = request.rule.or(self.config.committee.default_rule);
+        // What a replaying node computes too: the same error without a record.
+        let payload = encode_tensors(&request.inputs).map_err(OracleError::Failed)?;
+        let job = Job::infer(self.config.chain_id, request.model, payload, rule);
+        let record = self.settle_once(job);
+        if !record.is_settled() {
+            return Err(record.failure_error());
+        }
+        decode_tensors(&record.output).map_err(|e| {
+            OracleError::Failed(format!("job {}: undecodable output: {e}", record.job))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The leader is `id mod n` and every member appears once, in committee order after it.
+    #[test]
+    fn leader_order_wraps() {
+        let mut id = B256::ZERO;
+        id.0[31] = 7;
+        assert_eq!(leader_order(id, 3), vec![1, 2, 0]);
+        assert_eq!(leader_order(id, 1), vec![0]);
+        assert_eq!(leader_order(B256::repeat_byte(0xff), 5).len(), 5);
+    }
+
+    /// A failure settles only when `t` members report the very same one.
+    #[test]
+    fn failures_agree_by_reason() {
+        let model = B256::ZERO;
+        let failed = |r: &str| ExecutorError::Failed(r.into());
+        let down = || ExecutorError::Transport { member: "x".into(), reason: "down".into() };
+        assert_eq!(agreed_failure(&[failed("a"), failed("b")], model, 2), None);
+        assert_eq!(agreed_failure(&[failed("a"), down(), down()], model, 2), None);
+        assert_eq!(
+            agreed_failure(&[failed("a"), failed("b"), failed("a")], model, 2),
+            Some(OracleError::Failed("a".into()))
+        );
+        let unavailable = || ExecutorError::ModelUnavailable { model, reason: "x".into() };
+        assert_eq!(
+            agreed_failure(&[unavailable(), unavailable()], model, 2),
+            Some(OracleError::ModelUnavailable(model))
+        );
+    }
+}

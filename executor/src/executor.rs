@@ -1,0 +1,340 @@
+//! The signing worker: computes jobs on its own runtime and signs a candidate only if the
+//! rule's property holds against its own result.
+//!
+//! - [`Executor::compute`]: an inference job decodes the payload, checks it against the
+//!   model's analysis (and the cost limit, MACs × batch), runs the model and returns the ABI
+//!   `Tensor[]` of the outputs; a registration job returns the model's analysis
+//!   (`encode_analysis`). Results are cached by job id (bounded), so the attestation that
+//!   follows a computation does not run the model again.
+//! - [`Executor::attest`]: takes its own result (cached, or computed now), checks the rule —
+//!   equal bytes for the exact rule (always for registrations), else [`Rule::check`] on the
+//!   decoded tensors — and signs `digest(chainId, job, candidate, rule)` with a low-s
+//!   signature. A candidate it does not agree with is an [`ExecutorError::Refused`] that says
+//!   why.
+//!
+//! Calls block (they may run ONNX Runtime): call them from a blocking thread pool.
+
+use crate::{
+    error::{ExecutorError, Result},
+    job::Job,
+    key::ExecutorKey,
+};
+use alloy_primitives::{Address, B256, Bytes, keccak256};
+use anh_precompiles::{
+    Dim, HostTensor, JobKind, ModelInfo, Rule,
+    attestation::{decode_tensors, encode_analysis, encode_tensors, sign},
+};
+use anh_runtime::{ModelRuntime, ModelSource, RuntimeError, validate_inputs};
+use parking_lot::Mutex;
+use std::{
+    collections::{HashMap, VecDeque},
+    fmt,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+};
+
+/// How an [`Executor`] bounds its work and its cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecutorConfig {
+    /// Largest job accepted, in MACs: the model's MACs × batch, where batch is the largest
+    /// product of an input's symbolic dimensions (default 10^12).
+    pub max_job_macs: u64,
+    /// Results kept by job id (default 256).
+    pub cache_entries: usize,
+    /// Bytes of results kept (default 256 MiB).
+    pub cache_bytes: usize,
+}
+
+impl ExecutorConfig {
+    /// The default job limit: 10^12 MACs.
+    pub const DEFAULT_MAX_JOB_MACS: u64 = 1_000_000_000_000;
+}
+
+impl Default for ExecutorConfig {
+    fn default() -> Self {
+        Self {
+            max_job_macs: Self::DEFAULT_MAX_JOB_MACS,
+            cache_entries: 256,
+            cache_bytes: 256 << 20,
+        }
+    }
+}
+
+/// Counters of an [`Executor`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExecutorStats {
+    /// Jobs computed (not answered from the cache).
+    pub computed: u64,
+    /// Computations answered from the cache.
+    pub cache_hits: u64,
+    /// Candidates signed.
+    pub signed: u64,
+    /// Candidates refused.
+    pub refused: u64,
+}
+
+/// Recent results by job id, first in first out, bounded in entries and bytes.
+#[derive(Debug, Default)]
+struct ResultCache {
+    results: HashMap<B256, Bytes>,
+    order: VecDeque<B256>,
+    bytes: usize,
+}
+
+impl ResultCache {
+    fn get(&self, job: &B256) -> Option<Bytes> {
+        self.results.get(job).cloned()
+    }
+
+    fn insert(&mut self, job: B256, output: Bytes, config: &ExecutorConfig) {
+        if output.len() > config.cache_bytes || config.cache_entries == 0 {
+            return;
+        }
+        if self.results.contains_key(&job) {
+            return;
+        }
+        while self.order.len() >= config.cache_entries
+            || self.bytes + output.len() > config.cache_bytes
+        {
+            let Some(old) = self.order.pop_front() else { break };
+            if let Some(evicted) = self.results.remove(&old) {
+                self.bytes -= evicted.len();
+            }
+        }
+        self.bytes += output.len();
+        self.order.push_back(job);
+        self.results.insert(job, output);
+    }
+}
+
+/// An executor: a key, a runtime, a model source and a cache of its own recent results.
+pub struct Executor {
+    key: ExecutorKey,
+    runtime: Arc<dyn ModelRuntime>,
+    models: Arc<dyn ModelSource>,
+    config: ExecutorConfig,
+    cache: Mutex<ResultCache>,
+    computed: AtomicU64,
+    cache_hits: AtomicU64,
+    signed: AtomicU64,
+    refused: AtomicU64,
+}
+
+impl fmt::Debug for Executor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Executor")
+            .field("address", &self.key.address())
+            .field("config", &self.config)
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Executor {
+    /// An executor signing with `key`, running models from `models` on `runtime`, with the
+    /// default [`ExecutorConfig`].
+    pub fn new(
+        key: ExecutorKey,
+        runtime: Arc<dyn ModelRuntime>,
+        models: Arc<dyn ModelSource>,
+    ) -> Self {
+        Self::with_config(key, runtime, models, ExecutorConfig::default())
+    }
+
+    /// [`Executor::new`] with `config`.
+    pub fn with_config(
+        key: ExecutorKey,
+        runtime: Arc<dyn ModelRuntime>,
+        models: Arc<dyn ModelSource>,
+        config: ExecutorConfig,
+    ) -> Self {
+        Self {
+            key,
+            runtime,
+            models,
+            config,
+            cache: Mutex::default(),
+            computed: AtomicU64::new(0),
+            cache_hits: AtomicU64::new(0),
+            signed: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
+        }
+    }
+
+    /// The address this executor signs as.
+    pub fn address(&self) -> Address {
+        self.key.address()
+    }
+
+    /// Its configuration.
+    pub fn config(&self) -> &ExecutorConfig {
+        &self.config
+    }
+
+    /// Its counters.
+    pub fn stats(&self) -> ExecutorStats {
+        ExecutorStats {
+            computed: self.computed.load(Ordering::Relaxed),
+            cache_hits: self.cache_hits.load(Ordering::Relaxed),
+            signed: self.signed.load(Ordering::Relaxed),
+            refused: self.refused.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Computes `job` (see the module docs), or returns its cached result. Blocks.
+    pub fn compute(&self, job: &Job) -> Result<Bytes> {
+        job.validate()?;
+        let id = job.id();
+        if let Some(output) = self.cache.lock().get(&id) {
+            self.cache_hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(output);
+        }
+        let output = match job.kind {
+            JobKind::Register => encode_analysis(&self.info(job.model)?),
+            JobKind::Infer => self.infer(job, id)?,
+        };
+        self.computed.fetch_add(1, Ordering::Relaxed);
+        self.cache.lock().insert(id, output.clone(), &self.config);
+        Ok(output)
+    }
+
+    /// Signs `candidate` as the output of `job` if the rule's property holds against this
+    /// executor's own result; else [`ExecutorError::Refused`]. Blocks.
+    pub fn attest(&self, job: &Job, candidate: &Bytes) -> Result<[u8; 65]> {
+        let own = self.compute(job)?;
+        let id = job.id();
+        if let Err(reason) = check(job, candidate, &own) {
+            self.refused.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(job = %id, %reason, "refusing to sign a candidate");
+            return Err(ExecutorError::Refused { executor: self.address(), job: id, reason });
+        }
+        let signature =
+            sign(self.key.signing_key(), &job.digest(candidate)).map_err(ExecutorError::Signing)?;
+        self.signed.fetch_add(1, Ordering::Relaxed);
+        Ok(signature)
+    }
+
+    /// The model's analysis, or why this executor does not have the model.
+    fn info(&self, model: B256) -> Result<ModelInfo> {
+        if let Some(info) = self.models.model_info(&model) {
+            return Ok(info);
+        }
+        // Ask for the bytes to learn why (not stored, not served, corrupt, …).
+        let reason = match self.models.model_bytes(&model) {
+            Err(e) => e.to_string(),
+            Ok(_) => "its analysis failed".to_string(),
+        };
+        Err(ExecutorError::ModelUnavailable { model, reason })
+    }
+
+    fn infer(&self, job: &Job, id: B256) -> Result<Bytes> {
+        let info = self.info(job.model)?;
+        let inputs = decode_tensors(&job.payload)
+            .map_err(|e| ExecutorError::Failed(format!("undecodable inputs: {e}")))?;
+        validate_inputs(&info, &inputs).map_err(|e| ExecutorError::Failed(e.to_string()))?;
+        let macs = info.macs.saturating_mul(batch(&info, &inputs));
+        if macs > self.config.max_job_macs {
+            return Err(ExecutorError::JobTooLarge {
+                job: id,
+                macs,
+                limit: self.config.max_job_macs,
+            });
+        }
+        let outputs = self.runtime.run(job.model, inputs).map_err(|e| match e {
+            RuntimeError::UnknownModel(model) => {
+                ExecutorError::ModelUnavailable { model, reason: e.to_string() }
+            }
+            other => ExecutorError::Failed(other.to_string()),
+        })?;
+        encode_tensors(&outputs)
+            .map_err(|e| ExecutorError::Failed(format!("unencodable outputs: {e}")))
+    }
+}
+
+/// The batch of a call: the largest product of an input's symbolic dimensions (1 for a model
+/// with fixed shapes). The model's recorded MACs are for every symbolic dimension set to 1.
+fn batch(info: &ModelInfo, inputs: &[HostTensor]) -> u64 {
+    info.inputs
+        .iter()
+        .zip(inputs)
+        .map(|(spec, tensor)| {
+            spec.shape
+                .iter()
+                .zip(tensor.shape())
+                .filter(|(d, _)| matches!(d, Dim::Symbolic(_)))
+                .fold(1u64, |product, (_, &size)| product.saturating_mul(size.max(1)))
+        })
+        .max()
+        .unwrap_or(1)
+}
+
+/// The rule's property of `candidate` against `own`.
+fn check(job: &Job, candidate: &Bytes, own: &Bytes) -> Result<(), String> {
+    if job.kind == JobKind::Register || job.rule == Rule::EXACT {
+        return if candidate == own {
+            Ok(())
+        } else {
+            Err(format!(
+                "the candidate (keccak256 {}) differs from this executor's result (keccak256 {})",
+                keccak256(candidate),
+                keccak256(own)
+            ))
+        };
+    }
+    let candidate =
+        decode_tensors(candidate).map_err(|e| format!("the candidate is not a Tensor[]: {e}"))?;
+    let own = decode_tensors(own).map_err(|e| format!("own result undecodable: {e}"))?;
+    job.rule.check(&candidate, &own)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anh_precompiles::{ElemType, TensorData, TensorSpec};
+
+    fn config(entries: usize, bytes: usize) -> ExecutorConfig {
+        ExecutorConfig { cache_entries: entries, cache_bytes: bytes, ..Default::default() }
+    }
+
+    /// The cache keeps at most its entries and bytes, evicting the oldest first.
+    #[test]
+    fn cache_is_bounded() {
+        let mut cache = ResultCache::default();
+        let c = config(2, 10);
+        for i in 0..3u8 {
+            cache.insert(B256::repeat_byte(i), Bytes::from(vec![i; 4]), &c);
+        }
+        assert!(cache.get(&B256::repeat_byte(0)).is_none(), "oldest evicted by count");
+        assert!(cache.get(&B256::repeat_byte(2)).is_some());
+        cache.insert(B256::repeat_byte(3), Bytes::from(vec![3; 8]), &c);
+        assert_eq!(cache.results.len(), 1, "evicted by bytes");
+        assert_eq!(cache.bytes, 8);
+        cache.insert(B256::repeat_byte(4), Bytes::from(vec![4; 11]), &c);
+        assert!(cache.get(&B256::repeat_byte(4)).is_none(), "a result over the budget is not kept");
+    }
+
+    /// Batch is the largest product of an input's symbolic dimensions.
+    #[test]
+    fn batch_of_inputs() {
+        let spec = |shape| TensorSpec { name: "x".into(), elem: ElemType::F32, shape };
+        let info = ModelInfo {
+            hash: B256::ZERO,
+            size: 0,
+            macs: 10,
+            inputs: vec![
+                spec(vec![Dim::Symbolic("batch".into()), Dim::Fixed(2)]),
+                spec(vec![Dim::Fixed(1)]),
+            ],
+            outputs: vec![],
+            parent: None,
+        };
+        let t = |shape: Vec<u64>| {
+            let n = shape.iter().product::<u64>() as usize;
+            HostTensor::new(shape, TensorData::F32(vec![0.0; n])).unwrap()
+        };
+        assert_eq!(batch(&info, &[t(vec![7, 2]), t(vec![1])]), 7);
+        assert_eq!(batch(&info, &[t(vec![0, 2]), t(vec![1])]), 1);
+    }
+}

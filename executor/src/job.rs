@@ -1,0 +1,109 @@
+//! A job: what a committee member computes and attests, content-addressed by its id.
+//!
+//! `id = keccak256(abi.encode(kind, model, keccak256(payload), ruleHash))` ([`job_id`]): the
+//! chain id is not part of the id (it is part of the signed digest). The payload is the ABI
+//! `Tensor[]` of the inputs in the model's dtypes (inference) or empty (registration, whose
+//! rule is always [`Rule::EXACT`]). Over HTTP a job is the JSON object
+//! `{"chainId", "kind": "infer" | "register", "model", "payload", "rule": {"kind", "abs", "rel"}}`.
+
+use crate::error::{ExecutorError, Result};
+use alloy_primitives::{B256, Bytes};
+use anh_precompiles::{
+    JobKind, Rule,
+    attestation::{digest, job_id},
+};
+use serde::{Deserialize, Serialize};
+
+/// One unit of work for the committee.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Job {
+    /// The chain whose digest members sign.
+    pub chain_id: u64,
+    /// What is computed.
+    pub kind: JobKind,
+    /// The model (keccak256 of its file).
+    pub model: B256,
+    /// The inputs' ABI encoding (inference) or empty (registration).
+    pub payload: Bytes,
+    /// How members agree on the result: a concrete rule, never [`Rule::DEFAULT`].
+    pub rule: Rule,
+}
+
+impl Job {
+    /// An inference job.
+    pub fn infer(chain_id: u64, model: B256, payload: Bytes, rule: Rule) -> Self {
+        Self { chain_id, kind: JobKind::Infer, model, payload, rule }
+    }
+
+    /// The registration job of `model`: its analysis, settled exactly.
+    pub fn register(chain_id: u64, model: B256) -> Self {
+        Self { chain_id, kind: JobKind::Register, model, payload: Bytes::new(), rule: Rule::EXACT }
+    }
+
+    /// The job's id.
+    pub fn id(&self) -> B256 {
+        job_id(self.kind, self.model, &self.payload, &self.rule)
+    }
+
+    /// What a member signs for `output` of this job.
+    pub fn digest(&self, output: &[u8]) -> B256 {
+        digest(self.chain_id, self.id(), output, &self.rule)
+    }
+
+    /// Checks that the job is well formed: a concrete, valid rule; a registration has no
+    /// payload and the exact rule.
+    pub fn validate(&self) -> Result<()> {
+        if self.rule.kind == 0 {
+            return Err(ExecutorError::BadJob(
+                "the rule is the default one: the committee resolves it before asking".into(),
+            ));
+        }
+        self.rule.validate().map_err(ExecutorError::BadJob)?;
+        if self.kind == JobKind::Register {
+            if !self.payload.is_empty() {
+                return Err(ExecutorError::BadJob("a registration job has no payload".into()));
+            }
+            if self.rule != Rule::EXACT {
+                return Err(ExecutorError::BadJob(
+                    "a registration job settles by the exact rule".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The JSON form is the documented one, and survives a round trip.
+    #[test]
+    fn json_form() {
+        let job =
+            Job::infer(31337, B256::repeat_byte(1), Bytes::from_static(b"\x01"), Rule::ARGMAX);
+        let value = serde_json::to_value(&job).unwrap();
+        assert_eq!(value["chainId"], 31337);
+        assert_eq!(value["kind"], "infer");
+        assert_eq!(value["payload"], "0x01");
+        assert_eq!(value["rule"]["kind"], 3);
+        assert_eq!(serde_json::from_value::<Job>(value).unwrap(), job);
+    }
+
+    /// Malformed jobs are refused, well-formed ones pass.
+    #[test]
+    fn validation() {
+        let model = B256::repeat_byte(1);
+        assert!(Job::register(1, model).validate().is_ok());
+        assert!(Job::infer(1, model, Bytes::new(), Rule::tolerance(1, 2)).validate().is_ok());
+        for bad in [
+            Job::infer(1, model, Bytes::new(), Rule::DEFAULT),
+            Job::infer(1, model, Bytes::new(), Rule { kind: 9, abs: 0, rel: 0 }),
+            Job { rule: Rule::ARGMAX, ..Job::register(1, model) },
+            Job { payload: Bytes::from_static(b"x"), ..Job::register(1, model) },
+        ] {
+            assert!(matches!(bad.validate(), Err(ExecutorError::BadJob(_))), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,216 @@
+//! A committee member that is an `anh executor` process, reached over HTTP
+//! ([`crate::server`]'s protocol), with every request signed by the node's key
+//! ([`crate::auth`]).
+//!
+//! HTTP answers map back to the crate's errors: 401 → [`ExecutorError::Unauthorized`], 409 →
+//! [`ExecutorError::Refused`], 503 → [`ExecutorError::Busy`], 413 →
+//! [`ExecutorError::TooLarge`], 422 → [`ExecutorError::Failed`] (with the executor's bare
+//! reason, so that failures compare equal across members) or
+//! [`ExecutorError::JobTooLarge`], 404 → [`ExecutorError::ModelUnavailable`], a timeout →
+//! [`ExecutorError::Timeout`], anything else (connection refused, unreadable answer, an
+//! answer for another job) → [`ExecutorError::Transport`].
+
+use crate::{
+    auth::{sign_request, unix_now},
+    error::{ExecutorError, Result},
+    job::Job,
+    member::{Member, MemberFuture},
+    wire::{AttestResponse, ComputeResponse, ErrorResponse, HealthResponse},
+};
+use alloy_primitives::{Address, Bytes};
+use k256::ecdsa::SigningKey;
+use reqwest::StatusCode;
+use serde::{Serialize, de::DeserializeOwned};
+use std::{fmt, sync::Arc, time::Duration};
+
+/// The borrowed form of [`crate::wire::AttestRequest`].
+#[derive(Serialize)]
+struct AttestBody<'a> {
+    #[serde(flatten)]
+    job: &'a Job,
+    candidate: &'a Bytes,
+}
+
+/// How long a [`RemoteMember`] waits for a TCP connection.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// An `anh executor` at a URL (see the module docs).
+#[derive(Clone)]
+pub struct RemoteMember {
+    url: String,
+    address: Address,
+    node_key: Arc<SigningKey>,
+    client: reqwest::Client,
+}
+
+impl fmt::Debug for RemoteMember {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RemoteMember")
+            .field("url", &self.url)
+            .field("address", &self.address)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RemoteMember {
+    /// The executor at `url` (e.g. `http://10.0.0.2:9545`), which signs as `address`; requests
+    /// are signed with `node_key`.
+    pub fn new(
+        url: impl Into<String>,
+        address: Address,
+        node_key: Arc<SigningKey>,
+    ) -> Result<Self> {
+        let url = url.into().trim_end_matches('/').to_string();
+        if !url.starts_with("http://") && !url.starts_with("https://") {
+            return Err(ExecutorError::Config(format!(
+                "executor URL {url:?} must start with http:// or https://"
+            )));
+        }
+        let client = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .build()
+            .map_err(|e| ExecutorError::Config(format!("cannot build an HTTP client: {e}")))?;
+        Ok(Self { url, address, node_key, client })
+    }
+
+    /// The executor at `url`, asking it for its address (`GET /v1/health`).
+    pub async fn connect(url: impl Into<String>, node_key: Arc<SigningKey>) -> Result<Self> {
+        let mut member = Self::new(url, Address::ZERO, node_key)?;
+        member.address = member.health().await?.address;
+        Ok(member)
+    }
+
+    /// The executor's URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// `GET /v1/health`.
+    pub async fn health(&self) -> Result<HealthResponse> {
+        let response = self
+            .client
+            .get(format!("{}/v1/health", self.url))
+            .timeout(CONNECT_TIMEOUT)
+            .send()
+            .await
+            .map_err(|e| self.transport_error(e))?;
+        self.answer(response, None).await
+    }
+
+    fn transport_error(&self, error: reqwest::Error) -> ExecutorError {
+        if error.is_timeout() {
+            return ExecutorError::Timeout { member: self.url.clone(), after: CONNECT_TIMEOUT };
+        }
+        let mut reason = error.to_string();
+        let mut source = std::error::Error::source(&error);
+        while let Some(cause) = source {
+            reason = format!("{reason}: {cause}");
+            source = cause.source();
+        }
+        ExecutorError::Transport { member: self.url.clone(), reason }
+    }
+
+    /// Sends a signed `POST` of `body` to `path`.
+    async fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+        job: &Job,
+    ) -> Result<T> {
+        let body = serde_json::to_vec(body).map_err(|e| ExecutorError::Transport {
+            member: self.url.clone(),
+            reason: format!("cannot encode the request: {e}"),
+        })?;
+        let (timestamp, signature) = sign_request(&self.node_key, unix_now(), &body)?;
+        let response = self
+            .client
+            .post(format!("{}{path}", self.url))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(crate::auth::TIMESTAMP_HEADER, timestamp)
+            .header(crate::auth::SIGNATURE_HEADER, signature)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| self.transport_error(e))?;
+        self.answer(response, Some(job)).await
+    }
+
+    /// The answer's JSON, or the error it stands for.
+    async fn answer<T: DeserializeOwned>(
+        &self,
+        response: reqwest::Response,
+        job: Option<&Job>,
+    ) -> Result<T> {
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(|e| self.transport_error(e))?;
+        if status.is_success() {
+            return serde_json::from_slice(&bytes).map_err(|e| ExecutorError::Transport {
+                member: self.url.clone(),
+                reason: format!("unreadable answer: {e}"),
+            });
+        }
+        let error: Option<ErrorResponse> = serde_json::from_slice(&bytes).ok();
+        let message = error.as_ref().map_or_else(
+            || format!("HTTP {status}: {}", String::from_utf8_lossy(&bytes).trim()),
+            |e| e.error.clone(),
+        );
+        let reason = error.as_ref().and_then(|e| e.reason.clone()).unwrap_or(message.clone());
+        let code = error.as_ref().map_or("", |e| e.code.as_str());
+        let from = |m: String| format!("{}: {m}", self.url);
+        Err(match (status, job) {
+            (StatusCode::UNAUTHORIZED, _) => ExecutorError::Unauthorized(from(message)),
+            (StatusCode::SERVICE_UNAVAILABLE, _) => ExecutorError::Busy(from(message)),
+            (StatusCode::PAYLOAD_TOO_LARGE, _) => ExecutorError::TooLarge(from(message)),
+            (StatusCode::CONFLICT, Some(job)) => {
+                ExecutorError::Refused { executor: self.address, job: job.id(), reason }
+            }
+            (StatusCode::UNPROCESSABLE_ENTITY, _) if code == "failed" => {
+                ExecutorError::Failed(reason)
+            }
+            (StatusCode::NOT_FOUND, Some(job)) if code == "model-unavailable" => {
+                ExecutorError::ModelUnavailable { model: job.model, reason: from(message) }
+            }
+            (StatusCode::BAD_REQUEST, _) if code == "bad-job" => {
+                ExecutorError::BadJob(from(message))
+            }
+            _ => ExecutorError::Transport { member: self.url.clone(), reason: message },
+        })
+    }
+
+    fn check_job(&self, answered: alloy_primitives::B256, job: &Job) -> Result<()> {
+        if answered != job.id() {
+            return Err(ExecutorError::Transport {
+                member: self.url.clone(),
+                reason: format!("answered for job {answered}, not {}", job.id()),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Member for RemoteMember {
+    fn address(&self) -> Address {
+        self.address
+    }
+
+    fn describe(&self) -> String {
+        self.url.clone()
+    }
+
+    fn compute(&self, job: Arc<Job>) -> MemberFuture<'_, Bytes> {
+        Box::pin(async move {
+            let answer: ComputeResponse = self.post("/v1/compute", &*job, &job).await?;
+            self.check_job(answer.job, &job)?;
+            Ok(answer.output)
+        })
+    }
+
+    fn attest(&self, job: Arc<Job>, candidate: Bytes) -> MemberFuture<'_, Bytes> {
+        Box::pin(async move {
+            let request = AttestBody { job: &job, candidate: &candidate };
+            let answer: AttestResponse = self.post("/v1/attest", &request, &job).await?;
+            self.check_job(answer.job, &job)?;
+            Ok(answer.signature)
+        })
+    }
+}

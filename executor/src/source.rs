@@ -1,0 +1,149 @@
+//! Where a remote executor gets models: its own [`ModelStore`], filled from the node on first
+//! use.
+//!
+//! On a miss, [`NodeModelSource`] fetches `GET {node}/models/{hash}` (the node's raw model
+//! file route), refuses bytes whose keccak256 is not the hash asked for (nothing is stored),
+//! bounds the download by the store's `max_model_bytes`, and puts the bytes in the local store
+//! (which analyses them). Fetches are serialised, so concurrent misses of one model download
+//! it once.
+//!
+//! The [`ModelSource`] calls block on the network: call them from a blocking thread (as the
+//! executor's jobs run), never from an async task.
+
+use crate::error::{ExecutorError, Result};
+use alloy_primitives::{B256, keccak256};
+use anh_precompiles::ModelInfo;
+use anh_runtime::{ModelSource, ModelStore, RuntimeError};
+use parking_lot::Mutex;
+use std::{fmt, path::PathBuf, sync::Arc, time::Duration};
+use tokio::runtime::Handle;
+
+/// A [`ModelStore`] that fetches missing models from a node (see the module docs).
+pub struct NodeModelSource {
+    node: String,
+    store: Arc<ModelStore>,
+    client: reqwest::Client,
+    handle: Handle,
+    fetching: Mutex<()>,
+}
+
+impl fmt::Debug for NodeModelSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NodeModelSource")
+            .field("node", &self.node)
+            .field("store", &self.store)
+            .finish_non_exhaustive()
+    }
+}
+
+impl NodeModelSource {
+    /// Models from the node at `node` (e.g. `http://127.0.0.1:8545`), kept in `store`; network
+    /// calls run on the tokio runtime of `handle` (a multi-threaded one).
+    pub fn new(node: impl Into<String>, store: Arc<ModelStore>, handle: Handle) -> Result<Self> {
+        let node = node.into().trim_end_matches('/').to_string();
+        if !node.starts_with("http://") && !node.starts_with("https://") {
+            return Err(ExecutorError::Config(format!(
+                "node URL {node:?} must start with http:// or https://"
+            )));
+        }
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .read_timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|e| ExecutorError::Config(format!("cannot build an HTTP client: {e}")))?;
+        Ok(Self { node, store, client, handle, fetching: Mutex::new(()) })
+    }
+
+    /// The local store.
+    pub fn store(&self) -> &Arc<ModelStore> {
+        &self.store
+    }
+
+    /// The node's URL.
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// Fetches `model` from the node into the store (unless it is there) and returns its
+    /// analysis. Blocks.
+    pub fn fetch(&self, model: &B256) -> anh_runtime::Result<ModelInfo> {
+        let _one_at_a_time = self.fetching.lock();
+        if let Some(info) = self.store.info(model) {
+            return Ok(info);
+        }
+        let url = format!("{}/models/{model}", self.node);
+        let limit = self.store.limits().max_model_bytes;
+        let io = |message: String| RuntimeError::Io {
+            path: PathBuf::from(&url),
+            source: std::io::Error::other(message),
+        };
+        let bytes = self.handle.block_on(async {
+            let mut response = self
+                .client
+                .get(&url)
+                .send()
+                .await
+                .map_err(|e| io(format!("cannot fetch the model from the node: {e}")))?;
+            if response.status() == reqwest::StatusCode::NOT_FOUND {
+                return Err(RuntimeError::UnknownModel(*model));
+            }
+            if !response.status().is_success() {
+                return Err(io(format!("the node answered HTTP {}", response.status())));
+            }
+            if response.content_length().is_some_and(|n| n > limit) {
+                return Err(io(format!(
+                    "the model is over this executor's limit of {limit} bytes"
+                )));
+            }
+            let mut bytes = Vec::new();
+            while let Some(chunk) =
+                response.chunk().await.map_err(|e| io(format!("download failed: {e}")))?
+            {
+                if (bytes.len() + chunk.len()) as u64 > limit {
+                    return Err(io(format!(
+                        "the model is over this executor's limit of {limit} bytes"
+                    )));
+                }
+                bytes.extend_from_slice(&chunk);
+            }
+            Ok(bytes)
+        })?;
+        let actual = keccak256(&bytes);
+        if actual != *model {
+            tracing::warn!(%model, %actual, node = %self.node, "the node served bytes of another model; refusing them");
+            return Err(RuntimeError::CorruptModel {
+                expected: *model,
+                actual,
+                path: PathBuf::from(url),
+            });
+        }
+        let info = self.store.put(&bytes)?;
+        tracing::info!(%model, size = info.size, node = %self.node, "fetched model from the node");
+        Ok(info)
+    }
+}
+
+impl ModelSource for NodeModelSource {
+    fn model_info(&self, model: &B256) -> Option<ModelInfo> {
+        if let Some(info) = self.store.info(model) {
+            return Some(info);
+        }
+        match self.fetch(model) {
+            Ok(info) => Some(info),
+            Err(e) => {
+                tracing::warn!(%model, error = %e, "model unavailable");
+                None
+            }
+        }
+    }
+
+    fn model_bytes(&self, model: &B256) -> anh_runtime::Result<Vec<u8>> {
+        match self.store.read(model) {
+            Err(RuntimeError::UnknownModel(_)) => {
+                self.fetch(model)?;
+                self.store.read(model)
+            }
+            other => other,
+        }
+    }
+}

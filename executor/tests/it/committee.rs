@@ -1,0 +1,278 @@
+//! Settlement by an in-process committee of 3 with threshold 2, on real ONNX Runtime and real
+//! signatures: honest runs, every single fault, two faults, deterministic failures, one
+//! settlement per job per block, and the executor's own refusals.
+
+use crate::common::*;
+use alloy_primitives::{B256, Bytes, U256};
+use anh_executor::{CommitteeConfig, CommitteeOracle, ExecutorError, Fault, FaultyMember, Member};
+use anh_precompiles::{
+    Committee, DnnOracle, HostTensor, OracleError, Rule, TensorData,
+    attestation::{decode_tensors, encode_tensors, recover},
+};
+use anh_runtime::ModelRuntime;
+use std::{sync::Arc, time::Duration};
+
+const TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The fault of the member at a position, given the members.
+type MakeFault = fn(&[Arc<dyn Member>], usize) -> Fault;
+/// The faults of the first two members, given the members.
+type MakeFaults = fn(&[Arc<dyn Member>]) -> [Fault; 2];
+
+/// Which member leads `job` in a committee of `n`.
+fn leader(job: B256, n: usize) -> usize {
+    (U256::from_be_bytes(job.0) % U256::from(n)).to::<u64>() as usize
+}
+
+/// An honest committee settles an inference with the leader's output and a record that
+/// verifies; optimistically, only `t` members compute.
+#[test]
+fn honest_committee_settles() {
+    let world = World::new(3);
+    let counting: Vec<_> = world.members().into_iter().map(Counting::new).collect();
+    let members = counting.iter().map(|c| c.clone() as Arc<dyn Member>).collect();
+    let oracle = world.oracle(members, 2, TIMEOUT);
+    let inputs = mlp_input(0.0);
+    let want = world.runtime.run(world.mlp.hash, inputs.clone()).unwrap();
+    let got = infer(&oracle, &world.mlp, inputs.clone(), Rule::DEFAULT).unwrap();
+    assert_eq!(got, want);
+    let records = oracle.take_records();
+    assert_eq!(records.len(), 1);
+    let record = &records[0];
+    assert!(record.is_settled());
+    assert_eq!(record.job, infer_job(&world.mlp, &inputs, Rule::EXACT).id());
+    assert_eq!(record.rule, Rule::EXACT, "the default rule is resolved");
+    oracle.committee().verify(CHAIN_ID, record).unwrap();
+    assert_eq!(record.signatures.len(), 2);
+    assert_eq!(counting.iter().map(|c| c.computes()).sum::<usize>(), 2, "only t compute");
+    assert_eq!(oracle.stats().attestations_formed, 1);
+}
+
+/// With any one faulty member (n = 3, t = 2) — down, slow past the timeout, wrong output,
+/// wrong digest, foreign key, copied signature — in any position, leader included, the call
+/// settles with the honest output and a record that verifies.
+#[test]
+fn single_faults_settle() {
+    let world = World::new(3);
+    let inputs = mlp_input(0.5);
+    let want = world.runtime.run(world.mlp.hash, inputs.clone()).unwrap();
+    let job = infer_job(&world.mlp, &inputs, Rule::EXACT).id();
+    let faults: [(&str, MakeFault); 6] = [
+        ("down", |_, _| Fault::Down),
+        ("slow", |_, _| Fault::Slow(3 * TIMEOUT)),
+        ("wrong output", |_, _| Fault::WrongOutput),
+        ("wrong digest", |_, _| Fault::WrongDigest),
+        ("foreign key", |_, _| Fault::ForeignKey(signing_key(99))),
+        ("copied signature", |members, p| Fault::CopySignatureOf(members[(p + 1) % 3].clone())),
+    ];
+    for (name, fault) in faults {
+        for position in 0..3 {
+            let mut members = world.members();
+            let faulty = FaultyMember::new(members[position].clone(), fault(&members, position));
+            members[position] = Arc::new(faulty);
+            let oracle = world.oracle(members, 2, TIMEOUT);
+            let role = if position == leader(job, 3) { "leader" } else { "member" };
+            let got = infer(&oracle, &world.mlp, inputs.clone(), Rule::DEFAULT)
+                .unwrap_or_else(|e| panic!("{name} {role} {position}: {e}"));
+            assert_eq!(got, want, "{name} {role} {position}");
+            let records = oracle.take_records();
+            assert_eq!(records.len(), 1);
+            oracle
+                .committee()
+                .verify(CHAIN_ID, &records[0])
+                .unwrap_or_else(|e| panic!("{name} {role} {position}: {e}"));
+        }
+    }
+}
+
+/// With two faulty members of three (t = 2) the call fails with no quorum, and the block
+/// gets a failed record that replays as the same error.
+#[test]
+fn two_faults_no_quorum() {
+    let world = World::new(3);
+    let cases: [(&str, MakeFaults); 3] = [
+        ("down + wrong digest", |_| [Fault::Down, Fault::WrongDigest]),
+        ("foreign key + copy", |m| {
+            [Fault::ForeignKey(signing_key(99)), Fault::CopySignatureOf(m[2].clone())]
+        }),
+        ("slow + foreign key", |_| [Fault::Slow(3 * TIMEOUT), Fault::ForeignKey(signing_key(98))]),
+    ];
+    for (name, faults) in cases {
+        let mut members = world.members();
+        for (i, fault) in faults(&members).into_iter().enumerate() {
+            members[i] = Arc::new(FaultyMember::new(members[i].clone(), fault));
+        }
+        let oracle = world.oracle(members, 2, TIMEOUT);
+        let error = infer(&oracle, &world.mlp, mlp_input(1.0), Rule::DEFAULT).unwrap_err();
+        assert!(
+            matches!(error, OracleError::NoQuorum { signatures: 1, threshold: 2, .. }),
+            "{name}: {error}"
+        );
+        let records = oracle.take_records();
+        assert_eq!(records.len(), 1, "{name}");
+        assert!(!records[0].is_settled(), "{name}");
+        assert!(records[0].signatures.is_empty() && records[0].output.is_empty(), "{name}");
+        assert_eq!(records[0].failure_error(), error, "{name}: replays as the same error");
+        assert_eq!(oracle.stats().jobs_failed, 1, "{name}");
+    }
+}
+
+/// An index out of a Gather's range fails alike on every executor: the job settles as a
+/// failed record carrying ONNX Runtime's message, after only `t` computations.
+#[test]
+fn ort_failure_is_a_failed_record() {
+    let world = World::new(3);
+    let counting: Vec<_> = world.members().into_iter().map(Counting::new).collect();
+    let members = counting.iter().map(|c| c.clone() as Arc<dyn Member>).collect();
+    let oracle = world.oracle(members, 2, TIMEOUT);
+    let error =
+        infer(&oracle, &world.int64, int64_input([2, 12, 0, 1, 1]), Rule::DEFAULT).unwrap_err();
+    let OracleError::Failed(message) = &error else { panic!("{error}") };
+    assert!(message.contains("Gather"), "ONNX Runtime's message: {message}");
+    let records = oracle.take_records();
+    assert_eq!(records.len(), 1);
+    assert_eq!(String::from_utf8_lossy(&records[0].failure), *message);
+    assert_eq!(records[0].failure_error(), error);
+    assert_eq!(counting.iter().map(|c| c.computes()).sum::<usize>(), 2);
+    // A valid index runs.
+    let ok = infer(&oracle, &world.int64, int64_input([2, 2, 0, 5, 4]), Rule::DEFAULT).unwrap();
+    assert_eq!(ok[0].data(), &TensorData::I64(vec![-530, -2983, 1520]));
+}
+
+/// Identical jobs in one block settle once (counted in member calls); `take_records` hands
+/// the block's records over in first-use order and starts a new block.
+#[test]
+fn identical_jobs_settle_once_per_block() {
+    let world = World::new(3);
+    let counting: Vec<_> = world.members().into_iter().map(Counting::new).collect();
+    let members = counting.iter().map(|c| c.clone() as Arc<dyn Member>).collect();
+    let oracle = world.oracle(members, 2, TIMEOUT);
+    let computes = || counting.iter().map(|c| c.computes()).sum::<usize>();
+    let a = infer(&oracle, &world.mlp, mlp_input(2.0), Rule::DEFAULT).unwrap();
+    let b = infer(&oracle, &world.int64, int64_input([1, 2, 3, 4, 5]), Rule::DEFAULT).unwrap();
+    assert_eq!(infer(&oracle, &world.mlp, mlp_input(2.0), Rule::DEFAULT).unwrap(), a);
+    assert_eq!(
+        infer(&oracle, &world.int64, int64_input([1, 2, 3, 4, 5]), Rule::DEFAULT).unwrap(),
+        b
+    );
+    assert_eq!(computes(), 4, "two jobs, t computations each");
+    let records = oracle.take_records();
+    let ids: Vec<_> = records.iter().map(|r| r.job).collect();
+    assert_eq!(
+        ids,
+        vec![
+            infer_job(&world.mlp, &mlp_input(2.0), Rule::EXACT).id(),
+            infer_job(&world.int64, &int64_input([1, 2, 3, 4, 5]), Rule::EXACT).id(),
+        ],
+        "first-use order"
+    );
+    assert!(oracle.take_records().is_empty(), "a new block");
+    // Another rule is another job; the next block settles the first job again.
+    infer(&oracle, &world.mlp, mlp_input(2.0), Rule::ARGMAX).unwrap();
+    infer(&oracle, &world.mlp, mlp_input(2.0), Rule::DEFAULT).unwrap();
+    assert_eq!(computes(), 8);
+    let records = oracle.take_records();
+    assert_eq!(records.len(), 2);
+    assert_eq!(records[0].rule, Rule::ARGMAX);
+    assert_eq!(oracle.attestations_formed(), 4);
+}
+
+/// `model_info` settles the registration job: the model's analysis, exactly, verified.
+#[test]
+fn model_info_settles_registration() {
+    let world = World::new(3);
+    let oracle = world.oracle(world.members(), 2, TIMEOUT);
+    assert_eq!(oracle.model_info(world.mlp.hash).unwrap(), world.mlp);
+    let records = oracle.take_records();
+    assert_eq!(records[0].kind, 2);
+    assert_eq!(records[0].rule, Rule::EXACT);
+    oracle.committee().verify(CHAIN_ID, &records[0]).unwrap();
+    // A model no executor has fails as "not available" (t agree), with a failed record.
+    let error = oracle.model_info(B256::repeat_byte(7)).unwrap_err();
+    assert!(error.to_string().contains("not available"), "{error}");
+    assert!(!oracle.take_records()[0].is_settled());
+}
+
+/// A tolerance rule settles too, and is the rule recorded and signed.
+#[test]
+fn tolerance_rule_settles() {
+    let world = World::new(3);
+    let oracle = world.oracle(world.members(), 3, TIMEOUT);
+    let rule = Rule::tolerance(1_000, 1_000);
+    infer(&oracle, &world.mlp, mlp_input(3.0), rule).unwrap();
+    let record = &oracle.take_records()[0];
+    assert_eq!(record.rule, rule);
+    assert_eq!(record.signatures.len(), 3);
+    oracle.committee().verify(CHAIN_ID, record).unwrap();
+}
+
+/// An executor signs a candidate only if the rule's property holds against its own result,
+/// and says why it refuses.
+#[test]
+fn executor_checks_the_rule_before_signing() {
+    let world = World::new(1);
+    let executor = &world.executors[0];
+    let inputs = mlp_input(0.0);
+    let own = world.runtime.run(world.mlp.hash, inputs.clone()).unwrap();
+    let bumped = |index: usize, delta: f32| {
+        let TensorData::F32(mut v) = own[0].data().clone() else { unreachable!() };
+        v[index] += delta;
+        encode_tensors(&[HostTensor::new(own[0].shape().to_vec(), TensorData::F32(v)).unwrap()])
+            .unwrap()
+    };
+    let shifted = |delta: f32| bumped(0, delta);
+    // Row 0's arg-max, and another element of row 0 (mlp's output is [batch, 3]).
+    let TensorData::F32(values) = own[0].data() else { unreachable!() };
+    let top = (0..3).max_by(|&a, &b| values[a].total_cmp(&values[b])).unwrap();
+    let exact = infer_job(&world.mlp, &inputs, Rule::EXACT);
+    let honest = executor.compute(&exact).unwrap();
+    assert_eq!(decode_tensors(&honest).unwrap(), own);
+    let signature = executor.attest(&exact, &honest).unwrap();
+    assert_eq!(recover(&exact.digest(&honest), &signature).unwrap(), executor.address());
+    let refused = |job, candidate: &Bytes| match executor.attest(job, candidate) {
+        Err(ExecutorError::Refused { reason, executor: who, .. }) => {
+            assert_eq!(who, executor.address());
+            reason
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+    assert!(refused(&exact, &shifted(1e-6)).contains("differs"));
+    let tolerant = infer_job(&world.mlp, &inputs, Rule::tolerance(1_000, 0)); // 1e-6 absolute
+    assert!(executor.attest(&tolerant, &shifted(5e-7)).is_ok());
+    assert!(refused(&tolerant, &shifted(1e-2)).contains("not within"));
+    let argmax = infer_job(&world.mlp, &inputs, Rule::ARGMAX);
+    assert!(executor.attest(&argmax, &shifted(1e-3)).is_ok());
+    assert!(refused(&argmax, &bumped((top + 1) % 3, 100.0)).contains("arg-max"));
+    assert!(refused(&argmax, &Bytes::from_static(b"junk")).contains("Tensor[]"));
+    let stats = executor.stats();
+    assert_eq!(stats.computed, 3, "one computation per job: the rest from the cache");
+    assert_eq!(stats.signed, 3);
+    assert_eq!(stats.refused, 4);
+}
+
+/// A committee configuration whose members do not match the committee is refused.
+#[test]
+fn committee_config_is_validated() {
+    let world = World::new(3);
+    let members = world.members();
+    let committee = |addresses: Vec<_>, threshold| Committee {
+        members: addresses,
+        threshold,
+        default_rule: Rule::EXACT,
+    };
+    let addresses: Vec<_> = members.iter().map(|m| m.address()).collect();
+    let reversed: Vec<_> = addresses.iter().rev().copied().collect();
+    let duplicated = vec![addresses[0], addresses[0], addresses[1]];
+    for (name, committee, members) in [
+        ("t = 0", committee(addresses.clone(), 0), members.clone()),
+        ("t > n", committee(addresses.clone(), 4), members.clone()),
+        ("order", committee(reversed, 2), members.clone()),
+        ("duplicates", committee(duplicated, 2), members.clone()),
+        ("count", committee(addresses, 2), members[..2].to_vec()),
+        ("empty", committee(vec![], 1), vec![]),
+    ] {
+        let config = CommitteeConfig { committee, members, chain_id: CHAIN_ID, timeout: TIMEOUT };
+        let error = CommitteeOracle::new(config, world.rt.handle().clone()).unwrap_err();
+        assert!(matches!(error, ExecutorError::Config(_)), "{name}: {error}");
+    }
+}
