@@ -76,6 +76,9 @@ pub struct CommitteeOptions {
     pub default_rule: Rule,
     /// The key this node signs executor requests with (`None`: `m/44'/60'/2'/0/0`).
     pub node_key: Option<SigningKey>,
+    /// Further members, after the in-process and remote ones. A test aid: faulty members
+    /// (`anh_executor::FaultyMember`) for Byzantine tests of a whole node.
+    pub extra: Vec<Arc<dyn Member>>,
 }
 
 impl CommitteeOptions {
@@ -92,6 +95,7 @@ impl Default for CommitteeOptions {
             timeout: Duration::from_secs(30),
             default_rule: Self::DEFAULT_RULE,
             node_key: None,
+            extra: Vec::new(),
         }
     }
 }
@@ -398,6 +402,7 @@ async fn open_committee(
     for spec in &options.remote {
         members.push(connect_remote(spec, node_key.clone()).await?);
     }
+    members.extend(options.extra.iter().cloned());
     let committee = Committee {
         members: members.iter().map(|m| m.address()).collect(),
         threshold: options.threshold,

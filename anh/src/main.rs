@@ -207,6 +207,7 @@ impl NodeArgs {
                 timeout: Duration::from_secs_f64(self.executor_timeout.max(0.001)),
                 default_rule: self.default_rule,
                 node_key: node_key_from_env()?,
+                extra: Vec::new(),
             },
             follow: self.follow.clone(),
         })

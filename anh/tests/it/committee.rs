@@ -13,18 +13,23 @@ use alloy::{
 };
 use anh::{CommitteeOptions, NodeConfig, NodeHandle};
 use anh_evm_host::{Block, MiningMode, block::jobs_root};
+use anh_executor::{Executor, ExecutorError, ExecutorKey, Job, LocalMember, Member, MemberFuture};
 use anh_precompiles::{
-    Committee, JobRecord, Rule,
+    Committee, DnnError, JobRecord, Rule,
     abi::IModelRegistry,
     attestation::{address_of, digest, sign},
     registry,
 };
+use anh_runtime::{ModelRuntime, ModelSource, ModelStore, OrtRuntime, RuntimeConfig};
 use axum::{Router, body::Bytes as Body, extract::State, routing::post};
 use k256::ecdsa::SigningKey;
 use serde_json::{Value, json};
 use std::{
     process::{Child, Command, Stdio},
-    sync::Arc,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -272,7 +277,6 @@ async fn follower_refuses_tampered_attestations() {
         assert_eq!(syncing["currentBlock"], json!(format!("{:#x}", target - 1)));
         assert_eq!(stats(&furl).await["inferencesRun"], 0);
     }
-    let _ = U256::ZERO;
 }
 
 /// The address of the dev node key (`m/44'/60'/2'/0/0` of the test mnemonic).
@@ -383,5 +387,134 @@ async fn remote_executor_processes() {
     let theirs = raw_block(&furl, head).await;
     assert_eq!(ours.header.state_root, theirs.header.state_root);
     assert_eq!(stats(&furl).await["inferencesRun"], 0);
-    let _ = Rule::EXACT;
+}
+
+/// A member that can be switched off (a test aid): then every call fails as a refused
+/// connection would.
+#[derive(Debug)]
+struct Switchable {
+    inner: Arc<dyn Member>,
+    down: Arc<AtomicBool>,
+}
+
+impl Member for Switchable {
+    fn address(&self) -> Address {
+        self.inner.address()
+    }
+
+    fn describe(&self) -> String {
+        "test: switchable".into()
+    }
+
+    fn compute(&self, job: Arc<Job>) -> MemberFuture<'_, Bytes> {
+        if self.down.load(Ordering::Relaxed) {
+            return Box::pin(async { Err(down()) });
+        }
+        self.inner.compute(job)
+    }
+
+    fn attest(&self, job: Arc<Job>, candidate: Bytes) -> MemberFuture<'_, Bytes> {
+        if self.down.load(Ordering::Relaxed) {
+            return Box::pin(async { Err(down()) });
+        }
+        self.inner.attest(job, candidate)
+    }
+}
+
+fn down() -> ExecutorError {
+    ExecutorError::Transport { member: "switchable".into(), reason: "switched off".into() }
+}
+
+/// With more than n − t members down, a transaction's inference reverts with `NoQuorum`
+/// (which a contract can catch and read), the block records the failure, the chain goes on,
+/// and a follower replays the failed job to the same state; a call's own rule is what the
+/// committee settles by.
+#[tokio::test(flavor = "multi_thread")]
+async fn no_quorum_reverts_and_the_chain_goes_on() {
+    let (bytes, _) = mlp();
+    let store = Arc::new(ModelStore::temporary().unwrap());
+    store.put(&bytes).unwrap();
+    let runtime: Arc<dyn ModelRuntime> =
+        Arc::new(OrtRuntime::new(store.clone(), RuntimeConfig::default()).unwrap());
+    let down = Arc::new(AtomicBool::new(false));
+    let extra: Vec<Arc<dyn Member>> = [0x41u8, 0x42]
+        .iter()
+        .map(|&seed| {
+            let key = ExecutorKey::new(SigningKey::from_slice(&[seed; 32]).unwrap());
+            let source: Arc<dyn ModelSource> = store.clone();
+            let member = LocalMember::new(Arc::new(Executor::new(key, runtime.clone(), source)));
+            Arc::new(Switchable { inner: Arc::new(member), down: down.clone() }) as Arc<dyn Member>
+        })
+        .collect();
+    let config = NodeConfig {
+        committee: CommitteeOptions {
+            in_process: Some(1),
+            extra,
+            threshold: 2,
+            ..CommitteeOptions::default()
+        },
+        ..NodeConfig::test()
+    };
+    let builder = node_with(config).await;
+    let url = builder.http_endpoint();
+    let provider = provider(&builder, KEY0);
+    let (model, consumer_address) = setup(&url, &provider).await;
+    let contract = consumer::DnnConsumer::new(consumer_address, &provider);
+    let default = consumer::Rule { kind: 0, absTolerance: 0, relTolerance: 0 };
+    let values = [0.5, -1.0, 2.0, 0.25];
+
+    let ok = consumer::DnnConsumer::runOrCatchCall {
+        model,
+        inputs: input(values),
+        rule: default.clone(),
+    };
+    let r = receipt(&provider, send(&provider, consumer_address, ok.abi_encode()).await).await;
+    assert!(r.status());
+    assert!(contract.lastError().call().await.unwrap().is_empty(), "settled with everyone up");
+
+    // Two of three down: no quorum.
+    down.store(true, Ordering::Relaxed);
+    let failing = consumer::DnnConsumer::runOrCatchCall {
+        model,
+        inputs: input([1.0, 2.0, 3.0, 4.0]),
+        rule: default.clone(),
+    };
+    let r = receipt(&provider, send(&provider, consumer_address, failing.abi_encode()).await).await;
+    assert!(r.status(), "the contract caught the revert");
+    let error = contract.lastError().call().await.unwrap();
+    let Some(DnnError::NoQuorum { signatures, threshold, .. }) = DnnError::abi_decode(&error)
+    else {
+        panic!("expected NoQuorum, got {error}")
+    };
+    assert_eq!((signatures, threshold), (1, 2));
+    let block = raw_block(&url, r.block_number.unwrap()).await;
+    assert_eq!(String::from_utf8_lossy(&block.jobs[0].failure), "no quorum: 1/2");
+
+    // The chain goes on.
+    let transfer = TransactionRequest::default().with_to(ADDR1).with_value(U256::from(1));
+    let t = provider.send_transaction(transfer).await.unwrap().get_receipt().await.unwrap();
+    assert!(t.status());
+    assert!(t.block_number > r.block_number);
+
+    // Back up: a call settled by its own rule (argmax) records that rule.
+    down.store(false, Ordering::Relaxed);
+    let argmax = consumer::Rule { kind: 3, absTolerance: 0, relTolerance: 0 };
+    let with_rule = consumer::DnnConsumer::runOrCatchCall {
+        model,
+        inputs: input([2.0, 2.0, 2.0, 2.0]),
+        rule: argmax,
+    };
+    let r =
+        receipt(&provider, send(&provider, consumer_address, with_rule.abi_encode()).await).await;
+    let block = raw_block(&url, r.block_number.unwrap()).await;
+    assert!(block.jobs[0].is_settled());
+    assert_eq!(block.jobs[0].rule, Rule::ARGMAX);
+
+    // A follower replays all of it, the failed job included, to the same state.
+    let follower = follower(&url).await;
+    let furl = follower.http_endpoint();
+    let head = provider.get_block_number().await.unwrap();
+    assert_eq!(sync_status(&furl, head).await["state"], "synced");
+    assert_eq!(raw_block(&url, head).await.hash, raw_block(&furl, head).await.hash);
+    assert_eq!(stats(&furl).await["inferencesRun"], 0);
 }

@@ -26,6 +26,7 @@ use std::path::PathBuf;
 pub(crate) mod consumer {
     alloy::sol! {
         struct Tensor { uint8 dtype; uint64[] shape; bytes data; }
+        struct Rule { uint8 kind; uint64 absTolerance; uint64 relTolerance; }
 
         #[sol(rpc)]
         contract DnnConsumer {
@@ -38,6 +39,8 @@ pub(crate) mod consumer {
             function registerModel(bytes32 model, string calldata name) external;
             function registerInView(bytes32 model, string calldata name) external view;
             function tryInfer(bytes32 model, Tensor[] calldata inputs) external view returns (bool ok, bytes memory revertData);
+            function lastError() external view returns (bytes memory);
+            function runOrCatch(bytes32 model, Tensor[] calldata inputs, Rule calldata rule) external returns (bool ok);
         }
     }
 }

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 pragma solidity ^0.8.28;
 
-import {Tensor, IInfer, IModelRegistry} from "../dnn/IDnn.sol";
+import {Tensor, Rule, IInfer, IModelRegistry} from "../dnn/IDnn.sol";
 
 /// @title DnnConsumer
 /// @notice Test fixture for ANH's integration tests: a contract that uses the DNN precompiles the
@@ -24,6 +24,9 @@ contract DnnConsumer {
     /// @notice The first element of the first output of the last `runAs`, read as int64 (the
     ///         raw value of a fixed-point output).
     int64 public lastFixed;
+
+    /// @notice The revert data of the last `runOrCatch` that failed (empty after a success).
+    bytes public lastError;
 
     /// @notice Emitted by `run` and `runAs`.
     /// @param model The model that ran.
@@ -104,6 +107,23 @@ contract DnnConsumer {
             ok = true;
         } catch (bytes memory reason) {
             revertData = reason;
+        }
+    }
+
+    /// @notice Runs `model` in a transaction and, instead of reverting, records why it failed
+    ///         (e.g. `IDnnErrors.NoQuorum` when the executor committee did not settle).
+    /// @param model The model hash.
+    /// @param inputs The inputs.
+    /// @param rule How the committee settles this call (kind 0: the model's rule).
+    /// @return ok Whether the inference succeeded.
+    function runOrCatch(bytes32 model, Tensor[] calldata inputs, Rule calldata rule) external returns (bool ok) {
+        try INFER.inferWith(model, inputs, 0, rule) returns (Tensor[] memory outputs) {
+            lastOutputs = abi.encode(outputs);
+            delete lastError;
+            return true;
+        } catch (bytes memory reason) {
+            lastError = reason;
+            return false;
         }
     }
 }
