@@ -875,13 +875,17 @@ impl Backend {
             beneficiary: header.beneficiary,
             mix_hash: header.mix_hash,
         };
+        let senders = recover_senders(&block.transactions);
         let mut txs = Vec::with_capacity(block.transactions.len());
-        for (i, mined) in block.transactions.iter().enumerate() {
-            let sender = recover_sender(&mined.tx)
+        for (i, (mined, sender)) in block.transactions.iter().zip(senders).enumerate() {
+            let sender = sender
                 .map_err(|e| refuse(format!("transaction {i} has no valid signature: {e}")))?;
             txs.push((mined.tx.clone(), sender, *mined.tx.tx_hash()));
         }
         let (precompiles, oracle) = self.evm.replay_precompiles(block.jobs.clone());
+        if let Some(oracle) = &oracle {
+            oracle.verify_all().map_err(|e| refuse(format!("attestation check failed: {e}")))?;
+        }
         let executed = self
             .execute(&parent, state, hashes, &params, txs, precompiles, true)
             .map_err(|e| refuse(e.to_string()))?;
@@ -1186,6 +1190,24 @@ impl Backend {
         *self.clock.lock() = snapshot.clock;
         Ok(true)
     }
+}
+
+/// The senders of `transactions`, recovered on all cores.
+fn recover_senders(transactions: &[MinedTx]) -> Vec<Result<Address, String>> {
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let chunk = transactions.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = transactions
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || part.iter().map(|t| recover_sender(&t.tx)).collect::<Vec<_>>())
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|_| vec![Err("recovery panicked".into())]))
+            .collect()
+    })
 }
 
 /// The header fields of a block that execution depends on.

@@ -1,9 +1,7 @@
 //! Blocks as the chain keeps them: a header, its hash, and the mined transactions with their
 //! receipts; and their storage encoding.
 
-use alloy_consensus::{
-    Header, ReceiptEnvelope, Transaction, TxEnvelope, transaction::SignerRecoverable,
-};
+use alloy_consensus::{Header, ReceiptEnvelope, Transaction, TxEnvelope};
 use alloy_eips::eip2718::{Decodable2718, Encodable2718};
 use alloy_primitives::{Address, B256, Bytes, keccak256};
 use alloy_rlp::{RlpDecodable, RlpEncodable};
@@ -133,7 +131,12 @@ struct BlockRecord {
     jobs: Vec<JobRecord>,
 }
 
-/// Recovers the sender of a decoded transaction.
+/// Recovers the sender of a decoded transaction (libsecp256k1, through alloy-primitives),
+/// refusing high-s signatures (EIP-2).
 pub(crate) fn recover_sender(tx: &TxEnvelope) -> Result<Address, String> {
-    tx.recover_signer().map_err(|e| e.to_string())
+    let signature = tx.signature();
+    if signature.normalize_s().is_some() {
+        return Err("signature s value is too high (EIP-2)".into());
+    }
+    signature.recover_address_from_prehash(&tx.signature_hash()).map_err(|e| e.to_string())
 }

@@ -24,7 +24,7 @@ use crate::{
 use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
 use alloy_rlp::{RlpDecodable, RlpEncodable};
 use alloy_sol_types::SolValue;
-use k256::ecdsa::{RecoveryId, Signature as EcdsaSignature, SigningKey, VerifyingKey};
+use k256::ecdsa::SigningKey;
 use serde::{Deserialize, Serialize};
 use std::{
     collections::{HashMap, HashSet},
@@ -272,17 +272,22 @@ pub fn decode_analysis(bytes: &[u8]) -> Result<ModelInfo, String> {
     crate::model::Registration::from_abi(record).map(|r| r.info)
 }
 
-/// Signs `digest` with a low-s recoverable signature: `r ‖ s ‖ v` with `v` 27 or 28.
+/// Half the order of secp256k1's group: a signature's `s` must not exceed it (low-s, EIP-2).
+const HALF_ORDER: U256 = alloy_primitives::uint!(
+    0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0_U256
+);
+
+/// Signs `digest` with a low-s recoverable signature: `r ‖ s ‖ v` with `v` 27 or 28
+/// (libsecp256k1, which produces low-s signatures).
 pub fn sign(key: &SigningKey, digest: &B256) -> Result<[u8; 65], String> {
-    let (signature, recovery) =
-        key.sign_prehash_recoverable(digest.as_slice()).map_err(|e| e.to_string())?;
-    let (signature, recovery) = match signature.normalize_s() {
-        Some(low) => (low, RecoveryId::new(!recovery.is_y_odd(), recovery.is_x_reduced())),
-        None => (signature, recovery),
-    };
+    let secret =
+        secp256k1::SecretKey::from_byte_array(key.to_bytes().into()).map_err(|e| e.to_string())?;
+    let message = secp256k1::Message::from_digest(digest.0);
+    let signature = secp256k1::SECP256K1.sign_ecdsa_recoverable(message, &secret);
+    let (recovery, compact) = signature.serialize_compact();
     let mut out = [0u8; 65];
-    out[..64].copy_from_slice(&signature.to_bytes());
-    out[64] = 27 + recovery.to_byte();
+    out[..64].copy_from_slice(&compact);
+    out[64] = 27 + i32::from(recovery) as u8;
     Ok(out)
 }
 
@@ -291,8 +296,7 @@ pub fn recover(digest: &B256, signature: &[u8]) -> Result<Address, String> {
     let bytes: &[u8; 65] = signature
         .try_into()
         .map_err(|_| format!("a signature has {} bytes, not 65", signature.len()))?;
-    let sig = EcdsaSignature::from_slice(&bytes[..64]).map_err(|e| e.to_string())?;
-    if sig.normalize_s().is_some() {
+    if U256::from_be_slice(&bytes[32..64]) > HALF_ORDER {
         return Err("high-s signature".into());
     }
     let v = match bytes[64] {
@@ -300,10 +304,8 @@ pub fn recover(digest: &B256, signature: &[u8]) -> Result<Address, String> {
         0 | 1 => bytes[64],
         v => return Err(format!("recovery id {v}")),
     };
-    let recovery = RecoveryId::from_byte(v).ok_or("bad recovery id")?;
-    let key = VerifyingKey::recover_from_prehash(digest.as_slice(), &sig, recovery)
-        .map_err(|e| e.to_string())?;
-    Ok(Address::from_public_key(&key))
+    let signature = alloy_primitives::Signature::from_bytes_and_parity(&bytes[..64], v == 1);
+    signature.recover_address_from_prehash(digest).map_err(|e| e.to_string())
 }
 
 /// The address of a signing key.
@@ -532,6 +534,33 @@ impl ReplayOracle {
         self.failures.lock().map(|f| f.clone()).unwrap_or_default()
     }
 
+    /// Verifies every settled record now, spread over the available cores (replaying then
+    /// finds them checked). A block with a bad attestation is refused whether or not its
+    /// transactions would have used it.
+    pub fn verify_all(&self) -> Result<(), AttestationError> {
+        let settled: Vec<&JobRecord> = self.records.values().filter(|r| r.is_settled()).collect();
+        let threads =
+            std::thread::available_parallelism().map_or(1, usize::from).min(settled.len()).max(1);
+        let chunk = settled.len().div_ceil(threads).max(1);
+        let results: Vec<Result<(), AttestationError>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = settled
+                .chunks(chunk)
+                .map(|part| {
+                    scope.spawn(move || {
+                        part.iter().try_for_each(|r| self.committee.verify(self.chain_id, r))
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap_or(Ok(()))).collect()
+        });
+        results.into_iter().collect::<Result<(), _>>()?;
+        if let Ok(mut checked) = self.checked.lock() {
+            checked.extend(settled.iter().map(|r| r.job));
+        }
+        self.verified.fetch_add(settled.len() as u64, Ordering::Relaxed);
+        Ok(())
+    }
+
     /// Distinct attestations verified so far.
     pub fn verified(&self) -> u64 {
         self.verified.load(Ordering::Relaxed)
@@ -630,6 +659,7 @@ mod tests {
             assert_eq!(recover(&d, &sig).unwrap(), address_of(&key(i)));
             let s = U256::from_be_slice(&sig[32..64]);
             assert!(s <= N >> 1, "low-s");
+            assert_eq!(N >> 1, HALF_ORDER);
         }
     }
 

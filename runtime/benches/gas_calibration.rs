@@ -13,63 +13,9 @@
 
 use anh_precompiles::gas::{GasSchedule, NS_PER_GAS};
 use anh_runtime::{
-    HostTensor, ModelRuntime, ModelStore, OrtRuntime, RuntimeConfig, TensorData,
-    onnx::{
-        Dimension, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
-        TensorShapeProto, TypeProto, TypeProtoTensor, ValueInfoProto,
-    },
+    HostTensor, ModelRuntime, ModelStore, OrtRuntime, RuntimeConfig, TensorData, synth::matmul,
 };
-use prost::Message;
 use std::{sync::Arc, time::Instant};
-
-fn value_info(name: &str, dims: &[i64]) -> ValueInfoProto {
-    ValueInfoProto {
-        name: name.into(),
-        r#type: Some(TypeProto {
-            tensor_type: Some(TypeProtoTensor {
-                elem_type: 1,
-                shape: Some(TensorShapeProto {
-                    dim: dims
-                        .iter()
-                        .map(|&d| Dimension { dim_value: Some(d), dim_param: None })
-                        .collect(),
-                }),
-            }),
-            ..Default::default()
-        }),
-    }
-}
-
-/// `y[1, n] = x[1, k] · w[k, n]`.
-fn matmul(k: i64, n: i64) -> Vec<u8> {
-    let weights: Vec<u8> =
-        (0..k * n).flat_map(|i| (((i % 17) as f32 - 8.0) / 64.0).to_le_bytes()).collect();
-    ModelProto {
-        ir_version: 8,
-        opset_import: vec![OperatorSetIdProto { domain: String::new(), version: 17 }],
-        graph: Some(GraphProto {
-            name: "matmul".into(),
-            node: vec![NodeProto {
-                input: vec!["x".into(), "w".into()],
-                output: vec!["y".into()],
-                op_type: "MatMul".into(),
-                ..Default::default()
-            }],
-            initializer: vec![TensorProto {
-                name: "w".into(),
-                dims: vec![k, n],
-                data_type: 1,
-                raw_data: weights,
-                ..Default::default()
-            }],
-            input: vec![value_info("x", &[1, k])],
-            output: vec![value_info("y", &[1, n])],
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
-    .encode_to_vec()
-}
 
 fn main() {
     let store = Arc::new(ModelStore::temporary().expect("temporary store"));

@@ -31,6 +31,7 @@ mod oracle;
 mod ort_lib;
 mod runtime;
 mod store;
+pub mod synth;
 mod validate;
 
 /// The subset of `onnx.proto` ANH reads and writes, as prost messages.

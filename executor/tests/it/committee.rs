@@ -131,7 +131,7 @@ fn ort_failure_is_a_failed_record() {
     assert!(message.contains("Gather"), "ONNX Runtime's message: {message}");
     let records = oracle.take_records();
     assert_eq!(records.len(), 1);
-    assert_eq!(String::from_utf8_lossy(&records[0].failure), *message);
+    assert_eq!(String::from_utf8_lossy(&records[0].failure), format!("failed: {message}"));
     assert_eq!(records[0].failure_error(), error);
     assert_eq!(counting.iter().map(|c| c.computes()).sum::<usize>(), 2);
     // A valid index runs.

@@ -1,0 +1,293 @@
+//! The executor committee, measured side by side in one run:
+//!
+//! (a) building a block of 50 `infer` transactions on a 10.24 MMAC model (the committee
+//!     computes every job) against importing the same block in Replay mode (the node checks
+//!     the committee's signatures and runs no model);
+//! (b) one inference through a committee of 3 (threshold 2, in process) against one
+//!     inference on the node's own runtime, for that model and for the 784-256-10 MLP.
+//!
+//! Run: `./dev bench committee` (or `cargo bench -p anh --bench committee`).
+
+use alloy::{
+    consensus::{SignableTransaction, TxEip1559, TxEnvelope},
+    eips::eip2718::Encodable2718,
+    primitives::{Address, B256, Bytes, TxKind, U256, hex},
+    signers::{SignerSync, local::MnemonicBuilder},
+    sol_types::SolCall,
+};
+use anh::{CommitteeOptions, NodeConfig};
+use anh_evm_host::{Backend, Block, EvmConfig, GenesisConfig, MiningMode, evm::DnnModes};
+use anh_executor::{
+    CommitteeConfig, CommitteeOracle, Executor, LocalMember, Member, dev_executor_keys,
+};
+use anh_precompiles::{
+    CallContext, Committee, Dnn, DnnOracle, HostTensor, InferRequest, ModelInfo, OracleError, Rule,
+    TensorData,
+    abi::{IInfer, IModelRegistry},
+    dtype, infer, registry,
+};
+use anh_runtime::{
+    LocalOracle, ModelRuntime, ModelSource, ModelStore, OrtRuntime, RuntimeConfig, synth,
+};
+use serde_json::{Value, json};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+const MNEMONIC: &str = "test test test test test test test test test test test junk";
+const K: i64 = 3200;
+const N: i64 = 3200;
+const TXS: usize = 50;
+
+async fn rpc(client: &reqwest::Client, url: &str, method: &str, params: Value) -> Value {
+    let body = json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params });
+    let reply: Value = client.post(url).json(&body).send().await.unwrap().json().await.unwrap();
+    assert!(reply.get("error").is_none(), "{method}: {reply}");
+    reply["result"].clone()
+}
+
+fn input(seed: usize, k: i64) -> HostTensor {
+    let x: Vec<f32> = (0..k).map(|i| ((i as usize * 31 + seed * 7) % 97) as f32 / 97.0).collect();
+    HostTensor::new(vec![1, k as u64], TensorData::F32(x)).unwrap()
+}
+
+fn signed(sender: usize, nonce: u64, to: Address, data: Vec<u8>, gas: u64) -> String {
+    let signer =
+        MnemonicBuilder::english().phrase(MNEMONIC).index(sender as u32).unwrap().build().unwrap();
+    let tx = TxEip1559 {
+        chain_id: 31337,
+        nonce,
+        gas_limit: gas,
+        max_fee_per_gas: 20_000_000_000,
+        max_priority_fee_per_gas: 1_000_000_000,
+        to: TxKind::Call(to),
+        value: U256::ZERO,
+        access_list: Default::default(),
+        input: data.into(),
+    };
+    let signature = signer.sign_hash_sync(&tx.signature_hash()).unwrap();
+    let envelope: TxEnvelope = tx.into_signed(signature).into();
+    hex::encode_prefixed(envelope.encoded_2718())
+}
+
+/// An oracle with no models: replaying never asks it.
+#[derive(Debug)]
+struct NoModels;
+
+impl DnnOracle for NoModels {
+    fn model_info(&self, model: B256) -> Result<ModelInfo, OracleError> {
+        Err(OracleError::ModelUnavailable(model))
+    }
+    fn infer(&self, request: InferRequest<'_>) -> Result<Vec<HostTensor>, OracleError> {
+        Err(OracleError::ModelUnavailable(request.model))
+    }
+}
+
+/// (a): build time and replay time of one block of `TXS` inferences.
+fn build_vs_replay(
+    runtime: &tokio::runtime::Runtime,
+    model_bytes: Vec<u8>,
+    k: i64,
+) -> (Duration, Duration, usize) {
+    let (node, url) = runtime.block_on(async {
+        let config = NodeConfig { mining: MiningMode::Manual, ..NodeConfig::test() };
+        let node = anh::spawn(config).await.expect("node");
+        let url = node.http_endpoint();
+        (node, url)
+    });
+    let client = reqwest::Client::new();
+    let model: B256 = runtime.block_on(async {
+        let put: Value = client
+            .put(format!("{url}/models"))
+            .body(model_bytes)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        put["hash"].as_str().unwrap().parse().unwrap()
+    });
+    let register = IModelRegistry::registerCall { model, name: "matmul".into() }.abi_encode();
+    let call = |i: usize| -> Vec<u8> {
+        let inputs = vec![dtype::encode(&input(i, k), None).unwrap()];
+        IInfer::inferCall { model, inputs }.abi_encode()
+    };
+    runtime.block_on(async {
+        rpc(
+            &client,
+            &url,
+            "eth_sendRawTransaction",
+            json!([signed(0, 0, registry::ADDRESS, register, 3_000_000)]),
+        )
+        .await;
+        rpc(&client, &url, "evm_mine", json!([])).await;
+        // Warm-up block: the executors' ONNX Runtime sessions are created (and the model file
+        // hashed) on first use; the measured block runs in steady state.
+        for i in 0..2 {
+            let tx = signed(9, i as u64, infer::ADDRESS, call(1_000 + i), 600_000);
+            rpc(&client, &url, "eth_sendRawTransaction", json!([tx])).await;
+        }
+        rpc(&client, &url, "evm_mine", json!([])).await;
+        for i in 0..TXS {
+            let (sender, nonce) = (i % 9, (i / 9) as u64 + u64::from(i % 9 == 0));
+            let tx = signed(sender, nonce, infer::ADDRESS, call(i), 600_000);
+            rpc(&client, &url, "eth_sendRawTransaction", json!([tx])).await;
+        }
+    });
+    let started = Instant::now();
+    runtime.block_on(rpc(&client, &url, "evm_mine", json!([])));
+    let build = started.elapsed();
+
+    // Replay: a fresh backend with the same genesis and no models at all.
+    let (genesis, blocks) = runtime.block_on(async {
+        let config = rpc(&client, &url, "anh_chainConfig", json!([])).await;
+        let genesis: GenesisConfig = serde_json::from_value(config["genesis"].clone()).unwrap();
+        let mut blocks = Vec::new();
+        for n in 1..=3u64 {
+            let raw: Bytes = serde_json::from_value(
+                rpc(&client, &url, "anh_getRawBlock", json!([format!("{n:#x}")])).await,
+            )
+            .unwrap();
+            blocks.push(Block::decode(&raw).unwrap());
+        }
+        (genesis, blocks)
+    });
+    let committee = genesis.committee.clone().unwrap();
+    let none = Arc::new(Dnn::new(Arc::new(NoModels)));
+    let modes =
+        DnnModes { call: none.clone(), build: none, take_records: Arc::new(Vec::new), committee };
+    let replayer = Backend::new(
+        anh_evm_host::NodeConfig { genesis, ..Default::default() },
+        EvmConfig::new(31337, modes),
+    )
+    .unwrap();
+    let mut blocks = blocks.into_iter();
+    replayer.import_block(blocks.next().unwrap()).unwrap();
+    replayer.import_block(blocks.next().unwrap()).unwrap();
+    let block = blocks.next().unwrap();
+    let txs = block.transactions.len();
+    assert_eq!(txs, TXS, "every inference made it into the block");
+    assert!(block.transactions.iter().all(|t| t.receipt.status()), "and succeeded");
+    let started = Instant::now();
+    replayer.import_block(block).expect("the replay matches");
+    let replay = started.elapsed();
+    drop(node);
+    (build, replay, txs)
+}
+
+/// (b): mean latency of one inference, local and through the committee.
+fn latency(
+    runtime: &tokio::runtime::Runtime,
+    model_bytes: &[u8],
+    k: i64,
+    runs: usize,
+) -> (f64, Duration, Duration) {
+    let store = Arc::new(ModelStore::temporary().unwrap());
+    let info = store.put(model_bytes).unwrap();
+    let ort: Arc<dyn ModelRuntime> =
+        Arc::new(OrtRuntime::new(store.clone(), RuntimeConfig::default()).unwrap());
+    let source: Arc<dyn ModelSource> = store;
+    let local = LocalOracle::new(source.clone(), ort.clone());
+    let members: Vec<Arc<dyn Member>> = dev_executor_keys(MNEMONIC, 3)
+        .unwrap()
+        .into_iter()
+        .map(|key| {
+            Arc::new(LocalMember::new(Arc::new(Executor::new(key, ort.clone(), source.clone()))))
+                as Arc<dyn Member>
+        })
+        .collect();
+    let committee = Committee {
+        members: members.iter().map(|m| m.address()).collect(),
+        threshold: 2,
+        default_rule: CommitteeOptions::DEFAULT_RULE,
+    };
+    let oracle = CommitteeOracle::new(
+        CommitteeConfig { committee, members, chain_id: 31337, timeout: Duration::from_secs(30) },
+        runtime.handle().clone(),
+    )
+    .unwrap();
+    let request = |i: usize| InferRequest {
+        model: info.hash,
+        info: &info,
+        inputs: vec![input(i, k)],
+        context: CallContext { chain_id: 31337, block_number: 1 },
+        rule: Rule::DEFAULT,
+    };
+    for i in 0..20 {
+        local.infer(request(i)).unwrap();
+        oracle.infer(request(i + 100_000)).unwrap();
+        oracle.take_records();
+    }
+    let (mut a, mut b) = (Duration::ZERO, Duration::ZERO);
+    for i in 0..runs {
+        let t = Instant::now();
+        std::hint::black_box(local.infer(request(2 * i + 1_000)).unwrap());
+        a += t.elapsed();
+        let t = Instant::now();
+        std::hint::black_box(oracle.infer(request(2 * i + 1_001)).unwrap());
+        b += t.elapsed();
+        oracle.take_records();
+    }
+    (info.macs as f64 / 1e6, a / runs as u32, b / runs as u32)
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let scenarios = [
+        ("MatMul 3200×3200, 12.8 KB in and out", 10.24, synth::matmul(K, N), K),
+        (
+            "deep MLP, 64 layers of 1024×1024, 4 KB in and out",
+            67.1,
+            synth::deep_mlp(1024, 64),
+            1024,
+        ),
+    ];
+    let mut rows = Vec::new();
+    for (name, mmac, bytes, k) in scenarios {
+        let (build, replay, txs) = build_vs_replay(&runtime, bytes, k);
+        rows.push((name, mmac, txs, build, replay));
+    }
+    println!(
+        "\n(a) One block of {TXS} `infer` transactions, committee of 3 in process (threshold 2): building it (the committee computes and signs; 2 executors per job) against replaying it (signatures checked, no model run)\n"
+    );
+    println!(
+        "| model | MMAC per call | build (ms) | replay (ms) | replay is cheaper by |\n|---|---:|---:|---:|---:|"
+    );
+    for (name, mmac, txs, build, replay) in rows {
+        assert_eq!(txs, TXS);
+        println!(
+            "| {name} | {mmac:.1} | {:.1} | {:.1} | {:.0}× |",
+            ms(build),
+            ms(replay),
+            build.as_secs_f64() / replay.as_secs_f64()
+        );
+    }
+
+    let mlp = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../runtime/testdata/mlp_784_256_10.onnx"
+    ))
+    .unwrap();
+    let rows = [
+        ("MatMul 3200×3200", latency(&runtime, &synth::matmul(K, N), K, 200)),
+        ("MLP 784-256-10", latency(&runtime, &mlp, 784, 2000)),
+    ];
+    println!(
+        "\n(b) One inference: the node's own runtime against a committee of 3 in process (threshold 2), mean\n"
+    );
+    println!(
+        "| model | MMAC | local (µs) | committee (µs) | committee / local |\n|---|---:|---:|---:|---:|"
+    );
+    for (name, (mmac, local, committee)) in rows {
+        let us = |d: Duration| d.as_secs_f64() * 1e6;
+        println!(
+            "| {name} | {mmac:.2} | {:.0} | {:.0} | {:.2}× |",
+            us(local),
+            us(committee),
+            us(committee) / us(local)
+        );
+    }
+}

@@ -1,0 +1,106 @@
+//! Synthetic ONNX models for benchmarks and tests, written with the [`crate::onnx`] messages.
+
+use crate::onnx::{
+    Dimension, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
+    TensorShapeProto, TypeProto, TypeProtoTensor, ValueInfoProto,
+};
+use prost::Message;
+
+fn value_info(name: &str, dims: &[Dimension]) -> ValueInfoProto {
+    ValueInfoProto {
+        name: name.into(),
+        r#type: Some(TypeProto {
+            tensor_type: Some(TypeProtoTensor {
+                elem_type: 1,
+                shape: Some(TensorShapeProto { dim: dims.to_vec() }),
+            }),
+            ..Default::default()
+        }),
+    }
+}
+
+fn fixed(n: i64) -> Dimension {
+    Dimension { dim_value: Some(n), dim_param: None }
+}
+
+/// `y[batch, n] = x[batch, k] · w[k, n]` in float32, with deterministic weights: `k·n` MACs
+/// per sample. The batch dimension is symbolic (`batch`).
+pub fn matmul(k: i64, n: i64) -> Vec<u8> {
+    let weights: Vec<u8> =
+        (0..k * n).flat_map(|i| (((i % 17) as f32 - 8.0) / 64.0).to_le_bytes()).collect();
+    let batch = Dimension { dim_value: None, dim_param: Some("batch".into()) };
+    ModelProto {
+        ir_version: 8,
+        opset_import: vec![OperatorSetIdProto { domain: String::new(), version: 17 }],
+        graph: Some(GraphProto {
+            name: format!("matmul_{k}x{n}"),
+            node: vec![NodeProto {
+                input: vec!["x".into(), "w".into()],
+                output: vec!["y".into()],
+                op_type: "MatMul".into(),
+                ..Default::default()
+            }],
+            initializer: vec![TensorProto {
+                name: "w".into(),
+                dims: vec![k, n],
+                data_type: 1,
+                raw_data: weights,
+                ..Default::default()
+            }],
+            input: vec![value_info("x", &[batch.clone(), fixed(k)])],
+            output: vec![value_info("y", &[batch, fixed(n)])],
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+    .encode_to_vec()
+}
+
+/// A deep MLP with one shared weight: `depth` layers of `h = relu(h · w)` with `w[width,
+/// width]`, so `depth·width²` MACs per sample from a file of one `width²` matrix, and small
+/// inputs and outputs (`[batch, width]`).
+pub fn deep_mlp(width: i64, depth: usize) -> Vec<u8> {
+    let weights: Vec<u8> = (0..width * width)
+        .flat_map(|i| (((i % 13) as f32 - 6.0) / (4.0 * width as f32)).to_le_bytes())
+        .collect();
+    let batch = Dimension { dim_value: None, dim_param: Some("batch".into()) };
+    let mut node = Vec::with_capacity(2 * depth);
+    let mut last = "x".to_string();
+    for layer in 0..depth {
+        let product = format!("p{layer}");
+        let out = if layer + 1 == depth { "y".to_string() } else { format!("h{layer}") };
+        node.push(NodeProto {
+            input: vec![last.clone(), "w".into()],
+            output: vec![product.clone()],
+            op_type: "MatMul".into(),
+            ..Default::default()
+        });
+        node.push(NodeProto {
+            input: vec![product],
+            output: vec![out.clone()],
+            op_type: "Relu".into(),
+            ..Default::default()
+        });
+        last = out;
+    }
+    ModelProto {
+        ir_version: 8,
+        opset_import: vec![OperatorSetIdProto { domain: String::new(), version: 17 }],
+        graph: Some(GraphProto {
+            name: format!("deep_mlp_{depth}x{width}"),
+            node,
+            initializer: vec![TensorProto {
+                name: "w".into(),
+                dims: vec![width, width],
+                data_type: 1,
+                raw_data: weights,
+                ..Default::default()
+            }],
+            input: vec![value_info("x", &[batch.clone(), fixed(width)])],
+            output: vec![value_info("y", &[batch, fixed(width)])],
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+    .encode_to_vec()
+}
