@@ -40,6 +40,8 @@ use revm::{
     context::result::{EVMError, ExecutionResult, InvalidTransaction},
     context_interface::cfg::gas::calculate_initial_tx_gas_for_tx,
 };
+mod trace;
+
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
     convert::Infallible,

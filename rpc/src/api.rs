@@ -329,6 +329,10 @@ impl EthApi {
                 none(&params)?;
                 ok(self.inner.miner.mode() == MiningMode::Auto)
             }
+            m if m.starts_with("debug_") => match crate::debug::execute(self, m, params).await {
+                Some(result) => result,
+                None => Err(RpcError::method_not_found(method)),
+            },
             _ => Err(RpcError::method_not_found(method)),
         }
     }

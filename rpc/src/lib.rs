@@ -8,6 +8,7 @@
 
 pub mod api;
 mod convert;
+mod debug;
 pub mod error;
 mod params;
 pub mod server;

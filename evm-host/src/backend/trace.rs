@@ -1,0 +1,1 @@
+//! Tracing: re-executing transactions and calls with an inspector (`debug_trace*`).
