@@ -211,20 +211,23 @@ pub struct FollowerApi {
     status: Arc<RwLock<SyncStatus>>,
 }
 
-/// Methods a follower refuses.
-const WRITES: &[&str] = &[
-    "eth_sendRawTransaction",
-    "eth_sendTransaction",
-    "evm_mine",
-    "evm_snapshot",
-    "evm_revert",
-    "anvil_snapshot",
-    "anvil_revert",
-    "evm_setAutomine",
-    "anvil_setAutomine",
-    "evm_setIntervalMining",
-    "anvil_setIntervalMining",
-];
+/// Whether a follower refuses `method`: it sends transactions, or it is a dev method
+/// (`evm_`, `anvil_`, `hardhat_`) other than the read-only ones.
+fn is_write(method: &str) -> bool {
+    const READS: &[&str] = &[
+        "anvil_getAutomine",
+        "hardhat_getAutomine",
+        "anvil_getIntervalMining",
+        "anvil_nodeInfo",
+        "anvil_metadata",
+        "hardhat_metadata",
+        "anvil_dumpState",
+        "hardhat_dumpState",
+    ];
+    matches!(method, "eth_sendRawTransaction" | "eth_sendTransaction")
+        || (["evm_", "anvil_", "hardhat_"].iter().any(|p| method.starts_with(p))
+            && !READS.contains(&method))
+}
 
 impl RpcExtension for FollowerApi {
     fn call(&self, method: &str, _params: Value) -> Option<RpcFuture> {
@@ -238,7 +241,7 @@ impl RpcExtension for FollowerApi {
                 "currentBlock": format!("{:#x}", status.current_block),
                 "highestBlock": format!("{:#x}", status.highest_block),
             })),
-            m if WRITES.contains(&m) => Err(RpcError::new(
+            m if is_write(m) => Err(RpcError::new(
                 anh_rpc::error::SERVER_ERROR,
                 format!(
                     "this node follows {} and changes nothing itself: send {m} there",

@@ -7,7 +7,7 @@
 //! write lock to publish the result.
 
 use crate::{
-    block::{Block, MinedTx, jobs_root, recover_sender},
+    block::{Block, DevRecord, MinedTx, extra_data, recover_sender},
     error::{HostError, HostResult, InvalidTx},
     evm::{EvmConfig, block_env, call_cfg, call_tx_env, revert_reason, tx_env},
     genesis::{DevAccount, GenesisConfig, SPEC},
@@ -27,7 +27,9 @@ use alloy_eips::{
     eip2935::{HISTORY_SERVE_WINDOW, HISTORY_STORAGE_ADDRESS},
     eip7685::EMPTY_REQUESTS_HASH,
 };
-use alloy_primitives::{Address, B64, B256, Bloom, Bytes, TxKind, U256, keccak256};
+use alloy_primitives::{
+    Address, B64, B256, Bloom, Bytes, KECCAK256_EMPTY, TxKind, U256, keccak256,
+};
 use alloy_rpc_types_eth::{
     FeeHistory, Filter, FilterBlockOption, Log as RpcLog, TransactionRequest,
 };
@@ -40,7 +42,12 @@ use revm::{
     context::result::{EVMError, ExecutionResult, InvalidTransaction},
     context_interface::cfg::gas::calculate_initial_tx_gas_for_tx,
 };
+mod access_list;
+pub mod dev;
+mod overrides;
 mod trace;
+
+pub use overrides::CallOverrides;
 
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
@@ -148,8 +155,23 @@ impl Clock {
         wall.saturating_add_signed(self.offset)
     }
 
+    /// The next block's timestamp. A timestamp set with `evm_setNextBlockTimestamp` also
+    /// moves the clock, so that later blocks go on from it (anvil and Hardhat do the same).
     fn next_timestamp(&mut self, parent: u64) -> u64 {
-        self.next.take().unwrap_or_else(|| self.now()).max(parent + 1)
+        match self.next.take() {
+            Some(next) => {
+                self.set(next);
+                next.max(parent + 1)
+            }
+            None => self.now().max(parent + 1),
+        }
+    }
+
+    /// Moves the clock so that it reads `timestamp` now; returns the offset it now has.
+    fn set(&mut self, timestamp: u64) -> i64 {
+        let wall = self.now() as i128 - self.offset as i128;
+        self.offset = (timestamp as i128 - wall).clamp(i64::MIN as i128, i64::MAX as i128) as i64;
+        self.offset
     }
 }
 
@@ -159,6 +181,7 @@ struct Snapshot {
     state: WorldState,
     pool: TxPool,
     clock: Clock,
+    pending_edits: StateChanges,
 }
 
 /// The outcome of an `eth_call`.
@@ -192,7 +215,7 @@ pub enum TxLocation {
 #[derive(Debug)]
 pub struct Backend {
     genesis: GenesisConfig,
-    coinbase: Address,
+    coinbase: Mutex<Address>,
     accounts: Vec<DevAccount>,
     evm: EvmConfig,
     codes: CodeStore,
@@ -208,6 +231,31 @@ pub struct Backend {
     new_txs: broadcast::Sender<B256>,
     attestations_formed: std::sync::atomic::AtomicU64,
     attestations_verified: std::sync::atomic::AtomicU64,
+    /// Accounts whose transactions `eth_sendTransaction` sends unsigned (dev method).
+    impersonated: Mutex<HashSet<Address>>,
+    /// State edits of dev methods since the last block (already in the head state); the next
+    /// block records them.
+    pending_edits: Mutex<StateChanges>,
+    /// The base fee of the next block, set by hand.
+    next_base_fee: Mutex<Option<u64>>,
+    /// Send from every account as if impersonated (`anvil_autoImpersonateAccount`).
+    auto_impersonate: std::sync::atomic::AtomicBool,
+    /// Every address and storage slot ever written: the preimages of the state tries' keys,
+    /// which `anvil_dumpState` needs to list the state.
+    touched: RwLock<Touched>,
+}
+
+/// Addresses and storage slots ever written (the state tries are keyed by their hashes).
+#[derive(Debug, Default)]
+struct Touched(BTreeMap<Address, std::collections::BTreeSet<U256>>);
+
+impl Touched {
+    fn record(&mut self, changes: &StateChanges) {
+        for change in &changes.accounts {
+            let slots = self.0.entry(change.address).or_default();
+            slots.extend(change.storage.iter().map(|s| s.slot));
+        }
+    }
 }
 
 impl Backend {
@@ -245,10 +293,12 @@ impl Backend {
         }
         let accounts = genesis.dev_accounts()?;
         let codes = CodeStore::default();
+        let mut touched = Touched::default();
         let chain = match stored {
-            Some(stored) => Self::replay(stored.blocks, &codes)?,
+            Some(stored) => Self::replay(stored.blocks, &codes, &mut touched)?,
             None => {
                 let alloc = genesis.alloc(&accounts);
+                touched.record(&alloc);
                 let mut state = WorldState::default();
                 state.apply(&alloc);
                 for code in &alloc.codes {
@@ -274,7 +324,7 @@ impl Backend {
         let (new_txs, _) = broadcast::channel(4096);
         Ok(Arc::new(Self {
             genesis,
-            coinbase,
+            coinbase: Mutex::new(coinbase),
             accounts,
             evm,
             codes,
@@ -290,11 +340,20 @@ impl Backend {
             new_txs,
             attestations_formed: Default::default(),
             attestations_verified: Default::default(),
+            impersonated: Mutex::default(),
+            pending_edits: Mutex::default(),
+            next_base_fee: Mutex::default(),
+            auto_impersonate: Default::default(),
+            touched: RwLock::new(touched),
         }))
     }
 
     /// Rebuilds the chain from stored blocks and diffs, checking the final state root.
-    fn replay(blocks: Vec<(Block, StateChanges)>, codes: &CodeStore) -> HostResult<Chain> {
+    fn replay(
+        blocks: Vec<(Block, StateChanges)>,
+        codes: &CodeStore,
+        touched: &mut Touched,
+    ) -> HostResult<Chain> {
         let mut chain = Chain {
             blocks: Vec::with_capacity(blocks.len()),
             states: Vec::with_capacity(blocks.len()),
@@ -305,6 +364,12 @@ impl Backend {
         };
         let mut state = WorldState::default();
         for (block, diff) in blocks {
+            touched.record(&block.dev.edits);
+            touched.record(&diff);
+            state.apply(&block.dev.edits);
+            for code in &block.dev.edits.codes {
+                codes.insert_raw(code.clone());
+            }
             state.apply(&diff);
             for code in &diff.codes {
                 codes.insert_raw(code.clone());
@@ -425,9 +490,14 @@ impl Backend {
         self.pool.lock().split(|a| state.account(a).map(|x| x.nonce).unwrap_or(0))
     }
 
-    /// Base fee of the next block.
+    /// Base fee of the next block (as set with `anvil_setNextBlockBaseFeePerGas`, or by
+    /// EIP-1559).
     pub fn next_base_fee(&self) -> u64 {
-        next_base_fee(&self.chain.read().head().header)
+        self.next_base_fee_after(&self.chain.read().head().header)
+    }
+
+    fn next_base_fee_after(&self, head: &Header) -> u64 {
+        self.next_base_fee.lock().unwrap_or_else(|| next_base_fee(head))
     }
 
     /// `eth_gasPrice`: the next base fee plus the suggested tip.
@@ -473,6 +543,12 @@ impl Backend {
     /// Validates and pools a signed transaction.
     pub fn submit(&self, tx: TxEnvelope) -> HostResult<B256> {
         let sender = recover_sender(&tx).map_err(InvalidTx::InvalidSender)?;
+        self.submit_from(tx, sender, false)
+    }
+
+    /// Validates and pools `tx` from `sender`; `impersonated` when its signature is a
+    /// placeholder and `sender` is as the dev method gave it.
+    fn submit_from(&self, tx: TxEnvelope, sender: Address, impersonated: bool) -> HostResult<B256> {
         let hash = *tx.tx_hash();
         let (state, head) = {
             let chain = self.chain.read();
@@ -480,7 +556,7 @@ impl Backend {
         };
         self.validate(&tx, sender, &state, &head)?;
         let seq = self.seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let added = self.pool.lock().add(PoolTx { tx, hash, sender, seq })?;
+        let added = self.pool.lock().add(PoolTx { tx, hash, sender, seq, impersonated })?;
         debug!(%hash, %sender, ?added, "transaction pooled");
         let _ = self.new_txs.send(hash);
         self.tx_ready.notify_one();
@@ -521,7 +597,7 @@ impl Backend {
         {
             return Err(InvalidTx::TipAboveFeeCap { sender, tip, fee_cap: tx.max_fee_per_gas() });
         }
-        let base_fee = next_base_fee(head);
+        let base_fee = self.next_base_fee_after(head);
         if tx.max_fee_per_gas() < base_fee as u128 {
             return Err(InvalidTx::FeeCapTooLow {
                 sender,
@@ -542,23 +618,46 @@ impl Backend {
         Ok(())
     }
 
-    /// Fills and signs a transaction request with a dev account's key, then pools it.
+    /// `eth_sendTransaction`: fills a transaction request and signs it with a dev account's
+    /// key — or, from an impersonated account, gives it a placeholder signature — then pools
+    /// it.
     pub fn send_transaction(&self, request: TransactionRequest) -> HostResult<B256> {
+        let from =
+            request.from.ok_or_else(|| HostError::InvalidRequest("missing \"from\"".into()))?;
+        if self.signer(&from).is_none() && self.is_impersonated(&from) {
+            let typed = self.fill_request(request)?;
+            let tx = TxEnvelope::from(typed.into_signed(dev::placeholder_signature(from)));
+            return self.submit_from(tx, from, true);
+        }
         let tx = self.sign_request(request)?;
         self.submit(tx)
     }
 
+    /// The key of dev account `address`.
+    fn signer(&self, address: &Address) -> Option<&alloy_signer_local::PrivateKeySigner> {
+        self.accounts.iter().find(|a| a.address == *address).map(|a| &a.signer)
+    }
+
     /// Fills missing fields of a request (nonce, gas, fees, chain id) and signs it with the
     /// key of its `from` dev account.
-    pub fn sign_request(&self, mut request: TransactionRequest) -> HostResult<TxEnvelope> {
+    pub fn sign_request(&self, request: TransactionRequest) -> HostResult<TxEnvelope> {
         let from =
             request.from.ok_or_else(|| HostError::InvalidRequest("missing \"from\"".into()))?;
-        let signer = self
-            .accounts
-            .iter()
-            .find(|a| a.address == from)
-            .map(|a| a.signer.clone())
-            .ok_or(HostError::UnknownAccount(from))?;
+        let signer = self.signer(&from).ok_or(HostError::UnknownAccount(from))?.clone();
+        let typed = self.fill_request(request)?;
+        let signature = signer
+            .sign_hash_sync(&typed.signature_hash())
+            .map_err(|e| HostError::Internal(format!("signing: {e}")))?;
+        let envelope = TxEnvelope::from(typed.into_signed(signature));
+        debug_assert_eq!(envelope.recover_signer().ok(), Some(from));
+        Ok(envelope)
+    }
+
+    /// The unsigned transaction a request describes, with its missing fields (nonce, gas,
+    /// fees, chain id) filled as `eth_sendTransaction` fills them.
+    pub fn fill_request(&self, mut request: TransactionRequest) -> HostResult<TypedTransaction> {
+        let from =
+            request.from.ok_or_else(|| HostError::InvalidRequest("missing \"from\"".into()))?;
         let nonce = request.nonce.unwrap_or_else(|| self.pending_nonce(&from));
         request.nonce = Some(nonce);
         let gas = match request.gas {
@@ -570,9 +669,6 @@ impl Backend {
         let value = request.value.unwrap_or_default();
         let input = request.input.input().cloned().unwrap_or_default();
         let access_list = request.access_list.clone().unwrap_or_default();
-        let sign = |hash: B256| {
-            signer.sign_hash_sync(&hash).map_err(|e| HostError::Internal(format!("signing: {e}")))
-        };
         let typed: TypedTransaction = if let Some(gas_price) = request.gas_price {
             if request.access_list.is_some() {
                 let tx = TxEip2930 {
@@ -639,10 +735,7 @@ impl Backend {
                 }
             }
         };
-        let signature = sign(typed.signature_hash())?;
-        let envelope = TxEnvelope::from(typed.into_signed(signature));
-        debug_assert_eq!(envelope.recover_signer().ok(), Some(from));
-        Ok(envelope)
+        Ok(typed)
     }
 
     /// The state, header fields and block hashes a call at `id` runs with.
@@ -660,8 +753,8 @@ impl Backend {
                     header.number + 1,
                     self.clock.lock().now().max(header.timestamp + 1),
                     header.gas_limit,
-                    next_base_fee(header),
-                    self.coinbase,
+                    self.next_base_fee_after(header),
+                    *self.coinbase.lock(),
                     prevrandao(header.number + 1),
                 );
                 (chain.head_state.clone(), env, chain.recent.clone())
@@ -710,7 +803,18 @@ impl Backend {
 
     /// `eth_call`: executes `request` on the state at `id` without changing anything.
     pub fn call(&self, request: &TransactionRequest, id: BlockId) -> HostResult<CallOutcome> {
-        let (state, block, hashes) = self.call_context(id)?;
+        self.call_with(request, id, &CallOverrides::default())
+    }
+
+    /// `eth_call` with state and block overrides.
+    pub fn call_with(
+        &self,
+        request: &TransactionRequest,
+        id: BlockId,
+        overrides: &CallOverrides,
+    ) -> HostResult<CallOutcome> {
+        let (mut state, mut block, hashes) = self.call_context(id)?;
+        overrides.apply(&mut state, &mut block, &self.codes)?;
         let result = self.run_call(request, state, block, hashes, None)?;
         outcome(result)
     }
@@ -718,7 +822,18 @@ impl Backend {
     /// `eth_estimateGas`: the smallest gas limit (within 1.5%, as geth) with which `request`
     /// succeeds at `id`.
     pub fn estimate_gas(&self, request: &TransactionRequest, id: BlockId) -> HostResult<u64> {
-        let (state, block, hashes) = self.call_context(id)?;
+        self.estimate_gas_with(request, id, &CallOverrides::default())
+    }
+
+    /// `eth_estimateGas` with state and block overrides.
+    pub fn estimate_gas_with(
+        &self,
+        request: &TransactionRequest,
+        id: BlockId,
+        overrides: &CallOverrides,
+    ) -> HostResult<u64> {
+        let (mut state, mut block, hashes) = self.call_context(id)?;
+        overrides.apply(&mut state, &mut block, &self.codes)?;
         let mut hi = match request.gas {
             Some(gas) if gas >= 21_000 => gas.min(block.gas_limit),
             _ => block.gas_limit,
@@ -735,6 +850,23 @@ impl Backend {
             hi = hi.min(u64::try_from(available).unwrap_or(u64::MAX));
         }
         let cap = hi;
+        // A plain transfer to an account without code costs exactly the intrinsic 21000
+        // (geth's and anvil's shortcut; the search below would stop within 1.5% of it).
+        if let Some(TxKind::Call(to)) = request.to
+            && request.input.input().is_none_or(|i| i.is_empty())
+            && request.authorization_list.as_ref().is_none_or(|a| a.is_empty())
+            && request.access_list.as_ref().is_none_or(|a| a.is_empty())
+            && state.account(&to).is_none_or(|a| a.code_hash == KECCAK256_EMPTY)
+            // Precompiles have no code but do charge; they all live below 0x10000.
+            && to.0[..18].iter().any(|b| *b != 0)
+            && hi >= 21_000
+        {
+            let result =
+                self.run_call(request, state.clone(), block.clone(), hashes.clone(), Some(hi))?;
+            if result.is_success() {
+                return Ok(21_000);
+            }
+        }
         let attempt = |gas: u64| {
             self.run_call(request, state.clone(), block.clone(), hashes.clone(), Some(gas))
         };
@@ -782,7 +914,9 @@ impl Backend {
             (chain.head().clone(), chain.head_state.clone(), chain.recent.clone())
         };
         let parent_header = &parent.header;
-        let base_fee = next_base_fee(parent_header);
+        let base_fee_override = *self.next_base_fee.lock();
+        let base_fee = base_fee_override.unwrap_or_else(|| next_base_fee(parent_header));
+        let edits = self.pending_edits.lock().clone();
         let candidates =
             self.pool.lock().best(base_fee, |a| state.account(a).map(|x| x.nonce).unwrap_or(0));
         if candidates.is_empty() && !options.allow_empty {
@@ -804,7 +938,7 @@ impl Backend {
             timestamp,
             gas_limit: parent_header.gas_limit,
             base_fee,
-            beneficiary: self.coinbase,
+            beneficiary: *self.coinbase.lock(),
             mix_hash: prevrandao(number),
         };
         let txs = candidates.iter().map(|p| (p.tx.clone(), p.sender, p.hash)).collect();
@@ -821,8 +955,23 @@ impl Backend {
         )?;
         let jobs = self.evm.take_records();
         let formed = jobs.iter().filter(|j| j.is_settled()).count() as u64;
-        let block = Arc::new(seal(&parent, &params, &executed, jobs));
+        let impersonated: HashSet<B256> =
+            candidates.iter().filter(|p| p.impersonated).map(|p| p.hash).collect();
+        let dev = DevRecord {
+            impersonated: executed
+                .mined
+                .iter()
+                .enumerate()
+                .filter(|(_, t)| impersonated.contains(&t.hash))
+                .map(|(i, _)| i as u64)
+                .collect(),
+            edits,
+            base_fee_override: base_fee_override.is_some(),
+        };
+        let block = Arc::new(seal(&parent, &params, &executed, jobs, dev));
         self.commit(&block, executed.state, &executed.diff)?;
+        *self.pending_edits.lock() = StateChanges::default();
+        *self.next_base_fee.lock() = None;
         self.attestations_formed.fetch_add(formed, std::sync::atomic::Ordering::Relaxed);
         {
             let mut pool = self.pool.lock();
@@ -858,7 +1007,7 @@ impl Backend {
             return Err(refuse("its hash is not keccak256(rlp(header))".into()));
         }
         let expected_base_fee = next_base_fee(&parent.header);
-        if header.base_fee_per_gas != Some(expected_base_fee) {
+        if !block.dev.base_fee_override && header.base_fee_per_gas != Some(expected_base_fee) {
             return Err(refuse(format!(
                 "base fee {:?}, expected {expected_base_fee}",
                 header.base_fee_per_gas
@@ -873,13 +1022,25 @@ impl Backend {
             number,
             timestamp: header.timestamp,
             gas_limit: header.gas_limit,
-            base_fee: expected_base_fee,
+            base_fee: header.base_fee_per_gas.unwrap_or(expected_base_fee),
             beneficiary: header.beneficiary,
             mix_hash: header.mix_hash,
         };
+        // Dev methods' effects, as the producer recorded them: state edits first.
+        let mut state = state;
+        state.apply(&block.dev.edits);
+        self.touched.write().record(&block.dev.edits);
+        for code in &block.dev.edits.codes {
+            self.codes.insert_raw(code.clone());
+        }
         let senders = recover_senders(&block.transactions);
         let mut txs = Vec::with_capacity(block.transactions.len());
         for (i, (mined, sender)) in block.transactions.iter().zip(senders).enumerate() {
+            let sender = if block.dev.impersonated.contains(&(i as u64)) {
+                Ok(mined.sender)
+            } else {
+                sender
+            };
             let sender = sender
                 .map_err(|e| refuse(format!("transaction {i} has no valid signature: {e}")))?;
             txs.push((mined.tx.clone(), sender, *mined.tx.tx_hash()));
@@ -898,7 +1059,7 @@ impl Backend {
             self.attestations_verified
                 .fetch_add(oracle.verified(), std::sync::atomic::Ordering::Relaxed);
         }
-        let ours = seal(&parent, &params, &executed, block.jobs.clone());
+        let ours = seal(&parent, &params, &executed, block.jobs.clone(), block.dev.clone());
         let checks: [(&str, String, String); 6] = [
             ("state root", ours.header.state_root.to_string(), header.state_root.to_string()),
             (
@@ -1028,6 +1189,7 @@ impl Backend {
         if let Some(store) = &self.store {
             store.write_block(block, diff)?;
         }
+        self.touched.write().record(diff);
         self.chain.write().push(block.clone(), state.clone());
         {
             let mut pool = self.pool.lock();
@@ -1123,31 +1285,7 @@ impl Backend {
                 chain.blocks[from as usize..=to as usize].to_vec()
             }
         };
-        let mut out = Vec::new();
-        for block in blocks {
-            if !filter.matches_bloom(block.header.logs_bloom) {
-                continue;
-            }
-            let mut log_index = 0u64;
-            for (tx_index, tx) in block.transactions.iter().enumerate() {
-                for log in tx.receipt.logs() {
-                    if filter.matches_address(log.address) && filter.matches_topics(log.topics()) {
-                        out.push(RpcLog {
-                            inner: log.clone(),
-                            block_hash: Some(block.hash),
-                            block_number: Some(block.number()),
-                            block_timestamp: Some(block.header.timestamp),
-                            transaction_hash: Some(tx.hash),
-                            transaction_index: Some(tx_index as u64),
-                            log_index: Some(log_index),
-                            removed: false,
-                        });
-                    }
-                    log_index += 1;
-                }
-            }
-        }
-        Ok(out)
+        Ok(blocks.iter().flat_map(|block| logs_in(block, filter)).collect())
     }
 
     /// Records the current chain, pool and clock; returns the snapshot id (0, 1, 2, …).
@@ -1162,6 +1300,7 @@ impl Backend {
             state,
             pool: self.pool.lock().clone(),
             clock: self.clock.lock().clone(),
+            pending_edits: self.pending_edits.lock().clone(),
         };
         let mut snapshots = self.snapshots.lock();
         let id = snapshots.0;
@@ -1190,8 +1329,37 @@ impl Backend {
         }
         *self.pool.lock() = snapshot.pool;
         *self.clock.lock() = snapshot.clock;
+        *self.pending_edits.lock() = snapshot.pending_edits;
         Ok(true)
     }
+}
+
+/// The logs of `block` that match `filter`'s addresses and topics (its block range is not
+/// looked at), with their positions.
+pub fn logs_in(block: &Block, filter: &Filter) -> Vec<RpcLog> {
+    let mut out = Vec::new();
+    if !filter.matches_bloom(block.header.logs_bloom) {
+        return out;
+    }
+    let mut log_index = 0u64;
+    for (tx_index, tx) in block.transactions.iter().enumerate() {
+        for log in tx.receipt.logs() {
+            if filter.matches_address(log.address) && filter.matches_topics(log.topics()) {
+                out.push(RpcLog {
+                    inner: log.clone(),
+                    block_hash: Some(block.hash),
+                    block_number: Some(block.number()),
+                    block_timestamp: Some(block.header.timestamp),
+                    transaction_hash: Some(tx.hash),
+                    transaction_index: Some(tx_index as u64),
+                    log_index: Some(log_index),
+                    removed: false,
+                });
+            }
+            log_index += 1;
+        }
+    }
+    out
 }
 
 /// The senders of `transactions`, recovered on all cores.
@@ -1234,7 +1402,13 @@ struct Executed {
 }
 
 /// The block of `executed` on top of `parent`, with every header field computed.
-fn seal(parent: &Block, params: &BlockParams, executed: &Executed, jobs: Vec<JobRecord>) -> Block {
+fn seal(
+    parent: &Block,
+    params: &BlockParams,
+    executed: &Executed,
+    jobs: Vec<JobRecord>,
+    dev: DevRecord,
+) -> Block {
     let logs_bloom = executed.mined.iter().fold(Bloom::ZERO, |mut bloom, t| {
         bloom.accrue_bloom(t.receipt.logs_bloom());
         bloom
@@ -1254,7 +1428,7 @@ fn seal(parent: &Block, params: &BlockParams, executed: &Executed, jobs: Vec<Job
         gas_limit: params.gas_limit,
         gas_used: executed.gas_used,
         timestamp: params.timestamp,
-        extra_data: jobs_root(&jobs),
+        extra_data: extra_data(&jobs, &dev),
         mix_hash: params.mix_hash,
         nonce: B64::ZERO,
         base_fee_per_gas: Some(params.base_fee),
@@ -1265,7 +1439,7 @@ fn seal(parent: &Block, params: &BlockParams, executed: &Executed, jobs: Vec<Job
         requests_hash: Some(EMPTY_REQUESTS_HASH),
         ..Default::default()
     };
-    Block { hash: header.hash_slow(), header, transactions: executed.mined.clone(), jobs }
+    Block { hash: header.hash_slow(), header, transactions: executed.mined.clone(), jobs, dev }
 }
 
 /// Why a block from another node was not imported.
@@ -1319,7 +1493,13 @@ pub fn genesis_block(genesis: &GenesisConfig, state_root: B256) -> Block {
         requests_hash: Some(EMPTY_REQUESTS_HASH),
         ..Default::default()
     };
-    Block { hash: header.hash_slow(), header, transactions: Vec::new(), jobs: Vec::new() }
+    Block {
+        hash: header.hash_slow(),
+        header,
+        transactions: Vec::new(),
+        jobs: Vec::new(),
+        dev: DevRecord::default(),
+    }
 }
 
 /// The priority fees paid in `block` at `percentiles`, weighted by gas used.

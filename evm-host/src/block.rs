@@ -7,6 +7,8 @@ use alloy_primitives::{Address, B256, Bytes, keccak256};
 use alloy_rlp::{RlpDecodable, RlpEncodable};
 use anh_precompiles::JobRecord;
 
+use crate::state::StateChanges;
+
 use crate::error::{HostError, HostResult};
 
 /// A transaction in a block, with its receipt.
@@ -38,18 +40,52 @@ pub struct Block {
     /// The transactions, in order.
     pub transactions: Vec<MinedTx>,
     /// The DNN jobs its transactions asked for, settled by the executor committee (or
-    /// failed), which a replaying node takes its results from. The header's `extraData` is
-    /// their [`jobs_root`] when there are any.
+    /// failed), which a replaying node takes its results from.
     pub jobs: Vec<JobRecord>,
+    /// The dev methods' effects on this block (state edits, impersonation, base fee).
+    pub dev: DevRecord,
 }
 
-/// What a header's `extraData` commits to for `jobs`: `keccak256(rlp(jobs))`, or nothing.
-pub fn jobs_root(jobs: &[JobRecord]) -> Bytes {
-    if jobs.is_empty() {
-        Bytes::new()
-    } else {
-        Bytes::from(keccak256(alloy_rlp::encode(jobs.to_vec())).to_vec())
+/// What dev methods (anvil's and Hardhat's cheat codes) did to a block, so that a replaying
+/// node reproduces it: the state edits made since the previous block (applied before the
+/// transactions), the transactions sent from impersonated accounts (their senders are taken
+/// from the record, not recovered), and whether the base fee was set by hand.
+#[derive(Debug, Clone, Default, PartialEq, Eq, RlpEncodable, RlpDecodable)]
+pub struct DevRecord {
+    /// State edits applied before the transactions, in order, with any code they set.
+    pub edits: StateChanges,
+    /// Indices of transactions sent from impersonated accounts.
+    pub impersonated: Vec<u64>,
+    /// Whether the base fee was set with `anvil_setNextBlockBaseFeePerGas`.
+    pub base_fee_override: bool,
+}
+
+impl DevRecord {
+    /// Whether no dev method touched the block.
+    pub fn is_empty(&self) -> bool {
+        self.edits.accounts.is_empty()
+            && self.edits.codes.is_empty()
+            && self.impersonated.is_empty()
+            && !self.base_fee_override
     }
+}
+
+/// What a header's `extraData` commits to: nothing for a block without jobs and dev effects,
+/// else `keccak256(rlp(jobs) ‖ rlp(dev))`.
+pub fn extra_data(jobs: &[JobRecord], dev: &DevRecord) -> Bytes {
+    if jobs.is_empty() && dev.is_empty() {
+        return Bytes::new();
+    }
+    let mut preimage = alloy_rlp::encode(jobs.to_vec());
+    if !dev.is_empty() {
+        preimage.extend(alloy_rlp::encode(dev));
+    }
+    Bytes::from(keccak256(preimage).to_vec())
+}
+
+/// [`extra_data`] of a block without dev effects.
+pub fn jobs_root(jobs: &[JobRecord]) -> Bytes {
+    extra_data(jobs, &DevRecord::default())
 }
 
 impl Block {
@@ -79,6 +115,7 @@ impl Block {
                 .map(|t| Bytes::from(t.receipt.encoded_2718()))
                 .collect(),
             jobs: self.jobs.clone(),
+            dev: self.dev.clone(),
         };
         alloy_rlp::encode(&record)
     }
@@ -118,7 +155,7 @@ impl Block {
             previous_cumulative = cumulative;
         }
         let hash = record.header.hash_slow();
-        Ok(Self { header: record.header, hash, transactions, jobs: record.jobs })
+        Ok(Self { header: record.header, hash, transactions, jobs: record.jobs, dev: record.dev })
     }
 }
 
@@ -129,6 +166,7 @@ struct BlockRecord {
     senders: Vec<Address>,
     receipts: Vec<Bytes>,
     jobs: Vec<JobRecord>,
+    dev: DevRecord,
 }
 
 /// Recovers the sender of a decoded transaction (libsecp256k1, through alloy-primitives),

@@ -35,6 +35,15 @@ pub type AnhEvm<DB> = Evm<
     EthFrame<EthInterpreter>,
 >;
 
+/// The revm EVM with ANH's precompiles and an inspector `I` (tracing: `debug_trace*`).
+pub type AnhInspectingEvm<DB, I> = Evm<
+    AnhContext<DB>,
+    I,
+    EthInstructions<EthInterpreter, AnhContext<DB>>,
+    AnhPrecompiles,
+    EthFrame<EthInterpreter>,
+>;
+
 /// Where the DNN precompiles get results, in each of the three modes.
 #[derive(Clone)]
 pub struct DnnModes {
@@ -123,6 +132,11 @@ impl EvmConfig {
         let mut cfg = CfgEnv::new_with_spec(SPEC);
         cfg.chain_id = self.chain_id;
         cfg.tx_gas_limit_cap = Some(u64::MAX);
+        // EIP-3607 refuses transactions from accounts with code; anvil turns it off so that
+        // impersonated contracts (a multisig, a DAO) can send. A signed transaction cannot
+        // come from such an account anyway, except through EIP-7702 delegation, which the
+        // rule exempts.
+        cfg.disable_eip3607 = true;
         cfg
     }
 
@@ -139,6 +153,24 @@ impl EvmConfig {
             .with_block(block)
             .with_db(db)
             .build_mainnet()
+            .with_precompiles(precompiles)
+    }
+
+    /// Like [`EvmConfig::evm`], with `inspector` watching execution: revm calls it only from
+    /// `inspect_*` (`InspectEvm`); `transact*` still runs without it.
+    pub fn evm_with_inspector<DB: Database, I>(
+        &self,
+        db: DB,
+        cfg: CfgEnv,
+        block: BlockEnv,
+        precompiles: AnhPrecompiles,
+        inspector: I,
+    ) -> AnhInspectingEvm<DB, I> {
+        Context::mainnet()
+            .with_cfg(cfg)
+            .with_block(block)
+            .with_db(db)
+            .build_mainnet_with_inspector(inspector)
             .with_precompiles(precompiles)
     }
 }

@@ -15,7 +15,10 @@ pub mod store;
 pub mod trie;
 pub mod txpool;
 
-pub use backend::{Backend, CallOutcome, MineOptions, NodeConfig, TxLocation};
+pub use backend::{
+    Backend, CallOutcome, CallOverrides, MineOptions, NodeConfig, TxLocation,
+    dev::{DumpedAccount, DumpedState, MAX_MINE_BLOCKS},
+};
 pub use block::{Block, MinedTx};
 pub use error::{HostError, HostResult, InvalidTx};
 pub use evm::EvmConfig;

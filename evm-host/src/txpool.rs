@@ -32,6 +32,8 @@ pub struct PoolTx {
     pub sender: Address,
     /// Arrival order.
     pub seq: u64,
+    /// Sent from an impersonated account: unsigned, the sender is as given.
+    pub impersonated: bool,
 }
 
 impl PoolTx {
@@ -236,7 +238,13 @@ mod tests {
         };
         let signed = tx.into_signed(Signature::test_signature());
         let hash = *signed.hash();
-        PoolTx { tx: signed.into(), hash, sender: Address::repeat_byte(sender), seq }
+        PoolTx {
+            tx: signed.into(),
+            hash,
+            sender: Address::repeat_byte(sender),
+            seq,
+            impersonated: false,
+        }
     }
 
     /// A nonce gap makes later transactions queued until the gap is filled.

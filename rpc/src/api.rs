@@ -6,18 +6,26 @@
 
 use crate::{
     convert,
-    error::RpcError,
+    error::{METHOD_NOT_FOUND, RpcError},
+    filters::Filters,
     params::{none, parse},
+    pubsub::SubscriptionCount,
 };
+use alloy_consensus::SignableTransaction;
+use alloy_eips::eip2718::Encodable2718;
 use alloy_eips::{BlockId, BlockNumberOrTag};
 use alloy_primitives::{Address, B256, Bytes, U64, U128, U256, keccak256};
+use alloy_primitives::{KECCAK256_EMPTY, Signature};
+use alloy_rpc_types_eth::{BlockOverrides, state::StateOverride};
 use alloy_rpc_types_eth::{Filter, TransactionRequest};
+use alloy_trie::EMPTY_ROOT_HASH;
+use anh_evm_host::CallOverrides;
 use anh_evm_host::{
-    Backend, HostError, MineOptions, Miner, MiningMode, TxLocation, backend::SUGGESTED_PRIORITY_FEE,
+    Backend, HostError, Miner, MiningMode, TxLocation, backend::SUGGESTED_PRIORITY_FEE,
 };
 use serde::Serialize;
 use serde_json::Value;
-use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
+use std::{future::Future, pin::Pin, sync::Arc};
 
 /// Result of a method.
 pub type RpcResult = Result<Value, RpcError>;
@@ -66,19 +74,28 @@ struct Inner {
     miner: Arc<Miner>,
     config: ApiConfig,
     extensions: Vec<Arc<dyn RpcExtension>>,
+    filters: Filters,
+    subscriptions: Arc<SubscriptionCount>,
 }
 
-fn ok<T: Serialize>(value: T) -> RpcResult {
+pub(crate) fn ok<T: Serialize>(value: T) -> RpcResult {
     serde_json::to_value(value).map_err(RpcError::internal)
 }
 
-async fn blocking<T, F>(f: F) -> Result<T, RpcError>
+pub(crate) async fn blocking<T, F>(f: F) -> Result<T, RpcError>
 where
     T: Send + 'static,
     F: FnOnce() -> Result<T, HostError> + Send + 'static,
 {
     tokio::task::spawn_blocking(f).await.map_err(RpcError::internal)?.map_err(RpcError::from)
 }
+
+/// `eth_call` and `eth_estimateGas`: request, block, state overrides, block overrides.
+type CallParams =
+    (TransactionRequest, Option<BlockId>, Option<StateOverride>, Option<Box<BlockOverrides>>);
+
+/// The most storage keys one `eth_getProof` proves.
+pub const MAX_PROOF_SLOTS: usize = 1024;
 
 /// `eth_feeHistory`'s block count may be a quantity or a plain number.
 #[derive(serde::Deserialize)]
@@ -96,7 +113,16 @@ impl EthApi {
         config: ApiConfig,
         extensions: Vec<Arc<dyn RpcExtension>>,
     ) -> Self {
-        Self { inner: Arc::new(Inner { backend, miner, config, extensions }) }
+        Self {
+            inner: Arc::new(Inner {
+                backend,
+                miner,
+                config,
+                extensions,
+                filters: Filters::default(),
+                subscriptions: Arc::default(),
+            }),
+        }
     }
 
     /// The backend.
@@ -107,6 +133,25 @@ impl EthApi {
     /// The miner.
     pub fn miner(&self) -> &Arc<Miner> {
         &self.inner.miner
+    }
+
+    /// What `web3_clientVersion` answers.
+    pub fn client_version(&self) -> &str {
+        &self.inner.config.client_version
+    }
+
+    /// WebSocket subscriptions alive, over all connections.
+    pub fn active_subscriptions(&self) -> usize {
+        self.inner.subscriptions.get()
+    }
+
+    /// Polled filters installed.
+    pub fn installed_filters(&self) -> usize {
+        self.inner.filters.len()
+    }
+
+    pub(crate) fn subscription_count(&self) -> &Arc<SubscriptionCount> {
+        &self.inner.subscriptions
     }
 
     /// Executes `method` with `params`.
@@ -240,22 +285,217 @@ impl EthApi {
                 ok(B256::from(state.storage(&address, slot)))
             }
             "eth_call" => {
-                let (request, id, overrides): (TransactionRequest, Option<BlockId>, Option<Value>) =
-                    parse(params, 1)?;
-                if overrides.is_some_and(|o| !o.is_null()) {
-                    return Err(RpcError::invalid_params("state overrides are not supported yet"));
-                }
+                let (request, id, state, block): CallParams = parse(params, 1)?;
+                let overrides = CallOverrides { state, block };
                 let backend = backend.clone();
-                let outcome =
-                    blocking(move || backend.call(&request, id.unwrap_or_default())).await?;
+                let id = id.unwrap_or_default();
+                let outcome = blocking(move || backend.call_with(&request, id, &overrides)).await?;
                 ok(outcome.output)
             }
             "eth_estimateGas" => {
+                let (request, id, state, block): CallParams = parse(params, 1)?;
+                let overrides = CallOverrides { state, block };
+                let backend = backend.clone();
+                let id = id.unwrap_or(BlockId::pending());
+                ok(U64::from(
+                    blocking(move || backend.estimate_gas_with(&request, id, &overrides)).await?,
+                ))
+            }
+            "eth_createAccessList" => {
                 let (request, id): (TransactionRequest, Option<BlockId>) = parse(params, 1)?;
                 let backend = backend.clone();
                 let id = id.unwrap_or(BlockId::pending());
-                ok(U64::from(blocking(move || backend.estimate_gas(&request, id)).await?))
+                ok(blocking(move || backend.create_access_list(&request, id)).await?)
             }
+            "eth_fillTransaction" => {
+                let (request,): (TransactionRequest,) = parse(params, 1)?;
+                let from =
+                    request.from.ok_or_else(|| RpcError::invalid_params("missing \"from\""))?;
+                let backend = backend.clone();
+                let typed = blocking(move || backend.fill_request(request)).await?;
+                let unsigned = typed.into_signed(Signature::new(U256::ZERO, U256::ZERO, false));
+                let envelope = alloy_consensus::TxEnvelope::from(unsigned);
+                ok(serde_json::json!({
+                    "raw": Bytes::from(envelope.encoded_2718()),
+                    "tx": convert::unsigned_transaction(envelope, from),
+                }))
+            }
+            "eth_sign" => {
+                let (address, message): (Address, Bytes) = parse(params, 2)?;
+                crate::sign::personal(backend, address, &message)
+            }
+            "personal_sign" => {
+                let (message, address): (Bytes, Address) = parse(params, 2)?;
+                crate::sign::personal(backend, address, &message)
+            }
+            "eth_signTypedData_v4" | "eth_signTypedData_v3" | "eth_signTypedData" => {
+                crate::sign::typed_data(backend, params)
+            }
+            "eth_signTransaction" => {
+                let (request,): (TransactionRequest,) = parse(params, 1)?;
+                let backend = backend.clone();
+                let tx = blocking(move || backend.sign_request(request)).await?;
+                ok(Bytes::from(tx.encoded_2718()))
+            }
+            "eth_getProof" => {
+                let (address, slots, id): (Address, Vec<U256>, Option<BlockId>) = parse(params, 2)?;
+                if slots.len() > MAX_PROOF_SLOTS {
+                    return Err(RpcError::invalid_params(format!(
+                        "too many storage keys: {} (limit {MAX_PROOF_SLOTS})",
+                        slots.len()
+                    )));
+                }
+                let state = backend.state_at(id.unwrap_or_default())?;
+                ok(convert::proof(&state, address, &slots))
+            }
+            "eth_getAccount" => {
+                let (address, id): (Address, Option<BlockId>) = parse(params, 1)?;
+                let state = backend.state_at(id.unwrap_or_default())?;
+                let account = state.account(&address);
+                ok(serde_json::json!({
+                    "codeHash": account.map_or(KECCAK256_EMPTY, |a| a.code_hash),
+                    "storageRoot": account.map_or(EMPTY_ROOT_HASH, |a| a.storage_root()),
+                    "balance": account.map(|a| a.balance).unwrap_or_default(),
+                    "nonce": U64::from(account.map_or(0, |a| a.nonce)),
+                }))
+            }
+            "eth_getRawTransactionByHash" => {
+                let (hash,): (B256,) = parse(params, 1)?;
+                ok(backend.transaction(&hash).map(|loc| match loc {
+                    TxLocation::Mined(block, i) => {
+                        Bytes::from(block.transactions[i].tx.encoded_2718())
+                    }
+                    TxLocation::Pending(tx) => Bytes::from(tx.tx.encoded_2718()),
+                }))
+            }
+            "eth_getRawTransactionByBlockNumberAndIndex" => {
+                let (tag, index): (BlockNumberOrTag, U64) = parse(params, 2)?;
+                let block = self.block_for(BlockId::Number(tag))?;
+                ok(block.and_then(|b| {
+                    b.transactions
+                        .get(index.to::<usize>())
+                        .map(|t| Bytes::from(t.tx.encoded_2718()))
+                }))
+            }
+            "eth_getRawTransactionByBlockHashAndIndex" => {
+                let (hash, index): (B256, U64) = parse(params, 2)?;
+                ok(backend.block_by_hash(&hash).and_then(|b| {
+                    b.transactions
+                        .get(index.to::<usize>())
+                        .map(|t| Bytes::from(t.tx.encoded_2718()))
+                }))
+            }
+            "eth_getHeaderByNumber" => {
+                let (tag,): (BlockNumberOrTag,) = parse(params, 1)?;
+                let block = self.block_for(BlockId::Number(tag))?;
+                ok(block.map(|b| convert::block(&b, false).header))
+            }
+            "eth_getHeaderByHash" => {
+                let (hash,): (B256,) = parse(params, 1)?;
+                ok(backend.block_by_hash(&hash).map(|b| convert::block(&b, false).header))
+            }
+            "eth_getUncleCountByBlockNumber" => {
+                let (tag,): (BlockNumberOrTag,) = parse(params, 1)?;
+                ok(self.block_for(BlockId::Number(tag))?.map(|_| U64::ZERO))
+            }
+            "eth_getUncleCountByBlockHash" => {
+                let (hash,): (B256,) = parse(params, 1)?;
+                ok(backend.block_by_hash(&hash).map(|_| U64::ZERO))
+            }
+            "eth_getUncleByBlockNumberAndIndex" => {
+                let (_, _): (BlockNumberOrTag, U64) = parse(params, 2)?;
+                ok(Value::Null)
+            }
+            "eth_getUncleByBlockHashAndIndex" => {
+                let (_, _): (B256, U64) = parse(params, 2)?;
+                ok(Value::Null)
+            }
+            "eth_coinbase" => {
+                none(&params)?;
+                ok(backend.coinbase())
+            }
+            "eth_mining" => {
+                none(&params)?;
+                ok(self.inner.miner.mode() != MiningMode::Manual)
+            }
+            "eth_hashrate" => {
+                none(&params)?;
+                ok(U64::ZERO)
+            }
+            "eth_pendingTransactions" => {
+                none(&params)?;
+                let (pending, queued) = backend.pool_content();
+                ok(pending
+                    .iter()
+                    .chain(&queued)
+                    .map(|tx| convert::pending_transaction(tx))
+                    .collect::<Vec<_>>())
+            }
+            "txpool_status" => {
+                none(&params)?;
+                let (pending, queued) = backend.pool_content();
+                ok(serde_json::json!({
+                    "pending": U64::from(pending.len()),
+                    "queued": U64::from(queued.len()),
+                }))
+            }
+            "txpool_content" => {
+                none(&params)?;
+                let (pending, queued) = backend.pool_content();
+                ok(serde_json::json!({
+                    "pending": convert::pool_by_sender(&pending, |tx| {
+                        serde_json::to_value(convert::pending_transaction(tx)).unwrap_or_default()
+                    }),
+                    "queued": convert::pool_by_sender(&queued, |tx| {
+                        serde_json::to_value(convert::pending_transaction(tx)).unwrap_or_default()
+                    }),
+                }))
+            }
+            "txpool_inspect" => {
+                none(&params)?;
+                let (pending, queued) = backend.pool_content();
+                ok(serde_json::json!({
+                    "pending": convert::pool_by_sender(&pending, convert::inspect),
+                    "queued": convert::pool_by_sender(&queued, convert::inspect),
+                }))
+            }
+            "eth_newFilter" => {
+                let (filter,): (Filter,) = parse(params, 1)?;
+                ok(self.inner.filters.new_logs(backend, filter)?)
+            }
+            "eth_newBlockFilter" => {
+                none(&params)?;
+                ok(self.inner.filters.new_blocks(backend)?)
+            }
+            "eth_newPendingTransactionFilter" => {
+                let (_full,): (Option<bool>,) = parse(params, 0)?;
+                ok(self.inner.filters.new_pending(backend)?)
+            }
+            "eth_getFilterChanges" => {
+                let (id,): (U128,) = parse(params, 1)?;
+                let api = self.clone();
+                let backend = backend.clone();
+                let changes =
+                    tokio::task::spawn_blocking(move || api.inner.filters.changes(&backend, id))
+                        .await
+                        .map_err(RpcError::internal)??;
+                ok(changes)
+            }
+            "eth_getFilterLogs" => {
+                let (id,): (U128,) = parse(params, 1)?;
+                let filter = self.inner.filters.log_filter(id)?;
+                let backend = backend.clone();
+                let max = self.inner.config.max_logs_range;
+                ok(blocking(move || backend.logs(&filter, max)).await?)
+            }
+            "eth_uninstallFilter" => {
+                let (id,): (U128,) = parse(params, 1)?;
+                ok(self.inner.filters.uninstall(id))
+            }
+            "eth_subscribe" | "eth_unsubscribe" => Err(RpcError::new(
+                METHOD_NOT_FOUND,
+                format!("notifications not supported: {method} needs a WebSocket connection"),
+            )),
             "eth_sendRawTransaction" => {
                 let (raw,): (Bytes,) = parse(params, 1)?;
                 ok(backend.submit_raw(&raw)?)
@@ -287,52 +527,16 @@ impl EthApi {
                 let max = self.inner.config.max_logs_range;
                 ok(blocking(move || backend.logs(&filter, max)).await?)
             }
-            "evm_snapshot" | "anvil_snapshot" => {
-                none(&params)?;
-                ok(U64::from(backend.snapshot()))
-            }
-            "evm_revert" | "anvil_revert" => {
-                let (id,): (U64,) = parse(params, 1)?;
-                let backend = backend.clone();
-                ok(blocking(move || backend.revert(id.to::<u64>())).await?)
-            }
-            "evm_mine" => {
-                let (timestamp,): (Option<U64>,) = parse(params, 0)?;
-                let backend = backend.clone();
-                let options =
-                    MineOptions { allow_empty: true, timestamp: timestamp.map(|t| t.to::<u64>()) };
-                blocking(move || backend.mine(options)).await?;
-                ok("0x0")
-            }
-            "evm_setAutomine" | "anvil_setAutomine" => {
-                let (enabled,): (bool,) = parse(params, 1)?;
-                self.inner.miner.set_mode(if enabled {
-                    MiningMode::Auto
-                } else {
-                    MiningMode::Manual
-                });
-                if enabled {
-                    backend.tx_ready().notify_one();
-                }
-                ok(true)
-            }
-            "evm_setIntervalMining" | "anvil_setIntervalMining" => {
-                let (seconds,): (u64,) = parse(params, 1)?;
-                self.inner.miner.set_mode(if seconds == 0 {
-                    MiningMode::Manual
-                } else {
-                    MiningMode::Interval(Duration::from_secs(seconds))
-                });
-                ok(true)
-            }
-            "anvil_getAutomine" | "hardhat_getAutomine" => {
-                none(&params)?;
-                ok(self.inner.miner.mode() == MiningMode::Auto)
-            }
             m if m.starts_with("debug_") => match crate::debug::execute(self, m, params).await {
                 Some(result) => result,
                 None => Err(RpcError::method_not_found(method)),
             },
+            m if m.starts_with("evm_") || m.starts_with("anvil_") || m.starts_with("hardhat_") => {
+                match crate::dev::execute(self, m, params).await {
+                    Some(result) => result,
+                    None => Err(RpcError::method_not_found(method)),
+                }
+            }
             _ => Err(RpcError::method_not_found(method)),
         }
     }

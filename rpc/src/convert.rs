@@ -1,12 +1,16 @@
 //! Chain types to JSON-RPC wire types (alloy's `rpc-types-eth`).
 
-use alloy_consensus::{ReceiptEnvelope, Transaction as _, transaction::Recovered};
-use alloy_primitives::U256;
+use alloy_consensus::{ReceiptEnvelope, Transaction as _, TxEnvelope, transaction::Recovered};
+use alloy_primitives::{Address, B256, Bytes, KECCAK256_EMPTY, U256, keccak256};
 use alloy_rpc_types_eth::{
-    Block as RpcBlock, BlockTransactions, Header as RpcHeader, Log as RpcLog,
-    Transaction as RpcTransaction, TransactionReceipt, Withdrawals,
+    Block as RpcBlock, BlockTransactions, EIP1186AccountProofResponse, EIP1186StorageProof,
+    Header as RpcHeader, Log as RpcLog, Transaction as RpcTransaction, TransactionReceipt,
+    Withdrawals,
 };
-use anh_evm_host::{Block, MinedTx, txpool::PoolTx};
+use alloy_trie::EMPTY_ROOT_HASH;
+use anh_evm_host::{Block, MinedTx, state::WorldState, txpool::PoolTx};
+use serde_json::Value;
+use std::{collections::BTreeMap, sync::Arc};
 
 /// A block as `eth_getBlockBy*` returns it, with full transactions or their hashes.
 pub(crate) fn block(block: &Block, full: bool) -> RpcBlock {
@@ -91,5 +95,74 @@ pub(crate) fn receipt(block: &Block, index: usize) -> TransactionReceipt {
         from: tx.sender,
         to: tx.tx.to(),
         contract_address: tx.contract_address,
+    }
+}
+
+/// A filled, unsigned transaction (`eth_fillTransaction`), with a zero signature.
+pub(crate) fn unsigned_transaction(tx: TxEnvelope, from: Address) -> RpcTransaction {
+    RpcTransaction {
+        inner: Recovered::new_unchecked(tx, from),
+        block_hash: None,
+        block_number: None,
+        transaction_index: None,
+        effective_gas_price: None,
+        block_timestamp: None,
+    }
+}
+
+/// Pool transactions by sender and nonce, as `txpool_content` and `txpool_inspect` answer
+/// (nonces as decimal strings).
+pub(crate) fn pool_by_sender(
+    txs: &[Arc<PoolTx>],
+    f: impl Fn(&PoolTx) -> Value,
+) -> BTreeMap<Address, BTreeMap<String, Value>> {
+    let mut out: BTreeMap<Address, BTreeMap<String, Value>> = BTreeMap::new();
+    for tx in txs {
+        out.entry(tx.sender).or_default().insert(tx.nonce().to_string(), f(tx));
+    }
+    out
+}
+
+/// geth's one-line summary of a pool transaction (`txpool_inspect`).
+pub(crate) fn inspect(tx: &PoolTx) -> Value {
+    let to = match tx.tx.to() {
+        Some(to) => to.to_string(),
+        None => "contract creation".to_string(),
+    };
+    let price = tx.tx.gas_price().unwrap_or_else(|| tx.tx.max_fee_per_gas());
+    Value::String(format!("{to}: {} wei + {} gas × {price} wei", tx.tx.value(), tx.tx.gas_limit()))
+}
+
+/// An EIP-1186 proof of `address` and its storage `slots` in `state`.
+pub(crate) fn proof(
+    state: &WorldState,
+    address: Address,
+    slots: &[U256],
+) -> EIP1186AccountProofResponse {
+    let account = state.account(&address);
+    let account_proof =
+        state.accounts().proof(&keccak256(address)).into_iter().map(Bytes::from).collect();
+    let storage_proof = slots
+        .iter()
+        .map(|slot| {
+            let key = B256::from(*slot);
+            let (value, proof) = match account {
+                Some(account) => (
+                    account.storage_value(*slot),
+                    account.storage.proof(&keccak256(key)).into_iter().map(Bytes::from).collect(),
+                ),
+                None => (U256::ZERO, Vec::new()),
+            };
+            EIP1186StorageProof { key: key.into(), value, proof }
+        })
+        .collect();
+    EIP1186AccountProofResponse {
+        address,
+        balance: account.map(|a| a.balance).unwrap_or_default(),
+        code_hash: account.map_or(KECCAK256_EMPTY, |a| a.code_hash),
+        nonce: account.map_or(0, |a| a.nonce),
+        storage_hash: account.map_or(EMPTY_ROOT_HASH, |a| a.storage_root()),
+        account_proof,
+        storage_proof,
     }
 }

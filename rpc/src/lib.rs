@@ -9,10 +9,17 @@
 pub mod api;
 mod convert;
 mod debug;
+mod dev;
 pub mod error;
+mod filters;
 mod params;
+mod pubsub;
 pub mod server;
+mod sign;
 
 pub use api::{ApiConfig, EthApi, RpcExtension, RpcFuture, RpcResult, client_version};
+pub use dev::MAX_STATE_DUMP;
 pub use error::RpcError;
+pub use filters::{FILTER_TIMEOUT, MAX_FILTERS};
+pub use pubsub::MAX_SUBSCRIPTIONS;
 pub use server::{ServerConfig, router};

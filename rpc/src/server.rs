@@ -6,8 +6,10 @@
 //! - Bodies above [`ServerConfig::max_request_size`] are refused with -32600 and HTTP 413
 //!   before they are read whole; batches above [`ServerConfig::max_batch_size`] with -32600.
 //! - CORS is open (any origin), so browser dapps on another port can talk to the node.
+//! - `eth_subscribe` / `eth_unsubscribe` are served on WebSocket connections only (see
+//!   the `pubsub` module); over HTTP they are refused with -32601 "notifications not supported".
 
-use crate::{api::EthApi, error::RpcError};
+use crate::{api::EthApi, error::RpcError, pubsub::Session};
 use axum::{
     Router,
     body::{Body, Bytes},
@@ -113,7 +115,7 @@ async fn http_post(state: Arc<ServerState>, headers: &HeaderMap, body: Body) -> 
         Ok(bytes) => bytes,
         Err(_) => return too_large(),
     };
-    match handle_payload(&state, &bytes).await {
+    match handle_payload(&state, &bytes, None).await {
         Some(response) => json_response(StatusCode::OK, encode(&response)),
         None => StatusCode::NO_CONTENT.into_response(),
     }
@@ -128,7 +130,12 @@ fn error_response(id: Value, error: RpcError) -> Value {
 }
 
 /// Handles one payload (a request or a batch); `None` when nothing is to be answered.
-async fn handle_payload(state: &ServerState, bytes: &[u8]) -> Option<Value> {
+/// `session` is the WebSocket connection's, which serves `eth_subscribe`.
+async fn handle_payload(
+    state: &ServerState,
+    bytes: &[u8],
+    mut session: Option<&mut Session>,
+) -> Option<Value> {
     let value: Value = match serde_json::from_slice(bytes) {
         Ok(value) => value,
         Err(e) => return Some(error_response(Value::Null, RpcError::parse_error(e))),
@@ -148,18 +155,24 @@ async fn handle_payload(state: &ServerState, bytes: &[u8]) -> Option<Value> {
             }
             let mut responses = Vec::with_capacity(items.len());
             for item in items {
-                if let Some(response) = handle_request(&state.api, item).await {
+                if let Some(response) =
+                    handle_request(&state.api, item, session.as_deref_mut()).await
+                {
                     responses.push(response);
                 }
             }
             (!responses.is_empty()).then_some(Value::Array(responses))
         }
-        single => handle_request(&state.api, single).await,
+        single => handle_request(&state.api, single, session).await,
     }
 }
 
 /// Handles one request object; `None` for a notification.
-async fn handle_request(api: &EthApi, request: Value) -> Option<Value> {
+async fn handle_request(
+    api: &EthApi,
+    request: Value,
+    session: Option<&mut Session>,
+) -> Option<Value> {
     let Value::Object(mut object) = request else {
         return Some(error_response(
             Value::Null,
@@ -189,7 +202,10 @@ async fn handle_request(api: &EthApi, request: Value) -> Option<Value> {
         ));
     };
     let params = object.remove("params").unwrap_or(Value::Null);
-    let result = api.execute(&method, params).await;
+    let result = match session {
+        Some(session) if Session::serves(&method) => session.handle(&method, params),
+        _ => api.execute(&method, params).await,
+    };
     let id = id?;
     Some(match result {
         Ok(result) => json!({ "jsonrpc": "2.0", "id": id, "result": result }),
@@ -200,6 +216,7 @@ async fn handle_request(api: &EthApi, request: Value) -> Option<Value> {
 async fn ws_session(state: Arc<ServerState>, socket: WebSocket) {
     let (mut sink, mut stream) = socket.split();
     let (outgoing, mut queue) = mpsc::channel::<Vec<u8>>(256);
+    let mut session = Session::new(state.api.clone(), outgoing.clone());
     let writer = tokio::spawn(async move {
         while let Some(bytes) = queue.recv().await {
             let text = String::from_utf8(bytes).unwrap_or_default();
@@ -215,12 +232,15 @@ async fn ws_session(state: Arc<ServerState>, socket: WebSocket) {
             Message::Close(_) => break,
             Message::Ping(_) | Message::Pong(_) => continue,
         };
-        if let Some(response) = handle_payload(&state, &bytes).await
+        if let Some(response) = handle_payload(&state, &bytes, Some(&mut session)).await
             && outgoing.send(encode(&response)).await.is_err()
         {
             break;
         }
+        session.start_pending();
     }
+    // Ends the connection's subscriptions, which hold senders of `outgoing`.
+    drop(session);
     drop(outgoing);
     let _ = writer.await;
 }

@@ -5,8 +5,10 @@
 mod cast;
 mod chain;
 mod committee;
+mod dev;
 mod dnn;
 mod errors;
 mod mining;
 mod persistence;
+mod trace;
 mod utils;
