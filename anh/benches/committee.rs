@@ -29,23 +29,18 @@ use anh_precompiles::{
 use anh_runtime::{
     LocalOracle, ModelRuntime, ModelSource, ModelStore, OrtRuntime, RuntimeConfig, synth,
 };
+mod common;
+
+use common::{MNEMONIC, call as rpc};
 use serde_json::{Value, json};
 use std::{
     sync::Arc,
     time::{Duration, Instant},
 };
 
-const MNEMONIC: &str = "test test test test test test test test test test test junk";
 const K: i64 = 3200;
 const N: i64 = 3200;
 const TXS: usize = 50;
-
-async fn rpc(client: &reqwest::Client, url: &str, method: &str, params: Value) -> Value {
-    let body = json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params });
-    let reply: Value = client.post(url).json(&body).send().await.unwrap().json().await.unwrap();
-    assert!(reply.get("error").is_none(), "{method}: {reply}");
-    reply["result"].clone()
-}
 
 fn input(seed: usize, k: i64) -> HostTensor {
     let x: Vec<f32> = (0..k).map(|i| ((i as usize * 31 + seed * 7) % 97) as f32 / 97.0).collect();

@@ -15,62 +15,19 @@ use alloy::{
     primitives::{Address, TxKind, U256, hex},
     signers::{SignerSync, local::MnemonicBuilder},
 };
-use serde_json::{Value, json};
+use serde_json::json;
 use std::{
-    io::{BufRead, BufReader},
     path::PathBuf,
-    process::{Child, Command, Stdio},
     sync::Arc,
     time::{Duration, Instant},
 };
 
+mod common;
+
+use common::{MNEMONIC, anvil_binary, call, start};
+
 const SENDERS: usize = 10;
 const WINDOW: usize = 1000;
-const MNEMONIC: &str = "test test test test test test test test test test test junk";
-
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn start(program: &PathBuf, args: &[&str], ready: &str) -> Server {
-    let port = free_port().to_string();
-    let mut child = Command::new(program)
-        .args(args)
-        .args(["--port", &port])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {}: {e}", program.display()));
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    loop {
-        let line = lines.next().expect("server exited before it was ready").unwrap();
-        if line.contains(ready) {
-            break;
-        }
-    }
-    std::thread::spawn(move || lines.for_each(drop));
-    Server { child, url: format!("http://127.0.0.1:{port}") }
-}
-
-fn anvil_binary() -> PathBuf {
-    std::env::var("ANH_ANVIL").map(PathBuf::from).unwrap_or_else(|_| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil")
-    })
-}
 
 /// Presigned transfers: `per_sender` for each of the ten dev accounts.
 fn presign(per_sender: usize) -> Vec<Vec<String>> {
@@ -102,15 +59,6 @@ fn presign(per_sender: usize) -> Vec<Vec<String>> {
                 .collect()
         })
         .collect()
-}
-
-async fn call(client: &reqwest::Client, url: &str, method: &str, params: Value) -> Value {
-    let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
-    let reply: Value = client.post(url).json(&body).send().await.unwrap().json().await.unwrap();
-    if let Some(error) = reply.get("error") {
-        panic!("{method} failed: {error}");
-    }
-    reply["result"].clone()
 }
 
 /// Sends `txs[s][range]` for every sender s concurrently; returns the elapsed time.
@@ -154,7 +102,6 @@ fn main() {
 
     let anh = PathBuf::from(env!("CARGO_BIN_EXE_anh"));
     let anvil = anvil_binary();
-    assert!(anvil.exists(), "anvil not found at {}: run ./dev setup", anvil.display());
     let nodes: Vec<(&str, PathBuf, Vec<&str>, &str)> = vec![
         ("anh node", anh, vec!["node"], "Listening on"),
         ("anvil 1.7.1", anvil, vec![], "Listening on"),

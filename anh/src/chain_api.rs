@@ -17,7 +17,10 @@ use alloy_eips::{BlockId, BlockNumberOrTag};
 use alloy_primitives::{Address, B256, Bytes};
 use anh_evm_host::{Backend, Block, HostError};
 use anh_precompiles::{JobKind, JobRecord, Rule};
-use anh_rpc::{RpcError, RpcExtension, RpcFuture};
+use anh_rpc::{
+    RpcError, RpcExtension, RpcFuture,
+    params::{none, parse},
+};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -97,50 +100,28 @@ pub fn record_json(record: &JobRecord) -> Value {
     })
 }
 
-fn params<T: serde::de::DeserializeOwned>(params: Value, method: &str) -> Result<T, RpcError> {
-    let mut items = match params {
-        Value::Array(items) => items,
-        Value::Null => Vec::new(),
-        _ => return Err(RpcError::invalid_params("parameters must be an array")),
-    };
-    if items.len() != 1 {
-        return Err(RpcError::invalid_params(format!("{method} takes exactly one argument")));
-    }
-    serde_json::from_value(items.remove(0))
-        .map_err(|e| RpcError::invalid_params(format!("invalid argument 0: {e}")))
-}
-
-fn no_params(params: &Value) -> Result<(), RpcError> {
-    match params {
-        Value::Null => Ok(()),
-        Value::Array(items) if items.is_empty() => Ok(()),
-        _ => Err(RpcError::invalid_params("too many arguments, want at most 0")),
-    }
-}
-
 impl RpcExtension for ChainApi {
     fn call(&self, method: &str, params_value: Value) -> Option<RpcFuture> {
         let api = self.clone();
-        let method_name = method.to_string();
         let future: RpcFuture = match method {
             "anh_getAttestations" => Box::pin(async move {
-                let id: BlockId = params(params_value, &method_name)?;
+                let (id,): (BlockId,) = parse(params_value, 1)?;
                 Ok(match api.block(id)? {
                     Some(block) => Value::Array(block.jobs.iter().map(record_json).collect()),
                     None => Value::Null,
                 })
             }),
             "anh_committee" => Box::pin(async move {
-                no_params(&params_value)?;
+                none(&params_value)?;
                 Ok(api.committee())
             }),
             "anh_chainConfig" => Box::pin(async move {
-                no_params(&params_value)?;
+                none(&params_value)?;
                 let genesis_hash: Option<B256> = api.backend.block(0).map(|b| b.hash);
                 Ok(json!({ "genesis": api.backend.genesis(), "genesisHash": genesis_hash }))
             }),
             "anh_getRawBlock" => Box::pin(async move {
-                let number: BlockNumberOrTag = params(params_value, &method_name)?;
+                let (number,): (BlockNumberOrTag,) = parse(params_value, 1)?;
                 Ok(match api.block(BlockId::Number(number))? {
                     Some(block) => json!(Bytes::from(block.encode())),
                     None => Value::Null,

@@ -17,7 +17,10 @@ use alloy_eips::BlockId;
 use alloy_primitives::{B256, Bytes};
 use anh_evm_host::Backend;
 use anh_precompiles::{ModelInfo, TensorSpec, registry};
-use anh_rpc::{RpcError, RpcExtension, RpcFuture};
+use anh_rpc::{
+    RpcError, RpcExtension, RpcFuture,
+    params::{none, parse},
+};
 use anh_runtime::{ModelStore, OrtRuntime, RuntimeError};
 use axum::{
     Json, Router,
@@ -120,7 +123,7 @@ impl RpcExtension for ModelApi {
         let api = self.clone();
         let future: RpcFuture = match method {
             "anh_putModel" => Box::pin(async move {
-                let (bytes,): (Bytes,) = one_param(params)?;
+                let (bytes,): (Bytes,) = parse(params, 1)?;
                 let store = api.store.clone();
                 let info = tokio::task::spawn_blocking(move || store.put(&bytes))
                     .await
@@ -129,39 +132,18 @@ impl RpcExtension for ModelApi {
                 Ok(json!(info.hash))
             }),
             "anh_getModel" => Box::pin(async move {
-                let (hash,): (B256,) = one_param(params)?;
+                let (hash,): (B256,) = parse(params, 1)?;
                 tokio::task::spawn_blocking(move || Ok(api.model(hash).unwrap_or(Value::Null)))
                     .await
                     .map_err(RpcError::internal)?
             }),
             "anh_stats" => Box::pin(async move {
-                no_params(&params)?;
+                none(&params)?;
                 Ok(api.stats())
             }),
             _ => return None,
         };
         Some(future)
-    }
-}
-
-fn one_param<T: serde::de::DeserializeOwned>(params: Value) -> Result<(T,), RpcError> {
-    match params {
-        Value::Array(mut items) if items.len() == 1 => serde_json::from_value(items.remove(0))
-            .map(|v| (v,))
-            .map_err(|e| RpcError::invalid_params(format!("invalid argument 0: {e}"))),
-        Value::Array(items) if items.is_empty() => {
-            Err(RpcError::invalid_params("missing value for required argument 0"))
-        }
-        Value::Array(_) => Err(RpcError::invalid_params("too many arguments, want at most 1")),
-        _ => Err(RpcError::invalid_params("missing value for required argument 0")),
-    }
-}
-
-fn no_params(params: &Value) -> Result<(), RpcError> {
-    match params {
-        Value::Null => Ok(()),
-        Value::Array(items) if items.is_empty() => Ok(()),
-        _ => Err(RpcError::invalid_params("too many arguments, want at most 0")),
     }
 }
 

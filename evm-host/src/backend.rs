@@ -530,6 +530,14 @@ impl Backend {
         })
     }
 
+    /// Whether the pool transaction `hash` is ready for the next block (no nonce gap before
+    /// it); `false` if it is not in the pool.
+    pub fn is_ready(&self, hash: &B256) -> bool {
+        let Some(tx) = self.pool.lock().get(hash).cloned() else { return false };
+        let nonce = self.chain.read().head_state.account(&tx.sender).map(|a| a.nonce).unwrap_or(0);
+        self.pool.lock().next_nonce(&tx.sender, nonce) > tx.nonce()
+    }
+
     /// Decodes, validates and pools a raw signed transaction.
     pub fn submit_raw(&self, raw: &[u8]) -> HostResult<B256> {
         if raw.len() > MAX_TX_SIZE {

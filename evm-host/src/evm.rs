@@ -279,9 +279,20 @@ pub fn call_cfg(config: &EvmConfig, tx: &TxEnv) -> CfgEnv {
 }
 
 /// The reason reported for revert data: the `Error(string)` message, the meaning of a
-/// `Panic(uint256)` code (geth's words), or the sentence for one of ANH's precompile errors.
+/// `Panic(uint256)` code (geth's words), the sentence for one of ANH's precompile errors, or
+/// `custom error 0x<selector>` for any other error.
 pub fn revert_reason(output: &[u8]) -> Option<String> {
-    decode_revert(output).or_else(|| anh_precompiles::error::describe(output))
+    decode_revert(output).or_else(|| anh_precompiles::error::describe(output)).or_else(|| {
+        // Another custom error: its selector, as anvil reports it (clients decode the
+        // arguments from the revert data).
+        let selector = output.get(..4)?;
+        let builtin = [[0x08, 0xc3, 0x79, 0xa0], [0x4e, 0x48, 0x7b, 0x71]];
+        if builtin.iter().any(|b| b == selector) {
+            // A malformed Error(string) or Panic(uint256): nothing to say about it.
+            return None;
+        }
+        Some(format!("custom error {}", alloy_primitives::hex::encode_prefixed(selector)))
+    })
 }
 
 /// Re-export used by the rpc layer to format revert data.
@@ -344,6 +355,7 @@ mod tests {
         assert_eq!(revert_reason(&panic).as_deref(), Some("division or modulo by zero"));
         assert_eq!(revert_reason(&[0x08, 0xc3, 0x79, 0xa0, 1]), None);
         assert_eq!(revert_reason(&[]), None);
-        assert_eq!(revert_reason(&hex!("deadbeef")), None);
+        assert_eq!(revert_reason(&hex!("deadbeef")).as_deref(), Some("custom error 0xdeadbeef"));
+        assert_eq!(revert_reason(&hex!("deadbe")), None);
     }
 }

@@ -19,6 +19,7 @@ use alloy_primitives::{KECCAK256_EMPTY, Signature};
 use alloy_rpc_types_eth::{BlockOverrides, state::StateOverride};
 use alloy_rpc_types_eth::{Filter, TransactionRequest};
 use alloy_trie::EMPTY_ROOT_HASH;
+use anh_evm_host::Block;
 use anh_evm_host::CallOverrides;
 use anh_evm_host::{
     Backend, HostError, Miner, MiningMode, TxLocation, backend::SUGGESTED_PRIORITY_FEE,
@@ -26,6 +27,7 @@ use anh_evm_host::{
 use serde::Serialize;
 use serde_json::Value;
 use std::{future::Future, pin::Pin, sync::Arc};
+use tokio::sync::broadcast;
 
 /// Result of a method.
 pub type RpcResult = Result<Value, RpcError>;
@@ -93,6 +95,9 @@ where
 /// `eth_call` and `eth_estimateGas`: request, block, state overrides, block overrides.
 type CallParams =
     (TransactionRequest, Option<BlockId>, Option<StateOverride>, Option<Box<BlockOverrides>>);
+
+/// The longest `eth_send*Transaction` waits for automine to include a transaction.
+const AUTOMINE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The most storage keys one `eth_getProof` proves.
 pub const MAX_PROOF_SLOTS: usize = 1024;
@@ -498,12 +503,28 @@ impl EthApi {
             )),
             "eth_sendRawTransaction" => {
                 let (raw,): (Bytes,) = parse(params, 1)?;
-                ok(backend.submit_raw(&raw)?)
+                let blocks = backend.subscribe_blocks();
+                let hash = backend.submit_raw(&raw)?;
+                self.await_automine(hash, blocks).await;
+                ok(hash)
             }
             "eth_sendTransaction" => {
                 let (request,): (TransactionRequest,) = parse(params, 1)?;
+                let blocks = backend.subscribe_blocks();
                 let backend = backend.clone();
-                ok(blocking(move || backend.send_transaction(request)).await?)
+                let hash = blocking(move || backend.send_transaction(request)).await?;
+                self.await_automine(hash, blocks).await;
+                ok(hash)
+            }
+            "eth_getAccountInfo" => {
+                let (address, id): (Address, Option<BlockId>) = parse(params, 1)?;
+                let state = backend.state_at(id.unwrap_or_default())?;
+                let account = state.account(&address);
+                ok(serde_json::json!({
+                    "balance": account.map(|a| a.balance).unwrap_or_default(),
+                    "nonce": U64::from(account.map_or(0, |a| a.nonce)),
+                    "code": account.map(|a| backend.code(&a.code_hash)).unwrap_or_default(),
+                }))
             }
             "eth_getTransactionByHash" => {
                 let (hash,): (B256,) = parse(params, 1)?;
@@ -527,10 +548,12 @@ impl EthApi {
                 let max = self.inner.config.max_logs_range;
                 ok(blocking(move || backend.logs(&filter, max)).await?)
             }
-            m if m.starts_with("debug_") => match crate::debug::execute(self, m, params).await {
-                Some(result) => result,
-                None => Err(RpcError::method_not_found(method)),
-            },
+            m if m.starts_with("debug_") || m.starts_with("trace_") => {
+                match crate::debug::execute(self, m, params).await {
+                    Some(result) => result,
+                    None => Err(RpcError::method_not_found(method)),
+                }
+            }
             m if m.starts_with("evm_") || m.starts_with("anvil_") || m.starts_with("hardhat_") => {
                 match crate::dev::execute(self, m, params).await {
                     Some(result) => result,
@@ -539,6 +562,32 @@ impl EthApi {
             }
             _ => Err(RpcError::method_not_found(method)),
         }
+    }
+
+    /// With automine on, waits until the transaction `hash` is in a block (or has left the
+    /// pool unmined), as Hardhat Network does, so that its receipt exists when
+    /// `eth_send*Transaction` answers; the miner still batches transactions that arrive
+    /// together. A transaction waiting behind a nonce gap is answered at once. `blocks` must
+    /// have been subscribed before the transaction was submitted.
+    async fn await_automine(&self, hash: B256, mut blocks: broadcast::Receiver<Arc<Block>>) {
+        if self.inner.miner.mode() != MiningMode::Auto || !self.inner.backend.is_ready(&hash) {
+            return;
+        }
+        let backend = &self.inner.backend;
+        let wait = async {
+            loop {
+                match backend.transaction(&hash) {
+                    Some(TxLocation::Pending(_)) => {}
+                    _ => return,
+                }
+                match blocks.recv().await {
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        };
+        // A bound, in case mining is switched off meanwhile.
+        let _ = tokio::time::timeout(AUTOMINE_WAIT, wait).await;
     }
 
     /// The block `id` names (`pending` is the latest), or `None` if there is none.

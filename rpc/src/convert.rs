@@ -111,14 +111,16 @@ pub(crate) fn unsigned_transaction(tx: TxEnvelope, from: Address) -> RpcTransact
 }
 
 /// Pool transactions by sender and nonce, as `txpool_content` and `txpool_inspect` answer
-/// (nonces as decimal strings).
+/// (senders checksummed, nonces as decimal strings, as geth writes them).
 pub(crate) fn pool_by_sender(
     txs: &[Arc<PoolTx>],
     f: impl Fn(&PoolTx) -> Value,
-) -> BTreeMap<Address, BTreeMap<String, Value>> {
-    let mut out: BTreeMap<Address, BTreeMap<String, Value>> = BTreeMap::new();
+) -> BTreeMap<String, BTreeMap<String, Value>> {
+    let mut out: BTreeMap<String, BTreeMap<String, Value>> = BTreeMap::new();
     for tx in txs {
-        out.entry(tx.sender).or_default().insert(tx.nonce().to_string(), f(tx));
+        // Checksummed, as geth writes them.
+        let sender = tx.sender.to_checksum(None);
+        out.entry(sender).or_default().insert(tx.nonce().to_string(), f(tx));
     }
     out
 }

@@ -1,4 +1,5 @@
-//! The `debug_` namespace: transaction, block and call tracing with geth's tracers.
+//! The `debug_` and `trace_` namespaces: transaction, block and call tracing with geth's tracers
+//! (`debug_`) and Parity's flat call traces (`trace_`).
 //!
 //! - `debug_traceTransaction(hash, options?)`: the transaction re-executed in its block (DNN
 //!   precompiles in Replay mode: no model runs).
@@ -11,6 +12,12 @@
 //! `enableMemory`, `enableReturnData`, `limit`), or `tracer` with `tracerConfig`; the results
 //! are geth's JSON. An unknown or JavaScript tracer, or an ill-typed option, is -32602; an
 //! unknown transaction is geth's -32000 "transaction not found".
+//!
+//! - `trace_transaction(hash)`: the transaction's Parity traces (`LocalizedTransactionTrace`),
+//!   one per call frame in call order, re-executed as for `debug_traceTransaction`. An unknown
+//!   or pending transaction has none: `[]`, as in anvil (reth answers null).
+//! - `trace_block(block)`: the traces of every transaction of the block (a number, tag or
+//!   hash), in order; an unknown block is -32001, the pending block -32602.
 //!
 //! Re-execution runs on tokio's blocking pool.
 
@@ -28,7 +35,7 @@ use serde::Serialize;
 use serde_json::Value;
 use std::sync::Arc;
 
-/// Executes a `debug_` method, or `None` if there is no such method.
+/// Executes a `debug_` or `trace_` method, or `None` if there is no such method.
 pub(crate) async fn execute(api: &EthApi, method: &str, params: Value) -> Option<RpcResult> {
     let backend = api.backend().clone();
     Some(match method {
@@ -36,6 +43,8 @@ pub(crate) async fn execute(api: &EthApi, method: &str, params: Value) -> Option
         "debug_traceCall" => trace_call(backend, params).await,
         "debug_traceBlockByNumber" => trace_block_by_number(backend, params).await,
         "debug_traceBlockByHash" => trace_block_by_hash(backend, params).await,
+        "trace_transaction" => parity_trace_transaction(backend, params).await,
+        "trace_block" => parity_trace_block(backend, params).await,
         _ => return None,
     })
 }
@@ -91,6 +100,17 @@ async fn trace_call(backend: Arc<Backend>, params: Value) -> RpcResult {
     let id = id.unwrap_or_default();
     let opts = opts.unwrap_or_default();
     ok(blocking(move || backend.trace_call(&request, id, opts)).await?)
+}
+
+async fn parity_trace_transaction(backend: Arc<Backend>, params: Value) -> RpcResult {
+    let (hash,): (B256,) = parse(params, 1)?;
+    let traces = blocking(move || backend.parity_trace_transaction(&hash)).await?;
+    ok(traces.unwrap_or_default())
+}
+
+async fn parity_trace_block(backend: Arc<Backend>, params: Value) -> RpcResult {
+    let (id,): (BlockId,) = parse(params, 1)?;
+    ok(blocking(move || backend.parity_trace_block(id)).await?)
 }
 
 fn ok<T: Serialize>(value: T) -> RpcResult {

@@ -168,20 +168,22 @@ pub(crate) async fn execute(api: &EthApi, method: &str, params: Value) -> Option
                 ok(Value::Null)
             })
         }
-        "anvil_reset" | "hardhat_reset" => match parse::<(Option<Value>,)>(params, 0) {
-            Ok((options,)) => {
-                let forking =
-                    options.as_ref().and_then(|o| o.get("forking")).filter(|f| !f.is_null());
-                if forking.is_some() {
-                    Err(RpcError::invalid_params(
-                        "forking is not supported: anh node resets to its own genesis only",
-                    ))
-                } else {
-                    blocking(move || backend.reset()).await.and_then(|()| ok(Value::Null))
+        "anvil_reset" | "hardhat_reset" => {
+            match parse::<(Option<serde_json::Map<String, Value>>,)>(params, 0) {
+                Ok((options,)) => {
+                    let forking =
+                        options.as_ref().and_then(|o| o.get("forking")).filter(|f| !f.is_null());
+                    if forking.is_some() {
+                        Err(RpcError::invalid_params(
+                            "forking is not supported: anh node resets to its own genesis only",
+                        ))
+                    } else {
+                        blocking(move || backend.reset()).await.and_then(|()| ok(Value::Null))
+                    }
                 }
+                Err(e) => Err(e),
             }
-            Err(e) => Err(e),
-        },
+        }
         "anvil_dumpState" | "hardhat_dumpState" => match parse::<(Option<bool>,)>(params, 0) {
             Ok(_) => blocking(move || Ok(backend.dump_state())).await.and_then(|dump| {
                 let json = serde_json::to_vec(&dump).map_err(RpcError::internal)?;

@@ -12,7 +12,7 @@ mod debug;
 mod dev;
 pub mod error;
 mod filters;
-mod params;
+pub mod params;
 mod pubsub;
 pub mod server;
 mod sign;

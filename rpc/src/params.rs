@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 /// A tuple of positional parameters.
-pub(crate) trait FromParams: Sized {
+pub trait FromParams: Sized {
     /// Number of positions.
     const ARITY: usize;
     /// Builds the tuple from exactly `ARITY` values (missing ones are null).
@@ -39,7 +39,7 @@ tuple_params!(3; A 0, B 1, C 2);
 tuple_params!(4; A 0, B 1, C 2, D 3);
 
 /// Parses `params` as the tuple `T`, of which the first `required` positions must be given.
-pub(crate) fn parse<T: FromParams>(params: Value, required: usize) -> Result<T, RpcError> {
+pub fn parse<T: FromParams>(params: Value, required: usize) -> Result<T, RpcError> {
     let items = match params {
         Value::Null => Vec::new(),
         Value::Array(items) => items,
@@ -65,11 +65,12 @@ pub(crate) fn parse<T: FromParams>(params: Value, required: usize) -> Result<T, 
 }
 
 /// Checks that a method that takes no parameters got none.
-pub(crate) fn none(params: &Value) -> Result<(), RpcError> {
+pub fn none(params: &Value) -> Result<(), RpcError> {
     match params {
         Value::Null => Ok(()),
         Value::Array(items) if items.is_empty() => Ok(()),
-        _ => Err(RpcError::invalid_params("too many arguments, want at most 0")),
+        Value::Array(_) => Err(RpcError::invalid_params("too many arguments, want at most 0")),
+        _ => Err(RpcError::invalid_params("parameters must be given as an array (by position)")),
     }
 }
 

@@ -179,7 +179,8 @@ async fn reverts_and_panics() {
     let reply =
         rpc(&url, "eth_call", call(Counter::failCustomCall { code: U256::from(42) }.abi_encode()))
             .await;
-    assert_eq!(error_of(&reply), (3, "execution reverted".into()));
+    let selector = alloy::primitives::hex::encode_prefixed(Counter::CustomFailure::SELECTOR);
+    assert_eq!(error_of(&reply), (3, format!("execution reverted: custom error {selector}")));
     let data: alloy::primitives::Bytes = reply["error"]["data"].as_str().unwrap().parse().unwrap();
     let decoded = Counter::CustomFailure::abi_decode(&data).unwrap();
     assert_eq!((decoded.code, decoded.sender), (U256::from(42), ADDR0));

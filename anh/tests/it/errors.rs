@@ -264,3 +264,165 @@ async fn send_transaction_needs_dev_account() {
     assert!(receipt.unwrap().status());
     let _ = TransactionRequest::default().with_to(ADDR1);
 }
+
+/// Every method the node serves.
+const METHODS: &[&str] = &[
+    "anh_getAttestations",
+    "anh_getModel",
+    "anh_putModel",
+    "anh_stats",
+    "anh_chainConfig",
+    "anh_getRawBlock",
+    "anvil_addBalance",
+    "anvil_autoImpersonateAccount",
+    "anvil_dropAllTransactions",
+    "anvil_dropTransaction",
+    "anvil_dumpState",
+    "anvil_getAutomine",
+    "anvil_getIntervalMining",
+    "anvil_impersonateAccount",
+    "anvil_increaseTime",
+    "anvil_loadState",
+    "anvil_metadata",
+    "anvil_mine",
+    "anvil_nodeInfo",
+    "anvil_reset",
+    "anvil_revert",
+    "anvil_setAutomine",
+    "anvil_setBalance",
+    "anvil_setCode",
+    "anvil_setCoinbase",
+    "anvil_setIntervalMining",
+    "anvil_setNextBlockBaseFeePerGas",
+    "anvil_setNextBlockTimestamp",
+    "anvil_setNonce",
+    "anvil_setStorageAt",
+    "anvil_setTime",
+    "anvil_snapshot",
+    "anvil_stopImpersonatingAccount",
+    "debug_traceBlockByHash",
+    "debug_traceBlockByNumber",
+    "debug_traceCall",
+    "debug_traceTransaction",
+    "eth_accounts",
+    "eth_blockNumber",
+    "eth_call",
+    "eth_chainId",
+    "eth_coinbase",
+    "eth_createAccessList",
+    "eth_estimateGas",
+    "eth_feeHistory",
+    "eth_fillTransaction",
+    "eth_gasPrice",
+    "eth_getAccount",
+    "eth_getAccountInfo",
+    "eth_getBalance",
+    "eth_getBlockByHash",
+    "eth_getBlockByNumber",
+    "eth_getBlockReceipts",
+    "eth_getBlockTransactionCountByHash",
+    "eth_getBlockTransactionCountByNumber",
+    "eth_getCode",
+    "eth_getFilterChanges",
+    "eth_getFilterLogs",
+    "eth_getHeaderByHash",
+    "eth_getHeaderByNumber",
+    "eth_getLogs",
+    "eth_getProof",
+    "eth_getRawTransactionByBlockHashAndIndex",
+    "eth_getRawTransactionByBlockNumberAndIndex",
+    "eth_getRawTransactionByHash",
+    "eth_getStorageAt",
+    "eth_getTransactionByBlockHashAndIndex",
+    "eth_getTransactionByBlockNumberAndIndex",
+    "eth_getTransactionByHash",
+    "eth_getTransactionCount",
+    "eth_getTransactionReceipt",
+    "eth_getUncleByBlockHashAndIndex",
+    "eth_getUncleByBlockNumberAndIndex",
+    "eth_getUncleCountByBlockHash",
+    "eth_getUncleCountByBlockNumber",
+    "eth_hashrate",
+    "eth_maxPriorityFeePerGas",
+    "eth_mining",
+    "eth_newBlockFilter",
+    "eth_newFilter",
+    "eth_newPendingTransactionFilter",
+    "eth_pendingTransactions",
+    "eth_sendRawTransaction",
+    "eth_sendTransaction",
+    "eth_sign",
+    "eth_signTransaction",
+    "eth_signTypedData_v4",
+    "eth_syncing",
+    "eth_uninstallFilter",
+    "evm_increaseTime",
+    "evm_mine",
+    "evm_revert",
+    "evm_setAutomine",
+    "evm_setIntervalMining",
+    "evm_setNextBlockTimestamp",
+    "evm_snapshot",
+    "hardhat_impersonateAccount",
+    "hardhat_mine",
+    "hardhat_setBalance",
+    "net_listening",
+    "net_version",
+    "personal_sign",
+    "trace_block",
+    "trace_transaction",
+    "txpool_content",
+    "txpool_inspect",
+    "txpool_status",
+    "web3_clientVersion",
+    "web3_sha3",
+];
+
+/// Table-driven: every method refuses too many arguments, named (object) parameters and, where
+/// it takes any, arguments of the wrong type — each with -32602 and a message that says what is
+/// wrong — and the node loses nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_method_refuses_bad_params() {
+    let node = node().await;
+    let url = node.http_endpoint();
+    let provider = provider(&node, KEY0);
+    let tx = TransactionRequest::default().with_to(ADDR1).with_value(U256::from(7));
+    provider.send_transaction(tx).await.unwrap().get_receipt().await.unwrap();
+    let head = rpc(&url, "eth_blockNumber", json!([])).await["result"].clone();
+    let balance = provider.get_balance(ADDR1).await.unwrap();
+
+    let mut failures = Vec::new();
+    for method in METHODS {
+        // Ten arguments are more than any method takes.
+        let reply = rpc(&url, method, json!([1, 2, 3, 4, 5, 6, 7, 8, 9, 10])).await;
+        let (code, message) = error_of(&reply);
+        if code != -32602 || !message.contains("too many arguments") {
+            failures.push(format!("{method} with 10 arguments: {reply}"));
+        }
+        let reply = rpc(&url, method, json!({ "a": 1 })).await;
+        let (code, message) = error_of(&reply);
+        if code != -32602 || !message.contains("must be given as an array") {
+            failures.push(format!("{method} with an object: {reply}"));
+        }
+        // A nested array is no method's argument.
+        let reply = rpc(&url, method, json!([[[["nested"]]]])).await;
+        if let Some(error) = reply.get("error") {
+            let (code, message) = error_of(&reply);
+            let named = message.contains("invalid argument 0")
+                || message.contains("missing value for required argument")
+                || message.contains("too many arguments, want at most 0");
+            if code != -32602 || !named {
+                failures.push(format!("{method} with a nested array: {error}"));
+            }
+        } else {
+            failures.push(format!("{method} accepted a nested array: {reply}"));
+        }
+    }
+    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+
+    // Nothing was lost or changed, and the node still serves.
+    assert_eq!(rpc(&url, "eth_blockNumber", json!([])).await["result"], head);
+    assert_eq!(provider.get_balance(ADDR1).await.unwrap(), balance);
+    let tx = TransactionRequest::default().with_to(ADDR1).with_value(U256::from(1));
+    provider.send_transaction(tx).await.unwrap().get_receipt().await.unwrap();
+}

@@ -10,5 +10,7 @@ mod dnn;
 mod errors;
 mod mining;
 mod persistence;
+mod rpc;
 mod trace;
 mod utils;
+mod ws;

@@ -1,6 +1,7 @@
 //! Tracing (`debug_traceTransaction`, `debug_traceCall`, `debug_traceBlockBy*`): geth's struct
 //! logger and built-in tracers against receipts, nested frames, historical state, Replay mode
-//! for DNN transactions, bad input, and Foundry's `cast run`.
+//! for DNN transactions, bad input, and Foundry's `cast run`. Parity traces (`trace_transaction`,
+//! `trace_block`): the flat call tree, reverts, whole blocks, bad input, and `cast trace`.
 
 use crate::{dnn::consumer::DnnConsumer, utils::*};
 use alloy::{
@@ -331,7 +332,8 @@ async fn old_transactions_trace_as_when_mined() {
 }
 
 /// A mined `DnnConsumer.run` traces in Replay mode: the `infer` precompile's frame returns the
-/// attested outputs and `anh_stats().inferencesRun` does not move; `debug_traceCall` of the
+/// attested outputs, the Parity trace is the consumer's call alone, and
+/// `anh_stats().inferencesRun` does not move; `debug_traceCall` of the
 /// same call runs the model (Call mode) and gives the same outputs.
 #[tokio::test(flavor = "multi_thread")]
 async fn dnn_transactions_trace_in_replay_mode() {
@@ -381,6 +383,12 @@ async fn dnn_transactions_trace_in_replay_mode() {
     let block = format!("{:#x}", receipt.block_number.unwrap());
     let traced = result(&url, "debug_traceBlockByNumber", json!([block])).await;
     assert_eq!(traced[0]["result"], logs);
+    // Parity traces leave out the precompile's frame (as for every precompile).
+    let parity = result(&url, "trace_transaction", json!([hash])).await;
+    assert_eq!(parity.as_array().map(Vec::len), Some(1), "{parity}");
+    assert_eq!(parity[0]["action"]["to"], lower(consumer));
+    assert_eq!(parity[0]["result"]["output"], frame["output"]);
+    assert_eq!(parity[0]["subtraces"], 0);
     assert_eq!(inferences().await, before, "Replay mode: no model ran");
 
     // debug_traceCall runs the model on the node (Call mode).
@@ -543,6 +551,275 @@ async fn bad_inputs_are_refused() {
     assert_eq!(frame["value"], "0x1");
 }
 
+/// An address as traces write it (lower-case hex).
+fn lower(address: Address) -> Value {
+    json!(address.to_string().to_lowercase())
+}
+
+/// `trace_transaction` of a call into a factory that deploys two children: one trace per
+/// frame in call order, the call then its CREATE and CREATE2 (`traceAddress` [0] and [1],
+/// `subtraces` counting the children), each located in its block. The top call's gas is the
+/// limit less intrinsic gas, its gasUsed the receipt's less intrinsic gas (Parity's
+/// convention); the creations agree with callTracer's frames and the code on chain. A
+/// deployment is one create trace.
+#[tokio::test(flavor = "multi_thread")]
+async fn parity_traces_of_nested_frames() {
+    let node = node().await;
+    let url = node.http_endpoint();
+    let provider = provider(&node, KEY0);
+    let deployment =
+        send(&provider, TransactionRequest::default().with_deploy_code(bytecode("Factory"))).await;
+    let factory = deployment.contract_address.expect("a creation receipt has the address");
+    let salt = B256::with_last_byte(7);
+    let data = Factory::deployBothCall { salt, value: U256::from(5) }.abi_encode();
+    let receipt = send(&provider, call_tx(factory, data.clone())).await;
+    assert!(receipt.status());
+    let hash = receipt.transaction_hash;
+    let created = factory.create(1);
+    let created2 =
+        Factory::new(factory, &provider).predict(salt, U256::from(5)).call().await.unwrap();
+
+    let traces = result(&url, "trace_transaction", json!([hash])).await;
+    let traces = traces.as_array().expect("a list of traces");
+    assert_eq!(traces.len(), 3, "{traces:?}");
+    for trace in traces {
+        assert_eq!(trace["transactionHash"], json!(hash));
+        assert_eq!(trace["transactionPosition"], 0);
+        assert_eq!(trace["blockHash"], json!(receipt.block_hash.unwrap()));
+        assert_eq!(trace["blockNumber"], receipt.block_number.unwrap());
+        assert!(trace.get("error").is_none(), "{trace}");
+    }
+    let top = &traces[0];
+    assert_eq!(top["type"], "call");
+    assert_eq!(top["action"]["callType"], "call");
+    assert_eq!(top["action"]["from"], lower(ADDR0));
+    assert_eq!(top["action"]["to"], lower(factory));
+    assert_eq!(quantity(&top["action"]["value"]), 0);
+    assert_eq!(top["action"]["input"], json!(Bytes::from(data.clone())));
+    assert_eq!(quantity(&top["action"]["gas"]), 500_000 - intrinsic_gas(&data));
+    assert_eq!(
+        quantity(&top["result"]["gasUsed"]) + intrinsic_gas(&data),
+        receipt.gas_used,
+        "no refunds: the receipt's gas is intrinsic gas plus the frame's"
+    );
+    let output = Bytes::from((created, created2).abi_encode_params());
+    assert_eq!(top["result"]["output"], json!(output));
+    assert_eq!(top["traceAddress"], json!([]));
+    assert_eq!(top["subtraces"], 2);
+
+    let opts = json!({"tracer": "callTracer"});
+    let frames = result(&url, "debug_traceTransaction", json!([hash, opts])).await;
+    let frames = frames["calls"].as_array().expect("nested frames");
+    for (i, (method, child)) in [("create", created), ("create2", created2)].into_iter().enumerate()
+    {
+        let (trace, frame) = (&traces[i + 1], &frames[i]);
+        assert_eq!(trace["type"], "create", "{trace}");
+        assert_eq!(trace["action"]["creationMethod"], method);
+        assert_eq!(trace["action"]["from"], lower(factory));
+        assert_eq!(quantity(&trace["action"]["value"]), 0);
+        assert_eq!(quantity(&trace["action"]["gas"]), quantity(&frame["gas"]));
+        assert_eq!(trace["action"]["init"], frame["input"]);
+        assert_eq!(trace["result"]["address"], lower(child));
+        assert_eq!(quantity(&trace["result"]["gasUsed"]), quantity(&frame["gasUsed"]));
+        let code: Bytes = serde_json::from_value(trace["result"]["code"].clone()).unwrap();
+        assert_eq!(code, provider.get_code_at(child).await.unwrap());
+        assert_eq!(trace["traceAddress"], json!([i]));
+        assert_eq!(trace["subtraces"], 0);
+    }
+
+    let deployed = result(&url, "trace_transaction", json!([deployment.transaction_hash])).await;
+    assert_eq!(deployed.as_array().map(Vec::len), Some(1), "{deployed}");
+    let create = &deployed[0];
+    assert_eq!(create["type"], "create");
+    assert_eq!(create["action"]["creationMethod"], "create");
+    assert_eq!(create["action"]["from"], lower(ADDR0));
+    assert_eq!(create["action"]["init"], json!(bytecode("Factory")));
+    assert_eq!(create["result"]["address"], lower(factory));
+    let code: Bytes = serde_json::from_value(create["result"]["code"].clone()).unwrap();
+    assert_eq!(code, provider.get_code_at(factory).await.unwrap());
+    assert_eq!(create["traceAddress"], json!([]));
+}
+
+/// Reverts in Parity traces: a reverted transaction's trace has error "Reverted" with the
+/// revert data as output and its gas used; under a factory call the failing frame is the one
+/// marked: the CREATE2 into an occupied address has error "Contract address collision" and
+/// no result, the CREATE before it succeeded (and was rolled back with the transaction).
+#[tokio::test(flavor = "multi_thread")]
+async fn parity_traces_of_reverts() {
+    let node = node().await;
+    let url = node.http_endpoint();
+    let provider = provider(&node, KEY0);
+    let counter = deploy_counter(&provider, 1).await;
+    let data = Counter::failCall { reason: "nope".into() }.abi_encode();
+    let receipt = send(&provider, call_tx(counter, data.clone())).await;
+    assert!(!receipt.status());
+    let hash = receipt.transaction_hash;
+    let traces = result(&url, "trace_transaction", json!([hash])).await;
+    assert_eq!(traces.as_array().map(Vec::len), Some(1), "{traces}");
+    let top = &traces[0];
+    assert_eq!(top["error"], "Reverted");
+    assert_eq!(top["action"]["to"], lower(counter));
+    assert_eq!(quantity(&top["result"]["gasUsed"]) + intrinsic_gas(&data), receipt.gas_used);
+    let output: Bytes = serde_json::from_value(top["result"]["output"].clone()).unwrap();
+    assert_eq!(&output[..4], &[0x08, 0xc3, 0x79, 0xa0], "Error(string) data");
+    let frame =
+        result(&url, "debug_traceTransaction", json!([hash, {"tracer": "callTracer"}])).await;
+    assert_eq!(top["result"]["output"], frame["output"]);
+
+    // The same CREATE2 salt twice: the second call reverts at its CREATE2.
+    let factory = deploy(&provider, "Factory").await;
+    let data = Factory::deployBothCall { salt: B256::ZERO, value: U256::from(5) }.abi_encode();
+    assert!(send(&provider, call_tx(factory, data.clone())).await.status());
+    let receipt = send(&provider, call_tx(factory, data)).await;
+    assert!(!receipt.status());
+    let traces = result(&url, "trace_transaction", json!([receipt.transaction_hash])).await;
+    let traces = traces.as_array().expect("a list of traces");
+    assert_eq!(traces.len(), 3, "{traces:?}");
+    assert_eq!(traces[0]["error"], "Reverted");
+    assert_eq!(traces[0]["subtraces"], 2);
+    assert_eq!(traces[0]["result"]["output"], "0x");
+    assert!(traces[1].get("error").is_none(), "{}", traces[1]);
+    let rolled_back: Address = serde_json::from_value(traces[1]["result"]["address"].clone())
+        .expect("the CREATE succeeded");
+    assert!(provider.get_code_at(rolled_back).await.unwrap().is_empty(), "rolled back");
+    assert_eq!(traces[2]["action"]["creationMethod"], "create2");
+    assert_eq!(traces[2]["error"], "Contract address collision");
+    assert_eq!(traces[2]["result"], Value::Null);
+    assert_eq!(traces[2]["traceAddress"], json!([1]));
+}
+
+/// `trace_block` gives the traces of every transaction of a block in order, each with its
+/// transactionPosition and hash, equal to `trace_transaction`'s, by number, tag and hash,
+/// and the same after later blocks changed the same storage; a plain transfer is one call
+/// trace; a block without transactions has none.
+#[tokio::test(flavor = "multi_thread")]
+async fn trace_block_lists_every_transaction() {
+    let node = node_with(NodeConfig { mining: MiningMode::Manual, ..NodeConfig::test() }).await;
+    let url = node.http_endpoint();
+    let provider = provider(&node, KEY0);
+    let mine = || async { result(&url, "evm_mine", json!([])).await };
+    let deployment = TransactionRequest::default()
+        .with_deploy_code(bytecode("Storage"))
+        .with_gas_limit(1_000_000);
+    let storage = ADDR0.create(0);
+    let _ = provider.send_transaction(deployment).await.unwrap();
+    mine().await;
+    let set = |value: u64| {
+        call_tx(
+            storage,
+            Storage::setCall { key: U256::from(1), value: U256::from(value) }.abi_encode(),
+        )
+    };
+    let transfer = TransactionRequest::default().with_to(ADDR1).with_value(U256::from(7));
+    // Block 2: a write, a transfer, a second write to the same slot.
+    let mut hashes = Vec::new();
+    for request in [set(100), transfer, set(200)] {
+        hashes.push(*provider.send_transaction(request).await.unwrap().tx_hash());
+    }
+    mine().await;
+    let block = provider.get_block_by_number(2u64.into()).await.unwrap().unwrap();
+    assert_eq!(block.transactions.hashes().collect::<Vec<_>>(), hashes);
+
+    let traces = result(&url, "trace_block", json!(["0x2"])).await;
+    let list = traces.as_array().expect("a list of traces");
+    assert_eq!(list.len(), 3, "one frame per transaction: {traces}");
+    let mut expected = Vec::new();
+    for (position, (trace, hash)) in list.iter().zip(&hashes).enumerate() {
+        assert_eq!(trace["transactionPosition"], position, "{trace}");
+        assert_eq!(trace["transactionHash"], json!(hash));
+        assert_eq!(trace["blockNumber"], 2);
+        assert_eq!(trace["blockHash"], json!(block.header.hash));
+        let own = result(&url, "trace_transaction", json!([hash])).await;
+        expected.extend(own.as_array().unwrap().iter().cloned());
+    }
+    assert_eq!(traces, Value::Array(expected), "trace_block is the transactions' traces");
+    let sent = &list[1];
+    assert_eq!(sent["type"], "call");
+    assert_eq!(sent["action"]["to"], lower(ADDR1));
+    assert_eq!(quantity(&sent["action"]["value"]), 7);
+    assert_eq!(sent["action"]["input"], "0x");
+    assert_eq!(quantity(&sent["result"]["gasUsed"]), 0);
+
+    let hash = block.header.hash;
+    assert_eq!(result(&url, "trace_block", json!([hash])).await, traces);
+    assert_eq!(result(&url, "trace_block", json!([{"blockHash": hash}])).await, traces);
+    // A later block writes the same slot; block 2 traces as before.
+    let later = *provider.send_transaction(set(300)).await.unwrap().tx_hash();
+    mine().await;
+    assert_eq!(result(&url, "trace_block", json!(["0x2"])).await, traces);
+    let latest = result(&url, "trace_block", json!(["latest"])).await;
+    assert_eq!(latest.as_array().map(Vec::len), Some(1), "{latest}");
+    assert_eq!(latest[0]["transactionHash"], json!(later));
+    assert_eq!(result(&url, "trace_block", json!(["earliest"])).await, json!([]));
+}
+
+/// Bad input to `trace_transaction` and `trace_block`: an unknown or pending transaction has
+/// no traces (`[]`, anvil's answer); wrong parameter types and counts are -32602 naming the
+/// argument; an unknown block is -32001, the pending block -32602 saying to mine it; an
+/// unknown `trace_` method is -32601. The pending transaction traces once mined.
+#[tokio::test(flavor = "multi_thread")]
+async fn parity_bad_inputs_are_refused() {
+    let node = node_with(NodeConfig { mining: MiningMode::Manual, ..NodeConfig::test() }).await;
+    let url = node.http_endpoint();
+    let provider = provider(&node, KEY0);
+    let pending = *provider
+        .send_transaction(TransactionRequest::default().with_to(ADDR1).with_value(U256::from(1)))
+        .await
+        .unwrap()
+        .tx_hash();
+    let error = |method: &'static str, params: Value| {
+        let url = url.clone();
+        async move { error_of(&rpc(&url, method, params).await) }
+    };
+
+    let unknown = keccak256("no such transaction");
+    assert_eq!(result(&url, "trace_transaction", json!([unknown])).await, json!([]));
+    assert_eq!(result(&url, "trace_transaction", json!([pending])).await, json!([]));
+    let invalid = [
+        ("trace_transaction", json!(["0x1234"]), "invalid argument 0"),
+        ("trace_transaction", json!([1]), "invalid argument 0"),
+        ("trace_transaction", json!([]), "missing value for required argument 0"),
+        ("trace_transaction", json!([pending, ["trace"]]), "too many arguments"),
+        ("trace_block", json!([1]), "invalid argument 0"),
+        ("trace_block", json!(["soon"]), "invalid argument 0"),
+        ("trace_block", json!([]), "missing value for required argument 0"),
+        ("trace_block", json!(["latest", {}]), "too many arguments"),
+        ("trace_block", json!(["pending"]), "mine it first"),
+    ];
+    for (method, params, expected) in invalid {
+        let (code, message) = error(method, params.clone()).await;
+        assert_eq!(code, -32602, "{method} {params}: {message}");
+        assert!(message.contains(expected), "{method} {params}: {message}");
+    }
+    assert_eq!(error("trace_block", json!(["0x99"])).await.0, -32001);
+    assert_eq!(error("trace_block", json!([unknown])).await.0, -32001);
+    assert_eq!(error("trace_noSuchMethod", json!([])).await.0, -32601);
+
+    // Nothing was lost: once mined, the transfer traces.
+    result(&url, "evm_mine", json!([])).await;
+    let traces = result(&url, "trace_transaction", json!([pending])).await;
+    assert_eq!(traces[0]["action"]["value"], "0x1", "{traces}");
+    assert_eq!(result(&url, "trace_block", json!(["latest"])).await, traces);
+}
+
+/// Runs Foundry's `cast` with `args` (off the async runtime); returns stdout, failing the test
+/// with stdout and stderr on a non-zero exit.
+async fn cast(args: Vec<String>) -> String {
+    let cast = std::env::var("ANH_CAST")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| repo_root().join("node_modules/@foundry-rs/cast-linux-amd64/bin/cast"));
+    assert!(cast.exists(), "Foundry's cast is not installed: run `./dev setup`");
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(cast).args(&args).output().expect("cast runs")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "cast failed: {stdout}{stderr}");
+    stdout
+}
+
 /// Foundry's `cast run` replays a mined transaction against the node and prints its trace.
 #[tokio::test(flavor = "multi_thread")]
 async fn cast_run_replays_a_transaction() {
@@ -556,18 +833,28 @@ async fn cast_run_replays_a_transaction() {
     )
     .await;
     let hash = receipt.transaction_hash.to_string();
-    let cast = std::env::var("ANH_CAST")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|_| repo_root().join("node_modules/@foundry-rs/cast-linux-amd64/bin/cast"));
-    assert!(cast.exists(), "Foundry's cast is not installed: run `./dev setup`");
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new(cast).args(["run", &hash, "--rpc-url", &url]).output().expect("cast runs")
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "cast run failed: {stdout}{stderr}");
+    let stdout = cast(vec!["run".into(), hash, "--rpc-url".into(), url]).await;
     assert!(stdout.contains("Transaction successfully executed"), "{stdout}");
     assert!(stdout.contains(&counter.to_string()), "the trace names the contract: {stdout}");
+}
+
+/// Foundry's `cast trace` (`trace_transaction`) prints the Parity traces of a mined call
+/// into a factory: the call and the two creations under it.
+#[tokio::test(flavor = "multi_thread")]
+async fn cast_trace_prints_parity_traces() {
+    let node = node().await;
+    let url = node.http_endpoint();
+    let provider = provider(&node, KEY0);
+    let factory = deploy(&provider, "Factory").await;
+    let data = Factory::deployBothCall { salt: B256::ZERO, value: U256::from(1) }.abi_encode();
+    let receipt = send(&provider, call_tx(factory, data)).await;
+    let hash = receipt.transaction_hash;
+    let stdout = cast(vec!["trace".into(), hash.to_string(), "--rpc-url".into(), url]).await;
+    let traces: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    let traces = traces.as_array().expect("a list of traces");
+    assert_eq!(traces.len(), 3, "{stdout}");
+    assert_eq!(traces[0]["action"]["to"], json!(factory.to_string().to_lowercase()));
+    assert_eq!(traces[0]["transactionHash"], json!(hash));
+    assert_eq!(traces[1]["type"], "create");
+    assert_eq!(traces[2]["action"]["creationMethod"], "create2");
 }

@@ -1,9 +1,11 @@
-//! Tracing: re-executing transactions and calls with an inspector (`debug_trace*`).
+//! Tracing: re-executing transactions and calls with an inspector (`debug_trace*`, `trace_*`).
 //!
-//! The tracers are revm-inspectors' [`DebugInspector`]: geth's struct logger (the default,
+//! The geth tracers are revm-inspectors' [`DebugInspector`]: geth's struct logger (the default,
 //! `structLogs`) and its built-in tracers (`callTracer`, `prestateTracer`, `4byteTracer`,
 //! `flatCallTracer`, `muxTracer`, `noopTracer`, `erc7562Tracer`), with geth's JSON.
-//! JavaScript tracers are refused.
+//! JavaScript tracers are refused. The Parity traces (`trace_transaction`, `trace_block`) come
+//! from revm-inspectors' [`TracingInspector`] with its Parity configuration, as in reth and
+//! anvil: one flat trace per call frame, located by `traceAddress`.
 //!
 //! A mined transaction is traced by re-executing its block from the parent's state exactly as
 //! importing it would ([`Backend::execute`] in strict mode, with the block's dev edits first):
@@ -14,22 +16,31 @@
 
 use super::{Backend, BlockParams, CallOverrides, TxLocation, call_error};
 use crate::{
-    block::Block,
+    block::{Block, MinedTx},
     error::{HostError, HostResult},
-    evm::{block_env, call_cfg, call_tx_env, tx_env},
+    evm::{AnhContext, AnhInspectingEvm, block_env, call_cfg, call_tx_env, tx_env},
     state::StateDb,
 };
 use alloy_eips::BlockId;
 use alloy_primitives::B256;
-use alloy_rpc_types_eth::TransactionRequest;
-use alloy_rpc_types_trace::geth::{
-    GethDebugBuiltInTracerType, GethDebugTracerConfig, GethDebugTracerType,
-    GethDebugTracingCallOptions, GethDebugTracingOptions, GethTrace, TraceResult,
-    erc7562::Erc7562Config,
+use alloy_rpc_types_eth::{TransactionInfo, TransactionRequest};
+use alloy_rpc_types_trace::{
+    geth::{
+        GethDebugBuiltInTracerType, GethDebugTracerConfig, GethDebugTracerType,
+        GethDebugTracingCallOptions, GethDebugTracingOptions, GethTrace, TraceResult,
+        erc7562::Erc7562Config,
+    },
+    parity::LocalizedTransactionTrace,
 };
 use anh_precompiles::ReplayOracle;
-use revm::{DatabaseCommit, InspectEvm};
-use revm_inspectors::tracing::{DebugInspector, DebugInspectorError, TransactionContext};
+use revm::{
+    DatabaseCommit, InspectEvm, Inspector,
+    context::{TxEnv, result::ResultAndState},
+};
+use revm_inspectors::tracing::{
+    DebugInspector, DebugInspectorError, TracingInspector, TracingInspectorConfig,
+    TransactionContext,
+};
 use std::ops::Range;
 
 /// What the error messages offer instead of an unknown or JavaScript tracer.
@@ -50,7 +61,7 @@ impl Backend {
         let Some(TxLocation::Mined(block, index)) = self.transaction(hash) else {
             return Ok(None);
         };
-        let mut traces = self.replay_traced(&block, index..index + 1, inspector)?;
+        let mut traces = self.replay_traced(&block, index..index + 1, inspector, geth_trace)?;
         Ok(traces.pop())
     }
 
@@ -71,7 +82,8 @@ impl Backend {
         if block.transactions.is_empty() {
             return Ok(Vec::new());
         }
-        let traces = self.replay_traced(&block, 0..block.transactions.len(), inspector)?;
+        let traces =
+            self.replay_traced(&block, 0..block.transactions.len(), inspector, geth_trace)?;
         Ok(traces
             .into_iter()
             .zip(&block.transactions)
@@ -114,15 +126,54 @@ impl Backend {
             .map_err(trace_error)
     }
 
+    /// `trace_transaction`: the Parity traces of the transaction with `hash`, one per call
+    /// frame in call order (calls into precompiles left out), from re-executing its block up to
+    /// it (Replay mode for the DNN precompiles); `None` if no mined transaction has this hash.
+    pub fn parity_trace_transaction(
+        &self,
+        hash: &B256,
+    ) -> HostResult<Option<Vec<LocalizedTransactionTrace>>> {
+        let Some(TxLocation::Mined(block, index)) = self.transaction(hash) else {
+            return Ok(None);
+        };
+        let mut traces =
+            self.replay_traced(&block, index..index + 1, parity_inspector(), parity_traces)?;
+        Ok(traces.pop())
+    }
+
+    /// `trace_block`: the Parity traces of every transaction of the block `id` names, in order,
+    /// each on the state its predecessors left (Replay mode). There are no reward traces: the
+    /// chain has no block rewards.
+    pub fn parity_trace_block(&self, id: BlockId) -> HostResult<Vec<LocalizedTransactionTrace>> {
+        let number = self.resolve_number(id)?.ok_or_else(|| {
+            HostError::InvalidRequest(
+                "the pending block cannot be traced: mine it first (evm_mine)".into(),
+            )
+        })?;
+        let block = self.block(number).ok_or(HostError::UnknownBlock)?;
+        if block.transactions.is_empty() {
+            return Ok(Vec::new());
+        }
+        let range = 0..block.transactions.len();
+        let traces = self.replay_traced(&block, range, parity_inspector(), parity_traces)?;
+        Ok(traces.into_iter().flatten().collect())
+    }
+
     /// Re-executes `block` from its parent's state, the transactions before `traced` without
     /// an inspector and those in `traced` with `inspector`, DNN precompiles in Replay mode;
-    /// returns one trace per traced transaction.
-    fn replay_traced(
+    /// returns what `trace` makes of each traced transaction. `trace` runs right after the
+    /// transaction, before its changes are committed (the database still holds the state it
+    /// started from), and leaves the inspector ready for the next one.
+    fn replay_traced<I, T>(
         &self,
         block: &Block,
         traced: Range<usize>,
-        inspector: DebugInspector,
-    ) -> HostResult<Vec<GethTrace>> {
+        inspector: I,
+        mut trace: impl FnMut(&mut AnhInspectingEvm<StateDb, I>, Replayed<'_>) -> HostResult<T>,
+    ) -> HostResult<Vec<T>>
+    where
+        I: Inspector<AnhContext<StateDb>>,
+    {
         let number = block.number();
         let (parent, mut state, hashes) = {
             let chain = self.chain.read();
@@ -188,27 +239,75 @@ impl Backend {
                     mined.hash, mined.gas_used
                 )));
             }
-            let context = TransactionContext::default()
-                .with_block_hash(block.hash)
-                .with_tx_index(index)
-                .with_tx_hash(mined.hash);
-            let trace = evm
-                .inspector
-                .get_result(
-                    Some(context),
-                    &tx,
-                    &evm.ctx.block,
-                    &result,
-                    &mut evm.ctx.journaled_state.database,
-                )
-                .map_err(trace_error)?;
+            let replayed = Replayed { block, index, mined, tx: &tx, result: &result };
+            traces.push(trace(&mut evm, replayed)?);
             evm.ctx.journaled_state.database.commit(result.state);
-            evm.inspector.fuse().map_err(trace_error)?;
-            traces.push(trace);
         }
         check_replay(oracle.as_deref(), number)?;
         Ok(traces)
     }
+}
+
+/// A transaction of a replayed block, just re-executed with the inspector.
+#[derive(Debug, Clone, Copy)]
+struct Replayed<'a> {
+    /// The block.
+    block: &'a Block,
+    /// Its index in the block.
+    index: usize,
+    /// The transaction as mined.
+    mined: &'a MinedTx,
+    /// The environment it ran in.
+    tx: &'a TxEnv,
+    /// Its outcome and state changes (not yet committed).
+    result: &'a ResultAndState,
+}
+
+/// What a geth tracer makes of a replayed transaction; fuses the inspector for the next one.
+fn geth_trace(
+    evm: &mut AnhInspectingEvm<StateDb, DebugInspector>,
+    replayed: Replayed<'_>,
+) -> HostResult<GethTrace> {
+    let context = TransactionContext::default()
+        .with_block_hash(replayed.block.hash)
+        .with_tx_index(replayed.index)
+        .with_tx_hash(replayed.mined.hash);
+    let trace = evm
+        .inspector
+        .get_result(
+            Some(context),
+            replayed.tx,
+            &evm.ctx.block,
+            replayed.result,
+            &mut evm.ctx.journaled_state.database,
+        )
+        .map_err(trace_error)?;
+    evm.inspector.fuse().map_err(trace_error)?;
+    Ok(trace)
+}
+
+/// The inspector recording what Parity traces show: call frames, no steps.
+fn parity_inspector() -> TracingInspector {
+    TracingInspector::new(TracingInspectorConfig::default_parity())
+}
+
+/// The Parity traces of a replayed transaction; leaves a fresh inspector for the next one.
+fn parity_traces(
+    evm: &mut AnhInspectingEvm<StateDb, TracingInspector>,
+    replayed: Replayed<'_>,
+) -> HostResult<Vec<LocalizedTransactionTrace>> {
+    let fresh = TracingInspector::new(*evm.inspector.config());
+    let inspector = std::mem::replace(&mut evm.inspector, fresh);
+    let Replayed { block, index, mined, .. } = replayed;
+    let info = TransactionInfo {
+        hash: Some(mined.hash),
+        index: Some(index as u64),
+        block_hash: Some(block.hash),
+        block_number: Some(block.number()),
+        base_fee: block.header.base_fee_per_gas,
+        block_timestamp: Some(block.header.timestamp),
+    };
+    Ok(inspector.into_parity_builder().into_localized_transaction_traces(info))
 }
 
 /// The inspector for `opts`, or why the options are refused (unknown or JavaScript tracer,

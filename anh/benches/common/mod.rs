@@ -1,0 +1,79 @@
+//! What the node-vs-anvil benchmarks share: starting a node binary on a free port, finding
+//! anvil, and one JSON-RPC call.
+
+#![allow(dead_code)] // Each benchmark uses part of it.
+
+use serde_json::{Value, json};
+use std::{
+    io::{BufRead, BufReader},
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+};
+
+/// The mnemonic of the dev accounts (anvil's and ANH's default).
+pub(crate) const MNEMONIC: &str = "test test test test test test test test test test test junk";
+
+/// A node process, killed on drop.
+pub(crate) struct Server {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Starts `program args --port P` and waits for the line containing `ready` on its stdout.
+pub(crate) fn start(program: &PathBuf, args: &[&str], ready: &str) -> Server {
+    let port = free_port().to_string();
+    let mut child = Command::new(program)
+        .args(args)
+        .args(["--port", &port])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", program.display()));
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    loop {
+        let line = lines.next().expect("server exited before it was ready").unwrap();
+        if line.contains(ready) {
+            break;
+        }
+    }
+    std::thread::spawn(move || lines.for_each(drop));
+    Server { child, url: format!("http://127.0.0.1:{port}") }
+}
+
+/// anvil's native binary: `$ANH_ANVIL`, or the one `./dev setup` installs.
+pub(crate) fn anvil_binary() -> PathBuf {
+    let anvil = std::env::var("ANH_ANVIL").map(PathBuf::from).unwrap_or_else(|_| {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil")
+    });
+    assert!(anvil.exists(), "anvil not found at {}: run ./dev setup", anvil.display());
+    anvil
+}
+
+/// Calls `method`; panics on an error answer.
+pub(crate) async fn call(
+    client: &reqwest::Client,
+    url: &str,
+    method: &str,
+    params: Value,
+) -> Value {
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+    let reply: Value = client.post(url).json(&body).send().await.unwrap().json().await.unwrap();
+    if let Some(error) = reply.get("error") {
+        panic!("{method} failed: {error}");
+    }
+    reply["result"].clone()
+}
