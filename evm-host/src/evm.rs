@@ -330,9 +330,10 @@ mod revert_decode {
                 0x32 => "out-of-bounds access of an array or bytesN",
                 0x41 => "out of memory",
                 0x51 => "uninitialized function",
-                _ => return Some(format!("unknown panic code: {code:#x}")),
+                _ => return Some(format!("panic: unknown code {code:#x}")),
             };
-            return Some(reason.to_string());
+            // anvil's wording.
+            return Some(format!("panic: {reason} ({code:#x})"));
         }
         None
     }
@@ -352,7 +353,10 @@ mod tests {
         assert_eq!(revert_reason(&error).as_deref(), Some("nope"));
         let panic =
             hex!("4e487b710000000000000000000000000000000000000000000000000000000000000012");
-        assert_eq!(revert_reason(&panic).as_deref(), Some("division or modulo by zero"));
+        assert_eq!(
+            revert_reason(&panic).as_deref(),
+            Some("panic: division or modulo by zero (0x12)")
+        );
         assert_eq!(revert_reason(&[0x08, 0xc3, 0x79, 0xa0, 1]), None);
         assert_eq!(revert_reason(&[]), None);
         assert_eq!(revert_reason(&hex!("deadbeef")).as_deref(), Some("custom error 0xdeadbeef"));

@@ -25,7 +25,7 @@ use anh_evm_host::{
     Backend, HostError, Miner, MiningMode, TxLocation, backend::SUGGESTED_PRIORITY_FEE,
 };
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Value, value::RawValue};
 use std::{future::Future, pin::Pin, sync::Arc};
 use tokio::sync::broadcast;
 
@@ -82,6 +82,11 @@ struct Inner {
 
 pub(crate) fn ok<T: Serialize>(value: T) -> RpcResult {
     serde_json::to_value(value).map_err(RpcError::internal)
+}
+
+/// `value` as JSON text.
+pub(crate) fn encoded<T: Serialize + ?Sized>(value: &T) -> Result<Box<RawValue>, RpcError> {
+    serde_json::value::to_raw_value(value).map_err(RpcError::internal)
 }
 
 pub(crate) async fn blocking<T, F>(f: F) -> Result<T, RpcError>
@@ -161,11 +166,41 @@ impl EthApi {
 
     /// Executes `method` with `params`.
     pub async fn execute(&self, method: &str, params: Value) -> RpcResult {
-        for extension in &self.inner.extensions {
-            if let Some(future) = extension.call(method, params.clone()) {
-                return future.await;
-            }
+        match self.extension(method, &params) {
+            Some(future) => future.await,
+            None => self.execute_builtin(method, params).await,
         }
+    }
+
+    /// Executes `method` with `params` and returns its result as JSON text, which is what the
+    /// server sends: methods whose results can be large (`eth_getLogs`) serialize straight to
+    /// text, without building a [`Value`] tree first.
+    pub async fn execute_encoded(
+        &self,
+        method: &str,
+        params: Value,
+    ) -> Result<Box<RawValue>, RpcError> {
+        if let Some(future) = self.extension(method, &params) {
+            return encoded(&future.await?);
+        }
+        match method {
+            "eth_getLogs" => {
+                let (filter,): (Filter,) = parse(params, 1)?;
+                let backend = self.inner.backend.clone();
+                let max = self.inner.config.max_logs_range;
+                encoded(&blocking(move || backend.logs(&filter, max)).await?)
+            }
+            _ => encoded(&self.execute_builtin(method, params).await?),
+        }
+    }
+
+    /// The call of the first extension that serves `method`, if one does.
+    fn extension(&self, method: &str, params: &Value) -> Option<RpcFuture> {
+        self.inner.extensions.iter().find_map(|extension| extension.call(method, params.clone()))
+    }
+
+    /// Executes one of the methods this crate serves.
+    async fn execute_builtin(&self, method: &str, params: Value) -> RpcResult {
         let backend = &self.inner.backend;
         match method {
             "web3_clientVersion" => {

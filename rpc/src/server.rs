@@ -9,7 +9,11 @@
 //! - `eth_subscribe` / `eth_unsubscribe` are served on WebSocket connections only (see
 //!   the `pubsub` module); over HTTP they are refused with -32601 "notifications not supported".
 
-use crate::{api::EthApi, error::RpcError, pubsub::Session};
+use crate::{
+    api::{EthApi, encoded},
+    error::RpcError,
+    pubsub::Session,
+};
 use axum::{
     Router,
     body::{Body, Bytes},
@@ -22,7 +26,8 @@ use axum::{
     routing::any,
 };
 use futures::{SinkExt, StreamExt};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::{Value, json, value::RawValue};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
@@ -102,7 +107,7 @@ async fn http_post(state: Arc<ServerState>, headers: &HeaderMap, body: Body) -> 
     let too_large = || {
         let error =
             RpcError::invalid_request(format!("request body exceeds the limit of {limit} bytes"));
-        json_response(StatusCode::PAYLOAD_TOO_LARGE, encode(&error_response(Value::Null, error)))
+        json_response(StatusCode::PAYLOAD_TOO_LARGE, error_response(Value::Null, error).into())
     };
     let declared = headers
         .get(header::CONTENT_LENGTH)
@@ -116,17 +121,26 @@ async fn http_post(state: Arc<ServerState>, headers: &HeaderMap, body: Body) -> 
         Err(_) => return too_large(),
     };
     match handle_payload(&state, &bytes, None).await {
-        Some(response) => json_response(StatusCode::OK, encode(&response)),
+        Some(response) => json_response(StatusCode::OK, response.into()),
         None => StatusCode::NO_CONTENT.into_response(),
     }
 }
 
-fn encode(value: &Value) -> Vec<u8> {
-    serde_json::to_vec(value).unwrap_or_default()
+/// A successful response, written around a result that is JSON text already.
+#[derive(Serialize)]
+struct Success<'a> {
+    jsonrpc: &'static str,
+    id: &'a Value,
+    result: &'a RawValue,
 }
 
-fn error_response(id: Value, error: RpcError) -> Value {
-    json!({ "jsonrpc": "2.0", "id": id, "error": error })
+/// `value` as JSON text (a response or a batch of them).
+fn text<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_default()
+}
+
+fn error_response(id: Value, error: RpcError) -> String {
+    text(&json!({ "jsonrpc": "2.0", "id": id, "error": error }))
 }
 
 /// Handles one payload (a request or a batch); `None` when nothing is to be answered.
@@ -135,7 +149,7 @@ async fn handle_payload(
     state: &ServerState,
     bytes: &[u8],
     mut session: Option<&mut Session>,
-) -> Option<Value> {
+) -> Option<String> {
     let value: Value = match serde_json::from_slice(bytes) {
         Ok(value) => value,
         Err(e) => return Some(error_response(Value::Null, RpcError::parse_error(e))),
@@ -161,7 +175,7 @@ async fn handle_payload(
                     responses.push(response);
                 }
             }
-            (!responses.is_empty()).then_some(Value::Array(responses))
+            (!responses.is_empty()).then(|| format!("[{}]", responses.join(",")))
         }
         single => handle_request(&state.api, single, session).await,
     }
@@ -172,7 +186,7 @@ async fn handle_request(
     api: &EthApi,
     request: Value,
     session: Option<&mut Session>,
-) -> Option<Value> {
+) -> Option<String> {
     let Value::Object(mut object) = request else {
         return Some(error_response(
             Value::Null,
@@ -203,12 +217,14 @@ async fn handle_request(
     };
     let params = object.remove("params").unwrap_or(Value::Null);
     let result = match session {
-        Some(session) if Session::serves(&method) => session.handle(&method, params),
-        _ => api.execute(&method, params).await,
+        Some(session) if Session::serves(&method) => {
+            session.handle(&method, params).and_then(|result| encoded(&result))
+        }
+        _ => api.execute_encoded(&method, params).await,
     };
     let id = id?;
     Some(match result {
-        Ok(result) => json!({ "jsonrpc": "2.0", "id": id, "result": result }),
+        Ok(result) => text(&Success { jsonrpc: "2.0", id: &id, result: &result }),
         Err(error) => error_response(id, error),
     })
 }
@@ -233,7 +249,7 @@ async fn ws_session(state: Arc<ServerState>, socket: WebSocket) {
             Message::Ping(_) | Message::Pong(_) => continue,
         };
         if let Some(response) = handle_payload(&state, &bytes, Some(&mut session)).await
-            && outgoing.send(encode(&response)).await.is_err()
+            && outgoing.send(response.into_bytes()).await.is_err()
         {
             break;
         }

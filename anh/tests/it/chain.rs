@@ -174,7 +174,10 @@ async fn reverts_and_panics() {
     assert_eq!(&data[..4], &[0x08, 0xc3, 0x79, 0xa0]);
 
     let reply = rpc(&url, "eth_call", call(Counter::panicCall {}.abi_encode())).await;
-    assert_eq!(error_of(&reply), (3, "execution reverted: division or modulo by zero".into()));
+    assert_eq!(
+        error_of(&reply),
+        (3, "execution reverted: panic: division or modulo by zero (0x12)".into())
+    );
 
     let reply =
         rpc(&url, "eth_call", call(Counter::failCustomCall { code: U256::from(42) }.abi_encode()))
