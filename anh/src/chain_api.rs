@@ -86,6 +86,7 @@ pub fn record_json(record: &JobRecord) -> Value {
     let kind = match JobKind::from_code(record.kind) {
         Some(JobKind::Infer) => "infer",
         Some(JobKind::Register) => "register",
+        Some(JobKind::Train) => "train",
         None => "unknown",
     };
     json!({

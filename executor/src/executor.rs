@@ -194,6 +194,13 @@ impl Executor {
         let output = match job.kind {
             JobKind::Register => encode_analysis(&self.info(job.model)?),
             JobKind::Infer => self.infer(job, id)?,
+            // The committee does not settle training yet: members refuse the job alike, so
+            // the call reverts with this reason (readable by the contract) and the chain goes on.
+            JobKind::Train => {
+                return Err(ExecutorError::Failed(
+                    "the executor committee does not settle training jobs yet".into(),
+                ));
+            }
         };
         self.computed.fetch_add(1, Ordering::Relaxed);
         self.cache.lock().insert(id, output.clone(), &self.config);

@@ -18,7 +18,7 @@ use crate::{
     abi,
     dtype::{self, Dtype},
     model::ModelInfo,
-    oracle::{DnnOracle, InferRequest, OracleError},
+    oracle::{DnnOracle, InferRequest, OracleError, TrainParams, TrainRequest, Trained},
     tensor::{HostTensor, TensorData},
 };
 use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
@@ -57,20 +57,43 @@ impl Rule {
     pub const EXACT: Self = Self { kind: 1, abs: 0, rel: 0 };
     /// The same arg-max along the last axis of every output.
     pub const ARGMAX: Self = Self { kind: 3, abs: 0, rel: 0 };
+    /// The rule a `train` call without one settles by: train-loss within 10^-4.
+    pub const DEFAULT_TRAIN: Self = Self::train_loss(100_000);
 
     /// Every element within `abs + rel × |candidate|` (both in units of 1e-9).
     pub const fn tolerance(abs: u64, rel: u64) -> Self {
         Self { kind: 2, abs, rel }
     }
 
-    /// Whether this is a known rule (kinds 0–3; tolerances only with kind 2).
+    /// Training: the new weights' loss on the batch is the claimed loss within `eps`, and not
+    /// above the old weights' loss by more than `eps` (units of 1e-9).
+    pub const fn train_loss(eps: u64) -> Self {
+        Self { kind: 4, abs: eps, rel: 0 }
+    }
+
+    /// Training: each executor trains too, and every new weight is within
+    /// `abs + rel × |candidate|` of its own (units of 1e-9).
+    pub const fn recompute(abs: u64, rel: u64) -> Self {
+        Self { kind: 5, abs, rel }
+    }
+
+    /// Whether the rule settles training (kinds 4 and 5) rather than inference.
+    pub const fn is_training(&self) -> bool {
+        matches!(self.kind, 4 | 5)
+    }
+
+    /// Whether this is a known rule (kinds 0–5; tolerances only with kinds 2, 4 (absolute
+    /// only) and 5).
     pub fn validate(&self) -> Result<(), String> {
         match self.kind {
             0 | 1 | 3 if self.abs == 0 && self.rel == 0 => Ok(()),
             0 | 1 | 3 => Err(format!("rule kind {} takes no tolerances", self.kind)),
-            2 => Ok(()),
+            2 | 5 => Ok(()),
+            4 if self.rel == 0 => Ok(()),
+            4 => Err("rule kind 4 (train-loss) takes an absolute tolerance only".into()),
             k => Err(format!(
-                "unknown rule kind {k}: expected 0 (default), 1 (exact), 2 (tolerance) or 3 (argmax)"
+                "unknown rule kind {k}: expected 0 (default), 1 (exact), 2 (tolerance), \
+                 3 (argmax), 4 (train-loss) or 5 (recompute)"
             )),
         }
     }
@@ -189,6 +212,8 @@ pub enum JobKind {
     /// Registration: the output is the ABI encoding of the model's analysis (`ModelInfo`
     /// with empty name, owner and block).
     Register = 2,
+    /// Training: the payload is [`encode_train_payload`], the output [`Trained::encode`].
+    Train = 3,
 }
 
 impl JobKind {
@@ -197,6 +222,7 @@ impl JobKind {
         match code {
             1 => Some(Self::Infer),
             2 => Some(Self::Register),
+            3 => Some(Self::Train),
             _ => None,
         }
     }
@@ -235,6 +261,24 @@ pub fn encode_tensors(tensors: &[HostTensor]) -> Result<Bytes, String> {
         .map(|t| dtype::encode(t, None).map_err(|e| format!("{e:?}")))
         .collect::<Result<Vec<abi::Tensor>, _>>()?;
     Ok(encoded.abi_encode().into())
+}
+
+/// The payload of a training job: `abi.encode(Tensor[] batch, TrainParams params)`, the batch
+/// in the element types the model and loss take.
+pub fn encode_train_payload(batch: &[HostTensor], params: &TrainParams) -> Result<Bytes, String> {
+    let encoded = batch
+        .iter()
+        .map(|t| dtype::encode(t, None).map_err(|e| format!("{e:?}")))
+        .collect::<Result<Vec<abi::Tensor>, _>>()?;
+    Ok((encoded, params.to_abi()).abi_encode_params().into())
+}
+
+/// Decodes what [`encode_train_payload`] wrote.
+pub fn decode_train_payload(bytes: &[u8]) -> Result<(Vec<HostTensor>, TrainParams), String> {
+    let (tensors, params) = <(Vec<abi::Tensor>, abi::TrainParams)>::abi_decode_params(bytes)
+        .map_err(|e| e.to_string())?;
+    let batch = decode_tensors(&tensors.abi_encode())?;
+    Ok((batch, TrainParams::from_abi(&params)?))
 }
 
 /// Decodes what [`encode_tensors`] wrote.
@@ -608,6 +652,16 @@ impl DnnOracle for ReplayOracle {
         let record = self.settled(job)?;
         decode_tensors(&record.output)
             .map_err(|e| self.fail(format!("job {job}: undecodable output: {e}")))
+    }
+
+    fn train(&self, request: TrainRequest<'_>) -> Result<Trained, OracleError> {
+        let rule = request.rule.or(Rule::DEFAULT_TRAIN);
+        let payload =
+            encode_train_payload(&request.batch, &request.params).map_err(OracleError::Failed)?;
+        let job = job_id(JobKind::Train, request.model, &payload, &rule);
+        let record = self.settled(job)?;
+        Trained::decode(&record.output)
+            .map_err(|e| self.fail(format!("job {job}: undecodable training result: {e}")))
     }
 }
 

@@ -71,6 +71,9 @@ pub enum DnnError {
     /// The computation failed.
     #[error("InferenceFailed: {0}")]
     InferenceFailed(String),
+    /// Training failed; no model was registered.
+    #[error("TrainingFailed: {0}")]
+    TrainingFailed(String),
     /// A state change under STATICCALL.
     #[error("WriteInStaticCall: this function changes state and cannot run under STATICCALL")]
     WriteInStaticCall,
@@ -124,6 +127,7 @@ impl DnnError {
             }
             .abi_encode(),
             Self::InferenceFailed(reason) => IDnnErrors::InferenceFailed { reason }.abi_encode(),
+            Self::TrainingFailed(reason) => IDnnErrors::TrainingFailed { reason }.abi_encode(),
             Self::WriteInStaticCall => IDnnErrors::WriteInStaticCall {}.abi_encode(),
             Self::UnknownSelector(selector) => {
                 IDnnErrors::UnknownSelector { selector: selector.into() }.abi_encode()
@@ -165,6 +169,7 @@ impl DnnError {
                 reason: e.reason,
             },
             IDnnErrorsErrors::InferenceFailed(e) => Self::InferenceFailed(e.reason),
+            IDnnErrorsErrors::TrainingFailed(e) => Self::TrainingFailed(e.reason),
             IDnnErrorsErrors::WriteInStaticCall(_) => Self::WriteInStaticCall,
             IDnnErrorsErrors::UnknownSelector(e) => Self::UnknownSelector(e.selector.0),
             IDnnErrorsErrors::MalformedCall(e) => Self::MalformedCall(e.reason),
@@ -203,6 +208,7 @@ mod tests {
             DnnError::TensorTooLarge { input: 0, elements: 10, limit: 5 },
             DnnError::ConversionFailed { tensor: 0, element: 3, reason: "NaN".into() },
             DnnError::InferenceFailed("boom".into()),
+            DnnError::TrainingFailed("loss is NaN".into()),
             DnnError::WriteInStaticCall,
             DnnError::UnknownSelector([0xde, 0xad, 0xbe, 0xef]),
             DnnError::MalformedCall("short".into()),

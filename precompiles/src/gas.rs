@@ -16,6 +16,10 @@
 //! multiplier is the product of the sizes the call's inputs give the symbolic dimensions (a
 //! batch of 32 costs 32 times one sample).
 //!
+//! `train`: the `infer` price of `macs × 3 × steps` for the batch (a training step is a
+//! forward and a backward pass, about three forward passes), plus
+//! `REGISTER_BASE + REGISTER_WORD × record words` for the new model's record.
+//!
 //! **Where the constants come from.** A block of 30 M gas should take no more than one second
 //! of one core of the reference CPU (the machine this project's CI runs on: 2 cores, x86-64),
 //! so one gas is worth [`NS_PER_GAS`] ≈ 33 ns. `./dev bench gas` times ONNX Runtime (one
@@ -101,6 +105,22 @@ impl GasSchedule {
         u64::try_from(total).ok()
     }
 
+    /// Gas of a training call: the inference price of `macs × 3 × steps` (a training step is
+    /// a forward and a backward pass, about three forward passes) for the batch, plus the
+    /// registration of the new model's record (as long as the parent's), or `None` if it
+    /// overflows `u64` (out of gas).
+    pub fn train(
+        &self,
+        record_words: u64,
+        batch_bytes: u64,
+        macs: u64,
+        batch: u64,
+        steps: u32,
+    ) -> Option<u64> {
+        let macs = macs.checked_mul(3)?.checked_mul(u64::from(steps))?;
+        self.infer(record_words, batch_bytes, macs, batch)?.checked_add(self.register(record_words))
+    }
+
     /// Gas of reading a record of `words` words.
     pub fn registry_read(&self, words: u64) -> u64 {
         self.registry_read_base
@@ -132,5 +152,14 @@ mod tests {
         assert_eq!(batch - one, 31 * s.gas_per_mmac);
         assert_eq!(s.infer(10, 100, u64::MAX, u64::MAX), None);
         assert_eq!(s.gas_per_mmac, 7_200, "240 ps per MAC at 33.3 ns per gas");
+    }
+
+    /// Training costs three forward passes per step per sample, plus the new record.
+    #[test]
+    fn train_gas() {
+        let s = GasSchedule::MEASURED;
+        let infer = s.infer(10, 100, 3 * 5 * 1_000_000, 8).unwrap();
+        assert_eq!(s.train(10, 100, 1_000_000, 8, 5).unwrap(), infer + s.register(10));
+        assert_eq!(s.train(10, 100, u64::MAX, 1, 2), None);
     }
 }

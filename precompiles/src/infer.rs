@@ -79,6 +79,12 @@ pub(crate) fn run<CTX: ContextTr>(
             if let Err(reason) = rule.validate() {
                 revert!(DnnError::MalformedCall(reason));
             }
+            if rule.is_training() {
+                revert!(DnnError::MalformedCall(format!(
+                    "rule kind {} settles training, not inference",
+                    rule.kind
+                )));
+            }
             (c.model, c.inputs, dtype, Some(rule), Function::InferWith)
         }
         Err(e) => revert!(crate::provider::call_error::<IInfer::IInferCalls>(input, &e)),
@@ -107,39 +113,10 @@ pub(crate) fn run<CTX: ContextTr>(
     }
     let mut shapes = Vec::with_capacity(inputs.len());
     for (i, tensor) in inputs.iter().enumerate() {
-        let Some(dtype) = Dtype::from_code(tensor.dtype) else {
-            revert!(DnnError::BadTensor {
-                input: i,
-                reason: format!(
-                    "unknown dtype {:#04x}: expected 1-7 or 0x40-0x52 (fixed-point)",
-                    tensor.dtype
-                ),
-            })
-        };
-        // Size checks need no conversion and come before gas, so that a shape too large to
-        // pay for is refused with a reason rather than running out of gas.
-        let Some(elements) = dtype::element_count(&tensor.shape) else {
-            revert!(DnnError::BadTensor {
-                input: i,
-                reason: format!("shape {:?} overflows", tensor.shape)
-            })
-        };
-        let limit = dnn.limits().max_tensor_elements;
-        if elements > limit {
-            revert!(DnnError::TensorTooLarge { input: i, elements, limit });
+        match check_tensor(i, tensor, dnn.limits().max_tensor_elements) {
+            Ok(dtype) => shapes.push((tensor.shape.as_slice(), dtype)),
+            Err(e) => revert!(e),
         }
-        let needed = elements as u128 * dtype.size() as u128;
-        if tensor.data.len() as u128 != needed {
-            revert!(DnnError::BadTensor {
-                input: i,
-                reason: format!(
-                    "data has {} bytes, but shape {:?} of {dtype} needs {needed}",
-                    tensor.data.len(),
-                    tensor.shape
-                ),
-            })
-        }
-        shapes.push((tensor.shape.as_slice(), dtype));
     }
     let multiplier = match bind_shapes(&info.inputs, &shapes) {
         Ok(m) => m,
@@ -199,7 +176,43 @@ enum Function {
     InferWith,
 }
 
-fn input_error(input: usize, error: TensorError) -> DnnError {
+/// Checks what needs no conversion: a known dtype, an element count within `limit`, and data
+/// of the length the shape needs. These come before gas, so that a shape too large to pay
+/// for is refused with a reason rather than running out of gas.
+pub(crate) fn check_tensor(input: usize, tensor: &Tensor, limit: u64) -> Result<Dtype, DnnError> {
+    let Some(dtype) = Dtype::from_code(tensor.dtype) else {
+        return Err(DnnError::BadTensor {
+            input,
+            reason: format!(
+                "unknown dtype {:#04x}: expected 1-7 or 0x40-0x52 (fixed-point)",
+                tensor.dtype
+            ),
+        });
+    };
+    let Some(elements) = dtype::element_count(&tensor.shape) else {
+        return Err(DnnError::BadTensor {
+            input,
+            reason: format!("shape {:?} overflows", tensor.shape),
+        });
+    };
+    if elements > limit {
+        return Err(DnnError::TensorTooLarge { input, elements, limit });
+    }
+    let needed = elements as u128 * dtype.size() as u128;
+    if tensor.data.len() as u128 != needed {
+        return Err(DnnError::BadTensor {
+            input,
+            reason: format!(
+                "data has {} bytes, but shape {:?} of {dtype} needs {needed}",
+                tensor.data.len(),
+                tensor.shape
+            ),
+        });
+    }
+    Ok(dtype)
+}
+
+pub(crate) fn input_error(input: usize, error: TensorError) -> DnnError {
     match error {
         TensorError::Malformed(reason) => DnnError::BadTensor { input, reason },
         TensorError::TooLarge { elements, limit } => {

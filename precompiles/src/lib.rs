@@ -4,6 +4,7 @@
 //! |---|---|---|
 //! | `0x…0D00` | [`registry`] | `register(bytes32 model, string name)` |
 //! | `0x…0D01` | [`infer`] | `infer(bytes32, Tensor[])`, `inferAs(bytes32, Tensor[], uint8)` |
+//! | `0x…0D02` | [`train`] | `train(bytes32, Tensor[], TrainParams)`, `trainWith(…, Rule)` |
 //! | `0x…0D03` | [`info`] | `modelInfo(bytes32)`, `isRegistered(bytes32)` |
 //!
 //! The crate stands on its own: [`install`] (or `Evm::with_precompiles(AnhPrecompiles::…)`)
@@ -81,12 +82,16 @@ pub mod oracle;
 pub mod provider;
 pub mod registry;
 pub mod tensor;
+pub mod train;
 pub mod validate;
 
 pub use attestation::{Committee, JobKind, JobRecord, ReplayOracle, Rule};
 pub use error::DnnError;
 pub use gas::GasSchedule;
 pub use model::{Dim, ModelInfo, Registration, TensorSpec};
-pub use oracle::{CallContext, DnnOracle, InferRequest, OracleError};
+pub use oracle::{
+    CallContext, DnnOracle, InferRequest, MAX_TRAIN_STEPS, OracleError, TrainParams, TrainRequest,
+    Trained,
+};
 pub use provider::{ADDRESSES, AnhPrecompiles, Dnn, Limits, install, is_anh_address};
 pub use tensor::{ElemType, HostTensor, TensorData};

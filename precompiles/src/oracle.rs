@@ -5,8 +5,9 @@
 //! have already checked and converted the inputs when they ask; they check the outputs'
 //! count and types again when the answer comes back.
 
-use crate::{attestation::Rule, model::ModelInfo, tensor::HostTensor};
-use alloy_primitives::B256;
+use crate::{abi, attestation::Rule, model::ModelInfo, tensor::HostTensor};
+use alloy_primitives::{B256, Bytes, I256};
+use alloy_sol_types::SolValue;
 use core::fmt::Debug;
 
 /// Where in the chain a request comes from.
@@ -32,6 +33,130 @@ pub struct InferRequest<'a> {
     /// How a committee settles it: the call's rule, else the model's ([`Rule::DEFAULT`]:
     /// the committee's default).
     pub rule: Rule,
+}
+
+/// Most optimiser steps one `train` call may ask for.
+pub const MAX_TRAIN_STEPS: u32 = 1000;
+
+/// How to train: the Solidity `TrainParams`, checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TrainParams {
+    /// Optimiser steps on the whole batch, 1 to [`MAX_TRAIN_STEPS`].
+    pub steps: u32,
+    /// Learning rate, fixed-point ×10^18.
+    pub learning_rate: u64,
+    /// 1 mean squared error, 2 cross-entropy on logits, 3 weighted cross-entropy.
+    pub loss: u8,
+    /// 1 SGD, 2 momentum 0.9, 3 Adam (0.9, 0.999).
+    pub optimizer: u8,
+}
+
+impl TrainParams {
+    /// The parameters of a call, or why they are not acceptable.
+    pub fn from_abi(params: &abi::TrainParams) -> Result<Self, String> {
+        if params.steps == 0 || params.steps > MAX_TRAIN_STEPS {
+            return Err(format!("steps is {}: expected 1 to {MAX_TRAIN_STEPS}", params.steps));
+        }
+        if params.learningRate == 0 {
+            return Err("learningRate is 0: it is fixed-point ×10^18, e.g. 1e16 for 0.01".into());
+        }
+        if !(1..=3).contains(&params.loss) {
+            return Err(format!(
+                "unknown loss {}: expected 1 (MSE), 2 (cross-entropy) or 3 (weighted cross-entropy)",
+                params.loss
+            ));
+        }
+        if !(1..=3).contains(&params.optimizer) {
+            return Err(format!(
+                "unknown optimizer {}: expected 1 (SGD), 2 (momentum) or 3 (Adam)",
+                params.optimizer
+            ));
+        }
+        Ok(Self {
+            steps: params.steps,
+            learning_rate: params.learningRate,
+            loss: params.loss,
+            optimizer: params.optimizer,
+        })
+    }
+
+    /// The Solidity struct.
+    pub fn to_abi(self) -> abi::TrainParams {
+        abi::TrainParams {
+            steps: self.steps,
+            learningRate: self.learning_rate,
+            loss: self.loss,
+            optimizer: self.optimizer,
+        }
+    }
+
+    /// The learning rate as a float.
+    pub fn learning_rate(&self) -> f64 {
+        self.learning_rate as f64 / 1e18
+    }
+
+    /// Tensors the batch holds besides the model's inputs: labels, and sample weights for
+    /// the weighted cross-entropy.
+    pub fn extra_tensors(&self) -> usize {
+        if self.loss == 3 { 2 } else { 1 }
+    }
+}
+
+/// A training request.
+#[derive(Debug)]
+pub struct TrainRequest<'a> {
+    /// The model to train from.
+    pub model: B256,
+    /// What the registry recorded about it.
+    pub info: &'a ModelInfo,
+    /// The model's inputs (in its element types), the labels (int64 class indices, or
+    /// targets in the first output's element type), then sample weights (float32) for loss 3.
+    pub batch: Vec<HostTensor>,
+    /// How to train.
+    pub params: TrainParams,
+    /// Where the call comes from.
+    pub context: CallContext,
+    /// How a committee settles it ([`Rule::DEFAULT`]: the committee's default training rule).
+    pub rule: Rule,
+}
+
+/// What training produced: the new model (stored by hash where the node can serve it) and
+/// its loss on the batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Trained {
+    /// keccak256 of the new model file.
+    pub model: B256,
+    /// Its size in bytes.
+    pub size: u64,
+    /// The new weights' loss on the batch, fixed-point ×10^18.
+    pub loss: I256,
+}
+
+impl Trained {
+    /// `abi.encode(bytes32 model, uint64 size, int256 loss)`: what a training attestation
+    /// signs.
+    pub fn encode(&self) -> Bytes {
+        (self.model, self.size, self.loss).abi_encode_params().into()
+    }
+
+    /// Decodes what [`Trained::encode`] wrote.
+    pub fn decode(bytes: &[u8]) -> Result<Self, String> {
+        let (model, size, loss) =
+            <(B256, u64, I256)>::abi_decode_params(bytes).map_err(|e| e.to_string())?;
+        Ok(Self { model, size, loss })
+    }
+
+    /// `loss` as fixed-point ×10^18, or why it cannot be (not finite, too large).
+    pub fn fixed_loss(loss: f64) -> Result<I256, String> {
+        if !loss.is_finite() {
+            return Err(format!("the loss is {loss}: training diverged"));
+        }
+        let scaled = (loss * 1e18).round();
+        if scaled.abs() >= 1.7e38 {
+            return Err(format!("the loss {loss:e} is too large to return"));
+        }
+        Ok(I256::try_from(scaled as i128).unwrap_or_default())
+    }
 }
 
 /// Why an oracle could not answer.
@@ -63,6 +188,12 @@ pub trait DnnOracle: Send + Sync + Debug {
 
     /// Runs a model.
     fn infer(&self, request: InferRequest<'_>) -> Result<Vec<HostTensor>, OracleError>;
+
+    /// Trains a model. Oracles that cannot train answer [`OracleError::Failed`].
+    fn train(&self, request: TrainRequest<'_>) -> Result<Trained, OracleError> {
+        let _ = request;
+        Err(OracleError::Failed("this node's DNN oracle cannot train".into()))
+    }
 }
 
 impl From<OracleError> for crate::error::DnnError {

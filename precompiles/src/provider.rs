@@ -6,7 +6,7 @@
 
 use crate::{
     attestation::Rule, error::DnnError, gas::GasSchedule, infer, info, model::ModelInfo,
-    oracle::DnnOracle, registry,
+    oracle::DnnOracle, registry, train,
 };
 use alloy_primitives::{Address, B256, Bytes};
 use revm::{
@@ -26,7 +26,8 @@ use std::{
 pub const ANH_RANGE_START: Address = registry::ADDRESS;
 
 /// The addresses ANH answers.
-pub const ADDRESSES: [Address; 3] = [registry::ADDRESS, infer::ADDRESS, info::ADDRESS];
+pub const ADDRESSES: [Address; 4] =
+    [registry::ADDRESS, infer::ADDRESS, train::ADDRESS, info::ADDRESS];
 
 /// Whether `address` lies in the ANH precompile range `0x…0D00`–`0x…0DFF`.
 pub fn is_anh_address(address: &Address) -> bool {
@@ -204,6 +205,8 @@ where
             infer::run(context, inputs, &input, dnn)?
         } else if address == registry::ADDRESS {
             registry::run(context, inputs, &input, dnn)?
+        } else if address == train::ADDRESS {
+            train::run(context, inputs, &input, dnn)?
         } else {
             info::run(context, inputs, &input, dnn)?
         };

@@ -131,7 +131,11 @@ pub fn read_registration_with(
     )
 }
 
-fn write_record<CTX: ContextTr>(ctx: &mut CTX, model: B256, bytes: &[u8]) -> Result<(), String> {
+pub(crate) fn write_record<CTX: ContextTr>(
+    ctx: &mut CTX,
+    model: B256,
+    bytes: &[u8],
+) -> Result<(), String> {
     let journal = ctx.journal_mut();
     journal.load_account(ADDRESS).map_err(|e| e.to_string())?;
     let header = header_slot(model);
@@ -170,6 +174,12 @@ pub(crate) fn run<CTX: ContextTr>(
     };
     if let Err(reason) = rule.validate() {
         return revert(DnnError::MalformedCall(reason));
+    }
+    if rule.is_training() {
+        return revert(DnnError::MalformedCall(format!(
+            "rule kind {} settles training: a model's registered rule settles its inference",
+            rule.kind
+        )));
     }
     if call.is_static {
         return revert(DnnError::WriteInStaticCall);

@@ -8,6 +8,7 @@ pragma solidity ^0.8.28;
 /// Addresses:
 ///   0x0000000000000000000000000000000000000D00  IModelRegistry
 ///   0x0000000000000000000000000000000000000D01  IInfer
+///   0x0000000000000000000000000000000000000D02  ITrain
 ///   0x0000000000000000000000000000000000000D03  IModelInfo
 
 /// @notice A tensor: an element type, a shape, and the elements packed row-major,
@@ -35,7 +36,11 @@ struct TensorSpec {
 ///         against its own computation before it signs.
 /// @dev kind: 0 the committee's default rule, 1 exact (the same output bytes), 2 tolerance
 ///      (every element within absTolerance + relTolerance × |candidate|, both in units of
-///      1e-9), 3 argmax (the same arg-max along the last axis of every output).
+///      1e-9), 3 argmax (the same arg-max along the last axis of every output); for `train`:
+///      4 train-loss (the new weights' loss on the batch is the claimed loss within
+///      absTolerance, and not above the old weights' loss by more than absTolerance, in units
+///      of 1e-9), 5 recompute (each executor trains too; every new weight within
+///      absTolerance + relTolerance × |candidate|).
 struct Rule {
     uint8 kind;
     uint64 absTolerance;
@@ -55,6 +60,17 @@ struct ModelInfo {
     TensorSpec[] inputs;
     TensorSpec[] outputs;
     Rule rule;
+}
+
+/// @notice How `train` trains.
+/// @dev steps: optimiser steps on the whole batch (1 to 1000). learningRate: fixed-point
+///      ×10^18. loss: 1 mean squared error, 2 cross-entropy on logits, 3 weighted
+///      cross-entropy (policy gradient). optimizer: 1 SGD, 2 momentum 0.9, 3 Adam (0.9, 0.999).
+struct TrainParams {
+    uint32 steps;
+    uint64 learningRate;
+    uint8 loss;
+    uint8 optimizer;
 }
 
 /// @notice The errors the DNN precompiles revert with.
@@ -85,6 +101,9 @@ interface IDnnErrors {
     error MalformedCall(string reason);
     /// @notice Fewer than `threshold` executors of the committee signed the result of `job`.
     error NoQuorum(bytes32 job, uint256 signatures, uint256 threshold);
+    /// @notice Training failed: a model that cannot be trained, a loss that is not finite, …
+    ///         No model was registered.
+    error TrainingFailed(string reason);
 }
 
 /// @notice 0x…0D00: the model registry.
@@ -120,6 +139,27 @@ interface IInfer {
         external
         view
         returns (Tensor[] memory outputs);
+}
+
+/// @notice 0x…0D02: training.
+interface ITrain {
+    /// @notice Emitted when `train` registers the new model `model`, trained from `parent`.
+    event ModelTrained(bytes32 indexed parent, bytes32 indexed model, address indexed trainer, int256 loss);
+
+    /// @notice Trains `model` on `batch` (the model's inputs in order, then the labels: class
+    ///         indices as int64 [batch] for cross-entropy, targets shaped like the first output
+    ///         for MSE; then, for loss 3, one weight per sample) for `params.steps` steps. The
+    ///         new weights, with the optimiser's state, are a new model registered with
+    ///         `model` as its parent; `loss` is the new weights' loss on the batch, fixed-point
+    ///         ×10^18.
+    function train(bytes32 model, Tensor[] calldata batch, TrainParams calldata params)
+        external
+        returns (bytes32 newModel, int256 loss);
+
+    /// @notice Like `train`, settled by `rule` (kind 0, 4 or 5) instead of the default.
+    function trainWith(bytes32 model, Tensor[] calldata batch, TrainParams calldata params, Rule calldata rule)
+        external
+        returns (bytes32 newModel, int256 loss);
 }
 
 /// @notice 0x…0D03: what the registry recorded.

@@ -1,0 +1,285 @@
+//! `0x…0D02`: training.
+//!
+//! - `train(bytes32 model, Tensor[] batch, TrainParams params) returns (bytes32 newModel,
+//!   int256 loss)`
+//! - `trainWith(bytes32, Tensor[], TrainParams, Rule rule)`: settled by `rule` (kind 0, 4
+//!   train-loss or 5 recompute) instead of [`Rule::DEFAULT_TRAIN`].
+//!
+//! The batch is the model's inputs in order, then the labels — class indices `[batch]`
+//! (converted to int64) for the cross-entropy losses, targets shaped like the model's first
+//! output (converted to its element type) for MSE — then, for the weighted cross-entropy, one
+//! weight per sample `[batch]` (converted to float32). `batch` is the first input's leading
+//! dimension.
+//!
+//! Order of work, so that gas is known before any training: decode and check the parameters
+//! (`MalformedCall`), refuse STATICCALL (`WriteInStaticCall`) and DELEGATECALL, read the
+//! registry record (`UnknownModel`), check the batch's count, sizes and shapes
+//! (`WrongInputCount`, `BadTensor`, `TensorTooLarge`, `InputMismatch`), charge
+//! [`crate::gas::GasSchedule::train`], convert (`ConversionFailed`), ask the oracle
+//! (`TrainingFailed`, `ModelUnavailable`, `NoQuorum`), then register the new model — its
+//! parent's record with the new hash, size, parent, trainer and block — unless that exact
+//! model is registered already, and emit `ModelTrained`.
+
+use crate::{
+    Dnn,
+    abi::{ITrain, Tensor},
+    attestation::Rule,
+    dtype::{self, Dtype},
+    error::DnnError,
+    infer::{check_tensor, input_error},
+    model::{Dim, ModelInfo, Registration},
+    oracle::{CallContext, TrainParams, TrainRequest},
+    registry,
+    tensor::ElemType,
+    validate::bind_shapes,
+};
+use alloy_primitives::{Address, Bytes, Log, address};
+use alloy_sol_types::{SolCall, SolEvent, SolInterface, SolValue};
+use revm::{
+    context_interface::{Block, Cfg, ContextTr, JournalTr},
+    interpreter::{CallInputs, CallScheme},
+    precompile::{PrecompileHalt, PrecompileOutput},
+};
+
+/// Address of the training precompile.
+pub const ADDRESS: Address = address!("0x0000000000000000000000000000000000000d02");
+
+/// Trains. `Err` only for a broken host.
+pub(crate) fn run<CTX: ContextTr>(
+    ctx: &mut CTX,
+    call: &CallInputs,
+    input: &[u8],
+    dnn: &Dnn,
+) -> Result<PrecompileOutput, String> {
+    let reservoir = call.reservoir;
+    let gas = dnn.gas();
+    let mut charged = gas.infer_base;
+    if call.gas_limit < charged {
+        return Ok(PrecompileOutput::halt(PrecompileHalt::OutOfGas, reservoir));
+    }
+    macro_rules! revert {
+        ($e:expr) => {
+            return Ok(PrecompileOutput::revert(charged, $e.abi_encode(), reservoir))
+        };
+    }
+    let (model, batch, params, rule) = match ITrain::ITrainCalls::abi_decode(input) {
+        Ok(ITrain::ITrainCalls::train(c)) => (c.model, c.batch, c.params, Rule::DEFAULT),
+        Ok(ITrain::ITrainCalls::trainWith(c)) => {
+            (c.model, c.batch, c.params, Rule::from_abi(&c.rule))
+        }
+        Err(e) => revert!(crate::provider::call_error::<ITrain::ITrainCalls>(input, &e)),
+    };
+    let params = match TrainParams::from_abi(&params) {
+        Ok(p) => p,
+        Err(reason) => revert!(DnnError::MalformedCall(reason)),
+    };
+    if let Err(reason) = rule.validate() {
+        revert!(DnnError::MalformedCall(reason));
+    }
+    if rule.kind != 0 && !rule.is_training() {
+        revert!(DnnError::MalformedCall(format!(
+            "rule kind {} settles inference: train takes 0 (default), 4 (train-loss) or 5 \
+             (recompute)",
+            rule.kind
+        )));
+    }
+    if call.is_static {
+        revert!(DnnError::WriteInStaticCall);
+    }
+    if call.scheme != CallScheme::Call {
+        revert!(DnnError::MalformedCall(
+            "train must be called with CALL, not DELEGATECALL or CALLCODE".into()
+        ));
+    }
+
+    let Some(len) = registry::record_len(ctx, model)? else {
+        revert!(DnnError::UnknownModel(model))
+    };
+    let record_words = registry::record_words(len);
+    charged = charged.saturating_add(gas.registry_read(record_words));
+    if call.gas_limit < charged {
+        return Ok(PrecompileOutput::halt(PrecompileHalt::OutOfGas, reservoir));
+    }
+    let parent = match registry::read_registration(ctx, model, len)? {
+        Ok(registration) => registration,
+        Err(e) => revert!(e),
+    };
+    let info = &parent.info;
+
+    // Shapes first: they bind the batch, which scales the cost.
+    let expected = info.inputs.len() + params.extra_tensors();
+    if batch.len() != expected {
+        revert!(DnnError::WrongInputCount { expected, got: batch.len() });
+    }
+    let limit = dnn.limits().max_tensor_elements;
+    let mut dtypes = Vec::with_capacity(batch.len());
+    for (i, tensor) in batch.iter().enumerate() {
+        match check_tensor(i, tensor, limit) {
+            Ok(dtype) => dtypes.push(dtype),
+            Err(e) => revert!(e),
+        }
+    }
+    let n = info.inputs.len();
+    let shapes: Vec<(&[u64], Dtype)> =
+        batch[..n].iter().zip(&dtypes).map(|(t, d)| (t.shape.as_slice(), *d)).collect();
+    let multiplier = match bind_shapes(&info.inputs, &shapes) {
+        Ok(m) => m,
+        Err(e) => revert!(e),
+    };
+    let samples = batch.first().and_then(|t| t.shape.first()).copied().unwrap_or(1);
+    let targets = match target_types(info, &params, samples, &batch[n..]) {
+        Ok(targets) => targets,
+        Err((offset, e)) => {
+            revert!(mismatch(n + offset, e, &batch[n + offset], dtypes[n + offset]))
+        }
+    };
+    let batch_bytes: u64 = batch.iter().map(|t| t.data.len() as u64).sum();
+    let Some(total) = gas.train(record_words, batch_bytes, info.macs, multiplier, params.steps)
+    else {
+        return Ok(PrecompileOutput::halt(PrecompileHalt::OutOfGas, reservoir));
+    };
+    if call.gas_limit < total {
+        return Ok(PrecompileOutput::halt(PrecompileHalt::OutOfGas, reservoir));
+    }
+    charged = total;
+
+    let elems = info.inputs.iter().map(|s| s.elem).chain(targets);
+    let mut host = Vec::with_capacity(batch.len());
+    for (i, (tensor, elem)) in batch.iter().zip(elems).enumerate() {
+        match dtype::decode(tensor, elem, limit) {
+            Ok(t) => host.push(t),
+            Err(e) => revert!(input_error(i, e)),
+        }
+    }
+    if params.loss != 1
+        && let Err(reason) = check_classes(info, &host[n])
+    {
+        revert!(DnnError::BadTensor { input: n, reason });
+    }
+    let context = CallContext {
+        chain_id: ctx.cfg().chain_id(),
+        block_number: u64::try_from(ctx.block().number()).unwrap_or(u64::MAX),
+    };
+    let request = TrainRequest { model, info, batch: host, params, context, rule };
+    let trained = match dnn.oracle().train(request) {
+        Ok(trained) => trained,
+        Err(crate::oracle::OracleError::Failed(reason)) => {
+            revert!(DnnError::TrainingFailed(reason))
+        }
+        Err(e) => revert!(DnnError::from(e)),
+    };
+
+    if registry::record_len(ctx, trained.model)?.is_none() {
+        let registration = Registration {
+            info: ModelInfo {
+                hash: trained.model,
+                size: trained.size,
+                parent: Some(model),
+                ..info.clone()
+            },
+            name: parent.name.clone(),
+            owner: call.caller,
+            registered_at: context.block_number,
+            rule: parent.rule,
+        };
+        registry::write_record(ctx, trained.model, &registration.to_abi().abi_encode())?;
+    }
+    let event = ITrain::ModelTrained {
+        parent: model,
+        model: trained.model,
+        trainer: call.caller,
+        loss: trained.loss,
+    };
+    ctx.journal_mut().log(Log { address: ADDRESS, data: event.encode_log_data() });
+    // `train` and `trainWith` return alike.
+    let returns = ITrain::trainCall::abi_encode_returns(&ITrain::trainReturn {
+        newModel: trained.model,
+        loss: trained.loss,
+    });
+    Ok(PrecompileOutput::new(charged, Bytes::from(returns), reservoir))
+}
+
+/// What a batch tensor after the model's inputs must be.
+#[derive(Debug)]
+struct TargetError {
+    expected: String,
+}
+
+/// The element types the labels (and sample weights) convert to, after checking their shapes
+/// against `samples`, the batch size; on a mismatch, the offset of the tensor after the
+/// model's inputs and what was expected.
+fn target_types(
+    info: &ModelInfo,
+    params: &TrainParams,
+    samples: u64,
+    extra: &[Tensor],
+) -> Result<Vec<ElemType>, (usize, TargetError)> {
+    let labels = &extra[0];
+    let mut types = Vec::with_capacity(extra.len());
+    if params.loss == 1 {
+        let Some(output) = info.outputs.first() else {
+            return Err((0, TargetError { expected: "a model with an output".into() }));
+        };
+        let fits = output.shape.len() == labels.shape.len()
+            && output.shape.iter().zip(&labels.shape).enumerate().all(
+                |(axis, (d, &got))| match d {
+                    Dim::Fixed(n) => *n == got,
+                    Dim::Symbolic(_) if axis == 0 => got == samples,
+                    Dim::Symbolic(_) => true,
+                },
+            );
+        if !fits {
+            return Err((
+                0,
+                TargetError { expected: format!("targets shaped like output 0: {output}") },
+            ));
+        }
+        types.push(output.elem);
+    } else {
+        // int32, int64, uint8 or int8: class indices are integers, never rounded.
+        if labels.shape != [samples] || !(3..=6).contains(&labels.dtype) {
+            return Err((
+                0,
+                TargetError {
+                    expected: format!("integer class indices, one per sample: [{samples}]"),
+                },
+            ));
+        }
+        types.push(ElemType::I64);
+    }
+    if params.loss == 3 {
+        if extra[1].shape != [samples] {
+            return Err((
+                1,
+                TargetError { expected: format!("sample weights, one per sample: [{samples}]") },
+            ));
+        }
+        types.push(ElemType::F32);
+    }
+    Ok(types)
+}
+
+/// Every class index names one of the first output's classes (its last dimension, when that
+/// is fixed).
+fn check_classes(info: &ModelInfo, labels: &crate::HostTensor) -> Result<(), String> {
+    let Some(Dim::Fixed(classes)) = info.outputs.first().and_then(|o| o.shape.last()) else {
+        return Ok(());
+    };
+    let crate::TensorData::I64(labels) = labels.data() else {
+        return Err("labels did not convert to int64".into());
+    };
+    match labels.iter().enumerate().find(|(_, l)| **l < 0 || **l as u64 >= *classes) {
+        Some((sample, label)) => Err(format!(
+            "label {label} of sample {sample} is not a class index: the model has {classes} classes"
+        )),
+        None => Ok(()),
+    }
+}
+
+fn mismatch(input: usize, error: TargetError, got: &Tensor, dtype: Dtype) -> DnnError {
+    DnnError::InputMismatch {
+        input,
+        expected: error.expected,
+        got: format!("{dtype} {:?}", got.shape),
+    }
+}
