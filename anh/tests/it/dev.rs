@@ -275,14 +275,7 @@ async fn dump_and_load_state() {
     let url = source.http_endpoint();
     let provider = provider(&source, KEY0);
     let storage = deploy(&provider, "Storage").await;
-    Storage::new(storage, &provider)
-        .set(U256::from(9), U256::from(81))
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
+    store(&provider, storage, 9, 81).await;
     result(&url, "anvil_setBalance", json!([WHALE, "0xabc"])).await;
     let dump = result(&url, "anvil_dumpState", json!([])).await;
     let bytes: Bytes = serde_json::from_value(dump.clone()).unwrap();

@@ -6,7 +6,7 @@ use alloy::{
     consensus::{Transaction as _, TxEnvelope, transaction::SignerRecoverable},
     eips::eip2718::Decodable2718,
     network::TransactionBuilder,
-    primitives::{Address, B256, Bytes, Signature, U64, U256, address, keccak256},
+    primitives::{B256, Bytes, Signature, U64, U256, address, keccak256},
     providers::Provider,
     rpc::types::TransactionRequest,
     sol,
@@ -43,18 +43,6 @@ fn signature(value: Value) -> Signature {
 /// `values[key]` of Storage's first mapping.
 fn values_slot(key: u64) -> B256 {
     keccak256([U256::from(key).to_be_bytes::<32>(), [0u8; 32]].concat())
-}
-
-async fn set(provider: &alloy::providers::DynProvider, storage: Address, key: u64, value: u64) {
-    let receipt = Storage::new(storage, provider)
-        .set(U256::from(key), U256::from(value))
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
-    assert!(receipt.status());
 }
 
 /// Raw transactions by hash and by position; EIP-1186 proofs that verify against the block's
@@ -225,9 +213,9 @@ async fn access_lists_overrides_and_history() {
     let url = node.http_endpoint();
     let provider = provider(&node, KEY0);
     let storage = deploy(&provider, "Storage").await;
-    set(&provider, storage, 1, 10).await;
+    store(&provider, storage, 1, 10).await;
     let before = provider.get_block_number().await.unwrap();
-    set(&provider, storage, 1, 11).await;
+    store(&provider, storage, 1, 11).await;
 
     let data = Storage::setCall { key: U256::from(2), value: U256::from(3) }.abi_encode();
     let call = json!({ "from": ADDR0, "to": storage, "data": Bytes::from(data) });
@@ -349,9 +337,9 @@ async fn polled_filters() {
     assert_ne!(logs, blocks);
     assert_eq!(result(&url, "eth_getFilterChanges", json!([logs])).await, json!([]));
 
-    set(&provider, storage, 1, 1).await;
-    set(&provider, other, 1, 1).await;
-    set(&provider, storage, 2, 2).await;
+    store(&provider, storage, 1, 1).await;
+    store(&provider, other, 1, 1).await;
+    store(&provider, storage, 2, 2).await;
     let changes = result(&url, "eth_getFilterChanges", json!([logs])).await;
     let changes = changes.as_array().unwrap();
     assert_eq!(changes.len(), 2, "{changes:?}");

@@ -151,3 +151,22 @@ pub(crate) async fn deploy(provider: &DynProvider, name: &str) -> Address {
     assert!(receipt.status(), "deploying {name} reverted");
     receipt.contract_address.expect("a creation receipt has the address")
 }
+
+/// Sends `Storage.set(key, value)` to `storage` and waits for its successful receipt.
+pub(crate) async fn store(
+    provider: &DynProvider,
+    storage: Address,
+    key: u64,
+    value: u64,
+) -> alloy::rpc::types::TransactionReceipt {
+    let receipt = Storage::new(storage, provider)
+        .set(alloy::primitives::U256::from(key), alloy::primitives::U256::from(value))
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    assert!(receipt.status(), "Storage.set({key}, {value}) reverted");
+    receipt
+}

@@ -5,7 +5,7 @@
 use crate::utils::*;
 use alloy::{
     network::TransactionBuilder,
-    primitives::{Address, U256, keccak256},
+    primitives::{U256, keccak256},
     providers::Provider,
     rpc::types::TransactionRequest,
 };
@@ -85,17 +85,6 @@ impl Ws {
     }
 }
 
-async fn set(provider: &alloy::providers::DynProvider, storage: Address, key: u64) {
-    Storage::new(storage, provider)
-        .set(U256::from(key), U256::from(key))
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
-}
-
 /// Waits until the node's live subscriptions number `count` (tasks end asynchronously).
 async fn subscriptions_become(node: &anh::NodeHandle, count: usize) {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -130,9 +119,9 @@ async fn subscriptions_deliver() {
         ws.call("eth_subscribe", json!(["newPendingTransactions"])).await["result"].clone();
     assert!(heads.is_string() && logs.is_string() && pending.is_string());
 
-    set(&provider, other, 2).await;
-    set(&provider, storage, 1).await;
-    set(&provider, storage, 2).await;
+    store(&provider, other, 2, 2).await;
+    store(&provider, storage, 1, 1).await;
+    store(&provider, storage, 2, 2).await;
     let head = ws.notification(&heads).await;
     assert!(head["number"].is_string() && head["stateRoot"].is_string(), "{head}");
     let log = ws.notification(&logs).await;
