@@ -77,6 +77,27 @@ impl Rule {
         Self { kind: 5, abs, rel }
     }
 
+    /// The train-loss rule's second property (other rules: none): training did not raise the
+    /// batch's loss from `old` to `new` by more than the tolerance. Leaders check it before
+    /// they answer, so that a run the committee would refuse fails with this reason rather
+    /// than with no quorum.
+    pub fn check_loss_rise(&self, old: f64, new: f64) -> Result<(), String> {
+        if self.kind != 4 {
+            return Ok(());
+        }
+        let eps = self.abs as f64 * 1e-9;
+        // NaN compares as nothing, so a NaN loss never passes.
+        if matches!(
+            new.partial_cmp(&(old + eps)),
+            Some(core::cmp::Ordering::Less | core::cmp::Ordering::Equal)
+        ) {
+            return Ok(());
+        }
+        Err(format!(
+            "training raised the batch's loss from {old} to {new}, more than the train-loss rule allows ({eps}): lower the learning rate or the steps"
+        ))
+    }
+
     /// Whether the rule settles training (kinds 4 and 5) rather than inference.
     pub const fn is_training(&self) -> bool {
         matches!(self.kind, 4 | 5)

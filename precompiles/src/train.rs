@@ -151,6 +151,11 @@ pub(crate) fn run<CTX: ContextTr>(
             Err(e) => revert!(input_error(i, e)),
         }
     }
+    if let Some((i, reason)) =
+        host.iter().enumerate().find_map(|(i, t)| not_finite(t).map(|r| (i, r)))
+    {
+        revert!(DnnError::BadTensor { input: i, reason });
+    }
     if params.loss != 1
         && let Err(reason) = check_classes(info, &host[n])
     {
@@ -257,6 +262,16 @@ fn target_types(
         types.push(ElemType::F32);
     }
     Ok(types)
+}
+
+/// Why a float tensor of the batch cannot be trained on: an element that is NaN or infinite.
+fn not_finite(t: &crate::HostTensor) -> Option<String> {
+    let bad = match t.data() {
+        crate::TensorData::F32(v) => v.iter().position(|x| !x.is_finite()),
+        crate::TensorData::F64(v) => v.iter().position(|x| !x.is_finite()),
+        _ => None,
+    }?;
+    Some(format!("element {bad} is NaN or infinite: training data must be finite"))
 }
 
 /// Every class index names one of the first output's classes (its last dimension, when that

@@ -315,6 +315,24 @@ fn bad_calls_are_refused() {
             .abi_encode(),
             "TrainingFailed: the loss is NaN: training diverged",
         ),
+        (
+            ITrain::trainCall {
+                model: parent,
+                batch: vec![f32s(vec![2, 2], &[0.0, f32::NAN, 1.0, 0.0]), batch()[1].clone()],
+                params: params(2),
+            }
+            .abi_encode(),
+            "BadTensor: input 0: element 1 is NaN or infinite",
+        ),
+        (
+            ITrain::trainCall {
+                model: parent,
+                batch: vec![f32s(vec![2, 2], &[0.0, 1.0, f32::INFINITY, 0.0]), batch()[1].clone()],
+                params: params(2),
+            }
+            .abi_encode(),
+            "BadTensor: input 0: element 2 is NaN or infinite",
+        ),
         (vec![0xde, 0xad, 0xbe, 0xef], "UnknownSelector(0xdeadbeef)"),
     ];
     for (call, wanted) in cases {

@@ -150,6 +150,65 @@ pub enum RuntimeError {
         /// What was wrong.
         message: String,
     },
+    /// An op on the path from a trained weight to the loss has no gradient in ANH (or not
+    /// with these attributes).
+    #[error("model is not trainable: op \"{op}\" (node \"{node}\") {detail}")]
+    NoGradient {
+        /// The operator.
+        op: String,
+        /// The node's name (or its first output's, when it has none).
+        node: String,
+        /// Why: "has no gradient in ANH", or which attribute is not supported.
+        detail: String,
+    },
+    /// Nothing to train.
+    #[error(
+        "model has no trainable weights: no float32/float64 initializer lies on a path to the model's first output"
+    )]
+    NoTrainableWeights,
+    /// A weight named by the training spec is not a floating-point initializer.
+    #[error("\"{0}\" is not a float32/float64 initializer of the model, so it cannot be trained")]
+    NotAWeight(String),
+    /// A weight named by the training spec does not affect the loss.
+    #[error("weight \"{0}\" does not affect the loss on the model's first output")]
+    WeightUnused(String),
+    /// Training needs opset 13 semantics (axes as inputs, Softmax on one axis).
+    #[error(
+        "model uses ONNX opset {0}; ANH trains models of opset 13 or later: re-export with opset_version=13 or higher"
+    )]
+    OpsetTooOld(i64),
+    /// The loss does not fit the model's first output, or the labels given do not fit the loss.
+    #[error("{0}")]
+    LossTarget(String),
+    /// The autodiff needs a rank or dimension that the model does not let it infer.
+    #[error(
+        "model is not trainable: the shape of \"{tensor}\" is unknown where op \"{op}\" needs {what}; declare it (value_info) or export with static shapes"
+    )]
+    UnknownShape {
+        /// The tensor.
+        tensor: String,
+        /// The op whose gradient needs it.
+        op: String,
+        /// What is needed ("its rank", "its spatial dimensions").
+        what: &'static str,
+    },
+    /// The model cannot be read as a trainable ONNX model (missing graph, malformed tensor).
+    #[error("model cannot be trained: {0}")]
+    BadTrainModel(String),
+    /// Values given for a weight or an optimiser state tensor do not fit it.
+    #[error("\"{name}\" holds {expected} values, {got} were given")]
+    WeightCount {
+        /// The initializer.
+        name: String,
+        /// Its element count.
+        expected: usize,
+        /// How many values were given.
+        got: usize,
+    },
+    /// A training run failed: it diverged (a loss or weight that is not finite), the runtime
+    /// cannot train, or its result is not acceptable.
+    #[error("{0}")]
+    Training(String),
 }
 
 /// Which input did not match its declaration, and how: the common part of the input

@@ -10,6 +10,8 @@
 //!   implements it on ONNX Runtime 1.31.1, loaded at run time from the library
 //!   [`find_ort_library`] finds (installed by `./dev setup`, i.e. `scripts/setup-ort.sh`),
 //!   on CPU or CUDA ([`Device`]).
+//! - [`train`] turns a model and a training spec into an ONNX training-step graph (reverse-mode
+//!   autodiff plus the optimiser's update) that the same runtime runs.
 //!
 //! ```no_run
 //! use anh_runtime::{ModelRuntime, ModelStore, OrtRuntime, RuntimeConfig};
@@ -32,6 +34,8 @@ mod ort_lib;
 mod runtime;
 mod store;
 pub mod synth;
+pub mod train;
+mod trainer;
 mod validate;
 
 /// The subset of `onnx.proto` ANH reads and writes, as prost messages.
@@ -43,8 +47,9 @@ pub use ort_lib::{
     CACHE_DIR_ENV, ORT_DYLIB_ENV, ORT_DYLIB_PATH_ENV, ORT_VERSION, cache_dir, find_ort_library,
     init_ort, loaded_ort_library, ort_environment,
 };
-pub use runtime::{Device, ModelRuntime, OrtRuntime, RuntimeConfig, RuntimeStats};
+pub use runtime::{Device, ModelRuntime, OrtRuntime, RuntimeConfig, RuntimeStats, TrainOutput};
 pub use store::{ModelSource, ModelStore};
+pub use trainer::{OPTIMIZER_STATE_PREFIX, compare_weights, log_progress, same_architecture};
 pub use validate::{spec_string, tensor_string, validate_inputs};
 
 /// Re-exported from `anh-precompiles`: the types this crate's API speaks.

@@ -4,9 +4,11 @@
 //! uses until an executor committee is configured. It counts the inferences it runs, so a node
 //! can show how much DNN work it did (`anh_stats`).
 
-use crate::{ModelRuntime, ModelSource, RuntimeError};
+use crate::{ModelRuntime, ModelSource, ModelStore, RuntimeError};
 use alloy_primitives::B256;
-use anh_precompiles::{DnnOracle, HostTensor, InferRequest, ModelInfo, OracleError};
+use anh_precompiles::{
+    DnnOracle, HostTensor, InferRequest, ModelInfo, OracleError, Rule, TrainRequest, Trained,
+};
 use std::sync::{
     Arc,
     atomic::{AtomicU64, Ordering},
@@ -17,13 +19,21 @@ use std::sync::{
 pub struct LocalOracle {
     models: Arc<dyn ModelSource>,
     runtime: Arc<dyn ModelRuntime>,
+    /// Where trained models go.
+    store: Option<Arc<ModelStore>>,
     inferences: AtomicU64,
 }
 
 impl LocalOracle {
     /// An oracle over `models`, running them on `runtime`.
     pub fn new(models: Arc<dyn ModelSource>, runtime: Arc<dyn ModelRuntime>) -> Self {
-        Self { models, runtime, inferences: AtomicU64::new(0) }
+        Self { models, runtime, store: None, inferences: AtomicU64::new(0) }
+    }
+
+    /// Keeps the models it trains in `store` (without one, training fails).
+    pub fn with_store(mut self, store: Arc<ModelStore>) -> Self {
+        self.store = Some(store);
+        self
     }
 
     /// Inferences run successfully so far.
@@ -44,5 +54,36 @@ impl DnnOracle for LocalOracle {
         })?;
         self.inferences.fetch_add(1, Ordering::Relaxed);
         Ok(outputs)
+    }
+
+    fn train(&self, request: TrainRequest<'_>) -> Result<Trained, OracleError> {
+        let store = self.store.as_ref().ok_or_else(|| {
+            OracleError::Failed("this node keeps no model store for trained models".into())
+        })?;
+        let model = request.model;
+        let output = self
+            .runtime
+            .train(
+                model,
+                request.batch,
+                &request.params,
+                &crate::log_progress(model, request.params.steps),
+            )
+            .map_err(|e| match e {
+                RuntimeError::UnknownModel(model) => OracleError::ModelUnavailable(model),
+                other => OracleError::Failed(other.to_string()),
+            })?;
+        // What the committee would refuse, refused alike (Call mode answers as Build mode).
+        let old = output.losses.first().copied().unwrap_or(f64::NAN);
+        request
+            .rule
+            .or(Rule::DEFAULT_TRAIN)
+            .check_loss_rise(old, output.loss)
+            .map_err(OracleError::Failed)?;
+        let loss = Trained::fixed_loss(output.loss).map_err(OracleError::Failed)?;
+        let info = store
+            .put_with_parent(&output.model, Some(model))
+            .map_err(|e| OracleError::Failed(format!("the trained model is refused: {e}")))?;
+        Ok(Trained { model: info.hash, size: info.size, loss })
     }
 }

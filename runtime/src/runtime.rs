@@ -29,7 +29,7 @@ use crate::{
     validate::validate_inputs,
 };
 use alloy_primitives::B256;
-use anh_precompiles::{ElemType, HostTensor, ModelInfo, TensorData};
+use anh_precompiles::{ElemType, HostTensor, ModelInfo, TensorData, TrainParams};
 use ort::{
     session::{
         Session,
@@ -54,6 +54,39 @@ pub trait ModelRuntime: Send + Sync + fmt::Debug {
     /// Runs `model` on `inputs` (in the model's input order, of its declared element types)
     /// and returns its outputs in the model's output order. Blocks.
     fn run(&self, model: B256, inputs: Vec<HostTensor>) -> Result<Vec<HostTensor>>;
+
+    /// Trains `model` on `batch` (its inputs, the labels, the sample weights for the weighted
+    /// cross-entropy) as `params` says, calling `progress(step, loss)` after each step with
+    /// the loss before it. Returns the new model file (weights and optimiser state) and the
+    /// new weights' loss on the batch. Blocks.
+    fn train(
+        &self,
+        model: B256,
+        batch: Vec<HostTensor>,
+        params: &TrainParams,
+        progress: &dyn Fn(u32, f64),
+    ) -> Result<TrainOutput> {
+        let _ = (model, batch, params, progress);
+        Err(RuntimeError::Training("this runtime cannot train".into()))
+    }
+
+    /// The loss (`TrainParams::loss` code) of `model` on `batch`, as [`ModelRuntime::train`]
+    /// reports it. Blocks.
+    fn loss(&self, model: B256, batch: Vec<HostTensor>, loss: u8) -> Result<f64> {
+        let _ = (model, batch, loss);
+        Err(RuntimeError::Training("this runtime cannot compute losses".into()))
+    }
+}
+
+/// What a training run produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainOutput {
+    /// The new model file: the parent's graph with the new weights and the optimiser state.
+    pub model: Vec<u8>,
+    /// The new weights' loss on the batch.
+    pub loss: f64,
+    /// The loss before each step (the first is the parent's loss on the batch).
+    pub losses: Vec<f64>,
 }
 
 /// Where sessions run.
@@ -109,6 +142,8 @@ impl Default for RuntimeConfig {
 pub struct RuntimeStats {
     /// Successful runs.
     pub runs: u64,
+    /// Training steps run.
+    pub training_steps: u64,
     /// ONNX Runtime sessions created.
     pub sessions_created: u64,
     /// Models whose sessions are cached now.
@@ -122,7 +157,7 @@ struct Semaphore {
     freed: Condvar,
 }
 
-struct Permit<'s>(&'s Semaphore);
+pub(crate) struct Permit<'s>(&'s Semaphore);
 
 impl Semaphore {
     fn new(permits: usize) -> Self {
@@ -224,6 +259,9 @@ pub struct OrtRuntime {
     try_cuda: AtomicBool,
     runs: AtomicU64,
     sessions_created: AtomicU64,
+    /// Step graphs and their sessions, for training.
+    training: crate::trainer::TrainingCache,
+    training_steps: AtomicU64,
 }
 
 impl fmt::Debug for OrtRuntime {
@@ -253,6 +291,8 @@ impl OrtRuntime {
             try_cuda: AtomicBool::new(matches!(config.device, Device::Cuda { .. })),
             runs: AtomicU64::new(0),
             sessions_created: AtomicU64::new(0),
+            training: crate::trainer::TrainingCache::default(),
+            training_steps: AtomicU64::new(0),
             environment,
             config,
         };
@@ -280,7 +320,43 @@ impl OrtRuntime {
             runs: self.runs.load(Ordering::Relaxed),
             sessions_created: self.sessions_created.load(Ordering::Relaxed),
             cached_models: self.cache.lock().models.len(),
+            training_steps: self.training_steps.load(Ordering::Relaxed),
         }
+    }
+
+    /// The model source.
+    pub(crate) fn source(&self) -> &Arc<dyn ModelSource> {
+        &self.source
+    }
+
+    /// The training caches.
+    pub(crate) fn training(&self) -> &crate::trainer::TrainingCache {
+        &self.training
+    }
+
+    /// One of the permits that bound concurrent runs.
+    pub(crate) fn permit(&self) -> Permit<'_> {
+        self.permits.acquire()
+    }
+
+    /// Counts training steps run.
+    pub(crate) fn count_training_steps(&self, steps: u64) {
+        self.training_steps.fetch_add(steps, Ordering::Relaxed);
+    }
+
+    /// A session of a generated graph (a step or loss graph; `model` names it in errors), on
+    /// the active device.
+    pub(crate) fn graph_session(&self, model: B256, bytes: &[u8]) -> Result<Session> {
+        if let Device::Cuda { device_id } = self.active_device() {
+            let mut builder = self.builder(model)?;
+            match register_cuda(&mut builder, device_id)
+                .and_then(|()| builder.commit_from_memory(bytes).map_err(|e| e.to_string()))
+            {
+                Ok(session) => return Ok(session),
+                Err(reason) => self.disable_cuda(&reason),
+            }
+        }
+        self.builder(model)?.commit_from_memory(bytes).map_err(session_error(model))
     }
 
     /// Drops `model`'s cached sessions (runs in flight finish with theirs).
@@ -412,6 +488,20 @@ impl ModelRuntime for OrtRuntime {
         self.runs.fetch_add(1, Ordering::Relaxed);
         Ok(result)
     }
+
+    fn train(
+        &self,
+        model: B256,
+        batch: Vec<HostTensor>,
+        params: &TrainParams,
+        progress: &dyn Fn(u32, f64),
+    ) -> Result<TrainOutput> {
+        crate::trainer::train(self, model, batch, params, progress)
+    }
+
+    fn loss(&self, model: B256, batch: Vec<HostTensor>, loss: u8) -> Result<f64> {
+        crate::trainer::loss(self, model, batch, loss)
+    }
 }
 
 fn session_error<E: fmt::Display>(model: B256) -> impl Fn(E) -> RuntimeError {
@@ -455,7 +545,7 @@ fn register_cuda(_builder: &mut SessionBuilder, _device_id: i32) -> Result<(), S
 }
 
 /// A host tensor as an ONNX Runtime value (moves the data; no copy).
-fn to_ort(tensor: HostTensor) -> ort::Result<DynValue> {
+pub(crate) fn to_ort(tensor: HostTensor) -> ort::Result<DynValue> {
     let (shape, data) = tensor.into_parts();
     // `validate_inputs` refused dimensions above i64::MAX.
     let shape: Vec<i64> = shape.iter().map(|&d| i64::try_from(d).unwrap_or(i64::MAX)).collect();
@@ -471,7 +561,7 @@ fn to_ort(tensor: HostTensor) -> ort::Result<DynValue> {
 }
 
 /// An ONNX Runtime output as a host tensor of the declared element type.
-fn from_ort(value: &DynValue, elem: ElemType) -> Result<HostTensor, String> {
+pub(crate) fn from_ort(value: &DynValue, elem: ElemType) -> Result<HostTensor, String> {
     fn extract<T: ort::value::PrimitiveTensorElementType + Clone>(
         value: &DynValue,
         elem: ElemType,

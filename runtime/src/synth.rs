@@ -104,3 +104,72 @@ pub fn deep_mlp(width: i64, depth: usize) -> Vec<u8> {
     }
     .encode_to_vec()
 }
+
+/// A classifier to train: logits `[batch, classes]` from `x[batch, features]` through
+/// `hidden` (`Gemm → Relu`) layers, then a `Gemm` to the classes. Weights are small and
+/// deterministic (from `seed`), biases zero. `hidden` empty: logistic (softmax) regression.
+pub fn classifier(features: i64, hidden: &[i64], classes: i64, seed: u64) -> Vec<u8> {
+    let batch = Dimension { dim_value: None, dim_param: Some("batch".into()) };
+    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut next = move || {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((state >> 40) as f32 / (1u64 << 24) as f32) - 0.5
+    };
+    let mut node = Vec::new();
+    let mut initializer = Vec::new();
+    let mut last = "x".to_string();
+    let mut width = features;
+    let sizes: Vec<i64> = hidden.iter().copied().chain([classes]).collect();
+    for (layer, &out) in sizes.iter().enumerate() {
+        let scale = 1.0 / (width as f32).sqrt();
+        let (w, b) = (format!("w{layer}"), format!("b{layer}"));
+        initializer.push(TensorProto {
+            name: w.clone(),
+            dims: vec![width, out],
+            data_type: 1,
+            raw_data: (0..width * out).flat_map(|_| (next() * scale).to_le_bytes()).collect(),
+            ..Default::default()
+        });
+        initializer.push(TensorProto {
+            name: b.clone(),
+            dims: vec![out],
+            data_type: 1,
+            raw_data: vec![0; 4 * out as usize],
+            ..Default::default()
+        });
+        let last_layer = layer + 1 == sizes.len();
+        let gemm = if last_layer { "logits".to_string() } else { format!("g{layer}") };
+        node.push(NodeProto {
+            input: vec![last.clone(), w, b],
+            output: vec![gemm.clone()],
+            op_type: "Gemm".into(),
+            ..Default::default()
+        });
+        last = gemm;
+        if !last_layer {
+            let relu = format!("h{layer}");
+            node.push(NodeProto {
+                input: vec![last.clone()],
+                output: vec![relu.clone()],
+                op_type: "Relu".into(),
+                ..Default::default()
+            });
+            last = relu;
+        }
+        width = out;
+    }
+    ModelProto {
+        ir_version: 8,
+        opset_import: vec![OperatorSetIdProto { domain: String::new(), version: 17 }],
+        graph: Some(GraphProto {
+            name: format!("classifier_{features}_{classes}"),
+            node,
+            initializer,
+            input: vec![value_info("x", &[batch.clone(), fixed(features)])],
+            output: vec![value_info("logits", &[batch, fixed(classes)])],
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+    .encode_to_vec()
+}

@@ -1,8 +1,9 @@
 //! The subset of `onnx.proto` that model analysis reads, as hand-written prost messages.
 //!
-//! Field numbers follow `onnx/onnx.proto` (ONNX 1.23). Only the fields analysis needs are
-//! declared: prost skips every other field without allocating, so the weights' `float_data`,
-//! docs, metadata and training info cost nothing to decode. The one cycle
+//! Field numbers follow `onnx/onnx.proto` (ONNX 1.23). Only the fields analysis and training
+//! (`crate::train`, which rewrites graphs and so must keep float attributes and every tensor
+//! payload) need are declared: prost skips every other field without allocating, so docs,
+//! metadata and training info cost nothing to decode. The one cycle
 //! (`GraphProto` → `NodeProto` → `AttributeProto` → `GraphProto`) is boxed; the nested
 //! sequence/map/optional types of `TypeProto` are decoded as empty marker messages, so a
 //! deep `TypeProto` cannot recurse. The wire pre-scan in `wire.rs` walks exactly these fields,
@@ -17,6 +18,10 @@
 pub struct ModelProto {
     #[prost(int64, tag = "1")]
     pub ir_version: i64,
+    #[prost(string, tag = "2")]
+    pub producer_name: String,
+    #[prost(string, tag = "3")]
+    pub producer_version: String,
     #[prost(message, repeated, tag = "8")]
     pub opset_import: Vec<OperatorSetIdProto>,
     #[prost(message, optional, tag = "7")]
@@ -86,6 +91,8 @@ pub struct AttributeProto {
     pub name: String,
     #[prost(int32, tag = "20")]
     pub r#type: i32,
+    #[prost(float, tag = "2")]
+    pub f: f32,
     #[prost(int64, tag = "3")]
     pub i: i64,
     #[prost(bytes = "vec", tag = "4")]
@@ -100,6 +107,8 @@ pub struct AttributeProto {
     pub floats: Vec<f32>,
     #[prost(int64, repeated, tag = "8")]
     pub ints: Vec<i64>,
+    #[prost(bytes = "vec", repeated, tag = "9")]
+    pub strings: Vec<Vec<u8>>,
     #[prost(message, repeated, tag = "10")]
     pub tensors: Vec<TensorProto>,
     #[prost(message, repeated, tag = "11")]
@@ -108,21 +117,29 @@ pub struct AttributeProto {
     pub sparse_tensors: Vec<SparseTensorProto>,
 }
 
-/// `onnx.TensorProto` without the float/double/uint64/string payloads.
+/// `onnx.TensorProto` (every payload; `segment` and docs skipped).
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct TensorProto {
     #[prost(int64, repeated, tag = "1")]
     pub dims: Vec<i64>,
     #[prost(int32, tag = "2")]
     pub data_type: i32,
+    #[prost(float, repeated, tag = "4")]
+    pub float_data: Vec<f32>,
     #[prost(int32, repeated, tag = "5")]
     pub int32_data: Vec<i32>,
+    #[prost(bytes = "vec", repeated, tag = "6")]
+    pub string_data: Vec<Vec<u8>>,
     #[prost(int64, repeated, tag = "7")]
     pub int64_data: Vec<i64>,
     #[prost(string, tag = "8")]
     pub name: String,
     #[prost(bytes = "vec", tag = "9")]
     pub raw_data: Vec<u8>,
+    #[prost(double, repeated, tag = "10")]
+    pub double_data: Vec<f64>,
+    #[prost(uint64, repeated, tag = "11")]
+    pub uint64_data: Vec<u64>,
     #[prost(message, repeated, tag = "13")]
     pub external_data: Vec<StringStringEntryProto>,
     #[prost(int32, tag = "14")]

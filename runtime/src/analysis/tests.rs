@@ -122,7 +122,7 @@ fn model(graph: GraphProto) -> Vec<u8> {
         ir_version: 8,
         opset_import: vec![OperatorSetIdProto { domain: String::new(), version: 17 }],
         graph: Some(graph),
-        functions: Vec::new(),
+        ..ModelProto::default()
     }
     .encode_to_vec()
 }

@@ -55,7 +55,7 @@ enum Field {
 fn field(kind: Kind, number: u32) -> Field {
     use Field::{Ignored, Message, Scalar, Varints};
     match (kind, number) {
-        (Kind::Model, 1) => Scalar,
+        (Kind::Model, 1..=3) => Scalar,
         (Kind::Model, 7) => Message(Kind::Graph),
         (Kind::Model, 8 | 25) => Message(Kind::Opaque),
         (Kind::Graph, 1) => Message(Kind::Node),
@@ -65,13 +65,13 @@ fn field(kind: Kind, number: u32) -> Field {
         (Kind::Graph, 11..=13) => Message(Kind::ValueInfo),
         (Kind::Node, 1..=4 | 7) => Scalar,
         (Kind::Node, 5) => Message(Kind::Attribute),
-        (Kind::Attribute, 1 | 3 | 4 | 7 | 20) => Scalar,
+        (Kind::Attribute, 1..=4 | 7 | 9 | 20) => Scalar,
         (Kind::Attribute, 5 | 10) => Message(Kind::Tensor),
         (Kind::Attribute, 6 | 11) => Message(Kind::Graph),
         (Kind::Attribute, 22 | 23) => Message(Kind::SparseTensor),
         (Kind::Attribute, 8) => Varints,
-        (Kind::Tensor, 1 | 5 | 7) => Varints,
-        (Kind::Tensor, 2 | 8 | 9 | 14) => Scalar,
+        (Kind::Tensor, 1 | 5 | 7 | 11) => Varints,
+        (Kind::Tensor, 2 | 4 | 6 | 8..=10 | 14) => Scalar,
         (Kind::Tensor, 13) => Message(Kind::Opaque),
         (Kind::SparseTensor, 1 | 2) => Message(Kind::Tensor),
         (Kind::SparseTensor, 3) => Varints,

@@ -1,6 +1,7 @@
 //! anh-runtime's integration tests, one binary: analysis of the fixtures in `testdata/`, the
-//! model store, inference through ONNX Runtime against Python onnxruntime's outputs, and a
-//! property test of `analyze` on hostile bytes.
+//! model store, inference through ONNX Runtime against Python onnxruntime's outputs, a
+//! property test of `analyze` on hostile bytes, and training-step graphs (`train`: gradients
+//! against finite differences, optimisers, losses, convergence).
 //!
 //! Inference tests need the ONNX Runtime library: they fail (never skip) with the set-up
 //! message when `find_ort_library()` finds none. Run `./dev setup` (or
@@ -14,3 +15,5 @@ mod common;
 mod fuzz;
 mod inference;
 mod store;
+mod train;
+mod training;

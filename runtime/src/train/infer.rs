@@ -1,0 +1,310 @@
+//! Static shape inference for the ops the autodiff differentiates (and a few it meets on the
+//! way), so that gradients know ranks, broadcast axes and spatial sizes. Unknown ops give
+//! unknown shapes; the model's own `value_info` fills in where inference cannot.
+
+use super::graph::{Attrs, D, Shape, broadcast};
+use crate::onnx::NodeProto;
+use std::collections::HashMap;
+
+/// A sliding window (Conv, MaxPool, AveragePool) with its padding made explicit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Window {
+    pub(crate) kernel: Vec<i64>,
+    pub(crate) strides: Vec<i64>,
+    pub(crate) dilations: Vec<i64>,
+    pub(crate) pads_begin: Vec<i64>,
+    pub(crate) pads_end: Vec<i64>,
+    pub(crate) ceil: bool,
+}
+
+impl Window {
+    /// The window of `node` over `spatial` input dims with `kernel`; `None` when `auto_pad`
+    /// is `SAME_*` and a spatial size is unknown, or attributes do not fit the rank.
+    pub(crate) fn of(node: &NodeProto, spatial: &[D], kernel: Vec<i64>) -> Option<Self> {
+        let n = kernel.len();
+        let list = |name: &str, default: i64| -> Option<Vec<i64>> {
+            match node.ints(name) {
+                Some(v) if !v.is_empty() => (v.len() == n).then(|| v.to_vec()),
+                _ => Some(vec![default; n]),
+            }
+        };
+        let strides = list("strides", 1)?;
+        let dilations = list("dilations", 1)?;
+        let max = super::grad::MAX_DIM;
+        if spatial.len() != n
+            || strides.iter().chain(&dilations).chain(&kernel).any(|&v| !(1..=max).contains(&v))
+        {
+            return None;
+        }
+        let (pads_begin, pads_end) = match node.string("auto_pad").as_deref() {
+            None | Some("NOTSET" | "") => {
+                let pads = match node.ints("pads") {
+                    Some(p) if !p.is_empty() => p.to_vec(),
+                    _ => vec![0; 2 * n],
+                };
+                if pads.len() != 2 * n || pads.iter().any(|&p| !(0..=max).contains(&p)) {
+                    return None;
+                }
+                (pads[..n].to_vec(), pads[n..].to_vec())
+            }
+            Some("VALID") => (vec![0; n], vec![0; n]),
+            Some(mode @ ("SAME_UPPER" | "SAME_LOWER")) => {
+                let mut begin = Vec::with_capacity(n);
+                let mut end = Vec::with_capacity(n);
+                for i in 0..n {
+                    let size = spatial[i].known().filter(|s| (1..=max).contains(s))?;
+                    let out = (size + strides[i] - 1) / strides[i];
+                    let total =
+                        ((out - 1) * strides[i] + dilations[i] * (kernel[i] - 1) + 1 - size).max(0);
+                    let small = total / 2;
+                    let (b, e) = if mode == "SAME_UPPER" {
+                        (small, total - small)
+                    } else {
+                        (total - small, small)
+                    };
+                    begin.push(b);
+                    end.push(e);
+                }
+                (begin, end)
+            }
+            Some(_) => return None,
+        };
+        let ceil = node.int("ceil_mode", 0) != 0;
+        Some(Self { kernel, strides, dilations, pads_begin, pads_end, ceil })
+    }
+
+    /// The output size along spatial axis `i` for input size `size` (computed wide, so
+    /// that no attribute value can overflow it).
+    pub(crate) fn out(&self, i: usize, size: i64) -> i64 {
+        let w = |v: i64| i128::from(v);
+        let span = w(size) + w(self.pads_begin[i]) + w(self.pads_end[i])
+            - (w(self.dilations[i]) * (w(self.kernel[i]) - 1) + 1);
+        let s = w(self.strides[i]);
+        let out = if self.ceil {
+            let mut out = (span + s - 1).div_euclid(s) + 1;
+            // The last window must start inside the input or its leading padding.
+            if (out - 1) * s >= w(size) + w(self.pads_begin[i]) {
+                out -= 1;
+            }
+            out
+        } else {
+            span.div_euclid(s) + 1
+        };
+        i64::try_from(out).unwrap_or(i64::MIN)
+    }
+
+    /// The output spatial dims for input spatial dims `spatial`.
+    pub(crate) fn out_dims(&self, spatial: &[D]) -> Vec<D> {
+        spatial
+            .iter()
+            .enumerate()
+            .map(|(i, d)| match d.known() {
+                Some(size) if (0..=super::grad::MAX_DIM).contains(&size) => {
+                    D::Known(self.out(i, size))
+                }
+                _ => D::Unknown,
+            })
+            .collect()
+    }
+}
+
+/// What inference reads: the shapes known so far and the constant int64 tensors.
+#[derive(Debug)]
+pub(crate) struct Known<'a> {
+    pub(crate) shapes: &'a HashMap<String, Shape>,
+    pub(crate) consts: &'a HashMap<String, Vec<i64>>,
+    pub(crate) opset: i64,
+}
+
+impl Known<'_> {
+    fn shape(&self, name: &str) -> Shape {
+        self.shapes.get(name).cloned().flatten()
+    }
+
+    fn input(&self, node: &NodeProto, i: usize) -> Shape {
+        node.input.get(i).and_then(|n| self.shape(n))
+    }
+
+    /// A constant int64 input of `node` (Reshape's shape, axes of opset 13+).
+    fn const_input(&self, node: &NodeProto, i: usize) -> Option<&Vec<i64>> {
+        node.input.get(i).filter(|n| !n.is_empty()).and_then(|n| self.consts.get(n))
+    }
+
+    /// The reduction axes of a Reduce* node (attribute, or input 1 from the opset where it
+    /// moved there), normalised; `Some(empty)` means all axes; `None` when not constant.
+    pub(crate) fn reduce_axes(&self, node: &NodeProto, rank: usize) -> Option<Vec<usize>> {
+        let as_input = node.op_type == "ReduceSum" || self.opset >= 18;
+        let axes: Vec<i64> = if as_input {
+            match node.input.get(1).filter(|n| !n.is_empty()) {
+                Some(_) => self.const_input(node, 1)?.clone(),
+                None => Vec::new(),
+            }
+        } else {
+            node.ints("axes").map(<[i64]>::to_vec).unwrap_or_default()
+        };
+        axes.iter().map(|&a| normalize(a, rank)).collect()
+    }
+
+    /// The shapes of `node`'s outputs (`None` where unknown).
+    pub(crate) fn infer(&self, node: &NodeProto) -> Vec<Shape> {
+        let first = self.infer_first(node);
+        let mut out = vec![None; node.output.len()];
+        if let Some(o) = out.first_mut() {
+            *o = first.clone();
+        }
+        if node.op_type == "MaxPool"
+            && let Some(o) = out.get_mut(1)
+        {
+            *o = first;
+        }
+        out
+    }
+
+    fn infer_first(&self, node: &NodeProto) -> Shape {
+        let x = self.input(node, 0);
+        match node.op_type.as_str() {
+            "Identity" | "Dropout" | "Relu" | "LeakyRelu" | "Sigmoid" | "Tanh" | "Softmax"
+            | "LogSoftmax" | "Exp" | "Log" | "Neg" | "Abs" | "Sqrt" | "Erf" | "Cast" | "Elu"
+            | "Softplus" | "Clip" => x,
+            "Add" | "Sub" | "Mul" | "Div" | "Pow" | "Equal" | "Greater" | "Less" => {
+                broadcast(&x, &self.input(node, 1))
+            }
+            "Where" => broadcast(&broadcast(&x, &self.input(node, 1)), &self.input(node, 2)),
+            "Gemm" => {
+                let (a, b) = (x?, self.input(node, 1)?);
+                if a.len() != 2 || b.len() != 2 {
+                    return None;
+                }
+                let m = if node.int("transA", 0) != 0 { &a[1] } else { &a[0] };
+                let n = if node.int("transB", 0) != 0 { &b[0] } else { &b[1] };
+                Some(vec![m.clone(), n.clone()])
+            }
+            "MatMul" => {
+                let (a, b) = (x?, self.input(node, 1)?);
+                let (ra, rb) = (a.len(), b.len());
+                if ra == 0 || rb == 0 {
+                    return None;
+                }
+                let batch_a = Some(if ra >= 2 { a[..ra - 2].to_vec() } else { Vec::new() });
+                let batch_b = Some(if rb >= 2 { b[..rb - 2].to_vec() } else { Vec::new() });
+                let mut out = broadcast(&batch_a, &batch_b)?;
+                if ra >= 2 {
+                    out.push(a[ra - 2].clone());
+                }
+                if rb >= 2 {
+                    out.push(b[rb - 1].clone());
+                }
+                Some(out)
+            }
+            "Reshape" => {
+                let target = self.const_input(node, 1)?;
+                let x = x.unwrap_or_default();
+                let mut dims: Vec<D> = target
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &t)| match t {
+                        0 if node.int("allowzero", 0) == 0 => {
+                            x.get(i).cloned().unwrap_or(D::Unknown)
+                        }
+                        -1 => D::Unknown,
+                        t => D::Known(t),
+                    })
+                    .collect();
+                // Resolve one -1 from a fully known input.
+                let total = product(x.iter());
+                let rest = product(dims.iter().filter(|d| **d != D::Unknown));
+                if let (Some(total), Some(rest), Some(pos)) =
+                    (total, rest, target.iter().position(|&t| t == -1))
+                    && rest > 0
+                {
+                    dims[pos] = D::Known(total / rest);
+                }
+                Some(dims)
+            }
+            "Flatten" => {
+                let x = x?;
+                let axis = normalize(node.int("axis", 1), x.len() + 1)?;
+                let prod = |ds: &[D]| -> D {
+                    match ds {
+                        [one] => one.clone(),
+                        _ => product(ds.iter()).map_or(D::Unknown, D::Known),
+                    }
+                };
+                Some(vec![prod(&x[..axis]), prod(&x[axis..])])
+            }
+            "Transpose" => {
+                let x = x?;
+                match node.ints("perm") {
+                    Some(p) if !p.is_empty() => p
+                        .iter()
+                        .map(|&i| usize::try_from(i).ok().and_then(|i| x.get(i).cloned()))
+                        .collect(),
+                    _ => Some(x.into_iter().rev().collect()),
+                }
+            }
+            "Concat" => {
+                let parts: Vec<Vec<D>> =
+                    node.input.iter().map(|n| self.shape(n)).collect::<Option<_>>()?;
+                let first = parts.first()?;
+                let axis = normalize(node.int("axis", 0), first.len())?;
+                let mut out = first.clone();
+                out[axis] = parts
+                    .iter()
+                    .try_fold(0i64, |acc, p| acc.checked_add(p.get(axis)?.known()?))
+                    .map_or(D::Unknown, D::Known);
+                Some(out)
+            }
+            "Conv" | "MaxPool" | "AveragePool" => {
+                let x = x?;
+                if x.len() < 3 {
+                    return None;
+                }
+                let (channels, kernel) = if node.op_type == "Conv" {
+                    let w = self.input(node, 1)?;
+                    let k = w.get(2..)?.iter().map(D::known).collect::<Option<Vec<_>>>()?;
+                    (w.first()?.clone(), k)
+                } else {
+                    (x[1].clone(), node.ints("kernel_shape")?.to_vec())
+                };
+                let window = Window::of(node, &x[2..], kernel)?;
+                let mut out = vec![x[0].clone(), channels];
+                out.extend(window.out_dims(&x[2..]));
+                Some(out)
+            }
+            "ReduceSum" | "ReduceMean" => {
+                let x = x?;
+                let axes = self.reduce_axes(node, x.len())?;
+                let noop = node.int("noop_with_empty_axes", 0) != 0;
+                if axes.is_empty() && noop {
+                    return Some(x);
+                }
+                let keep = node.int("keepdims", 1) != 0;
+                Some(
+                    x.into_iter()
+                        .enumerate()
+                        .filter_map(|(i, d)| {
+                            if axes.is_empty() || axes.contains(&i) {
+                                keep.then_some(D::Known(1))
+                            } else {
+                                Some(d)
+                            }
+                        })
+                        .collect(),
+                )
+            }
+            _ => None,
+        }
+    }
+}
+
+/// `axis` in `0..rank` (negative counts from the end); `None` when out of range.
+pub(crate) fn normalize(axis: i64, rank: usize) -> Option<usize> {
+    let rank = i64::try_from(rank).ok()?;
+    let a = if axis < 0 { axis + rank } else { axis };
+    (0..rank).contains(&a).then_some(a as usize)
+}
+
+/// The product of known dims; `None` if one is unknown or it overflows.
+fn product<'a>(dims: impl Iterator<Item = &'a D>) -> Option<i64> {
+    dims.into_iter().try_fold(1i64, |acc, d| acc.checked_mul(d.known()?))
+}

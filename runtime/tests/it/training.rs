@@ -1,0 +1,138 @@
+//! Training through `OrtRuntime` (`ModelRuntime::train` and `loss`): real ONNX Runtime
+//! running the step graphs of `anh_runtime::train` on data the test generates.
+
+use crate::common::runtime;
+use alloy_primitives::keccak256;
+use anh_precompiles::TrainParams;
+use anh_runtime::{
+    HostTensor, ModelRuntime, ModelStore, RuntimeError, TensorData, compare_weights,
+    same_architecture, synth,
+};
+use std::sync::Arc;
+
+/// Two Gaussian-ish blobs, class 0 around (−1, −1) and class 1 around (1, 1), `n` samples
+/// (deterministic).
+fn blobs(n: usize) -> (Vec<f32>, Vec<i64>) {
+    let mut state = 42u64;
+    let mut noise = move || {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((state >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 1.6
+    };
+    let mut x = Vec::with_capacity(2 * n);
+    let mut y = Vec::with_capacity(n);
+    for i in 0..n {
+        let label = (i % 2) as i64;
+        let centre = if label == 0 { -1.0 } else { 1.0 };
+        x.push(centre + noise());
+        x.push(centre + noise());
+        y.push(label);
+    }
+    (x, y)
+}
+
+fn batch(x: &[f32], y: &[i64]) -> Vec<HostTensor> {
+    let n = y.len() as u64;
+    vec![
+        HostTensor::new(vec![n, 2], TensorData::F32(x.to_vec())).unwrap(),
+        HostTensor::new(vec![n], TensorData::I64(y.to_vec())).unwrap(),
+    ]
+}
+
+fn params(steps: u32, lr: f64, loss: u8, optimizer: u8) -> TrainParams {
+    TrainParams { steps, learning_rate: (lr * 1e18) as u64, loss, optimizer }
+}
+
+/// The share of samples whose arg-max logit is the label.
+fn accuracy(
+    runtime: &dyn ModelRuntime,
+    model: alloy_primitives::B256,
+    x: &[f32],
+    y: &[i64],
+) -> f64 {
+    let logits = runtime.run(model, batch(x, y)[..1].to_vec()).unwrap();
+    let TensorData::F32(logits) = logits[0].data() else { panic!("float32 logits") };
+    let right =
+        logits.chunks(2).zip(y).filter(|(row, label)| (row[1] > row[0]) as i64 == **label).count();
+    right as f64 / y.len() as f64
+}
+
+/// A classifier trains (the loss falls, accuracy ≥ 95%), the new file keeps the parent's
+/// architecture and the optimiser state, its loss as `loss` computes it is the one claimed,
+/// and training continues from the new file alone.
+#[test]
+fn trains_continues_and_checks() {
+    let store = Arc::new(ModelStore::temporary().unwrap());
+    let parent_bytes = synth::classifier(2, &[8], 2, 7);
+    let parent = store.put(&parent_bytes).unwrap().hash;
+    let runtime = runtime(store.clone());
+    let (x, y) = blobs(64);
+
+    let before = accuracy(&runtime, parent, &x, &y);
+    let steps = std::sync::Mutex::new(Vec::new());
+    let first = runtime
+        .train(parent, batch(&x, &y), &params(30, 0.05, 2, 3), &|step, loss| {
+            steps.lock().unwrap().push((step, loss));
+        })
+        .unwrap();
+    assert_eq!(first.losses.len(), 31, "30 steps, then the new weights' loss");
+    assert_eq!(steps.lock().unwrap().len(), 30);
+    assert!(first.loss < first.losses[0] * 0.5, "loss {:?}", first.losses);
+    assert_eq!(first.loss, *first.losses.last().unwrap());
+    same_architecture(&parent_bytes, &first.model).unwrap();
+    assert!(compare_weights(&first.model, &parent_bytes, 0, 0).is_err(), "weights moved");
+
+    let child = store.put_with_parent(&first.model, Some(parent)).unwrap();
+    assert_eq!(child.hash, keccak256(&first.model));
+    assert_eq!(child.parent, Some(parent));
+    let after = accuracy(&runtime, child.hash, &x, &y);
+    assert!(after >= 0.95, "accuracy {before} → {after}");
+    let checked = runtime.loss(child.hash, batch(&x, &y), 2).unwrap();
+    assert!((checked - first.loss).abs() < 1e-5, "{checked} vs {}", first.loss);
+    let old = runtime.loss(parent, batch(&x, &y), 2).unwrap();
+    assert!((old - first.losses[0]).abs() < 1e-5, "{old} vs {}", first.losses[0]);
+
+    // Adam's state is in the file: continuing gives what one longer run gives.
+    let second =
+        runtime.train(child.hash, batch(&x, &y), &params(10, 0.05, 2, 3), &|_, _| {}).unwrap();
+    assert!((second.losses[0] - first.loss).abs() < 1e-5);
+    let long = runtime.train(parent, batch(&x, &y), &params(40, 0.05, 2, 3), &|_, _| {}).unwrap();
+    assert!(
+        (long.loss - second.loss).abs() < 1e-4,
+        "30 + 10 steps give {}, 40 steps give {}",
+        second.loss,
+        long.loss
+    );
+    compare_weights(&second.model, &long.model, 1_000_000, 1_000_000).unwrap();
+    assert_eq!(runtime.stats().training_steps, 80);
+}
+
+/// A run whose loss stops being finite is refused and produces no model; bad parameters and
+/// batches get errors that say what is wrong.
+#[test]
+fn divergence_and_bad_input() {
+    let store = Arc::new(ModelStore::temporary().unwrap());
+    let model = store.put(&synth::classifier(2, &[], 2, 3)).unwrap().hash;
+    let runtime = runtime(store);
+    let (x, y) = blobs(16);
+    let targets: Vec<f32> = y.iter().flat_map(|&l| [1.0 - l as f32, l as f32]).collect();
+    let regression = vec![
+        batch(&x, &y)[0].clone(),
+        HostTensor::new(vec![16, 2], TensorData::F32(targets)).unwrap(),
+    ];
+    let err = runtime.train(model, regression, &params(50, 1e30, 1, 1), &|_, _| {}).unwrap_err();
+    assert!(
+        matches!(err, RuntimeError::Training(ref m) if m.contains("training diverged")),
+        "{err}"
+    );
+
+    let err = runtime.train(model, batch(&x, &y)[..1].to_vec(), &params(1, 0.1, 2, 1), &|_, _| {});
+    assert!(err.is_err());
+    let wrong = vec![
+        batch(&x, &y)[0].clone(),
+        HostTensor::new(vec![16], TensorData::F32(vec![0.0; 16])).unwrap(),
+    ];
+    let err = runtime.train(model, wrong, &params(1, 0.1, 2, 1), &|_, _| {}).unwrap_err();
+    assert!(err.to_string().contains("int64"), "{err}");
+    let err = runtime.train(model, batch(&x, &y), &params(1, 0.1, 9, 1), &|_, _| {}).unwrap_err();
+    assert!(err.to_string().contains("unknown loss 9"), "{err}");
+}
