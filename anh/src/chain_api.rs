@@ -76,6 +76,8 @@ pub fn rule_json(rule: &Rule) -> Value {
         1 => "exact",
         2 => "tolerance",
         3 => "argmax",
+        4 => "train-loss",
+        5 => "recompute",
         _ => "unknown",
     };
     json!({ "kind": kind, "absTolerance": rule.abs, "relTolerance": rule.rel })

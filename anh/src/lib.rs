@@ -416,7 +416,8 @@ async fn open_committee(
         timeout: options.timeout,
     };
     let oracle = CommitteeOracle::new(config, tokio::runtime::Handle::current())
-        .map_err(|e| NodeError::Committee(e.to_string()))?;
+        .map_err(|e| NodeError::Committee(e.to_string()))?
+        .with_model_store(store);
     Ok((committee, Arc::new(oracle), printed))
 }
 
@@ -468,7 +469,8 @@ fn open_dnn(config: &NodeConfig) -> Result<DnnParts, RuntimeError> {
         ..RuntimeConfig::default()
     };
     let runtime = Arc::new(OrtRuntime::new(store.clone(), runtime_config)?);
-    let oracle = Arc::new(LocalOracle::new(store.clone(), runtime.clone()));
+    let oracle =
+        Arc::new(LocalOracle::new(store.clone(), runtime.clone()).with_store(store.clone()));
     let limits = anh_precompiles::Limits { max_tensor_elements: config.dnn.max_tensor_elements };
     let dnn = Arc::new(Dnn::new(oracle).with_limits(limits));
     Ok(DnnParts { store, runtime, dnn })

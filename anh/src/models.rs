@@ -65,7 +65,7 @@ impl ModelApi {
         let (formed, verified) = self.backend.attestation_counts();
         json!({
             "inferencesRun": self.runtime.stats().runs,
-            "trainingStepsRun": 0,
+            "trainingStepsRun": self.runtime.stats().training_steps,
             "attestationsFormed": formed,
             "attestationsVerified": verified,
         })

@@ -38,11 +38,13 @@ use crate::{
     job::Job,
     member::{Member, MemberFuture},
 };
-use alloy_primitives::{B256, Bytes, U256};
+use alloy_primitives::{B256, Bytes, U256, keccak256};
 use anh_precompiles::{
-    Committee, DnnOracle, HostTensor, InferRequest, JobRecord, ModelInfo, OracleError,
-    attestation::{decode_analysis, decode_tensors, encode_tensors, recover},
+    Committee, DnnOracle, HostTensor, InferRequest, JobKind, JobRecord, ModelInfo, OracleError,
+    Rule, TrainRequest, Trained,
+    attestation::{decode_analysis, decode_tensors, encode_tensors, encode_train_payload, recover},
 };
+use anh_runtime::{ModelSource, ModelStore};
 use futures::future::join_all;
 use parking_lot::Mutex;
 use std::{
@@ -148,6 +150,8 @@ struct Candidate {
 pub struct CommitteeOracle {
     config: CommitteeConfig,
     handle: Handle,
+    /// Where trained models go (the node's store), so that members can fetch them.
+    models: Option<Arc<ModelStore>>,
     block: Mutex<BlockRecords>,
     formed: AtomicU64,
     failed: AtomicU64,
@@ -173,10 +177,18 @@ impl CommitteeOracle {
         Ok(Self {
             config,
             handle,
+            models: None,
             block: Mutex::default(),
             formed: AtomicU64::new(0),
             failed: AtomicU64::new(0),
         })
+    }
+
+    /// Puts the models the committee trains into `store` (the node's), where the members
+    /// that check them, and the node's own RPC, find them. Without one, training fails.
+    pub fn with_model_store(mut self, store: Arc<ModelStore>) -> Self {
+        self.models = Some(store);
+        self
     }
 
     /// The committee.
@@ -246,6 +258,9 @@ impl CommitteeOracle {
         if let Err(e) = job.validate() {
             return self.failed(&job, OracleError::Failed(e.to_string()));
         }
+        if job.kind == JobKind::Train {
+            return self.settle_training(job).await;
+        }
         let members = &self.config.members;
         let n = members.len();
         let t = self.config.committee.threshold;
@@ -296,6 +311,80 @@ impl CommitteeOracle {
         }
         let signatures = candidates.iter().map(|c| c.signatures.len()).max().unwrap_or(0);
         self.failed(&job, OracleError::NoQuorum { job: job.id(), signatures, threshold: t })
+    }
+
+    /// Settles a training job: one member trains at a time, in leader order; its new model
+    /// goes into the node's store, then every member is asked to attest it (under the
+    /// train-loss rule they check its loss, they do not train). A leader that fails, whose
+    /// model cannot be fetched, or whose result gathers fewer than `t` signatures is followed
+    /// by the next one.
+    async fn settle_training(&self, job: Arc<Job>) -> JobRecord {
+        let members = &self.config.members;
+        let t = self.config.committee.threshold;
+        let order = leader_order(job.id(), members.len());
+        let everyone: Vec<(usize, Bytes)> = order.iter().map(|&m| (m, Bytes::new())).collect();
+        let mut failures = Vec::new();
+        let mut best = 0;
+        for &leader in &order {
+            let member = members[leader].describe();
+            let output = match self.call(leader, members[leader].compute(job.clone())).await {
+                Ok(output) => output,
+                Err(e) => {
+                    tracing::warn!(job = %job.id(), %member, error = %e, "training failed");
+                    failures.push(e);
+                    if let Some(error) = agreed_failure(&failures, job.model, t) {
+                        return self.failed(&job, error);
+                    }
+                    continue;
+                }
+            };
+            if let Err(reason) = self.fetch_trained(leader, &output, job.model).await {
+                tracing::warn!(job = %job.id(), %member, %reason, "trained model not taken");
+                continue;
+            }
+            let mut candidate =
+                Candidate { output, asked: HashSet::new(), signatures: BTreeMap::new() };
+            self.gather(&job, &mut candidate, &everyone).await;
+            if candidate.signatures.len() >= t {
+                return self.settled(&job, &candidate);
+            }
+            best = best.max(candidate.signatures.len());
+        }
+        self.failed(&job, OracleError::NoQuorum { job: job.id(), signatures: best, threshold: t })
+    }
+
+    /// Fetches the model `leader` trained (named in its `output`) and puts it in the node's
+    /// store, after checking its hash and size.
+    async fn fetch_trained(
+        &self,
+        leader: usize,
+        output: &Bytes,
+        parent: B256,
+    ) -> Result<(), String> {
+        let trained = Trained::decode(output).map_err(|e| format!("not a training result: {e}"))?;
+        let store = self.models.as_ref().ok_or("the committee has no model store to keep it")?;
+        if store.model_info(&trained.model).is_some() {
+            return Ok(());
+        }
+        let bytes = self
+            .call(leader, self.config.members[leader].artifact(trained.model))
+            .await
+            .map_err(|e| e.to_string())?;
+        if keccak256(&bytes) != trained.model || bytes.len() as u64 != trained.size {
+            return Err(format!(
+                "the model file sent ({} bytes, keccak256 {}) is not the one claimed ({} bytes, {})",
+                bytes.len(),
+                keccak256(&bytes),
+                trained.size,
+                trained.model
+            ));
+        }
+        let store = store.clone();
+        tokio::task::spawn_blocking(move || store.put_with_parent(&bytes, Some(parent)))
+            .await
+            .map_err(|e| e.to_string())?
+            .map(|_| ())
+            .map_err(|e| format!("the trained model is refused: {e}"))
     }
 
     /// Asks every member that computed, and was not asked yet, to attest `candidate`, and
@@ -438,6 +527,21 @@ impl DnnOracle for CommitteeOracle {
         }
         decode_tensors(&record.output).map_err(|e| {
             OracleError::Failed(format!("job {}: undecodable output: {e}", record.job))
+        })
+    }
+
+    fn train(&self, request: TrainRequest<'_>) -> Result<Trained, OracleError> {
+        let rule = request.rule.or(Rule::DEFAULT_TRAIN);
+        // What a replaying node computes too: the same error without a record.
+        let payload =
+            encode_train_payload(&request.batch, &request.params).map_err(OracleError::Failed)?;
+        let job = Job::train(self.config.chain_id, request.model, payload, rule);
+        let record = self.settle_once(job);
+        if !record.is_settled() {
+            return Err(record.failure_error());
+        }
+        Trained::decode(&record.output).map_err(|e| {
+            OracleError::Failed(format!("job {}: undecodable training result: {e}", record.job))
         })
     }
 }

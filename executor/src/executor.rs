@@ -12,6 +12,15 @@
 //!   signature. A candidate it does not agree with is an [`ExecutorError::Refused`] that says
 //!   why.
 //!
+//! - Training jobs ([`JobKind::Train`]): the leader trains ([`ModelRuntime::train`]) and
+//!   answers [`Trained`] (new model hash, size, loss); it keeps the new model file, which the
+//!   committee fetches with [`Executor::artifact`] and puts in the node's store. Under the
+//!   train-loss rule an attesting executor does not train: it checks that the candidate model
+//!   is the parent's graph with new weights ([`anh_runtime::same_architecture`]), that its loss
+//!   on the batch is the claimed one within the rule's tolerance, and that it is not above the
+//!   parent's loss by more than that. Under the recompute rule it trains too and compares the
+//!   weights ([`anh_runtime::compare_weights`]).
+//!
 //! Calls block (they may run ONNX Runtime): call them from a blocking thread pool.
 
 use crate::{
@@ -21,8 +30,8 @@ use crate::{
 };
 use alloy_primitives::{Address, B256, Bytes, keccak256};
 use anh_precompiles::{
-    Dim, HostTensor, JobKind, ModelInfo, Rule,
-    attestation::{decode_tensors, encode_analysis, encode_tensors, sign},
+    Dim, HostTensor, JobKind, ModelInfo, Rule, Trained,
+    attestation::{decode_tensors, decode_train_payload, encode_analysis, encode_tensors, sign},
 };
 use anh_runtime::{ModelRuntime, ModelSource, RuntimeError, validate_inputs};
 use parking_lot::Mutex;
@@ -116,6 +125,8 @@ pub struct Executor {
     models: Arc<dyn ModelSource>,
     config: ExecutorConfig,
     cache: Mutex<ResultCache>,
+    /// The model files this executor trained most recently, newest last.
+    artifacts: Mutex<VecDeque<(B256, Bytes)>>,
     computed: AtomicU64,
     cache_hits: AtomicU64,
     signed: AtomicU64,
@@ -156,6 +167,7 @@ impl Executor {
             models,
             config,
             cache: Mutex::default(),
+            artifacts: Mutex::default(),
             computed: AtomicU64::new(0),
             cache_hits: AtomicU64::new(0),
             signed: AtomicU64::new(0),
@@ -194,13 +206,7 @@ impl Executor {
         let output = match job.kind {
             JobKind::Register => encode_analysis(&self.info(job.model)?),
             JobKind::Infer => self.infer(job, id)?,
-            // The committee does not settle training yet: members refuse the job alike, so
-            // the call reverts with this reason (readable by the contract) and the chain goes on.
-            JobKind::Train => {
-                return Err(ExecutorError::Failed(
-                    "the executor committee does not settle training jobs yet".into(),
-                ));
-            }
+            JobKind::Train => self.train(job, id)?,
         };
         self.computed.fetch_add(1, Ordering::Relaxed);
         self.cache.lock().insert(id, output.clone(), &self.config);
@@ -210,9 +216,15 @@ impl Executor {
     /// Signs `candidate` as the output of `job` if the rule's property holds against this
     /// executor's own result; else [`ExecutorError::Refused`]. Blocks.
     pub fn attest(&self, job: &Job, candidate: &Bytes) -> Result<[u8; 65]> {
-        let own = self.compute(job)?;
+        let verdict = if job.kind == JobKind::Train && job.rule.kind == Rule::DEFAULT_TRAIN.kind {
+            job.validate()?;
+            self.check_training(job, candidate)?
+        } else {
+            let own = self.compute(job)?;
+            check(job, candidate, &own).and_then(|()| self.check_recomputed(job, candidate, &own))
+        };
         let id = job.id();
-        if let Err(reason) = check(job, candidate, &own) {
+        if let Err(reason) = verdict {
             self.refused.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(job = %id, %reason, "refusing to sign a candidate");
             return Err(ExecutorError::Refused { executor: self.address(), job: id, reason });
@@ -221,6 +233,120 @@ impl Executor {
             sign(self.key.signing_key(), &job.digest(candidate)).map_err(ExecutorError::Signing)?;
         self.signed.fetch_add(1, Ordering::Relaxed);
         Ok(signature)
+    }
+
+    /// The file of a model this executor trained recently, if it still keeps it.
+    pub fn artifact(&self, model: &B256) -> Option<Bytes> {
+        self.artifacts.lock().iter().find(|(hash, _)| hash == model).map(|(_, b)| b.clone())
+    }
+
+    /// Trains (a [`JobKind::Train`] job): see the module docs.
+    fn train(&self, job: &Job, id: B256) -> Result<Bytes> {
+        let info = self.info(job.model)?;
+        let (batch, params) = decode_train_payload(&job.payload)
+            .map_err(|e| ExecutorError::Failed(format!("undecodable training batch: {e}")))?;
+        let n = info.inputs.len();
+        if batch.len() != n + params.extra_tensors() {
+            return Err(ExecutorError::Failed(format!(
+                "the batch has {} tensors, the model and loss need {}",
+                batch.len(),
+                n + params.extra_tensors()
+            )));
+        }
+        validate_inputs(&info, &batch[..n]).map_err(|e| ExecutorError::Failed(e.to_string()))?;
+        let macs = info
+            .macs
+            .saturating_mul(self::batch(&info, &batch[..n]))
+            .saturating_mul(3 * u64::from(params.steps));
+        if macs > self.config.max_job_macs {
+            return Err(ExecutorError::JobTooLarge {
+                job: id,
+                macs,
+                limit: self.config.max_job_macs,
+            });
+        }
+        let output = self
+            .runtime
+            .train(job.model, batch, &params, &anh_runtime::log_progress(job.model, params.steps))
+            .map_err(runtime_error)?;
+        let old = output.losses.first().copied().unwrap_or(f64::NAN);
+        job.rule.check_loss_rise(old, output.loss).map_err(ExecutorError::Failed)?;
+        let loss = Trained::fixed_loss(output.loss).map_err(ExecutorError::Failed)?;
+        let model = keccak256(&output.model);
+        let trained = Trained { model, size: output.model.len() as u64, loss };
+        let mut artifacts = self.artifacts.lock();
+        if !artifacts.iter().any(|(hash, _)| *hash == model) {
+            artifacts.push_back((model, output.model.into()));
+            while artifacts.len() > MAX_ARTIFACTS {
+                artifacts.pop_front();
+            }
+        }
+        Ok(trained.encode())
+    }
+
+    /// The train-loss rule's property of `candidate` (see the module docs): `Ok(Err(reason))`
+    /// when it does not hold, `Err` when this executor cannot tell (a model it cannot get).
+    fn check_training(&self, job: &Job, candidate: &Bytes) -> Result<Result<(), String>> {
+        let claimed = match Trained::decode(candidate) {
+            Ok(claimed) => claimed,
+            Err(e) => return Ok(Err(format!("the candidate is not a training result: {e}"))),
+        };
+        let (batch, params) = decode_train_payload(&job.payload)
+            .map_err(|e| ExecutorError::Failed(format!("undecodable training batch: {e}")))?;
+        let parent = self.models.model_bytes(&job.model).map_err(|e| {
+            ExecutorError::ModelUnavailable { model: job.model, reason: e.to_string() }
+        })?;
+        let trained = self.models.model_bytes(&claimed.model).map_err(|e| {
+            ExecutorError::ModelUnavailable { model: claimed.model, reason: e.to_string() }
+        })?;
+        if trained.len() as u64 != claimed.size {
+            return Ok(Err(format!(
+                "the candidate claims {} bytes, the model has {}",
+                claimed.size,
+                trained.len()
+            )));
+        }
+        if let Err(reason) = anh_runtime::same_architecture(&parent, &trained) {
+            return Ok(Err(format!("the candidate is not the parent model retrained: {reason}")));
+        }
+        let old =
+            self.runtime.loss(job.model, batch.clone(), params.loss).map_err(runtime_error)?;
+        let new = self.runtime.loss(claimed.model, batch, params.loss).map_err(runtime_error)?;
+        let eps = job.rule.abs as f64 * 1e-9;
+        let said = i128::try_from(claimed.loss).map_or(f64::NAN, |l| l as f64 / 1e18);
+        // NaN compares as nothing, so a NaN loss never passes.
+        let within = |value: f64, bound: f64| {
+            matches!(
+                value.partial_cmp(&bound),
+                Some(std::cmp::Ordering::Less | std::cmp::Ordering::Equal)
+            )
+        };
+        if !within((new - said).abs(), eps) {
+            return Ok(Err(format!(
+                "the new weights' loss on the batch is {new}, the candidate claims {said} (tolerance {eps})"
+            )));
+        }
+        if let Err(reason) = job.rule.check_loss_rise(old, new) {
+            return Ok(Err(reason));
+        }
+        Ok(Ok(()))
+    }
+
+    /// The recompute rule's property: the candidate's weights are within the rule's tolerance
+    /// of this executor's own training (nothing to check for other jobs).
+    fn check_recomputed(&self, job: &Job, candidate: &Bytes, own: &Bytes) -> Result<(), String> {
+        if job.kind != JobKind::Train || candidate == own {
+            return Ok(());
+        }
+        let claimed =
+            Trained::decode(candidate).map_err(|e| format!("not a training result: {e}"))?;
+        let mine = Trained::decode(own).map_err(|e| format!("own result undecodable: {e}"))?;
+        let theirs = self
+            .models
+            .model_bytes(&claimed.model)
+            .map_err(|e| format!("the candidate model {} is not available: {e}", claimed.model))?;
+        let ours = self.artifact(&mine.model).ok_or("own trained model no longer kept")?;
+        anh_runtime::compare_weights(&theirs, &ours, job.rule.abs, job.rule.rel)
     }
 
     /// The model's analysis, or why this executor does not have the model.
@@ -260,6 +386,19 @@ impl Executor {
     }
 }
 
+/// Trained model files an executor keeps for the committee to fetch.
+const MAX_ARTIFACTS: usize = 4;
+
+/// A runtime failure as an executor error.
+fn runtime_error(e: RuntimeError) -> ExecutorError {
+    match e {
+        RuntimeError::UnknownModel(model) => {
+            ExecutorError::ModelUnavailable { model, reason: e.to_string() }
+        }
+        other => ExecutorError::Failed(other.to_string()),
+    }
+}
+
 /// The batch of a call: the largest product of an input's symbolic dimensions (1 for a model
 /// with fixed shapes). The model's recorded MACs are for every symbolic dimension set to 1.
 fn batch(info: &ModelInfo, inputs: &[HostTensor]) -> u64 {
@@ -279,6 +418,21 @@ fn batch(info: &ModelInfo, inputs: &[HostTensor]) -> u64 {
 
 /// The rule's property of `candidate` against `own`.
 fn check(job: &Job, candidate: &Bytes, own: &Bytes) -> Result<(), String> {
+    if job.kind == JobKind::Train {
+        // Recompute: the loss claims may differ in the last bits; the weights are compared
+        // after ([`Executor::check_recomputed`]).
+        let claimed =
+            Trained::decode(candidate).map_err(|e| format!("not a training result: {e}"))?;
+        let mine = Trained::decode(own).map_err(|e| format!("own result undecodable: {e}"))?;
+        return if claimed.size == mine.size {
+            Ok(())
+        } else {
+            Err(format!(
+                "the candidate model has {} bytes, this executor's {}",
+                claimed.size, mine.size
+            ))
+        };
+    }
     if job.kind == JobKind::Register || job.rule == Rule::EXACT {
         return if candidate == own {
             Ok(())

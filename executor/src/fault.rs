@@ -176,6 +176,15 @@ impl Member for FaultyMember {
             }
         })
     }
+
+    fn artifact(&self, model: alloy_primitives::B256) -> MemberFuture<'_, Bytes> {
+        Box::pin(async move {
+            match &self.fault {
+                Fault::Down => Err(self.down()),
+                _ => self.inner.artifact(model).await,
+            }
+        })
+    }
 }
 
 #[cfg(test)]

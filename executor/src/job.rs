@@ -4,7 +4,9 @@
 //! chain id is not part of the id (it is part of the signed digest). The payload is the ABI
 //! `Tensor[]` of the inputs in the model's dtypes (inference) or empty (registration, whose
 //! rule is always [`Rule::EXACT`]). Over HTTP a job is the JSON object
-//! `{"chainId", "kind": "infer" | "register", "model", "payload", "rule": {"kind", "abs", "rel"}}`.
+//! `{"chainId", "kind": "infer" | "register" | "train", "model", "payload", "rule": {"kind", "abs",
+//! "rel"}}`; a training job's payload is `abi.encode(Tensor[] batch, TrainParams)` and its rule
+//! train-loss or recompute.
 
 use crate::error::{ExecutorError, Result};
 use alloy_primitives::{B256, Bytes};
@@ -36,6 +38,11 @@ impl Job {
         Self { chain_id, kind: JobKind::Infer, model, payload, rule }
     }
 
+    /// A training job: the payload is `encode_train_payload(batch, params)`.
+    pub fn train(chain_id: u64, model: B256, payload: Bytes, rule: Rule) -> Self {
+        Self { chain_id, kind: JobKind::Train, model, payload, rule }
+    }
+
     /// The registration job of `model`: its analysis, settled exactly.
     pub fn register(chain_id: u64, model: B256) -> Self {
         Self { chain_id, kind: JobKind::Register, model, payload: Bytes::new(), rule: Rule::EXACT }
@@ -60,6 +67,13 @@ impl Job {
             ));
         }
         self.rule.validate().map_err(ExecutorError::BadJob)?;
+        if (self.kind == JobKind::Train) != self.rule.is_training() {
+            return Err(ExecutorError::BadJob(format!(
+                "rule kind {} does not settle {} jobs",
+                self.rule.kind,
+                if self.kind == JobKind::Train { "training" } else { "inference" }
+            )));
+        }
         if self.kind == JobKind::Register {
             if !self.payload.is_empty() {
                 return Err(ExecutorError::BadJob("a registration job has no payload".into()));

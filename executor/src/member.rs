@@ -11,7 +11,7 @@
 //! wraps either to inject faults in tests.
 
 use crate::{error::Result, executor::Executor, job::Job};
-use alloy_primitives::{Address, Bytes};
+use alloy_primitives::{Address, B256, Bytes};
 use std::{fmt, future::Future, pin::Pin, sync::Arc};
 
 /// The future a [`Member`] call returns.
@@ -30,6 +30,11 @@ pub trait Member: Send + Sync + fmt::Debug {
 
     /// The member's signature of `candidate` as the output of `job`, if it agrees.
     fn attest(&self, job: Arc<Job>, candidate: Bytes) -> MemberFuture<'_, Bytes>;
+
+    /// The file of the model this member trained as `model` (the leader's new weights, which
+    /// the committee puts in the node's store before the others attest). Wrappers must pass
+    /// it on, or training jobs they lead never settle.
+    fn artifact(&self, model: B256) -> MemberFuture<'_, Bytes>;
 }
 
 /// An [`Executor`] in this process, run on tokio's blocking pool.
@@ -79,6 +84,16 @@ impl Member for LocalMember {
         Box::pin(async move {
             let signature = blocking(move || executor.attest(&job, &candidate)).await?;
             Ok(Bytes::from(signature.to_vec()))
+        })
+    }
+
+    fn artifact(&self, model: B256) -> MemberFuture<'_, Bytes> {
+        Box::pin(async move {
+            self.executor.artifact(&model).ok_or_else(|| {
+                crate::ExecutorError::Failed(format!(
+                    "this executor keeps no trained model {model}"
+                ))
+            })
         })
     }
 }

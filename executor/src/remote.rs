@@ -15,7 +15,7 @@ use crate::{
     error::{ExecutorError, Result},
     job::Job,
     member::{Member, MemberFuture},
-    wire::{AttestResponse, ComputeResponse, ErrorResponse, HealthResponse},
+    wire::{ArtifactRequest, AttestResponse, ComputeResponse, ErrorResponse, HealthResponse},
 };
 use alloy_primitives::{Address, Bytes};
 use k256::ecdsa::SigningKey;
@@ -117,13 +117,18 @@ impl RemoteMember {
         body: &B,
         job: &Job,
     ) -> Result<T> {
+        let response = self.signed_post(path, body).await?;
+        self.answer(response, Some(job)).await
+    }
+
+    /// A signed `POST` of `body` to `path`, sent.
+    async fn signed_post<B: Serialize>(&self, path: &str, body: &B) -> Result<reqwest::Response> {
         let body = serde_json::to_vec(body).map_err(|e| ExecutorError::Transport {
             member: self.url.clone(),
             reason: format!("cannot encode the request: {e}"),
         })?;
         let (timestamp, signature) = sign_request(&self.node_key, unix_now(), &body)?;
-        let response = self
-            .client
+        self.client
             .post(format!("{}{path}", self.url))
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header(crate::auth::TIMESTAMP_HEADER, timestamp)
@@ -131,8 +136,7 @@ impl RemoteMember {
             .body(body)
             .send()
             .await
-            .map_err(|e| self.transport_error(e))?;
-        self.answer(response, Some(job)).await
+            .map_err(|e| self.transport_error(e))
     }
 
     /// The answer's JSON, or the error it stands for.
@@ -211,6 +215,26 @@ impl Member for RemoteMember {
             let answer: AttestResponse = self.post("/v1/attest", &request, &job).await?;
             self.check_job(answer.job, &job)?;
             Ok(answer.signature)
+        })
+    }
+
+    fn artifact(&self, model: alloy_primitives::B256) -> MemberFuture<'_, Bytes> {
+        Box::pin(async move {
+            let response = self.signed_post("/v1/artifact", &ArtifactRequest { model }).await?;
+            if response.status().is_success() {
+                return response
+                    .bytes()
+                    .await
+                    .map(|b| Bytes::from(b.to_vec()))
+                    .map_err(|e| self.transport_error(e));
+            }
+            match self.answer::<serde_json::Value>(response, None).await {
+                Err(e) => Err(e),
+                Ok(_) => Err(ExecutorError::Transport {
+                    member: self.url.clone(),
+                    reason: "an error status with a success body".into(),
+                }),
+            }
         })
     }
 }

@@ -4,9 +4,10 @@
 //! |---|---|---|
 //! | `POST /v1/compute` | a job: `{"chainId", "kind", "model", "payload", "rule"}` | `{"job", "output"}` |
 //! | `POST /v1/attest` | the job's fields and `"candidate"` | `{"job", "signature"}` |
+//! | `POST /v1/artifact` | `{"model"}` | the model file this executor trained as `model` (bytes) |
 //! | `GET /v1/health` | — | `{"address", "busy", "queued"}` |
 //!
-//! `/v1/compute` and `/v1/attest` must be signed by a node the executor serves
+//! `/v1/compute`, `/v1/attest` and `/v1/artifact` must be signed by a node the executor serves
 //! ([`crate::auth`]). `/v1/health` is open: it shows only the executor's address (which the
 //! chain's committee configuration already shows) and its load.
 //!
@@ -32,7 +33,10 @@ use crate::{
     error::{ExecutorError, Result},
     executor::Executor,
     job::Job,
-    wire::{AttestRequest, AttestResponse, ComputeResponse, ErrorResponse, HealthResponse},
+    wire::{
+        ArtifactRequest, AttestRequest, AttestResponse, ComputeResponse, ErrorResponse,
+        HealthResponse,
+    },
 };
 use alloy_primitives::Bytes;
 use axum::{
@@ -110,6 +114,7 @@ pub fn router(executor: Arc<Executor>, limits: ServerLimits, auth: NodeAuth) -> 
     Router::new()
         .route("/v1/compute", post(compute))
         .route("/v1/attest", post(attest))
+        .route("/v1/artifact", post(artifact))
         .route("/v1/health", get(health))
         .with_state(server)
 }
@@ -241,6 +246,25 @@ async fn attest(State(server): State<Arc<Server>>, headers: HeaderMap, body: Bod
     .await;
     match result {
         Ok(answer) => Json(answer).into_response(),
+        Err(e) => error_response(&e),
+    }
+}
+
+async fn artifact(State(server): State<Arc<Server>>, headers: HeaderMap, body: Body) -> Response {
+    let result = async {
+        let body = server.authorized_body(&headers, body).await?;
+        let ArtifactRequest { model } = parse(&body)?;
+        server.executor.artifact(&model).ok_or_else(|| ExecutorError::ModelUnavailable {
+            model,
+            reason: "this executor keeps no trained model by that hash".into(),
+        })
+    }
+    .await;
+    match result {
+        Ok(bytes) => {
+            ([(axum::http::header::CONTENT_TYPE, "application/octet-stream")], bytes.to_vec())
+                .into_response()
+        }
         Err(e) => error_response(&e),
     }
 }

@@ -33,6 +33,14 @@ pub struct AttestResponse {
     pub signature: Bytes,
 }
 
+/// `POST /v1/artifact` body: which trained model file to send (the answer is the file's
+/// bytes, `application/octet-stream`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArtifactRequest {
+    /// The model, as the executor's training result named it.
+    pub model: B256,
+}
+
 /// `GET /v1/health` answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HealthResponse {

@@ -379,6 +379,47 @@ async fn remote_executor_processes() {
         "every member signed, the two processes included"
     );
 
+    // Training through the same committee, three jobs so that the processes lead too: the
+    // leader's model file reaches the node (over `/v1/artifact` from a process), the others
+    // fetch it from the node and check its loss, and all three sign.
+    let mut remote_leaders = 0;
+    for seed in 0..3u64 {
+        let bytes = anh_runtime::synth::classifier(2, &[], 2, seed);
+        let model = alloy::primitives::keccak256(&bytes);
+        rpc(&url, "anh_putModel", json!([Bytes::from(bytes)])).await;
+        let register = IModelRegistry::registerCall { model, name: "clf".into() }.abi_encode();
+        assert!(
+            receipt(&provider, send(&provider, registry::ADDRESS, register).await).await.status()
+        );
+        let x: Vec<u8> = [-1.0f32, -1.0, 1.0, 1.0].iter().flat_map(|v| v.to_be_bytes()).collect();
+        let y: Vec<u8> = [0i64, 1].iter().flat_map(|v| v.to_be_bytes()).collect();
+        let call = anh_precompiles::abi::ITrain::trainCall {
+            model,
+            batch: vec![
+                anh_precompiles::abi::Tensor { dtype: 1, shape: vec![2, 2], data: x.into() },
+                anh_precompiles::abi::Tensor { dtype: 4, shape: vec![2], data: y.into() },
+            ],
+            params: anh_precompiles::abi::TrainParams {
+                steps: 3,
+                learningRate: 10u64.pow(17),
+                loss: 2,
+                optimizer: 1,
+            },
+        };
+        let r = receipt(
+            &provider,
+            send(&provider, anh_precompiles::train::ADDRESS, call.abi_encode()).await,
+        )
+        .await;
+        assert!(r.status(), "training settled by the mixed committee (seed {seed})");
+        let block = raw_block(&url, r.block_number.unwrap()).await;
+        committee.verify(31337, &block.jobs[0]).unwrap();
+        assert_eq!(block.jobs[0].signatures.len(), 3);
+        let job = U256::from_be_bytes(block.jobs[0].job.0);
+        remote_leaders += usize::from(job % U256::from(3) != U256::ZERO);
+    }
+    assert!(remote_leaders > 0, "a process led at least one training job");
+
     let follower = follower(&url).await;
     let furl = follower.http_endpoint();
     let head = provider.get_block_number().await.unwrap();
@@ -418,6 +459,13 @@ impl Member for Switchable {
             return Box::pin(async { Err(down()) });
         }
         self.inner.attest(job, candidate)
+    }
+
+    fn artifact(&self, model: B256) -> MemberFuture<'_, Bytes> {
+        if self.down.load(Ordering::Relaxed) {
+            return Box::pin(async { Err(down()) });
+        }
+        self.inner.artifact(model)
     }
 }
 

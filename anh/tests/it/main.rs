@@ -12,5 +12,6 @@ mod mining;
 mod persistence;
 mod rpc;
 mod trace;
+mod training;
 mod utils;
 mod ws;

@@ -50,6 +50,7 @@ pub(crate) fn signing_key(i: u8) -> SigningKey {
 /// A model store holding mlp.onnx and int64.onnx, ONNX Runtime over it, and `n` executors.
 pub(crate) struct World {
     pub(crate) rt: tokio::runtime::Runtime,
+    pub(crate) store: Arc<ModelStore>,
     pub(crate) runtime: Arc<OrtRuntime>,
     pub(crate) mlp: ModelInfo,
     pub(crate) int64: ModelInfo,
@@ -71,7 +72,7 @@ impl World {
                 ))
             })
             .collect();
-        Self { rt: tokio_runtime(), runtime, mlp, int64, executors }
+        Self { rt: tokio_runtime(), store, runtime, mlp, int64, executors }
     }
 
     /// In-process members, one per executor.
@@ -166,6 +167,10 @@ impl Member for Counting {
     fn attest(&self, job: Arc<Job>, candidate: Bytes) -> MemberFuture<'_, Bytes> {
         self.attests.fetch_add(1, Ordering::SeqCst);
         self.inner.attest(job, candidate)
+    }
+
+    fn artifact(&self, model: B256) -> MemberFuture<'_, Bytes> {
+        self.inner.artifact(model)
     }
 }
 

@@ -8,3 +8,4 @@
 mod committee;
 mod common;
 mod server;
+mod training;

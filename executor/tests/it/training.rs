@@ -1,0 +1,169 @@
+//! Settlement of training by an in-process committee of 3 with threshold 2, on real ONNX
+//! Runtime: one member trains, the others check the train-loss property without training; a
+//! Byzantine trainer — a loss its weights do not give, another architecture, a model file it
+//! does not hand over — is not settled, and an honest member's result is.
+
+use crate::common::*;
+use alloy_primitives::{B256, Bytes, I256, keccak256};
+use anh_executor::{Member, MemberFuture};
+use anh_precompiles::{
+    CallContext, DnnOracle, HostTensor, JobKind, ModelInfo, OracleError, Rule, TensorData,
+    TrainParams, TrainRequest, Trained,
+};
+use anh_runtime::{ModelRuntime, ModelSource, synth};
+use std::{sync::Arc, time::Duration};
+
+const TIMEOUT: Duration = Duration::from_secs(20);
+
+/// How a Byzantine trainer lies.
+#[derive(Debug, Clone, Copy)]
+enum Lie {
+    /// Claims a loss 0.5 lower than its weights give.
+    Loss,
+    /// Hands over another architecture (with the loss it claims).
+    Architecture,
+    /// Claims a model it does not hand over.
+    Withhold,
+}
+
+/// A member that trains honestly, then lies about the result; it attests honestly.
+#[derive(Debug)]
+struct Liar {
+    inner: Arc<dyn Member>,
+    lie: Lie,
+    other: Vec<u8>,
+}
+
+impl Member for Liar {
+    fn address(&self) -> alloy_primitives::Address {
+        self.inner.address()
+    }
+
+    fn describe(&self) -> String {
+        format!("liar ({:?})", self.lie)
+    }
+
+    fn compute(&self, job: Arc<anh_executor::Job>) -> MemberFuture<'_, Bytes> {
+        Box::pin(async move {
+            let honest = self.inner.compute(job.clone()).await?;
+            if job.kind != JobKind::Train {
+                return Ok(honest);
+            }
+            let mut trained = Trained::decode(&honest).unwrap();
+            match self.lie {
+                Lie::Loss => trained.loss -= I256::try_from(5 * 10i128.pow(17)).unwrap(),
+                Lie::Architecture => {
+                    trained.model = keccak256(&self.other);
+                    trained.size = self.other.len() as u64;
+                }
+                Lie::Withhold => trained.model = B256::repeat_byte(0xee),
+            }
+            Ok(trained.encode())
+        })
+    }
+
+    fn attest(&self, job: Arc<anh_executor::Job>, candidate: Bytes) -> MemberFuture<'_, Bytes> {
+        self.inner.attest(job, candidate)
+    }
+
+    fn artifact(&self, model: B256) -> MemberFuture<'_, Bytes> {
+        Box::pin(async move {
+            if model == keccak256(&self.other) {
+                return Ok(Bytes::from(self.other.clone()));
+            }
+            self.inner.artifact(model).await
+        })
+    }
+}
+
+/// A world with a classifier to train, and a batch of 16 separable samples.
+fn classifier(world: &World) -> (ModelInfo, Vec<HostTensor>) {
+    let info = world.store.put(&synth::classifier(2, &[4], 2, 11)).unwrap();
+    let x: Vec<f32> =
+        (0..16).flat_map(|i| if i % 2 == 0 { [-1.0, -0.8] } else { [0.9, 1.1] }).collect();
+    let y: Vec<i64> = (0..16).map(|i| i % 2).collect();
+    let batch = vec![
+        HostTensor::new(vec![16, 2], TensorData::F32(x)).unwrap(),
+        HostTensor::new(vec![16], TensorData::I64(y)).unwrap(),
+    ];
+    (info, batch)
+}
+
+fn train(
+    oracle: &anh_executor::CommitteeOracle,
+    info: &ModelInfo,
+    batch: Vec<HostTensor>,
+    rule: Rule,
+) -> Result<Trained, OracleError> {
+    oracle.train(TrainRequest {
+        model: info.hash,
+        info,
+        batch,
+        params: TrainParams { steps: 5, learning_rate: 10u64.pow(17), loss: 2, optimizer: 3 },
+        context: CallContext { chain_id: CHAIN_ID, block_number: 1 },
+        rule,
+    })
+}
+
+/// An honest committee settles training with one trainer; the others only check the loss.
+/// The new model is in the node's store, with its parent, and its loss is the claimed one.
+#[test]
+fn one_member_trains_the_others_check() {
+    let world = World::new(3);
+    let (info, batch) = classifier(&world);
+    let counting: Vec<_> = world.members().into_iter().map(Counting::new).collect();
+    let members = counting.iter().map(|c| c.clone() as Arc<dyn Member>).collect();
+    let oracle = world.oracle(members, 2, TIMEOUT).with_model_store(world.store.clone());
+    let trained = train(&oracle, &info, batch.clone(), Rule::DEFAULT).unwrap();
+    assert_eq!(counting.iter().map(|c| c.computes()).sum::<usize>(), 1, "one trainer");
+    assert_eq!(world.runtime.stats().training_steps, 5);
+    let records = oracle.take_records();
+    assert_eq!(records[0].rule, Rule::DEFAULT_TRAIN, "the default training rule");
+    assert_eq!(records[0].kind, JobKind::Train as u8);
+    oracle.committee().verify(CHAIN_ID, &records[0]).unwrap();
+    assert!(records[0].signatures.len() >= 2);
+    let stored = world.store.model_info(&trained.model).expect("in the node's store");
+    assert_eq!((stored.parent, stored.size), (Some(info.hash), trained.size));
+    let loss = world.runtime.loss(trained.model, batch, 2).unwrap();
+    let claimed = i128::try_from(trained.loss).unwrap() as f64 / 1e18;
+    assert!((loss - claimed).abs() < 1e-6, "{loss} vs {claimed}");
+
+    // The recompute rule: every attesting member trains too.
+    let batch2 = classifier(&world).1;
+    let before = world.runtime.stats().training_steps;
+    let again = train(&oracle, &info, batch2, Rule::recompute(1_000, 1_000)).unwrap();
+    assert!(world.runtime.stats().training_steps - before >= 10, "t members trained");
+    assert_eq!(again.model, trained.model, "CPU training is deterministic here");
+}
+
+/// A lying trainer in any position is not settled; an honest member's result is. When every
+/// member lies, there is no quorum.
+#[test]
+fn byzantine_trainers_are_not_settled() {
+    let other = synth::classifier(2, &[16], 2, 3);
+    for lie in [Lie::Loss, Lie::Architecture, Lie::Withhold] {
+        let world = World::new(3);
+        let (info, batch) = classifier(&world);
+        let honest = {
+            let oracle =
+                world.oracle(world.members(), 2, TIMEOUT).with_model_store(world.store.clone());
+            train(&oracle, &info, batch.clone(), Rule::DEFAULT).unwrap()
+        };
+        for liar in 0..3 {
+            let mut members = world.members();
+            members[liar] =
+                Arc::new(Liar { inner: members[liar].clone(), lie, other: other.clone() });
+            let oracle = world.oracle(members, 2, TIMEOUT).with_model_store(world.store.clone());
+            let got = train(&oracle, &info, batch.clone(), Rule::DEFAULT).unwrap();
+            assert_eq!(got, honest, "{lie:?} at member {liar}");
+        }
+        let liars: Vec<Arc<dyn Member>> = world
+            .members()
+            .into_iter()
+            .map(|m| Arc::new(Liar { inner: m, lie, other: other.clone() }) as Arc<dyn Member>)
+            .collect();
+        let oracle = world.oracle(liars, 2, TIMEOUT).with_model_store(world.store.clone());
+        let err = train(&oracle, &info, batch, Rule::DEFAULT).unwrap_err();
+        assert!(matches!(err, OracleError::NoQuorum { signatures: 0, .. }), "{lie:?}: {err:?}");
+    }
+}
