@@ -191,7 +191,8 @@ async fn training_converges_and_replays_without_training() {
 }
 
 /// Bad training input reverts with a readable reason through the node and the committee,
-/// trains nothing, registers nothing, and the chain goes on.
+/// registers nothing, and the chain goes on: a model whose output cannot take a loss, labels
+/// out of range, a run whose loss is not finite.
 #[tokio::test(flavor = "multi_thread")]
 async fn untrainable_models_and_bad_batches_revert() {
     let node = node().await;
@@ -233,6 +234,14 @@ async fn untrainable_models_and_bad_batches_revert() {
                 params: params(3),
             },
             "label 2 of sample 2 is not a class index: the model has 2 classes",
+        ),
+        (
+            ITrain::trainCall {
+                model,
+                batch: vec![features(&x), features(&[1e30; 8])],
+                params: TrainParams { loss: 1, optimizer: 1, ..params(3) },
+            },
+            "TrainingFailed: training diverged: the loss is inf at step 0",
         ),
     ];
     let trained_before = stats(&url).await["trainingStepsRun"].clone();
