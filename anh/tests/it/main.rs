@@ -11,6 +11,7 @@ mod errors;
 mod mining;
 mod persistence;
 mod rpc;
+mod solidity;
 mod trace;
 mod training;
 mod utils;
