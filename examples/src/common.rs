@@ -1,0 +1,298 @@
+//! What every demo needs: a signing connection to the node, contract deployment from
+//! `contracts/out`, model upload and registration, tensors, a deterministic random number
+//! generator, and a PNG writer.
+
+use alloy::{
+    network::{EthereumWallet, TransactionBuilder},
+    primitives::{Address, B256, Bytes, keccak256},
+    providers::{DynProvider, Provider, ProviderBuilder},
+    rpc::types::{TransactionReceipt, TransactionRequest},
+    signers::local::PrivateKeySigner,
+    sol_types::SolCall,
+};
+use anh_precompiles::{
+    abi::{IModelRegistry, Tensor},
+    registry,
+};
+use std::{io::Write, path::Path};
+
+/// A demo's failure, for people.
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// A demo's result.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The dev accounts' private keys (the "test test … junk" mnemonic), as `anh node` and anvil
+/// print them.
+pub const DEV_KEYS: [&str; 4] = [
+    "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
+    "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
+    "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9ad8a4eeb6a1d",
+    "0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6",
+];
+
+/// The URL of the node the demos talk to: `ANH_RPC_URL`, or `http://127.0.0.1:8545`.
+pub fn rpc_url() -> String {
+    std::env::var("ANH_RPC_URL").unwrap_or_else(|_| "http://127.0.0.1:8545".into())
+}
+
+/// A connection to a node, signing as one dev account.
+#[derive(Debug, Clone)]
+pub struct Devnet {
+    /// The node's JSON-RPC URL.
+    pub url: String,
+    /// A provider that signs with the account's key.
+    pub provider: DynProvider,
+    /// The account.
+    pub account: Address,
+}
+
+impl Devnet {
+    /// Connects to `url` as dev account `index` (0–3).
+    pub fn connect(url: &str, index: usize) -> Result<Self> {
+        let signer: PrivateKeySigner = DEV_KEYS[index].parse()?;
+        let account = signer.address();
+        let provider = ProviderBuilder::new()
+            .wallet(EthereumWallet::from(signer))
+            .connect_http(url.parse()?)
+            .erased();
+        Ok(Self { url: url.to_string(), provider, account })
+    }
+
+    /// Sends a transaction to `to` with `data` and waits for its receipt (failing if it
+    /// reverted, with the reason an `eth_call` replay gives).
+    pub async fn send(&self, to: Address, data: Vec<u8>) -> Result<TransactionReceipt> {
+        let tx = TransactionRequest::default()
+            .with_to(to)
+            .with_input(data.clone())
+            .with_gas_limit(25_000_000);
+        let receipt = self.provider.send_transaction(tx).await?.get_receipt().await?;
+        if !receipt.status() {
+            let replay = TransactionRequest::default().with_to(to).with_input(data);
+            let reason = match self.provider.call(replay).await {
+                Err(e) => e.to_string(),
+                Ok(_) => "the replay as a call succeeded".into(),
+            };
+            return Err(
+                format!("transaction {} reverted: {reason}", receipt.transaction_hash).into()
+            );
+        }
+        Ok(receipt)
+    }
+
+    /// Sends a transaction that is expected to revert; returns its receipt and the revert
+    /// reason an `eth_call` replay gives (before the transaction, at the latest block).
+    pub async fn send_expecting_revert(
+        &self,
+        to: Address,
+        data: Vec<u8>,
+    ) -> Result<(TransactionReceipt, String)> {
+        let replay = TransactionRequest::default().with_to(to).with_input(data.clone());
+        let reason = match self.provider.call(replay).await {
+            Err(e) => e.to_string(),
+            Ok(_) => String::new(),
+        };
+        let tx =
+            TransactionRequest::default().with_to(to).with_input(data).with_gas_limit(25_000_000);
+        let receipt = self.provider.send_transaction(tx).await?.get_receipt().await?;
+        Ok((receipt, reason))
+    }
+
+    /// Deploys contract `name` from `contracts/out/<name>.json` with ABI-encoded constructor
+    /// arguments `args`.
+    pub async fn deploy(&self, name: &str, args: &[u8]) -> Result<Address> {
+        let mut code = artifact_bytecode(name)?.to_vec();
+        code.extend_from_slice(args);
+        let tx = TransactionRequest::default().with_deploy_code(code).with_gas_limit(25_000_000);
+        let receipt = self.provider.send_transaction(tx).await?.get_receipt().await?;
+        if !receipt.status() {
+            return Err(format!("deploying {name} reverted").into());
+        }
+        receipt.contract_address.ok_or_else(|| format!("deploying {name}: no address").into())
+    }
+
+    /// Uploads an ONNX model to the node's store (`anh_putModel`) and registers it under
+    /// `name`; returns its hash.
+    pub async fn upload_model(&self, bytes: &[u8], name: &str) -> Result<B256> {
+        let model = keccak256(bytes);
+        let request = serde_json::json!({
+            "jsonrpc": "2.0", "id": 1, "method": "anh_putModel", "params": [Bytes::from(bytes.to_vec())]
+        });
+        let reply: serde_json::Value =
+            reqwest::Client::new().post(&self.url).json(&request).send().await?.json().await?;
+        if reply["result"] != serde_json::json!(model) {
+            return Err(format!("anh_putModel: {reply}").into());
+        }
+        let registered = {
+            let call = anh_precompiles::abi::IModelInfo::isRegisteredCall { model }.abi_encode();
+            let tx = TransactionRequest::default()
+                .with_to(anh_precompiles::info::ADDRESS)
+                .with_input(call);
+            let out = self.provider.call(tx).await?;
+            anh_precompiles::abi::IModelInfo::isRegisteredCall::abi_decode_returns(&out)?
+        };
+        if !registered {
+            let call = IModelRegistry::registerCall { model, name: name.into() }.abi_encode();
+            self.send(registry::ADDRESS, call).await?;
+        }
+        Ok(model)
+    }
+}
+
+/// The creation bytecode of `contracts/out/<name>.json`.
+pub fn artifact_bytecode(name: &str) -> Result<Bytes> {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../contracts/out").join(format!("{name}.json"));
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let json: serde_json::Value = serde_json::from_str(&text)?;
+    let code = json["bytecode"].as_str().ok_or("the artifact has no bytecode")?;
+    Ok(code.parse()?)
+}
+
+/// A float32 tensor of `values` shaped `shape`.
+pub fn f32_tensor(shape: &[u64], values: &[f32]) -> Tensor {
+    Tensor {
+        dtype: 1,
+        shape: shape.to_vec(),
+        data: values.iter().flat_map(|v| v.to_be_bytes()).collect::<Vec<u8>>().into(),
+    }
+}
+
+/// An int64 tensor of `values` shaped `shape`.
+pub fn i64_tensor(shape: &[u64], values: &[i64]) -> Tensor {
+    Tensor {
+        dtype: 4,
+        shape: shape.to_vec(),
+        data: values.iter().flat_map(|v| v.to_be_bytes()).collect::<Vec<u8>>().into(),
+    }
+}
+
+/// The elements of a float32 tensor.
+pub fn f32_values(t: &Tensor) -> Vec<f32> {
+    t.data.chunks_exact(4).map(|c| f32::from_be_bytes([c[0], c[1], c[2], c[3]])).collect()
+}
+
+/// A small deterministic random number generator (PCG-style LCG), so that demos and their
+/// tests see the same data on every run.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator seeded with `seed`.
+    pub fn new(seed: u64) -> Self {
+        Self(seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407))
+    }
+
+    /// A uniform number in [0, 1).
+    pub fn uniform(&mut self) -> f64 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// A standard normal number (Box–Muller).
+    pub fn normal(&mut self) -> f64 {
+        let (u, v) = (self.uniform().max(1e-12), self.uniform());
+        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+    }
+
+    /// A uniform integer in `0..n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        (self.uniform() * n as f64) as u64 % n.max(1)
+    }
+}
+
+/// An RGB image, row-major.
+#[derive(Debug, Clone)]
+pub struct Image {
+    /// Width in pixels.
+    pub width: usize,
+    /// Height in pixels.
+    pub height: usize,
+    /// `width × height` pixels.
+    pub pixels: Vec<[u8; 3]>,
+}
+
+impl Image {
+    /// A white image.
+    pub fn new(width: usize, height: usize) -> Self {
+        Self { width, height, pixels: vec![[255; 3]; width * height] }
+    }
+
+    /// Sets a pixel (ignored outside the image).
+    pub fn put(&mut self, x: i64, y: i64, colour: [u8; 3]) {
+        if (0..self.width as i64).contains(&x) && (0..self.height as i64).contains(&y) {
+            self.pixels[y as usize * self.width + x as usize] = colour;
+        }
+    }
+
+    /// A two-pixel-wide line.
+    pub fn line(&mut self, (x0, y0): (i64, i64), (x1, y1): (i64, i64), colour: [u8; 3]) {
+        let steps = (x1 - x0).abs().max((y1 - y0).abs()).max(1);
+        for i in 0..=steps {
+            let (x, y) = (x0 + (x1 - x0) * i / steps, y0 + (y1 - y0) * i / steps);
+            self.put(x, y, colour);
+            self.put(x + 1, y, colour);
+            self.put(x, y + 1, colour);
+        }
+    }
+
+    /// The image as a PNG file (8-bit RGB).
+    pub fn png(&self) -> Vec<u8> {
+        fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+            out.extend((data.len() as u32).to_be_bytes());
+            let mut crc = flate2::Crc::new();
+            crc.update(kind);
+            crc.update(data);
+            out.extend(kind);
+            out.extend(data);
+            out.extend(crc.sum().to_be_bytes());
+        }
+        let mut raw = Vec::with_capacity((self.width * 3 + 1) * self.height);
+        for row in self.pixels.chunks(self.width.max(1)) {
+            raw.push(0);
+            raw.extend(row.iter().flatten());
+        }
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        z.write_all(&raw).expect("writing to memory");
+        let data = z.finish().expect("writing to memory");
+        let mut header = Vec::with_capacity(13);
+        header.extend((self.width as u32).to_be_bytes());
+        header.extend((self.height as u32).to_be_bytes());
+        header.extend([8, 2, 0, 0, 0]);
+        let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+        chunk(&mut out, b"IHDR", &header);
+        chunk(&mut out, b"IDAT", &data);
+        chunk(&mut out, b"IEND", &[]);
+        out
+    }
+
+    /// Writes the PNG to `path`.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        std::fs::write(path, self.png()).map_err(|e| format!("{}: {e}", path.display()).into())
+    }
+}
+
+/// A line chart of `series` (each a colour and its values, drawn from y = `min` to `max`) on a
+/// `width`×`height` canvas with axes.
+pub fn chart(width: usize, height: usize, series: &[([u8; 3], &[f64])]) -> Image {
+    let mut image = Image::new(width, height);
+    let (w, h) = (width as i64, height as i64);
+    let (left, right, top, bottom) = (40i64, w - 20, 20i64, h - 30);
+    image.line((left, bottom), (right, bottom), [60; 3]);
+    image.line((left, top), (left, bottom), [60; 3]);
+    let all = series.iter().flat_map(|(_, v)| v.iter().copied());
+    let (min, max) = all.fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    let span = if max > min { max - min } else { 1.0 };
+    for (colour, values) in series {
+        let n = values.len().max(2) - 1;
+        let point = |i: usize, v: f64| {
+            let x = left + ((right - left) as f64 * i as f64 / n as f64) as i64;
+            let y = bottom - ((bottom - top) as f64 * ((v - min) / span)) as i64;
+            (x, y)
+        };
+        for i in 1..values.len() {
+            image.line(point(i - 1, values[i - 1]), point(i, values[i]), *colour);
+        }
+    }
+    image
+}

@@ -1,0 +1,81 @@
+//! Training on chain, and its loss curve.
+//!
+//! Uploads and registers a small MLP (2-8-2), then sends `train` transactions, each 8 SGD
+//! steps (learning rate 0.2) on a fresh batch of 32 samples from two noisy blobs. Every
+//! transaction's `ModelTrained` event carries the new weights' loss; the curve goes to a PNG.
+//! Plain SGD with a small rate lowers the loss on the batch it steps on, which the committee's
+//! train-loss rule checks; Adam, whose momentum comes from earlier batches, can raise it once
+//! the loss is tiny, and such a transaction reverts `TrainingFailed` with the two losses.
+
+use crate::common::{Devnet, Result, Rng, chart, f32_tensor, i64_tensor};
+use alloy::{
+    primitives::B256,
+    sol_types::{SolCall, SolEvent},
+};
+use anh_precompiles::{
+    abi::{ITrain, TrainParams},
+    train,
+};
+use std::path::Path;
+
+/// What the demo did.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// The loss after each transaction.
+    pub losses: Vec<f64>,
+    /// Gas of each `train` transaction.
+    pub gas: Vec<u64>,
+    /// The last model.
+    pub model: B256,
+}
+
+/// `n` samples of two noisy blobs around (−1, −1) and (1, 1).
+fn blobs(rng: &mut Rng, n: usize) -> (Vec<f32>, Vec<i64>) {
+    let (mut x, mut y) = (Vec::new(), Vec::new());
+    for i in 0..n {
+        let label = (i % 2) as i64;
+        let centre = if label == 0 { -1.0 } else { 1.0 };
+        x.push((centre + rng.normal() * 0.6) as f32);
+        x.push((centre + rng.normal() * 0.6) as f32);
+        y.push(label);
+    }
+    (x, y)
+}
+
+/// Runs `rounds` training transactions and writes `loss-curve.png` into `out`.
+pub async fn run(devnet: &Devnet, out: &Path, rounds: usize) -> Result<Report> {
+    let bytes = anh_runtime::synth::classifier(2, &[8], 2, 3);
+    let mut model = devnet.upload_model(&bytes, "blobs-mlp").await?;
+    let mut rng = Rng::new(7);
+    let (mut losses, mut gas) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let (x, y) = blobs(&mut rng, 32);
+        let batch = vec![f32_tensor(&[32, 2], &x), i64_tensor(&[32], &y)];
+        let params =
+            TrainParams { steps: 8, learningRate: 2 * 10u64.pow(17), loss: 2, optimizer: 1 };
+        let call = ITrain::trainCall { model, batch, params };
+        let receipt = devnet.send(train::ADDRESS, call.abi_encode()).await?;
+        let log = receipt
+            .inner
+            .logs()
+            .iter()
+            .find(|l| l.address() == train::ADDRESS)
+            .ok_or("no ModelTrained event")?;
+        let event = ITrain::ModelTrained::decode_log_data(log.data())?;
+        let loss = i128::try_from(event.loss)? as f64 / 1e18;
+        println!(
+            "tx {:>2}  block {:>3}  gas {:>8}  loss {loss:.5}  model {}",
+            round + 1,
+            receipt.block_number.unwrap_or_default(),
+            receipt.gas_used,
+            event.model
+        );
+        losses.push(loss);
+        gas.push(receipt.gas_used);
+        model = event.model;
+    }
+    let path = out.join("loss-curve.png");
+    chart(640, 400, &[([200, 40, 40], &losses)]).save(&path)?;
+    println!("wrote {}", path.display());
+    Ok(Report { losses, gas, model })
+}

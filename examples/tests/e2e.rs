@@ -1,0 +1,22 @@
+//! Every example against an in-process `anh node` (the default in-process committee), with
+//! its outcome asserted.
+
+use anh::{NodeConfig, NodeHandle};
+use anh_examples::common::Devnet;
+
+async fn node() -> (NodeHandle, Devnet) {
+    let node = anh::spawn(NodeConfig::test()).await.expect("node starts");
+    let devnet = Devnet::connect(&node.http_endpoint(), 0).expect("connects");
+    (node, devnet)
+}
+
+/// Training on chain lowers the loss, and the curve is a PNG.
+#[tokio::test(flavor = "multi_thread")]
+async fn loss_curve() {
+    let (_node, devnet) = node().await;
+    let out = tempfile::tempdir().unwrap();
+    let report = anh_examples::loss_curve::run(&devnet, out.path(), 10).await.unwrap();
+    assert!(report.losses[9] < report.losses[0] / 4.0, "{:?}", report.losses);
+    let png = std::fs::read(out.path().join("loss-curve.png")).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+}
