@@ -261,3 +261,40 @@ async fn untrainable_models_and_bad_batches_revert() {
     let hash = *provider.send_transaction(transfer).await.unwrap().tx_hash();
     assert!(wait_receipt(&provider, hash).await.status());
 }
+
+/// `eth_estimateGas` executes a transaction many times while it searches; a `train` (or
+/// `infer`) call in it trains (runs) once, and the estimate is enough for the transaction.
+#[tokio::test(flavor = "multi_thread")]
+async fn estimate_gas_trains_once() {
+    let node = node().await;
+    let url = node.http_endpoint();
+    let provider = provider(&node, KEY0);
+    let bytes = synth::classifier(2, &[4], 2, 8);
+    let model = keccak256(&bytes);
+    rpc(&url, "anh_putModel", json!([Bytes::from(bytes)])).await;
+    let register = IModelRegistry::registerCall { model, name: "clf".into() }.abi_encode();
+    assert!(send(&provider, registry::ADDRESS, register).await.status());
+    let (x, y) = blobs(16, 3);
+    let call = ITrain::trainCall {
+        model,
+        batch: vec![features(&x), labels(&y)],
+        params: TrainParams { optimizer: 1, ..params(7) },
+    };
+    let before = stats(&url).await;
+    let request =
+        json!([{ "from": ADDR0, "to": train::ADDRESS, "data": Bytes::from(call.abi_encode()) }]);
+    let estimate = rpc(&url, "eth_estimateGas", request).await;
+    let gas =
+        u64::from_str_radix(estimate["result"].as_str().unwrap().trim_start_matches("0x"), 16)
+            .unwrap_or_else(|_| panic!("{estimate}"));
+    let after = stats(&url).await;
+    let steps = |s: &Value| s["trainingStepsRun"].as_u64().unwrap();
+    assert_eq!(steps(&after) - steps(&before), 7, "trained once: {before} → {after}");
+
+    let tx = TransactionRequest::default()
+        .with_to(train::ADDRESS)
+        .with_input(call.abi_encode())
+        .with_gas_limit(gas);
+    let hash = *provider.send_transaction(tx).await.unwrap().tx_hash();
+    assert!(wait_receipt(&provider, hash).await.status(), "the estimate suffices");
+}
