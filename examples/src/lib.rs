@@ -3,9 +3,9 @@
 //! | example | module | binary | shows |
 //! |---|---|---|---|
 //! | `examples/loss-curve` | [`loss_curve`] | `loss-curve` | training on chain, the loss curve as a PNG |
-//! | `examples/flashloan-guard` | `flashloan_guard` | `flashloan-guard` | an anomaly detector blocking a flash-loan price manipulation |
-//! | `examples/dao-trader` | `dao_trader` | `dao-trader` | a DAO treasury trading with a policy network it trains on chain |
-//! | `examples/gan-nft` | `gan_nft` | `gan-nft` | NFTs whose images a GAN generator draws on chain |
+//! | `examples/flashloan-guard` | [`flashloan_guard`] | `flashloan-guard` | an anomaly detector blocking a flash-loan price manipulation |
+//! | `examples/dao-trader` | [`dao_trader`] | `dao-trader` | a DAO treasury trading with a policy network it trains on chain |
+//! | `examples/gan-nft` | [`gan_nft`] | `gan-nft` | NFTs whose images a GAN generator draws on chain |
 //!
 //! Each binary reads the node's URL from `ANH_RPC_URL` (default `http://127.0.0.1:8545`),
 //! signs with the dev accounts, writes its images into the folder given as its first argument
@@ -14,4 +14,7 @@
 //! against an in-process node.
 
 pub mod common;
+pub mod dao_trader;
+pub mod flashloan_guard;
+pub mod gan_nft;
 pub mod loss_curve;
