@@ -2,6 +2,7 @@
 //! `contracts/out`, model upload and registration, tensors, a deterministic random number
 //! generator, and a PNG writer.
 
+use alloy::sol_types::SolEvent;
 use alloy::{
     network::{EthereumWallet, TransactionBuilder},
     primitives::{Address, B256, Bytes, keccak256},
@@ -11,8 +12,8 @@ use alloy::{
     sol_types::SolCall,
 };
 use anh_precompiles::{
-    abi::{IModelRegistry, Tensor},
-    registry,
+    abi::{IModelRegistry, ITrain, Tensor, TrainParams},
+    registry, train,
 };
 use std::{io::Write, path::Path};
 
@@ -96,6 +97,28 @@ impl Devnet {
             TransactionRequest::default().with_to(to).with_input(data).with_gas_limit(25_000_000);
         let receipt = self.provider.send_transaction(tx).await?.get_receipt().await?;
         Ok((receipt, reason))
+    }
+
+    /// Sends one `train` transaction (precompile `0x…0D02`) for `model` on `batch`; returns
+    /// its receipt, the new model and the new weights' loss on the batch (from the
+    /// `ModelTrained` event).
+    pub async fn train(
+        &self,
+        model: B256,
+        batch: Vec<Tensor>,
+        params: TrainParams,
+    ) -> Result<(TransactionReceipt, B256, f64)> {
+        let call = ITrain::trainCall { model, batch, params };
+        let receipt = self.send(train::ADDRESS, call.abi_encode()).await?;
+        let log = receipt
+            .inner
+            .logs()
+            .iter()
+            .find(|l| l.address() == train::ADDRESS)
+            .ok_or("the train transaction emitted no ModelTrained")?;
+        let event = ITrain::ModelTrained::decode_log_data(log.data())?;
+        let loss = i128::try_from(event.loss)? as f64 / 1e18;
+        Ok((receipt, event.model, loss))
     }
 
     /// Deploys contract `name` from `contracts/out/<name>.json` with ABI-encoded constructor

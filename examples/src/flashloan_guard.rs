@@ -1,6 +1,6 @@
 //! A flash-loan guard: an anomaly detector, trained on chain, that blocks a price manipulation.
 //!
-//! Deploys two tokens (`GuardToken`: `gETH` and `gUSD`), a constant-product pool
+//! Deploys two tokens (`ExampleToken`: `gETH` and `gUSD`), a constant-product pool
 //! (`GuardedPool`, 1 000 gETH / 2 000 000 gUSD) and a lender (`FlashLender`) that offers flash
 //! loans and lends gUSD against gETH collateral valued at the pool's spot price — the oracle
 //! a flash-loan attack manipulates. `PriceAttacker` runs that attack (flash-borrow 4 M gUSD,
@@ -29,14 +29,14 @@ use alloy::{
     sol_types::{SolCall, SolError, SolEvent, SolValue},
 };
 use anh_precompiles::{
-    abi::{IInfer, ITrain, TrainParams},
-    infer, train,
+    abi::{IInfer, TrainParams},
+    infer,
 };
 use serde_json::{Value, json};
 use std::path::Path;
 
 sol! {
-    /// `contracts/src/examples/flashloan/GuardToken.sol`, as far as the demo calls it.
+    /// `contracts/src/examples/ExampleToken.sol`, as far as the demo calls it.
     interface IGuardToken {
         function mint(address to, uint256 value) external;
         function approve(address spender, uint256 value) external returns (bool);
@@ -398,26 +398,17 @@ async fn train_detector(devnet: &Devnet, rng: &mut Rng) -> Result<(B256, Vec<f64
         let (x, y) = dataset(&mut market, rng, BATCH);
         let batch =
             vec![f32_tensor(&[BATCH as u64, FEATURES as u64], &x), i64_tensor(&[BATCH as u64], &y)];
-        let call = ITrain::trainCall { model, batch, params: TRAIN_PARAMS };
-        let receipt = devnet.send(train::ADDRESS, call.abi_encode()).await?;
-        let log = receipt
-            .inner
-            .logs()
-            .iter()
-            .find(|l| l.address() == train::ADDRESS)
-            .ok_or("no ModelTrained event")?;
-        let event = ITrain::ModelTrained::decode_log_data(log.data())?;
-        let loss = i128::try_from(event.loss)? as f64 / 1e18;
+        let (receipt, next, loss) = devnet.train(model, batch, TRAIN_PARAMS).await?;
         println!(
             "train tx {:>2}  block {:>3}  gas {:>9}  loss {loss:.4}  model {}",
             round + 1,
             receipt.block_number.unwrap_or_default(),
             receipt.gas_used,
-            event.model
+            next
         );
         losses.push(loss);
         gas.push(receipt.gas_used);
-        model = event.model;
+        model = next;
     }
     Ok((model, losses, gas))
 }
@@ -448,8 +439,8 @@ pub async fn run(devnet: &Devnet, out: &Path) -> Result<Report> {
 
     // Tokens, pool, lender and the two flash borrowers.
     let name = |n: &str, s: &str| (n.to_string(), s.to_string()).abi_encode_params();
-    let geth = devnet.deploy("GuardToken", &name("Guard Ether", "gETH")).await?;
-    let gusd = devnet.deploy("GuardToken", &name("Guard USD", "gUSD")).await?;
+    let geth = devnet.deploy("ExampleToken", &name("Guard Ether", "gETH")).await?;
+    let gusd = devnet.deploy("ExampleToken", &name("Guard USD", "gUSD")).await?;
     let pool = devnet.deploy("GuardedPool", &(geth, gusd).abi_encode_params()).await?;
     let lender = devnet.deploy("FlashLender", &pool.abi_encode()).await?;
     let attacker = devnet.deploy("PriceAttacker", &lender.abi_encode()).await?;

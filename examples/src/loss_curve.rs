@@ -8,14 +8,8 @@
 //! the loss is tiny, and such a transaction reverts `TrainingFailed` with the two losses.
 
 use crate::common::{Devnet, Result, Rng, chart, f32_tensor, i64_tensor};
-use alloy::{
-    primitives::B256,
-    sol_types::{SolCall, SolEvent},
-};
-use anh_precompiles::{
-    abi::{ITrain, TrainParams},
-    train,
-};
+use alloy::primitives::B256;
+use anh_precompiles::abi::TrainParams;
 use std::path::Path;
 
 /// What the demo did.
@@ -53,26 +47,17 @@ pub async fn run(devnet: &Devnet, out: &Path, rounds: usize) -> Result<Report> {
         let batch = vec![f32_tensor(&[32, 2], &x), i64_tensor(&[32], &y)];
         let params =
             TrainParams { steps: 8, learningRate: 2 * 10u64.pow(17), loss: 2, optimizer: 1 };
-        let call = ITrain::trainCall { model, batch, params };
-        let receipt = devnet.send(train::ADDRESS, call.abi_encode()).await?;
-        let log = receipt
-            .inner
-            .logs()
-            .iter()
-            .find(|l| l.address() == train::ADDRESS)
-            .ok_or("no ModelTrained event")?;
-        let event = ITrain::ModelTrained::decode_log_data(log.data())?;
-        let loss = i128::try_from(event.loss)? as f64 / 1e18;
+        let (receipt, next, loss) = devnet.train(model, batch, params).await?;
         println!(
             "tx {:>2}  block {:>3}  gas {:>8}  loss {loss:.5}  model {}",
             round + 1,
             receipt.block_number.unwrap_or_default(),
             receipt.gas_used,
-            event.model
+            next
         );
         losses.push(loss);
         gas.push(receipt.gas_used);
-        model = event.model;
+        model = next;
     }
     let path = out.join("loss-curve.png");
     chart(640, 400, &[([200, 40, 40], &losses)]).save(&path)?;

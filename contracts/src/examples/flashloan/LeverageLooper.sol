@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 pragma solidity ^0.8.28;
 
-import {GuardToken} from "./GuardToken.sol";
+import {ExampleToken} from "../ExampleToken.sol";
 import {GuardedPool} from "./GuardedPool.sol";
 import {FlashLender, IFlashBorrower} from "./FlashLender.sol";
 
@@ -17,9 +17,9 @@ contract LeverageLooper is IFlashBorrower {
     /// @notice The pool the `asset` is bought in.
     GuardedPool public immutable pool;
     /// @notice The pool's token 0 (collateral).
-    GuardToken public immutable asset;
+    ExampleToken public immutable asset;
     /// @notice The pool's token 1 (borrowed).
-    GuardToken public immutable stable;
+    ExampleToken public immutable stable;
     /// @notice The deployer, the only account that may `open`.
     address public immutable owner;
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 pragma solidity ^0.8.28;
 
-import {GuardToken} from "./GuardToken.sol";
+import {ExampleToken} from "../ExampleToken.sol";
 import {GuardedPool} from "./GuardedPool.sol";
 import {FlashLender, IFlashBorrower} from "./FlashLender.sol";
 
@@ -23,9 +23,9 @@ contract PriceAttacker is IFlashBorrower {
     /// @notice The pool whose price is manipulated.
     GuardedPool public immutable pool;
     /// @notice The pool's token 0 (collateral).
-    GuardToken public immutable asset;
+    ExampleToken public immutable asset;
     /// @notice The pool's token 1 (borrowed).
-    GuardToken public immutable stable;
+    ExampleToken public immutable stable;
     /// @notice The deployer, the only account that may `attack`.
     address public immutable owner;
 

@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 pragma solidity ^0.8.28;
 
-/// @title GuardToken
-/// @notice A minimal ERC-20 for the flash-loan-guard example (`examples/flashloan-guard`): the
-///         demo deploys two of them, `gETH` (the pool's risky asset) and `gUSD` (its stable).
-///         Failures are custom errors with arguments.
+/// @title ExampleToken
+/// @notice A minimal ERC-20 for the examples: `examples/flashloan-guard` deploys `gETH` and
+///         `gUSD`, `examples/dao-trader` deploys `tUSD` and `tRISK`. Failures are custom errors
+///         with arguments.
 /// @dev 18 decimals. The deployer is the owner, the only account allowed to `mint`.
-contract GuardToken {
+contract ExampleToken {
     /// @notice Token name.
     string public name;
     /// @notice Token symbol.
