@@ -468,20 +468,26 @@ async fn trace_call_state_and_block_overrides() {
     assert_eq!(decoded.coinbase, coinbase);
 }
 
-/// Bad input: an unknown hash is geth's -32000 "transaction not found", a pooled one says it
-/// is pending; unknown and JavaScript tracers, ill-typed options and configs, wrong
-/// parameter types and counts, unsupported overrides are -32602; unknown blocks -32001. The
-/// node goes on tracing afterwards.
-#[tokio::test(flavor = "multi_thread")]
-async fn bad_inputs_are_refused() {
+/// A node that mines on request, with one transfer waiting in its pool.
+async fn node_with_a_pending_transfer() -> (anh::NodeHandle, B256) {
     let node = node_with(NodeConfig { mining: MiningMode::Manual, ..NodeConfig::test() }).await;
-    let url = node.http_endpoint();
     let provider = provider(&node, KEY0);
     let pending = *provider
         .send_transaction(TransactionRequest::default().with_to(ADDR1).with_value(U256::from(1)))
         .await
         .unwrap()
         .tx_hash();
+    (node, pending)
+}
+
+/// Bad input: an unknown hash is geth's -32000 "transaction not found", a pooled one says it
+/// is pending; unknown and JavaScript tracers, ill-typed options and configs, wrong
+/// parameter types and counts, unsupported overrides are -32602; unknown blocks -32001. The
+/// node goes on tracing afterwards.
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_inputs_are_refused() {
+    let (node, pending) = node_with_a_pending_transfer().await;
+    let url = node.http_endpoint();
     let error = |method: &'static str, params: Value| {
         let url = url.clone();
         async move { error_of(&rpc(&url, method, params).await) }
@@ -759,14 +765,8 @@ async fn trace_block_lists_every_transaction() {
 /// unknown `trace_` method is -32601. The pending transaction traces once mined.
 #[tokio::test(flavor = "multi_thread")]
 async fn parity_bad_inputs_are_refused() {
-    let node = node_with(NodeConfig { mining: MiningMode::Manual, ..NodeConfig::test() }).await;
+    let (node, pending) = node_with_a_pending_transfer().await;
     let url = node.http_endpoint();
-    let provider = provider(&node, KEY0);
-    let pending = *provider
-        .send_transaction(TransactionRequest::default().with_to(ADDR1).with_value(U256::from(1)))
-        .await
-        .unwrap()
-        .tx_hash();
     let error = |method: &'static str, params: Value| {
         let url = url.clone();
         async move { error_of(&rpc(&url, method, params).await) }
