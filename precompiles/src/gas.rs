@@ -14,11 +14,12 @@
 //!
 //! `macs` is the model's recorded cost with every symbolic dimension set to 1, and the
 //! multiplier is the product of the sizes the call's inputs give the symbolic dimensions (a
-//! batch of 32 costs 32 times one sample).
+//! batch of 32 costs 32 times one sample). A model trained on chain has a lineage record that
+//! points at its root's full record (`crate::registry`): the read term is paid for each.
 //!
 //! `train`: the `infer` price of `macs × 3 × steps` for the batch (a training step is a
 //! forward and a backward pass, about three forward passes), plus
-//! `REGISTER_BASE + REGISTER_WORD × record words` for the new model's record.
+//! `REGISTER_BASE + REGISTER_WORD × 7` for the new model's lineage record.
 //!
 //! **Where the constants come from.** A block of 30 M gas should take no more than one second
 //! of one core of the reference CPU (the machine this project's CI runs on: 2 cores, x86-64),
@@ -86,10 +87,11 @@ impl GasSchedule {
         info_base: 700,
     };
 
-    /// Gas of an inference call, or `None` if it overflows `u64` (out of gas).
+    /// Gas of an inference call whose registry reads cost `registry_gas` (see
+    /// [`GasSchedule::registry_read`]), or `None` if it overflows `u64` (out of gas).
     pub fn infer(
         &self,
-        record_words: u64,
+        registry_gas: u64,
         input_bytes: u64,
         macs: u64,
         multiplier: u64,
@@ -99,7 +101,7 @@ impl GasSchedule {
             .checked_mul(self.gas_per_mmac as u128)?
             .div_ceil(1_000_000);
         let total = self.infer_base as u128
-            + self.registry_read(record_words) as u128
+            + registry_gas as u128
             + (self.per_input_byte as u128).checked_mul(input_bytes as u128)?
             + compute;
         u64::try_from(total).ok()
@@ -107,18 +109,20 @@ impl GasSchedule {
 
     /// Gas of a training call: the inference price of `macs × 3 × steps` (a training step is
     /// a forward and a backward pass, about three forward passes) for the batch, plus the
-    /// registration of the new model's record (as long as the parent's), or `None` if it
+    /// registration of the new model's record of `new_record_words` words, or `None` if it
     /// overflows `u64` (out of gas).
     pub fn train(
         &self,
-        record_words: u64,
+        registry_gas: u64,
         batch_bytes: u64,
         macs: u64,
         batch: u64,
         steps: u32,
+        new_record_words: u64,
     ) -> Option<u64> {
         let macs = macs.checked_mul(3)?.checked_mul(u64::from(steps))?;
-        self.infer(record_words, batch_bytes, macs, batch)?.checked_add(self.register(record_words))
+        self.infer(registry_gas, batch_bytes, macs, batch)?
+            .checked_add(self.register(new_record_words))
     }
 
     /// Gas of reading a record of `words` words.
@@ -147,10 +151,11 @@ mod tests {
     #[test]
     fn infer_gas() {
         let s = GasSchedule::MEASURED;
-        let one = s.infer(10, 100, 1_000_000, 1).unwrap();
-        let batch = s.infer(10, 100, 1_000_000, 32).unwrap();
+        let read = s.registry_read(10);
+        let one = s.infer(read, 100, 1_000_000, 1).unwrap();
+        let batch = s.infer(read, 100, 1_000_000, 32).unwrap();
         assert_eq!(batch - one, 31 * s.gas_per_mmac);
-        assert_eq!(s.infer(10, 100, u64::MAX, u64::MAX), None);
+        assert_eq!(s.infer(read, 100, u64::MAX, u64::MAX), None);
         assert_eq!(s.gas_per_mmac, 7_200, "240 ps per MAC at 33.3 ns per gas");
     }
 
@@ -158,8 +163,9 @@ mod tests {
     #[test]
     fn train_gas() {
         let s = GasSchedule::MEASURED;
-        let infer = s.infer(10, 100, 3 * 5 * 1_000_000, 8).unwrap();
-        assert_eq!(s.train(10, 100, 1_000_000, 8, 5).unwrap(), infer + s.register(10));
-        assert_eq!(s.train(10, 100, u64::MAX, 1, 2), None);
+        let read = s.registry_read(10);
+        let infer = s.infer(read, 100, 3 * 5 * 1_000_000, 8).unwrap();
+        assert_eq!(s.train(read, 100, 1_000_000, 8, 5, 7).unwrap(), infer + s.register(7));
+        assert_eq!(s.train(read, 100, u64::MAX, 1, 2, 7), None);
     }
 }

@@ -90,17 +90,17 @@ pub(crate) fn run<CTX: ContextTr>(
         Err(e) => revert!(crate::provider::call_error::<IInfer::IInferCalls>(input, &e)),
     };
 
-    let Some(len) = registry::record_len(ctx, model)? else {
+    let Some(located) = registry::locate(ctx, model)? else {
         revert!(DnnError::UnknownModel(model))
     };
-    let record_words = registry::record_words(len);
-    charged = charged.saturating_add(gas.registry_read(record_words));
+    let registry_gas = located.read_gas(gas);
+    charged = charged.saturating_add(registry_gas);
     if call.gas_limit < charged {
         return Ok(PrecompileOutput::halt(PrecompileHalt::OutOfGas, reservoir));
     }
     let (info, model_rule) = match dnn.cached_info(model) {
         Some(cached) => cached,
-        None => match registry::read_registration(ctx, model, len)? {
+        None => match registry::read_registration(ctx, model, located)? {
             Ok(registration) => dnn.cache_info(model, registration.info, registration.rule),
             Err(e) => revert!(e),
         },
@@ -123,7 +123,7 @@ pub(crate) fn run<CTX: ContextTr>(
         Err(e) => revert!(e),
     };
     let input_bytes: u64 = inputs.iter().map(|t| t.data.len() as u64).sum();
-    let Some(total) = gas.infer(record_words, input_bytes, info.macs, multiplier) else {
+    let Some(total) = gas.infer(registry_gas, input_bytes, info.macs, multiplier) else {
         return Ok(PrecompileOutput::halt(PrecompileHalt::OutOfGas, reservoir));
     };
     if call.gas_limit < total {

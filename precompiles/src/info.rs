@@ -41,14 +41,14 @@ pub(crate) fn run<CTX: ContextTr>(
             Ok(PrecompileOutput::new(charged, bytes.into(), reservoir))
         }
         Ok(IModelInfo::IModelInfoCalls::modelInfo(c)) => {
-            let Some(len) = registry::record_len(ctx, c.model)? else {
+            let Some(located) = registry::locate(ctx, c.model)? else {
                 return revert(charged, DnnError::UnknownModel(c.model));
             };
-            charged = gas.info_base.saturating_add(gas.registry_read(registry::record_words(len)));
+            charged = gas.info_base.saturating_add(located.read_gas(gas));
             if call.gas_limit < charged {
                 return oog();
             }
-            match registry::read_registration(ctx, c.model, len)? {
+            match registry::read_registration(ctx, c.model, located)? {
                 Ok(registration) => {
                     let bytes =
                         IModelInfo::modelInfoCall::abi_encode_returns(&registration.to_abi());

@@ -12,6 +12,13 @@
 //! analysis comes from the oracle: the node's store in a call, the committee (which settles
 //! it like any job) when building a block, the block's record of it when replaying.
 //!
+//! A model trained on chain (by `train`) gets a **lineage record** instead of a copy of its
+//! parent's: six words — a tag, the *root* (the ancestor with a full record), the parent, the
+//! file size, the trainer and the block — from which its registration is the root's with those
+//! fields replaced (a trained model keeps its ancestors' name, I/O, cost and rule). A full
+//! record starts with the ABI offset `0x20`, a lineage record with [`LINEAGE_TAG`]. Reading a
+//! lineage model reads both records and is charged for both.
+//!
 //! Records are immutable: registering a model twice reverts `AlreadyRegistered`. Gas:
 //! `register_base + register_word × words written`; under STATICCALL, or through
 //! DELEGATECALL/CALLCODE, `register` reverts.
@@ -30,6 +37,13 @@ pub const ADDRESS: Address = address!("0x0000000000000000000000000000000000000d0
 
 /// Longest accepted model name, in bytes.
 pub const MAX_NAME_LEN: usize = 256;
+
+/// First word of a lineage record: `keccak256("ANH-LINEAGE-v1")`.
+pub const LINEAGE_TAG: B256 =
+    alloy_primitives::b256!("0x99e131b177af385577eb537eb34412756261d9d0a5ec405bf921751a8cdd4717");
+
+/// Bytes of a lineage record.
+pub const LINEAGE_LEN: usize = 6 * 32;
 
 /// Storage slot of the length word of `model`'s record.
 fn header_slot(model: B256) -> U256 {
@@ -85,19 +99,130 @@ pub(crate) fn read_record<CTX: ContextTr>(
     Ok(out)
 }
 
-/// Reads and decodes `model`'s registration.
-pub(crate) fn read_registration<CTX: ContextTr>(
+/// Where a registered model's registration lives: its own record, and for a trained model
+/// its root's too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Located {
+    /// Bytes of the model's own record.
+    pub(crate) len: usize,
+    /// For a lineage record: the root and the length of its record.
+    pub(crate) root: Option<(B256, usize)>,
+}
+
+impl Located {
+    /// Gas of reading the registration: each record read once.
+    pub(crate) fn read_gas(&self, gas: &crate::gas::GasSchedule) -> u64 {
+        let own = gas.registry_read(record_words(self.len));
+        match self.root {
+            Some((_, len)) => own.saturating_add(gas.registry_read(record_words(len))),
+            None => own,
+        }
+    }
+}
+
+/// Finds `model`'s record (and its root's, for a trained model), or `None` if it is not
+/// registered. Reads the length word, and for a record of lineage length its first two words.
+pub(crate) fn locate<CTX: ContextTr>(
     ctx: &mut CTX,
     model: B256,
-    len: usize,
-) -> Result<Result<Registration, DnnError>, String> {
-    let bytes = read_record(ctx, model, len)?;
-    Ok(crate::abi::ModelInfo::abi_decode(&bytes)
+) -> Result<Option<Located>, String> {
+    let Some(len) = record_len(ctx, model)? else {
+        return Ok(None);
+    };
+    if len != LINEAGE_LEN {
+        return Ok(Some(Located { len, root: None }));
+    }
+    let header = header_slot(model);
+    if B256::from(sload(ctx, data_slot(header, 0))?) != LINEAGE_TAG {
+        return Ok(Some(Located { len, root: None }));
+    }
+    let root = B256::from(sload(ctx, data_slot(header, 1))?);
+    let root_len = record_len(ctx, root)?.ok_or("a lineage record names an unregistered root")?;
+    Ok(Some(Located { len, root: Some((root, root_len)) }))
+}
+
+/// A trained model's lineage record (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Lineage {
+    /// The ancestor with a full record.
+    pub(crate) root: B256,
+    /// The model it was trained from.
+    pub(crate) parent: B256,
+    /// Its file's size.
+    pub(crate) size: u64,
+    /// Who trained it.
+    pub(crate) owner: Address,
+    /// When.
+    pub(crate) registered_at: u64,
+}
+
+impl Lineage {
+    fn encode(&self) -> Vec<u8> {
+        (LINEAGE_TAG, self.root, self.parent, self.size, self.owner, self.registered_at)
+            .abi_encode_params()
+    }
+
+    fn decode(bytes: &[u8]) -> Result<Self, String> {
+        let (_, root, parent, size, owner, registered_at) =
+            <(B256, B256, B256, u64, Address, u64)>::abi_decode_params(bytes)
+                .map_err(|e| e.to_string())?;
+        Ok(Self { root, parent, size, owner, registered_at })
+    }
+
+    /// The trained model `model`'s registration, from its root's.
+    fn registration(&self, model: B256, root: Registration) -> Registration {
+        Registration {
+            info: crate::model::ModelInfo {
+                hash: model,
+                size: self.size,
+                parent: Some(self.parent),
+                ..root.info
+            },
+            owner: self.owner,
+            registered_at: self.registered_at,
+            ..root
+        }
+    }
+}
+
+/// Writes the lineage record of the trained model `model`.
+pub(crate) fn write_lineage<CTX: ContextTr>(
+    ctx: &mut CTX,
+    model: B256,
+    lineage: &Lineage,
+) -> Result<(), String> {
+    write_record(ctx, model, &lineage.encode())
+}
+
+fn decode_full(model: B256, bytes: &[u8]) -> Result<Registration, DnnError> {
+    crate::abi::ModelInfo::abi_decode(bytes)
         .map_err(|e| e.to_string())
         .and_then(Registration::from_abi)
         .map_err(|e| {
             DnnError::MalformedCall(format!("the registry record of {model} is corrupt: {e}"))
-        }))
+        })
+}
+
+fn corrupt(model: B256, e: String) -> DnnError {
+    DnnError::MalformedCall(format!("the registry record of {model} is corrupt: {e}"))
+}
+
+/// Reads and decodes the registration of `model`, found by [`locate`].
+pub(crate) fn read_registration<CTX: ContextTr>(
+    ctx: &mut CTX,
+    model: B256,
+    located: Located,
+) -> Result<Result<Registration, DnnError>, String> {
+    let bytes = read_record(ctx, model, located.len)?;
+    let Some((root, root_len)) = located.root else {
+        return Ok(decode_full(model, &bytes));
+    };
+    let lineage = match Lineage::decode(&bytes) {
+        Ok(lineage) => lineage,
+        Err(e) => return Ok(Err(corrupt(model, e))),
+    };
+    let root_bytes = read_record(ctx, root, root_len)?;
+    Ok(decode_full(root, &root_bytes).map(|r| lineage.registration(model, r)))
 }
 
 /// `model`'s registration read through `sload` (a storage read of this address at a slot),
@@ -106,29 +231,39 @@ pub fn read_registration_with(
     model: B256,
     mut sload: impl FnMut(U256) -> U256,
 ) -> Option<Result<Registration, DnnError>> {
-    let header = header_slot(model);
-    let value = sload(header);
-    if value.is_zero() {
-        return None;
-    }
-    let Ok(len) = usize::try_from((value - U256::from(1)) >> 1) else {
-        return Some(Err(DnnError::MalformedCall(format!(
-            "the registry record of {model} is corrupt"
-        ))));
+    let mut record = |model: B256| -> Option<Result<Vec<u8>, DnnError>> {
+        let header = header_slot(model);
+        let value = sload(header);
+        if value.is_zero() {
+            return None;
+        }
+        let Ok(len) = usize::try_from((value - U256::from(1)) >> 1) else {
+            return Some(Err(corrupt(model, "bad length".into())));
+        };
+        let mut bytes = Vec::with_capacity(len.div_ceil(32) * 32);
+        for word in 0..len.div_ceil(32) {
+            bytes.extend_from_slice(&sload(data_slot(header, word)).to_be_bytes::<32>());
+        }
+        bytes.truncate(len);
+        Some(Ok(bytes))
     };
-    let mut bytes = Vec::with_capacity(len.div_ceil(32) * 32);
-    for word in 0..len.div_ceil(32) {
-        bytes.extend_from_slice(&sload(data_slot(header, word)).to_be_bytes::<32>());
+    let bytes = match record(model)? {
+        Ok(bytes) => bytes,
+        Err(e) => return Some(Err(e)),
+    };
+    if bytes.len() != LINEAGE_LEN || bytes[..32] != LINEAGE_TAG[..] {
+        return Some(decode_full(model, &bytes));
     }
-    bytes.truncate(len);
-    Some(
-        crate::abi::ModelInfo::abi_decode(&bytes)
-            .map_err(|e| e.to_string())
-            .and_then(Registration::from_abi)
-            .map_err(|e| {
-                DnnError::MalformedCall(format!("the registry record of {model} is corrupt: {e}"))
-            }),
-    )
+    let lineage = match Lineage::decode(&bytes) {
+        Ok(lineage) => lineage,
+        Err(e) => return Some(Err(corrupt(model, e))),
+    };
+    let root = match record(lineage.root) {
+        Some(Ok(bytes)) => bytes,
+        Some(Err(e)) => return Some(Err(e)),
+        None => return Some(Err(corrupt(model, "its root is not registered".into()))),
+    };
+    Some(decode_full(lineage.root, &root).map(|r| lineage.registration(model, r)))
 }
 
 pub(crate) fn write_record<CTX: ContextTr>(
@@ -234,6 +369,25 @@ fn decode(input: &[u8]) -> Result<IModelRegistry::IModelRegistryCalls, DnnError>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A lineage record round-trips, is six words, and cannot be mistaken for a full record
+    /// (whose first word is the ABI offset 0x20).
+    #[test]
+    fn lineage_records() {
+        let lineage = Lineage {
+            root: B256::repeat_byte(1),
+            parent: B256::repeat_byte(2),
+            size: 1234,
+            owner: Address::repeat_byte(3),
+            registered_at: 9,
+        };
+        let bytes = lineage.encode();
+        assert_eq!(bytes.len(), LINEAGE_LEN);
+        assert_eq!(&bytes[..32], LINEAGE_TAG.as_slice());
+        assert_eq!(Lineage::decode(&bytes).unwrap(), lineage);
+        assert_eq!(LINEAGE_TAG, keccak256("ANH-LINEAGE-v1"));
+        assert_ne!(LINEAGE_TAG, B256::from(U256::from(0x20)));
+    }
 
     /// The header slot is Solidity's `keccak256(abi.encode(key, 0))` for a mapping at slot 0.
     #[test]

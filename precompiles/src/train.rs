@@ -27,14 +27,14 @@ use crate::{
     dtype::{self, Dtype},
     error::DnnError,
     infer::{check_tensor, input_error},
-    model::{Dim, ModelInfo, Registration},
+    model::{Dim, ModelInfo},
     oracle::{CallContext, TrainParams, TrainRequest},
     registry,
     tensor::ElemType,
     validate::bind_shapes,
 };
 use alloy_primitives::{Address, Bytes, Log, address};
-use alloy_sol_types::{SolCall, SolEvent, SolInterface, SolValue};
+use alloy_sol_types::{SolCall, SolEvent, SolInterface};
 use revm::{
     context_interface::{Block, Cfg, ContextTr, JournalTr},
     interpreter::{CallInputs, CallScheme},
@@ -92,15 +92,15 @@ pub(crate) fn run<CTX: ContextTr>(
         ));
     }
 
-    let Some(len) = registry::record_len(ctx, model)? else {
+    let Some(located) = registry::locate(ctx, model)? else {
         revert!(DnnError::UnknownModel(model))
     };
-    let record_words = registry::record_words(len);
-    charged = charged.saturating_add(gas.registry_read(record_words));
+    let registry_gas = located.read_gas(gas);
+    charged = charged.saturating_add(registry_gas);
     if call.gas_limit < charged {
         return Ok(PrecompileOutput::halt(PrecompileHalt::OutOfGas, reservoir));
     }
-    let parent = match registry::read_registration(ctx, model, len)? {
+    let parent = match registry::read_registration(ctx, model, located)? {
         Ok(registration) => registration,
         Err(e) => revert!(e),
     };
@@ -134,7 +134,9 @@ pub(crate) fn run<CTX: ContextTr>(
         }
     };
     let batch_bytes: u64 = batch.iter().map(|t| t.data.len() as u64).sum();
-    let Some(total) = gas.train(record_words, batch_bytes, info.macs, multiplier, params.steps)
+    let new_record = registry::record_words(registry::LINEAGE_LEN);
+    let Some(total) =
+        gas.train(registry_gas, batch_bytes, info.macs, multiplier, params.steps, new_record)
     else {
         return Ok(PrecompileOutput::halt(PrecompileHalt::OutOfGas, reservoir));
     };
@@ -175,19 +177,15 @@ pub(crate) fn run<CTX: ContextTr>(
     };
 
     if registry::record_len(ctx, trained.model)?.is_none() {
-        let registration = Registration {
-            info: ModelInfo {
-                hash: trained.model,
-                size: trained.size,
-                parent: Some(model),
-                ..info.clone()
-            },
-            name: parent.name.clone(),
+        // A lineage record: the root's registration with this model's own fields.
+        let lineage = registry::Lineage {
+            root: located.root.map_or(model, |(root, _)| root),
+            parent: model,
+            size: trained.size,
             owner: call.caller,
             registered_at: context.block_number,
-            rule: parent.rule,
         };
-        registry::write_record(ctx, trained.model, &registration.to_abi().abi_encode())?;
+        registry::write_lineage(ctx, trained.model, &lineage)?;
     }
     let event = ITrain::ModelTrained {
         parent: model,

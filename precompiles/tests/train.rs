@@ -146,6 +146,22 @@ fn train_registers_the_new_model() {
     assert_eq!(record.name, "clf");
     assert_eq!(record.macs, 1_000);
 
+    // A second generation: its record is a lineage record too (root: the registered model),
+    // and reads back with its own parent, size and trainer and the root's name and cost.
+    let batch2 = vec![f32s(vec![2, 2], &[1.0, 1.0, 0.0, 0.0]), i64s(vec![2], &[1, 0])];
+    let call = ITrain::trainCall { model: out.newModel, batch: batch2, params: params(2) };
+    let result = evm(train::ADDRESS, call.abi_encode(), 10_000_000);
+    assert!(result.is_success(), "{result:?}");
+    let grandchild = ITrain::trainCall::abi_decode_returns(result.output().unwrap()).unwrap();
+    let call = IModelInfo::modelInfoCall { model: grandchild.newModel }.abi_encode();
+    let result = evm(info::ADDRESS, call, 1_000_000);
+    let record = IModelInfo::modelInfoCall::abi_decode_returns(result.output().unwrap()).unwrap();
+    assert_eq!(
+        (record.model, record.parent, record.name.as_str()),
+        (grandchild.newModel, out.newModel, "clf")
+    );
+    assert_eq!((record.macs, record.inputs.len(), record.outputs.len()), (1_000, 1, 1));
+
     // Training to a model that exists already (the same job again) registers nothing new.
     let call = ITrain::trainCall { model: parent, batch: batch(), params: params(2) };
     let again = evm(train::ADDRESS, call.abi_encode(), 10_000_000);
