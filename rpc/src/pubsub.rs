@@ -12,7 +12,6 @@ use crate::{api::EthApi, convert, error::RpcError, filters::fresh_id, params::pa
 use alloy_primitives::U128;
 use alloy_rpc_types_eth::Filter;
 use anh_evm_host::{TxLocation, backend::logs_in};
-use serde::Serialize;
 use serde_json::{Value, json};
 use std::{
     collections::HashMap,
@@ -22,7 +21,10 @@ use std::{
     },
 };
 use tokio::{
-    sync::{broadcast::error::RecvError, mpsc, oneshot},
+    sync::{
+        broadcast::{self, error::RecvError},
+        mpsc, oneshot,
+    },
     task::JoinHandle,
 };
 
@@ -119,24 +121,8 @@ impl Session {
                 if options.as_ref().is_some_and(|o| !o.is_null()) {
                     return Err(RpcError::invalid_params("newHeads takes no options"));
                 }
-                let mut blocks = backend.subscribe_blocks();
-                tokio::spawn(async move {
-                    let _alive = alive;
-                    if started.await.is_err() {
-                        return;
-                    }
-                    loop {
-                        match blocks.recv().await {
-                            Ok(block) => {
-                                let header = convert::block(&block, false).header;
-                                if !out.send(&header).await {
-                                    return;
-                                }
-                            }
-                            Err(RecvError::Lagged(_)) => continue,
-                            Err(RecvError::Closed) => return,
-                        }
-                    }
+                forward(alive, started, out, backend.subscribe_blocks(), |block| {
+                    vec![json!(convert::block(&block, false).header)]
                 })
             }
             "logs" => {
@@ -146,25 +132,8 @@ impl Session {
                         RpcError::invalid_params(format!("invalid logs filter: {e}"))
                     })?,
                 };
-                let mut blocks = backend.subscribe_blocks();
-                tokio::spawn(async move {
-                    let _alive = alive;
-                    if started.await.is_err() {
-                        return;
-                    }
-                    loop {
-                        match blocks.recv().await {
-                            Ok(block) => {
-                                for log in logs_in(&block, &filter) {
-                                    if !out.send(&log).await {
-                                        return;
-                                    }
-                                }
-                            }
-                            Err(RecvError::Lagged(_)) => continue,
-                            Err(RecvError::Closed) => return,
-                        }
-                    }
+                forward(alive, started, out, backend.subscribe_blocks(), move |block| {
+                    logs_in(&block, &filter).iter().map(|log| json!(log)).collect()
                 })
             }
             "newPendingTransactions" => {
@@ -178,37 +147,23 @@ impl Session {
                         )));
                     }
                 };
-                let mut hashes = backend.subscribe_pending();
-                tokio::spawn(async move {
-                    let _alive = alive;
-                    if started.await.is_err() {
-                        return;
+                let hashes = backend.subscribe_pending();
+                forward(alive, started, out, hashes, move |hash| {
+                    if !full {
+                        return vec![json!(hash)];
                     }
-                    loop {
-                        match hashes.recv().await {
-                            Ok(hash) => {
-                                let sent = if full {
-                                    match backend.transaction(&hash) {
-                                        Some(TxLocation::Pending(tx)) => {
-                                            out.send(&convert::pending_transaction(&tx)).await
-                                        }
-                                        Some(TxLocation::Mined(block, i)) => {
-                                            let tx = &block.transactions[i];
-                                            out.send(&convert::mined_transaction(&block, i, tx))
-                                                .await
-                                        }
-                                        None => true,
-                                    }
-                                } else {
-                                    out.send(&hash).await
-                                };
-                                if !sent {
-                                    return;
-                                }
-                            }
-                            Err(RecvError::Lagged(_)) => continue,
-                            Err(RecvError::Closed) => return,
+                    match backend.transaction(&hash) {
+                        Some(TxLocation::Pending(tx)) => {
+                            vec![json!(convert::pending_transaction(&tx))]
                         }
+                        Some(TxLocation::Mined(block, i)) => {
+                            vec![json!(convert::mined_transaction(
+                                &block,
+                                i,
+                                &block.transactions[i]
+                            ))]
+                        }
+                        None => Vec::new(),
                     }
                 })
             }
@@ -234,6 +189,41 @@ impl Drop for Session {
 }
 
 /// Sends one subscription's notifications.
+/// The task of one subscription: once `started` (its id is sent), forwards each broadcast of
+/// `rx` as the notifications `notify` makes of it, skipping what it fell behind on, until the
+/// connection or the broadcast closes.
+fn forward<T, F>(
+    alive: Alive,
+    started: oneshot::Receiver<()>,
+    out: Notifier,
+    mut rx: broadcast::Receiver<T>,
+    mut notify: F,
+) -> JoinHandle<()>
+where
+    T: Clone + Send + 'static,
+    F: FnMut(T) -> Vec<Value> + Send + 'static,
+{
+    tokio::spawn(async move {
+        let _alive = alive;
+        if started.await.is_err() {
+            return;
+        }
+        loop {
+            match rx.recv().await {
+                Ok(item) => {
+                    for notification in notify(item) {
+                        if !out.send(&notification).await {
+                            return;
+                        }
+                    }
+                }
+                Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => return,
+            }
+        }
+    })
+}
+
 struct Notifier {
     id: U128,
     outgoing: mpsc::Sender<Vec<u8>>,
@@ -241,7 +231,7 @@ struct Notifier {
 
 impl Notifier {
     /// Queues a notification; `false` when the connection is gone.
-    async fn send<T: Serialize>(&self, result: &T) -> bool {
+    async fn send(&self, result: &Value) -> bool {
         let message = json!({
             "jsonrpc": "2.0",
             "method": "eth_subscription",
