@@ -197,19 +197,25 @@ async fn call_tracer_nested_frames() {
     assert_eq!(frame["input"], "0x");
 }
 
-/// A mined revert: `callTracer` gives error and revertReason with the revert data as output;
-/// the struct logger says failed and ends at REVERT. `debug_traceCall` of the same call
-/// returns the trace (not an error), as geth does.
-#[tokio::test(flavor = "multi_thread")]
-async fn reverts_are_traced() {
+/// A node with a `Counter` and a mined transaction that reverted with "nope": the node, a
+/// provider, the counter, the calldata and the transaction's receipt.
+async fn mined_revert() -> (anh::NodeHandle, DynProvider, Address, Vec<u8>, TransactionReceipt) {
     let node = node().await;
-    let url = node.http_endpoint();
     let provider = provider(&node, KEY0);
     let counter = deploy_counter(&provider, 1).await;
     let data = Counter::failCall { reason: "nope".into() }.abi_encode();
     let receipt = send(&provider, call_tx(counter, data.clone())).await;
     assert!(!receipt.status());
-    let hash = receipt.transaction_hash;
+    (node, provider, counter, data, receipt)
+}
+
+/// A mined revert: `callTracer` gives error and revertReason with the revert data as output;
+/// the struct logger says failed and ends at REVERT. `debug_traceCall` of the same call
+/// returns the trace (not an error), as geth does.
+#[tokio::test(flavor = "multi_thread")]
+async fn reverts_are_traced() {
+    let (node, _, counter, data, receipt) = mined_revert().await;
+    let (url, hash) = (node.http_endpoint(), receipt.transaction_hash);
 
     let frame =
         result(&url, "debug_traceTransaction", json!([hash, {"tracer": "callTracer"}])).await;
@@ -652,14 +658,8 @@ async fn parity_traces_of_nested_frames() {
 /// no result, the CREATE before it succeeded (and was rolled back with the transaction).
 #[tokio::test(flavor = "multi_thread")]
 async fn parity_traces_of_reverts() {
-    let node = node().await;
-    let url = node.http_endpoint();
-    let provider = provider(&node, KEY0);
-    let counter = deploy_counter(&provider, 1).await;
-    let data = Counter::failCall { reason: "nope".into() }.abi_encode();
-    let receipt = send(&provider, call_tx(counter, data.clone())).await;
-    assert!(!receipt.status());
-    let hash = receipt.transaction_hash;
+    let (node, provider, counter, data, receipt) = mined_revert().await;
+    let (url, hash) = (node.http_endpoint(), receipt.transaction_hash);
     let traces = result(&url, "trace_transaction", json!([hash])).await;
     assert_eq!(traces.as_array().map(Vec::len), Some(1), "{traces}");
     let top = &traces[0];
