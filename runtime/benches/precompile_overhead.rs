@@ -8,6 +8,10 @@
 //! Run: `./dev bench precompile` (or `cargo bench -p anh-runtime --bench precompile_overhead`).
 //! `ANH_BENCH_RUNS` sets the runs per round (default 4000; 5 rounds, interleaved).
 
+mod common;
+
+use common::{median, session, time};
+
 use alloy_primitives::{Address, TxKind};
 use alloy_sol_types::SolCall;
 use anh_precompiles::{
@@ -15,13 +19,8 @@ use anh_precompiles::{
     abi::{IInfer, IModelRegistry, Tensor},
     dtype, infer, install, registry,
 };
-use anh_runtime::{
-    LocalOracle, ModelRuntime, ModelStore, OrtRuntime, RuntimeConfig, ort_environment,
-};
-use ort::{
-    session::{Session, builder::GraphOptimizationLevel},
-    value::{DynValue, Tensor as OrtTensor},
-};
+use anh_runtime::{LocalOracle, ModelRuntime, ModelStore, OrtRuntime, RuntimeConfig};
+use ort::value::{DynValue, Tensor as OrtTensor};
 use revm::{
     Context, ExecuteCommitEvm, ExecuteEvm, MainBuilder, MainContext,
     bytecode::Bytecode,
@@ -29,12 +28,7 @@ use revm::{
     database::{CacheDB, EmptyDB},
     state::AccountInfo,
 };
-use std::{
-    hint::black_box,
-    path::Path,
-    sync::Arc,
-    time::{Duration, Instant as Clock},
-};
+use std::{hint::black_box, path::Path, sync::Arc, time::Duration};
 
 struct Case {
     name: &'static str,
@@ -46,20 +40,6 @@ fn input_values(n: usize) -> Vec<f32> {
     (0..n).map(|i| ((i * 37) % 255) as f32 / 255.0 - 0.5).collect()
 }
 
-/// Mean time per call of `f` over `runs` calls.
-fn time(runs: usize, mut f: impl FnMut()) -> Duration {
-    let start = Clock::now();
-    for _ in 0..runs {
-        f();
-    }
-    start.elapsed() / runs as u32
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort_unstable();
-    v[v.len() / 2]
-}
-
 fn main() {
     let runs: usize =
         std::env::var("ANH_BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(4000);
@@ -69,7 +49,6 @@ fn main() {
             name: "CNN 1×8×8 (Conv, MaxPool, Gemm)", file: "cnn.onnx", shape: vec![1, 1, 8, 8]
         },
     ];
-    let environment = ort_environment().expect("ONNX Runtime: run ./dev setup");
     let mut rows = Vec::new();
     for case in cases {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata").join(case.file);
@@ -79,16 +58,7 @@ fn main() {
 
         // Raw ort: one session, one intra-op thread, the input built and the output copied
         // out on every call (as any caller must).
-        let mut session = Session::builder(environment)
-            .unwrap()
-            .with_optimization_level(GraphOptimizationLevel::All)
-            .unwrap()
-            .with_intra_threads(1)
-            .unwrap()
-            .with_inter_threads(1)
-            .unwrap()
-            .commit_from_memory(&bytes)
-            .unwrap();
+        let mut session = session(&bytes);
         let input_name = session.inputs()[0].name().to_string();
         let output_name = session.outputs()[0].name().to_string();
         let mut raw = || {

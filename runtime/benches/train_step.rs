@@ -6,16 +6,16 @@
 //! Run: `./dev bench train` (or `cargo bench -p anh-runtime --bench train_step`).
 //! `ANH_BENCH_RUNS` sets the runs per round (default 300; 5 rounds, interleaved).
 
+mod common;
+
+use common::{median, session, time};
+
 use anh_precompiles::TrainParams;
 use anh_runtime::{
-    HostTensor, ModelRuntime, ModelStore, OrtRuntime, RuntimeConfig, TensorData, ort_environment,
-    synth,
+    HostTensor, ModelRuntime, ModelStore, OrtRuntime, RuntimeConfig, TensorData, synth,
     train::{Loss, Optimizer, TrainSpec, build_step_graph, read_state, read_weights},
 };
-use ort::{
-    session::{Session, builder::GraphOptimizationLevel},
-    value::{DynValue, Tensor},
-};
+use ort::value::{DynValue, Tensor};
 use std::{
     hint::black_box,
     sync::Arc,
@@ -24,34 +24,8 @@ use std::{
 
 const BATCH: usize = 32;
 
-fn session(bytes: &[u8]) -> Session {
-    Session::builder(ort_environment().expect("ONNX Runtime: run ./dev setup"))
-        .unwrap()
-        .with_optimization_level(GraphOptimizationLevel::All)
-        .unwrap()
-        .with_intra_threads(1)
-        .unwrap()
-        .with_inter_threads(1)
-        .unwrap()
-        .commit_from_memory(bytes)
-        .unwrap()
-}
-
 fn tensor(shape: Vec<usize>, values: Vec<f32>) -> DynValue {
     Tensor::from_array((shape, values)).unwrap().into_dyn()
-}
-
-fn time(runs: usize, mut f: impl FnMut()) -> Duration {
-    let start = Instant::now();
-    for _ in 0..runs {
-        f();
-    }
-    start.elapsed() / runs as u32
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort_unstable();
-    v[v.len() / 2]
 }
 
 fn main() {
