@@ -860,25 +860,23 @@ impl Backend {
         let cap = hi;
         // A plain transfer to an account without code costs exactly the intrinsic 21000
         // (geth's and anvil's shortcut; the search below would stop within 1.5% of it).
-        if let Some(TxKind::Call(to)) = request.to
-            && request.input.input().is_none_or(|i| i.is_empty())
-            && request.authorization_list.as_ref().is_none_or(|a| a.is_empty())
-            && request.access_list.as_ref().is_none_or(|a| a.is_empty())
-            && state.account(&to).is_none_or(|a| a.code_hash == KECCAK256_EMPTY)
-            // Precompiles have no code but do charge; they all live below 0x10000.
-            && to.0[..18].iter().any(|b| *b != 0)
-            && hi >= 21_000
-        {
-            let result =
-                self.run_call(request, state.clone(), block.clone(), hashes.clone(), Some(hi))?;
-            if result.is_success() {
-                return Ok(21_000);
-            }
-        }
+        let plain_transfer = if let Some(TxKind::Call(to)) = request.to {
+            request.input.input().is_none_or(|i| i.is_empty())
+                && request.authorization_list.as_ref().is_none_or(|a| a.is_empty())
+                && request.access_list.as_ref().is_none_or(|a| a.is_empty())
+                && state.account(&to).is_none_or(|a| a.code_hash == KECCAK256_EMPTY)
+                // Precompiles have no code but do charge; they all live below 0x10000.
+                && to.0[..18].iter().any(|b| *b != 0)
+        } else {
+            false
+        };
         let attempt = |gas: u64| {
             self.run_call(request, state.clone(), block.clone(), hashes.clone(), Some(gas))
         };
         let first = attempt(hi)?;
+        if plain_transfer && hi >= 21_000 && first.is_success() {
+            return Ok(21_000);
+        }
         let spent = match &first {
             ExecutionResult::Success { gas, .. } => gas.total_gas_spent(),
             ExecutionResult::Revert { .. } => return Err(outcome(first).unwrap_err()),
@@ -937,7 +935,11 @@ impl Backend {
                     parent_header.timestamp
                 )));
             }
-            Some(t) => t,
+            Some(t) => {
+                // An explicit timestamp moves the clock, as anvil's `evm_mine(ts)` does.
+                self.clock.lock().set(t);
+                t
+            }
             None => self.clock.lock().next_timestamp(parent_header.timestamp),
         };
         let number = parent_header.number + 1;
@@ -977,16 +979,18 @@ impl Backend {
             base_fee_override: base_fee_override.is_some(),
         };
         let block = Arc::new(seal(&parent, &params, &executed, jobs, dev));
-        self.commit(&block, executed.state, &executed.diff)?;
-        *self.pending_edits.lock() = StateChanges::default();
-        *self.next_base_fee.lock() = None;
-        self.attestations_formed.fetch_add(formed, std::sync::atomic::Ordering::Relaxed);
+        // Out of the pool before the block is published: whoever waits on the block for a
+        // dropped transaction sees it gone.
         {
             let mut pool = self.pool.lock();
             for hash in &executed.dropped {
                 pool.remove(hash);
             }
         }
+        self.commit(&block, executed.state, &executed.diff)?;
+        *self.pending_edits.lock() = StateChanges::default();
+        *self.next_base_fee.lock() = None;
+        self.attestations_formed.fetch_add(formed, std::sync::atomic::Ordering::Relaxed);
         debug!(number, txs = block.transactions.len(), gas = block.header.gas_used, "mined block");
         Ok(Some(block))
     }

@@ -164,14 +164,6 @@ impl EthApi {
         &self.inner.subscriptions
     }
 
-    /// Executes `method` with `params`.
-    pub async fn execute(&self, method: &str, params: Value) -> RpcResult {
-        match self.extension(method, &params) {
-            Some(future) => future.await,
-            None => self.execute_builtin(method, params).await,
-        }
-    }
-
     /// Executes `method` with `params` and returns its result as JSON text, which is what the
     /// server sends: methods whose results can be large (`eth_getLogs`) serialize straight to
     /// text, without building a [`Value`] tree first.
@@ -576,12 +568,6 @@ impl EthApi {
                     Some(TxLocation::Mined(block, i)) => Some(convert::receipt(&block, i)),
                     _ => None,
                 })
-            }
-            "eth_getLogs" => {
-                let (filter,): (Filter,) = parse(params, 1)?;
-                let backend = backend.clone();
-                let max = self.inner.config.max_logs_range;
-                ok(blocking(move || backend.logs(&filter, max)).await?)
             }
             m if m.starts_with("debug_") || m.starts_with("trace_") => {
                 match crate::debug::execute(self, m, params).await {

@@ -22,7 +22,7 @@
 //! Re-execution runs on tokio's blocking pool.
 
 use crate::{
-    api::{EthApi, RpcResult},
+    api::{EthApi, RpcResult, blocking, ok},
     error::{RpcError, SERVER_ERROR},
     params::parse,
 };
@@ -30,8 +30,7 @@ use alloy_eips::{BlockId, BlockNumberOrTag};
 use alloy_primitives::B256;
 use alloy_rpc_types_eth::TransactionRequest;
 use alloy_rpc_types_trace::geth::{GethDebugTracingCallOptions, GethDebugTracingOptions};
-use anh_evm_host::{Backend, HostResult, TxLocation};
-use serde::Serialize;
+use anh_evm_host::{Backend, TxLocation};
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -111,17 +110,4 @@ async fn parity_trace_transaction(backend: Arc<Backend>, params: Value) -> RpcRe
 async fn parity_trace_block(backend: Arc<Backend>, params: Value) -> RpcResult {
     let (id,): (BlockId,) = parse(params, 1)?;
     ok(blocking(move || backend.parity_trace_block(id)).await?)
-}
-
-fn ok<T: Serialize>(value: T) -> RpcResult {
-    serde_json::to_value(value).map_err(RpcError::internal)
-}
-
-/// Runs `f` on tokio's blocking pool.
-async fn blocking<T, F>(f: F) -> Result<T, RpcError>
-where
-    T: Send + 'static,
-    F: FnOnce() -> HostResult<T> + Send + 'static,
-{
-    tokio::task::spawn_blocking(f).await.map_err(RpcError::internal)?.map_err(RpcError::from)
 }

@@ -50,9 +50,11 @@ pub(crate) async fn execute(api: &EthApi, method: &str, params: Value) -> Option
     let backend = api.backend().clone();
     let miner = api.miner();
     let result = match method {
-        "evm_snapshot" | "anvil_snapshot" => {
-            none(&params).and_then(|()| ok(U64::from(backend.snapshot())))
-        }
+        // Snapshots and state edits wait for a block being built: off the async workers.
+        "evm_snapshot" | "anvil_snapshot" => match none(&params) {
+            Ok(()) => blocking(move || Ok(U64::from(backend.snapshot()))).await.and_then(ok),
+            Err(e) => Err(e),
+        },
         "evm_revert" | "anvil_revert" => match parse::<(U64,)>(params, 1) {
             Ok((id,)) => blocking(move || backend.revert(id.to::<u64>())).await.and_then(ok),
             Err(e) => Err(e),
@@ -95,42 +97,43 @@ pub(crate) async fn execute(api: &EthApi, method: &str, params: Value) -> Option
             }),
         "anvil_setTime" | "evm_setTime" => parse::<(U256,)>(params, 1)
             .and_then(|(timestamp,)| ok(backend.set_time(to_u64(timestamp, "timestamp")?))),
-        "anvil_setBalance" | "hardhat_setBalance" => {
-            parse::<(Address, U256)>(params, 2).and_then(|(address, balance)| {
-                backend.set_balance(address, balance);
-                ok(Value::Null)
-            })
-        }
-        "anvil_addBalance" | "hardhat_addBalance" => {
-            parse::<(Address, U256)>(params, 2).and_then(|(address, amount)| {
-                backend.add_balance(address, amount);
-                ok(Value::Null)
-            })
-        }
-        "anvil_setCode" | "hardhat_setCode" => {
-            parse::<(Address, Bytes)>(params, 2).and_then(|(address, code)| {
-                if code.len() > anh_evm_host::backend::MAX_TX_SIZE {
-                    return Err(RpcError::invalid_params(format!(
-                        "code of {} bytes exceeds the limit of {}",
-                        code.len(),
-                        anh_evm_host::backend::MAX_TX_SIZE
-                    )));
-                }
-                backend.set_code(address, code);
-                ok(Value::Null)
-            })
-        }
+        "anvil_setBalance" | "hardhat_setBalance" => match parse::<(Address, U256)>(params, 2) {
+            Ok((address, balance)) => edit(move || backend.set_balance(address, balance)).await,
+            Err(e) => Err(e),
+        },
+        "anvil_addBalance" | "hardhat_addBalance" => match parse::<(Address, U256)>(params, 2) {
+            Ok((address, amount)) => edit(move || backend.add_balance(address, amount)).await,
+            Err(e) => Err(e),
+        },
+        "anvil_setCode" | "hardhat_setCode" => match parse::<(Address, Bytes)>(params, 2) {
+            Ok((_, code)) if code.len() > anh_evm_host::backend::MAX_TX_SIZE => {
+                Err(RpcError::invalid_params(format!(
+                    "code of {} bytes exceeds the limit of {}",
+                    code.len(),
+                    anh_evm_host::backend::MAX_TX_SIZE
+                )))
+            }
+            Ok((address, code)) => edit(move || backend.set_code(address, code)).await,
+            Err(e) => Err(e),
+        },
         "anvil_setNonce" | "hardhat_setNonce" | "evm_setAccountNonce" => {
-            parse::<(Address, U256)>(params, 2).and_then(|(address, nonce)| {
-                backend.set_nonce(address, to_u64(nonce, "nonce")?);
-                ok(Value::Null)
-            })
+            match parse::<(Address, U256)>(params, 2)
+                .and_then(|(address, nonce)| Ok((address, to_u64(nonce, "nonce")?)))
+            {
+                Ok((address, nonce)) => edit(move || backend.set_nonce(address, nonce)).await,
+                Err(e) => Err(e),
+            }
         }
-        "anvil_setStorageAt" | "hardhat_setStorageAt" => parse::<(Address, U256, B256)>(params, 3)
-            .and_then(|(address, slot, value)| {
-                backend.set_storage_at(address, slot, value.into());
-                ok(true)
-            }),
+        "anvil_setStorageAt" | "hardhat_setStorageAt" => {
+            match parse::<(Address, U256, B256)>(params, 3) {
+                Ok((address, slot, value)) => {
+                    edit(move || backend.set_storage_at(address, slot, value.into()))
+                        .await
+                        .and_then(|_| ok(true))
+                }
+                Err(e) => Err(e),
+            }
+        }
         "anvil_impersonateAccount" | "hardhat_impersonateAccount" => parse::<(Address,)>(params, 1)
             .and_then(|(address,)| {
                 backend.impersonate(address);
@@ -210,6 +213,16 @@ pub(crate) async fn execute(api: &EthApi, method: &str, params: Value) -> Option
 }
 
 /// `evm_mine`: one block (or anvil's `{ blocks }`), optionally at a timestamp; answers "0x0".
+/// Runs a state edit on the blocking pool (it waits for a block being built); answers null.
+async fn edit(f: impl FnOnce() + Send + 'static) -> RpcResult {
+    blocking(move || {
+        f();
+        Ok(())
+    })
+    .await
+    .and_then(|()| ok(Value::Null))
+}
+
 async fn evm_mine(api: &EthApi, params: Value) -> RpcResult {
     let (options,): (Option<EvmMineOptions>,) = parse(params, 0)?;
     let (timestamp, blocks) = match options {

@@ -116,51 +116,59 @@ impl Filters {
         self.installed.lock().remove(&id).is_some()
     }
 
-    /// `eth_getFilterChanges`: what happened since the last poll.
+    /// `eth_getFilterChanges`: what happened since the last poll. The filters' lock is held
+    /// only to read and advance the filter; the blocks are scanned after.
     pub(crate) fn changes(&self, backend: &Backend, id: U128) -> Result<Changes, RpcError> {
-        let mut installed = self.installed.lock();
-        let now = Instant::now();
-        installed.retain(|_, f| now.duration_since(f.polled) < FILTER_TIMEOUT);
-        let entry = installed.get_mut(&id).ok_or_else(not_found)?;
-        entry.polled = now;
         let head = backend.best_number();
-        Ok(match &mut entry.kind {
-            Kind::Logs { filter, next } => {
-                // After `evm_revert` the chain may be shorter than when we last looked.
-                let from = (*next).min(head + 1);
-                let to = match filter.block_option.get_to_block() {
-                    Some(BlockNumberOrTag::Number(n)) => head.min(*n),
-                    _ => head,
-                };
-                let from = match filter.block_option.get_from_block() {
-                    Some(BlockNumberOrTag::Number(n)) => from.max(*n),
-                    _ => from,
-                };
-                *next = head + 1;
-                let logs = (from..=to)
-                    .filter_map(|n| backend.block(n))
-                    .flat_map(|block| logs_in(&block, filter))
-                    .collect();
-                Changes::Logs(logs)
-            }
-            Kind::Blocks { next } => {
-                let from = (*next).min(head + 1);
-                *next = head + 1;
-                Changes::Hashes(
-                    (from..=head).filter_map(|n| backend.block(n)).map(|b| b.hash).collect(),
-                )
-            }
-            Kind::Pending(receiver) => {
-                let mut hashes = Vec::new();
-                loop {
-                    match receiver.try_recv() {
-                        Ok(hash) => hashes.push(hash),
-                        Err(TryRecvError::Lagged(_)) => continue,
-                        Err(TryRecvError::Empty | TryRecvError::Closed) => break,
-                    }
+        let scan = {
+            let mut installed = self.installed.lock();
+            let now = Instant::now();
+            installed.retain(|_, f| now.duration_since(f.polled) < FILTER_TIMEOUT);
+            let entry = installed.get_mut(&id).ok_or_else(not_found)?;
+            entry.polled = now;
+            match &mut entry.kind {
+                Kind::Logs { filter, next } => {
+                    // After `evm_revert` the chain may be shorter than when we last looked.
+                    let from = (*next).min(head + 1);
+                    let to = match filter.block_option.get_to_block() {
+                        Some(BlockNumberOrTag::Number(n)) => head.min(*n),
+                        _ => head,
+                    };
+                    let from = match filter.block_option.get_from_block() {
+                        Some(BlockNumberOrTag::Number(n)) => from.max(*n),
+                        _ => from,
+                    };
+                    *next = head + 1;
+                    Scan::Logs(filter.clone(), from, to)
                 }
-                Changes::Hashes(hashes)
+                Kind::Blocks { next } => {
+                    let from = (*next).min(head + 1);
+                    *next = head + 1;
+                    Scan::Blocks(from)
+                }
+                Kind::Pending(receiver) => {
+                    let mut hashes = Vec::new();
+                    loop {
+                        match receiver.try_recv() {
+                            Ok(hash) => hashes.push(hash),
+                            Err(TryRecvError::Lagged(_)) => continue,
+                            Err(TryRecvError::Empty | TryRecvError::Closed) => break,
+                        }
+                    }
+                    return Ok(Changes::Hashes(hashes));
+                }
             }
+        };
+        Ok(match scan {
+            Scan::Logs(filter, from, to) => Changes::Logs(
+                (from..=to)
+                    .filter_map(|n| backend.block(n))
+                    .flat_map(|block| logs_in(&block, &filter))
+                    .collect(),
+            ),
+            Scan::Blocks(from) => Changes::Hashes(
+                (from..=head).filter_map(|n| backend.block(n)).map(|b| b.hash).collect(),
+            ),
         })
     }
 
@@ -179,4 +187,10 @@ impl Filters {
     pub(crate) fn len(&self) -> usize {
         self.installed.lock().len()
     }
+}
+
+/// What a poll scans once the filters' lock is released.
+enum Scan {
+    Logs(Box<Filter>, u64, u64),
+    Blocks(u64),
 }

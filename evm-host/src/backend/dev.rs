@@ -279,12 +279,6 @@ impl Backend {
             })
             .collect()
     }
-
-    /// The number of transactions in the pool, and of accounts with dev edits waiting for the
-    /// next block (`anvil_nodeInfo`, `anvil_metadata`).
-    pub fn pending_counts(&self) -> (usize, usize) {
-        (self.pool.lock().len(), self.pending_edits.lock().accounts.len())
-    }
 }
 
 fn dump_accounts(

@@ -21,12 +21,6 @@ pub struct CallOverrides {
 }
 
 impl CallOverrides {
-    /// Whether nothing is overridden.
-    pub fn is_empty(&self) -> bool {
-        self.state.as_ref().is_none_or(|s| s.is_empty())
-            && self.block.as_ref().is_none_or(|b| b.is_empty())
-    }
-
     /// Applies the overrides to the call's `state` and `block`; new code goes to `codes`
     /// (content-addressed, so adding to it changes no other state).
     pub(crate) fn apply(
