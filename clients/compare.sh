@@ -13,7 +13,7 @@
 #   ANH_BIN            the anh binary (default $CARGO_TARGET_DIR/debug/anh, CARGO_TARGET_DIR
 #                      defaulting to ./target): build it with `cargo build -p anh`
 #   ANH_NODE_ARGS      extra flags for `anh node`
-#   RUST_LOG           anh's log filter (default info); its log is clients/.logs/anh/node.log
+#   RUST_LOG           anh's log filter (default info); its log is clients/.logs/anh.node.log
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"

@@ -353,7 +353,7 @@ fn print_banner(node: &NodeHandle, config: &NodeConfig) {
         }
     }
     out.push_str(&format!(
-        "\nDNN precompiles\n==================\n\nregistry 0x…0D00, infer 0x…0D01, model info 0x…0D03\nONNX Runtime {} on {:?}, {} intra-op thread(s)\n",
+        "\nDNN precompiles\n==================\n\nregistry 0x…0D00, infer 0x…0D01, train 0x…0D02, model info 0x…0D03\nONNX Runtime {} on {:?}, {} intra-op thread(s)\n",
         anh_runtime::ORT_VERSION,
         node.models().device(),
         config.dnn.intra_op_threads

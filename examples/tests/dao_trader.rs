@@ -4,7 +4,7 @@
 use anh::NodeConfig;
 use anh_examples::common::Devnet;
 
-/// After 16 episodes of on-chain policy-gradient training, the policy's mean return over the
+/// After 24 episodes of on-chain policy-gradient training, the policy's mean return over the
 /// last episodes exceeds the random treasury's on the same price path by the demo's margin,
 /// the committee settled the training steps, and the reward curve is a PNG.
 #[tokio::test(flavor = "multi_thread")]
@@ -14,7 +14,7 @@ async fn dao_trader_beats_random() {
     let out = tempfile::tempdir().unwrap();
     let report = anh_examples::dao_trader::run(&devnet, out.path(), 24).await.unwrap();
     assert_eq!(report.policy.len(), 24);
-    assert!(report.trained >= 12, "{} of 16 training steps settled", report.trained);
+    assert!(report.trained >= 12, "{} of 24 training steps settled", report.trained);
     assert!(
         report.beats_random(),
         "policy {:+.2} % vs random {:+.2} % over the last {} episodes: {:?} vs {:?}",

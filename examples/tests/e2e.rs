@@ -1,5 +1,5 @@
-//! Every example against an in-process `anh node` (the default in-process committee), with
-//! its outcome asserted.
+//! The loss-curve example against an in-process `anh node` (the default in-process
+//! committee), with its outcome asserted; the other examples have a test file each.
 
 use anh::{NodeConfig, NodeHandle};
 use anh_examples::common::Devnet;

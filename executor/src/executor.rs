@@ -199,7 +199,14 @@ impl Executor {
     pub fn compute(&self, job: &Job) -> Result<Bytes> {
         job.validate()?;
         let id = job.id();
-        if let Some(output) = self.cache.lock().get(&id) {
+        let cached = self.cache.lock().get(&id);
+        // A training result is only as good as the model file it names, which this executor
+        // keeps for a while only: without the file, train again.
+        let usable = |output: &Bytes| {
+            job.kind != JobKind::Train
+                || Trained::decode(output).is_ok_and(|t| self.artifact(&t.model).is_some())
+        };
+        if let Some(output) = cached.filter(usable) {
             self.cache_hits.fetch_add(1, Ordering::Relaxed);
             return Ok(output);
         }
@@ -346,7 +353,23 @@ impl Executor {
             .model_bytes(&claimed.model)
             .map_err(|e| format!("the candidate model {} is not available: {e}", claimed.model))?;
         let ours = self.artifact(&mine.model).ok_or("own trained model no longer kept")?;
-        anh_runtime::compare_weights(&theirs, &ours, job.rule.abs, job.rule.rel)
+        let parent = self
+            .models
+            .model_bytes(&job.model)
+            .map_err(|e| format!("the parent model is not available: {e}"))?;
+        anh_runtime::same_architecture(&parent, &theirs)
+            .map_err(|e| format!("the candidate is not the parent model retrained: {e}"))?;
+        anh_runtime::compare_weights(&theirs, &ours, job.rule.abs, job.rule.rel)?;
+        let loss = |t: &Trained| i128::try_from(t.loss).map_or(f64::NAN, |l| l as f64 / 1e18);
+        let (said, own) = (loss(&claimed), loss(&mine));
+        let bound = (job.rule.abs as f64 + job.rule.rel as f64 * said.abs()) * 1e-9;
+        if !matches!(
+            (said - own).abs().partial_cmp(&bound),
+            Some(std::cmp::Ordering::Less | std::cmp::Ordering::Equal)
+        ) {
+            return Err(format!("the candidate claims a loss of {said}, this executor's is {own}"));
+        }
+        Ok(())
     }
 
     /// The model's analysis, or why this executor does not have the model.

@@ -616,7 +616,18 @@ impl ReplayOracle {
                     })
                 })
                 .collect();
-            handles.into_iter().map(|h| h.join().unwrap_or(Ok(()))).collect()
+            handles
+                .into_iter()
+                .map(|h| {
+                    // A verification that panicked verified nothing.
+                    h.join().unwrap_or_else(|_| {
+                        Err(AttestationError::Malformed {
+                            job: B256::ZERO,
+                            reason: "a verification thread panicked".into(),
+                        })
+                    })
+                })
+                .collect()
         });
         results.into_iter().collect::<Result<(), _>>()?;
         if let Ok(mut checked) = self.checked.lock() {

@@ -17,8 +17,9 @@
 //! batch of 32 costs 32 times one sample). A model trained on chain has a lineage record that
 //! points at its root's full record (`crate::registry`): the read term is paid for each.
 //!
-//! `train`: the `infer` price of `macs × 3 × steps` for the batch (a training step is a
-//! forward and a backward pass, about three forward passes), plus
+//! `train`: the `infer` price of `macs × 3 × (steps + 1)` for the batch (a training step is a
+//! forward and a backward pass, about three forward passes; one more step graph runs, with a
+//! learning rate of 0, for the new weights' loss), plus
 //! `REGISTER_BASE + REGISTER_WORD × 7` for the new model's lineage record.
 //!
 //! **Where the constants come from.** A block of 30 M gas should take no more than one second
@@ -107,8 +108,9 @@ impl GasSchedule {
         u64::try_from(total).ok()
     }
 
-    /// Gas of a training call: the inference price of `macs × 3 × steps` (a training step is
-    /// a forward and a backward pass, about three forward passes) for the batch, plus the
+    /// Gas of a training call: the inference price of `macs × 3 × (steps + 1)` (a training step
+    /// is a forward and a backward pass, about three forward passes, and one more step gives
+    /// the new weights' loss) for the batch, plus the
     /// registration of the new model's record of `new_record_words` words, or `None` if it
     /// overflows `u64` (out of gas).
     pub fn train(
@@ -120,7 +122,7 @@ impl GasSchedule {
         steps: u32,
         new_record_words: u64,
     ) -> Option<u64> {
-        let macs = macs.checked_mul(3)?.checked_mul(u64::from(steps))?;
+        let macs = macs.checked_mul(3)?.checked_mul(u64::from(steps) + 1)?;
         self.infer(registry_gas, batch_bytes, macs, batch)?
             .checked_add(self.register(new_record_words))
     }
@@ -164,7 +166,7 @@ mod tests {
     fn train_gas() {
         let s = GasSchedule::MEASURED;
         let read = s.registry_read(10);
-        let infer = s.infer(read, 100, 3 * 5 * 1_000_000, 8).unwrap();
+        let infer = s.infer(read, 100, 3 * (5 + 1) * 1_000_000, 8).unwrap();
         assert_eq!(s.train(read, 100, 1_000_000, 8, 5, 7).unwrap(), infer + s.register(7));
         assert_eq!(s.train(read, 100, u64::MAX, 1, 2, 7), None);
     }

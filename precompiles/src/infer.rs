@@ -32,7 +32,6 @@ use revm::{
     interpreter::CallInputs,
     precompile::{PrecompileHalt, PrecompileOutput},
 };
-use std::sync::Arc;
 
 /// Address of the inference precompile.
 pub const ADDRESS: Address = address!("0x0000000000000000000000000000000000000d01");
@@ -98,12 +97,9 @@ pub(crate) fn run<CTX: ContextTr>(
     if call.gas_limit < charged {
         return Ok(PrecompileOutput::halt(PrecompileHalt::OutOfGas, reservoir));
     }
-    let (info, model_rule) = match dnn.cached_info(model) {
-        Some(cached) => cached,
-        None => match registry::read_registration(ctx, model, located)? {
-            Ok(registration) => dnn.cache_info(model, registration.info, registration.rule),
-            Err(e) => revert!(e),
-        },
+    let (info, model_rule) = match registry::read_registration(ctx, model, located)? {
+        Ok(registration) => (registration.info, registration.rule),
+        Err(e) => revert!(e),
     };
     let rule = rule.unwrap_or(model_rule);
 
@@ -225,7 +221,7 @@ pub(crate) fn input_error(input: usize, error: TensorError) -> DnnError {
 }
 
 /// The oracle's answer has the declared number of outputs in the declared element types.
-fn check_outputs(info: &Arc<ModelInfo>, outputs: &[crate::HostTensor]) -> Result<(), DnnError> {
+fn check_outputs(info: &ModelInfo, outputs: &[crate::HostTensor]) -> Result<(), DnnError> {
     if outputs.len() != info.outputs.len() {
         return Err(DnnError::InferenceFailed(format!(
             "the model declares {} output(s), the computation returned {}",

@@ -8,7 +8,7 @@ use alloy_primitives::{Address, B256, Bytes, I256, TxKind, keccak256};
 use alloy_sol_types::{SolCall, SolEvent};
 use anh_precompiles::{
     Dim, Dnn, DnnError, DnnOracle, ElemType, HostTensor, InferRequest, ModelInfo, OracleError,
-    TensorSpec, TrainRequest, Trained,
+    TensorData, TensorSpec, TrainRequest, Trained,
     abi::{IModelInfo, IModelRegistry, ITrain, Rule, Tensor, TrainParams},
     attestation::encode_train_payload,
     info, install, registry, train,
@@ -364,5 +364,17 @@ fn bad_calls_are_refused() {
         ITrain::trainCall::abi_decode_returns(result.output().unwrap()).unwrap().newModel
     };
     assert!(registered(&mut evm, payload_model));
-    assert!(!registered(&mut evm, B256::ZERO));
+    // The fake trainer names a model by the hash of its payload: the good run's is registered,
+    // the diverging run's (learning rate 1) is not.
+    let would_be = |learning_rate: u64| {
+        let host = vec![
+            HostTensor::new(vec![2, 2], TensorData::F32(vec![0.0, 1.0, 1.0, 0.0])).unwrap(),
+            HostTensor::new(vec![2], TensorData::I64(vec![2, 0])).unwrap(),
+        ];
+        let params =
+            anh_precompiles::TrainParams { steps: 3, learning_rate, loss: 2, optimizer: 3 };
+        keccak256(encode_train_payload(&host, &params).unwrap())
+    };
+    assert_eq!(would_be(10u64.pow(16)), payload_model);
+    assert!(!registered(&mut evm, would_be(10u64.pow(18))));
 }

@@ -227,10 +227,18 @@ pub(crate) fn train(
     let mut losses = Vec::with_capacity(params.steps as usize + 1);
     // `steps` steps, then one with a learning rate of 0 for the new weights' loss.
     for step in 0..=params.steps {
-        let rate = if step < params.steps { lr } else { 0.0 };
+        let last = step == params.steps;
+        let rate = if last { 0.0 } else { lr };
         let mut inputs = Vec::with_capacity(names.len());
-        inputs.extend(weights.iter().cloned());
-        inputs.extend(state.iter().cloned());
+        // The step's outputs replace the weights and state, so they move in; the last run
+        // (whose state is discarded) copies them.
+        if last {
+            inputs.extend(weights.iter().cloned());
+            inputs.extend(state.iter().cloned());
+        } else {
+            inputs.append(&mut weights);
+            inputs.append(&mut state);
+        }
         inputs.extend(batch.iter().cloned());
         inputs.push(scalar(elem, rate)?);
         let mut out = run_graph(runtime, model, &session, &names, inputs, &outputs)?;
@@ -241,7 +249,7 @@ pub(crate) fn train(
             )));
         }
         losses.push(loss);
-        if step == params.steps {
+        if last {
             break;
         }
         progress(step, loss);
@@ -317,19 +325,13 @@ fn graph(bytes: &[u8], which: &str) -> Result<GraphProto, String> {
 /// other initializer than optimiser state (named [`OPTIMIZER_STATE_PREFIX`]…). A Byzantine
 /// leader cannot pass off another architecture (one the registry would price as the parent).
 pub fn same_architecture(parent: &[u8], trained: &[u8]) -> Result<(), String> {
-    let (p_model, t_model) = (
-        ModelProto::decode(parent).map_err(|e| format!("the parent model: {e}"))?,
-        ModelProto::decode(trained).map_err(|e| format!("the trained model: {e}"))?,
-    );
-    if p_model.opset_import != t_model.opset_import {
-        return Err("the opsets differ".into());
-    }
-    let (p, t) = (graph(parent, "parent")?, graph(trained, "trained")?);
+    let p_model = ModelProto::decode(parent).map_err(|e| format!("the parent model: {e}"))?;
+    let t_model = ModelProto::decode(trained).map_err(|e| format!("the trained model: {e}"))?;
+    let (Some(p), Some(t)) = (&p_model.graph, &t_model.graph) else {
+        return Err("a model has no graph".into());
+    };
     if p.node != t.node {
         return Err("the graph's nodes differ".into());
-    }
-    if p.input != t.input || p.output != t.output {
-        return Err("the graph's inputs or outputs differ".into());
     }
     let shapes: HashMap<&str, (&[i64], i32)> =
         t.initializer.iter().map(|i| (i.name.as_str(), (i.dims.as_slice(), i.data_type))).collect();
@@ -346,7 +348,27 @@ pub fn same_architecture(parent: &[u8], trained: &[u8]) -> Result<(), String> {
     }) {
         return Err(format!("initializer {:?} is not the parent's", extra.name));
     }
+    // Everything else — opsets, inputs, outputs, value infos, non-float initializers (shapes,
+    // indices) — must be the parent's byte for byte: only float weights may change.
+    if weightless(p_model.clone()) != weightless(t_model.clone()) {
+        return Err("the model differs from its parent beyond its float weights".into());
+    }
     Ok(())
+}
+
+/// `model` without optimiser state and without the values of its float initializers.
+fn weightless(mut model: ModelProto) -> ModelProto {
+    if let Some(graph) = &mut model.graph {
+        graph.initializer.retain(|i| !i.name.starts_with(OPTIMIZER_STATE_PREFIX));
+        for init in &mut graph.initializer {
+            if tensor_floats(init).is_some() {
+                init.raw_data.clear();
+                init.float_data.clear();
+                init.double_data.clear();
+            }
+        }
+    }
+    model
 }
 
 /// `value ≤ bound`, false for NaN.
@@ -433,6 +455,19 @@ mod tests {
         assert!(same_architecture(&parent, &missing).unwrap_err().contains("missing"));
         let extra = model(vec![tensor("w", &[1.0, 2.0]), tensor("v", &[1.0])], "Mul");
         assert!(same_architecture(&parent, &extra).unwrap_err().contains("not the parent's"));
+        // An integer initializer (a shape, an index) is not a weight: changing it is refused.
+        let ints = |v: i64| TensorProto {
+            name: "shape".into(),
+            dims: vec![1],
+            data_type: 7,
+            raw_data: v.to_le_bytes().to_vec(),
+            ..Default::default()
+        };
+        let with_shape = model(vec![tensor("w", &[1.0, 2.0]), ints(2)], "Mul");
+        let reshaped = model(vec![tensor("w", &[1.5, 2.0]), ints(3)], "Mul");
+        let retrained = model(vec![tensor("w", &[1.5, 2.0]), ints(2)], "Mul");
+        assert_eq!(same_architecture(&with_shape, &retrained), Ok(()));
+        assert!(same_architecture(&with_shape, &reshaped).unwrap_err().contains("beyond"));
         assert!(same_architecture(&parent, b"\xff\xff").is_err());
     }
 

@@ -74,7 +74,7 @@ async fn call(url: &str, to: alloy::primitives::Address, data: Vec<u8>) -> Value
 async fn accuracy(url: &str, model: B256, x: &[f32], y: &[i64]) -> f64 {
     let reply = call(
         url,
-        IInfer_ADDRESS,
+        anh_precompiles::infer::ADDRESS,
         IInfer::inferCall { model, inputs: vec![features(x)] }.abi_encode(),
     )
     .await;
@@ -87,9 +87,6 @@ async fn accuracy(url: &str, model: B256, x: &[f32], y: &[i64]) -> f64 {
         logits.chunks(2).zip(y).filter(|(row, label)| (row[1] > row[0]) as i64 == **label).count();
     right as f64 / y.len() as f64
 }
-
-#[allow(non_upper_case_globals)]
-const IInfer_ADDRESS: alloy::primitives::Address = anh_precompiles::infer::ADDRESS;
 
 async fn stats(url: &str) -> Value {
     rpc(url, "anh_stats", json!([])).await["result"].clone()

@@ -4,11 +4,11 @@
 //! does not hand over — is not settled, and an honest member's result is.
 
 use crate::common::*;
-use alloy_primitives::{B256, Bytes, I256, keccak256};
+use alloy_primitives::{B256, Bytes, I256, U256, keccak256};
 use anh_executor::{Member, MemberFuture};
 use anh_precompiles::{
     CallContext, DnnOracle, HostTensor, JobKind, ModelInfo, OracleError, Rule, TensorData,
-    TrainParams, TrainRequest, Trained,
+    TrainParams, TrainRequest, Trained, attestation::encode_train_payload,
 };
 use anh_runtime::{ModelRuntime, ModelSource, synth};
 use std::{sync::Arc, time::Duration};
@@ -89,6 +89,26 @@ fn classifier(world: &World) -> (ModelInfo, Vec<HostTensor>) {
     (info, batch)
 }
 
+/// `batch` with its first feature shifted until member `leader` of 3 leads its training job.
+fn leading_batch(info: &ModelInfo, batch: &[HostTensor], leader: usize) -> Vec<HostTensor> {
+    let TensorData::F32(x) = batch[0].data() else { unreachable!("float32 features") };
+    for shift in 0..64 {
+        let mut x = x.clone();
+        x[0] += shift as f32 * 0.01;
+        let shifted =
+            vec![HostTensor::new(vec![16, 2], TensorData::F32(x)).unwrap(), batch[1].clone()];
+        let payload = encode_train_payload(&shifted, &PARAMS).unwrap();
+        let job = anh_executor::Job::train(CHAIN_ID, info.hash, payload, Rule::DEFAULT_TRAIN).id();
+        if (U256::from_be_bytes(job.0) % U256::from(3)).to::<u64>() as usize == leader {
+            return shifted;
+        }
+    }
+    panic!("no batch led by member {leader}")
+}
+
+const PARAMS: TrainParams =
+    TrainParams { steps: 5, learning_rate: 100_000_000_000_000_000, loss: 2, optimizer: 3 };
+
 fn train(
     oracle: &anh_executor::CommitteeOracle,
     info: &ModelInfo,
@@ -99,7 +119,7 @@ fn train(
         model: info.hash,
         info,
         batch,
-        params: TrainParams { steps: 5, learning_rate: 10u64.pow(17), loss: 2, optimizer: 3 },
+        params: PARAMS,
         context: CallContext { chain_id: CHAIN_ID, block_number: 1 },
         rule,
     })
@@ -144,17 +164,24 @@ fn byzantine_trainers_are_not_settled() {
     for lie in [Lie::Loss, Lie::Architecture, Lie::Withhold] {
         let world = World::new(3);
         let (info, batch) = classifier(&world);
-        let honest = {
-            let oracle =
-                world.oracle(world.members(), 2, TIMEOUT).with_model_store(world.store.clone());
-            train(&oracle, &info, batch.clone(), Rule::DEFAULT).unwrap()
-        };
         for liar in 0..3 {
+            // A batch whose job the liar leads: the leader is `job id mod n`.
+            let batch = leading_batch(&info, &batch, liar);
+            let honest = {
+                let oracle =
+                    world.oracle(world.members(), 2, TIMEOUT).with_model_store(world.store.clone());
+                train(&oracle, &info, batch.clone(), Rule::DEFAULT).unwrap()
+            };
             let mut members = world.members();
-            members[liar] =
-                Arc::new(Liar { inner: members[liar].clone(), lie, other: other.clone() });
+            let lying = Counting::new(Arc::new(Liar {
+                inner: members[liar].clone(),
+                lie,
+                other: other.clone(),
+            }));
+            members[liar] = lying.clone();
             let oracle = world.oracle(members, 2, TIMEOUT).with_model_store(world.store.clone());
-            let got = train(&oracle, &info, batch.clone(), Rule::DEFAULT).unwrap();
+            let got = train(&oracle, &info, batch, Rule::DEFAULT).unwrap();
+            assert_eq!(lying.computes(), 1, "{lie:?}: member {liar} led and lied");
             assert_eq!(got, honest, "{lie:?} at member {liar}");
         }
         let liars: Vec<Arc<dyn Member>> = world
