@@ -107,7 +107,7 @@ impl CommitteeConfig {
                 )));
             }
         }
-        if committee.default_rule.kind == 0 {
+        if committee.default_rule.kind == 0 || committee.default_rule.is_training() {
             return Err(ExecutorError::Config(
                 "the committee's default rule must be exact, tolerance or argmax".into(),
             ));

@@ -263,6 +263,7 @@ fn committee_config_is_validated() {
     let addresses: Vec<_> = members.iter().map(|m| m.address()).collect();
     let reversed: Vec<_> = addresses.iter().rev().copied().collect();
     let duplicated = vec![addresses[0], addresses[0], addresses[1]];
+    let all = addresses.clone();
     for (name, committee, members) in [
         ("t = 0", committee(addresses.clone(), 0), members.clone()),
         ("t > n", committee(addresses.clone(), 4), members.clone()),
@@ -270,6 +271,11 @@ fn committee_config_is_validated() {
         ("duplicates", committee(duplicated, 2), members.clone()),
         ("count", committee(addresses, 2), members[..2].to_vec()),
         ("empty", committee(vec![], 1), vec![]),
+        (
+            "training rule as default",
+            Committee { default_rule: Rule::DEFAULT_TRAIN, ..committee(all, 2) },
+            members.clone(),
+        ),
     ] {
         let config = CommitteeConfig { committee, members, chain_id: CHAIN_ID, timeout: TIMEOUT };
         let error = CommitteeOracle::new(config, world.rt.handle().clone()).unwrap_err();
