@@ -795,6 +795,7 @@ impl Backend {
         block: revm::context::BlockEnv,
         hashes: Arc<RecentHashes>,
         gas: Option<u64>,
+        precompiles: anh_precompiles::AnhPrecompiles,
     ) -> HostResult<ExecutionResult> {
         let from = request.from.unwrap_or_default();
         let nonce = state.account(&from).map(|a| a.nonce).unwrap_or(0);
@@ -805,7 +806,7 @@ impl Backend {
         }
         let cfg = call_cfg(&self.evm, &tx);
         let db = StateDb::new(state, self.codes.clone(), hashes);
-        let mut evm = self.evm.evm(db, cfg, block, self.evm.call_precompiles());
+        let mut evm = self.evm.evm(db, cfg, block, precompiles);
         evm.transact(tx).map(|r| r.result).map_err(|e| call_error(e, from))
     }
 
@@ -823,7 +824,8 @@ impl Backend {
     ) -> HostResult<CallOutcome> {
         let (mut state, mut block, hashes) = self.call_context(id)?;
         overrides.apply(&mut state, &mut block, &self.codes)?;
-        let result = self.run_call(request, state, block, hashes, None)?;
+        let result =
+            self.run_call(request, state, block, hashes, None, self.evm.call_precompiles())?;
         outcome(result)
     }
 
@@ -870,8 +872,11 @@ impl Backend {
         } else {
             false
         };
+        // One set of precompiles for the whole search: it remembers DNN results.
+        let precompiles = self.evm.estimate_precompiles();
         let attempt = |gas: u64| {
-            self.run_call(request, state.clone(), block.clone(), hashes.clone(), Some(gas))
+            let (state, block, hashes) = (state.clone(), block.clone(), hashes.clone());
+            self.run_call(request, state, block, hashes, Some(gas), precompiles.clone())
         };
         let first = attempt(hi)?;
         if plain_transfer && hi >= 21_000 && first.is_success() {

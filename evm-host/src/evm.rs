@@ -96,6 +96,18 @@ impl EvmConfig {
         }
     }
 
+    /// Precompiles for one gas search (`eth_estimateGas`): the call oracle, remembering its
+    /// answers, so that the search's many executions run each model once.
+    pub fn estimate_precompiles(&self) -> AnhPrecompiles {
+        match &self.dnn {
+            Some(d) => {
+                let oracle = Arc::new(anh_precompiles::Remembering::new(d.call.oracle().clone()));
+                AnhPrecompiles::with_dnn(SPEC, Arc::new(d.call.with_oracle(oracle)))
+            }
+            None => AnhPrecompiles::new(SPEC),
+        }
+    }
+
     /// Precompiles for building a block.
     pub fn build_precompiles(&self) -> AnhPrecompiles {
         match &self.dnn {

@@ -97,9 +97,12 @@ pub(crate) fn run<CTX: ContextTr>(
     if call.gas_limit < charged {
         return Ok(PrecompileOutput::halt(PrecompileHalt::OutOfGas, reservoir));
     }
-    let (info, model_rule) = match registry::read_registration(ctx, model, located)? {
-        Ok(registration) => (registration.info, registration.rule),
-        Err(e) => revert!(e),
+    let (info, model_rule) = match dnn.cached_info(model) {
+        Some(info) => (info, registry::read_rule(ctx, model, located)?),
+        None => match registry::read_registration(ctx, model, located)? {
+            Ok(registration) => (dnn.cache_info(model, registration.info), registration.rule),
+            Err(e) => revert!(e),
+        },
     };
     let rule = rule.unwrap_or(model_rule);
 

@@ -4,8 +4,11 @@
 //! (`0x…0D00`–`0x…0DFF`) are answered here, every other address is passed through. Any revm
 //! EVM takes it with `Evm::with_precompiles`, or [`install`].
 
-use crate::{error::DnnError, gas::GasSchedule, infer, info, oracle::DnnOracle, registry, train};
-use alloy_primitives::{Address, Bytes};
+use crate::{
+    error::DnnError, gas::GasSchedule, infer, info, model::ModelInfo, oracle::DnnOracle, registry,
+    train,
+};
+use alloy_primitives::{Address, B256, Bytes};
 use revm::{
     context::{Cfg, Evm},
     context_interface::ContextTr,
@@ -14,7 +17,10 @@ use revm::{
     precompile::PrecompileOutput,
     primitives::{AddressSet, hardfork::SpecId},
 };
-use std::sync::Arc;
+use std::{
+    collections::HashMap,
+    sync::{Arc, RwLock},
+};
 
 /// First address of the range reserved for ANH precompiles (`0x…0D00`).
 pub const ANH_RANGE_START: Address = registry::ADDRESS;
@@ -41,20 +47,27 @@ impl Default for Limits {
     }
 }
 
-/// The DNN side of the precompiles: where results come from, limits and gas. Registry records
-/// are read from state on every call, never cached: a registration in a transaction that
-/// reverts must leave nothing behind that a later call could see.
+/// The DNN side of the precompiles: where results come from, limits, gas, and a cache of the
+/// models' analyses (I/O and cost: a model is content-addressed, so they never change). What
+/// depends on state — the rule a registration recorded — is read from state on every call,
+/// so a registration in a transaction that reverts leaves nothing a later call could see.
 #[derive(Debug)]
 pub struct Dnn {
     oracle: Arc<dyn DnnOracle>,
     limits: Limits,
     gas: GasSchedule,
+    infos: RwLock<HashMap<B256, Arc<ModelInfo>>>,
 }
 
 impl Dnn {
     /// DNN precompiles asking `oracle`, with default limits and the measured gas schedule.
     pub fn new(oracle: Arc<dyn DnnOracle>) -> Self {
-        Self { oracle, limits: Limits::default(), gas: GasSchedule::default() }
+        Self {
+            oracle,
+            limits: Limits::default(),
+            gas: GasSchedule::default(),
+            infos: RwLock::default(),
+        }
     }
 
     /// With other limits.
@@ -84,9 +97,21 @@ impl Dnn {
         &self.gas
     }
 
+    pub(crate) fn cached_info(&self, model: B256) -> Option<Arc<ModelInfo>> {
+        self.infos.read().ok()?.get(&model).cloned()
+    }
+
+    pub(crate) fn cache_info(&self, model: B256, info: ModelInfo) -> Arc<ModelInfo> {
+        let info = Arc::new(info);
+        if let Ok(mut infos) = self.infos.write() {
+            infos.insert(model, info.clone());
+        }
+        info
+    }
+
     /// The same limits and gas with another oracle (a per-block committee or replay oracle).
     pub fn with_oracle(&self, oracle: Arc<dyn DnnOracle>) -> Self {
-        Self { oracle, limits: self.limits, gas: self.gas }
+        Self { oracle, limits: self.limits, gas: self.gas, infos: RwLock::default() }
     }
 }
 

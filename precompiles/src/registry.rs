@@ -207,6 +207,28 @@ fn corrupt(model: B256, e: String) -> DnnError {
     DnnError::MalformedCall(format!("the registry record of {model} is corrupt: {e}"))
 }
 
+/// Word of a full record (its ABI encoding: the tuple offset, then the `ModelInfo` head) where
+/// the three words of its `Rule` start.
+const RULE_WORD: usize = 10;
+
+/// The rule `model`'s registration records (its root's, for a trained model): three storage
+/// reads, for callers that have its analysis already.
+pub(crate) fn read_rule<CTX: ContextTr>(
+    ctx: &mut CTX,
+    model: B256,
+    located: Located,
+) -> Result<Rule, String> {
+    let header = header_slot(located.root.map_or(model, |(root, _)| root));
+    let mut word = |i: usize| sload(ctx, data_slot(header, RULE_WORD + i));
+    let (kind, abs, rel) = (word(0)?, word(1)?, word(2)?);
+    let corrupt = || "corrupt rule in the registry".to_string();
+    Ok(Rule {
+        kind: u8::try_from(kind).map_err(|_| corrupt())?,
+        abs: u64::try_from(abs).map_err(|_| corrupt())?,
+        rel: u64::try_from(rel).map_err(|_| corrupt())?,
+    })
+}
+
 /// Reads and decodes the registration of `model`, found by [`locate`].
 pub(crate) fn read_registration<CTX: ContextTr>(
     ctx: &mut CTX,
@@ -369,6 +391,29 @@ fn decode(input: &[u8]) -> Result<IModelRegistry::IModelRegistryCalls, DnnError>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The rule sits at `RULE_WORD` of a full record's ABI encoding.
+    #[test]
+    fn rule_word() {
+        let registration = Registration {
+            info: crate::model::ModelInfo {
+                hash: B256::repeat_byte(7),
+                size: 10,
+                macs: 5,
+                inputs: Vec::new(),
+                outputs: Vec::new(),
+                parent: None,
+            },
+            name: "a name long enough to need two words of tail".into(),
+            owner: Address::repeat_byte(1),
+            registered_at: 3,
+            rule: Rule::tolerance(11, 22),
+        };
+        let bytes = registration.to_abi().abi_encode();
+        let word =
+            |i: usize| U256::from_be_slice(&bytes[32 * (RULE_WORD + i)..32 * (RULE_WORD + i + 1)]);
+        assert_eq!((word(0), word(1), word(2)), (U256::from(2), U256::from(11), U256::from(22)));
+    }
 
     /// A lineage record round-trips, is six words, and cannot be mistaken for a full record
     /// (whose first word is the ABI offset 0x20).
