@@ -221,6 +221,8 @@ pub struct Backend {
     codes: CodeStore,
     store: Option<Store>,
     chain: RwLock<Chain>,
+    /// Lock order: `pool` may be held while `chain` is taken, never the other way round. A
+    /// block enters `chain` before its transactions leave `pool`.
     pool: Mutex<TxPool>,
     writer: Mutex<()>,
     clock: Mutex<Clock>,
@@ -467,21 +469,28 @@ impl Backend {
     }
 
     /// Where the transaction with `hash` is.
+    ///
+    /// The pool is looked at first: a block enters the chain before its transactions leave
+    /// the pool ([`Self::commit`]), so a transaction being mined is always found in one or the
+    /// other (looking at the chain first could miss it between the two looks).
     pub fn transaction(&self, hash: &B256) -> Option<TxLocation> {
-        {
-            let chain = self.chain.read();
-            if let Some((number, index)) = chain.txs.get(hash) {
-                return Some(TxLocation::Mined(chain.blocks[*number as usize].clone(), *index));
-            }
+        if let Some(tx) = self.pool.lock().get(hash).cloned() {
+            return Some(TxLocation::Pending(tx));
         }
-        self.pool.lock().get(hash).cloned().map(TxLocation::Pending)
+        let chain = self.chain.read();
+        let (number, index) = chain.txs.get(hash)?;
+        Some(TxLocation::Mined(chain.blocks[*number as usize].clone(), *index))
     }
 
     /// The nonce the next transaction of `address` should use (pool included).
+    ///
+    /// The pool is locked before the state is read, so a block committed in between cannot
+    /// prune the pool under a stale nonce (which would hand out a mined nonce again).
     pub fn pending_nonce(&self, address: &Address) -> u64 {
+        let pool = self.pool.lock();
         let state_nonce =
             self.chain.read().head_state.account(address).map(|a| a.nonce).unwrap_or(0);
-        self.pool.lock().next_nonce(address, state_nonce)
+        pool.next_nonce(address, state_nonce)
     }
 
     /// Pending and queued pool transactions.
@@ -533,9 +542,10 @@ impl Backend {
     /// Whether the pool transaction `hash` is ready for the next block (no nonce gap before
     /// it); `false` if it is not in the pool.
     pub fn is_ready(&self, hash: &B256) -> bool {
-        let Some(tx) = self.pool.lock().get(hash).cloned() else { return false };
+        let pool = self.pool.lock();
+        let Some(tx) = pool.get(hash) else { return false };
         let nonce = self.chain.read().head_state.account(&tx.sender).map(|a| a.nonce).unwrap_or(0);
-        self.pool.lock().next_nonce(&tx.sender, nonce) > tx.nonce()
+        pool.next_nonce(&tx.sender, nonce) > tx.nonce()
     }
 
     /// Decodes, validates and pools a raw signed transaction.

@@ -115,3 +115,33 @@ async fn concurrent_senders_automine() {
     let provider = provider(&node, KEY0);
     assert_eq!(provider.get_transaction_count(ADDR0).await.unwrap(), 10);
 }
+
+/// A transaction being mined is always found, pending or mined, never missing in between
+/// (`eth_getTransactionByHash` and full `newPendingTransactions` notifications look it up
+/// while the miner moves it from the pool into a block), and its sender's pending nonce
+/// never steps back to it.
+#[tokio::test(flavor = "multi_thread")]
+async fn transactions_never_vanish_while_mined() {
+    use anh_evm_host::{MineOptions, TxLocation};
+    let node = node_with(NodeConfig { mining: MiningMode::Manual, ..NodeConfig::test() }).await;
+    let provider = provider(&node, KEY0);
+    let backend = node.api().backend().clone();
+    for nonce in 0..300 {
+        let hash = *provider.send_transaction(transfer(nonce)).await.unwrap().tx_hash();
+        let miner = backend.clone();
+        let mining = std::thread::spawn(move || miner.mine(MineOptions::default()));
+        let mut looks = 0u64;
+        loop {
+            looks += 1;
+            let next = backend.pending_nonce(&ADDR0);
+            assert_eq!(next, nonce + 1, "pending nonce after {looks} looks while mined");
+            match backend.transaction(&hash) {
+                Some(TxLocation::Mined(..)) => break,
+                Some(TxLocation::Pending(_)) => {}
+                None => panic!("transaction {nonce} missing after {looks} looks while mined"),
+            }
+        }
+        let block = mining.join().expect("mined").expect("a block");
+        assert_eq!(block.expect("a block").transactions.len(), 1);
+    }
+}
