@@ -119,6 +119,26 @@ impl Rule {
         }
     }
 
+    /// Whether this is a known rule ([`Self::validate`]) that can settle jobs of `kind`: the
+    /// default (kind 0), or kinds 1–3 for inference (a registered rule settles its model's
+    /// inference: pass [`JobKind::Infer`] for registrations too), 4 and 5 for training.
+    pub fn validate_for(&self, kind: JobKind) -> Result<(), String> {
+        self.validate()?;
+        match kind {
+            JobKind::Train if self.kind != 0 && !self.is_training() => Err(format!(
+                "rule kind {} settles inference, not training: train takes 0 (default), \
+                 4 (train-loss) or 5 (recompute)",
+                self.kind
+            )),
+            JobKind::Infer | JobKind::Register if self.is_training() => Err(format!(
+                "rule kind {} settles training, not inference: inference takes 0 (default), \
+                 1 (exact), 2 (tolerance) or 3 (argmax)",
+                self.kind
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// `self`, or `default` if `self` is the default rule.
     pub fn or(self, default: Self) -> Self {
         if self.kind == 0 { default } else { self }
@@ -733,6 +753,28 @@ mod tests {
             output,
             signatures,
             failure: Bytes::new(),
+        }
+    }
+
+    /// Inference takes the default and kinds 1–3, training the default and kinds 4–5; an
+    /// unknown rule is refused as such whatever the job.
+    #[test]
+    fn rules_fit_their_jobs() {
+        for kind in [JobKind::Infer, JobKind::Register, JobKind::Train] {
+            assert_eq!(Rule::DEFAULT.validate_for(kind), Ok(()));
+            let unknown = Rule { kind: 9, abs: 0, rel: 0 }.validate_for(kind).unwrap_err();
+            assert!(unknown.starts_with("unknown rule kind 9"), "{unknown}");
+        }
+        for rule in [Rule::EXACT, Rule::tolerance(1, 2), Rule { kind: 3, abs: 0, rel: 0 }] {
+            assert_eq!(rule.validate_for(JobKind::Infer), Ok(()));
+            assert_eq!(rule.validate_for(JobKind::Register), Ok(()));
+            let e = rule.validate_for(JobKind::Train).unwrap_err();
+            assert!(e.contains("settles inference, not training"), "{e}");
+        }
+        for rule in [Rule::DEFAULT_TRAIN, Rule::recompute(1, 2)] {
+            assert_eq!(rule.validate_for(JobKind::Train), Ok(()));
+            let e = rule.validate_for(JobKind::Infer).unwrap_err();
+            assert!(e.contains("settles training, not inference"), "{e}");
         }
     }
 

@@ -17,9 +17,10 @@
 use crate::{
     Dnn,
     abi::{IInfer, Tensor},
-    attestation::Rule,
+    attestation::{JobKind, Rule},
     dtype::{self, Dtype, TensorError},
     error::DnnError,
+    meter::{Meter, Stop, metered},
     model::ModelInfo,
     oracle::{CallContext, InferRequest},
     registry,
@@ -30,7 +31,7 @@ use alloy_sol_types::{SolCall, SolInterface};
 use revm::{
     context_interface::{Block, Cfg, ContextTr},
     interpreter::CallInputs,
-    precompile::{PrecompileHalt, PrecompileOutput},
+    precompile::PrecompileOutput,
 };
 
 /// Address of the inference precompile.
@@ -43,128 +44,101 @@ pub(crate) fn run<CTX: ContextTr>(
     input: &[u8],
     dnn: &Dnn,
 ) -> Result<PrecompileOutput, String> {
-    let reservoir = call.reservoir;
+    metered(call, dnn.gas().infer_base, |meter| infer(ctx, input, dnn, meter))
+}
+
+fn infer<CTX: ContextTr>(
+    ctx: &mut CTX,
+    input: &[u8],
+    dnn: &Dnn,
+    meter: &mut Meter,
+) -> Result<Vec<u8>, Stop> {
     let gas = dnn.gas();
-    let mut charged = gas.infer_base;
-    if call.gas_limit < charged {
-        return Ok(PrecompileOutput::halt(PrecompileHalt::OutOfGas, reservoir));
-    }
-    macro_rules! revert {
-        ($e:expr) => {
-            return Ok(PrecompileOutput::revert(charged, $e.abi_encode(), reservoir))
-        };
-    }
-    let unknown_dtype = |code: u8| {
-        DnnError::MalformedCall(format!(
-            "unknown output dtype {code:#04x}: expected 1-7 or 0x40-0x52 (fixed-point)"
-        ))
+    let output_dtype = |code: u8| {
+        Dtype::from_code(code).ok_or_else(|| {
+            DnnError::MalformedCall(format!(
+                "unknown output dtype {code:#04x}: expected 1-7 or 0x40-0x52 (fixed-point)"
+            ))
+        })
     };
     let (model, inputs, output_dtype, rule, function) = match IInfer::IInferCalls::abi_decode(input)
     {
         Ok(IInfer::IInferCalls::infer(c)) => (c.model, c.inputs, None, None, Function::Infer),
-        Ok(IInfer::IInferCalls::inferAs(c)) => match Dtype::from_code(c.outputDtype) {
-            Some(d) => (c.model, c.inputs, Some(d), None, Function::InferAs),
-            None => revert!(unknown_dtype(c.outputDtype)),
-        },
+        Ok(IInfer::IInferCalls::inferAs(c)) => {
+            (c.model, c.inputs, Some(output_dtype(c.outputDtype)?), None, Function::InferAs)
+        }
         Ok(IInfer::IInferCalls::inferWith(c)) => {
             let dtype = match c.outputDtype {
                 0 => None,
-                code => match Dtype::from_code(code) {
-                    Some(d) => Some(d),
-                    None => revert!(unknown_dtype(code)),
-                },
+                code => Some(output_dtype(code)?),
             };
             let rule = Rule::from_abi(&c.rule);
-            if let Err(reason) = rule.validate() {
-                revert!(DnnError::MalformedCall(reason));
-            }
-            if rule.is_training() {
-                revert!(DnnError::MalformedCall(format!(
-                    "rule kind {} settles training, not inference",
-                    rule.kind
-                )));
-            }
+            rule.validate_for(JobKind::Infer).map_err(DnnError::MalformedCall)?;
             (c.model, c.inputs, dtype, Some(rule), Function::InferWith)
         }
-        Err(e) => revert!(crate::provider::call_error::<IInfer::IInferCalls>(input, &e)),
+        Err(e) => return Err(crate::provider::call_error::<IInfer::IInferCalls>(input, &e).into()),
     };
 
-    let Some(located) = registry::locate(ctx, model)? else {
-        revert!(DnnError::UnknownModel(model))
-    };
+    let located = registry::locate(ctx, model)?.ok_or(DnnError::UnknownModel(model))?;
     let registry_gas = located.read_gas(gas);
-    charged = charged.saturating_add(registry_gas);
-    if call.gas_limit < charged {
-        return Ok(PrecompileOutput::halt(PrecompileHalt::OutOfGas, reservoir));
-    }
+    meter.charge(registry_gas)?;
     let (info, model_rule) = match dnn.cached_info(model) {
         Some(info) => (info, registry::read_rule(ctx, model, located)?),
-        None => match registry::read_registration(ctx, model, located)? {
-            Ok(registration) => (dnn.cache_info(model, registration.info), registration.rule),
-            Err(e) => revert!(e),
-        },
+        None => {
+            let registration = registry::read_registration(ctx, model, located)??;
+            (dnn.cache_info(model, registration.info), registration.rule)
+        }
     };
     let rule = rule.unwrap_or(model_rule);
 
     // Shapes first (cheap, and they bind the symbolic dimensions that scale the cost).
     if inputs.len() != info.inputs.len() {
-        revert!(DnnError::WrongInputCount { expected: info.inputs.len(), got: inputs.len() });
+        return Err(
+            DnnError::WrongInputCount { expected: info.inputs.len(), got: inputs.len() }.into()
+        );
     }
-    let mut shapes = Vec::with_capacity(inputs.len());
-    for (i, tensor) in inputs.iter().enumerate() {
-        match check_tensor(i, tensor, dnn.limits().max_tensor_elements) {
-            Ok(dtype) => shapes.push((tensor.shape.as_slice(), dtype)),
-            Err(e) => revert!(e),
-        }
-    }
-    let multiplier = match bind_shapes(&info.inputs, &shapes) {
-        Ok(m) => m,
-        Err(e) => revert!(e),
-    };
+    let limit = dnn.limits().max_tensor_elements;
+    let shapes = inputs
+        .iter()
+        .enumerate()
+        .map(|(i, tensor)| Ok((tensor.shape.as_slice(), check_tensor(i, tensor, limit)?)))
+        .collect::<Result<Vec<_>, DnnError>>()?;
+    let multiplier = bind_shapes(&info.inputs, &shapes)?;
     let input_bytes: u64 = inputs.iter().map(|t| t.data.len() as u64).sum();
-    let Some(total) = gas.infer(registry_gas, input_bytes, info.macs, multiplier) else {
-        return Ok(PrecompileOutput::halt(PrecompileHalt::OutOfGas, reservoir));
-    };
-    if call.gas_limit < total {
-        return Ok(PrecompileOutput::halt(PrecompileHalt::OutOfGas, reservoir));
-    }
-    charged = total;
+    meter.charge_total(gas.infer(registry_gas, input_bytes, info.macs, multiplier))?;
 
-    let mut host = Vec::with_capacity(inputs.len());
-    for (i, (tensor, spec)) in inputs.iter().zip(&info.inputs).enumerate() {
-        match dtype::decode(tensor, spec.elem, dnn.limits().max_tensor_elements) {
-            Ok(t) => host.push(t),
-            Err(e) => revert!(input_error(i, e)),
-        }
-    }
+    let host = inputs
+        .iter()
+        .zip(&info.inputs)
+        .enumerate()
+        .map(|(i, (tensor, spec))| {
+            dtype::decode(tensor, spec.elem, limit).map_err(|e| input_error(i, e))
+        })
+        .collect::<Result<Vec<_>, DnnError>>()?;
     let context = CallContext {
         chain_id: ctx.cfg().chain_id(),
         block_number: u64::try_from(ctx.block().number()).unwrap_or(u64::MAX),
     };
     let request = InferRequest { model, info: &info, inputs: host, context, rule };
-    let outputs = match dnn.oracle().infer(request) {
-        Ok(outputs) => outputs,
-        Err(e) => revert!(DnnError::from(e)),
-    };
-    if let Err(e) = check_outputs(&info, &outputs) {
-        revert!(e);
-    }
-    let mut encoded: Vec<Tensor> = Vec::with_capacity(outputs.len());
-    for (i, output) in outputs.iter().enumerate() {
-        match dtype::encode(output, output_dtype) {
-            Ok(t) => encoded.push(t),
-            Err(TensorError::Conversion { element, reason }) => {
-                revert!(DnnError::ConversionFailed { tensor: i, element, reason })
-            }
-            Err(e) => revert!(DnnError::InferenceFailed(format!("output {i}: {e:?}"))),
-        }
-    }
-    let bytes = match function {
+    let outputs = dnn.oracle().infer(request).map_err(DnnError::from)?;
+    check_outputs(&info, &outputs)?;
+    let encoded = outputs
+        .iter()
+        .enumerate()
+        .map(|(i, output)| {
+            dtype::encode(output, output_dtype).map_err(|e| match e {
+                TensorError::Conversion { element, reason } => {
+                    DnnError::ConversionFailed { tensor: i, element, reason }
+                }
+                e => DnnError::InferenceFailed(format!("output {i}: {e:?}")),
+            })
+        })
+        .collect::<Result<Vec<Tensor>, DnnError>>()?;
+    Ok(match function {
         Function::Infer => IInfer::inferCall::abi_encode_returns(&encoded),
         Function::InferAs => IInfer::inferAsCall::abi_encode_returns(&encoded),
         Function::InferWith => IInfer::inferWithCall::abi_encode_returns(&encoded),
-    };
-    Ok(PrecompileOutput::new(charged, bytes.into(), reservoir))
+    })
 }
 
 /// Which function was called (their returns encode alike, but each has its own encoder).

@@ -5,14 +5,10 @@
 //!
 //! Gas: `info_base` plus the registry read (`isRegistered` reads one word).
 
-use crate::{Dnn, abi::IModelInfo, error::DnnError, registry};
+use crate::{Dnn, abi::IModelInfo, error::DnnError, meter::metered, registry};
 use alloy_primitives::{Address, address};
 use alloy_sol_types::{SolCall, SolInterface};
-use revm::{
-    context_interface::ContextTr,
-    interpreter::CallInputs,
-    precompile::{PrecompileHalt, PrecompileOutput},
-};
+use revm::{context_interface::ContextTr, interpreter::CallInputs, precompile::PrecompileOutput};
 
 /// Address of the model-info precompile.
 pub const ADDRESS: Address = address!("0x0000000000000000000000000000000000000d03");
@@ -24,41 +20,23 @@ pub(crate) fn run<CTX: ContextTr>(
     input: &[u8],
     dnn: &Dnn,
 ) -> Result<PrecompileOutput, String> {
-    let reservoir = call.reservoir;
     let gas = dnn.gas();
-    let oog = || Ok(PrecompileOutput::halt(PrecompileHalt::OutOfGas, reservoir));
-    let mut charged = gas.info_base.saturating_add(gas.registry_read(1));
-    if call.gas_limit < charged {
-        return oog();
-    }
-    let revert = |charged: u64, e: DnnError| {
-        Ok(PrecompileOutput::revert(charged, e.abi_encode(), reservoir))
-    };
-    match IModelInfo::IModelInfoCalls::abi_decode(input) {
-        Ok(IModelInfo::IModelInfoCalls::isRegistered(c)) => {
-            let registered = registry::record_len(ctx, c.model)?.is_some();
-            let bytes = IModelInfo::isRegisteredCall::abi_encode_returns(&registered);
-            Ok(PrecompileOutput::new(charged, bytes.into(), reservoir))
-        }
-        Ok(IModelInfo::IModelInfoCalls::modelInfo(c)) => {
-            let Some(located) = registry::locate(ctx, c.model)? else {
-                return revert(charged, DnnError::UnknownModel(c.model));
-            };
-            charged = gas.info_base.saturating_add(located.read_gas(gas));
-            if call.gas_limit < charged {
-                return oog();
+    metered(call, gas.info_base.saturating_add(gas.registry_read(1)), |meter| {
+        match IModelInfo::IModelInfoCalls::abi_decode(input) {
+            Ok(IModelInfo::IModelInfoCalls::isRegistered(c)) => {
+                let registered = registry::record_len(ctx, c.model)?.is_some();
+                Ok(IModelInfo::isRegisteredCall::abi_encode_returns(&registered))
             }
-            match registry::read_registration(ctx, c.model, located)? {
-                Ok(registration) => {
-                    let bytes =
-                        IModelInfo::modelInfoCall::abi_encode_returns(&registration.to_abi());
-                    Ok(PrecompileOutput::new(charged, bytes.into(), reservoir))
-                }
-                Err(e) => revert(charged, e),
+            Ok(IModelInfo::IModelInfoCalls::modelInfo(c)) => {
+                let located =
+                    registry::locate(ctx, c.model)?.ok_or(DnnError::UnknownModel(c.model))?;
+                meter.charge_total(gas.info_base.checked_add(located.read_gas(gas)))?;
+                let registration = registry::read_registration(ctx, c.model, located)??;
+                Ok(IModelInfo::modelInfoCall::abi_encode_returns(&registration.to_abi()))
+            }
+            Err(e) => {
+                Err(crate::provider::call_error::<IModelInfo::IModelInfoCalls>(input, &e).into())
             }
         }
-        Err(e) => {
-            revert(charged, crate::provider::call_error::<IModelInfo::IModelInfoCalls>(input, &e))
-        }
-    }
+    })
 }

@@ -77,6 +77,7 @@ pub mod error;
 pub mod gas;
 pub mod infer;
 pub mod info;
+mod meter;
 pub mod model;
 pub mod oracle;
 pub mod provider;

@@ -215,6 +215,23 @@ where
     }
 }
 
+/// A call that writes state must be a plain CALL: not under STATICCALL, and not DELEGATECALL
+/// or CALLCODE (whose caller would not be the one the record and event name).
+pub(crate) fn refuse_static_and_delegate(
+    call: &revm::interpreter::CallInputs,
+    function: &str,
+) -> Result<(), DnnError> {
+    if call.is_static {
+        return Err(DnnError::WriteInStaticCall);
+    }
+    if call.scheme != revm::interpreter::CallScheme::Call {
+        return Err(DnnError::MalformedCall(format!(
+            "{function} must be called with CALL, not DELEGATECALL or CALLCODE"
+        )));
+    }
+    Ok(())
+}
+
 /// The error for calldata the precompile's interface `I` could not decode: an unknown
 /// selector whatever the length, a too-short call, or arguments that do not decode.
 pub(crate) fn call_error<I: alloy_sol_types::SolInterface>(

@@ -23,13 +23,21 @@
 //! `register_base + register_word × words written`; under STATICCALL, or through
 //! DELEGATECALL/CALLCODE, `register` reverts.
 
-use crate::{Dnn, abi::IModelRegistry, attestation::Rule, error::DnnError, model::Registration};
-use alloy_primitives::{Address, B256, Bytes, Log, U256, address, keccak256};
+use crate::{
+    Dnn,
+    abi::IModelRegistry,
+    attestation::{JobKind, Rule},
+    error::DnnError,
+    meter::{Meter, Stop, metered},
+    model::Registration,
+    provider::refuse_static_and_delegate,
+};
+use alloy_primitives::{Address, B256, Log, U256, address, keccak256};
 use alloy_sol_types::{SolEvent, SolInterface, SolValue};
 use revm::{
     context_interface::{Block, ContextTr, JournalTr},
-    interpreter::{CallInputs, CallScheme},
-    precompile::{PrecompileHalt, PrecompileOutput},
+    interpreter::CallInputs,
+    precompile::PrecompileOutput,
 };
 
 /// Address of the registry.
@@ -316,54 +324,42 @@ pub(crate) fn run<CTX: ContextTr>(
     input: &[u8],
     dnn: &Dnn,
 ) -> Result<PrecompileOutput, String> {
-    let reservoir = call.reservoir;
-    let base = dnn.gas().register_base;
-    if call.gas_limit < base {
-        return Ok(PrecompileOutput::halt(PrecompileHalt::OutOfGas, reservoir));
-    }
-    let revert = |e: DnnError| Ok(PrecompileOutput::revert(base, e.abi_encode(), reservoir));
-    let (model, name, rule) = match decode(input) {
-        Ok(IModelRegistry::IModelRegistryCalls::register(c)) => (c.model, c.name, Rule::DEFAULT),
-        Ok(IModelRegistry::IModelRegistryCalls::registerWithRule(c)) => {
+    metered(call, dnn.gas().register_base, |meter| register(ctx, call, input, dnn, meter))
+}
+
+fn register<CTX: ContextTr>(
+    ctx: &mut CTX,
+    call: &CallInputs,
+    input: &[u8],
+    dnn: &Dnn,
+    meter: &mut Meter,
+) -> Result<Vec<u8>, Stop> {
+    let (model, name, rule) = match decode(input)? {
+        IModelRegistry::IModelRegistryCalls::register(c) => (c.model, c.name, Rule::DEFAULT),
+        IModelRegistry::IModelRegistryCalls::registerWithRule(c) => {
             (c.model, c.name, Rule::from_abi(&c.rule))
         }
-        Err(e) => return revert(e),
     };
-    if let Err(reason) = rule.validate() {
-        return revert(DnnError::MalformedCall(reason));
-    }
-    if rule.is_training() {
-        return revert(DnnError::MalformedCall(format!(
-            "rule kind {} settles training: a model's registered rule settles its inference",
-            rule.kind
-        )));
-    }
-    if call.is_static {
-        return revert(DnnError::WriteInStaticCall);
-    }
-    if call.scheme != CallScheme::Call {
-        return revert(DnnError::MalformedCall(
-            "register must be called with CALL, not DELEGATECALL or CALLCODE".into(),
-        ));
-    }
+    // The registered rule settles the model's inference.
+    rule.validate_for(JobKind::Register).map_err(DnnError::MalformedCall)?;
+    refuse_static_and_delegate(call, "register")?;
     if name.len() > MAX_NAME_LEN {
-        return revert(DnnError::MalformedCall(format!(
+        return Err(DnnError::MalformedCall(format!(
             "the model name has {} bytes, the limit is {MAX_NAME_LEN}",
             name.len()
-        )));
+        ))
+        .into());
     }
     if record_len(ctx, model)?.is_some() {
-        return revert(DnnError::AlreadyRegistered(model));
+        return Err(DnnError::AlreadyRegistered(model).into());
     }
-    let info = match dnn.oracle().model_info(model) {
-        Ok(info) => info,
-        Err(e) => return revert(e.into()),
-    };
+    let info = dnn.oracle().model_info(model).map_err(DnnError::from)?;
     if info.hash != model {
-        return revert(DnnError::InferenceFailed(format!(
+        return Err(DnnError::InferenceFailed(format!(
             "the model store answered for {} instead of {model}",
             info.hash
-        )));
+        ))
+        .into());
     }
     let registration = Registration {
         info,
@@ -373,14 +369,11 @@ pub(crate) fn run<CTX: ContextTr>(
         rule,
     };
     let record = registration.to_abi().abi_encode();
-    let gas = dnn.gas().register(record_words(record.len()));
-    if gas > call.gas_limit {
-        return Ok(PrecompileOutput::halt(PrecompileHalt::OutOfGas, reservoir));
-    }
+    meter.charge_total(Some(dnn.gas().register(record_words(record.len()))))?;
     write_record(ctx, model, &record)?;
     let event = IModelRegistry::ModelRegistered { model, owner: call.caller, name };
     ctx.journal_mut().log(Log { address: ADDRESS, data: event.encode_log_data() });
-    Ok(PrecompileOutput::new(gas, Bytes::new(), reservoir))
+    Ok(Vec::new())
 }
 
 fn decode(input: &[u8]) -> Result<IModelRegistry::IModelRegistryCalls, DnnError> {

@@ -23,22 +23,23 @@
 use crate::{
     Dnn,
     abi::{ITrain, Tensor},
-    attestation::Rule,
+    attestation::{JobKind, Rule},
     dtype::{self, Dtype},
     error::DnnError,
     infer::{check_tensor, input_error},
+    meter::{Meter, Stop, metered},
     model::{Dim, ModelInfo},
     oracle::{CallContext, TrainParams, TrainRequest},
     registry,
     tensor::ElemType,
     validate::bind_shapes,
 };
-use alloy_primitives::{Address, Bytes, Log, address};
+use alloy_primitives::{Address, Log, address};
 use alloy_sol_types::{SolCall, SolEvent, SolInterface};
 use revm::{
     context_interface::{Block, Cfg, ContextTr, JournalTr},
-    interpreter::{CallInputs, CallScheme},
-    precompile::{PrecompileHalt, PrecompileOutput},
+    interpreter::CallInputs,
+    precompile::PrecompileOutput,
 };
 
 /// Address of the training precompile.
@@ -51,130 +52,89 @@ pub(crate) fn run<CTX: ContextTr>(
     input: &[u8],
     dnn: &Dnn,
 ) -> Result<PrecompileOutput, String> {
-    let reservoir = call.reservoir;
+    metered(call, dnn.gas().infer_base, |meter| train(ctx, call, input, dnn, meter))
+}
+
+fn train<CTX: ContextTr>(
+    ctx: &mut CTX,
+    call: &CallInputs,
+    input: &[u8],
+    dnn: &Dnn,
+    meter: &mut Meter,
+) -> Result<Vec<u8>, Stop> {
     let gas = dnn.gas();
-    let mut charged = gas.infer_base;
-    if call.gas_limit < charged {
-        return Ok(PrecompileOutput::halt(PrecompileHalt::OutOfGas, reservoir));
-    }
-    macro_rules! revert {
-        ($e:expr) => {
-            return Ok(PrecompileOutput::revert(charged, $e.abi_encode(), reservoir))
-        };
-    }
     let (model, batch, params, rule) = match ITrain::ITrainCalls::abi_decode(input) {
         Ok(ITrain::ITrainCalls::train(c)) => (c.model, c.batch, c.params, Rule::DEFAULT),
         Ok(ITrain::ITrainCalls::trainWith(c)) => {
             (c.model, c.batch, c.params, Rule::from_abi(&c.rule))
         }
-        Err(e) => revert!(crate::provider::call_error::<ITrain::ITrainCalls>(input, &e)),
+        Err(e) => return Err(crate::provider::call_error::<ITrain::ITrainCalls>(input, &e).into()),
     };
-    let params = match TrainParams::from_abi(&params) {
-        Ok(p) => p,
-        Err(reason) => revert!(DnnError::MalformedCall(reason)),
-    };
-    if let Err(reason) = rule.validate() {
-        revert!(DnnError::MalformedCall(reason));
-    }
-    if rule.kind != 0 && !rule.is_training() {
-        revert!(DnnError::MalformedCall(format!(
-            "rule kind {} settles inference: train takes 0 (default), 4 (train-loss) or 5 \
-             (recompute)",
-            rule.kind
-        )));
-    }
-    if call.is_static {
-        revert!(DnnError::WriteInStaticCall);
-    }
-    if call.scheme != CallScheme::Call {
-        revert!(DnnError::MalformedCall(
-            "train must be called with CALL, not DELEGATECALL or CALLCODE".into()
-        ));
-    }
+    let params = TrainParams::from_abi(&params).map_err(DnnError::MalformedCall)?;
+    rule.validate_for(JobKind::Train).map_err(DnnError::MalformedCall)?;
+    crate::provider::refuse_static_and_delegate(call, "train")?;
 
-    let Some(located) = registry::locate(ctx, model)? else {
-        revert!(DnnError::UnknownModel(model))
-    };
+    let located = registry::locate(ctx, model)?.ok_or(DnnError::UnknownModel(model))?;
     let registry_gas = located.read_gas(gas);
-    charged = charged.saturating_add(registry_gas);
-    if call.gas_limit < charged {
-        return Ok(PrecompileOutput::halt(PrecompileHalt::OutOfGas, reservoir));
-    }
-    let parent = match registry::read_registration(ctx, model, located)? {
-        Ok(registration) => registration,
-        Err(e) => revert!(e),
-    };
+    meter.charge(registry_gas)?;
+    let parent = registry::read_registration(ctx, model, located)??;
     let info = &parent.info;
 
     // Shapes first: they bind the batch, which scales the cost.
     let expected = info.inputs.len() + params.extra_tensors();
     if batch.len() != expected {
-        revert!(DnnError::WrongInputCount { expected, got: batch.len() });
+        return Err(DnnError::WrongInputCount { expected, got: batch.len() }.into());
     }
     let limit = dnn.limits().max_tensor_elements;
-    let mut dtypes = Vec::with_capacity(batch.len());
-    for (i, tensor) in batch.iter().enumerate() {
-        match check_tensor(i, tensor, limit) {
-            Ok(dtype) => dtypes.push(dtype),
-            Err(e) => revert!(e),
-        }
-    }
+    let dtypes = batch
+        .iter()
+        .enumerate()
+        .map(|(i, tensor)| check_tensor(i, tensor, limit))
+        .collect::<Result<Vec<_>, _>>()?;
     let n = info.inputs.len();
     let shapes: Vec<(&[u64], Dtype)> =
         batch[..n].iter().zip(&dtypes).map(|(t, d)| (t.shape.as_slice(), *d)).collect();
-    let multiplier = match bind_shapes(&info.inputs, &shapes) {
-        Ok(m) => m,
-        Err(e) => revert!(e),
-    };
+    let multiplier = bind_shapes(&info.inputs, &shapes)?;
     let samples = batch.first().and_then(|t| t.shape.first()).copied().unwrap_or(1);
-    let targets = match target_types(info, &params, samples, &batch[n..]) {
-        Ok(targets) => targets,
-        Err((offset, e)) => {
-            revert!(mismatch(n + offset, e, &batch[n + offset], dtypes[n + offset]))
-        }
-    };
+    let targets = target_types(info, &params, samples, &batch[n..])
+        .map_err(|(offset, e)| mismatch(n + offset, e, &batch[n + offset], dtypes[n + offset]))?;
     let batch_bytes: u64 = batch.iter().map(|t| t.data.len() as u64).sum();
     let new_record = registry::record_words(registry::LINEAGE_LEN);
-    let Some(total) =
-        gas.train(registry_gas, batch_bytes, info.macs, multiplier, params.steps, new_record)
-    else {
-        return Ok(PrecompileOutput::halt(PrecompileHalt::OutOfGas, reservoir));
-    };
-    if call.gas_limit < total {
-        return Ok(PrecompileOutput::halt(PrecompileHalt::OutOfGas, reservoir));
-    }
-    charged = total;
+    meter.charge_total(gas.train(
+        registry_gas,
+        batch_bytes,
+        info.macs,
+        multiplier,
+        params.steps,
+        new_record,
+    ))?;
 
     let elems = info.inputs.iter().map(|s| s.elem).chain(targets);
-    let mut host = Vec::with_capacity(batch.len());
-    for (i, (tensor, elem)) in batch.iter().zip(elems).enumerate() {
-        match dtype::decode(tensor, elem, limit) {
-            Ok(t) => host.push(t),
-            Err(e) => revert!(input_error(i, e)),
-        }
-    }
-    if let Some((i, reason)) =
+    let host = batch
+        .iter()
+        .zip(elems)
+        .enumerate()
+        .map(|(i, (tensor, elem))| {
+            dtype::decode(tensor, elem, limit).map_err(|e| input_error(i, e))
+        })
+        .collect::<Result<Vec<_>, DnnError>>()?;
+    if let Some((input, reason)) =
         host.iter().enumerate().find_map(|(i, t)| not_finite(t).map(|r| (i, r)))
     {
-        revert!(DnnError::BadTensor { input: i, reason });
+        return Err(DnnError::BadTensor { input, reason }.into());
     }
-    if params.loss != 1
-        && let Err(reason) = check_classes(info, &host[n])
-    {
-        revert!(DnnError::BadTensor { input: n, reason });
+    if params.loss != 1 {
+        check_classes(info, &host[n]).map_err(|reason| DnnError::BadTensor { input: n, reason })?;
     }
     let context = CallContext {
         chain_id: ctx.cfg().chain_id(),
         block_number: u64::try_from(ctx.block().number()).unwrap_or(u64::MAX),
     };
     let request = TrainRequest { model, info, batch: host, params, context, rule };
-    let trained = match dnn.oracle().train(request) {
-        Ok(trained) => trained,
-        Err(crate::oracle::OracleError::Failed(reason)) => {
-            revert!(DnnError::TrainingFailed(reason))
-        }
-        Err(e) => revert!(DnnError::from(e)),
-    };
+    let trained = dnn.oracle().train(request).map_err(|e| match e {
+        crate::oracle::OracleError::Failed(reason) => DnnError::TrainingFailed(reason),
+        e => DnnError::from(e),
+    })?;
 
     if registry::record_len(ctx, trained.model)?.is_none() {
         // A lineage record: the root's registration with this model's own fields.
@@ -195,11 +155,10 @@ pub(crate) fn run<CTX: ContextTr>(
     };
     ctx.journal_mut().log(Log { address: ADDRESS, data: event.encode_log_data() });
     // `train` and `trainWith` return alike.
-    let returns = ITrain::trainCall::abi_encode_returns(&ITrain::trainReturn {
+    Ok(ITrain::trainCall::abi_encode_returns(&ITrain::trainReturn {
         newModel: trained.model,
         loss: trained.loss,
-    });
-    Ok(PrecompileOutput::new(charged, Bytes::from(returns), reservoir))
+    }))
 }
 
 /// What a batch tensor after the model's inputs must be.
