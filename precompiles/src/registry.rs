@@ -72,12 +72,20 @@ fn sload<CTX: ContextTr>(ctx: &mut CTX, slot: U256) -> Result<U256, String> {
     Ok(journal.sload(ADDRESS, slot).map_err(|e| e.to_string())?.data)
 }
 
+/// Reads of the registry's storage slots: through the EVM's journal ([`sload`]), or from a
+/// state outside the EVM ([`read_registration_with`]). `Err` for a broken host.
+type Slots<'a> = dyn FnMut(U256) -> Result<U256, String> + 'a;
+
 /// Length in bytes of `model`'s record, or `None` if it is not registered. One storage read.
 pub(crate) fn record_len<CTX: ContextTr>(
     ctx: &mut CTX,
     model: B256,
 ) -> Result<Option<usize>, String> {
-    let value = sload(ctx, header_slot(model))?;
+    len_in(&mut |slot| sload(ctx, slot), model)
+}
+
+fn len_in(slots: &mut Slots<'_>, model: B256) -> Result<Option<usize>, String> {
+    let value = slots(header_slot(model))?;
     if value.is_zero() {
         return Ok(None);
     }
@@ -92,15 +100,11 @@ pub(crate) fn record_words(len: usize) -> u64 {
 }
 
 /// Reads the `len` bytes of `model`'s record.
-pub(crate) fn read_record<CTX: ContextTr>(
-    ctx: &mut CTX,
-    model: B256,
-    len: usize,
-) -> Result<Vec<u8>, String> {
+fn record_in(slots: &mut Slots<'_>, model: B256, len: usize) -> Result<Vec<u8>, String> {
     let header = header_slot(model);
     let mut out = Vec::with_capacity(len.div_ceil(32) * 32);
     for word in 0..len.div_ceil(32) {
-        let value = sload(ctx, data_slot(header, word))?;
+        let value = slots(data_slot(header, word))?;
         out.extend_from_slice(&value.to_be_bytes::<32>());
     }
     out.truncate(len);
@@ -134,18 +138,22 @@ pub(crate) fn locate<CTX: ContextTr>(
     ctx: &mut CTX,
     model: B256,
 ) -> Result<Option<Located>, String> {
-    let Some(len) = record_len(ctx, model)? else {
+    locate_in(&mut |slot| sload(ctx, slot), model)
+}
+
+fn locate_in(slots: &mut Slots<'_>, model: B256) -> Result<Option<Located>, String> {
+    let Some(len) = len_in(slots, model)? else {
         return Ok(None);
     };
     if len != LINEAGE_LEN {
         return Ok(Some(Located { len, root: None }));
     }
     let header = header_slot(model);
-    if B256::from(sload(ctx, data_slot(header, 0))?) != LINEAGE_TAG {
+    if B256::from(slots(data_slot(header, 0))?) != LINEAGE_TAG {
         return Ok(Some(Located { len, root: None }));
     }
-    let root = B256::from(sload(ctx, data_slot(header, 1))?);
-    let root_len = record_len(ctx, root)?.ok_or("a lineage record names an unregistered root")?;
+    let root = B256::from(slots(data_slot(header, 1))?);
+    let root_len = len_in(slots, root)?.ok_or("a lineage record names an unregistered root")?;
     Ok(Some(Located { len, root: Some((root, root_len)) }))
 }
 
@@ -243,7 +251,15 @@ pub(crate) fn read_registration<CTX: ContextTr>(
     model: B256,
     located: Located,
 ) -> Result<Result<Registration, DnnError>, String> {
-    let bytes = read_record(ctx, model, located.len)?;
+    registration_in(&mut |slot| sload(ctx, slot), model, located)
+}
+
+fn registration_in(
+    slots: &mut Slots<'_>,
+    model: B256,
+    located: Located,
+) -> Result<Result<Registration, DnnError>, String> {
+    let bytes = record_in(slots, model, located.len)?;
     let Some((root, root_len)) = located.root else {
         return Ok(decode_full(model, &bytes));
     };
@@ -251,7 +267,7 @@ pub(crate) fn read_registration<CTX: ContextTr>(
         Ok(lineage) => lineage,
         Err(e) => return Ok(Err(corrupt(model, e))),
     };
-    let root_bytes = read_record(ctx, root, root_len)?;
+    let root_bytes = record_in(slots, root, root_len)?;
     Ok(decode_full(root, &root_bytes).map(|r| lineage.registration(model, r)))
 }
 
@@ -261,39 +277,12 @@ pub fn read_registration_with(
     model: B256,
     mut sload: impl FnMut(U256) -> U256,
 ) -> Option<Result<Registration, DnnError>> {
-    let mut record = |model: B256| -> Option<Result<Vec<u8>, DnnError>> {
-        let header = header_slot(model);
-        let value = sload(header);
-        if value.is_zero() {
-            return None;
-        }
-        let Ok(len) = usize::try_from((value - U256::from(1)) >> 1) else {
-            return Some(Err(corrupt(model, "bad length".into())));
-        };
-        let mut bytes = Vec::with_capacity(len.div_ceil(32) * 32);
-        for word in 0..len.div_ceil(32) {
-            bytes.extend_from_slice(&sload(data_slot(header, word)).to_be_bytes::<32>());
-        }
-        bytes.truncate(len);
-        Some(Ok(bytes))
-    };
-    let bytes = match record(model)? {
-        Ok(bytes) => bytes,
-        Err(e) => return Some(Err(e)),
-    };
-    if bytes.len() != LINEAGE_LEN || bytes[..32] != LINEAGE_TAG[..] {
-        return Some(decode_full(model, &bytes));
-    }
-    let lineage = match Lineage::decode(&bytes) {
-        Ok(lineage) => lineage,
+    let slots: &mut Slots<'_> = &mut |slot| Ok(sload(slot));
+    let located = match locate_in(slots, model) {
+        Ok(located) => located?,
         Err(e) => return Some(Err(corrupt(model, e))),
     };
-    let root = match record(lineage.root) {
-        Some(Ok(bytes)) => bytes,
-        Some(Err(e)) => return Some(Err(e)),
-        None => return Some(Err(corrupt(model, "its root is not registered".into()))),
-    };
-    Some(decode_full(lineage.root, &root).map(|r| lineage.registration(model, r)))
+    Some(registration_in(slots, model, located).unwrap_or_else(|e| Err(corrupt(model, e))))
 }
 
 pub(crate) fn write_record<CTX: ContextTr>(
@@ -406,6 +395,64 @@ mod tests {
         let word =
             |i: usize| U256::from_be_slice(&bytes[32 * (RULE_WORD + i)..32 * (RULE_WORD + i + 1)]);
         assert_eq!((word(0), word(1), word(2)), (U256::from(2), U256::from(11), U256::from(22)));
+    }
+
+    /// Outside the EVM, a root's registration reads back as written, a trained model's as its
+    /// root's with its own hash, size, parent, trainer and block; an unknown model is `None`,
+    /// a lineage naming an unregistered root an error.
+    #[test]
+    fn registrations_read_outside_the_evm() {
+        let mut storage = std::collections::HashMap::<U256, U256>::new();
+        let mut write = |model: B256, bytes: &[u8]| {
+            let header = header_slot(model);
+            storage.insert(header, U256::from(bytes.len() * 2 + 1));
+            for (word, chunk) in bytes.chunks(32).enumerate() {
+                let mut padded = [0u8; 32];
+                padded[..chunk.len()].copy_from_slice(chunk);
+                storage.insert(data_slot(header, word), U256::from_be_bytes(padded));
+            }
+        };
+        let (root, child, orphan) =
+            (B256::repeat_byte(1), B256::repeat_byte(2), B256::repeat_byte(3));
+        let registration = Registration {
+            info: crate::model::ModelInfo {
+                hash: root,
+                size: 10,
+                macs: 5,
+                inputs: Vec::new(),
+                outputs: Vec::new(),
+                parent: None,
+            },
+            name: "root".into(),
+            owner: Address::repeat_byte(9),
+            registered_at: 3,
+            rule: Rule::tolerance(11, 22),
+        };
+        write(root, &registration.to_abi().abi_encode());
+        let lineage = |root| Lineage {
+            root,
+            parent: root,
+            size: 77,
+            owner: Address::repeat_byte(8),
+            registered_at: 4,
+        };
+        write(child, &lineage(root).encode());
+        write(orphan, &lineage(B256::repeat_byte(4)).encode());
+        let read = |model| {
+            read_registration_with(model, |slot| storage.get(&slot).copied().unwrap_or_default())
+        };
+
+        assert_eq!(read(root), Some(Ok(registration.clone())));
+        let trained = read(child).unwrap().unwrap();
+        assert_eq!(
+            (trained.info.hash, trained.info.size, trained.info.parent),
+            (child, 77, Some(root))
+        );
+        assert_eq!((trained.owner, trained.registered_at), (Address::repeat_byte(8), 4));
+        assert_eq!((trained.name, trained.rule), (registration.name, registration.rule));
+        assert_eq!(read(B256::repeat_byte(5)), None);
+        let Some(Err(e)) = read(orphan) else { panic!("an orphan lineage reads as an error") };
+        assert!(e.to_string().contains("names an unregistered root"), "{e}");
     }
 
     /// A lineage record round-trips, is six words, and cannot be mistaken for a full record
