@@ -49,7 +49,7 @@ if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
 fi
 PY="$("$HERE/python/setup.sh")"
 
-for artifact in ClientToken Reverter; do
+for artifact in DevToken Reverter; do
     [[ -f "$ROOT/contracts/out/$artifact.json" ]] || { log "contracts/out/$artifact.json is missing: run node contracts/build.mjs"; exit 1; }
 done
 

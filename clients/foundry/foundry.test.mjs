@@ -19,7 +19,7 @@ const PROJECT = join(CLIENTS_DIR, 'foundry');
 const native = (tool) => join(ROOT, 'node_modules', '@foundry-rs', `${tool}-linux-amd64`, 'bin', tool);
 const CAST = process.env.ANH_CAST || native('cast');
 const FORGE = process.env.ANH_FORGE || native('forge');
-const TOKEN_SOURCE = '../../contracts/src/clients/ClientToken.sol:ClientToken';
+const TOKEN_SOURCE = '../../contracts/src/DevToken.sol:DevToken';
 const REVERTER_SOURCE = '../../contracts/src/clients/Reverter.sol:Reverter';
 
 const local = devAccount(ACCOUNTS.foundry.local);
@@ -69,7 +69,7 @@ describe('Foundry (forge, cast)', () => {
   test('forge build compiles offline with the solc.mjs wrapper', async () => {
     const { stdout, stderr } = await forge(['build']);
     assert.match(stdout + stderr, /Compiler run successful|No files changed/);
-    assert.ok(existsSync(join(PROJECT, 'out', 'ClientToken.sol', 'ClientToken.json')));
+    assert.ok(existsSync(join(PROJECT, 'out', 'DevToken.sol', 'DevToken.json')));
   });
 
   test('forge create deploys with a private key', async () => {

@@ -59,7 +59,7 @@ def decode_error(abi, data):
     raise AssertionError(f"no error of the ABI matches {data}")
 
 
-TOKEN = artifact("ClientToken")
+TOKEN = artifact("DevToken")
 REVERTER = artifact("Reverter")
 
 

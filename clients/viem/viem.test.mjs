@@ -23,7 +23,7 @@ import { privateKeyToAccount } from 'viem/accounts';
 import { foundry } from 'viem/chains';
 import { ACCOUNTS, CHAIN_ID, RPC_URL, WS_URL, artifact, devAccount, randomAddress, sleep, within } from '../lib/env.mjs';
 
-const TOKEN = artifact('ClientToken');
+const TOKEN = artifact('DevToken');
 const REVERTER = artifact('Reverter');
 const SUPPLY = 1_000_000n * 10n ** 18n;
 const EVENT_TIMEOUT_MS = 10_000;

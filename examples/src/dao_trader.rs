@@ -1,6 +1,6 @@
 //! A DAO treasury that trades with a policy network it trains on chain.
 //!
-//! Deploys two tokens (`ExampleToken`: a stable `tUSD` and a risky `tRISK`), two identical
+//! Deploys two tokens (`DevToken`: a stable `tUSD` and a risky `tRISK`), two identical
 //! constant-product pools (`TraderPool`, 0.05 % fee, 100 M tUSD / 1 M tRISK), a market
 //! (`TraderMarket`) that moves both pools to the same price, and two `DaoTreasury`s funded
 //! with 10 000 tUSD, each with a trading book of 10 000 tUSD: one follows a policy network (a
@@ -32,7 +32,7 @@ use anh_precompiles::abi::TrainParams;
 use std::path::Path;
 
 sol! {
-    /// `contracts/src/examples/ExampleToken.sol`, as far as the demo calls it.
+    /// `contracts/src/DevToken.sol`, as far as the demo calls it.
     interface ITraderToken {
         function mint(address to, uint256 amount) external;
         function approve(address spender, uint256 amount) external returns (bool);
@@ -155,10 +155,12 @@ struct Deployment {
 /// Deploys tokens, pools, market and both treasuries, with the policy `model`.
 async fn deploy(devnet: &Devnet, model: B256) -> Result<Deployment> {
     let amount = |n: u128| U256::from(n) * U256::from(TOKEN);
-    let token =
-        |name: &str, symbol: &str| (name.to_string(), symbol.to_string()).abi_encode_params();
-    let stable = devnet.deploy("ExampleToken", &token("Treasury USD", "tUSD")).await?;
-    let risky = devnet.deploy("ExampleToken", &token("Trader Risk", "tRISK")).await?;
+    // No initial supply: the demo mints what each account needs.
+    let token = |name: &str, symbol: &str| {
+        (name.to_string(), symbol.to_string(), U256::ZERO).abi_encode_params()
+    };
+    let stable = devnet.deploy("DevToken", &token("Treasury USD", "tUSD")).await?;
+    let risky = devnet.deploy("DevToken", &token("Trader Risk", "tRISK")).await?;
     let mint = |to: Address, n: u128| ITraderToken::mintCall { to, amount: amount(n) }.abi_encode();
     let approve =
         |spender: Address| ITraderToken::approveCall { spender, amount: U256::MAX }.abi_encode();

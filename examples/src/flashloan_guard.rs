@@ -1,6 +1,6 @@
 //! A flash-loan guard: an anomaly detector, trained on chain, that blocks a price manipulation.
 //!
-//! Deploys two tokens (`ExampleToken`: `gETH` and `gUSD`), a constant-product pool
+//! Deploys two tokens (`DevToken`: `gETH` and `gUSD`), a constant-product pool
 //! (`GuardedPool`, 1 000 gETH / 2 000 000 gUSD) and a lender (`FlashLender`) that offers flash
 //! loans and lends gUSD against gETH collateral valued at the pool's spot price — the oracle
 //! a flash-loan attack manipulates. `PriceAttacker` runs that attack (flash-borrow 4 M gUSD,
@@ -36,7 +36,7 @@ use serde_json::{Value, json};
 use std::path::Path;
 
 sol! {
-    /// `contracts/src/examples/ExampleToken.sol`, as far as the demo calls it.
+    /// `contracts/src/DevToken.sol`, as far as the demo calls it.
     interface IGuardToken {
         function mint(address to, uint256 value) external;
         function approve(address spender, uint256 value) external returns (bool);
@@ -438,9 +438,10 @@ pub async fn run(devnet: &Devnet, out: &Path) -> Result<Report> {
     let mut rng = Rng::new(2024);
 
     // Tokens, pool, lender and the two flash borrowers.
-    let name = |n: &str, s: &str| (n.to_string(), s.to_string()).abi_encode_params();
-    let geth = devnet.deploy("ExampleToken", &name("Guard Ether", "gETH")).await?;
-    let gusd = devnet.deploy("ExampleToken", &name("Guard USD", "gUSD")).await?;
+    // No initial supply: the demo mints what each account needs.
+    let name = |n: &str, s: &str| (n.to_string(), s.to_string(), U256::ZERO).abi_encode_params();
+    let geth = devnet.deploy("DevToken", &name("Guard Ether", "gETH")).await?;
+    let gusd = devnet.deploy("DevToken", &name("Guard USD", "gUSD")).await?;
     let pool = devnet.deploy("GuardedPool", &(geth, gusd).abi_encode_params()).await?;
     let lender = devnet.deploy("FlashLender", &pool.abi_encode()).await?;
     let attacker = devnet.deploy("PriceAttacker", &lender.abi_encode()).await?;

@@ -10,7 +10,7 @@ const path = require('node:path');
 
 const { loadFixture, mine, mineUpTo, takeSnapshot, time } = helpers;
 const OUT = path.join(__dirname, '..', '..', '..', 'contracts', 'out');
-const TOKEN = require(path.join(OUT, 'ClientToken.json'));
+const TOKEN = require(path.join(OUT, 'DevToken.json'));
 const REVERTER = require(path.join(OUT, 'Reverter.json'));
 const SUPPLY = ethers.parseEther('1000000');
 

@@ -6,7 +6,7 @@ import {Dnn} from "../../dnn/Dnn.sol";
 import {TensorLib} from "../../dnn/TensorLib.sol";
 import {DaoMath} from "./DaoMath.sol";
 import {TraderPool} from "./TraderPool.sol";
-import {ExampleToken} from "../ExampleToken.sol";
+import {DevToken} from "../../DevToken.sol";
 
 /// @title DaoTreasury
 /// @notice A DAO treasury that trades between a stable and a risky token on a `TraderPool`
@@ -65,9 +65,9 @@ contract DaoTreasury {
     /// @notice The pool the treasury trades on.
     TraderPool public immutable pool;
     /// @notice The pool's stable token (the unit of value and reward).
-    ExampleToken public immutable stable;
+    DevToken public immutable stable;
     /// @notice The pool's risky token.
-    ExampleToken public immutable risky;
+    DevToken public immutable risky;
     /// @notice Whether the treasury follows (and trains) a policy network; false: random actions.
     bool public immutable learns;
     /// @notice Seed of the action sampling.

@@ -2,7 +2,7 @@
 pragma solidity ^0.8.28;
 
 import {TraderPool} from "./TraderPool.sol";
-import {ExampleToken} from "../ExampleToken.sol";
+import {DevToken} from "../../DevToken.sol";
 import {DaoMath} from "./DaoMath.sol";
 
 /// @title TraderMarket
@@ -49,7 +49,7 @@ contract TraderMarket {
         emit Moved(address(pool), before, pool.price());
     }
 
-    function _swap(TraderPool pool, ExampleToken tokenIn, bool stableIn, uint256 amountIn) private {
+    function _swap(TraderPool pool, DevToken tokenIn, bool stableIn, uint256 amountIn) private {
         if (tokenIn.allowance(address(this), address(pool)) < amountIn) {
             tokenIn.approve(address(pool), type(uint256).max);
         }

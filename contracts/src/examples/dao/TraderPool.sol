@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 pragma solidity ^0.8.28;
 
-import {ExampleToken} from "../ExampleToken.sol";
+import {DevToken} from "../../DevToken.sol";
 
 /// @title TraderPool
 /// @notice A constant-product AMM (x · y = k, Uniswap-v2 style) between a stable token
@@ -9,9 +9,9 @@ import {ExampleToken} from "../ExampleToken.sol";
 ///         pool. The price of `risky` in `stable` is `reserveStable / reserveRisky`.
 contract TraderPool {
     /// @notice The quote token.
-    ExampleToken public immutable stable;
+    DevToken public immutable stable;
     /// @notice The traded token.
-    ExampleToken public immutable risky;
+    DevToken public immutable risky;
     /// @notice The swap fee in basis points of the input (10 = 0.1 %).
     uint256 public immutable feeBps;
     /// @notice Reserve of `stable`.
@@ -25,7 +25,7 @@ contract TraderPool {
     /// @param stable_ The quote token.
     /// @param risky_ The traded token.
     /// @param feeBps_ The swap fee in basis points (below 1 000).
-    constructor(ExampleToken stable_, ExampleToken risky_, uint256 feeBps_) {
+    constructor(DevToken stable_, DevToken risky_, uint256 feeBps_) {
         require(feeBps_ < 1000, "TraderPool: fee must be below 10%");
         stable = stable_;
         risky = risky_;
@@ -71,7 +71,7 @@ contract TraderPool {
         require(amountIn > 0, "TraderPool: nothing to swap");
         amountOut = quote(stableIn, amountIn);
         require(amountOut >= minOut, "TraderPool: output below minOut");
-        (ExampleToken tokenIn, ExampleToken tokenOut) = stableIn ? (stable, risky) : (risky, stable);
+        (DevToken tokenIn, DevToken tokenOut) = stableIn ? (stable, risky) : (risky, stable);
         require(tokenIn.transferFrom(msg.sender, address(this), amountIn), "TraderPool: input transfer failed");
         require(tokenOut.transfer(msg.sender, amountOut), "TraderPool: output transfer failed");
         if (stableIn) {

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 pragma solidity ^0.8.28;
 
-import {ExampleToken} from "../ExampleToken.sol";
+import {DevToken} from "../../DevToken.sol";
 import {GuardedPool} from "./GuardedPool.sol";
 
 /// @title IFlashBorrower
@@ -42,9 +42,9 @@ contract FlashLender {
     /// @notice The pool whose spot price values collateral.
     GuardedPool public immutable pool;
     /// @notice The collateral token (the pool's token 0).
-    ExampleToken public immutable asset;
+    DevToken public immutable asset;
     /// @notice The token lent against collateral (the pool's token 1).
-    ExampleToken public immutable stable;
+    DevToken public immutable stable;
     /// @notice Collateral deposited per account, in `asset`.
     mapping(address => uint256) public collateral;
     /// @notice Debt per account, in `stable`.
@@ -92,9 +92,9 @@ contract FlashLender {
     {
         if (token != address(asset) && token != address(stable)) revert UnsupportedToken(token);
         uint256 fee = flashFee(amount);
-        ExampleToken(token).transfer(address(receiver), amount);
+        DevToken(token).transfer(address(receiver), amount);
         if (receiver.onFlashLoan(msg.sender, token, amount, fee, data) != CALLBACK_SUCCESS) revert CallbackFailed();
-        ExampleToken(token).transferFrom(address(receiver), address(this), amount + fee);
+        DevToken(token).transferFrom(address(receiver), address(this), amount + fee);
         emit FlashLoan(address(receiver), token, amount, fee);
         return true;
     }

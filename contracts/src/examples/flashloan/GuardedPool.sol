@@ -4,7 +4,7 @@ pragma solidity ^0.8.28;
 import {Tensor, Rule} from "../../dnn/IDnn.sol";
 import {Dnn} from "../../dnn/Dnn.sol";
 import {TensorLib} from "../../dnn/TensorLib.sol";
-import {ExampleToken} from "../ExampleToken.sol";
+import {DevToken} from "../../DevToken.sol";
 
 /// @title GuardedPool
 /// @notice A constant-product AMM (x·y = k, 0.3 % fee) between `asset` (token 0, e.g. gETH) and
@@ -44,9 +44,9 @@ contract GuardedPool {
     uint256 public constant MANIPULATION = 1;
 
     /// @notice Token 0: the risky asset.
-    ExampleToken public immutable asset;
+    DevToken public immutable asset;
     /// @notice Token 1: the stable token prices are quoted in.
-    ExampleToken public immutable stable;
+    DevToken public immutable stable;
     /// @notice The deployer: provides liquidity and sets the detector.
     address public immutable owner;
     /// @notice The anomaly detector's model hash (0: swaps are not screened).
@@ -97,7 +97,7 @@ contract GuardedPool {
 
     /// @param asset_ Token 0 (risky).
     /// @param stable_ Token 1 (stable).
-    constructor(ExampleToken asset_, ExampleToken stable_) {
+    constructor(DevToken asset_, DevToken stable_) {
         asset = asset_;
         stable = stable_;
         owner = msg.sender;
@@ -184,8 +184,8 @@ contract GuardedPool {
         }
         (reserve0, reserve1) = (new0, new1);
         _record(price);
-        ExampleToken(tokenIn).transferFrom(msg.sender, address(this), amountIn);
-        ExampleToken(tokenIn == address(asset) ? address(stable) : address(asset)).transfer(to, amountOut);
+        DevToken(tokenIn).transferFrom(msg.sender, address(this), amountIn);
+        DevToken(tokenIn == address(asset) ? address(stable) : address(asset)).transfer(to, amountOut);
         emit Swap(msg.sender, tokenIn, amountIn, amountOut, price, score);
     }
 

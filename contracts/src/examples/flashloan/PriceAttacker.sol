@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 pragma solidity ^0.8.28;
 
-import {ExampleToken} from "../ExampleToken.sol";
+import {DevToken} from "../../DevToken.sol";
 import {GuardedPool} from "./GuardedPool.sol";
 import {FlashLender, IFlashBorrower} from "./FlashLender.sol";
 
@@ -23,9 +23,9 @@ contract PriceAttacker is IFlashBorrower {
     /// @notice The pool whose price is manipulated.
     GuardedPool public immutable pool;
     /// @notice The pool's token 0 (collateral).
-    ExampleToken public immutable asset;
+    DevToken public immutable asset;
     /// @notice The pool's token 1 (borrowed).
-    ExampleToken public immutable stable;
+    DevToken public immutable stable;
     /// @notice The deployer, the only account that may `attack`.
     address public immutable owner;
 

@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 pragma solidity ^0.8.28;
 
-/// @title ClientToken
-/// @notice Fixture of the client-compatibility suite (`clients/`): a minimal ERC-20 whose failures
-///         are custom errors with arguments, so that ethers.js, viem, web3.py, Foundry and Hardhat
-///         can each be checked decoding them.
-/// @dev The whole supply is minted to the deployer. `owner` may mint more.
-contract ClientToken {
+/// @title DevToken
+/// @notice A minimal ERC-20 whose failures are custom errors with arguments. The examples deploy
+///         it (`examples/flashloan-guard`: `gETH`, `gUSD`; `examples/dao-trader`: `tUSD`, `tRISK`)
+///         and so does the client-compatibility suite (`clients/`), which checks that ethers.js,
+///         viem, web3.py, Foundry and Hardhat each decode its errors.
+/// @dev 18 decimals. The initial supply is minted to the deployer, the owner, the only account
+///      allowed to `mint` more.
+contract DevToken {
     /// @notice Token name.
     string public name;
     /// @notice Token symbol.
@@ -47,6 +49,8 @@ contract ClientToken {
     }
 
     /// @notice Moves `value` tokens from the caller to `to`.
+    /// @param to The recipient.
+    /// @param value The amount.
     /// @return Always true (failures revert).
     function transfer(address to, uint256 value) external returns (bool) {
         _transfer(msg.sender, to, value);
@@ -54,6 +58,8 @@ contract ClientToken {
     }
 
     /// @notice Lets `spender` move up to `value` of the caller's tokens.
+    /// @param spender The spender.
+    /// @param value The allowance (`type(uint256).max`: unlimited, never decreased).
     /// @return Always true.
     function approve(address spender, uint256 value) external returns (bool) {
         if (spender == address(0)) revert ZeroAddress();
@@ -63,6 +69,9 @@ contract ClientToken {
     }
 
     /// @notice Moves `value` tokens from `from` to `to` out of the caller's allowance.
+    /// @param from The holder.
+    /// @param to The recipient.
+    /// @param value The amount.
     /// @return Always true (failures revert).
     function transferFrom(address from, address to, uint256 value) external returns (bool) {
         uint256 allowed = allowance[from][msg.sender];
@@ -73,6 +82,8 @@ contract ClientToken {
     }
 
     /// @notice Mints `value` new tokens to `to` (owner only).
+    /// @param to The recipient.
+    /// @param value The amount.
     function mint(address to, uint256 value) external {
         if (msg.sender != owner) revert NotOwner(msg.sender);
         _mint(to, value);
