@@ -26,8 +26,7 @@ fn deploy_tx(initial: u64) -> TransactionRequest {
 async fn deploy_send_call_and_logs() {
     let node = node().await;
     let provider = provider(&node, KEY0);
-    let receipt =
-        provider.send_transaction(deploy_tx(7)).await.unwrap().get_receipt().await.unwrap();
+    let receipt = send(&provider, deploy_tx(7)).await;
     assert!(receipt.status());
     let address = receipt.contract_address().expect("creation receipt has the address");
     assert_eq!(address, ADDR0.create(0));
@@ -36,8 +35,7 @@ async fn deploy_send_call_and_logs() {
     assert_eq!(deployed.inner.initialCount, U256::from(7));
 
     let counter = Counter::new(address, &provider);
-    let receipt =
-        counter.increment("hello".into()).send().await.unwrap().get_receipt().await.unwrap();
+    let receipt = mined(counter.increment("hello".into())).await;
     assert!(receipt.status());
     assert_eq!(counter.get().call().await.unwrap(), U256::from(8));
 
@@ -80,8 +78,7 @@ async fn three_transaction_types() {
 
     let mut types = Vec::new();
     for request in [legacy, eip2930, eip1559] {
-        let receipt =
-            provider.send_transaction(request).await.unwrap().get_receipt().await.unwrap();
+        let receipt = send(&provider, request).await;
         assert!(receipt.status());
         let tx = provider.get_transaction_by_hash(receipt.transaction_hash).await.unwrap().unwrap();
         let block = provider
@@ -111,7 +108,7 @@ async fn real_headers_and_roots() {
     let provider = provider(&node, KEY0);
     let genesis = provider.get_block_by_number(BlockNumberOrTag::Number(0)).await.unwrap().unwrap();
     let tx = TransactionRequest::default().with_to(ADDR1).with_value(U256::from(1));
-    let receipt = provider.send_transaction(tx).await.unwrap().get_receipt().await.unwrap();
+    let receipt = send(&provider, tx).await;
     let block = provider.get_block_by_number(BlockNumberOrTag::Number(1)).await.unwrap().unwrap();
 
     assert_eq!(block.header.hash, block.header.inner.hash_slow(), "hash is keccak(rlp(header))");
@@ -155,15 +152,7 @@ async fn reverts_and_panics() {
     let node = node().await;
     let url = node.http_endpoint();
     let provider = provider(&node, KEY0);
-    let address = provider
-        .send_transaction(deploy_tx(1))
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap()
-        .contract_address
-        .unwrap();
+    let address = send(&provider, deploy_tx(1)).await.contract_address.unwrap();
     let call = |data: Vec<u8>| json!([{ "from": ADDR0, "to": address, "data": alloy::primitives::hex::encode_prefixed(data) }]);
 
     let reply =
@@ -198,15 +187,7 @@ async fn reverts_and_panics() {
 
     // Mined with an explicit gas limit, the revert is a failed receipt and count is unchanged.
     let counter = Counter::new(address, &provider);
-    let receipt = counter
-        .fail("mined".into())
-        .gas(100_000)
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
+    let receipt = mined(counter.fail("mined".into()).gas(100_000)).await;
     assert!(!receipt.status());
     assert_eq!(counter.get().call().await.unwrap(), U256::from(1));
 }
@@ -221,13 +202,9 @@ async fn snapshot_and_revert() {
     let first = rpc(&url, "evm_snapshot", json!([])).await;
     assert_eq!(first["result"], "0x0");
     let balance = provider.get_balance(ADDR1).await.unwrap();
-    let receipt = provider
-        .send_transaction(TransactionRequest::default().with_to(ADDR1).with_value(U256::from(5)))
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
+    let receipt =
+        send(&provider, TransactionRequest::default().with_to(ADDR1).with_value(U256::from(5)))
+            .await;
     let second = rpc(&url, "evm_snapshot", json!([])).await;
     assert_eq!(second["result"], "0x1");
     assert_eq!(provider.get_block_number().await.unwrap(), 1);
@@ -261,26 +238,8 @@ async fn snapshot_and_revert() {
 async fn transaction_above_eip7825_cap() {
     let node = node().await;
     let provider = provider(&node, KEY0);
-    let deploy = TransactionRequest::default().with_deploy_code(bytecode("Storage"));
-    let address = provider
-        .send_transaction(deploy)
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap()
-        .contract_address
-        .unwrap();
-    let storage = Storage::new(address, &provider);
-    let receipt = storage
-        .burn(U256::from(900))
-        .gas(25_000_000)
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
+    let storage = Storage::new(deploy(&provider, "Storage").await, &provider);
+    let receipt = mined(storage.burn(U256::from(900)).gas(25_000_000)).await;
     assert!(receipt.status());
     assert!(receipt.gas_used > 1 << 24, "used {}", receipt.gas_used);
 }
@@ -290,9 +249,7 @@ async fn transaction_above_eip7825_cap() {
 async fn block_environment() {
     let node = node().await;
     let provider = provider(&node, KEY0);
-    let deploy = TransactionRequest::default().with_deploy_code(bytecode("Storage"));
-    let receipt = provider.send_transaction(deploy).await.unwrap().get_receipt().await.unwrap();
-    let storage = Storage::new(receipt.contract_address.unwrap(), &provider);
+    let storage = Storage::new(deploy(&provider, "Storage").await, &provider);
     let info = storage.blockInfo().call().await.unwrap();
     let latest = provider.get_block_by_number(BlockNumberOrTag::Latest).await.unwrap().unwrap();
     assert_eq!(info.number, U256::from(latest.header.number));

@@ -45,7 +45,7 @@ fn input(values: [f32; 4]) -> Vec<consumer::Tensor> {
     vec![consumer::Tensor { dtype: 1, shape: vec![1, 4], data: data.into() }]
 }
 
-async fn send(provider: &DynProvider, to: Address, data: Vec<u8>) -> B256 {
+async fn submit(provider: &DynProvider, to: Address, data: Vec<u8>) -> B256 {
     let tx = TransactionRequest::default().with_to(to).with_input(data).with_gas_limit(3_000_000);
     *provider.send_transaction(tx).await.expect("sent").tx_hash()
 }
@@ -60,7 +60,7 @@ async fn setup(url: &str, provider: &DynProvider) -> (B256, Address) {
     let put = rpc(url, "anh_putModel", json!([Bytes::from(bytes)])).await;
     assert_eq!(put["result"], json!(model), "{put}");
     let register = IModelRegistry::registerCall { model, name: "mlp".into() }.abi_encode();
-    let hash = send(provider, registry::ADDRESS, register).await;
+    let hash = submit(provider, registry::ADDRESS, register).await;
     assert!(receipt(provider, hash).await.status(), "registered");
     let consumer = deploy(provider, "DnnConsumer").await;
     (model, consumer)
@@ -119,9 +119,9 @@ async fn follower_replays_without_running_models() {
     rpc(&url, "evm_setAutomine", json!([false])).await;
     let p1 = provider_at(&url, KEY1);
     let same = [0.5, -1.0, 2.0, 0.25];
-    let a = send(&provider, consumer_address, run_call(model, same)).await;
-    let b = send(&p1, consumer_address, run_call(model, same)).await;
-    let c = send(&provider, consumer_address, run_call(model, [1.0, 1.0, 1.0, 1.0])).await;
+    let a = submit(&provider, consumer_address, run_call(model, same)).await;
+    let b = submit(&p1, consumer_address, run_call(model, same)).await;
+    let c = submit(&provider, consumer_address, run_call(model, [1.0, 1.0, 1.0, 1.0])).await;
     rpc(&url, "evm_mine", json!([])).await;
     rpc(&url, "evm_setAutomine", json!([true])).await;
     let block_number = receipt(&provider, a).await.block_number.unwrap();
@@ -230,7 +230,7 @@ async fn follower_refuses_tampered_attestations() {
     let url = builder.http_endpoint();
     let provider = provider(&builder, KEY0);
     let (model, consumer_address) = setup(&url, &provider).await;
-    let hash = send(&provider, consumer_address, run_call(model, [0.5, -1.0, 2.0, 0.25])).await;
+    let hash = submit(&provider, consumer_address, run_call(model, [0.5, -1.0, 2.0, 0.25])).await;
     let target = receipt(&provider, hash).await.block_number.unwrap();
 
     let flip: Arc<dyn Fn(Block) -> Block + Send + Sync> = Arc::new(|mut block: Block| {
@@ -367,7 +367,7 @@ async fn remote_executor_processes() {
 
     let provider = provider(&builder, KEY0);
     let (model, consumer_address) = setup(&url, &provider).await;
-    let hash = send(&provider, consumer_address, run_call(model, [0.5, -1.0, 2.0, 0.25])).await;
+    let hash = submit(&provider, consumer_address, run_call(model, [0.5, -1.0, 2.0, 0.25])).await;
     let r = receipt(&provider, hash).await;
     assert!(r.status());
     let block = raw_block(&url, r.block_number.unwrap()).await;
@@ -389,7 +389,7 @@ async fn remote_executor_processes() {
         rpc(&url, "anh_putModel", json!([Bytes::from(bytes)])).await;
         let register = IModelRegistry::registerCall { model, name: "clf".into() }.abi_encode();
         assert!(
-            receipt(&provider, send(&provider, registry::ADDRESS, register).await).await.status()
+            receipt(&provider, submit(&provider, registry::ADDRESS, register).await).await.status()
         );
         let x: Vec<u8> = [-1.0f32, -1.0, 1.0, 1.0].iter().flat_map(|v| v.to_be_bytes()).collect();
         let y: Vec<u8> = [0i64, 1].iter().flat_map(|v| v.to_be_bytes()).collect();
@@ -408,7 +408,7 @@ async fn remote_executor_processes() {
         };
         let r = receipt(
             &provider,
-            send(&provider, anh_precompiles::train::ADDRESS, call.abi_encode()).await,
+            submit(&provider, anh_precompiles::train::ADDRESS, call.abi_encode()).await,
         )
         .await;
         assert!(r.status(), "training settled by the mixed committee (seed {seed})");
@@ -516,7 +516,7 @@ async fn no_quorum_reverts_and_the_chain_goes_on() {
         inputs: input(values),
         rule: default.clone(),
     };
-    let r = receipt(&provider, send(&provider, consumer_address, ok.abi_encode()).await).await;
+    let r = receipt(&provider, submit(&provider, consumer_address, ok.abi_encode()).await).await;
     assert!(r.status());
     assert!(contract.lastError().call().await.unwrap().is_empty(), "settled with everyone up");
 
@@ -527,7 +527,8 @@ async fn no_quorum_reverts_and_the_chain_goes_on() {
         inputs: input([1.0, 2.0, 3.0, 4.0]),
         rule: default.clone(),
     };
-    let r = receipt(&provider, send(&provider, consumer_address, failing.abi_encode()).await).await;
+    let r =
+        receipt(&provider, submit(&provider, consumer_address, failing.abi_encode()).await).await;
     assert!(r.status(), "the contract caught the revert");
     let error = contract.lastError().call().await.unwrap();
     let Some(DnnError::NoQuorum { signatures, threshold, .. }) = DnnError::abi_decode(&error)
@@ -540,7 +541,7 @@ async fn no_quorum_reverts_and_the_chain_goes_on() {
 
     // The chain goes on.
     let transfer = TransactionRequest::default().with_to(ADDR1).with_value(U256::from(1));
-    let t = provider.send_transaction(transfer).await.unwrap().get_receipt().await.unwrap();
+    let t = send(&provider, transfer).await;
     assert!(t.status());
     assert!(t.block_number > r.block_number);
 
@@ -553,7 +554,7 @@ async fn no_quorum_reverts_and_the_chain_goes_on() {
         rule: argmax,
     };
     let r =
-        receipt(&provider, send(&provider, consumer_address, with_rule.abi_encode()).await).await;
+        receipt(&provider, submit(&provider, consumer_address, with_rule.abi_encode()).await).await;
     let block = raw_block(&url, r.block_number.unwrap()).await;
     assert!(block.jobs[0].is_settled());
     assert_eq!(block.jobs[0].rule, Rule::ARGMAX);

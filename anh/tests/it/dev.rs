@@ -196,7 +196,7 @@ async fn base_fee_and_coinbase() {
     assert_eq!(result(&url, "eth_coinbase", json!([])).await, json!(coinbase));
     result(&url, "anvil_setNextBlockBaseFeePerGas", json!(["0x3b9aca00"])).await;
     let tx = TransactionRequest::default().with_to(ADDR1).with_value(U256::from(1));
-    let receipt = provider.send_transaction(tx).await.unwrap().get_receipt().await.unwrap();
+    let receipt = send(&provider, tx).await;
     let block =
         provider.get_block_by_number(receipt.block_number.unwrap().into()).await.unwrap().unwrap();
     assert_eq!(block.header.base_fee_per_gas, Some(1_000_000_000));

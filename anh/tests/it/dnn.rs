@@ -514,14 +514,7 @@ async fn check_fixture(name: &str, how: Registrar) {
         let viewed = consumer.predict(model, to_consumer(&case.inputs)).call().await.unwrap();
         assert_eq!(from_consumer(viewed), called, "{context}: the view gives the same bytes");
 
-        let receipt = consumer
-            .run(model, to_consumer(&case.inputs))
-            .send()
-            .await
-            .unwrap()
-            .get_receipt()
-            .await
-            .unwrap();
+        let receipt = mined(consumer.run(model, to_consumer(&case.inputs))).await;
         assert!(receipt.status(), "{context}: run reverted");
         let event = receipt.inner.logs()[0].log_decode::<DnnConsumer::Inferred>().unwrap();
         assert_eq!(event.inner.model, model);
@@ -618,15 +611,8 @@ async fn infer_as_fixed_point() {
             assert_eq!(v, (e * 1e6).round_ties_even() as i64, "case {i} element {j} ({e})");
         }
 
-        let receipt = chain
-            .consumer()
-            .runAs(mlp_model, to_consumer(&case.inputs), FIXED6)
-            .send()
-            .await
-            .unwrap()
-            .get_receipt()
-            .await
-            .unwrap();
+        let receipt =
+            mined(chain.consumer().runAs(mlp_model, to_consumer(&case.inputs), FIXED6)).await;
         assert!(receipt.status());
         assert_eq!(chain.consumer().lastFixed().call().await.unwrap(), got[0]);
         let stored = chain.consumer().lastOutputs().call().await.unwrap();

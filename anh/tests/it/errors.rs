@@ -387,7 +387,7 @@ async fn every_method_refuses_bad_params() {
     let url = node.http_endpoint();
     let provider = provider(&node, KEY0);
     let tx = TransactionRequest::default().with_to(ADDR1).with_value(U256::from(7));
-    provider.send_transaction(tx).await.unwrap().get_receipt().await.unwrap();
+    send(&provider, tx).await;
     let head = rpc(&url, "eth_blockNumber", json!([])).await["result"].clone();
     let balance = provider.get_balance(ADDR1).await.unwrap();
 
@@ -424,5 +424,5 @@ async fn every_method_refuses_bad_params() {
     assert_eq!(rpc(&url, "eth_blockNumber", json!([])).await["result"], head);
     assert_eq!(provider.get_balance(ADDR1).await.unwrap(), balance);
     let tx = TransactionRequest::default().with_to(ADDR1).with_value(U256::from(1));
-    provider.send_transaction(tx).await.unwrap().get_receipt().await.unwrap();
+    send(&provider, tx).await;
 }

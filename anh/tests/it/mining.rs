@@ -79,8 +79,7 @@ async fn interval_then_automine() {
 
     assert_eq!(rpc(&url, "evm_setAutomine", json!([true])).await["result"], true);
     assert_eq!(rpc(&url, "anvil_getAutomine", json!([])).await["result"], true);
-    let receipt =
-        provider.send_transaction(transfer(0)).await.unwrap().get_receipt().await.unwrap();
+    let receipt = send(&provider, transfer(0)).await;
     assert!(receipt.status());
 }
 

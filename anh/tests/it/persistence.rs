@@ -140,13 +140,9 @@ async fn survives_kill9_at_any_moment() {
     }
     let nonce = provider.get_transaction_count(ADDR0).await.unwrap();
     assert!(nonce >= count as u64, "nonce {nonce} < {count} mined transfers");
-    let receipt = provider
-        .send_transaction(TransactionRequest::default().with_to(ADDR1).with_value(U256::from(1)))
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
+    let receipt =
+        send(&provider, TransactionRequest::default().with_to(ADDR1).with_value(U256::from(1)))
+            .await;
     assert!(receipt.status());
     node.kill9();
 }
@@ -158,18 +154,9 @@ async fn restart_keeps_blocks_and_state() {
     let dir = tempfile::tempdir().unwrap();
     let node = NodeProcess::start(dir.path());
     let provider = provider_at(&node.url, KEY0);
-    let deploy = TransactionRequest::default().with_deploy_code(bytecode("Storage"));
-    let address = provider
-        .send_transaction(deploy)
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap()
-        .contract_address
-        .unwrap();
+    let address = deploy(&provider, "Storage").await;
     let storage = Storage::new(address, &provider);
-    storage.set(U256::from(1), U256::from(99)).send().await.unwrap().get_receipt().await.unwrap();
+    mined(storage.set(U256::from(1), U256::from(99))).await;
     let head = provider.get_block_by_number(Default::default()).await.unwrap().unwrap();
     let balance = provider.get_balance(ADDR0).await.unwrap();
     node.kill9();

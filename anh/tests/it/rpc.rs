@@ -55,7 +55,7 @@ async fn raw_transactions_proofs_and_accounts() {
     let storage = deploy(&provider, "Storage").await;
     let call = Storage::setCall { key: U256::from(7), value: U256::from(49) };
     let tx = TransactionRequest::default().with_to(storage).with_input(call.abi_encode());
-    let receipt = provider.send_transaction(tx).await.unwrap().get_receipt().await.unwrap();
+    let receipt = send(&provider, tx).await;
     let hash = receipt.transaction_hash;
 
     let raw: Bytes = parse(result(&url, "eth_getRawTransactionByHash", json!([hash])).await);

@@ -104,7 +104,7 @@ async fn dnn_library() {
     let harness = DnnLibHarness::new(address, &provider);
     assert!(harness.isRegistered(model).call().await.unwrap());
     assert_eq!(harness.info(model).call().await.unwrap().name, "clf");
-    harness.setModel(model).send().await.unwrap().get_receipt().await.unwrap();
+    mined(harness.setModel(model)).await;
 
     // Eight points, class 0 around (−1, −1), class 1 around (1, 1), features with 6 decimals.
     let xs =
@@ -114,15 +114,12 @@ async fn dnn_library() {
     let labels = ints(&[0, 1, 0, 1, 0, 1, 0, 1]);
     let mut losses = Vec::new();
     for _ in 0..4 {
-        let receipt = harness
-            .trainAndKeep(features.clone(), labels.clone(), 10, 3 * 10u64.pow(17))
-            .gas(20_000_000)
-            .send()
-            .await
-            .unwrap()
-            .get_receipt()
-            .await
-            .unwrap();
+        let receipt = mined(
+            harness
+                .trainAndKeep(features.clone(), labels.clone(), 10, 3 * 10u64.pow(17))
+                .gas(20_000_000),
+        )
+        .await;
         assert!(receipt.status());
         losses.push(harness.lastLoss().call().await.unwrap());
     }
@@ -147,8 +144,7 @@ async fn dnn_library() {
 
     // Three features for a two-feature model: the precompile's InputMismatch, caught.
     let bad = ints(&[1, 2, 3]);
-    let receipt =
-        harness.tryClassify(trained, bad, 1).send().await.unwrap().get_receipt().await.unwrap();
+    let receipt = mined(harness.tryClassify(trained, bad, 1)).await;
     assert!(receipt.status(), "the revert was caught");
     let selector = harness.lastErrorSelector().call().await.unwrap();
     assert_eq!(selector.0, harness::InputMismatch::SELECTOR);

@@ -46,11 +46,6 @@ async fn deploy_counter(provider: &DynProvider, initial: u64) -> Address {
     receipt.contract_address.expect("a creation receipt has the address")
 }
 
-/// Sends `request` and waits for its receipt.
-async fn send(provider: &DynProvider, request: TransactionRequest) -> TransactionReceipt {
-    provider.send_transaction(request).await.unwrap().get_receipt().await.unwrap()
-}
-
 /// A call transaction to `to` with `data` (and an explicit gas limit, so that a reverting
 /// call is mined rather than refused by the estimate).
 fn call_tx(to: Address, data: Vec<u8>) -> TransactionRequest {

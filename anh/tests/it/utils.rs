@@ -113,6 +113,21 @@ pub(crate) fn error_of(reply: &Value) -> (i64, String) {
     (error["code"].as_i64().expect("code"), error["message"].as_str().expect("message").to_string())
 }
 
+/// Sends `tx` from `provider`'s signer and waits for its receipt (which may be a failure).
+pub(crate) async fn send(
+    provider: &DynProvider,
+    tx: alloy::rpc::types::TransactionRequest,
+) -> alloy::rpc::types::TransactionReceipt {
+    provider.send_transaction(tx).await.expect("sent").get_receipt().await.expect("mined")
+}
+
+/// Sends a contract call and waits for its receipt (which may be a failure).
+pub(crate) async fn mined<P: Provider, D: alloy::contract::CallDecoder>(
+    call: alloy::contract::CallBuilder<P, D>,
+) -> alloy::rpc::types::TransactionReceipt {
+    call.send().await.expect("sent").get_receipt().await.expect("mined")
+}
+
 /// Polls `eth_getTransactionReceipt` until the receipt exists (10 s at most).
 ///
 /// Used where a client's block watcher cannot work, e.g. after `evm_revert` rewound the chain
@@ -140,14 +155,8 @@ pub(crate) fn testdata(name: &str) -> PathBuf {
 /// address.
 pub(crate) async fn deploy(provider: &DynProvider, name: &str) -> Address {
     use alloy::{network::TransactionBuilder, rpc::types::TransactionRequest};
-    let request = TransactionRequest::default().with_deploy_code(bytecode(name));
-    let receipt = provider
-        .send_transaction(request)
-        .await
-        .unwrap_or_else(|e| panic!("deploying {name}: {e}"))
-        .get_receipt()
-        .await
-        .unwrap_or_else(|e| panic!("deploying {name}: {e}"));
+    let receipt =
+        send(provider, TransactionRequest::default().with_deploy_code(bytecode(name))).await;
     assert!(receipt.status(), "deploying {name} reverted");
     receipt.contract_address.expect("a creation receipt has the address")
 }
