@@ -469,8 +469,10 @@ fn open_dnn(config: &NodeConfig) -> Result<DnnParts, RuntimeError> {
         ..RuntimeConfig::default()
     };
     let runtime = Arc::new(OrtRuntime::new(store.clone(), runtime_config)?);
-    let oracle =
-        Arc::new(LocalOracle::new(store.clone(), runtime.clone()).with_store(store.clone()));
+    // Call mode: what eth_call trains stays in memory (a block that trains it stores it).
+    let oracle = Arc::new(
+        LocalOracle::new(store.clone(), runtime.clone()).with_scratch_store(store.clone()),
+    );
     let limits = anh_precompiles::Limits { max_tensor_elements: config.dnn.max_tensor_elements };
     let dnn = Arc::new(Dnn::new(oracle).with_limits(limits));
     Ok(DnnParts { store, runtime, dnn })

@@ -48,6 +48,11 @@ impl ModelApi {
         Self { store, runtime, backend }
     }
 
+    /// The node's model store.
+    pub fn store(&self) -> &Arc<ModelStore> {
+        &self.store
+    }
+
     /// The device models run on now (CPU after a CUDA fallback).
     pub fn device(&self) -> anh_runtime::Device {
         self.runtime.active_device()

@@ -44,7 +44,7 @@ use anh_precompiles::{
     Rule, TrainRequest, Trained,
     attestation::{decode_analysis, decode_tensors, encode_tensors, encode_train_payload, recover},
 };
-use anh_runtime::{ModelSource, ModelStore};
+use anh_runtime::ModelStore;
 use futures::future::join_all;
 use parking_lot::Mutex;
 use std::{
@@ -363,8 +363,13 @@ impl CommitteeOracle {
     ) -> Result<(), String> {
         let trained = Trained::decode(output).map_err(|e| format!("not a training result: {e}"))?;
         let store = self.models.as_ref().ok_or("the committee has no model store to keep it")?;
-        if store.model_info(&trained.model).is_some() {
-            return Ok(());
+        // Held already, on disk or in memory after an eth_call trained it (then written now).
+        let (kept, model) = (store.clone(), trained.model);
+        match tokio::task::spawn_blocking(move || kept.keep(&model)).await {
+            Ok(Ok(true)) => return Ok(()),
+            Ok(Ok(false)) => {}
+            Ok(Err(e)) => return Err(format!("the trained model cannot be kept: {e}")),
+            Err(e) => return Err(e.to_string()),
         }
         let bytes = self
             .call(leader, self.config.members[leader].artifact(trained.model))

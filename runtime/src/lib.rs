@@ -48,7 +48,7 @@ pub use ort_lib::{
     init_ort, loaded_ort_library, ort_environment,
 };
 pub use runtime::{Device, ModelRuntime, OrtRuntime, RuntimeConfig, RuntimeStats, TrainOutput};
-pub use store::{ModelSource, ModelStore};
+pub use store::{ModelSource, ModelStore, SCRATCH_BYTES, SCRATCH_MODELS};
 pub use trainer::{OPTIMIZER_STATE_PREFIX, compare_weights, log_progress, same_architecture};
 pub use validate::{spec_string, tensor_string, validate_inputs};
 

@@ -2,7 +2,9 @@
 //!
 //! This is what `eth_call` and `eth_estimateGas` use (Call mode), and what the block builder
 //! uses until an executor committee is configured. It counts the inferences it runs, so a node
-//! can show how much DNN work it did (`anh_stats`).
+//! can show how much DNN work it did (`anh_stats`). Models it trains go into its store: on
+//! disk ([`LocalOracle::with_store`]), or, for Call mode, in memory only
+//! ([`LocalOracle::with_scratch_store`]: what a call trains never enters the chain).
 
 use crate::{ModelRuntime, ModelSource, ModelStore, RuntimeError};
 use alloy_primitives::B256;
@@ -21,18 +23,29 @@ pub struct LocalOracle {
     runtime: Arc<dyn ModelRuntime>,
     /// Where trained models go.
     store: Option<Arc<ModelStore>>,
+    /// Whether they stay in the store's memory only ([`ModelStore::put_scratch`]).
+    scratch: bool,
     inferences: AtomicU64,
 }
 
 impl LocalOracle {
     /// An oracle over `models`, running them on `runtime`.
     pub fn new(models: Arc<dyn ModelSource>, runtime: Arc<dyn ModelRuntime>) -> Self {
-        Self { models, runtime, store: None, inferences: AtomicU64::new(0) }
+        Self { models, runtime, store: None, scratch: false, inferences: AtomicU64::new(0) }
     }
 
     /// Keeps the models it trains in `store` (without one, training fails).
     pub fn with_store(mut self, store: Arc<ModelStore>) -> Self {
         self.store = Some(store);
+        self.scratch = false;
+        self
+    }
+
+    /// Keeps the models it trains in `store`'s memory only ([`ModelStore::put_scratch`]):
+    /// Call mode (`eth_call`, `eth_estimateGas`), whose training never enters the chain.
+    pub fn with_scratch_store(mut self, store: Arc<ModelStore>) -> Self {
+        self.store = Some(store);
+        self.scratch = true;
         self
     }
 
@@ -81,9 +94,12 @@ impl DnnOracle for LocalOracle {
             .check_loss_rise(old, output.loss)
             .map_err(OracleError::Failed)?;
         let loss = Trained::fixed_loss(output.loss).map_err(OracleError::Failed)?;
-        let info = store
-            .put_with_parent(&output.model, Some(model))
-            .map_err(|e| OracleError::Failed(format!("the trained model is refused: {e}")))?;
+        let info = if self.scratch {
+            store.put_scratch(&output.model, model)
+        } else {
+            store.put_with_parent(&output.model, Some(model))
+        }
+        .map_err(|e| OracleError::Failed(format!("the trained model is refused: {e}")))?;
         Ok(Trained { model: info.hash, size: info.size, loss })
     }
 }

@@ -14,6 +14,13 @@
 //! models already on disk when the store opens are analysed lazily, on first
 //! [`ModelStore::info`]. [`ModelStore::get`] re-hashes what it reads, so a file corrupted on
 //! disk is never served.
+//!
+//! Models trained by `eth_call` and `eth_estimateGas` never enter the chain, so they are not
+//! written: [`ModelStore::put_scratch`] keeps them in memory, where the rest of the call finds
+//! them (a contract may train, then infer with or train the new model), bounded by
+//! [`SCRATCH_MODELS`] models and [`SCRATCH_BYTES`] bytes, oldest dropped first, and gone at
+//! restart. A block that trains the same model makes it permanent ([`ModelStore::put_with_parent`],
+//! [`ModelStore::keep`]). So no number of calls fills the disk.
 
 use crate::{
     analysis::{Limits, analyze},
@@ -21,9 +28,9 @@ use crate::{
 };
 use alloy_primitives::{B256, keccak256};
 use anh_precompiles::ModelInfo;
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use std::{
-    collections::HashMap,
+    collections::{HashMap, VecDeque},
     fmt,
     io::Write,
     path::{Path, PathBuf},
@@ -47,6 +54,8 @@ pub struct ModelStore {
     dir: PathBuf,
     limits: Limits,
     infos: RwLock<HashMap<B256, ModelInfo>>,
+    /// Models kept in memory only ([`ModelStore::put_scratch`]).
+    scratch: Mutex<Scratch>,
     /// Keeps a [`ModelStore::temporary`] folder alive as long as the store.
     _temp: Option<TempDir>,
 }
@@ -58,6 +67,44 @@ impl fmt::Debug for ModelStore {
             .field("limits", &self.limits)
             .field("analysed", &self.infos.read().len())
             .finish()
+    }
+}
+
+/// Most models [`ModelStore::put_scratch`] keeps.
+pub const SCRATCH_MODELS: usize = 64;
+/// Most bytes [`ModelStore::put_scratch`] keeps (a larger model is kept alone).
+pub const SCRATCH_BYTES: usize = 256 << 20;
+
+/// Models held in memory only, oldest first.
+#[derive(Default)]
+struct Scratch {
+    models: VecDeque<(ModelInfo, std::sync::Arc<[u8]>)>,
+    bytes: usize,
+}
+
+impl Scratch {
+    fn get(&self, model: &B256) -> Option<&(ModelInfo, std::sync::Arc<[u8]>)> {
+        self.models.iter().find(|(info, _)| info.hash == *model)
+    }
+
+    fn remove(&mut self, model: &B256) -> Option<(ModelInfo, std::sync::Arc<[u8]>)> {
+        let at = self.models.iter().position(|(info, _)| info.hash == *model)?;
+        let removed = self.models.remove(at)?;
+        self.bytes -= removed.1.len();
+        Some(removed)
+    }
+
+    /// Adds a model, dropping the oldest ones beyond the bounds (never the one added).
+    fn push(&mut self, info: ModelInfo, bytes: std::sync::Arc<[u8]>) {
+        self.bytes += bytes.len();
+        self.models.push_back((info, bytes));
+        while self.models.len() > 1
+            && (self.models.len() > SCRATCH_MODELS || self.bytes > SCRATCH_BYTES)
+        {
+            if let Some((_, dropped)) = self.models.pop_front() {
+                self.bytes -= dropped.len();
+            }
+        }
     }
 }
 
@@ -78,7 +125,13 @@ impl ModelStore {
         std::fs::create_dir_all(&dir)
             .map_err(|source| RuntimeError::Io { path: dir.clone(), source })?;
         remove_stale_temp_files(&dir);
-        Ok(Self { dir, limits, infos: RwLock::new(HashMap::new()), _temp: None })
+        Ok(Self {
+            dir,
+            limits,
+            infos: RwLock::new(HashMap::new()),
+            scratch: Mutex::default(),
+            _temp: None,
+        })
     }
 
     /// A store in a new temporary folder, removed when the store is dropped.
@@ -148,8 +201,43 @@ impl ModelStore {
         self.write_atomically(&path, bytes)?;
         info.parent = parent;
         self.infos.write().insert(hash, info.clone());
+        self.scratch.lock().remove(&hash);
         tracing::debug!(model = %hash, size = info.size, macs = info.macs, "stored model");
         Ok(info)
+    }
+
+    /// Keeps a model trained from `parent` in memory only (see the module docs): analysed like
+    /// [`ModelStore::put_with_parent`], found by every read, written nowhere. A model the store
+    /// holds already is left as it is.
+    pub fn put_scratch(&self, bytes: &[u8], parent: B256) -> Result<ModelInfo> {
+        let hash = keccak256(bytes);
+        if let Some(info) = self.scratch.lock().get(&hash) {
+            return Ok(info.0.clone());
+        }
+        if let Some(info) = self.info(&hash) {
+            return Ok(info);
+        }
+        let mut info = analyze(bytes, &self.limits)?;
+        info.parent = Some(parent);
+        let mut scratch = self.scratch.lock();
+        if scratch.get(&hash).is_none() {
+            scratch.push(info.clone(), bytes.into());
+        }
+        tracing::debug!(model = %hash, size = info.size, "kept model in memory");
+        Ok(info)
+    }
+
+    /// Makes `model` permanent if it is held in memory only ([`ModelStore::put_scratch`]);
+    /// whether the store now holds it on disk.
+    pub fn keep(&self, model: &B256) -> Result<bool> {
+        let kept = self.scratch.lock().get(model).cloned();
+        match kept {
+            Some((info, bytes)) => {
+                self.put_with_parent(&bytes, info.parent)?;
+                Ok(true)
+            }
+            None => Ok(self.infos.read().contains_key(model) || self.read(model).is_ok()),
+        }
     }
 
     /// Writes `bytes` to a temporary file in the store's folder, syncs it, and renames it to
@@ -168,9 +256,11 @@ impl ModelStore {
         Ok(())
     }
 
-    /// Whether the store holds `model`'s file.
+    /// Whether the store holds `model`: its file, or in memory.
     pub fn contains(&self, model: &B256) -> bool {
-        self.infos.read().contains_key(model) || self.model_path(model).is_file()
+        self.infos.read().contains_key(model)
+            || self.model_path(model).is_file()
+            || self.scratch.lock().get(model).is_some()
     }
 
     /// The bytes of `model`, or `None` if the store does not hold it, or its file is
@@ -192,7 +282,10 @@ impl ModelStore {
         let bytes = match std::fs::read(&path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(RuntimeError::UnknownModel(*model));
+                return match self.scratch.lock().get(model) {
+                    Some((_, bytes)) => Ok(bytes.to_vec()),
+                    None => Err(RuntimeError::UnknownModel(*model)),
+                };
             }
             Err(source) => return Err(RuntimeError::Io { path, source }),
         };
@@ -209,6 +302,9 @@ impl ModelStore {
     /// is analysed on first call.
     pub fn info(&self, model: &B256) -> Option<ModelInfo> {
         if let Some(info) = self.infos.read().get(model) {
+            return Some(info.clone());
+        }
+        if let Some((info, _)) = self.scratch.lock().get(model) {
             return Some(info.clone());
         }
         let bytes = self.get(model)?;
@@ -236,7 +332,7 @@ impl ModelStore {
         }
     }
 
-    /// The hashes of all models in the store's folder, sorted.
+    /// The hashes of all models in the store's folder (not those in memory only), sorted.
     pub fn models(&self) -> Result<Vec<B256>> {
         let io = |source| RuntimeError::Io { path: self.dir.clone(), source };
         let mut models = Vec::new();

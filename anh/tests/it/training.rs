@@ -295,3 +295,39 @@ async fn estimate_gas_trains_once() {
     let hash = *provider.send_transaction(tx).await.unwrap().tx_hash();
     assert!(wait_receipt(&provider, hash).await.status(), "the estimate suffices");
 }
+
+/// What `eth_call` trains stays in memory: the node's model folder gets no file (no number
+/// of calls fills the disk), yet the call trains and answers; a transaction that trains the
+/// same way writes its model.
+#[tokio::test(flavor = "multi_thread")]
+async fn call_training_writes_no_file() {
+    let node = node().await;
+    let url = node.http_endpoint();
+    let provider = provider(&node, KEY0);
+    let store = node.models().store().clone();
+    let bytes = synth::classifier(2, &[4], 2, 11);
+    let root = keccak256(&bytes);
+    rpc(&url, "anh_putModel", json!([Bytes::from(bytes)])).await;
+    let register = IModelRegistry::registerCall { model: root, name: "clf".into() }.abi_encode();
+    assert!(send(&provider, registry::ADDRESS, register).await.status());
+    let (x, y) = blobs(16, 4);
+    let data =
+        ITrain::trainCall { model: root, batch: vec![features(&x), labels(&y)], params: params(5) }
+            .abi_encode();
+
+    for _ in 0..3 {
+        let reply = call(&url, train::ADDRESS, data.clone()).await;
+        let returned: Bytes =
+            serde_json::from_value(reply["result"].clone()).unwrap_or_else(|_| panic!("{reply}"));
+        let trained = ITrain::trainCall::abi_decode_returns(&returned).unwrap().newModel;
+        assert!(store.contains(&trained), "the call's model is kept in memory");
+        assert_eq!(store.models().unwrap(), vec![root], "no file but the root's");
+    }
+
+    let receipt = send(&provider, train::ADDRESS, data).await;
+    assert!(receipt.status());
+    let log = receipt.inner.logs().iter().find(|l| l.address() == train::ADDRESS).unwrap();
+    let trained = ITrain::ModelTrained::decode_log_data(log.data()).unwrap().model;
+    assert!(store.models().unwrap().contains(&trained), "the block's model is written");
+    assert!(store.model_path(&trained).is_file());
+}

@@ -174,3 +174,56 @@ fn concurrent_puts_agree() {
     }
     assert_eq!(files(store.dir()).len(), names.len(), "no temporary files left");
 }
+
+/// A model kept in memory (what `eth_call` trains) is found by every read but written
+/// nowhere, and does not survive the store; `keep` writes it, with its parent.
+#[test]
+fn scratch_models_stay_in_memory_until_kept() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let parent = B256::repeat_byte(7);
+    let bytes = fixture("mlp.onnx");
+    let info = {
+        let store = ModelStore::open(dir.path()).expect("open");
+        let info = store.put_scratch(&bytes, parent).expect("kept in memory");
+        assert_eq!(info.parent, Some(parent));
+        assert_eq!(store.put_scratch(&bytes, parent).expect("again"), info, "idempotent");
+        assert!(store.contains(&info.hash));
+        assert_eq!(store.info(&info.hash), Some(info.clone()));
+        assert_eq!(store.get(&info.hash), Some(bytes.clone()));
+        assert_eq!(store.model_bytes(&info.hash).expect("a source serves it"), bytes);
+        assert!(files(dir.path()).is_empty(), "nothing written: {:?}", files(dir.path()));
+        assert!(store.models().expect("list").is_empty());
+        info
+    };
+    let store = ModelStore::open(dir.path()).expect("reopen");
+    assert!(!store.contains(&info.hash), "gone with the process");
+    assert!(!store.keep(&info.hash).expect("nothing to keep"));
+
+    store.put_scratch(&bytes, parent).expect("kept in memory");
+    assert!(store.keep(&info.hash).expect("written"));
+    assert_eq!(store.models().expect("list"), vec![info.hash]);
+    let store = ModelStore::open(dir.path()).expect("reopen");
+    assert_eq!(store.info(&info.hash), Some(info.clone()), "kept with its parent");
+    assert!(store.keep(&info.hash).expect("on disk"));
+    // A model on disk is left as it is.
+    assert_eq!(store.put_scratch(&bytes, B256::repeat_byte(9)).expect("stored"), info);
+}
+
+/// Memory holds at most `SCRATCH_MODELS` models, dropping the oldest; a refused model is
+/// not kept.
+#[test]
+fn scratch_models_are_bounded() {
+    let store = ModelStore::temporary().expect("store");
+    let models: Vec<B256> = (0..=anh_runtime::SCRATCH_MODELS as u64)
+        .map(|seed| {
+            let bytes = anh_runtime::synth::classifier(2, &[3], 2, seed);
+            store.put_scratch(&bytes, B256::ZERO).expect("kept").hash
+        })
+        .collect();
+    assert!(!store.contains(&models[0]), "the oldest is dropped");
+    assert!(models[1..].iter().all(|m| store.contains(m)));
+    assert!(files(store.dir()).is_empty());
+    let refused = store.put_scratch(b"not onnx", B256::ZERO);
+    assert!(matches!(refused, Err(RuntimeError::Analysis(_))), "{refused:?}");
+    assert!(!store.contains(&keccak256(b"not onnx")));
+}
