@@ -20,7 +20,7 @@ use crate::{
     attestation::{JobKind, Rule},
     dtype::{self, Dtype, TensorError},
     error::DnnError,
-    meter::{Meter, Stop, metered},
+    meter::{Meter, Stop},
     model::ModelInfo,
     oracle::{CallContext, InferRequest},
     registry,
@@ -28,26 +28,13 @@ use crate::{
 };
 use alloy_primitives::{Address, address};
 use alloy_sol_types::{SolCall, SolInterface};
-use revm::{
-    context_interface::{Block, Cfg, ContextTr},
-    interpreter::CallInputs,
-    precompile::PrecompileOutput,
-};
+use revm::context_interface::{Block, Cfg, ContextTr};
 
 /// Address of the inference precompile.
 pub const ADDRESS: Address = address!("0x0000000000000000000000000000000000000d01");
 
-/// Runs inference. `Err` only for a broken host.
+/// Runs inference, under a [`Meter`] that charged `infer_base`.
 pub(crate) fn run<CTX: ContextTr>(
-    ctx: &mut CTX,
-    call: &CallInputs,
-    input: &[u8],
-    dnn: &Dnn,
-) -> Result<PrecompileOutput, String> {
-    metered(call, dnn.gas().infer_base, |meter| infer(ctx, input, dnn, meter))
-}
-
-fn infer<CTX: ContextTr>(
     ctx: &mut CTX,
     input: &[u8],
     dnn: &Dnn,

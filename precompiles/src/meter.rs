@@ -1,6 +1,6 @@
 //! The gas one precompile call has been charged, and how the call ends.
 //!
-//! Each precompile's body runs under [`metered`]: it raises the charge as it learns the cost
+//! [`crate::provider`] runs each precompile under [`metered`]: the body raises the charge as it learns the cost
 //! ([`Meter::charge`], [`Meter::charge_total`]) and returns its ABI-encoded answer, or stops
 //! with `?` on a [`Stop`] — a revert carrying a [`DnnError`], out of gas, or a broken host.
 //! A revert spends what was charged until then; out of gas spends the whole call's gas.

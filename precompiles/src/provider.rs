@@ -5,8 +5,8 @@
 //! EVM takes it with `Evm::with_precompiles`, or [`install`].
 
 use crate::{
-    error::DnnError, gas::GasSchedule, infer, info, model::ModelInfo, oracle::DnnOracle, registry,
-    train,
+    error::DnnError, gas::GasSchedule, infer, info, meter::metered, model::ModelInfo,
+    oracle::DnnOracle, registry, train,
 };
 use alloy_primitives::{Address, B256, Bytes};
 use revm::{
@@ -195,17 +195,19 @@ where
             CallInput::Bytes(bytes) => bytes.clone(),
             shared => Bytes::copy_from_slice(&shared.as_bytes(context)),
         };
+        let gas = dnn.gas();
         let output = if inputs.transfers_value() {
             let error = DnnError::MalformedCall("ANH precompiles do not accept ether".into());
             PrecompileOutput::revert(0, error.abi_encode(), inputs.reservoir)
         } else if address == infer::ADDRESS {
-            infer::run(context, inputs, &input, dnn)?
+            metered(inputs, gas.infer_base, |m| infer::run(context, &input, dnn, m))?
         } else if address == registry::ADDRESS {
-            registry::run(context, inputs, &input, dnn)?
+            metered(inputs, gas.register_base, |m| registry::run(context, inputs, &input, dnn, m))?
         } else if address == train::ADDRESS {
-            train::run(context, inputs, &input, dnn)?
+            metered(inputs, gas.infer_base, |m| train::run(context, inputs, &input, dnn, m))?
         } else {
-            info::run(context, inputs, &input, dnn)?
+            let base = gas.info_base.saturating_add(gas.registry_read(1));
+            metered(inputs, base, |m| info::run(context, &input, dnn, m))?
         };
         Ok(Some(precompile_output_to_interpreter_result(output, inputs.gas_limit)))
     }

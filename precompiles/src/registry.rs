@@ -28,7 +28,7 @@ use crate::{
     abi::IModelRegistry,
     attestation::{JobKind, Rule},
     error::DnnError,
-    meter::{Meter, Stop, metered},
+    meter::{Meter, Stop},
     model::Registration,
     provider::refuse_static_and_delegate,
 };
@@ -37,7 +37,6 @@ use alloy_sol_types::{SolEvent, SolInterface, SolValue};
 use revm::{
     context_interface::{Block, ContextTr, JournalTr},
     interpreter::CallInputs,
-    precompile::PrecompileOutput,
 };
 
 /// Address of the registry.
@@ -306,17 +305,8 @@ pub(crate) fn write_record<CTX: ContextTr>(
     Ok(())
 }
 
-/// Runs the registry. `Err` only for a broken host (database failure).
+/// Registers, under a [`Meter`] that charged `register_base`.
 pub(crate) fn run<CTX: ContextTr>(
-    ctx: &mut CTX,
-    call: &CallInputs,
-    input: &[u8],
-    dnn: &Dnn,
-) -> Result<PrecompileOutput, String> {
-    metered(call, dnn.gas().register_base, |meter| register(ctx, call, input, dnn, meter))
-}
-
-fn register<CTX: ContextTr>(
     ctx: &mut CTX,
     call: &CallInputs,
     input: &[u8],

@@ -27,7 +27,7 @@ use crate::{
     dtype::{self, Dtype},
     error::DnnError,
     infer::{check_tensor, input_error},
-    meter::{Meter, Stop, metered},
+    meter::{Meter, Stop},
     model::{Dim, ModelInfo},
     oracle::{CallContext, TrainParams, TrainRequest},
     registry,
@@ -39,23 +39,13 @@ use alloy_sol_types::{SolCall, SolEvent, SolInterface};
 use revm::{
     context_interface::{Block, Cfg, ContextTr, JournalTr},
     interpreter::CallInputs,
-    precompile::PrecompileOutput,
 };
 
 /// Address of the training precompile.
 pub const ADDRESS: Address = address!("0x0000000000000000000000000000000000000d02");
 
-/// Trains. `Err` only for a broken host.
+/// Trains, under a [`Meter`] that charged `infer_base`.
 pub(crate) fn run<CTX: ContextTr>(
-    ctx: &mut CTX,
-    call: &CallInputs,
-    input: &[u8],
-    dnn: &Dnn,
-) -> Result<PrecompileOutput, String> {
-    metered(call, dnn.gas().infer_base, |meter| train(ctx, call, input, dnn, meter))
-}
-
-fn train<CTX: ContextTr>(
     ctx: &mut CTX,
     call: &CallInputs,
     input: &[u8],
