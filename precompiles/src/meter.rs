@@ -1,9 +1,10 @@
 //! The gas one precompile call has been charged, and how the call ends.
 //!
-//! [`crate::provider`] runs each precompile under [`metered`]: the body raises the charge as it learns the cost
-//! ([`Meter::charge`], [`Meter::charge_total`]) and returns its ABI-encoded answer, or stops
-//! with `?` on a [`Stop`] — a revert carrying a [`DnnError`], out of gas, or a broken host.
-//! A revert spends what was charged until then; out of gas spends the whole call's gas.
+//! [`crate::provider`] runs each precompile under [`metered`]: the body raises the charge as
+//! it learns the cost ([`Meter::charge`], [`Meter::charge_total`]) and returns its ABI-encoded
+//! answer, or stops with `?` on a [`Stop`] — a revert carrying a [`DnnError`], out of gas, or
+//! a broken host. A revert spends what was charged until then; out of gas spends the whole
+//! call's gas.
 
 use crate::error::DnnError;
 use alloy_primitives::Bytes;
