@@ -78,7 +78,7 @@ async fn state_edits_and_impersonation_replay_on_a_follower() {
 
     // Impersonation: the whale sends without a key; unknown accounts still cannot.
     let send = json!([{ "from": WHALE, "to": ADDR1, "value": "0x1000" }]);
-    let (code_, message) = error_of(&rpc(&url, "eth_sendTransaction", send.clone()).await);
+    let (code_, message) = rpc_error(&url, "eth_sendTransaction", send.clone()).await;
     assert_eq!(code_, -32000);
     assert!(message.contains("unknown account"), "{message}");
     result(&url, "anvil_impersonateAccount", json!([WHALE])).await;
@@ -101,7 +101,7 @@ async fn state_edits_and_impersonation_replay_on_a_follower() {
             .unwrap();
     assert!(wait_receipt(&provider, hash).await.status());
     result(&url, "anvil_stopImpersonatingAccount", json!([WHALE])).await;
-    let (_, message) = error_of(&rpc(&url, "eth_sendTransaction", send).await);
+    let (_, message) = rpc_error(&url, "eth_sendTransaction", send).await;
     assert!(message.contains("unknown account"), "{message}");
 
     // The block after the edits records them: its extraData is not empty.
@@ -128,7 +128,7 @@ async fn state_edits_and_impersonation_replay_on_a_follower() {
         U256::from(33)
     );
     // Followers refuse dev methods that change the chain, and answer read-only ones.
-    let (_, message) = error_of(&rpc(&furl, "anvil_setBalance", json!([WHALE, "0x1"])).await);
+    let (_, message) = rpc_error(&furl, "anvil_setBalance", json!([WHALE, "0x1"])).await;
     assert!(message.contains("changes nothing itself"), "{message}");
     let info = result(&furl, "anvil_nodeInfo", json!([])).await;
     assert_eq!(info["currentBlockNumber"], height);
@@ -173,13 +173,13 @@ async fn time_travel_and_mining() {
     assert_eq!(quantity(&latest(&url).await["number"]), number + 7);
 
     // Errors: a timestamp in the past, too many blocks, a block count that is not a number.
-    let (code, message) = error_of(&rpc(&url, "evm_setNextBlockTimestamp", json!([start])).await);
+    let (code, message) = rpc_error(&url, "evm_setNextBlockTimestamp", json!([start])).await;
     assert_eq!(code, -32602);
     assert!(message.contains("lower than or equal to previous block's timestamp"), "{message}");
-    let (code, message) = error_of(&rpc(&url, "anvil_mine", json!([1_000_000_000u64])).await);
+    let (code, message) = rpc_error(&url, "anvil_mine", json!([1_000_000_000u64])).await;
     assert_eq!(code, -32602);
     assert!(message.contains("the limit is 100000"), "{message}");
-    let (code, _) = error_of(&rpc(&url, "anvil_mine", json!(["many"])).await);
+    let (code, _) = rpc_error(&url, "anvil_mine", json!(["many"])).await;
     assert_eq!(code, -32602);
     assert_eq!(quantity(&latest(&url).await["number"]), number + 7, "nothing was mined");
 }
@@ -284,10 +284,10 @@ async fn dump_and_load_state() {
     let target = node().await;
     let turl = target.http_endpoint();
     let tprovider = provider_at(&turl, KEY0);
-    let (code, message) = error_of(&rpc(&turl, "anvil_loadState", json!(["0x1f8b0000"])).await);
+    let (code, message) = rpc_error(&turl, "anvil_loadState", json!(["0x1f8b0000"])).await;
     assert_eq!(code, -32602);
     assert!(message.contains("not valid gzip"), "{message}");
-    let (code, message) = error_of(&rpc(&turl, "anvil_loadState", json!(["0x7b7d"])).await);
+    let (code, message) = rpc_error(&turl, "anvil_loadState", json!(["0x7b7d"])).await;
     assert_eq!(code, -32602);
     assert!(message.contains("state dump is not valid"), "{message}");
     assert_eq!(tprovider.get_code_at(storage).await.unwrap(), Bytes::new(), "nothing loaded");

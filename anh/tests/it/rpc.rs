@@ -115,7 +115,7 @@ async fn raw_transactions_proofs_and_accounts() {
     )
     .expect("the exclusion proof verifies");
     let too_many: Vec<B256> = (0..1025u64).map(|i| B256::from(U256::from(i))).collect();
-    let (code, message) = error_of(&rpc(&url, "eth_getProof", json!([storage, too_many])).await);
+    let (code, message) = rpc_error(&url, "eth_getProof", json!([storage, too_many])).await;
     assert_eq!(code, -32602);
     assert!(message.contains("too many storage keys: 1025 (limit 1024)"), "{message}");
 
@@ -177,11 +177,11 @@ async fn signing_and_filling() {
         assert_eq!(signature.recover_address_from_prehash(&hash).unwrap(), ADDR0);
     }
     let (code, message) =
-        error_of(&rpc(&url, "eth_signTypedData_v4", json!([ADDR0, { "types": 1 }])).await);
+        rpc_error(&url, "eth_signTypedData_v4", json!([ADDR0, { "types": 1 }])).await;
     assert_eq!(code, -32602);
     assert!(message.contains("invalid typed data"), "{message}");
     let stranger = address!("0x00000000000000000000000000000000000fee11");
-    let (code, message) = error_of(&rpc(&url, "eth_sign", json!([stranger, "0x00"])).await);
+    let (code, message) = rpc_error(&url, "eth_sign", json!([stranger, "0x00"])).await;
     assert_eq!(code, -32000);
     assert!(message.contains("unknown account"), "{message}");
 
@@ -200,7 +200,7 @@ async fn signing_and_filling() {
     assert!(filled["tx"]["maxFeePerGas"].is_string());
     let raw: Bytes = parse(filled["raw"].clone());
     assert_eq!(TxEnvelope::decode_2718_exact(&raw).unwrap().value(), U256::from(0x10));
-    let (code, _) = error_of(&rpc(&url, "eth_fillTransaction", json!([{ "to": ADDR1 }])).await);
+    let (code, _) = rpc_error(&url, "eth_fillTransaction", json!([{ "to": ADDR1 }])).await;
     assert_eq!(code, -32602);
 }
 
@@ -250,10 +250,9 @@ async fn access_lists_overrides_and_history() {
         parse::<U256>(balance_then),
         U256::from(10_000u64) * U256::from(10).pow(U256::from(18))
     );
-    let (code, _) = error_of(&rpc(&url, "eth_call", json!([get(1), "0x999"])).await);
+    let (code, _) = rpc_error(&url, "eth_call", json!([get(1), "0x999"])).await;
     assert_eq!(code, -32001);
-    let (code, _) =
-        error_of(&rpc(&url, "eth_call", json!([get(1), { "blockHash": B256::ZERO }])).await);
+    let (code, _) = rpc_error(&url, "eth_call", json!([get(1), { "blockHash": B256::ZERO }])).await;
     assert_eq!(code, -32001);
 
     // State overrides: code at a fresh address, a storage diff, a balance.
@@ -269,7 +268,7 @@ async fn access_lists_overrides_and_history() {
     assert_eq!(result(&url, "eth_call", json!([at_ghost, "latest", overrides])).await, word(77));
     assert_eq!(provider.get_code_at(ghost).await.unwrap(), Bytes::new(), "nothing kept");
     let both = json!({ ghost.to_string(): { "state": {}, "stateDiff": {} } });
-    let (code, message) = error_of(&rpc(&url, "eth_call", json!([at_ghost, "latest", both])).await);
+    let (code, message) = rpc_error(&url, "eth_call", json!([at_ghost, "latest", both])).await;
     assert_eq!(code, -32602);
     assert!(message.contains("both 'state' and 'stateDiff'"), "{message}");
     // `state` replaces the whole storage.
@@ -286,7 +285,7 @@ async fn access_lists_overrides_and_history() {
     // eth_estimateGas takes overrides too: a sender without funds made rich.
     let poor = address!("0x0000000000000000000000000000000000000bad");
     let transfer = json!({ "from": poor, "to": ADDR1, "value": "0xde0b6b3a7640000" });
-    let (code, _) = error_of(&rpc(&url, "eth_estimateGas", json!([transfer])).await);
+    let (code, _) = rpc_error(&url, "eth_estimateGas", json!([transfer])).await;
     assert_eq!(code, -32000);
     let rich = json!({ poor.to_string(): { "balance": "0xffffffffffffffffffff" } });
     assert_eq!(result(&url, "eth_estimateGas", json!([transfer, "latest", rich])).await, "0x5208");
@@ -361,7 +360,7 @@ async fn polled_filters() {
         result(&url, "eth_getFilterLogs", json!([ranged])).await.as_array().unwrap().len(),
         2
     );
-    let (code, message) = error_of(&rpc(&url, "eth_getFilterLogs", json!([blocks])).await);
+    let (code, message) = rpc_error(&url, "eth_getFilterLogs", json!([blocks])).await;
     assert_eq!((code, message.as_str()), (-32000, "filter not found"));
 
     // Pending transactions, with mining off.
@@ -375,12 +374,12 @@ async fn polled_filters() {
     assert_eq!(node.api().installed_filters(), 4);
     assert_eq!(result(&url, "eth_uninstallFilter", json!([logs])).await, true);
     assert_eq!(result(&url, "eth_uninstallFilter", json!([logs])).await, false);
-    let (code, message) = error_of(&rpc(&url, "eth_getFilterChanges", json!([logs])).await);
+    let (code, message) = rpc_error(&url, "eth_getFilterChanges", json!([logs])).await;
     assert_eq!((code, message.as_str()), (-32000, "filter not found"));
-    let (code, _) = error_of(&rpc(&url, "eth_getFilterChanges", json!(["not-an-id"])).await);
+    let (code, _) = rpc_error(&url, "eth_getFilterChanges", json!(["not-an-id"])).await;
     assert_eq!(code, -32602);
     let (code, message) =
-        error_of(&rpc(&url, "eth_newFilter", json!([{ "blockHash": B256::ZERO }])).await);
+        rpc_error(&url, "eth_newFilter", json!([{ "blockHash": B256::ZERO }])).await;
     assert_eq!(code, -32602);
     assert!(message.contains("use eth_getLogs"), "{message}");
     assert_eq!(node.api().installed_filters(), 3);

@@ -489,10 +489,7 @@ async fn node_with_a_pending_transfer() -> (anh::NodeHandle, B256) {
 async fn bad_inputs_are_refused() {
     let (node, pending) = node_with_a_pending_transfer().await;
     let url = node.http_endpoint();
-    let error = |method: &'static str, params: Value| {
-        let url = url.clone();
-        async move { error_of(&rpc(&url, method, params).await) }
-    };
+    let error = |method, params| rpc_error(&url, method, params);
 
     let unknown = keccak256("no such transaction");
     assert_eq!(
@@ -762,10 +759,7 @@ async fn trace_block_lists_every_transaction() {
 async fn parity_bad_inputs_are_refused() {
     let (node, pending) = node_with_a_pending_transfer().await;
     let url = node.http_endpoint();
-    let error = |method: &'static str, params: Value| {
-        let url = url.clone();
-        async move { error_of(&rpc(&url, method, params).await) }
-    };
+    let error = |method, params| rpc_error(&url, method, params);
 
     let unknown = keccak256("no such transaction");
     assert_eq!(result(&url, "trace_transaction", json!([unknown])).await, json!([]));

@@ -113,6 +113,11 @@ pub(crate) fn error_of(reply: &Value) -> (i64, String) {
     (error["code"].as_i64().expect("code"), error["message"].as_str().expect("message").to_string())
 }
 
+/// Calls `method` and returns its error's code and message, asserting it fails.
+pub(crate) async fn rpc_error(url: &str, method: &str, params: Value) -> (i64, String) {
+    error_of(&rpc(url, method, params).await)
+}
+
 /// Sends `tx` from `provider`'s signer and waits for its receipt (which may be a failure).
 pub(crate) async fn send(
     provider: &DynProvider,

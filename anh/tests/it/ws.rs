@@ -159,7 +159,7 @@ async fn subscriptions_deliver() {
     }
     // Over HTTP, subscriptions are refused.
     let (code, message) =
-        error_of(&rpc(&node.http_endpoint(), "eth_subscribe", json!(["newHeads"])).await);
+        rpc_error(&node.http_endpoint(), "eth_subscribe", json!(["newHeads"])).await;
     assert_eq!(code, -32601);
     assert!(message.contains("needs a WebSocket connection"), "{message}");
 
