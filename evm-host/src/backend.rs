@@ -767,14 +767,15 @@ impl Backend {
         Ok(match number {
             None => {
                 let header = &head.header;
-                let env = block_env(
-                    header.number + 1,
-                    self.clock.lock().now().max(header.timestamp + 1),
-                    header.gas_limit,
-                    self.next_base_fee_after(header),
-                    *self.coinbase.lock(),
-                    prevrandao(header.number + 1),
-                );
+                let env = BlockParams {
+                    number: header.number + 1,
+                    timestamp: self.clock.lock().now().max(header.timestamp + 1),
+                    gas_limit: header.gas_limit,
+                    base_fee: self.next_base_fee_after(header),
+                    beneficiary: *self.coinbase.lock(),
+                    mix_hash: prevrandao(header.number + 1),
+                }
+                .env();
                 (chain.head_state.clone(), env, chain.recent.clone())
             }
             Some(n) => {
@@ -784,14 +785,15 @@ impl Backend {
                 } else {
                     chain.states[n as usize].clone()
                 };
-                let env = block_env(
-                    n,
-                    header.timestamp,
-                    header.gas_limit,
-                    header.base_fee_per_gas.unwrap_or_default(),
-                    header.beneficiary,
-                    header.mix_hash,
-                );
+                let env = BlockParams {
+                    number: n,
+                    timestamp: header.timestamp,
+                    gas_limit: header.gas_limit,
+                    base_fee: header.base_fee_per_gas.unwrap_or_default(),
+                    beneficiary: header.beneficiary,
+                    mix_hash: header.mix_hash,
+                }
+                .env();
                 let hashes = chain.recent_hashes_at(n);
                 (state, env, hashes)
             }
@@ -1140,14 +1142,7 @@ impl Backend {
         precompiles: AnhPrecompiles,
         strict: bool,
     ) -> HostResult<Executed> {
-        let env = block_env(
-            params.number,
-            params.timestamp,
-            params.gas_limit,
-            params.base_fee,
-            params.beneficiary,
-            params.mix_hash,
-        );
+        let env = params.env();
         let mut db = StateDb::new(state, self.codes.clone(), hashes);
         // EIP-2935: the history contract keeps the parent hash in slot (number - 1) % 8191.
         db.system_store(
@@ -1416,6 +1411,20 @@ struct BlockParams {
     base_fee: u64,
     beneficiary: Address,
     mix_hash: B256,
+}
+
+impl BlockParams {
+    /// The EVM's block environment for these parameters.
+    fn env(&self) -> revm::context::BlockEnv {
+        block_env(
+            self.number,
+            self.timestamp,
+            self.gas_limit,
+            self.base_fee,
+            self.beneficiary,
+            self.mix_hash,
+        )
+    }
 }
 
 /// A block's executed transactions and the state after them.

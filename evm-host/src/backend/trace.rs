@@ -18,7 +18,7 @@ use super::{Backend, BlockParams, CallOverrides, TxLocation, call_error};
 use crate::{
     block::{Block, MinedTx},
     error::{HostError, HostResult},
-    evm::{AnhContext, AnhInspectingEvm, block_env, call_cfg, call_tx_env, tx_env},
+    evm::{AnhContext, AnhInspectingEvm, call_cfg, call_tx_env, tx_env},
     state::StateDb,
 };
 use alloy_eips::BlockId;
@@ -65,6 +65,16 @@ impl Backend {
         Ok(traces.pop())
     }
 
+    /// The mined block `id` names: the pending block cannot be traced.
+    fn mined_block(&self, id: BlockId) -> HostResult<std::sync::Arc<Block>> {
+        let number = self.resolve_number(id)?.ok_or_else(|| {
+            HostError::InvalidRequest(
+                "the pending block cannot be traced: mine it first (evm_mine)".into(),
+            )
+        })?;
+        self.block(number).ok_or(HostError::UnknownBlock)
+    }
+
     /// `debug_traceBlockByNumber` / `debug_traceBlockByHash`: traces every transaction of the
     /// block `id` names, in order, each on the state its predecessors left (Replay mode).
     pub fn trace_block(
@@ -73,12 +83,7 @@ impl Backend {
         opts: GethDebugTracingOptions,
     ) -> HostResult<Vec<TraceResult>> {
         let inspector = tracer(opts)?;
-        let number = self.resolve_number(id)?.ok_or_else(|| {
-            HostError::InvalidRequest(
-                "the pending block cannot be traced: mine it first (evm_mine)".into(),
-            )
-        })?;
-        let block = self.block(number).ok_or(HostError::UnknownBlock)?;
+        let block = self.mined_block(id)?;
         if block.transactions.is_empty() {
             return Ok(Vec::new());
         }
@@ -145,12 +150,7 @@ impl Backend {
     /// each on the state its predecessors left (Replay mode). There are no reward traces: the
     /// chain has no block rewards.
     pub fn parity_trace_block(&self, id: BlockId) -> HostResult<Vec<LocalizedTransactionTrace>> {
-        let number = self.resolve_number(id)?.ok_or_else(|| {
-            HostError::InvalidRequest(
-                "the pending block cannot be traced: mine it first (evm_mine)".into(),
-            )
-        })?;
-        let block = self.block(number).ok_or(HostError::UnknownBlock)?;
+        let block = self.mined_block(id)?;
         if block.transactions.is_empty() {
             return Ok(Vec::new());
         }
@@ -211,14 +211,7 @@ impl Backend {
         check_replay(oracle.as_deref(), number)?;
 
         let (precompiles, oracle) = self.evm.replay_precompiles(block.jobs.clone());
-        let env = block_env(
-            params.number,
-            params.timestamp,
-            params.gas_limit,
-            params.base_fee,
-            params.beneficiary,
-            params.mix_hash,
-        );
+        let env = params.env();
         let db = StateDb::new(executed.state, self.codes.clone(), hashes);
         let mut evm = self.evm.evm_with_inspector(db, self.evm.cfg(), env, precompiles, inspector);
         let mut traces = Vec::with_capacity(traced.len());
