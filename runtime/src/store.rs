@@ -236,7 +236,8 @@ impl ModelStore {
                 self.put_with_parent(&bytes, info.parent)?;
                 Ok(true)
             }
-            None => Ok(self.infos.read().contains_key(model) || self.read(model).is_ok()),
+            // On disk, or not held (the analysis is cached: no file read after the first).
+            None => Ok(self.info(model).is_some()),
         }
     }
 
