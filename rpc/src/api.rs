@@ -572,16 +572,16 @@ impl EthApi {
             m if m.starts_with("debug_") || m.starts_with("trace_") => {
                 match crate::debug::execute(self, m, params).await {
                     Some(result) => result,
-                    None => Err(RpcError::method_not_found(method)),
+                    None => Err(RpcError::method_not_found()),
                 }
             }
             m if m.starts_with("evm_") || m.starts_with("anvil_") || m.starts_with("hardhat_") => {
                 match crate::dev::execute(self, m, params).await {
                     Some(result) => result,
-                    None => Err(RpcError::method_not_found(method)),
+                    None => Err(RpcError::method_not_found()),
                 }
             }
-            _ => Err(RpcError::method_not_found(method)),
+            _ => Err(RpcError::method_not_found()),
         }
     }
 

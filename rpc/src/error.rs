@@ -54,12 +54,12 @@ impl RpcError {
         Self::new(INVALID_REQUEST, format!("Invalid request: {detail}"))
     }
 
-    /// -32601.
-    pub fn method_not_found(method: &str) -> Self {
-        Self::new(
-            METHOD_NOT_FOUND,
-            format!("Method not found: the method {method} does not exist/is not available"),
-        )
+    /// -32601 for a method the node does not have, worded exactly as anvil words it
+    /// (`{"code":-32601,"message":"Method not found"}`, no `data`). Not geth's "the method X
+    /// does not exist/is not available": ethers.js v6 matches that wording and reports an
+    /// `UNSUPPORTED_OPERATION` instead of the JSON-RPC error.
+    pub fn method_not_found() -> Self {
+        Self::new(METHOD_NOT_FOUND, "Method not found")
     }
 
     /// -32602.

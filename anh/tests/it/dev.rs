@@ -10,6 +10,7 @@ use alloy::{
     rpc::types::TransactionRequest,
 };
 use anh::NodeConfig;
+use anh_evm_host::MiningMode;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -341,4 +342,184 @@ async fn dev_effects_survive_a_restart() {
     let provider = provider_at(&url, KEY0);
     assert!(provider.get_balance(WHALE).await.unwrap() < U256::from(10).pow(U256::from(18)));
     assert_eq!(provider.get_transaction_count(WHALE).await.unwrap(), 1);
+}
+
+/// Seconds a block may land past the time jump asked for, in the checks below: wall time that
+/// passes between the calls of a test on a loaded machine.
+const SLACK: u64 = 10;
+
+/// `(number, timestamp)` of block `number`.
+async fn block_time(url: &str, number: u64) -> Option<(u64, u64)> {
+    let block = result(url, "eth_getBlockByNumber", json!([format!("{number:#x}"), false])).await;
+    (!block.is_null()).then(|| (number, quantity(&block["timestamp"])))
+}
+
+/// `(number, timestamp)` of the latest block.
+async fn head(url: &str) -> (u64, u64) {
+    let block = latest(url).await;
+    (quantity(&block["number"]), quantity(&block["timestamp"]))
+}
+
+fn wall_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+}
+
+/// Mines `blocks` blocks at once — within the same second, so each is bumped one second past
+/// its parent and the chain runs ahead of the clock — and checks that it did.
+async fn run_ahead(url: &str, blocks: u64) {
+    result(url, "anvil_mine", json!([format!("{blocks:#x}")])).await;
+    let (_, timestamp) = head(url).await;
+    let wall = wall_now();
+    assert!(
+        timestamp > wall + 2,
+        "the chain did not run ahead of the clock: {timestamp} vs {wall}"
+    );
+}
+
+/// Asserts that `after` lies `jump` seconds (and at most `SLACK` more) after `before`.
+fn assert_jump(before: (u64, u64), after: (u64, u64), jump: u64, what: &str) {
+    assert_eq!(after.0, before.0 + 1, "{what}: not the next block");
+    let delta = after.1 - before.1;
+    assert!(
+        (jump..=jump + SLACK).contains(&delta),
+        "{what}: block {} moved the chain by {delta} s, not {jump} s",
+        after.0
+    );
+}
+
+/// `evm_increaseTime(n)` and a block move the chain by `n` seconds from the latest block even
+/// when blocks mined within one second ran the chain ahead of the clock: with `evm_mine`,
+/// with a transaction under automine, and under `--no-mining` with `evm_mine`.
+#[tokio::test(flavor = "multi_thread")]
+async fn time_jump_after_blocks_in_the_same_second_is_whole() {
+    let node = node().await;
+    let url = node.http_endpoint();
+
+    run_ahead(&url, 10).await;
+    let before = head(&url).await;
+    result(&url, "evm_increaseTime", json!([3600])).await;
+    result(&url, "evm_mine", json!([])).await;
+    assert_jump(before, head(&url).await, 3600, "evm_mine");
+
+    // Automine: the transaction's block takes the jump.
+    run_ahead(&url, 10).await;
+    let before = head(&url).await;
+    result(&url, "evm_increaseTime", json!([3600])).await;
+    let provider = provider(&node, KEY0);
+    let tx = TransactionRequest::default().with_to(ADDR1).with_value(U256::from(1));
+    let receipt = send(&provider, tx).await;
+    let mined = block_time(&url, receipt.block_number.unwrap()).await.unwrap();
+    assert_jump(before, mined, 3600, "automine");
+
+    // Hardhat's `time.increase(n)`: the next block at the latest one's timestamp plus `n`.
+    run_ahead(&url, 10).await;
+    let before = head(&url).await;
+    result(&url, "evm_setNextBlockTimestamp", json!([before.1 + 3600])).await;
+    result(&url, "hardhat_mine", json!([])).await;
+    let after = head(&url).await;
+    assert_eq!(after, (before.0 + 1, before.1 + 3600));
+
+    // Mining off, `evm_mine` on request.
+    let manual = node_with(NodeConfig { mining: MiningMode::Manual, ..NodeConfig::test() }).await;
+    let url = manual.http_endpoint();
+    run_ahead(&url, 10).await;
+    let before = head(&url).await;
+    result(&url, "evm_increaseTime", json!([3600])).await;
+    result(&url, "evm_mine", json!([])).await;
+    assert_jump(before, head(&url).await, 3600, "--no-mining");
+}
+
+/// After `evm_snapshot` → a mined transaction → `evm_revert`, `evm_increaseTime(n)` and
+/// `evm_mine` still move the chain by `n` seconds from the reverted-to latest block.
+#[tokio::test(flavor = "multi_thread")]
+async fn time_jump_after_snapshot_and_revert_is_whole() {
+    let node = node().await;
+    let url = node.http_endpoint();
+    let provider = provider(&node, KEY0);
+    deploy(&provider, "Storage").await;
+    run_ahead(&url, 10).await;
+
+    let id = result(&url, "evm_snapshot", json!([])).await;
+    let snapshot = head(&url).await;
+    let tx = TransactionRequest::default().with_to(ADDR1).with_value(U256::from(1));
+    send(&provider, tx).await;
+    run_ahead(&url, 5).await;
+    assert_eq!(result(&url, "evm_revert", json!([id])).await, true);
+    assert_eq!(head(&url).await, snapshot);
+
+    result(&url, "evm_increaseTime", json!([3600])).await;
+    result(&url, "evm_mine", json!([])).await;
+    assert_jump(snapshot, head(&url).await, 3600, "after evm_revert");
+
+    // Twice more, with the time increase made before the snapshot: the revert brings it back.
+    let id = result(&url, "evm_snapshot", json!([])).await;
+    let snapshot = head(&url).await;
+    run_ahead(&url, 10).await;
+    assert_eq!(result(&url, "evm_revert", json!([id])).await, true);
+    result(&url, "evm_increaseTime", json!([7200])).await;
+    let id = result(&url, "evm_snapshot", json!([])).await;
+    run_ahead(&url, 10).await;
+    assert_eq!(result(&url, "evm_revert", json!([id])).await, true);
+    result(&url, "evm_mine", json!([])).await;
+    assert_jump(snapshot, head(&url).await, 7200, "increase kept by evm_revert");
+}
+
+/// Under interval mining (`--block-time 1`), the first block after `evm_increaseTime(n)` is
+/// `n` seconds after its parent, even when the chain had run ahead of the clock.
+#[tokio::test(flavor = "multi_thread")]
+async fn time_jump_under_interval_mining_is_whole() {
+    let config =
+        NodeConfig { mining: MiningMode::Interval(Duration::from_secs(1)), ..NodeConfig::test() };
+    let node = node_with(config).await;
+    let url = node.http_endpoint();
+    run_ahead(&url, 10).await;
+    let from = head(&url).await.0;
+    result(&url, "evm_increaseTime", json!([3600])).await;
+
+    // The interval miner may have produced a block just before the increase: look for the
+    // first block that carries it.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut parent = block_time(&url, from).await.unwrap();
+    loop {
+        match block_time(&url, parent.0 + 1).await {
+            Some(block) if block.1 - parent.1 >= 1000 => {
+                assert_jump(parent, block, 3600, "interval mining");
+                break;
+            }
+            Some(block) => parent = block,
+            None => {
+                assert!(Instant::now() < deadline, "no block carried the time increase");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// `evm_setNextBlockTimestamp` after blocks ran ahead of the clock: the block takes exactly
+/// that timestamp, later blocks go on from it, and a time increase after it is whole.
+#[tokio::test(flavor = "multi_thread")]
+async fn next_block_timestamp_after_blocks_ran_ahead() {
+    let node = node().await;
+    let url = node.http_endpoint();
+    run_ahead(&url, 10).await;
+    let before = head(&url).await;
+    // Ahead of the chain, but behind nothing: one second after the latest block.
+    result(&url, "evm_setNextBlockTimestamp", json!([before.1 + 1])).await;
+    result(&url, "evm_mine", json!([])).await;
+    assert_eq!(head(&url).await, (before.0 + 1, before.1 + 1));
+
+    run_ahead(&url, 10).await;
+    let before = head(&url).await;
+    let target = before.1 + 600;
+    result(&url, "evm_setNextBlockTimestamp", json!([target])).await;
+    result(&url, "evm_mine", json!([])).await;
+    assert_eq!(head(&url).await, (before.0 + 1, target));
+    result(&url, "evm_mine", json!([])).await;
+    assert_jump((before.0 + 1, target), head(&url).await, 1, "the block after it");
+
+    run_ahead(&url, 10).await;
+    let before = head(&url).await;
+    result(&url, "evm_increaseTime", json!([3600])).await;
+    result(&url, "evm_mine", json!([])).await;
+    assert_jump(before, head(&url).await, 3600, "evm_increaseTime after it");
 }

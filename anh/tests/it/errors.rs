@@ -62,8 +62,7 @@ async fn protocol_errors() {
     assert_eq!(error_of(&reply).0, -32600);
 
     let reply = rpc(&url, "eth_doesNotExist", json!([])).await;
-    assert_eq!(error_of(&reply).0, -32601);
-    assert!(error_of(&reply).1.contains("eth_doesNotExist"));
+    assert_eq!(error_of(&reply), (-32601, "Method not found".into()));
 
     let reply = rpc(&url, "eth_getBalance", json!(["0xnothex"])).await;
     let (code, message) = error_of(&reply);
@@ -91,10 +90,47 @@ async fn protocol_errors() {
     assert_eq!(replies.len(), 2);
     assert_eq!(replies[0]["result"], "0x7a69");
     assert_eq!(replies[1]["id"], "b");
-    assert_eq!(replies[1]["error"]["code"], -32601);
+    assert_eq!(replies[1]["error"], json!({ "code": -32601, "message": "Method not found" }));
 
     // Still serving.
     assert_eq!(rpc(&url, "eth_chainId", json!([])).await["result"], "0x7a69");
+}
+
+/// An unknown method is answered exactly as anvil answers it — `{"code":-32601,"message":
+/// "Method not found"}`, no `data` — over HTTP and WebSocket, whatever its prefix. (geth's
+/// "the method X does not exist/is not available" makes ethers.js v6 report an
+/// `UNSUPPORTED_OPERATION` instead of the JSON-RPC error.)
+#[tokio::test(flavor = "multi_thread")]
+async fn unknown_method_is_answered_as_anvil_does() {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::{connect_async, tungstenite::Message};
+
+    let node = node().await;
+    let url = node.http_endpoint();
+    let expected = json!({ "code": -32601, "message": "Method not found" });
+    let methods =
+        ["eth_doesNotExist", "foo", "debug_noSuchMethod", "trace_nope", "anvil_nope", "evm_nope"];
+    for method in methods {
+        let reply = rpc(&url, method, json!([])).await;
+        assert_eq!(reply, json!({ "jsonrpc": "2.0", "id": 1, "error": expected }), "{method}");
+    }
+
+    let (mut ws, _) = connect_async(node.ws_endpoint()).await.expect("WebSocket connects");
+    for (id, method) in methods.into_iter().enumerate() {
+        let request = json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": [] });
+        ws.send(Message::Text(request.to_string().into())).await.expect("sent");
+        let reply = loop {
+            let frame = tokio::time::timeout(std::time::Duration::from_secs(10), ws.next())
+                .await
+                .expect("a reply within 10 s")
+                .expect("the socket is open")
+                .expect("a frame");
+            if let Message::Text(text) = frame {
+                break serde_json::from_str::<serde_json::Value>(&text).expect("JSON");
+            }
+        };
+        assert_eq!(reply, json!({ "jsonrpc": "2.0", "id": id, "error": expected }), "{method}");
+    }
 }
 
 /// Oversized bodies and batches are refused before work is done.

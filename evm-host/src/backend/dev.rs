@@ -156,12 +156,12 @@ impl Backend {
         self.auto_impersonate.load(Ordering::Relaxed) || self.impersonated.lock().contains(address)
     }
 
-    /// `evm_increaseTime`: moves the clock forward; returns the clock's total offset from wall
-    /// time, in seconds.
+    /// `evm_increaseTime`: moves the clock forward, so that the next block is at least
+    /// `seconds` after the latest one; returns the clock's total offset from wall time, in
+    /// seconds.
     pub fn increase_time(&self, seconds: u64) -> i64 {
-        let mut clock = self.clock.lock();
-        clock.offset = clock.offset.saturating_add(i64::try_from(seconds).unwrap_or(i64::MAX));
-        clock.offset
+        let latest = self.latest().header.timestamp;
+        self.clock.lock().increase(seconds, latest)
     }
 
     /// `anvil_setTime`: sets the clock to `timestamp`; returns the new offset from wall time.
