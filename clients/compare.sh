@@ -24,7 +24,8 @@ LOGS="$HERE/.logs"
 log() { echo "compare: $*" >&2; }
 
 [[ -x "$ANH_BIN" ]] || { log "no anh binary at $ANH_BIN: build it (cargo build -p anh) or set ANH_BIN"; exit 1; }
-eval "$("$ROOT/scripts/setup-node.sh" --print-env)"
+tools="$("$ROOT/scripts/setup-node.sh" --print-env)" || { log "set-up failed (scripts/setup-node.sh)"; exit 1; }
+eval "$tools"
 
 free_port() { node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
 

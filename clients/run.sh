@@ -5,10 +5,9 @@
 #   clients/run.sh [URL] [CLIENT...]     URL defaults to $ANH_RPC_URL, then http://127.0.0.1:8545;
 #                                        CLIENT is any of: ethers viem web3py foundry hardhat
 #
-# Set-up is done first and is a no-op when up to date: the repository's Node tools
-# (scripts/setup-node.sh: Foundry 1.7.1, solc), `npm ci` here (ethers, viem, Hardhat 2.29, ...),
-# and the web3.py venv (clients/python/setup.sh). Prints one line per client,
-# `<client>  N passed, N failed`, then the node's JSON-RPC error answers other than reverts;
+# Set-up is done first and is a no-op when up to date (clients/setup.sh: the repository's Node
+# tools, `npm ci` here for ethers, viem, Hardhat 2.29, ..., and the web3.py venv). Prints one
+# line per client, `<client>  N passed, N failed`, then the node's JSON-RPC error answers other than reverts;
 # exits 1 if any test failed.
 #
 # Environment:
@@ -37,17 +36,10 @@ logs="${ANH_CLIENTS_LOG_DIR:-$HERE/.logs/$label}"
 log() { echo "clients: $*" >&2; }
 
 # --- set-up ---------------------------------------------------------------------------------
-eval "$("$ROOT/scripts/setup-node.sh" --print-env)"
+PY="$("$HERE/setup.sh")" || { log "set-up failed (clients/setup.sh)"; exit 1; }
+tools="$("$ROOT/scripts/setup-node.sh" --print-env)" || { log "set-up failed (scripts/setup-node.sh)"; exit 1; }
+eval "$tools"
 export ANH_CAST ANH_FORGE ANH_ANVIL
-
-stamp="$HERE/node_modules/.anh-clients-stamp"
-want="$( (cat "$HERE/package-lock.json"; node --version) | sha256sum | cut -d' ' -f1)"
-if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
-    log "npm ci in clients/"
-    (cd "$HERE" && npm ci --no-audit --no-fund >&2)
-    echo "$want" >"$stamp"
-fi
-PY="$("$HERE/python/setup.sh")"
 
 for artifact in DevToken Reverter; do
     [[ -f "$ROOT/contracts/out/$artifact.json" ]] || { log "contracts/out/$artifact.json is missing: run node contracts/build.mjs"; exit 1; }

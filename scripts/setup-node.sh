@@ -1,26 +1,38 @@
 #!/usr/bin/env bash
-# Installs the repository's Node tooling (solc-js and Foundry's cast, anvil and forge, pinned in
-# package.json / package-lock.json) with `npm ci`, then checks that the native Foundry binaries run.
+# Installs the repository's Node tooling, every byte pinned and checked:
 #
-#   scripts/setup-node.sh              install if needed, then print the binaries' paths
+#   - solc-js 0.8.28 (contract artifacts): `npm ci` from package.json and package-lock.json. The
+#     lock holds plain registry packages only, each with its integrity, a shape that npm 10 and
+#     every npm 11 read alike.
+#   - Foundry's cast, anvil and forge 1.7.1: the native binary of each, from the npm package of
+#     this platform (@foundry-rs/<tool>-<os>-<arch>), fetched with `npm pack`, checked against
+#     the sha512 in scripts/pins/foundry.txt and unpacked under
+#     node_modules/@foundry-rs/<tool>-<os>-<arch>/bin/<tool>. The wrapper packages
+#     (@foundry-rs/<tool>) are not used: their optional platform dependencies give lock files
+#     that one npm release writes and another refuses, and their launchers exit 0 when the tool
+#     fails.
+#
+#   scripts/setup-node.sh              install what is missing, then print the tools' paths
 #   scripts/setup-node.sh --print-env  same, but stdout is only ANH_CAST=…, ANH_ANVIL=…, ANH_FORGE=…
-#                                      (eval "$(scripts/setup-node.sh --print-env)", or >> "$GITHUB_ENV")
+#                                      (env="$(scripts/setup-node.sh --print-env)" || exit; eval "$env")
 #
-# Idempotent: `npm ci` runs only when node_modules/.anh-setup-stamp does not match the hash of
-# package-lock.json (and the Node version). The paths printed are the native binaries under
-# node_modules/@foundry-rs/<tool>-<os>-<arch>/bin/, not the node_modules/.bin wrappers, which
-# exit 0 even when the tool fails.
+# Idempotent: nothing is fetched when node_modules/.anh-setup-stamp matches the pins and every
+# tool runs and reports its pinned version. Downloads go through npm's cache in
+# ${ANH_CACHE_DIR:-$HOME/.cache/anh}/npm (npm_config_cache overrides it). Any failure (no Node,
+# registry unreachable, a hash that does not match, a binary that does not run) exits 1 with a
+# one-line reason on stderr; nothing half-installed is left looking installed.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
-TOOLS=(cast anvil forge)
+PINS="$ROOT/scripts/pins/foundry.txt"
 STAMP="$ROOT/node_modules/.anh-setup-stamp"
+SOLC_VERSION="0.8.28"
 
 print_env=0
 case "${1:-}" in
   "") ;;
   --print-env) print_env=1 ;;
-  -h|--help) sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) echo "setup-node.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
 esac
 
@@ -32,72 +44,97 @@ command -v npm >/dev/null || die "npm is not on PATH: install Node.js 20 or newe
 node_version="$(node --version)"
 node_major="${node_version#v}"
 node_major="${node_major%%.*}"
-(( node_major >= 20 )) || die "Node $node_version is too old: Foundry's npm packages need Node 20 or newer"
+(( node_major >= 20 )) || die "Node $node_version is too old: ANH's tooling needs Node 20 or newer"
 [[ -f "$ROOT/package-lock.json" ]] || die "$ROOT/package-lock.json is missing"
+[[ -f "$PINS" ]] || die "$PINS is missing"
 
 case "$(uname -s)" in
   Linux) os=linux ;;
   Darwin) os=darwin ;;
-  *) die "unsupported OS $(uname -s): Foundry's npm packages cover Linux and macOS here" ;;
+  *) die "unsupported OS $(uname -s): Foundry's npm packages cover Linux and macOS" ;;
 esac
 case "$(uname -m)" in
   x86_64|amd64) arch=amd64 ;;
   aarch64|arm64) arch=arm64 ;;
-  *) die "unsupported CPU $(uname -m)" ;;
+  *) die "unsupported CPU $(uname -m): Foundry's npm packages cover amd64 and arm64" ;;
 esac
+platform="$os-$arch"
 
-# The native binary of a tool: the platform package's, or the one the wrapper package's
-# postinstall downloads next to itself when the platform package is missing.
-native_bin() {
-  local tool="$1" candidate
-  for candidate in \
-    "$ROOT/node_modules/@foundry-rs/$tool-$os-$arch/bin/$tool" \
-    "$ROOT/node_modules/@foundry-rs/$tool/$tool"; do
-    if [[ -f "$candidate" && -x "$candidate" ]]; then
-      echo "$candidate"
-      return 0
-    fi
-  done
-  return 1
-}
+export npm_config_cache="${npm_config_cache:-${ANH_CACHE_DIR:-$HOME/.cache/anh}/npm}"
+export npm_config_audit=false npm_config_fund=false npm_config_update_notifier=false
 
-# The version of an installed npm package: the first "version" key of its package.json (the
-# top-level one in npm's manifests). Read without node, to keep the already-installed path fast.
-pkg_version() {
-  local manifest="$ROOT/node_modules/$1/package.json" version
-  [[ -f "$manifest" ]] || return 1
-  version="$(grep -m1 -E '^[[:space:]]*"version"[[:space:]]*:' "$manifest" \
-    | sed -E 's/.*"version"[[:space:]]*:[[:space:]]*"([^"]*)".*/\1/')"
-  [[ -n "$version" ]] && echo "$version"
-}
+# "tool version integrity" for this platform, one line per tool, from the pin file.
+pins="$(awk -v p="$platform" '!/^#/ && NF == 4 && $3 == p { print $1, $2, $4 }' "$PINS")"
+[[ -n "$pins" ]] || die "scripts/pins/foundry.txt pins no Foundry build for $platform"
+TOOLS=()
+while read -r tool _ _; do TOOLS+=("$tool"); done <<<"$pins"
 
-# Succeeds once each native binary runs and reports the version npm installed.
+tool_dir() { echo "$ROOT/node_modules/@foundry-rs/$1-$platform"; }
+tool_bin() { echo "$(tool_dir "$1")/bin/$1"; }
+
+# Succeeds once each tool runs and reports its pinned version, and solc-js is the pinned one.
 verify_tools() {
-  local tool bin want out
-  for tool in "${TOOLS[@]}"; do
-    bin="$(native_bin "$tool")" || { log "no native $tool binary for $os-$arch under node_modules/@foundry-rs"; return 1; }
-    want="$(pkg_version "@foundry-rs/$tool")" \
-      || { log "@foundry-rs/$tool is not installed"; return 1; }
-    out="$("$bin" --version 2>&1)" || { log "$bin --version failed: $out"; return 1; }
-    [[ "$out" == *"Version: $want"* ]] || { log "$bin reports '${out%%$'\n'*}', expected $want"; return 1; }
-  done
-  [[ -f "$ROOT/node_modules/solc/soljson.js" ]] || { log "solc is not installed"; return 1; }
+  local tool version integrity bin out
+  while read -r tool version integrity; do
+    bin="$(tool_bin "$tool")"
+    [[ -x "$bin" ]] || { log "$tool is not installed ($bin)"; return 1; }
+    out="$("$bin" --version 2>&1)" || { log "$bin --version failed: ${out%%$'\n'*}"; return 1; }
+    [[ "$out" == *"Version: $version"* ]] \
+      || { log "$bin reports '${out%%$'\n'*}', pinned $version"; return 1; }
+  done <<<"$pins"
+  grep -qs "\"version\": \"$SOLC_VERSION\"" "$ROOT/node_modules/solc/package.json" \
+    || { log "solc-js $SOLC_VERSION is not installed"; return 1; }
 }
 
 want_stamp="$(
-  { cat "$ROOT/package-lock.json"; echo "node $node_version $os-$arch"; } \
+  { cat "$ROOT/package-lock.json" "$PINS"; echo "node $node_version $platform"; } \
     | { sha256sum 2>/dev/null || shasum -a 256; } | cut -d' ' -f1
 )"
 
+# sha512 integrity (npm's "sha512-<base64>") of a file.
+integrity_of() {
+  node -e 'const c=require("crypto"),f=require("fs");
+    process.stdout.write("sha512-"+c.createHash("sha512").update(f.readFileSync(process.argv[1])).digest("base64"))' "$1"
+}
+
+install_foundry_tool() { # $1 tool, $2 version, $3 integrity, $4 scratch folder
+  local tool="$1" version="$2" integrity="$3" tmp="$4" spec tarball got dest
+  spec="@foundry-rs/$tool-$platform@$version"
+  log "fetching $spec"
+  (cd "$tmp" && npm pack --silent "$spec" >"$tmp/$tool.name") \
+    || die "npm pack $spec failed (see npm's message above)"
+  tarball="$tmp/$(tail -n1 "$tmp/$tool.name")"
+  [[ -f "$tarball" ]] || die "npm pack $spec wrote no tarball"
+  got="$(integrity_of "$tarball")"
+  [[ "$got" == "$integrity" ]] \
+    || die "$spec does not match scripts/pins/foundry.txt: got $got, pinned $integrity"
+  mkdir -p "$tmp/$tool"
+  tar -xzf "$tarball" -C "$tmp/$tool" || die "cannot unpack $tarball"
+  [[ -f "$tmp/$tool/package/bin/$tool" ]] || die "$spec has no bin/$tool"
+  chmod +x "$tmp/$tool/package/bin/$tool"
+  dest="$(tool_dir "$tool")"
+  rm -rf "$dest"
+  mkdir -p "$(dirname "$dest")"
+  mv "$tmp/$tool/package" "$dest"
+}
+
 install() {
-  log "running npm ci in $ROOT"
   rm -f "$STAMP"
-  (cd "$ROOT" && npm ci --no-audit --no-fund) >&2 || die "npm ci failed. If it says the lock file is
-  out of sync with 'Missing: @foundry-rs/<tool>-<platform>@', package-lock.json was rewritten by an
-  npm (>= 11.16) that drops the placeholders of Foundry's unpublished platform packages
-  (npm/cli#9846): regenerate it with \`npm run relock\` (npm 11.13.0)"
-  verify_tools || die "Foundry binaries do not run after npm ci"
-  echo "$want_stamp" > "$STAMP"
+  log "checking that the npm registry answers ($(npm config get registry))"
+  npm ping --fetch-retries=0 >/dev/null 2>&1 \
+    || die "cannot reach the npm registry at $(npm config get registry): set-up needs it once (npm_config_registry selects another)"
+  log "npm ci (solc-js $SOLC_VERSION) in $ROOT"
+  (cd "$ROOT" && npm ci --ignore-scripts --no-audit --no-fund >&2) \
+    || die "npm ci failed in $ROOT (see npm's message above)"
+  local tmp tool version integrity
+  tmp="$(mktemp -d)"
+  # shellcheck disable=SC2064 # expand now: tmp is local
+  trap "rm -rf '$tmp'" EXIT
+  while read -r tool version integrity; do
+    install_foundry_tool "$tool" "$version" "$integrity" "$tmp"
+  done <<<"$pins"
+  verify_tools || die "the Foundry binaries or solc-js do not work after installing them"
+  echo "$want_stamp" >"$STAMP"
 }
 
 # Serialise concurrent runs (parallel CI steps or test harnesses): npm ci deletes node_modules.
@@ -108,27 +145,23 @@ if command -v flock >/dev/null; then
 fi
 
 if [[ ! -f "$STAMP" ]]; then
-  log "no install stamp in node_modules"
+  log "nothing installed yet"
   install
 elif [[ "$(cat "$STAMP")" != "$want_stamp" ]]; then
-  log "package-lock.json (or Node) changed since the last install"
+  log "package-lock.json, the Foundry pins or Node changed since the last install"
   install
 elif ! verify_tools; then
   log "node_modules is damaged"
   install
-else
-  log "node_modules matches package-lock.json; skipped npm ci"
 fi
 
 if (( print_env )); then
   for tool in "${TOOLS[@]}"; do
-    echo "ANH_$(echo "$tool" | tr '[:lower:]' '[:upper:]')=$(native_bin "$tool")"
+    echo "ANH_$(echo "$tool" | tr '[:lower:]' '[:upper:]')=$(tool_bin "$tool")"
   done
 else
   for tool in "${TOOLS[@]}"; do
-    bin="$(native_bin "$tool")"
-    printf '%-5s %s  (%s)\n' "$tool" "$bin" "$("$bin" --version | head -n1)"
+    printf '%-5s %s  (%s)\n' "$tool" "$(tool_bin "$tool")" "$("$(tool_bin "$tool")" --version | head -n1)"
   done
-  printf '%-5s %s  (%s)\n' solc "$ROOT/node_modules/solc" \
-    "$(pkg_version solc)"
+  printf '%-5s %s  (%s)\n' solc "$ROOT/node_modules/solc" "$SOLC_VERSION"
 fi

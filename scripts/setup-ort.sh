@@ -4,13 +4,15 @@
 # Usage: scripts/setup-ort.sh [--gpu]
 #
 # Downloads the official PyPI wheel (onnxruntime==1.31.1, or onnxruntime-gpu==1.31.1 with
-# --gpu) with pip and extracts the shared libraries into
+# --gpu) with pip, which checks it against the sha256 pins in scripts/pins/onnxruntime.txt
+# (onnxruntime-gpu.txt) and refuses any other bytes, and extracts the shared libraries into
 #   ${ANH_CACHE_DIR:-$HOME/.cache/anh}/onnxruntime-1.31.1/      (CPU)
 #   ${ANH_CACHE_DIR:-$HOME/.cache/anh}/onnxruntime-gpu-1.31.1/  (--gpu: CUDA 13 providers too)
 # and prints the path of libonnxruntime.so.1.31.1 on stdout (progress goes to stderr).
 #
 # Idempotent: when the library is already there it prints the path and exits at once.
-# Needs python3 with pip; reaches PyPI only. No `unzip` needed (python's zipfile extracts).
+# Needs python3 with pip; reaches PyPI only (pip's cache: ${ANH_CACHE_DIR:-~/.cache/anh}/pip).
+# No `unzip` needed (python's zipfile extracts). Any failure exits 1 with its reason on stderr.
 set -euo pipefail
 
 ORT_VERSION="1.31.1"
@@ -30,6 +32,7 @@ for arg in "$@"; do
 done
 
 CACHE_DIR="${ANH_CACHE_DIR:-$HOME/.cache/anh}"
+PINS_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)/pins"
 if [[ "$GPU" == 1 ]]; then
     PACKAGE="onnxruntime-gpu"
     DEST="$CACHE_DIR/onnxruntime-gpu-$ORT_VERSION"
@@ -37,6 +40,7 @@ else
     PACKAGE="onnxruntime"
     DEST="$CACHE_DIR/onnxruntime-$ORT_VERSION"
 fi
+PINS="$PINS_DIR/$PACKAGE.txt"
 LIB="$DEST/libonnxruntime.so.$ORT_VERSION"
 STAMP="$DEST/.complete"
 
@@ -55,9 +59,17 @@ mkdir -p "$CACHE_DIR"
 TMP="$(mktemp -d "$CACHE_DIR/.setup-ort.XXXXXX")"
 trap 'rm -rf "$TMP"' EXIT
 
+grep -q "^$PACKAGE==$ORT_VERSION " "$PINS" 2>/dev/null || {
+    echo "setup-ort.sh: $PINS does not pin $PACKAGE==$ORT_VERSION" >&2
+    exit 1
+}
 echo "setup-ort.sh: downloading $PACKAGE==$ORT_VERSION from PyPI ..." >&2
-"$PYTHON" -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
-    "$PACKAGE==$ORT_VERSION" -d "$TMP/wheel" >&2
+if ! PIP_CACHE_DIR="${PIP_CACHE_DIR:-$CACHE_DIR/pip}" "$PYTHON" -m pip download --quiet \
+    --disable-pip-version-check --no-deps --only-binary=:all: --require-hashes \
+    -r "$PINS" -d "$TMP/wheel" >&2; then
+    echo "setup-ort.sh: pip could not download $PACKAGE==$ORT_VERSION for this Python and platform, or it did not match scripts/pins/$PACKAGE.txt (see pip's message above)" >&2
+    exit 1
+fi
 
 WHEEL="$(ls "$TMP"/wheel/*.whl 2>/dev/null | head -n 1 || true)"
 if [[ -z "$WHEEL" ]]; then
