@@ -2,9 +2,10 @@
 //!
 //! Everything that executes (block building, block import, `eth_call`, `eth_estimateGas`)
 //! goes through [`EvmConfig::evm`], so a new precompile module is added in `anh-precompiles`
-//! and nowhere here. The DNN precompiles take their results in one of three modes (DESIGN.md):
-//! Build (the executor committee, sealing a block), Replay (a block's attested records,
-//! importing it: no model runs), Call (the node's own runtime, no quorum).
+//! and nowhere here. The DNN precompiles take their results in one of three modes
+//! (docs/design.md, "Architecture"): Build (the executor committee, sealing a block), Replay
+//! (a block's attested records, importing it: no model runs), Call (the node's own runtime, no
+//! quorum).
 
 use crate::genesis::SPEC;
 use alloy_consensus::{Transaction, TxEnvelope};

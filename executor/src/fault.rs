@@ -1,5 +1,5 @@
 //! **A test aid**, beside the real path: a member that misbehaves in one chosen way, to check
-//! that a committee survives the faults of DESIGN.md ("Faults the committee must survive").
+//! that a committee survives the faults of docs/design.md ("Faults the committee survives").
 //!
 //! [`FaultyMember`] wraps a real member (it claims the wrapped member's address) and:
 //!

@@ -1,5 +1,5 @@
 //! ANH's executors, and the committee that settles DNN results with their signatures
-//! (DESIGN.md, "Executors and settlement").
+//! (docs/design.md, "Settlement protocol").
 //!
 //! ```text
 //!  precompile ──DnnOracle──▶ CommitteeOracle ──Member──▶ LocalMember ──▶ Executor (in-process)
