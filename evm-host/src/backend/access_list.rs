@@ -6,7 +6,10 @@
 //! at most [`MAX_ROUNDS`] times. The sender, the callee and precompiles are left out, as
 //! they are warm anyway.
 
-use super::{Backend, call_error, halt_message};
+use super::{
+    Backend,
+    call::{call_error, halt_message},
+};
 use crate::{
     error::{HostError, HostResult},
     evm::{call_cfg, call_tx_env, revert_reason},

@@ -14,7 +14,7 @@
 //! are verified, so no model runs and no executor is asked. A call (`debug_traceCall`) runs
 //! like `eth_call`, in Call mode.
 
-use super::{Backend, BlockParams, CallOverrides, TxLocation, call_error};
+use super::{Backend, CallOverrides, TxLocation, build::BlockParams, call::call_error};
 use crate::{
     block::{Block, MinedTx},
     error::{HostError, HostResult},

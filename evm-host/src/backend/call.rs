@@ -1,0 +1,168 @@
+//! `eth_call`: the state, block environment and block hashes a call runs with, its execution
+//! without changing anything, and geth's words for how it fails.
+
+use super::{
+    Backend, CallOutcome, CallOverrides,
+    build::{BlockParams, prevrandao},
+};
+use crate::{
+    error::{HostError, HostResult},
+    evm::{call_cfg, call_tx_env, revert_reason},
+    state::{RecentHashes, StateDb, WorldState},
+};
+use alloy_eips::BlockId;
+use alloy_primitives::Address;
+use alloy_rpc_types_eth::TransactionRequest;
+use revm::{
+    ExecuteEvm,
+    context::result::{EVMError, ExecutionResult, InvalidTransaction},
+};
+use std::{convert::Infallible, sync::Arc};
+
+impl Backend {
+    /// The state, header fields and block hashes a call at `id` runs with.
+    pub(super) fn call_context(
+        &self,
+        id: BlockId,
+    ) -> HostResult<(WorldState, revm::context::BlockEnv, Arc<RecentHashes>)> {
+        let number = self.resolve_number(id)?;
+        let chain = self.chain.read();
+        let head = chain.head();
+        Ok(match number {
+            None => {
+                let header = &head.header;
+                let env = BlockParams {
+                    number: header.number + 1,
+                    timestamp: self.clock.lock().now().max(header.timestamp + 1),
+                    gas_limit: header.gas_limit,
+                    base_fee: self.next_base_fee_after(header),
+                    beneficiary: *self.coinbase.lock(),
+                    mix_hash: prevrandao(header.number + 1),
+                }
+                .env();
+                (chain.head_state.clone(), env, chain.recent.clone())
+            }
+            Some(n) => {
+                let header = &chain.blocks[n as usize].header;
+                let state = if n == head.number() {
+                    chain.head_state.clone()
+                } else {
+                    chain.states[n as usize].clone()
+                };
+                let env = BlockParams {
+                    number: n,
+                    timestamp: header.timestamp,
+                    gas_limit: header.gas_limit,
+                    base_fee: header.base_fee_per_gas.unwrap_or_default(),
+                    beneficiary: header.beneficiary,
+                    mix_hash: header.mix_hash,
+                }
+                .env();
+                let hashes = chain.recent_hashes_at(n);
+                (state, env, hashes)
+            }
+        })
+    }
+
+    pub(super) fn run_call(
+        &self,
+        request: &TransactionRequest,
+        state: WorldState,
+        block: revm::context::BlockEnv,
+        hashes: Arc<RecentHashes>,
+        gas: Option<u64>,
+        precompiles: anh_precompiles::AnhPrecompiles,
+    ) -> HostResult<ExecutionResult> {
+        let from = request.from.unwrap_or_default();
+        let nonce = state.account(&from).map(|a| a.nonce).unwrap_or(0);
+        let mut tx = call_tx_env(request, block.gas_limit, nonce, self.chain_id())
+            .map_err(HostError::InvalidRequest)?;
+        if let Some(gas) = gas {
+            tx.gas_limit = gas;
+        }
+        let cfg = call_cfg(&self.evm, &tx);
+        let db = StateDb::new(state, self.codes.clone(), hashes);
+        let mut evm = self.evm.evm(db, cfg, block, precompiles);
+        evm.transact(tx).map(|r| r.result).map_err(|e| call_error(e, from))
+    }
+
+    /// `eth_call`: executes `request` on the state at `id` without changing anything.
+    pub fn call(&self, request: &TransactionRequest, id: BlockId) -> HostResult<CallOutcome> {
+        self.call_with(request, id, &CallOverrides::default())
+    }
+
+    /// `eth_call` with state and block overrides.
+    pub fn call_with(
+        &self,
+        request: &TransactionRequest,
+        id: BlockId,
+        overrides: &CallOverrides,
+    ) -> HostResult<CallOutcome> {
+        let (mut state, mut block, hashes) = self.call_context(id)?;
+        overrides.apply(&mut state, &mut block, &self.codes)?;
+        let result =
+            self.run_call(request, state, block, hashes, None, self.evm.call_precompiles())?;
+        outcome(result)
+    }
+}
+
+pub(super) fn outcome(result: ExecutionResult) -> HostResult<CallOutcome> {
+    match result {
+        ExecutionResult::Success { gas, output, .. } => {
+            Ok(CallOutcome { output: output.into_data(), gas_used: gas.tx_gas_used() })
+        }
+        ExecutionResult::Revert { output, .. } => {
+            Err(HostError::Reverted { reason: revert_reason(&output), output })
+        }
+        ExecutionResult::Halt { reason, .. } => Err(HostError::Halted(halt_message(&reason))),
+    }
+}
+
+/// geth's words for an exceptional halt.
+pub(super) fn halt_message(reason: &revm::context::result::HaltReason) -> String {
+    use revm::context::result::{HaltReason, OutOfGasError};
+    match reason {
+        HaltReason::OutOfGas(OutOfGasError::Precompile) => "out of gas: precompile".into(),
+        HaltReason::OutOfGas(_) => "out of gas".into(),
+        HaltReason::OpcodeNotFound | HaltReason::InvalidFEOpcode => "invalid opcode".into(),
+        HaltReason::StackUnderflow => "stack underflow".into(),
+        HaltReason::StackOverflow => "stack limit reached 1024".into(),
+        HaltReason::InvalidJump => "invalid jump destination".into(),
+        HaltReason::CallTooDeep => "max call depth exceeded".into(),
+        HaltReason::CreateCollision => "contract address collision".into(),
+        HaltReason::CreateContractSizeLimit => "max code size exceeded".into(),
+        HaltReason::CreateContractStartingWithEF => "invalid code: must not begin with 0xef".into(),
+        HaltReason::OutOfFunds => "insufficient balance for transfer".into(),
+        HaltReason::StateChangeDuringStaticCall => "write protection".into(),
+        other => format!("{other:?}"),
+    }
+}
+
+pub(super) fn call_error(
+    error: EVMError<Infallible, InvalidTransaction>,
+    from: Address,
+) -> HostError {
+    match error {
+        EVMError::Transaction(InvalidTransaction::LackOfFundForMaxFee { fee, balance }) => {
+            HostError::CallInvalid(format!(
+                "insufficient funds for gas * price + value: address {from} have {balance} want {fee}"
+            ))
+        }
+        EVMError::Transaction(InvalidTransaction::CallGasCostMoreThanGasLimit {
+            initial_gas,
+            gas_limit,
+        }) => HostError::CallInvalid(format!(
+            "intrinsic gas too low: gas {gas_limit}, minimum needed {initial_gas}"
+        )),
+        EVMError::Transaction(InvalidTransaction::GasFloorMoreThanGasLimit {
+            gas_floor,
+            gas_limit,
+        }) => HostError::CallInvalid(format!(
+            "intrinsic gas too low: gas {gas_limit}, minimum needed {gas_floor}"
+        )),
+        EVMError::Transaction(e) => HostError::CallInvalid(e.to_string()),
+        EVMError::Custom(e) => HostError::Internal(e),
+        EVMError::CustomAny(e) => HostError::Internal(e.to_string()),
+        other => HostError::Internal(other.to_string()),
+    }
+}

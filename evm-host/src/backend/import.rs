@@ -1,0 +1,161 @@
+//! Block import (Replay mode): re-executing another node's block, with DNN results taken from
+//! its verified job records, and refusing it unless every header field comes out the same.
+
+use super::{
+    Backend,
+    build::{BlockParams, seal},
+    fees::next_base_fee,
+};
+use crate::block::{Block, MinedTx, recover_sender};
+use alloy_primitives::Address;
+use std::sync::Arc;
+use tracing::info;
+
+impl Backend {
+    /// Imports a block produced by another node (Replay mode): re-executes its transactions,
+    /// taking DNN results from its job records after verifying the committee's signatures (no
+    /// model runs), and refuses it unless every header field comes out the same.
+    pub fn import_block(&self, block: Block) -> Result<Arc<Block>, ImportError> {
+        let _writer = self.writer.lock();
+        let (parent, state, hashes) = {
+            let chain = self.chain.read();
+            (chain.head().clone(), chain.head_state.clone(), chain.recent.clone())
+        };
+        let header = &block.header;
+        let number = header.number;
+        let refuse = |reason: String| ImportError::Refused { number, reason };
+        if number != parent.number() + 1 || header.parent_hash != parent.hash {
+            return Err(refuse(format!(
+                "it does not extend the head (block {} {}): parent {}",
+                parent.number(),
+                parent.hash,
+                header.parent_hash
+            )));
+        }
+        if block.hash != header.hash_slow() {
+            return Err(refuse("its hash is not keccak256(rlp(header))".into()));
+        }
+        let expected_base_fee = next_base_fee(&parent.header);
+        if !block.dev.base_fee_override && header.base_fee_per_gas != Some(expected_base_fee) {
+            return Err(refuse(format!(
+                "base fee {:?}, expected {expected_base_fee}",
+                header.base_fee_per_gas
+            )));
+        }
+        if header.timestamp <= parent.header.timestamp
+            || header.gas_limit != parent.header.gas_limit
+        {
+            return Err(refuse("timestamp or gas limit out of rule".into()));
+        }
+        let params = BlockParams {
+            number,
+            timestamp: header.timestamp,
+            gas_limit: header.gas_limit,
+            base_fee: header.base_fee_per_gas.unwrap_or(expected_base_fee),
+            beneficiary: header.beneficiary,
+            mix_hash: header.mix_hash,
+        };
+        // Dev methods' effects, as the producer recorded them: state edits first.
+        let mut state = state;
+        state.apply(&block.dev.edits);
+        self.touched.write().record(&block.dev.edits);
+        for code in &block.dev.edits.codes {
+            self.codes.insert_raw(code.clone());
+        }
+        let senders = recover_senders(&block.transactions);
+        let mut txs = Vec::with_capacity(block.transactions.len());
+        for (i, (mined, sender)) in block.transactions.iter().zip(senders).enumerate() {
+            let sender = if block.dev.impersonated.contains(&(i as u64)) {
+                Ok(mined.sender)
+            } else {
+                sender
+            };
+            let sender = sender
+                .map_err(|e| refuse(format!("transaction {i} has no valid signature: {e}")))?;
+            txs.push((mined.tx.clone(), sender, *mined.tx.tx_hash()));
+        }
+        let (precompiles, oracle) = self.evm.replay_precompiles(block.jobs.clone());
+        if let Some(oracle) = &oracle {
+            oracle.verify_all().map_err(|e| refuse(format!("attestation check failed: {e}")))?;
+        }
+        let executed = self
+            .execute(&parent, state, hashes, &params, txs, precompiles, true)
+            .map_err(|e| refuse(e.to_string()))?;
+        if let Some(oracle) = &oracle {
+            if let Some(failure) = oracle.failures().into_iter().next() {
+                return Err(refuse(format!("attestation check failed: {failure}")));
+            }
+            self.attestations_verified
+                .fetch_add(oracle.verified(), std::sync::atomic::Ordering::Relaxed);
+        }
+        let ours = seal(&parent, &params, &executed, block.jobs.clone(), block.dev.clone());
+        let checks: [(&str, String, String); 6] = [
+            ("state root", ours.header.state_root.to_string(), header.state_root.to_string()),
+            (
+                "receipts root",
+                ours.header.receipts_root.to_string(),
+                header.receipts_root.to_string(),
+            ),
+            (
+                "transactions root",
+                ours.header.transactions_root.to_string(),
+                header.transactions_root.to_string(),
+            ),
+            ("gas used", ours.header.gas_used.to_string(), header.gas_used.to_string()),
+            ("logs bloom", ours.header.logs_bloom.to_string(), header.logs_bloom.to_string()),
+            (
+                "jobs root (extraData)",
+                ours.header.extra_data.to_string(),
+                header.extra_data.to_string(),
+            ),
+        ];
+        for (what, computed, claimed) in checks {
+            if computed != claimed {
+                return Err(refuse(format!(
+                    "{what} mismatch: computed {computed}, the block says {claimed}"
+                )));
+            }
+        }
+        if ours.hash != block.hash {
+            return Err(refuse(format!(
+                "block hash mismatch: computed {}, the block says {}",
+                ours.hash, block.hash
+            )));
+        }
+        let block = Arc::new(ours);
+        self.commit(&block, executed.state, &executed.diff).map_err(|e| refuse(e.to_string()))?;
+        info!(number, hash = %block.hash, txs = block.transactions.len(), jobs = block.jobs.len(), "imported block");
+        Ok(block)
+    }
+}
+
+/// Why a block from another node was not imported.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ImportError {
+    /// The block does not replay to what it claims.
+    #[error("block {number} refused: {reason}")]
+    Refused {
+        /// Its number.
+        number: u64,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The senders of `transactions`, recovered on all cores.
+fn recover_senders(transactions: &[MinedTx]) -> Vec<Result<Address, String>> {
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let chunk = transactions.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = transactions
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || part.iter().map(|t| recover_sender(&t.tx)).collect::<Vec<_>>())
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|_| vec![Err("recovery panicked".into())]))
+            .collect()
+    })
+}
