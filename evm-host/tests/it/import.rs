@@ -1,0 +1,170 @@
+//! Import on the backend: a block from another backend with the same genesis is accepted
+//! when it replays to every header field it claims, and refused, saying which, when not.
+
+use crate::utils::*;
+use alloy_eips::BlockId;
+use alloy_primitives::{Address, B256, Bytes, U256};
+use alloy_rpc_types_eth::{Filter, TransactionRequest};
+use anh_evm_host::{Backend, Block, TxLocation, backend::ImportError};
+use std::sync::Arc;
+
+/// Two blocks from a producer: transfers and a deployment, then a call that logs (so that
+/// receipts and the logs bloom are not empty).
+fn produce() -> (Arc<Backend>, Vec<Block>) {
+    let producer = backend();
+    let to = account(&producer, 1);
+    producer.submit(sign(&producer, 1, transfer(0, to, 5))).unwrap();
+    let logger = deploy(&producer, 0, 0, &LOGGER);
+    let topic = Bytes::from(B256::repeat_byte(0xab).to_vec());
+    producer.submit(sign(&producer, 0, call_tx(1, logger, topic, 100_000))).unwrap();
+    producer.submit(sign(&producer, 2, transfer(0, to, 7))).unwrap();
+    mine(&producer);
+    let blocks = (1..=2).map(|n| (*producer.block(n).unwrap()).clone()).collect();
+    (producer, blocks)
+}
+
+/// Honest blocks import: the importer ends at the producer's head with its state, and finds
+/// the transactions and logs where the producer has them.
+#[test]
+fn honest_blocks_import() {
+    let (producer, blocks) = produce();
+    assert_eq!(blocks[0].transactions.len(), 2);
+    assert_eq!(blocks[1].transactions.len(), 2);
+    let importer = backend();
+    for block in &blocks {
+        let imported = importer.import_block(block.clone()).expect("an honest block imports");
+        assert_eq!(imported.hash, block.hash);
+    }
+    assert_eq!(importer.latest().hash, producer.latest().hash);
+    let root = |b: &Backend| b.state_at(BlockId::latest()).unwrap().root();
+    assert_eq!(root(&importer), root(&producer));
+    for mined in &blocks[1].transactions {
+        assert!(
+            matches!(importer.transaction(&mined.hash), Some(TxLocation::Mined(b, _)) if b.number() == 2)
+        );
+    }
+    let filter = Filter::new().from_block(0).to_block(2);
+    let logs = importer.logs(&filter, 100).unwrap();
+    assert_eq!(logs.len(), 1);
+    assert_eq!(logs, producer.logs(&filter, 100).unwrap());
+}
+
+/// Each tampered header field is refused with its own reason, before anything is committed:
+/// the importer stays at genesis and then still takes the honest block.
+#[test]
+fn tampered_blocks_are_refused() {
+    let (_, blocks) = produce();
+    let honest = &blocks[0];
+    let importer = backend();
+    let genesis = importer.latest();
+    let header = &honest.header;
+    let refused = |reason: String| Err(ImportError::Refused { number: 1, reason });
+    let resealed = |tamper: &dyn Fn(&mut Block)| {
+        let mut block = honest.clone();
+        tamper(&mut block);
+        block.hash = block.header.hash_slow();
+        block
+    };
+    let forged = B256::repeat_byte(0x11);
+
+    let cases: Vec<(&str, Block, Result<(), ImportError>)> = vec![
+        (
+            "state root",
+            resealed(&|b| b.header.state_root = forged),
+            refused(format!(
+                "state root mismatch: computed {}, the block says {forged}",
+                header.state_root
+            )),
+        ),
+        (
+            "receipts root",
+            resealed(&|b| b.header.receipts_root = forged),
+            refused(format!(
+                "receipts root mismatch: computed {}, the block says {forged}",
+                header.receipts_root
+            )),
+        ),
+        (
+            "gas used",
+            resealed(&|b| b.header.gas_used += 1),
+            refused(format!(
+                "gas used mismatch: computed {}, the block says {}",
+                header.gas_used,
+                header.gas_used + 1
+            )),
+        ),
+        (
+            "parent hash",
+            resealed(&|b| b.header.parent_hash = forged),
+            refused(format!(
+                "it does not extend the head (block 0 {}): parent {forged}",
+                genesis.hash
+            )),
+        ),
+        (
+            "base fee",
+            resealed(&|b| b.header.base_fee_per_gas = Some(BLOCK_1_BASE_FEE + 1)),
+            refused(format!(
+                "base fee Some({}), expected {BLOCK_1_BASE_FEE}",
+                BLOCK_1_BASE_FEE + 1
+            )),
+        ),
+        (
+            "block hash",
+            Block { hash: forged, ..honest.clone() },
+            refused("its hash is not keccak256(rlp(header))".into()),
+        ),
+        (
+            "transactions root",
+            resealed(&|b| b.header.transactions_root = forged),
+            refused(format!(
+                "transactions root mismatch: computed {}, the block says {forged}",
+                header.transactions_root
+            )),
+        ),
+    ];
+    for (what, block, expected) in cases {
+        assert_eq!(importer.import_block(block).map(|_| ()), expected, "{what}");
+        assert_eq!(importer.latest().hash, genesis.hash, "{what}: nothing committed");
+    }
+    // A transaction left out: the block no longer replays to its state root.
+    let mut short = honest.clone();
+    short.transactions.pop();
+    let result = importer.import_block(short);
+    let Err(ImportError::Refused { number: 1, reason }) = result else { panic!("{result:?}") };
+    assert!(reason.starts_with("state root mismatch: computed "), "{reason}");
+    assert!(reason.ends_with(&format!(", the block says {}", header.state_root)), "{reason}");
+    assert_eq!(importer.latest().hash, genesis.hash);
+    let imported = importer.import_block(honest.clone()).expect("the honest block still imports");
+    assert_eq!(imported.hash, honest.hash);
+}
+
+/// A block two ahead of the importer's head does not extend it.
+#[test]
+fn blocks_out_of_order_are_refused() {
+    let (_, blocks) = produce();
+    let importer = backend();
+    let result = importer.import_block(blocks[1].clone());
+    let Err(ImportError::Refused { number: 2, reason }) = result else { panic!("{result:?}") };
+    assert!(reason.starts_with("it does not extend the head (block 0 "), "{reason}");
+}
+
+/// Dev methods' effects replay: a balance set by hand and a transaction from an impersonated
+/// account without a key are recorded in the block, and the importer reproduces it.
+#[test]
+fn dev_edits_and_impersonation_replay() {
+    let producer = backend();
+    let keyless = Address::repeat_byte(0x99);
+    producer.set_balance(keyless, U256::from(10u64).pow(U256::from(18)));
+    producer.impersonate(keyless);
+    let request =
+        TransactionRequest::default().from(keyless).to(account(&producer, 0)).value(U256::from(1));
+    producer.send_transaction(request).expect("an impersonated account sends");
+    let block = mine(&producer);
+    assert_eq!(block.transactions.len(), 1);
+    assert_eq!(block.dev.impersonated, vec![0]);
+    assert!(!block.dev.edits.accounts.is_empty());
+    let importer = backend();
+    assert_eq!(importer.import_block((*block).clone()).unwrap().hash, block.hash);
+    assert_eq!(balance(&importer, &keyless), balance(&producer, &keyless));
+}
