@@ -94,9 +94,12 @@ impl Block {
         self.header.number
     }
 
-    /// Size of the RLP-encoded block (header, transactions, no ommers, no withdrawals).
+    /// Size of the RLP-encoded block: header, transactions (typed ones as RLP strings of their
+    /// EIP-2718 bytes, as a block body holds them), an empty ommers list and an empty
+    /// withdrawals list.
     pub fn size(&self) -> u64 {
-        let txs: usize = self.transactions.iter().map(|t| t.tx.encode_2718_len()).sum();
+        let txs: usize =
+            self.transactions.iter().map(|t| alloy_rlp::Encodable::length(&t.tx)).sum();
         let header = alloy_rlp::Encodable::length(&self.header);
         // list(header, list(txs), list(ommers) = 0xc0, list(withdrawals) = 0xc0)
         let payload = header + txs + alloy_rlp::length_of_length(txs) + 2;

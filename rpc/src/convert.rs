@@ -63,8 +63,23 @@ pub(crate) fn pending_transaction(tx: &PoolTx) -> RpcTransaction {
     }
 }
 
-/// The receipt of transaction `index` of `block`, with block-wide log indices.
-pub(crate) fn receipt(block: &Block, index: usize) -> TransactionReceipt {
+/// The receipt of transaction `index` of `block`, with block-wide log indices, as anvil writes
+/// it: alloy's receipt fields plus `blockTimestamp` (which alloy's type lacks), and a blob gas
+/// price of 1 wei (no blobs are ever included, so the blob base fee stays at its minimum).
+pub(crate) fn receipt(block: &Block, index: usize) -> Value {
+    let mut value =
+        serde_json::to_value(receipt_fields(block, index)).expect("a receipt serialises to JSON");
+    if let Value::Object(fields) = &mut value {
+        fields.insert(
+            "blockTimestamp".to_string(),
+            Value::String(format!("{:#x}", block.header.timestamp)),
+        );
+    }
+    value
+}
+
+/// alloy's receipt of transaction `index` of `block`.
+fn receipt_fields(block: &Block, index: usize) -> TransactionReceipt {
     let tx = &block.transactions[index];
     let first_log: usize = block.transactions[..index].iter().map(|t| t.receipt.logs().len()).sum();
     let mut log_index = first_log as u64;
@@ -91,7 +106,7 @@ pub(crate) fn receipt(block: &Block, index: usize) -> TransactionReceipt {
         gas_used: tx.gas_used,
         effective_gas_price: tx.effective_gas_price,
         blob_gas_used: None,
-        blob_gas_price: None,
+        blob_gas_price: Some(1),
         from: tx.sender,
         to: tx.tx.to(),
         contract_address: tx.contract_address,

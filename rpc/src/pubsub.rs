@@ -122,7 +122,9 @@ impl Session {
                     return Err(RpcError::invalid_params("newHeads takes no options"));
                 }
                 forward(alive, started, out, backend.subscribe_blocks(), |block| {
-                    vec![json!(convert::block(&block, false).header)]
+                    // The block without its body, as anvil sends it: the header's fields,
+                    // transaction hashes, and the empty uncles and withdrawals.
+                    vec![json!(convert::block(&block, false))]
                 })
             }
             "logs" => {

@@ -117,8 +117,8 @@ async fn real_headers_and_roots() {
     assert_eq!(block.header.gas_used, 21_000);
     assert_eq!(
         block.header.base_fee_per_gas,
-        Some(875_000_000),
-        "EIP-1559 from 1 gwei at an empty parent"
+        Some(1_000_000_000),
+        "block 1 keeps genesis' 1 gwei, as on anvil"
     );
     assert!(block.header.timestamp > genesis.header.timestamp);
     assert_eq!(block.transactions.hashes().next(), Some(receipt.transaction_hash));

@@ -77,10 +77,8 @@ impl Backend {
                 lo = optimistic;
             }
         }
+        // Down to the exact least gas that succeeds, as anvil answers (geth stops within 1.5%).
         while lo + 1 < hi {
-            if ((hi - lo) as f64) / (hi as f64) < 0.015 {
-                break;
-            }
             let mut mid = lo + (hi - lo) / 2;
             if mid > lo.saturating_mul(2) {
                 mid = lo * 2;

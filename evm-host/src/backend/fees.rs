@@ -80,8 +80,13 @@ impl Backend {
     }
 }
 
-/// The EIP-1559 base fee of the block after `parent`.
+/// The EIP-1559 base fee of the block after `parent`. Block 1 keeps genesis' base fee, as on
+/// anvil: the update rule starts from the first mined block, so a fresh devnet's first block
+/// charges the `--base-fee` it was started with.
 pub fn next_base_fee(parent: &Header) -> u64 {
+    if parent.number == 0 {
+        return parent.base_fee_per_gas.unwrap_or_default();
+    }
     calc_next_block_base_fee(
         parent.gas_used,
         parent.gas_limit,

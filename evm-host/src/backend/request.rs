@@ -92,8 +92,9 @@ impl Backend {
             }
         } else {
             let tip = request.max_priority_fee_per_gas.unwrap_or(SUGGESTED_PRIORITY_FEE);
+            // anvil's default: the next block's base fee plus the tip.
             let max_fee =
-                request.max_fee_per_gas.unwrap_or_else(|| 2 * self.next_base_fee() as u128 + tip);
+                request.max_fee_per_gas.unwrap_or_else(|| self.next_base_fee() as u128 + tip);
             match request.authorization_list {
                 Some(authorization_list) if !authorization_list.is_empty() => {
                     let TxKind::Call(to) = to else {

@@ -125,8 +125,8 @@ fn fee_cap_below_base_fee() {
     assert_eq!(
         refused(&backend, sign(&backend, 0, low)),
         format!(
-            "max fee per gas less than block base fee: address {DEV_0}, maxFeePerGas: 874999999, \
-             baseFee: 875000000"
+            "max fee per gas less than block base fee: address {DEV_0}, maxFeePerGas: 999999999, \
+             baseFee: 1000000000"
         )
     );
     let exact =

@@ -19,8 +19,9 @@ use std::sync::Arc;
 /// Genesis' timestamp: fixed, so that every backend of a test has the same genesis block.
 pub(crate) const GENESIS_TIMESTAMP: u64 = 1_700_000_000;
 
-/// The base fee of block 1: genesis' 1 gwei, lowered by an eighth after an empty block.
-pub(crate) const BLOCK_1_BASE_FEE: u64 = 875_000_000;
+/// The base fee of block 1: genesis' 1 gwei, kept as anvil keeps it (EIP-1559's update rule
+/// starts from block 1).
+pub(crate) const BLOCK_1_BASE_FEE: u64 = 1_000_000_000;
 
 /// The fee cap the helpers' transactions offer: 10 gwei.
 pub(crate) const FEE_CAP: u128 = 10_000_000_000;
