@@ -3,7 +3,7 @@
 
 use super::{
     Backend,
-    build::{BlockParams, seal},
+    build::{BlockParams, prevrandao, seal},
     fees::next_base_fee,
 };
 use crate::block::{Block, MinedTx, recover_sender};
@@ -46,6 +46,13 @@ impl Backend {
             || header.gas_limit != parent.header.gas_limit
         {
             return Err(refuse("timestamp or gas limit out of rule".into()));
+        }
+        let expected_mix_hash = prevrandao(number);
+        if header.mix_hash != expected_mix_hash {
+            return Err(refuse(format!(
+                "prevrandao (mixHash) {}, expected {expected_mix_hash} (keccak256 of the 8-byte big-endian block number)",
+                header.mix_hash
+            )));
         }
         let params = BlockParams {
             number,

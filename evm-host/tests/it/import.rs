@@ -168,3 +168,33 @@ fn dev_edits_and_impersonation_replay() {
     assert_eq!(importer.import_block((*block).clone()).unwrap().hash, block.hash);
     assert_eq!(balance(&importer, &keyless), balance(&producer, &keyless));
 }
+
+/// prevrandao is not the producer's to choose: a block whose `mixHash` is not
+/// `keccak256(number)` is refused, naming prevrandao, before anything is committed, and the
+/// honest block still imports afterwards.
+#[test]
+fn forged_prevrandao_is_refused() {
+    let (_, blocks) = produce();
+    let honest = &blocks[0];
+    let importer = backend();
+    let genesis = importer.latest();
+    let expected = alloy_primitives::keccak256(1u64.to_be_bytes());
+    assert_eq!(honest.header.mix_hash, expected, "the producer sets prevrandao(1)");
+    let forged = B256::repeat_byte(0x22);
+    let mut block = honest.clone();
+    block.header.mix_hash = forged;
+    block.hash = block.header.hash_slow();
+    assert_eq!(
+        importer.import_block(block).map(|_| ()),
+        Err(ImportError::Refused {
+            number: 1,
+            reason: format!(
+                "prevrandao (mixHash) {forged}, expected {expected} (keccak256 of the 8-byte \
+                 big-endian block number)"
+            ),
+        })
+    );
+    assert_eq!(importer.latest().hash, genesis.hash, "nothing committed");
+    let imported = importer.import_block(honest.clone()).expect("the honest block still imports");
+    assert_eq!(imported.hash, honest.hash);
+}
