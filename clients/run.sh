@@ -7,13 +7,19 @@
 #
 # Set-up is done first and is a no-op when up to date (clients/setup.sh: the repository's Node
 # tools, `npm ci` here for ethers, viem, Hardhat 2.29, ..., and the web3.py venv). Prints one
-# line per client, `<client>  N passed, N failed`, then the node's JSON-RPC error answers other than reverts;
-# exits 1 if any test failed.
+# line per client, `<client>  N passed, N failed (min M)`, then the node's JSON-RPC error answers
+# other than reverts; exits 1 if any test failed or a client passed fewer tests than its minimum
+# (MIN_TESTS below; a runner that ran no test fails too).
 #
 # Environment:
 #   ANH_CLIENTS_LOG_DIR   where logs go (default clients/.logs/<label>): <client>.log (the test
-#                         runner's output) and <client>.rpc.jsonl (every request and answer)
+#                         runner's output), <client>.rpc.jsonl (every request and answer),
+#                         <client>.values.jsonl (the values the tests saw, lib/record.mjs) and
+#                         counts.json (passed, failed and minimum per client)
 #   ANH_CLIENTS_LABEL     the <label> above (default: the URL's port)
+#   ANH_CLIENTS_SEED      seed of the tests' fresh addresses and keys (lib/env.mjs); compare.sh
+#                         gives both nodes the same one; default: a new one per run
+#   ANH_CLIENTS_MIN_TESTS overrides of MIN_TESTS, e.g. "ethers=99" (the self-check uses it)
 #   ANH_CLIENTS_PROXY=0   talk to the node directly, without the logging proxy
 #   ANH_CLIENTS_VERBOSE=1 print every client's full output, not only the failing ones'
 set -euo pipefail
@@ -22,6 +28,14 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
 ROOT="$(cd "$HERE/.." && pwd -P)"
 ALL_CLIENTS=(ethers viem web3py foundry hardhat)
 SUITE_TIMEOUT=300
+# The fewest tests each client must pass: the tests its suite has today. A suite that stops
+# early, skips tests or loses some fails the run. Raise a minimum with every test added.
+declare -A MIN_TESTS=([ethers]=20 [viem]=18 [web3py]=16 [foundry]=14 [hardhat]=14)
+for override in ${ANH_CLIENTS_MIN_TESTS:-}; do
+    [[ "$override" =~ ^([a-z0-9]+)=([0-9]+)$ && -n "${MIN_TESTS[${BASH_REMATCH[1]}]:-}" ]] \
+        || { echo "run.sh: ANH_CLIENTS_MIN_TESTS: '$override' is not <client>=<count>" >&2; exit 2; }
+    MIN_TESTS[${BASH_REMATCH[1]}]=${BASH_REMATCH[2]}
+done
 
 url="${ANH_RPC_URL:-http://127.0.0.1:8545}"
 if [[ $# -gt 0 && "$1" == *://* ]]; then url="$1"; shift; fi
@@ -50,6 +64,7 @@ curl -sf -m 5 -H 'content-type: application/json' -d '{"jsonrpc":"2.0","id":1,"m
 
 rm -rf "$logs"
 mkdir -p "$logs"
+export ANH_CLIENTS_SEED="${ANH_CLIENTS_SEED:-$(od -An -N8 -tx8 /dev/urandom | tr -d ' ')}"
 
 # --- one client ---------------------------------------------------------------------------
 proxy_pid=""
@@ -79,6 +94,8 @@ run_suite() { # $1 = client; the suite's output goes to $logs/$1.log
     local client="$1"
     export ANH_RPC_URL="$target"
     export ANH_WS_URL="${target/http/ws}"
+    export ANH_CLIENTS_RECORD="$logs/$client.values.jsonl"
+    : >"$ANH_CLIENTS_RECORD"
     case "$client" in
         ethers | viem | foundry)
             (cd "$HERE" && timeout "$SUITE_TIMEOUT" node --test --test-reporter=spec "$client/") ;;
@@ -110,6 +127,7 @@ counts() { # $1 = client, $2 = log file
 
 summary=()
 failed_total=0
+counts_json=""
 started=$SECONDS
 for client in "${clients[@]}"; do
     start_proxy "$client"
@@ -122,15 +140,25 @@ for client in "${clients[@]}"; do
         failed=1 # the runner itself failed (crash, timeout): count it
         echo "run.sh: the $client runner exited $rc without reporting a failed test" >>"$logs/$client.log"
     fi
+    min=${MIN_TESTS[$client]}
+    short=""
+    if [[ $passed -lt $min || $passed -eq 0 ]]; then
+        short="  FEWER THAN ITS MINIMUM"
+        echo "run.sh: $client passed $passed tests, fewer than its minimum $min (MIN_TESTS in run.sh)" >>"$logs/$client.log"
+    fi
+    [[ -z "$short" ]] || failed_total=$((failed_total + 1))
     failed_total=$((failed_total + failed))
-    line="$(printf '%-8s %3d passed, %d failed  (%ds)' "$client" "$passed" "$failed" $((SECONDS - t0)))"
+    counts_json+="${counts_json:+,}\"$client\":{\"passed\":$passed,\"failed\":$failed,\"min\":$min,\"rc\":$rc}"
+    line="$(printf '%-8s %3d passed, %d failed (min %d)  (%ds)%s' "$client" "$passed" "$failed" "$min" $((SECONDS - t0)) "$short")"
     summary+=("$line")
-    if [[ $failed -ne 0 || "${ANH_CLIENTS_VERBOSE:-0}" == 1 ]]; then
+    if [[ $failed -ne 0 || -n "$short" || "${ANH_CLIENTS_VERBOSE:-0}" == 1 ]]; then
         echo "=== $client ($logs/$client.log) ==="
         grep -vE '^\s+at ' "$logs/$client.log" | cut -c1-400 | tail -n 150
     fi
     echo "$line"
 done
+
+echo "{$counts_json}" >"$logs/counts.json"
 
 echo
 echo "=== $url: client-compatibility suite (${SECONDS}s; logs in $logs) ==="

@@ -7,7 +7,8 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { HDNodeWallet, Mnemonic } from 'ethers';
+import { randomBytes } from 'node:crypto';
+import { HDNodeWallet, Mnemonic, dataSlice, getAddress, keccak256, toUtf8Bytes } from 'ethers';
 
 /** clients/ */
 export const CLIENTS_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -59,7 +60,29 @@ export function within(ms, what, promise) {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-/** A fresh random address (for recipients that must start empty). */
-export function randomAddress() {
-  return HDNodeWallet.createRandom().address;
+/**
+ * The seed of the suite's fresh addresses and keys: ANH_CLIENTS_SEED, which compare.sh sets to
+ * one value for both nodes (so that both see the same recipients, calldata and transaction
+ * hashes, and the recorded values compare), and run.sh to a new one per run (so that a second
+ * run on the same node starts from empty recipients again); random when unset.
+ */
+export const SEED = process.env.ANH_CLIENTS_SEED || randomBytes(8).toString('hex');
+
+/**
+ * Fresh accounts for `client`: `address()` and `privateKey()` give the next one of a sequence
+ * derived from SEED and the client's name (keccak256 of "anh-clients/<seed>/<client>/<kind>/<n>";
+ * python/test_web3.py derives its own the same way), so they are new to the chain, differ between
+ * clients, and are the same on both nodes of a compare.
+ */
+export function freshAccounts(client) {
+  let n = 0;
+  const next = (kind) => keccak256(toUtf8Bytes(`anh-clients/${SEED}/${client}/${kind}/${n++}`));
+  return {
+    address: () => getAddress(dataSlice(next('address'), 12)),
+    privateKey: () => next('key'),
+  };
 }
+
+/** True when `clientVersion` (web3_clientVersion) is anvil's own ("anvil/v1.7.1"), not a node
+ *  that names itself after anvil for the Hardhat network helpers ("anvil/anh-v0.1.0"). */
+export const isAnvil = (clientVersion) => /^anvil\/v\d/i.test(clientVersion);
