@@ -1,8 +1,9 @@
 //! `anh node --follow URL`: a node that imports another node's chain and replays it.
 //!
 //! At start the follower asks the node at URL for its chain configuration
-//! (`anh_chainConfig`: genesis parameters with the executor committee), builds the same
-//! genesis itself and checks it gets the same block hash. Then it polls for new blocks, fetches
+//! (`anh_chainConfig`: genesis parameters with the executor committee), validates the
+//! committee, builds the genesis itself and refuses to start unless its block 0 has the hash
+//! pinned with `--genesis-hash` (genesis commits to the committee, so this pins it too). Then it polls for new blocks, fetches
 //! each with its job records (`anh_getRawBlock`), and imports it: every transaction is
 //! re-executed, the DNN precompiles take their results from the block's records after checking
 //! the committee's signatures — no model ever runs here — and the block is refused unless its
@@ -256,5 +257,5 @@ impl RpcExtension for FollowerApi {
 
 /// Logs that the follower checked genesis.
 pub fn log_genesis(upstream: &Upstream, hash: alloy_primitives::B256) {
-    info!(following = upstream.url(), genesis = %hash, "genesis matches the followed node's");
+    info!(following = upstream.url(), genesis = %hash, "genesis matches the pinned hash");
 }

@@ -11,8 +11,9 @@ pub mod chain_api;
 pub mod follow;
 pub mod models;
 pub mod push;
+pub mod spec;
 
-use alloy_primitives::Address;
+use alloy_primitives::{Address, B256};
 use anh_evm_host::{
     Backend, EvmConfig, GenesisConfig, HostError, Miner, MiningMode, evm::DnnModes,
 };
@@ -29,6 +30,7 @@ use anh_runtime::{
 use chain_api::ChainApi;
 use k256::ecdsa::SigningKey;
 use models::ModelApi;
+pub use spec::ChainSpec;
 use std::{
     net::{IpAddr, Ipv4Addr, SocketAddr},
     path::PathBuf,
@@ -58,7 +60,21 @@ pub struct NodeConfig {
     pub committee: CommitteeOptions,
     /// Follow the node at this URL instead of producing blocks.
     pub follow: Option<String>,
+    /// The hash block 0 must have: the trust anchor a follower pins ([`Self::follow`] needs
+    /// it or [`Self::chain`]). The follower builds genesis from the followed node's chain
+    /// configuration and refuses to start unless its own block 0 has this hash, so the
+    /// genesis parameters and the committee (which genesis commits to) are the pinned ones.
+    pub genesis_hash: Option<B256>,
+    /// The chain spec to start from (`--chain FILE`): it replaces [`Self::genesis`], the
+    /// committee's threshold and default rule, and `max_tensor_elements`. A producer's
+    /// executors must be the spec's members, in order; a follower builds genesis from it (and
+    /// takes nothing from the followed node but blocks).
+    pub chain: Option<ChainSpec>,
 }
+
+/// Why a follower without a pinned genesis does not start.
+pub const PIN_REQUIRED: &str = "a follower must pin the chain it follows: pass --genesis-hash \
+     HASH (the hash of block 0, `cast block 0 -f hash` on a node you trust) or --chain FILE";
 
 /// The executor committee of a block-producing node.
 #[derive(Debug, Clone)]
@@ -136,6 +152,8 @@ impl Default for NodeConfig {
             dnn: DnnOptions::default(),
             committee: CommitteeOptions::default(),
             follow: None,
+            genesis_hash: None,
+            chain: None,
         }
     }
 }
@@ -156,12 +174,41 @@ pub enum NodeError {
     /// The model store or ONNX Runtime could not be set up.
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
+    /// The chain spec is not usable.
+    #[error("chain spec: {0}")]
+    Chain(String),
     /// The executor committee could not be set up.
     #[error("executor committee: {0}")]
     Committee(String),
     /// The node to follow could not be followed.
     #[error("follow: {0}")]
     Follow(String),
+    /// The chain spec (`--chain`) is not the followed node's chain.
+    #[error(
+        "genesis mismatch: --chain gives block 0 {ours}, but {url} serves block 0 {theirs}; \
+         refusing to start"
+    )]
+    ChainMismatch {
+        /// This node's block 0, from the spec.
+        ours: B256,
+        /// The followed node's.
+        theirs: B256,
+        /// The followed node.
+        url: String,
+    },
+    /// Block 0 is not the pinned one (`--genesis-hash`).
+    #[error(
+        "genesis mismatch: --genesis-hash pins block 0 {pinned}, but {from} gives block 0 {ours}; \
+         refusing to start"
+    )]
+    GenesisMismatch {
+        /// The pinned hash.
+        pinned: B256,
+        /// This node's block 0.
+        ours: B256,
+        /// Where this node's genesis came from.
+        from: String,
+    },
     /// The port could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -247,9 +294,20 @@ impl NodeHandle {
 }
 
 /// Opens the model store and ONNX Runtime, sets up the executor committee (or, following
-/// another node, takes its chain configuration), opens the chain, starts the miner or the
-/// follower, and serves JSON-RPC.
-pub async fn spawn(config: NodeConfig) -> Result<NodeHandle, NodeError> {
+/// another node, takes its chain configuration and validates its committee), opens the chain,
+/// checks block 0 against [`NodeConfig::genesis_hash`] (required when following), starts the
+/// miner or the follower, and serves JSON-RPC.
+pub async fn spawn(mut config: NodeConfig) -> Result<NodeHandle, NodeError> {
+    if config.follow.is_some() && config.genesis_hash.is_none() && config.chain.is_none() {
+        return Err(NodeError::Follow(PIN_REQUIRED.into()));
+    }
+    if let Some(spec) = &config.chain {
+        spec.validate().map_err(|e| NodeError::Chain(format!("--chain: {e}")))?;
+        config.genesis = spec.genesis();
+        config.committee.threshold = spec.committee.threshold;
+        config.committee.default_rule = spec.committee.default_rule;
+        config.dnn.max_tensor_elements = spec.max_tensor_elements;
+    }
     let DnnParts { store, runtime, dnn } = {
         let config = config.clone();
         tokio::task::spawn_blocking(move || open_dnn(&config))
@@ -264,13 +322,26 @@ pub async fn spawn(config: NodeConfig) -> Result<NodeHandle, NodeError> {
     let node_address = anh_precompiles::attestation::address_of(&node_key);
 
     let upstream = config.follow.as_deref().map(follow::Upstream::new);
-    let (modes, committee_oracle, executor_keys, expected_genesis) = match &upstream {
+    let mut upstream_genesis = None;
+    let (modes, committee_oracle, executor_keys) = match &upstream {
         Some(upstream) => {
-            let (theirs, genesis_hash) =
-                upstream.chain_config().await.map_err(NodeError::Follow)?;
-            genesis = theirs;
+            // The followed node's answer is not trusted: genesis comes from the chain spec,
+            // or is rebuilt from the answer and must hash to the pinned block 0, which commits
+            // to the committee too.
+            let (theirs, claimed) = upstream.chain_config().await.map_err(NodeError::Follow)?;
+            if config.chain.is_none() {
+                genesis = theirs;
+            }
+            upstream_genesis = Some(claimed);
             let committee = genesis.committee.clone().ok_or_else(|| {
                 NodeError::Follow(format!("{} has no executor committee to verify", upstream.url()))
+            })?;
+            // A spec's committee was validated above; this refuses a followed one.
+            committee.validate().map_err(|e| {
+                NodeError::Follow(format!(
+                    "{} has an executor committee this node cannot trust: {e}",
+                    upstream.url()
+                ))
             })?;
             let modes = DnnModes {
                 call: dnn.clone(),
@@ -278,7 +349,7 @@ pub async fn spawn(config: NodeConfig) -> Result<NodeHandle, NodeError> {
                 take_records: Arc::new(Vec::new),
                 committee,
             };
-            (modes, None, Vec::new(), Some(genesis_hash))
+            (modes, None, Vec::new())
         }
         None => {
             let (committee, oracle, keys) = open_committee(
@@ -287,6 +358,7 @@ pub async fn spawn(config: NodeConfig) -> Result<NodeHandle, NodeError> {
                 store.clone(),
                 runtime.clone(),
                 Arc::new(node_key.clone()),
+                config.chain.as_ref().map(|spec| &spec.committee),
             )
             .await?;
             genesis.committee = Some(committee.clone());
@@ -297,7 +369,7 @@ pub async fn spawn(config: NodeConfig) -> Result<NodeHandle, NodeError> {
                 take_records: Arc::new(move || settling.take_records()),
                 committee,
             };
-            (modes, Some(oracle), keys, None)
+            (modes, Some(oracle), keys)
         }
     };
 
@@ -314,21 +386,30 @@ pub async fn spawn(config: NodeConfig) -> Result<NodeHandle, NodeError> {
     .map_err(|e| HostError::Internal(e.to_string()))??;
 
     let mut extensions: Vec<Arc<dyn RpcExtension>> = Vec::new();
-    let (follower, mining) = match (upstream, expected_genesis) {
-        (Some(upstream), Some(expected)) => {
-            let ours = backend.block(0).map(|b| b.hash).unwrap_or_default();
-            if ours != expected {
-                return Err(NodeError::Follow(format!(
-                    "genesis mismatch: {} has {expected}, the same configuration gives {ours} here",
-                    upstream.url()
-                )));
-            }
+    let ours = backend.block(0).map(|b| b.hash).unwrap_or_default();
+    if let Some(pinned) = config.genesis_hash
+        && ours != pinned
+    {
+        let from = match (&config.chain, &upstream) {
+            (Some(_), _) => "the chain spec (--chain)".to_string(),
+            (None, Some(upstream)) => format!("the chain configuration of {}", upstream.url()),
+            (None, None) => "this node's genesis flags".to_string(),
+        };
+        return Err(NodeError::GenesisMismatch { pinned, ours, from });
+    }
+    if let (Some(_), Some(upstream), Some(theirs)) = (&config.chain, &upstream, upstream_genesis)
+        && ours != theirs
+    {
+        return Err(NodeError::ChainMismatch { ours, theirs, url: upstream.url().to_string() });
+    }
+    let (follower, mining) = match upstream {
+        Some(upstream) => {
             follow::log_genesis(&upstream, ours);
             let follower = follow::Follower::spawn(backend.clone(), upstream);
             extensions.push(Arc::new(follower.api()));
             (Some(follower), MiningMode::Manual)
         }
-        _ => (None, config.mining),
+        None => (None, config.mining),
     };
     let miner = Arc::new(Miner::spawn(backend.clone(), mining));
     let models = ModelApi::new(store, runtime, backend.clone());
@@ -369,6 +450,38 @@ pub async fn spawn(config: NodeConfig) -> Result<NodeHandle, NodeError> {
     })
 }
 
+/// The chain spec a producer started with `config` would run (`anh chain spec`): its genesis
+/// (timestamp now unless set), its committee (in-process executors' dev addresses, remote
+/// executors' addresses — a `URL` executor is asked — then the extra members), validated, and
+/// its tensor limit.
+pub async fn chain_spec(config: &NodeConfig) -> Result<ChainSpec, NodeError> {
+    let options = &config.committee;
+    let genesis = &config.genesis;
+    let node_key = match &options.node_key {
+        Some(key) => key.clone(),
+        None => dev_node_key(&genesis.mnemonic)?,
+    };
+    let node_key = Arc::new(node_key);
+    let in_process = options.in_process.unwrap_or(if options.remote.is_empty() { 3 } else { 0 });
+    let mut members: Vec<Address> = dev_executor_keys(&genesis.mnemonic, in_process)
+        .map_err(|e| NodeError::Committee(e.to_string()))?
+        .iter()
+        .map(|key| key.address())
+        .collect();
+    for spec in &options.remote {
+        members.push(connect_remote(spec, node_key.clone()).await?.address());
+    }
+    members.extend(options.extra.iter().map(|m| m.address()));
+    let committee =
+        Committee { members, threshold: options.threshold, default_rule: options.default_rule };
+    committee.validate().map_err(NodeError::Committee)?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    Ok(ChainSpec::new(genesis, committee, now, config.dnn.max_tensor_elements))
+}
+
 /// The key this node signs executor requests with, for a dev chain: `m/44'/60'/2'/0/0` of
 /// the mnemonic (so that `anh executor` can be told the node's address in advance).
 fn dev_node_key(mnemonic: &str) -> Result<SigningKey, NodeError> {
@@ -380,13 +493,15 @@ fn dev_node_key(mnemonic: &str) -> Result<SigningKey, NodeError> {
     Ok(signer.into_credential())
 }
 
-/// The committee: in-process executors with dev keys, then remote ones.
+/// The committee: in-process executors with dev keys, then remote ones; with a chain spec,
+/// they must be its `expected` members, in order.
 async fn open_committee(
     options: &CommitteeOptions,
     genesis: &GenesisConfig,
     store: Arc<ModelStore>,
     runtime: Arc<OrtRuntime>,
     node_key: Arc<SigningKey>,
+    expected: Option<&Committee>,
 ) -> Result<(Committee, Arc<CommitteeOracle>, Vec<(Address, String)>), NodeError> {
     let in_process = options.in_process.unwrap_or(if options.remote.is_empty() { 3 } else { 0 });
     let keys = dev_executor_keys(&genesis.mnemonic, in_process)
@@ -408,6 +523,15 @@ async fn open_committee(
         threshold: options.threshold,
         default_rule: options.default_rule,
     };
+    if let Some(expected) = expected
+        && expected.members != committee.members
+    {
+        return Err(NodeError::Committee(format!(
+            "--chain names the members {:?}, but this node's executors are {:?}: start it with \
+             the executors of the chain spec (--executors, --executor)",
+            expected.members, committee.members
+        )));
+    }
     committee.validate().map_err(NodeError::Committee)?;
     let config = CommitteeConfig {
         committee: committee.clone(),

@@ -30,11 +30,22 @@ struct Cli {
 enum Command {
     /// Run a local devnet node (like anvil).
     Node(NodeArgs),
+    /// Chain specs: the chain configuration as a file.
+    #[command(subcommand)]
+    Chain(ChainCommand),
     /// Work with models on a node.
     #[command(subcommand)]
     Model(ModelCommand),
     /// Run an executor: compute DNN jobs for a node and sign the results.
     Executor(anh_executor::cli::ExecutorArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum ChainCommand {
+    /// Print the chain spec (JSON) of the chain `anh node` with these flags would start:
+    /// genesis (timestamp now), committee, tensor limit. Start nodes from it with
+    /// `anh node --chain FILE`.
+    Spec(NodeArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -132,6 +143,21 @@ struct NodeArgs {
     /// Follow the node at URL: import and replay its blocks (no mining, no DNN runs).
     #[arg(long, value_name = "URL")]
     follow: Option<String>,
+    /// The hash block 0 must have (required with --follow: the follower builds genesis from
+    /// the followed node's configuration and refuses to start unless it hashes to this).
+    #[arg(long, value_name = "HASH")]
+    genesis_hash: Option<alloy_primitives::B256>,
+    /// Start from this chain spec (`anh chain spec > FILE`) instead of the genesis flags; with
+    /// --follow, build genesis from it rather than from the followed node's answer.
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with_all = [
+            "chain_id", "gas_limit", "base_fee", "mnemonic", "accounts", "balance",
+            "threshold", "default_rule", "max_tensor_elements",
+        ]
+    )]
+    chain: Option<PathBuf>,
 }
 
 /// `exact`, `argmax` or `tolerance:ABS,REL` (decimals, stored in units of 1e-9).
@@ -210,6 +236,18 @@ impl NodeArgs {
                 extra: Vec::new(),
             },
             follow: self.follow.clone(),
+            genesis_hash: self.genesis_hash,
+            chain: match &self.chain {
+                Some(path) => {
+                    let text = std::fs::read_to_string(path)
+                        .map_err(|e| format!("--chain {}: {e}", path.display()))?;
+                    Some(
+                        anh::ChainSpec::parse(&text)
+                            .map_err(|e| format!("--chain {}: {e}", path.display()))?,
+                    )
+                }
+                None => None,
+            },
         })
     }
 }
@@ -240,6 +278,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Node(args) => runtime.block_on(run_node(args)),
+        Command::Chain(ChainCommand::Spec(args)) => runtime.block_on(print_chain_spec(args)),
         Command::Executor(args) => {
             runtime.block_on(anh_executor::cli::run(args)).map_err(|e| e.to_string())
         }
@@ -278,6 +317,18 @@ async fn run_node(args: NodeArgs) -> Result<(), String> {
     wait_for_shutdown().await;
     println!("\nShutting down...");
     node.shutdown().await;
+    Ok(())
+}
+
+async fn print_chain_spec(args: NodeArgs) -> Result<(), String> {
+    if args.follow.is_some() || args.chain.is_some() {
+        return Err("anh chain spec prints the spec of the chain these flags start: drop \
+                    --follow and --chain"
+            .into());
+    }
+    let spec = anh::chain_spec(&args.config()?).await.map_err(|e| e.to_string())?;
+    let text = serde_json::to_string_pretty(&spec).map_err(|e| e.to_string())?;
+    println!("{text}");
     Ok(())
 }
 

@@ -79,19 +79,9 @@ impl CommitteeConfig {
     /// equal the committee's in order, a concrete default rule.
     pub fn validate(&self) -> Result<()> {
         let committee = &self.committee;
+        // The chain-level rules, shared with every node's check of the committee it uses.
+        committee.validate().map_err(ExecutorError::Config)?;
         let n = committee.members.len();
-        if n == 0 {
-            return Err(ExecutorError::Config("a committee needs at least one member".into()));
-        }
-        if committee.threshold == 0 || committee.threshold > n {
-            return Err(ExecutorError::Config(format!(
-                "a committee of {n} needs a threshold between 1 and {n}, not {}",
-                committee.threshold
-            )));
-        }
-        if committee.members.iter().collect::<HashSet<_>>().len() != n {
-            return Err(ExecutorError::Config("committee members must be distinct".into()));
-        }
         if self.members.len() != n {
             return Err(ExecutorError::Config(format!(
                 "the committee has {n} addresses but {} members were given",
@@ -107,12 +97,6 @@ impl CommitteeConfig {
                 )));
             }
         }
-        if committee.default_rule.kind == 0 || committee.default_rule.is_training() {
-            return Err(ExecutorError::Config(
-                "the committee's default rule must be exact, tolerance or argmax".into(),
-            ));
-        }
-        committee.default_rule.validate().map_err(ExecutorError::Config)?;
         if self.timeout.is_zero() {
             return Err(ExecutorError::Config("the member timeout must be positive".into()));
         }

@@ -507,6 +507,13 @@ pub enum AttestationError {
         /// Threshold.
         threshold: usize,
     },
+    /// The committee cannot settle anything (a threshold of 0 would count a record with no
+    /// signature as settled).
+    #[error("job {job}: the committee's threshold is 0, so no record can settle")]
+    NoThreshold {
+        /// The job.
+        job: B256,
+    },
     /// The record is inconsistent (kind, rule).
     #[error("job {job}: {reason}")]
     Malformed {
@@ -530,27 +537,37 @@ impl Committee {
         keccak256(preimage)
     }
 
-    /// Checks the configuration: members, distinct, 1 ≤ threshold ≤ members, a concrete
-    /// default rule.
+    /// Checks the configuration: at least one member, members distinct, `1 ≤ threshold ≤
+    /// members`, and a concrete inference default rule (exact, tolerance or argmax). Every
+    /// node runs it on the committee it uses, its own or the one it follows.
     pub fn validate(&self) -> Result<(), String> {
         let n = self.members.len();
-        if n == 0 || self.threshold == 0 || self.threshold > n {
+        if n == 0 {
+            return Err("the committee has no members".into());
+        }
+        if self.threshold == 0 || self.threshold > n {
             return Err(format!(
                 "a committee of {n} needs a threshold between 1 and {n}, not {}",
                 self.threshold
             ));
         }
-        let distinct: HashSet<_> = self.members.iter().collect();
-        if distinct.len() != n {
-            return Err("committee members must be distinct".into());
+        let mut seen = HashSet::new();
+        for member in &self.members {
+            if !seen.insert(member) {
+                return Err(format!(
+                    "committee members must be distinct: {member} is listed twice"
+                ));
+            }
         }
-        if self.default_rule.kind == 0 {
-            return Err(
-                "the committee's default rule must be a concrete rule (exact, tolerance or argmax)"
-                    .into(),
-            );
+        let rule = &self.default_rule;
+        if rule.kind == 0 || rule.is_training() {
+            return Err(format!(
+                "the committee's default rule must be a concrete inference rule (exact, \
+                 tolerance or argmax), not kind {}",
+                rule.kind
+            ));
         }
-        self.default_rule.validate()
+        rule.validate()
     }
 
     /// Verifies a settled record: at least `threshold` distinct members signed its digest.
@@ -558,6 +575,11 @@ impl Committee {
     /// junk to an attestation has tampered with it.
     pub fn verify(&self, chain_id: u64, record: &JobRecord) -> Result<(), AttestationError> {
         let job = record.job;
+        if self.threshold == 0 {
+            // Defence in depth: `validate` refuses such a committee, but a record must never
+            // settle without a signature whatever committee a caller built.
+            return Err(AttestationError::NoThreshold { job });
+        }
         if record.rule.kind == 0 || record.rule.validate().is_err() {
             return Err(AttestationError::Malformed {
                 job,
@@ -820,6 +842,42 @@ mod tests {
         sig[64] ^= 1;
         high_s.signatures[0] = sig.into();
         assert!(matches!(c.verify(31337, &high_s), Err(AttestationError::BadSignature { .. })));
+    }
+
+    /// A committee with threshold 0 settles nothing, not even a record without signatures,
+    /// and `validate` says what is wrong with a bad committee.
+    #[test]
+    fn threshold_zero_settles_nothing() {
+        let zero = committee(3, 0);
+        assert_eq!(
+            zero.verify(31337, &record(&[])),
+            Err(AttestationError::NoThreshold { job: record(&[]).job })
+        );
+        assert!(matches!(
+            zero.verify(31337, &record(&[1, 2])),
+            Err(AttestationError::NoThreshold { .. })
+        ));
+        let e = zero.validate().unwrap_err();
+        assert_eq!(e, "a committee of 3 needs a threshold between 1 and 3, not 0");
+        assert_eq!(
+            committee(3, 4).validate().unwrap_err(),
+            "a committee of 3 needs a threshold between 1 and 3, not 4"
+        );
+        assert_eq!(committee(0, 1).validate().unwrap_err(), "the committee has no members");
+        let mut twice = committee(2, 1);
+        twice.members.push(twice.members[0]);
+        let e = twice.validate().unwrap_err();
+        assert!(
+            e.starts_with("committee members must be distinct: ")
+                && e.ends_with(" is listed twice"),
+            "{e}"
+        );
+        for kind in [0u8, 4] {
+            let rule = Committee { default_rule: Rule { kind, abs: 0, rel: 0 }, ..committee(2, 1) };
+            let e = rule.validate().unwrap_err();
+            assert!(e.contains("concrete inference rule"), "{e}");
+        }
+        assert_eq!(committee(3, 2).validate(), Ok(()));
     }
 
     /// Each rule's property: exact bytes, tolerance bounds, arg-max per row.

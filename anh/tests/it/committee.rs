@@ -86,7 +86,7 @@ async fn raw_block(url: &str, number: u64) -> Block {
 }
 
 async fn follower(url: &str) -> NodeHandle {
-    node_with(NodeConfig { follow: Some(url.to_string()), ..NodeConfig::test() }).await
+    node_with(follower_config(url).await).await
 }
 
 /// Polls the follower until it reaches `height` or halts; returns its sync status.

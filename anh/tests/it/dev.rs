@@ -31,8 +31,7 @@ fn quantity(value: &Value) -> u64 {
 }
 
 async fn follower_at(url: &str, height: u64) -> anh::NodeHandle {
-    let follower =
-        node_with(NodeConfig { follow: Some(url.to_string()), ..NodeConfig::test() }).await;
+    let follower = node_with(follower_config(url).await).await;
     let furl = follower.http_endpoint();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {

@@ -8,6 +8,7 @@ mod committee;
 mod dev;
 mod dnn;
 mod errors;
+mod follow;
 mod mining;
 mod persistence;
 mod rpc;

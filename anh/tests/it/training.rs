@@ -11,7 +11,6 @@ use alloy::{
     rpc::types::TransactionRequest,
     sol_types::{SolCall, SolEvent},
 };
-use anh::NodeConfig;
 use anh_precompiles::{
     abi::{IInfer, IModelInfo, IModelRegistry, ITrain, Tensor, TrainParams},
     info, registry, train,
@@ -157,7 +156,7 @@ async fn training_converges_and_replays_without_training() {
     let built = stats(&url).await;
     assert_eq!(built["trainingStepsRun"], 2 * 4 * 15, "only the leader trains: {built}");
 
-    let follower = node_with(NodeConfig { follow: Some(url.clone()), ..NodeConfig::test() }).await;
+    let follower = node_with(follower_config(&url).await).await;
     let furl = follower.http_endpoint();
     let head = provider.get_block_number().await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);

@@ -66,6 +66,21 @@ pub(crate) async fn node_with(config: NodeConfig) -> NodeHandle {
     anh::spawn(config).await.expect("node starts")
 }
 
+/// The hash of block 0 of the node at `url`.
+pub(crate) async fn genesis_hash(url: &str) -> alloy::primitives::B256 {
+    let block = rpc(url, "eth_getBlockByNumber", json!(["0x0", false])).await;
+    serde_json::from_value(block["result"]["hash"].clone()).expect("block 0 has a hash")
+}
+
+/// A follower's configuration: follow `url`, pinned to its block 0 (the test trusts it).
+pub(crate) async fn follower_config(url: &str) -> NodeConfig {
+    NodeConfig {
+        follow: Some(url.to_string()),
+        genesis_hash: Some(genesis_hash(url).await),
+        ..NodeConfig::test()
+    }
+}
+
 /// An HTTP provider that signs with `key`.
 pub(crate) fn provider(node: &NodeHandle, key: &str) -> DynProvider {
     provider_at(&node.http_endpoint(), key)

@@ -1,0 +1,94 @@
+//! Chain specs: the chain configuration as a file (`anh chain spec > FILE`), from which
+//! `anh node --chain FILE` starts a producer or a follower. Everything in it is chain
+//! configuration: two nodes started from the same file build the same block 0 and replay the
+//! same way (`maxTensorElements` included).
+
+use alloy_primitives::U256;
+use anh_evm_host::GenesisConfig;
+use anh_precompiles::Committee;
+use serde::{Deserialize, Serialize};
+
+/// A chain spec: genesis parameters (with a fixed genesis timestamp, so that every node
+/// builds the same block 0), the executor committee, and the DNN limits replay depends on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ChainSpec {
+    /// Chain id.
+    pub chain_id: u64,
+    /// Block gas limit.
+    pub gas_limit: u64,
+    /// Base fee of block 0, in wei.
+    pub base_fee: u64,
+    /// Mnemonic of the dev accounts.
+    pub mnemonic: String,
+    /// Number of dev accounts.
+    pub accounts: u32,
+    /// Balance of each dev account, in wei.
+    pub balance: U256,
+    /// Timestamp of block 0 (unix seconds).
+    pub timestamp: u64,
+    /// The executor committee (members in leader order, threshold, default rule).
+    pub committee: Committee,
+    /// Most elements in one tensor passed to `infer`/`train`.
+    pub max_tensor_elements: u64,
+    /// A dev chain (dev accounts from the mnemonic, dev methods recorded in blocks): always
+    /// true.
+    pub dev: bool,
+}
+
+impl ChainSpec {
+    /// The spec of `genesis` (whose committee is set) at `timestamp` when genesis has none.
+    pub fn new(
+        genesis: &GenesisConfig,
+        committee: Committee,
+        timestamp: u64,
+        max_tensor_elements: u64,
+    ) -> Self {
+        Self {
+            chain_id: genesis.chain_id,
+            gas_limit: genesis.gas_limit,
+            base_fee: genesis.base_fee,
+            mnemonic: genesis.mnemonic.clone(),
+            accounts: genesis.accounts,
+            balance: genesis.balance,
+            timestamp: genesis.timestamp.unwrap_or(timestamp),
+            committee,
+            max_tensor_elements,
+            dev: true,
+        }
+    }
+
+    /// Parses a spec file's text and checks it: a dev chain, a valid committee, a positive
+    /// tensor limit.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let spec: Self =
+            serde_json::from_str(text).map_err(|e| format!("not a chain spec: {e}"))?;
+        spec.validate()?;
+        Ok(spec)
+    }
+
+    /// Checks what parsing cannot: a dev chain, a valid committee, a positive tensor limit.
+    pub fn validate(&self) -> Result<(), String> {
+        if !self.dev {
+            return Err("\"dev\" must be true: ANH chains are dev chains".into());
+        }
+        if self.max_tensor_elements == 0 {
+            return Err("\"maxTensorElements\" must be positive".into());
+        }
+        self.committee.validate().map_err(|e| format!("invalid committee: {e}"))
+    }
+
+    /// The genesis it describes.
+    pub fn genesis(&self) -> GenesisConfig {
+        GenesisConfig {
+            chain_id: self.chain_id,
+            gas_limit: self.gas_limit,
+            base_fee: self.base_fee,
+            mnemonic: self.mnemonic.clone(),
+            accounts: self.accounts,
+            balance: self.balance,
+            timestamp: Some(self.timestamp),
+            committee: Some(self.committee.clone()),
+        }
+    }
+}
