@@ -45,7 +45,18 @@ enum ChainCommand {
     /// Print the chain spec (JSON) of the chain `anh node` with these flags would start:
     /// genesis (timestamp now), committee, tensor limit. Start nodes from it with
     /// `anh node --chain FILE`.
-    Spec(NodeArgs),
+    Spec(SpecArgs),
+}
+
+#[derive(Debug, Args)]
+struct SpecArgs {
+    /// Print a non-dev chain (`"dev": false`): its nodes refuse the dev methods that change
+    /// state, time, fees or senders, its followers refuse blocks with a dev record, and its
+    /// committee needs a majority threshold.
+    #[arg(long)]
+    no_dev: bool,
+    #[command(flatten)]
+    node: NodeArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -320,13 +331,15 @@ async fn run_node(args: NodeArgs) -> Result<(), String> {
     Ok(())
 }
 
-async fn print_chain_spec(args: NodeArgs) -> Result<(), String> {
+async fn print_chain_spec(SpecArgs { no_dev, node: args }: SpecArgs) -> Result<(), String> {
     if args.follow.is_some() || args.chain.is_some() {
         return Err("anh chain spec prints the spec of the chain these flags start: drop \
                     --follow and --chain"
             .into());
     }
-    let spec = anh::chain_spec(&args.config()?).await.map_err(|e| e.to_string())?;
+    let mut spec = anh::chain_spec(&args.config()?).await.map_err(|e| e.to_string())?;
+    spec.dev = !no_dev;
+    spec.validate().map_err(|e| format!("chain spec: {e}"))?;
     let text = serde_json::to_string_pretty(&spec).map_err(|e| e.to_string())?;
     println!("{text}");
     Ok(())

@@ -31,8 +31,9 @@ pub struct ChainSpec {
     pub committee: Committee,
     /// Most elements in one tensor passed to `infer`/`train`.
     pub max_tensor_elements: u64,
-    /// A dev chain (dev accounts from the mnemonic, dev methods recorded in blocks): always
-    /// true.
+    /// A dev chain: dev methods that change state, time, fees or senders work and are
+    /// recorded in blocks (anvil's behaviour). `false`: they answer an error, a follower
+    /// refuses a block with a dev record, and the committee needs a majority threshold.
     pub dev: bool,
 }
 
@@ -58,8 +59,8 @@ impl ChainSpec {
         }
     }
 
-    /// Parses a spec file's text and checks it: a dev chain, a valid committee, a positive
-    /// tensor limit.
+    /// Parses a spec file's text and checks it: a valid committee (with a majority threshold
+    /// on a non-dev chain), a positive tensor limit.
     pub fn parse(text: &str) -> Result<Self, String> {
         let spec: Self =
             serde_json::from_str(text).map_err(|e| format!("not a chain spec: {e}"))?;
@@ -67,15 +68,14 @@ impl ChainSpec {
         Ok(spec)
     }
 
-    /// Checks what parsing cannot: a dev chain, a valid committee, a positive tensor limit.
+    /// Checks what parsing cannot: a valid committee (threshold at least 1 and at most the
+    /// members, distinct members, and on a non-dev chain a threshold above half the members),
+    /// a positive tensor limit.
     pub fn validate(&self) -> Result<(), String> {
-        if !self.dev {
-            return Err("\"dev\" must be true: ANH chains are dev chains".into());
-        }
         if self.max_tensor_elements == 0 {
             return Err("\"maxTensorElements\" must be positive".into());
         }
-        self.committee.validate().map_err(|e| format!("invalid committee: {e}"))
+        self.committee.validate_for_chain(self.dev).map_err(|e| format!("invalid committee: {e}"))
     }
 
     /// The genesis it describes.

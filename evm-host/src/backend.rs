@@ -82,11 +82,21 @@ pub struct NodeConfig {
     pub data_dir: Option<PathBuf>,
     /// Block beneficiary.
     pub coinbase: Address,
+    /// A dev chain (the default): the dev methods that change state, time, fees, coinbase or
+    /// senders work, and their effects are recorded in blocks. `false` (a chain spec with
+    /// `"dev": false`): they fail with [`HostError::DevDisabled`], imported and stored blocks
+    /// must have an empty dev record, and the genesis committee needs a majority threshold.
+    pub dev: bool,
 }
 
 impl Default for NodeConfig {
     fn default() -> Self {
-        Self { genesis: GenesisConfig::default(), data_dir: None, coinbase: Address::ZERO }
+        Self {
+            genesis: GenesisConfig::default(),
+            data_dir: None,
+            coinbase: Address::ZERO,
+            dev: true,
+        }
     }
 }
 
@@ -121,6 +131,8 @@ pub enum TxLocation {
 #[derive(Debug)]
 pub struct Backend {
     genesis: GenesisConfig,
+    /// A dev chain ([`NodeConfig::dev`]).
+    dev: bool,
     coinbase: Mutex<Address>,
     accounts: Vec<DevAccount>,
     evm: EvmConfig,
@@ -169,7 +181,7 @@ impl Touched {
 impl Backend {
     /// Opens the chain: resumes from the data directory if it holds one, else creates genesis.
     pub fn new(config: NodeConfig, evm: EvmConfig) -> HostResult<Arc<Self>> {
-        let NodeConfig { genesis: requested, data_dir, coinbase } = config;
+        let NodeConfig { genesis: requested, data_dir, coinbase, dev } = config;
         let store = data_dir.as_deref().map(Store::open).transpose()?;
         let stored = store.as_ref().map(Store::load).transpose()?.flatten();
         let genesis = match &stored {
@@ -199,11 +211,16 @@ impl Backend {
                 "the DNN precompiles' committee is not the genesis committee".into(),
             ));
         }
+        if let Some(committee) = &genesis.committee {
+            committee
+                .validate_for_chain(dev)
+                .map_err(|e| HostError::Config(format!("invalid executor committee: {e}")))?;
+        }
         let accounts = genesis.dev_accounts()?;
         let codes = CodeStore::default();
         let mut touched = Touched::default();
         let chain = match stored {
-            Some(stored) => Self::replay(stored.blocks, &codes, &mut touched)?,
+            Some(stored) => Self::replay(stored.blocks, &codes, &mut touched, dev)?,
             None => {
                 let alloc = genesis.alloc(&accounts);
                 touched.record(&alloc);
@@ -232,6 +249,7 @@ impl Backend {
         let (new_txs, _) = broadcast::channel(4096);
         Ok(Arc::new(Self {
             genesis,
+            dev,
             coinbase: Mutex::new(coinbase),
             accounts,
             evm,
@@ -261,6 +279,7 @@ impl Backend {
         blocks: Vec<(Block, StateChanges)>,
         codes: &CodeStore,
         touched: &mut Touched,
+        dev: bool,
     ) -> HostResult<Chain> {
         let mut chain = Chain {
             blocks: Vec::with_capacity(blocks.len()),
@@ -272,6 +291,13 @@ impl Backend {
         };
         let mut state = WorldState::default();
         for (block, diff) in blocks {
+            if !dev && !block.dev.is_empty() {
+                return Err(HostError::Config(format!(
+                    "the data directory holds block {} with a dev record, but this chain is not \
+                     a dev chain (\"dev\": false); start it as the dev chain it was created as",
+                    block.number()
+                )));
+            }
             touched.record(&block.dev.edits);
             touched.record(&diff);
             state.apply(&block.dev.edits);
@@ -305,6 +331,17 @@ impl Backend {
     /// Genesis parameters.
     pub fn genesis(&self) -> &GenesisConfig {
         &self.genesis
+    }
+
+    /// Whether this is a dev chain ([`NodeConfig::dev`]).
+    pub fn is_dev(&self) -> bool {
+        self.dev
+    }
+
+    /// `Ok` on a dev chain; on a non-dev chain, [`HostError::DevDisabled`] naming `method`
+    /// (a dev method that changes state, time, fees, coinbase or senders).
+    pub fn require_dev(&self, method: &str) -> HostResult<()> {
+        if self.dev { Ok(()) } else { Err(HostError::DevDisabled(method.to_string())) }
     }
 
     /// The unlocked dev accounts.

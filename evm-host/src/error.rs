@@ -150,6 +150,13 @@ pub enum HostError {
     /// A broken invariant of the node itself.
     #[error("internal error: {0}")]
     Internal(String),
+    /// A dev method that changes state, time, fees, coinbase or senders, called on a chain
+    /// whose spec says `"dev": false`.
+    #[error(
+        "{0} is disabled on this chain: its chain spec says \"dev\": false (dev methods that \
+         change state, time, fees or senders would not be consensus)"
+    )]
+    DevDisabled(String),
 }
 
 macro_rules! storage_error {

@@ -570,6 +570,23 @@ impl Committee {
         rule.validate()
     }
 
+    /// [`Self::validate`], and for a non-dev chain (`dev` false) also a majority threshold
+    /// (`threshold > n/2`): on a dev chain the producer edits state anyway, on a non-dev one
+    /// the committee is what a follower trusts, so two disjoint groups must not both settle.
+    pub fn validate_for_chain(&self, dev: bool) -> Result<(), String> {
+        self.validate()?;
+        let n = self.members.len();
+        if !dev && self.threshold * 2 <= n {
+            return Err(format!(
+                "a non-dev chain (\"dev\": false) needs a majority threshold: a committee of \
+                 {n} needs a threshold above {}, not {}",
+                n / 2,
+                self.threshold
+            ));
+        }
+        Ok(())
+    }
+
     /// Verifies a settled record: at least `threshold` distinct members signed its digest.
     /// Any bad, foreign or repeated signature makes the record invalid: a builder that adds
     /// junk to an attestation has tampered with it.

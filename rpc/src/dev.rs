@@ -8,6 +8,9 @@
 //! - `anvil_reset` goes back to genesis; forking is not supported.
 //! - `anvil_loadState` merges accounts only: a dump's blocks and transactions are not
 //!   replayed into the chain's history.
+//!
+//! On a chain whose spec says `"dev": false`, the methods in [`NON_CONSENSUS`] are refused
+//! (the chain itself refuses them too: `Backend::require_dev`).
 
 use crate::{
     api::{EthApi, RpcResult, blocking, ok},
@@ -45,14 +48,62 @@ fn to_u64(value: U256, what: &str) -> Result<u64, RpcError> {
         .map_err(|_| RpcError::invalid_params(format!("{what} {value} does not fit in 64 bits")))
 }
 
+/// The dev methods that change state, time, base fee, coinbase or senders (and
+/// `evm_snapshot`/`evm_revert`, `anvil_reset`, which rewind the chain): on a chain whose spec
+/// says `"dev": false` they answer [`HostError::DevDisabled`](anh_evm_host::HostError) (-32000),
+/// because a follower of such a chain refuses blocks with a dev record. `evm_mine` with a
+/// timestamp and `anvil_mine` with an interval are refused there too. Mining control, pool
+/// edits (`anvil_dropTransaction`), `anvil_stopImpersonatingAccount`, `anvil_dumpState` and the
+/// read methods stay.
+pub(crate) const NON_CONSENSUS: &[&str] = &[
+    "evm_snapshot",
+    "anvil_snapshot",
+    "evm_revert",
+    "anvil_revert",
+    "evm_increaseTime",
+    "anvil_increaseTime",
+    "evm_setNextBlockTimestamp",
+    "anvil_setNextBlockTimestamp",
+    "anvil_setTime",
+    "evm_setTime",
+    "anvil_setBalance",
+    "hardhat_setBalance",
+    "anvil_addBalance",
+    "hardhat_addBalance",
+    "anvil_setCode",
+    "hardhat_setCode",
+    "anvil_setNonce",
+    "hardhat_setNonce",
+    "evm_setAccountNonce",
+    "anvil_setStorageAt",
+    "hardhat_setStorageAt",
+    "anvil_impersonateAccount",
+    "hardhat_impersonateAccount",
+    "anvil_autoImpersonateAccount",
+    "hardhat_autoImpersonateAccount",
+    "anvil_setNextBlockBaseFeePerGas",
+    "hardhat_setNextBlockBaseFeePerGas",
+    "anvil_setCoinbase",
+    "hardhat_setCoinbase",
+    "anvil_reset",
+    "hardhat_reset",
+    "anvil_loadState",
+    "hardhat_loadState",
+];
+
 /// Executes dev method `method`; `None` if there is no such method.
 pub(crate) async fn execute(api: &EthApi, method: &str, params: Value) -> Option<RpcResult> {
     let backend = api.backend().clone();
     let miner = api.miner();
+    if NON_CONSENSUS.contains(&method)
+        && let Err(e) = backend.require_dev(method)
+    {
+        return Some(Err(e.into()));
+    }
     let result = match method {
         // Snapshots and state edits wait for a block being built: off the async workers.
         "evm_snapshot" | "anvil_snapshot" => match none(&params) {
-            Ok(()) => blocking(move || Ok(U64::from(backend.snapshot()))).await.and_then(ok),
+            Ok(()) => blocking(move || backend.snapshot().map(U64::from)).await.and_then(ok),
             Err(e) => Err(e),
         },
         "evm_revert" | "anvil_revert" => match parse::<(U64,)>(params, 1) {
@@ -89,14 +140,14 @@ pub(crate) async fn execute(api: &EthApi, method: &str, params: Value) -> Option
             })
         }),
         "evm_increaseTime" | "anvil_increaseTime" => parse::<(U256,)>(params, 1)
-            .and_then(|(seconds,)| ok(backend.increase_time(to_u64(seconds, "time increase")?))),
+            .and_then(|(seconds,)| ok(backend.increase_time(to_u64(seconds, "time increase")?)?)),
         "evm_setNextBlockTimestamp" | "anvil_setNextBlockTimestamp" => parse::<(U256,)>(params, 1)
             .and_then(|(timestamp,)| {
                 backend.set_next_block_timestamp(to_u64(timestamp, "timestamp")?)?;
                 ok(Value::Null)
             }),
         "anvil_setTime" | "evm_setTime" => parse::<(U256,)>(params, 1)
-            .and_then(|(timestamp,)| ok(backend.set_time(to_u64(timestamp, "timestamp")?))),
+            .and_then(|(timestamp,)| ok(backend.set_time(to_u64(timestamp, "timestamp")?)?)),
         "anvil_setBalance" | "hardhat_setBalance" => match parse::<(Address, U256)>(params, 2) {
             Ok((address, balance)) => edit(move || backend.set_balance(address, balance)).await,
             Err(e) => Err(e),
@@ -136,7 +187,7 @@ pub(crate) async fn execute(api: &EthApi, method: &str, params: Value) -> Option
         }
         "anvil_impersonateAccount" | "hardhat_impersonateAccount" => parse::<(Address,)>(params, 1)
             .and_then(|(address,)| {
-                backend.impersonate(address);
+                backend.impersonate(address)?;
                 ok(Value::Null)
             }),
         "anvil_stopImpersonatingAccount" | "hardhat_stopImpersonatingAccount" => {
@@ -147,19 +198,19 @@ pub(crate) async fn execute(api: &EthApi, method: &str, params: Value) -> Option
         }
         "anvil_autoImpersonateAccount" | "hardhat_autoImpersonateAccount" => {
             parse::<(bool,)>(params, 1).and_then(|(enabled,)| {
-                backend.set_auto_impersonate(enabled);
+                backend.set_auto_impersonate(enabled)?;
                 ok(Value::Null)
             })
         }
         "anvil_setNextBlockBaseFeePerGas" | "hardhat_setNextBlockBaseFeePerGas" => {
             parse::<(U256,)>(params, 1).and_then(|(fee,)| {
-                backend.set_next_block_base_fee(to_u64(fee, "base fee")?);
+                backend.set_next_block_base_fee(to_u64(fee, "base fee")?)?;
                 ok(Value::Null)
             })
         }
         "anvil_setCoinbase" | "hardhat_setCoinbase" => {
             parse::<(Address,)>(params, 1).and_then(|(address,)| {
-                backend.set_coinbase(address);
+                backend.set_coinbase(address)?;
                 ok(Value::Null)
             })
         }
@@ -198,9 +249,7 @@ pub(crate) async fn execute(api: &EthApi, method: &str, params: Value) -> Option
         },
         "anvil_loadState" | "hardhat_loadState" => match parse::<(Bytes,)>(params, 1) {
             Ok((bytes,)) => match decode_state(&bytes) {
-                Ok(dump) => {
-                    blocking(move || Ok(backend.load_state(dump))).await.and_then(|_| ok(true))
-                }
+                Ok(dump) => blocking(move || backend.load_state(dump)).await.and_then(|_| ok(true)),
                 Err(e) => Err(e),
             },
             Err(e) => Err(e),
@@ -214,13 +263,8 @@ pub(crate) async fn execute(api: &EthApi, method: &str, params: Value) -> Option
 
 /// `evm_mine`: one block (or anvil's `{ blocks }`), optionally at a timestamp; answers "0x0".
 /// Runs a state edit on the blocking pool (it waits for a block being built); answers null.
-async fn edit(f: impl FnOnce() + Send + 'static) -> RpcResult {
-    blocking(move || {
-        f();
-        Ok(())
-    })
-    .await
-    .and_then(|()| ok(Value::Null))
+async fn edit(f: impl FnOnce() -> anh_evm_host::HostResult<()> + Send + 'static) -> RpcResult {
+    blocking(f).await.and_then(|()| ok(Value::Null))
 }
 
 async fn evm_mine(api: &EthApi, params: Value) -> RpcResult {
@@ -241,6 +285,9 @@ async fn anvil_mine(api: &EthApi, params: Value) -> RpcResult {
     let (blocks, interval): (Option<U256>, Option<U256>) = parse(params, 0)?;
     let blocks = blocks.map(|b| to_u64(b, "block count")).transpose()?.unwrap_or(1);
     let interval = interval.map(|i| to_u64(i, "interval")).transpose()?;
+    if interval.is_some() {
+        api.backend().require_dev("anvil_mine with an interval")?;
+    }
     mine_blocks(api, blocks, None, interval).await?;
     ok(Value::Null)
 }

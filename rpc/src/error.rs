@@ -86,7 +86,8 @@ impl From<HostError> for RpcError {
             | HostError::Halted(_)
             | HostError::GasExceedsAllowance(_)
             | HostError::CallInvalid(_)
-            | HostError::UnknownAccount(_) => Self::new(SERVER_ERROR, message),
+            | HostError::UnknownAccount(_)
+            | HostError::DevDisabled(_) => Self::new(SERVER_ERROR, message),
             HostError::Decode(_) | HostError::InvalidRequest(_) => {
                 Self::new(INVALID_PARAMS, message)
             }

@@ -4,6 +4,7 @@
 
 mod cast;
 mod chain;
+mod chain_spec;
 mod committee;
 mod dev;
 mod dnn;

@@ -32,6 +32,9 @@ impl Backend {
     ///
     /// Returns `None` when nothing is ready and `options.allow_empty` is false.
     pub fn mine(&self, options: MineOptions) -> HostResult<Option<Arc<Block>>> {
+        if options.timestamp.is_some() {
+            self.require_dev("evm_mine with a timestamp")?;
+        }
         let _writer = self.writer.lock();
         let (parent, state, hashes) = {
             let chain = self.chain.read();

@@ -103,42 +103,54 @@ impl Backend {
     }
 
     /// `anvil_setBalance`.
-    pub fn set_balance(&self, address: Address, balance: U256) {
+    pub fn set_balance(&self, address: Address, balance: U256) -> HostResult<()> {
+        self.require_dev("anvil_setBalance")?;
         self.edit(address, None, |account| {
             account.balance = balance;
             Vec::new()
         });
+        Ok(())
     }
 
     /// `anvil_addBalance`.
-    pub fn add_balance(&self, address: Address, amount: U256) {
+    pub fn add_balance(&self, address: Address, amount: U256) -> HostResult<()> {
+        self.require_dev("anvil_addBalance")?;
         self.edit(address, None, |account| {
             account.balance = account.balance.saturating_add(amount);
             Vec::new()
         });
+        Ok(())
     }
 
     /// `anvil_setNonce`.
-    pub fn set_nonce(&self, address: Address, nonce: u64) {
+    pub fn set_nonce(&self, address: Address, nonce: u64) -> HostResult<()> {
+        self.require_dev("anvil_setNonce")?;
         self.edit(address, None, |account| {
             account.nonce = nonce;
             Vec::new()
         });
+        Ok(())
     }
 
     /// `anvil_setCode`.
-    pub fn set_code(&self, address: Address, code: Bytes) {
+    pub fn set_code(&self, address: Address, code: Bytes) -> HostResult<()> {
+        self.require_dev("anvil_setCode")?;
         self.edit(address, Some(code), |_| Vec::new());
+        Ok(())
     }
 
     /// `anvil_setStorageAt`.
-    pub fn set_storage_at(&self, address: Address, slot: U256, value: U256) {
+    pub fn set_storage_at(&self, address: Address, slot: U256, value: U256) -> HostResult<()> {
+        self.require_dev("anvil_setStorageAt")?;
         self.edit(address, None, |_| vec![SlotChange { slot, value }]);
+        Ok(())
     }
 
     /// `anvil_impersonateAccount`: `eth_sendTransaction` from `address` needs no key.
-    pub fn impersonate(&self, address: Address) {
+    pub fn impersonate(&self, address: Address) -> HostResult<()> {
+        self.require_dev("anvil_impersonateAccount")?;
         self.impersonated.lock().insert(address);
+        Ok(())
     }
 
     /// `anvil_stopImpersonatingAccount`.
@@ -147,31 +159,38 @@ impl Backend {
     }
 
     /// `anvil_autoImpersonateAccount`: impersonate every account.
-    pub fn set_auto_impersonate(&self, enabled: bool) {
+    pub fn set_auto_impersonate(&self, enabled: bool) -> HostResult<()> {
+        self.require_dev("anvil_autoImpersonateAccount")?;
         self.auto_impersonate.store(enabled, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Whether `eth_sendTransaction` from `address` is sent without a key.
     pub fn is_impersonated(&self, address: &Address) -> bool {
-        self.auto_impersonate.load(Ordering::Relaxed) || self.impersonated.lock().contains(address)
+        self.dev
+            && (self.auto_impersonate.load(Ordering::Relaxed)
+                || self.impersonated.lock().contains(address))
     }
 
     /// `evm_increaseTime`: moves the clock forward, so that the next block is at least
     /// `seconds` after the latest one; returns the clock's total offset from wall time, in
     /// seconds.
-    pub fn increase_time(&self, seconds: u64) -> i64 {
+    pub fn increase_time(&self, seconds: u64) -> HostResult<i64> {
+        self.require_dev("evm_increaseTime")?;
         let latest = self.latest().header.timestamp;
-        self.clock.lock().increase(seconds, latest)
+        Ok(self.clock.lock().increase(seconds, latest))
     }
 
     /// `anvil_setTime`: sets the clock to `timestamp`; returns the new offset from wall time.
-    pub fn set_time(&self, timestamp: u64) -> i64 {
-        self.clock.lock().set(timestamp)
+    pub fn set_time(&self, timestamp: u64) -> HostResult<i64> {
+        self.require_dev("anvil_setTime")?;
+        Ok(self.clock.lock().set(timestamp))
     }
 
     /// `evm_setNextBlockTimestamp`: the next block's timestamp, which must be after the
     /// latest block's.
     pub fn set_next_block_timestamp(&self, timestamp: u64) -> HostResult<()> {
+        self.require_dev("evm_setNextBlockTimestamp")?;
         let latest = self.latest().header.timestamp;
         if timestamp <= latest {
             return Err(HostError::InvalidRequest(format!(
@@ -184,13 +203,17 @@ impl Backend {
     }
 
     /// `anvil_setNextBlockBaseFeePerGas`.
-    pub fn set_next_block_base_fee(&self, base_fee: u64) {
+    pub fn set_next_block_base_fee(&self, base_fee: u64) -> HostResult<()> {
+        self.require_dev("anvil_setNextBlockBaseFeePerGas")?;
         *self.next_base_fee.lock() = Some(base_fee);
+        Ok(())
     }
 
     /// `anvil_setCoinbase`: the beneficiary of the blocks to come.
-    pub fn set_coinbase(&self, coinbase: Address) {
+    pub fn set_coinbase(&self, coinbase: Address) -> HostResult<()> {
+        self.require_dev("anvil_setCoinbase")?;
         *self.coinbase.lock() = coinbase;
+        Ok(())
     }
 
     /// The beneficiary of the next block (`eth_coinbase`).
@@ -211,6 +234,7 @@ impl Backend {
     /// `anvil_reset` (without forking): back to genesis — blocks, pool, pending edits,
     /// snapshots, impersonation, clock and next-block settings are dropped.
     pub fn reset(&self) -> HostResult<()> {
+        self.require_dev("anvil_reset")?;
         let _writer = self.writer.lock();
         if let Some(store) = &self.store {
             store.truncate_above(0)?;
@@ -248,7 +272,8 @@ impl Backend {
     /// nonce, balance and code are replaced, its listed slots overwritten — as one set of dev
     /// edits that the next block records. Blocks and transactions in the dump are not
     /// restored. Returns how many accounts were loaded.
-    pub fn load_state(&self, dump: DumpedState) -> usize {
+    pub fn load_state(&self, dump: DumpedState) -> HostResult<usize> {
+        self.require_dev("anvil_loadState")?;
         let count = dump.accounts.len();
         for (address, account) in dump.accounts {
             let DumpedAccount { nonce, balance, code, storage } = account;
@@ -258,7 +283,7 @@ impl Backend {
                 storage.into_iter().map(|(slot, value)| SlotChange { slot, value }).collect()
             });
         }
-        count
+        Ok(count)
     }
 
     /// The hash of block 0.

@@ -32,6 +32,13 @@ impl Backend {
                 header.parent_hash
             )));
         }
+        if !self.dev && !block.dev.is_empty() {
+            return Err(refuse(
+                "it carries a dev record (state edits, impersonated senders or a base-fee \
+                 override), but this chain's spec says \"dev\": false"
+                    .into(),
+            ));
+        }
         if block.hash != header.hash_slow() {
             return Err(refuse("its hash is not keccak256(rlp(header))".into()));
         }

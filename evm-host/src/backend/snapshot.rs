@@ -19,7 +19,8 @@ pub(super) struct Snapshot {
 
 impl Backend {
     /// Records the current chain, pool and clock; returns the snapshot id (0, 1, 2, …).
-    pub fn snapshot(&self) -> u64 {
+    pub fn snapshot(&self) -> HostResult<u64> {
+        self.require_dev("evm_snapshot")?;
         let _writer = self.writer.lock();
         let (number, state) = {
             let chain = self.chain.read();
@@ -36,12 +37,13 @@ impl Backend {
         let id = snapshots.0;
         snapshots.0 += 1;
         snapshots.1.insert(id, snapshot);
-        id
+        Ok(id)
     }
 
     /// Returns the chain to snapshot `id`, which is consumed together with every later
     /// snapshot. Returns `false` for an unknown id.
     pub fn revert(&self, id: u64) -> HostResult<bool> {
+        self.require_dev("evm_revert")?;
         let _writer = self.writer.lock();
         let snapshot = {
             let mut snapshots = self.snapshots.lock();

@@ -155,8 +155,8 @@ fn blocks_out_of_order_are_refused() {
 fn dev_edits_and_impersonation_replay() {
     let producer = backend();
     let keyless = Address::repeat_byte(0x99);
-    producer.set_balance(keyless, U256::from(10u64).pow(U256::from(18)));
-    producer.impersonate(keyless);
+    producer.set_balance(keyless, U256::from(10u64).pow(U256::from(18))).unwrap();
+    producer.impersonate(keyless).unwrap();
     let request =
         TransactionRequest::default().from(keyless).to(account(&producer, 0)).value(U256::from(1));
     producer.send_transaction(request).expect("an impersonated account sends");
@@ -167,6 +167,46 @@ fn dev_edits_and_impersonation_replay() {
     let importer = backend();
     assert_eq!(importer.import_block((*block).clone()).unwrap().hash, block.hash);
     assert_eq!(balance(&importer, &keyless), balance(&producer, &keyless));
+}
+
+/// A non-dev chain (`"dev": false`) has no dev methods, and its importer refuses a block
+/// with a dev record — here one a dev-chain producer with the same genesis made with
+/// `setBalance` — before committing anything, naming the dev record; a block without one
+/// imports.
+#[test]
+fn non_dev_chain_refuses_dev_records() {
+    let producer = backend();
+    let importer = backend_with(false);
+    assert!(!importer.is_dev());
+    let keyless = Address::repeat_byte(0x99);
+    let disabled = importer.set_balance(keyless, U256::from(1)).unwrap_err();
+    assert_eq!(
+        disabled.to_string(),
+        "anvil_setBalance is disabled on this chain: its chain spec says \"dev\": false (dev \
+         methods that change state, time, fees or senders would not be consensus)"
+    );
+    assert_eq!(balance(&importer, &keyless), U256::ZERO);
+
+    producer.set_balance(keyless, U256::from(10u64).pow(U256::from(18))).unwrap();
+    let edited = mine(&producer);
+    assert!(!edited.dev.is_empty());
+    let genesis = importer.latest();
+    assert_eq!(
+        importer.import_block((*edited).clone()).unwrap_err(),
+        ImportError::Refused {
+            number: 1,
+            reason: "it carries a dev record (state edits, impersonated senders or a base-fee \
+                     override), but this chain's spec says \"dev\": false"
+                .into(),
+        }
+    );
+    assert_eq!(importer.latest().hash, genesis.hash, "nothing was committed");
+
+    // The same genesis (the dev flag is not in block 0): an honest block of another producer
+    // imports.
+    let (_, blocks) = produce();
+    assert!(blocks[0].dev.is_empty());
+    assert_eq!(importer.import_block(blocks[0].clone()).unwrap().hash, blocks[0].hash);
 }
 
 /// prevrandao is not the producer's to choose: a block whose `mixHash` is not
@@ -197,4 +237,35 @@ fn forged_prevrandao_is_refused() {
     assert_eq!(importer.latest().hash, genesis.hash, "nothing committed");
     let imported = importer.import_block(honest.clone()).expect("the honest block still imports");
     assert_eq!(imported.hash, honest.hash);
+}
+
+/// A non-dev chain also refuses, at start, a data directory holding a block with a dev record,
+/// and a genesis committee without a majority threshold.
+#[test]
+fn non_dev_chain_refuses_dev_history_and_minority_committees() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let producer = open_backend(genesis(), true, Some(dir.path())).unwrap();
+        producer.set_balance(Address::repeat_byte(0x99), U256::from(1)).unwrap();
+        mine(&producer);
+    }
+    let error = open_backend(genesis(), false, Some(dir.path())).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "configuration: the data directory holds block 1 with a dev record, but this chain is \
+         not a dev chain (\"dev\": false); start it as the dev chain it was created as"
+    );
+    assert!(open_backend(genesis(), true, Some(dir.path())).is_ok(), "as a dev chain it resumes");
+
+    let mut minority = genesis();
+    if let Some(committee) = &mut minority.committee {
+        committee.members.push(Address::repeat_byte(0xc1));
+    }
+    assert!(open_backend(minority.clone(), true, None).is_ok(), "1 of 2 is fine on a dev chain");
+    let error = open_backend(minority, false, None).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "configuration: invalid executor committee: a non-dev chain (\"dev\": false) needs a \
+         majority threshold: a committee of 2 needs a threshold above 1, not 1"
+    );
 }

@@ -39,12 +39,12 @@ fn revert_restores_state_head_and_pool() {
     let before = observe(&backend);
     assert_eq!(before.pool, (vec![pending], vec![queued]));
 
-    let id = backend.snapshot();
+    let id = backend.snapshot().unwrap();
     let mined = mine(&backend);
     assert_eq!(mined.transactions[0].hash, pending);
     let later = backend.submit(sign(&backend, 0, transfer(2, to, 4))).unwrap();
     mine(&backend);
-    backend.set_balance(to, alloy_primitives::U256::from(123));
+    backend.set_balance(to, alloy_primitives::U256::from(123)).unwrap();
     backend.submit(sign(&backend, 0, transfer(3, to, 5))).unwrap();
     assert_ne!(observe(&backend), before);
 
@@ -63,11 +63,11 @@ fn revert_restores_state_head_and_pool() {
 #[test]
 fn revert_drops_later_snapshots() {
     let backend = backend();
-    let first = backend.snapshot();
+    let first = backend.snapshot().unwrap();
     mine(&backend);
-    let second = backend.snapshot();
+    let second = backend.snapshot().unwrap();
     mine(&backend);
-    let third = backend.snapshot();
+    let third = backend.snapshot().unwrap();
     assert!(backend.revert(second).unwrap());
     assert_eq!(backend.best_number(), 1);
     assert!(!backend.revert(third).unwrap());

@@ -62,7 +62,21 @@ pub(crate) fn genesis() -> GenesisConfig {
 
 /// An in-memory backend on [`genesis`], its DNN precompiles asking [`NoModels`].
 pub(crate) fn backend() -> Arc<Backend> {
-    let genesis = genesis();
+    backend_with(true)
+}
+
+/// [`backend`] on a dev chain (`dev`) or a non-dev one.
+pub(crate) fn backend_with(dev: bool) -> Arc<Backend> {
+    open_backend(genesis(), dev, None).expect("the backend opens")
+}
+
+/// A backend on `genesis` (which has a committee), a dev chain or not, in memory or in
+/// `data_dir`, its DNN precompiles asking [`NoModels`].
+pub(crate) fn open_backend(
+    genesis: GenesisConfig,
+    dev: bool,
+    data_dir: Option<&std::path::Path>,
+) -> anh_evm_host::HostResult<Arc<Backend>> {
     let dnn = Arc::new(Dnn::new(Arc::new(NoModels)));
     let modes = DnnModes {
         call: dnn.clone(),
@@ -71,7 +85,8 @@ pub(crate) fn backend() -> Arc<Backend> {
         committee: genesis.committee.clone().expect("genesis has a committee"),
     };
     let evm = EvmConfig::new(genesis.chain_id, modes);
-    Backend::new(NodeConfig { genesis, ..Default::default() }, evm).expect("the backend opens")
+    let data_dir = data_dir.map(std::path::Path::to_path_buf);
+    Backend::new(NodeConfig { genesis, data_dir, dev, ..Default::default() }, evm)
 }
 
 /// Dev account `index`'s address.

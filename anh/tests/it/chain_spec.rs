@@ -1,0 +1,143 @@
+//! Non-dev chains (`"dev": false` in the chain spec): dev methods that change state, time,
+//! fees or senders answer an error, ordinary transactions work, the committee needs a
+//! majority, and a follower refuses a block that carries a dev record.
+
+use crate::utils::*;
+use alloy::{primitives::U256, providers::Provider, rpc::types::TransactionRequest};
+use anh::{ChainSpec, NodeConfig};
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+/// The exact refusal of `method` on a non-dev chain.
+fn disabled(method: &str) -> String {
+    format!(
+        "{method} is disabled on this chain: its chain spec says \"dev\": false (dev methods \
+         that change state, time, fees or senders would not be consensus)"
+    )
+}
+
+/// The spec `anh node` with default flags would start, as a node reads it back from a file
+/// with `"dev"` set to `dev`.
+async fn spec_file(dev: bool) -> ChainSpec {
+    let mut spec = anh::chain_spec(&NodeConfig::test()).await.expect("a spec");
+    spec.dev = dev;
+    let file = tempfile::NamedTempFile::new().expect("a temporary file");
+    std::fs::write(file.path(), serde_json::to_string_pretty(&spec).unwrap()).unwrap();
+    let text = std::fs::read_to_string(file.path()).unwrap();
+    assert_eq!(text.contains("\"dev\": false"), !dev, "{text}");
+    ChainSpec::parse(&text).expect("the spec parses")
+}
+
+/// On a node started from a `"dev": false` spec, `anvil_setBalance` (and the other dev methods
+/// that would not be consensus) answer -32000 naming the method and change nothing, while a
+/// signed transfer is mined as on any chain.
+#[tokio::test(flavor = "multi_thread")]
+async fn non_dev_chain_refuses_dev_methods() {
+    let spec = spec_file(false).await;
+    let node = node_with(NodeConfig { chain: Some(spec), ..NodeConfig::test() }).await;
+    assert!(!node.backend().is_dev());
+    let url = node.http_endpoint();
+    let provider = provider(&node, KEY0);
+    let before = provider.get_balance(ADDR1).await.unwrap();
+
+    let (code, message) = rpc_error(&url, "anvil_setBalance", json!([ADDR1, "0x1234567890"])).await;
+    assert_eq!((code, message), (-32000, disabled("anvil_setBalance")));
+    assert_eq!(provider.get_balance(ADDR1).await.unwrap(), before, "the balance is unchanged");
+    for (method, params) in [
+        ("hardhat_setBalance", json!([ADDR1, "0x1"])),
+        ("anvil_impersonateAccount", json!([ADDR1])),
+        ("evm_increaseTime", json!(["0x10"])),
+        ("anvil_setNextBlockBaseFeePerGas", json!(["0x1"])),
+        ("evm_snapshot", json!([])),
+        ("anvil_reset", json!([])),
+    ] {
+        assert_eq!(rpc_error(&url, method, params).await, (-32000, disabled(method)));
+    }
+    assert_eq!(
+        rpc_error(&url, "evm_mine", json!(["0xffffffffff"])).await,
+        (-32000, disabled("evm_mine with a timestamp"))
+    );
+
+    let receipt =
+        send(&provider, TransactionRequest::default().to(ADDR1).value(U256::from(9))).await;
+    assert!(receipt.status());
+    assert_eq!(provider.get_balance(ADDR1).await.unwrap(), before + U256::from(9));
+    let block = node.backend().block(receipt.block_number.unwrap()).unwrap();
+    assert!(block.dev.is_empty());
+    // Mining control stays.
+    assert_eq!(rpc(&url, "evm_mine", json!([])).await["result"], "0x0");
+}
+
+/// A non-dev chain's committee needs a threshold above half its members: `anh chain spec
+/// --no-dev` refuses 2 of 4, and prints `"dev": false` for 3 of 4.
+#[test]
+fn non_dev_spec_needs_a_majority() {
+    let spec = |threshold: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_anh"))
+            .args(["chain", "spec", "--no-dev", "--executors", "4", "--threshold", threshold])
+            .output()
+            .expect("anh runs")
+    };
+    let output = spec("2");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(
+            "chain spec: invalid committee: a non-dev chain (\"dev\": false) needs a majority \
+             threshold: a committee of 4 needs a threshold above 2, not 2"
+        ),
+        "{stderr}"
+    );
+    let output = spec("3");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let printed: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(printed["dev"], false);
+    assert_eq!(printed["committee"]["threshold"], 3);
+}
+
+/// A follower of a `"dev": false` spec halts on a block with a dev record — here from a
+/// producer started from the same spec with `"dev": true`, which builds the same block 0 —
+/// and keeps the blocks before it.
+#[tokio::test(flavor = "multi_thread")]
+async fn non_dev_follower_refuses_dev_records() {
+    let dev = spec_file(true).await;
+    let producer = node_with(NodeConfig { chain: Some(dev.clone()), ..NodeConfig::test() }).await;
+    let url = producer.http_endpoint();
+    let provider = provider(&producer, KEY0);
+    let honest = send(&provider, TransactionRequest::default().to(ADDR1).value(U256::from(1)))
+        .await
+        .block_number
+        .unwrap();
+    let result = rpc(&url, "anvil_setBalance", json!([ADDR1, "0x1234"])).await;
+    assert!(result.get("error").is_none(), "{result}");
+    assert_eq!(rpc(&url, "evm_mine", json!([])).await["result"], "0x0");
+    let edited = honest + 1;
+    assert!(!producer.backend().block(edited).unwrap().dev.is_empty());
+
+    let spec = ChainSpec { dev: false, ..dev };
+    let follower = node_with(NodeConfig {
+        follow: Some(url.clone()),
+        chain: Some(spec),
+        ..NodeConfig::test()
+    })
+    .await;
+    let furl = follower.http_endpoint();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        let status = rpc(&furl, "anh_syncStatus", json!([])).await["result"].clone();
+        if status["state"] == "halted" {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the follower did not halt: {status}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let error = status["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains(&format!(
+            "block {edited} refused: it carries a dev record (state edits, impersonated senders \
+             or a base-fee override), but this chain's spec says \"dev\": false"
+        )),
+        "{status}"
+    );
+    assert_eq!(follower.backend().latest().number(), honest);
+}
