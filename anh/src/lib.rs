@@ -374,13 +374,12 @@ pub async fn spawn(mut config: NodeConfig) -> Result<NodeHandle, NodeError> {
     };
 
     let chain_id = genesis.chain_id;
-    // A dev chain unless the chain spec says otherwise: `anh node` without `--chain` (and a
-    // follower pinned by `--genesis-hash` alone) runs today's dev chain.
-    let dev = config.chain.as_ref().is_none_or(|spec| spec.dev);
+    // Whether this is a dev chain is genesis' (block 0 commits to it): `anh node` without
+    // `--chain` runs today's dev chain; a follower takes it from the spec or from the followed
+    // node's configuration, which the pinned block 0 hash vouches for.
     let backend_config = anh_evm_host::NodeConfig {
         genesis,
         data_dir: config.data_dir.clone(),
-        dev,
         ..Default::default()
     };
     let backend = tokio::task::spawn_blocking(move || {

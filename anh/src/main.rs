@@ -221,6 +221,8 @@ impl NodeArgs {
                 balance: U256::from(self.balance) * U256::from(10u64).pow(U256::from(18)),
                 timestamp: None,
                 committee: None,
+                // Flags give a dev chain; a non-dev one comes from a spec (`--chain`).
+                dev: true,
             },
             data_dir: self.data_dir.clone(),
             mining,

@@ -55,7 +55,7 @@ impl ChainSpec {
             timestamp: genesis.timestamp.unwrap_or(timestamp),
             committee,
             max_tensor_elements,
-            dev: true,
+            dev: genesis.dev,
         }
     }
 
@@ -89,6 +89,7 @@ impl ChainSpec {
             balance: self.balance,
             timestamp: Some(self.timestamp),
             committee: Some(self.committee.clone()),
+            dev: self.dev,
         }
     }
 }

@@ -82,21 +82,11 @@ pub struct NodeConfig {
     pub data_dir: Option<PathBuf>,
     /// Block beneficiary.
     pub coinbase: Address,
-    /// A dev chain (the default): the dev methods that change state, time, fees, coinbase or
-    /// senders work, and their effects are recorded in blocks. `false` (a chain spec with
-    /// `"dev": false`): they fail with [`HostError::DevDisabled`], imported and stored blocks
-    /// must have an empty dev record, and the genesis committee needs a majority threshold.
-    pub dev: bool,
 }
 
 impl Default for NodeConfig {
     fn default() -> Self {
-        Self {
-            genesis: GenesisConfig::default(),
-            data_dir: None,
-            coinbase: Address::ZERO,
-            dev: true,
-        }
+        Self { genesis: GenesisConfig::default(), data_dir: None, coinbase: Address::ZERO }
     }
 }
 
@@ -131,7 +121,7 @@ pub enum TxLocation {
 #[derive(Debug)]
 pub struct Backend {
     genesis: GenesisConfig,
-    /// A dev chain ([`NodeConfig::dev`]).
+    /// A dev chain ([`GenesisConfig::dev`]).
     dev: bool,
     coinbase: Mutex<Address>,
     accounts: Vec<DevAccount>,
@@ -181,7 +171,7 @@ impl Touched {
 impl Backend {
     /// Opens the chain: resumes from the data directory if it holds one, else creates genesis.
     pub fn new(config: NodeConfig, evm: EvmConfig) -> HostResult<Arc<Self>> {
-        let NodeConfig { genesis: requested, data_dir, coinbase, dev } = config;
+        let NodeConfig { genesis: requested, data_dir, coinbase } = config;
         let store = data_dir.as_deref().map(Store::open).transpose()?;
         let stored = store.as_ref().map(Store::load).transpose()?.flatten();
         let genesis = match &stored {
@@ -211,6 +201,7 @@ impl Backend {
                 "the DNN precompiles' committee is not the genesis committee".into(),
             ));
         }
+        let dev = genesis.dev;
         if let Some(committee) = &genesis.committee {
             committee
                 .validate_for_chain(dev)
@@ -220,7 +211,7 @@ impl Backend {
         let codes = CodeStore::default();
         let mut touched = Touched::default();
         let chain = match stored {
-            Some(stored) => Self::replay(stored.blocks, &codes, &mut touched, dev)?,
+            Some(stored) => Self::replay(stored.blocks, &codes, &mut touched)?,
             None => {
                 let alloc = genesis.alloc(&accounts);
                 touched.record(&alloc);
@@ -279,7 +270,6 @@ impl Backend {
         blocks: Vec<(Block, StateChanges)>,
         codes: &CodeStore,
         touched: &mut Touched,
-        dev: bool,
     ) -> HostResult<Chain> {
         let mut chain = Chain {
             blocks: Vec::with_capacity(blocks.len()),
@@ -291,13 +281,6 @@ impl Backend {
         };
         let mut state = WorldState::default();
         for (block, diff) in blocks {
-            if !dev && !block.dev.is_empty() {
-                return Err(HostError::Config(format!(
-                    "the data directory holds block {} with a dev record, but this chain is not \
-                     a dev chain (\"dev\": false); start it as the dev chain it was created as",
-                    block.number()
-                )));
-            }
             touched.record(&block.dev.edits);
             touched.record(&diff);
             state.apply(&block.dev.edits);
@@ -333,7 +316,7 @@ impl Backend {
         &self.genesis
     }
 
-    /// Whether this is a dev chain ([`NodeConfig::dev`]).
+    /// Whether this is a dev chain ([`GenesisConfig::dev`]).
     pub fn is_dev(&self) -> bool {
         self.dev
     }

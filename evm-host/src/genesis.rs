@@ -70,6 +70,18 @@ pub struct GenesisConfig {
     /// The executor committee that settles DNN results (genesis' `extraData` is its hash).
     #[serde(default)]
     pub committee: Option<Committee>,
+    /// A dev chain (the default): dev methods that change state, time, fees, coinbase or
+    /// senders work, and their effects are recorded in blocks. `false` (a chain spec with
+    /// `"dev": false`): they fail with [`crate::HostError::DevDisabled`], blocks must carry no
+    /// dev record, and the committee needs a majority threshold. Block 0 commits to it (see
+    /// [`crate::backend::genesis_block`]), so a follower that pins block 0 pins it too.
+    #[serde(default = "dev_chain")]
+    pub dev: bool,
+}
+
+/// Genesis records written before the dev flag existed were dev chains.
+const fn dev_chain() -> bool {
+    true
 }
 
 impl Default for GenesisConfig {
@@ -83,6 +95,7 @@ impl Default for GenesisConfig {
             balance: U256::from(DEFAULT_BALANCE_ETH) * U256::from(10u64).pow(U256::from(18)),
             timestamp: None,
             committee: None,
+            dev: true,
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Non-dev chains (`"dev": false` in the chain spec): dev methods that change state, time,
 //! fees or senders answer an error, ordinary transactions work, the committee needs a
-//! majority, and a follower refuses a block that carries a dev record.
+//! majority, and block 0 commits to the flag, so a follower's pin covers it.
 
 use crate::utils::*;
 use alloy::{primitives::U256, providers::Provider, rpc::types::TransactionRequest};
@@ -95,49 +95,37 @@ fn non_dev_spec_needs_a_majority() {
     assert_eq!(printed["committee"]["threshold"], 3);
 }
 
-/// A follower of a `"dev": false` spec halts on a block with a dev record — here from a
-/// producer started from the same spec with `"dev": true`, which builds the same block 0 —
-/// and keeps the blocks before it.
+/// Block 0 commits to the dev flag: a follower pinned only by a non-dev producer's block 0
+/// hash runs as a non-dev chain (it refuses blocks with a dev record), and a follower started
+/// from the same spec with `"dev": true` refuses to start, since its block 0 differs.
 #[tokio::test(flavor = "multi_thread")]
-async fn non_dev_follower_refuses_dev_records() {
-    let dev = spec_file(true).await;
-    let producer = node_with(NodeConfig { chain: Some(dev.clone()), ..NodeConfig::test() }).await;
+async fn dev_flag_is_pinned_by_block_0() {
+    let non_dev = spec_file(false).await;
+    let producer =
+        node_with(NodeConfig { chain: Some(non_dev.clone()), ..NodeConfig::test() }).await;
     let url = producer.http_endpoint();
     let provider = provider(&producer, KEY0);
-    let honest = send(&provider, TransactionRequest::default().to(ADDR1).value(U256::from(1)))
+    let mined = send(&provider, TransactionRequest::default().to(ADDR1).value(U256::from(1)))
         .await
         .block_number
         .unwrap();
-    let result = rpc(&url, "anvil_setBalance", json!([ADDR1, "0x1234"])).await;
-    assert!(result.get("error").is_none(), "{result}");
-    assert_eq!(rpc(&url, "evm_mine", json!([])).await["result"], "0x0");
-    let edited = honest + 1;
-    assert!(!producer.backend().block(edited).unwrap().dev.is_empty());
 
-    let spec = ChainSpec { dev: false, ..dev };
-    let follower = node_with(NodeConfig {
-        follow: Some(url.clone()),
-        chain: Some(spec),
-        ..NodeConfig::test()
-    })
-    .await;
-    let furl = follower.http_endpoint();
+    let follower = node_with(follower_config(&url).await).await;
+    assert!(!follower.backend().is_dev(), "the pinned block 0 says \"dev\": false");
     let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        let status = rpc(&furl, "anh_syncStatus", json!([])).await["result"].clone();
-        if status["state"] == "halted" {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "the follower did not halt: {status}");
+    while follower.backend().best_number() < mined {
+        assert!(Instant::now() < deadline, "the follower did not sync block {mined}");
         tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    let error = status["error"].as_str().unwrap_or_default();
+    }
+
+    let dev = ChainSpec { dev: true, ..non_dev };
+    let error =
+        refused(NodeConfig { follow: Some(url.clone()), chain: Some(dev), ..NodeConfig::test() })
+            .await;
+    let theirs = genesis_hash(&url).await;
     assert!(
-        error.contains(&format!(
-            "block {edited} refused: it carries a dev record (state edits, impersonated senders \
-             or a base-fee override), but this chain's spec says \"dev\": false"
-        )),
-        "{status}"
+        error.starts_with("genesis mismatch: --chain gives block 0 0x")
+            && error.ends_with(&format!("but {url} serves block 0 {theirs}; refusing to start")),
+        "{error}"
     );
-    assert_eq!(follower.backend().latest().number(), honest);
 }

@@ -14,14 +14,6 @@ use axum::{Json, Router, routing::post};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
-/// Starts a node with `config` that must refuse to start; returns its error text.
-async fn refused(config: NodeConfig) -> String {
-    match anh::spawn(config).await {
-        Ok(node) => panic!("the node started at {}", node.http_endpoint()),
-        Err(e) => e.to_string(),
-    }
-}
-
 /// A JSON-RPC server that answers every call with `result` (a forged `anh_chainConfig`).
 async fn forged_upstream(result: Value) -> String {
     let app = Router::new().route(

@@ -72,6 +72,14 @@ pub(crate) async fn genesis_hash(url: &str) -> alloy::primitives::B256 {
     serde_json::from_value(block["result"]["hash"].clone()).expect("block 0 has a hash")
 }
 
+/// Starts a node with `config` that must refuse to start; returns its error text.
+pub(crate) async fn refused(config: NodeConfig) -> String {
+    match anh::spawn(config).await {
+        Ok(node) => panic!("the node started at {}", node.http_endpoint()),
+        Err(e) => e.to_string(),
+    }
+}
+
 /// A follower's configuration: follow `url`, pinned to its block 0 (the test trusts it).
 pub(crate) async fn follower_config(url: &str) -> NodeConfig {
     NodeConfig {

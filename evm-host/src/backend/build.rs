@@ -299,6 +299,21 @@ pub(super) fn prevrandao(number: u64) -> B256 {
     keccak256(number.to_be_bytes())
 }
 
+/// Domain of a non-dev chain's genesis `extraData`.
+const NON_DEV_DOMAIN: &[u8] = b"\x19ANH-NON-DEV-CHAIN-v1";
+
+/// Genesis' `extraData`: the committee's hash on a dev chain (empty without a committee), and
+/// `keccak256(NON_DEV_DOMAIN ‖ that)` on a non-dev one, so that block 0's hash commits to the
+/// dev flag as well as to the committee, and dev chains keep the hash they always had.
+fn genesis_extra_data(genesis: &GenesisConfig) -> Bytes {
+    let committee = genesis.committee.as_ref().map(|c| c.hash().to_vec()).unwrap_or_default();
+    if genesis.dev {
+        Bytes::from(committee)
+    } else {
+        Bytes::from(keccak256([NON_DEV_DOMAIN, &committee].concat()).to_vec())
+    }
+}
+
 /// Block 0 of `genesis` with `state_root`.
 pub fn genesis_block(genesis: &GenesisConfig, state_root: B256) -> Block {
     let header = Header {
@@ -308,11 +323,7 @@ pub fn genesis_block(genesis: &GenesisConfig, state_root: B256) -> Block {
         receipts_root: EMPTY_ROOT_HASH,
         gas_limit: genesis.gas_limit,
         timestamp: genesis.timestamp.unwrap_or_default(),
-        extra_data: genesis
-            .committee
-            .as_ref()
-            .map(|c| Bytes::from(c.hash().to_vec()))
-            .unwrap_or_default(),
+        extra_data: genesis_extra_data(genesis),
         mix_hash: prevrandao(0),
         base_fee_per_gas: Some(genesis.base_fee),
         withdrawals_root: Some(EMPTY_ROOT_HASH),

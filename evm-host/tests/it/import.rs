@@ -175,7 +175,7 @@ fn dev_edits_and_impersonation_replay() {
 /// imports.
 #[test]
 fn non_dev_chain_refuses_dev_records() {
-    let producer = backend();
+    let producer = backend_with(false);
     let importer = backend_with(false);
     assert!(!importer.is_dev());
     let keyless = Address::repeat_byte(0x99);
@@ -187,12 +187,16 @@ fn non_dev_chain_refuses_dev_records() {
     );
     assert_eq!(balance(&importer, &keyless), U256::ZERO);
 
-    producer.set_balance(keyless, U256::from(10u64).pow(U256::from(18))).unwrap();
-    let edited = mine(&producer);
-    assert!(!edited.dev.is_empty());
+    // A non-dev producer makes no dev record; one forged onto its honest block is refused.
+    let to = account(&producer, 1);
+    producer.submit(sign(&producer, 0, transfer(0, to, 1))).unwrap();
+    let honest = mine(&producer);
+    assert!(honest.dev.is_empty());
+    let mut edited = (*honest).clone();
+    edited.dev.impersonated.push(0);
     let genesis = importer.latest();
     assert_eq!(
-        importer.import_block((*edited).clone()).unwrap_err(),
+        importer.import_block(edited).unwrap_err(),
         ImportError::Refused {
             number: 1,
             reason: "it carries a dev record (state edits, impersonated senders or a base-fee \
@@ -202,11 +206,15 @@ fn non_dev_chain_refuses_dev_records() {
     );
     assert_eq!(importer.latest().hash, genesis.hash, "nothing was committed");
 
-    // The same genesis (the dev flag is not in block 0): an honest block of another producer
-    // imports.
-    let (_, blocks) = produce();
-    assert!(blocks[0].dev.is_empty());
-    assert_eq!(importer.import_block(blocks[0].clone()).unwrap().hash, blocks[0].hash);
+    assert_eq!(importer.import_block((*honest).clone()).unwrap().hash, honest.hash);
+
+    // Block 0 commits to the dev flag: a dev chain's blocks do not extend a non-dev chain.
+    let (dev_producer, blocks) = produce();
+    assert_ne!(dev_producer.block(0).unwrap().hash, genesis.hash, "the dev flag changes block 0");
+    assert!(matches!(
+        backend_with(false).import_block(blocks[0].clone()),
+        Err(ImportError::Refused { reason, .. }) if reason.starts_with("it does not extend the head")
+    ));
 }
 
 /// prevrandao is not the producer's to choose: a block whose `mixHash` is not
@@ -239,8 +247,8 @@ fn forged_prevrandao_is_refused() {
     assert_eq!(imported.hash, honest.hash);
 }
 
-/// A non-dev chain also refuses, at start, a data directory holding a block with a dev record,
-/// and a genesis committee without a majority threshold.
+/// A dev chain's data directory does not open as a non-dev chain (the dev flag is a genesis
+/// parameter), and a non-dev genesis needs a committee with a majority threshold.
 #[test]
 fn non_dev_chain_refuses_dev_history_and_minority_committees() {
     let dir = tempfile::tempdir().unwrap();
@@ -252,8 +260,8 @@ fn non_dev_chain_refuses_dev_history_and_minority_committees() {
     let error = open_backend(genesis(), false, Some(dir.path())).unwrap_err();
     assert_eq!(
         error.to_string(),
-        "configuration: the data directory holds block 1 with a dev record, but this chain is \
-         not a dev chain (\"dev\": false); start it as the dev chain it was created as"
+        "configuration: the data directory holds a chain created with other genesis parameters \
+         (chain id 31337, 4 accounts); start with the same flags or another --data-dir"
     );
     assert!(open_backend(genesis(), true, Some(dir.path())).is_ok(), "as a dev chain it resumes");
 

@@ -86,7 +86,8 @@ pub(crate) fn open_backend(
     };
     let evm = EvmConfig::new(genesis.chain_id, modes);
     let data_dir = data_dir.map(std::path::Path::to_path_buf);
-    Backend::new(NodeConfig { genesis, data_dir, dev, ..Default::default() }, evm)
+    let genesis = GenesisConfig { dev, ..genesis };
+    Backend::new(NodeConfig { genesis, data_dir, ..Default::default() }, evm)
 }
 
 /// Dev account `index`'s address.
