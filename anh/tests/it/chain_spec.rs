@@ -6,7 +6,6 @@ use crate::utils::*;
 use alloy::{primitives::U256, providers::Provider, rpc::types::TransactionRequest};
 use anh::{ChainSpec, NodeConfig};
 use serde_json::{Value, json};
-use std::time::{Duration, Instant};
 
 /// The exact refusal of `method` on a non-dev chain.
 fn disabled(method: &str) -> String {
@@ -112,11 +111,7 @@ async fn dev_flag_is_pinned_by_block_0() {
 
     let follower = node_with(follower_config(&url).await).await;
     assert!(!follower.backend().is_dev(), "the pinned block 0 says \"dev\": false");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while follower.backend().best_number() < mined {
-        assert!(Instant::now() < deadline, "the follower did not sync block {mined}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    synced(&follower.http_endpoint(), mined).await;
 
     let dev = ChainSpec { dev: true, ..non_dev };
     let error =

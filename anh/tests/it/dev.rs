@@ -32,17 +32,8 @@ fn quantity(value: &Value) -> u64 {
 
 async fn follower_at(url: &str, height: u64) -> anh::NodeHandle {
     let follower = node_with(follower_config(url).await).await;
-    let furl = follower.http_endpoint();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let status = result(&furl, "anh_syncStatus", json!([])).await;
-        assert_ne!(status["state"], "halted", "the follower halted: {status}");
-        if status["currentBlock"].as_u64() >= Some(height) {
-            return follower;
-        }
-        assert!(Instant::now() < deadline, "the follower did not reach {height}: {status}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    synced(&follower.http_endpoint(), height).await;
+    follower
 }
 
 /// State edits show at `latest` at once, travel in the next block (its extraData commits to

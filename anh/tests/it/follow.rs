@@ -12,7 +12,6 @@ use alloy::{
 use anh::NodeConfig;
 use axum::{Json, Router, routing::post};
 use serde_json::{Value, json};
-use std::time::{Duration, Instant};
 
 /// A JSON-RPC server that answers every call with `result` (a forged `anh_chainConfig`).
 async fn forged_upstream(result: Value) -> String {
@@ -94,16 +93,7 @@ async fn follow_with_the_pinned_genesis_syncs() {
     let height = receipt.block_number.unwrap();
     let follower = node_with(follower_config(&url).await).await;
     let furl = follower.http_endpoint();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let status = rpc(&furl, "anh_syncStatus", json!([])).await["result"].clone();
-        assert_ne!(status["state"], "halted", "{status}");
-        if status["currentBlock"].as_u64() >= Some(height) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the follower did not reach {height}: {status}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    synced(&furl, height).await;
     let theirs = provider.get_block_by_number(height.into()).await.unwrap().unwrap();
     let ours = provider_at(&furl, KEY0).get_block_by_number(height.into()).await.unwrap().unwrap();
     assert_eq!(ours.header.hash, theirs.header.hash);
@@ -202,16 +192,7 @@ async fn follow_from_a_chain_spec() {
     .await;
     assert_eq!(follower.backend().genesis(), &spec.genesis());
     let furl = follower.http_endpoint();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let status = rpc(&furl, "anh_syncStatus", json!([])).await["result"].clone();
-        assert_ne!(status["state"], "halted", "{status}");
-        if status["currentBlock"].as_u64() >= Some(height) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the follower did not reach {height}: {status}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    synced(&furl, height).await;
     assert_eq!(follower.backend().latest().hash, producer.backend().block(height).unwrap().hash);
 
     // A spec of another chain (another genesis timestamp) is refused, naming both hashes.

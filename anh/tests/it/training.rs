@@ -17,7 +17,6 @@ use anh_precompiles::{
 };
 use anh_runtime::synth;
 use serde_json::{Value, json};
-use std::time::{Duration, Instant};
 
 /// Two noisy blobs (class 0 around (−1, −1), class 1 around (1, 1)), deterministic.
 fn blobs(n: usize, seed: u64) -> (Vec<f32>, Vec<i64>) {
@@ -159,16 +158,7 @@ async fn training_converges_and_replays_without_training() {
     let follower = node_with(follower_config(&url).await).await;
     let furl = follower.http_endpoint();
     let head = provider.get_block_number().await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let status = rpc(&furl, "anh_syncStatus", json!([])).await["result"].clone();
-        assert_ne!(status["state"], "halted", "{status}");
-        if status["currentBlock"].as_u64() >= Some(head) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "{status}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    synced(&furl, head).await;
     for tag in [json!("latest"), json!("0x3")] {
         let ours =
             rpc(&url, "eth_getBlockByNumber", json!([tag, false])).await["result"]["stateRoot"]

@@ -9,7 +9,10 @@ use alloy::{
 };
 use anh::{NodeConfig, NodeHandle};
 use serde_json::{Value, json};
-use std::path::PathBuf;
+use std::{
+    path::PathBuf,
+    time::{Duration, Instant},
+};
 
 /// Private key of dev account 0.
 pub(crate) const KEY0: &str = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
@@ -77,6 +80,21 @@ pub(crate) async fn refused(config: NodeConfig) -> String {
     match anh::spawn(config).await {
         Ok(node) => panic!("the node started at {}", node.http_endpoint()),
         Err(e) => e.to_string(),
+    }
+}
+
+/// Polls the follower at `url` until it has imported block `height` (60 s at most); fails the
+/// test if it halts first. Returns its last `anh_syncStatus`.
+pub(crate) async fn synced(url: &str, height: u64) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let status = rpc(url, "anh_syncStatus", json!([])).await["result"].clone();
+        assert_ne!(status["state"], "halted", "the follower halted: {status}");
+        if status["currentBlock"].as_u64() >= Some(height) {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "the follower did not reach {height}: {status}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
