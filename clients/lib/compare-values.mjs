@@ -48,7 +48,7 @@ export const NORMALISATIONS = [
     fields: ['mixHash', 'prevRandao'],
     reason:
       'anvil draws each block’s prevrandao at random; anh derives it from the block number ' +
-      '(keccak256(number), evm-host/src/backend.rs prevrandao()) so that a follower replaying the block gets the same value.',
+      '(keccak256(number), evm-host/src/backend/build.rs prevrandao(), checked on import) so that a follower replaying the block gets the same value.',
     rewrite: () => '<prevrandao>',
   },
   {
