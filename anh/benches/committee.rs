@@ -21,8 +21,8 @@ use anh_executor::{
     CommitteeConfig, CommitteeOracle, Executor, LocalMember, Member, dev_executor_keys,
 };
 use anh_precompiles::{
-    CallContext, Committee, Dnn, DnnOracle, HostTensor, InferRequest, ModelInfo, OracleError, Rule,
-    TensorData,
+    CallContext, Committee, Dnn, DnnOracle, HostTensor, InferRequest, JobLedger, ModelInfo,
+    OracleError, Rule, TensorData,
     abi::{IInfer, IModelRegistry},
     dtype, infer, registry,
 };
@@ -151,8 +151,7 @@ fn build_vs_replay(
     });
     let committee = genesis.committee.clone().unwrap();
     let none = Arc::new(Dnn::new(Arc::new(NoModels)));
-    let modes =
-        DnnModes { call: none.clone(), build: none, take_records: Arc::new(Vec::new), committee };
+    let modes = DnnModes { call: none.clone(), build: none, ledger: None, committee };
     let replayer = Backend::new(
         anh_evm_host::NodeConfig { genesis, ..Default::default() },
         EvmConfig::new(31337, modes),

@@ -66,7 +66,7 @@ pub struct NodeConfig {
     /// genesis parameters and the committee (which genesis commits to) are the pinned ones.
     pub genesis_hash: Option<B256>,
     /// The chain spec to start from (`--chain FILE`): it replaces [`Self::genesis`], the
-    /// committee's threshold and default rule, and `max_tensor_elements`. A producer's
+    /// committee's threshold and default rule (the DNN parameters are genesis'). A producer's
     /// executors must be the spec's members, in order; a follower builds genesis from it (and
     /// takes nothing from the followed node but blocks).
     pub chain: Option<ChainSpec>,
@@ -123,10 +123,8 @@ pub struct DnnOptions {
     pub device: Device,
     /// ONNX Runtime threads inside one operator (1 suits small models on few cores).
     pub intra_op_threads: usize,
-    /// Largest model file accepted, in bytes.
+    /// Largest model file accepted, in bytes (this node's upload limit, not consensus).
     pub max_model_size: u64,
-    /// Most elements in one tensor passed to `infer`.
-    pub max_tensor_elements: u64,
 }
 
 impl Default for DnnOptions {
@@ -135,7 +133,6 @@ impl Default for DnnOptions {
             device: Device::Cpu,
             intra_op_threads: 1,
             max_model_size: ModelLimits::DEFAULT_MAX_MODEL_BYTES,
-            max_tensor_elements: anh_precompiles::Limits::default().max_tensor_elements,
         }
     }
 }
@@ -306,9 +303,8 @@ pub async fn spawn(mut config: NodeConfig) -> Result<NodeHandle, NodeError> {
         config.genesis = spec.genesis();
         config.committee.threshold = spec.committee.threshold;
         config.committee.default_rule = spec.committee.default_rule;
-        config.dnn.max_tensor_elements = spec.max_tensor_elements;
     }
-    let DnnParts { store, runtime, dnn } = {
+    let DnnParts { store, runtime, oracle: local } = {
         let config = config.clone();
         tokio::task::spawn_blocking(move || open_dnn(&config))
             .await
@@ -343,12 +339,9 @@ pub async fn spawn(mut config: NodeConfig) -> Result<NodeHandle, NodeError> {
                     upstream.url()
                 ))
             })?;
-            let modes = DnnModes {
-                call: dnn.clone(),
-                build: dnn.clone(),
-                take_records: Arc::new(Vec::new),
-                committee,
-            };
+            // The DNN parameters are the pinned genesis' (block 0 commits to them).
+            let dnn = Arc::new(Dnn::new(local.clone()).with_params(genesis.dnn));
+            let modes = DnnModes { call: dnn.clone(), build: dnn, ledger: None, committee };
             (modes, None, Vec::new())
         }
         None => {
@@ -362,11 +355,11 @@ pub async fn spawn(mut config: NodeConfig) -> Result<NodeHandle, NodeError> {
             )
             .await?;
             genesis.committee = Some(committee.clone());
-            let settling = oracle.clone();
+            let dnn = Arc::new(Dnn::new(local.clone()).with_params(genesis.dnn));
             let modes = DnnModes {
                 call: dnn.clone(),
                 build: Arc::new(dnn.with_oracle(oracle.clone())),
-                take_records: Arc::new(move || settling.take_records()),
+                ledger: Some(oracle.clone()),
                 committee,
             };
             (modes, Some(oracle), keys)
@@ -482,7 +475,7 @@ pub async fn chain_spec(config: &NodeConfig) -> Result<ChainSpec, NodeError> {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or_default();
-    Ok(ChainSpec::new(genesis, committee, now, config.dnn.max_tensor_elements))
+    Ok(ChainSpec::new(genesis, committee, now))
 }
 
 /// The key this node signs executor requests with, for a dev chain: `m/44'/60'/2'/0/0` of
@@ -574,15 +567,16 @@ async fn connect_remote(
     )))
 }
 
-/// The node's DNN side: model store, the oracle running its models, the precompiles' config.
+/// The node's DNN side: model store, ONNX Runtime, and the oracle running its models (the
+/// precompiles' configuration over it comes from genesis' DNN parameters).
 struct DnnParts {
     store: Arc<ModelStore>,
     runtime: Arc<OrtRuntime>,
-    dnn: Arc<Dnn>,
+    oracle: Arc<LocalOracle>,
 }
 
 /// The model store (under the data directory, else a temporary folder), ONNX Runtime, and
-/// the DNN precompiles' configuration over them (Call mode: the node runs models itself).
+/// the oracle over them (Call mode: the node runs models itself).
 fn open_dnn(config: &NodeConfig) -> Result<DnnParts, RuntimeError> {
     let limits =
         ModelLimits { max_model_bytes: config.dnn.max_model_size, ..ModelLimits::default() };
@@ -600,7 +594,5 @@ fn open_dnn(config: &NodeConfig) -> Result<DnnParts, RuntimeError> {
     let oracle = Arc::new(
         LocalOracle::new(store.clone(), runtime.clone()).with_scratch_store(store.clone()),
     );
-    let limits = anh_precompiles::Limits { max_tensor_elements: config.dnn.max_tensor_elements };
-    let dnn = Arc::new(Dnn::new(oracle).with_limits(limits));
-    Ok(DnnParts { store, runtime, dnn })
+    Ok(DnnParts { store, runtime, oracle })
 }

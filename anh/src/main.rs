@@ -133,8 +133,9 @@ struct NodeArgs {
     /// Largest model file accepted, in bytes.
     #[arg(long, default_value_t = DnnOptions::default().max_model_size)]
     max_model_size: u64,
-    /// Most elements in one tensor passed to `infer`.
-    #[arg(long, default_value_t = DnnOptions::default().max_tensor_elements)]
+    /// Most elements in one tensor passed to `infer` (chain configuration: block 0 commits to
+    /// a value other than the default).
+    #[arg(long, default_value_t = anh_precompiles::DnnParams::default().max_tensor_elements)]
     max_tensor_elements: u64,
     /// Executors in this process, with dev keys (default: 3 without --executor, else 0).
     #[arg(long, value_name = "N")]
@@ -223,6 +224,10 @@ impl NodeArgs {
                 committee: None,
                 // Flags give a dev chain; a non-dev one comes from a spec (`--chain`).
                 dev: true,
+                dnn: anh_precompiles::DnnParams {
+                    max_tensor_elements: self.max_tensor_elements,
+                    ..Default::default()
+                },
             },
             data_dir: self.data_dir.clone(),
             mining,
@@ -237,7 +242,6 @@ impl NodeArgs {
                 },
                 intra_op_threads: self.intra_op_threads,
                 max_model_size: self.max_model_size,
-                max_tensor_elements: self.max_tensor_elements,
             },
             committee: CommitteeOptions {
                 in_process: self.executors,

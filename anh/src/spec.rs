@@ -1,11 +1,11 @@
 //! Chain specs: the chain configuration as a file (`anh chain spec > FILE`), from which
 //! `anh node --chain FILE` starts a producer or a follower. Everything in it is chain
 //! configuration: two nodes started from the same file build the same block 0 and replay the
-//! same way (`maxTensorElements` included).
+//! same way (`maxTensorElements` and the `gas` schedule included: block 0 commits to them).
 
 use alloy_primitives::U256;
 use anh_evm_host::GenesisConfig;
-use anh_precompiles::Committee;
+use anh_precompiles::{Committee, DnnParams, GasSchedule};
 use serde::{Deserialize, Serialize};
 
 /// A chain spec: genesis parameters (with a fixed genesis timestamp, so that every node
@@ -31,6 +31,9 @@ pub struct ChainSpec {
     pub committee: Committee,
     /// Most elements in one tensor passed to `infer`/`train`.
     pub max_tensor_elements: u64,
+    /// The DNN precompiles' gas constants (default: the measured schedule).
+    #[serde(default)]
+    pub gas: GasSchedule,
     /// A dev chain: dev methods that change state, time, fees or senders work and are
     /// recorded in blocks (anvil's behaviour). `false`: they answer an error, a follower
     /// refuses a block with a dev record, and the committee needs a majority threshold.
@@ -39,12 +42,7 @@ pub struct ChainSpec {
 
 impl ChainSpec {
     /// The spec of `genesis` (whose committee is set) at `timestamp` when genesis has none.
-    pub fn new(
-        genesis: &GenesisConfig,
-        committee: Committee,
-        timestamp: u64,
-        max_tensor_elements: u64,
-    ) -> Self {
+    pub fn new(genesis: &GenesisConfig, committee: Committee, timestamp: u64) -> Self {
         Self {
             chain_id: genesis.chain_id,
             gas_limit: genesis.gas_limit,
@@ -54,7 +52,8 @@ impl ChainSpec {
             balance: genesis.balance,
             timestamp: genesis.timestamp.unwrap_or(timestamp),
             committee,
-            max_tensor_elements,
+            max_tensor_elements: genesis.dnn.max_tensor_elements,
+            gas: genesis.dnn.gas,
             dev: genesis.dev,
         }
     }
@@ -90,6 +89,7 @@ impl ChainSpec {
             timestamp: Some(self.timestamp),
             committee: Some(self.committee.clone()),
             dev: self.dev,
+            dnn: DnnParams { max_tensor_elements: self.max_tensor_elements, gas: self.gas },
         }
     }
 }

@@ -46,7 +46,7 @@ mod trace;
 
 pub use build::genesis_block;
 pub use fees::{SUGGESTED_PRIORITY_FEE, next_base_fee};
-pub use import::ImportError;
+pub use import::{ImportError, MAX_FUTURE_SECS};
 pub use logs::logs_in;
 pub use overrides::CallOverrides;
 pub use pool::{MAX_INITCODE_SIZE, MAX_TX_SIZE};
@@ -139,6 +139,8 @@ pub struct Backend {
     tx_ready: Notify,
     new_blocks: broadcast::Sender<Arc<Block>>,
     new_txs: broadcast::Sender<B256>,
+    /// Transactions left out of a block, as they are (see [`Backend::subscribe_exclusions`]).
+    exclusions: broadcast::Sender<(B256, crate::txpool::Exclusion)>,
     attestations_formed: std::sync::atomic::AtomicU64,
     attestations_verified: std::sync::atomic::AtomicU64,
     /// Accounts whose transactions `eth_sendTransaction` sends unsigned (dev method).
@@ -238,6 +240,7 @@ impl Backend {
         };
         let (new_blocks, _) = broadcast::channel(1024);
         let (new_txs, _) = broadcast::channel(4096);
+        let (exclusions, _) = broadcast::channel(1024);
         Ok(Arc::new(Self {
             genesis,
             dev,
@@ -255,6 +258,7 @@ impl Backend {
             tx_ready: Notify::new(),
             new_blocks,
             new_txs,
+            exclusions,
             attestations_formed: Default::default(),
             attestations_verified: Default::default(),
             impersonated: Mutex::default(),

@@ -12,7 +12,7 @@ use alloy_consensus::{Transaction, TxEnvelope};
 use alloy_eips::eip7702::SignedAuthorization;
 use alloy_primitives::{Address, B256, Bytes, TxKind, U256};
 use alloy_rpc_types_eth::TransactionRequest;
-use anh_precompiles::{AnhPrecompiles, Committee, Dnn, JobRecord, ReplayOracle};
+use anh_precompiles::{AnhPrecompiles, Committee, Dnn, JobLedger, JobRecord, ReplayOracle};
 use revert_decode::decode_revert;
 use revm::{
     Context, MainBuilder, MainContext,
@@ -52,8 +52,9 @@ pub struct DnnModes {
     pub call: Arc<Dnn>,
     /// Build mode (sealing a block): the executor committee.
     pub build: Arc<Dnn>,
-    /// Takes the job records the committee settled since the last call (one block's).
-    pub take_records: Arc<dyn Fn() -> Vec<JobRecord> + Send + Sync>,
+    /// Build mode's ledger (the committee): the block's records and its unprovable jobs;
+    /// `None` where this node builds no blocks with DNN jobs (a follower).
+    pub ledger: Option<Arc<dyn JobLedger>>,
     /// Replay mode (importing or re-executing a block): its job records, verified against
     /// this committee; no model runs.
     pub committee: Committee,
@@ -119,7 +120,17 @@ impl EvmConfig {
 
     /// The job records settled while building the last block.
     pub fn take_records(&self) -> Vec<JobRecord> {
-        self.dnn.as_ref().map(|d| (d.take_records)()).unwrap_or_default()
+        self.ledger().map(|l| l.take_records()).unwrap_or_default()
+    }
+
+    /// Why jobs asked for since the last call could not be settled provably (see
+    /// [`JobLedger::take_unprovable`]).
+    pub fn take_unprovable(&self) -> Vec<String> {
+        self.ledger().map(|l| l.take_unprovable()).unwrap_or_default()
+    }
+
+    fn ledger(&self) -> Option<&Arc<dyn JobLedger>> {
+        self.dnn.as_ref().and_then(|d| d.ledger.as_ref())
     }
 
     /// Precompiles replaying `records`, and the oracle that tells whether the replay found

@@ -10,7 +10,7 @@ use crate::{
 };
 use alloy_primitives::{Address, B256, Bytes, KECCAK256_EMPTY, U256, address, hex, keccak256};
 use alloy_signer_local::{MnemonicBuilder, PrivateKeySigner};
-use anh_precompiles::Committee;
+use anh_precompiles::{Committee, DnnParams};
 use revm::primitives::hardfork::SpecId;
 use serde::{Deserialize, Serialize};
 
@@ -77,6 +77,10 @@ pub struct GenesisConfig {
     /// [`crate::backend::genesis_block`]), so a follower that pins block 0 pins it too.
     #[serde(default = "dev_chain")]
     pub dev: bool,
+    /// The DNN consensus parameters (tensor limit, gas schedule). Block 0 commits to them
+    /// when they are not the defaults (or the chain is not a dev chain).
+    #[serde(default)]
+    pub dnn: DnnParams,
 }
 
 /// Genesis records written before the dev flag existed were dev chains.
@@ -96,6 +100,7 @@ impl Default for GenesisConfig {
             timestamp: None,
             committee: None,
             dev: true,
+            dnn: DnnParams::default(),
         }
     }
 }

@@ -8,18 +8,43 @@
 //!
 //! Block building takes the pending transactions ordered by the tip they pay at the block's
 //! base fee (highest first, arrival order among equals), each sender's in nonce order.
+//!
+//! A transaction the builder **left out** of a block — it asked for a DNN job that the
+//! committee could not settle provably (no quorum) — stays in the pool with the reason
+//! ([`TxPool::exclusion`]) and is tried again on the next head, not on the same one; after
+//! [`MAX_EXCLUSIONS`] tries it leaves the pool, and its reason is kept (the last
+//! [`EVICTED_KEPT`] of them) for whoever asks about it.
 
 use crate::error::InvalidTx;
 use alloy_consensus::{Transaction, TxEnvelope};
 use alloy_primitives::{Address, B256};
 use std::{
     cmp::Reverse,
-    collections::{BTreeMap, BinaryHeap, HashMap},
+    collections::{BTreeMap, BinaryHeap, HashMap, VecDeque},
     sync::Arc,
 };
 
 /// Minimum fee increase, in percent, for a replacement transaction.
 pub const PRICE_BUMP_PERCENT: u128 = 10;
+
+/// Blocks a transaction may be left out of before it leaves the pool.
+pub const MAX_EXCLUSIONS: u32 = 3;
+
+/// Reasons kept for transactions that left the pool after [`MAX_EXCLUSIONS`].
+pub const EVICTED_KEPT: usize = 1024;
+
+/// Why a transaction was left out of blocks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exclusion {
+    /// The last reason (e.g. `no quorum for job 0x…: 1 signature(s), 2 needed`).
+    pub reason: String,
+    /// Blocks it was left out of.
+    pub attempts: u32,
+    /// The head the last block was built on: the transaction waits for a later one.
+    pub head: u64,
+    /// Whether it left the pool ([`MAX_EXCLUSIONS`] reached).
+    pub evicted: bool,
+}
 
 /// A validated transaction in the pool.
 #[derive(Debug)]
@@ -62,6 +87,10 @@ pub enum Added {
 pub struct TxPool {
     by_sender: HashMap<Address, BTreeMap<u64, Arc<PoolTx>>>,
     by_hash: HashMap<B256, Arc<PoolTx>>,
+    /// Pool transactions left out of blocks.
+    excluded: HashMap<B256, Exclusion>,
+    /// Transactions that left the pool after [`MAX_EXCLUSIONS`], oldest first.
+    evicted: VecDeque<(B256, Exclusion)>,
 }
 
 impl TxPool {
@@ -95,6 +124,8 @@ impl TxPool {
             outcome = Added::Replaced(old.hash);
             self.by_hash.remove(&old.hash);
         }
+        // Sent again after it left the pool: its old reason is history.
+        self.evicted.retain(|(hash, _)| *hash != tx.hash);
         let tx = Arc::new(tx);
         queue.insert(nonce, tx.clone());
         self.by_hash.insert(tx.hash, tx);
@@ -104,6 +135,7 @@ impl TxPool {
     /// Removes the transaction with `hash`, if present.
     pub fn remove(&mut self, hash: &B256) -> Option<Arc<PoolTx>> {
         let tx = self.by_hash.remove(hash)?;
+        self.excluded.remove(hash);
         if let Some(queue) = self.by_sender.get_mut(&tx.sender) {
             queue.remove(&tx.nonce());
             if queue.is_empty() {
@@ -120,6 +152,7 @@ impl TxPool {
         let keep = queue.split_off(&next_nonce);
         for tx in queue.values() {
             self.by_hash.remove(&tx.hash);
+            self.excluded.remove(&tx.hash);
         }
         if keep.is_empty() {
             self.by_sender.remove(sender);
@@ -170,16 +203,52 @@ impl TxPool {
         (pending, queued)
     }
 
-    /// The pending transactions in block order: highest tip at `base_fee` first (arrival
-    /// order among equals), each sender's in nonce order.
-    pub fn best(&self, base_fee: u64, state_nonce: impl Fn(&Address) -> u64) -> Vec<Arc<PoolTx>> {
+    /// Notes that the pool transaction `hash` was left out of a block built on `head`
+    /// because of `reason`. At the [`MAX_EXCLUSIONS`]th time it leaves the pool (with its
+    /// sender's later transactions staying, queued behind the gap). `None` if it is not in
+    /// the pool.
+    pub fn exclude(&mut self, hash: B256, reason: String, head: u64) -> Option<Exclusion> {
+        if !self.by_hash.contains_key(&hash) {
+            return None;
+        }
+        let attempts = self.excluded.get(&hash).map_or(0, |e| e.attempts) + 1;
+        let exclusion = Exclusion { reason, attempts, head, evicted: attempts >= MAX_EXCLUSIONS };
+        if exclusion.evicted {
+            self.remove(&hash);
+            if self.evicted.len() >= EVICTED_KEPT {
+                self.evicted.pop_front();
+            }
+            self.evicted.push_back((hash, exclusion.clone()));
+        } else {
+            self.excluded.insert(hash, exclusion.clone());
+        }
+        Some(exclusion)
+    }
+
+    /// Why `hash` was left out of blocks, if it was: while in the pool, or after it left it.
+    pub fn exclusion(&self, hash: &B256) -> Option<&Exclusion> {
+        self.excluded
+            .get(hash)
+            .or_else(|| self.evicted.iter().rev().find(|(h, _)| h == hash).map(|(_, e)| e))
+    }
+
+    /// The pending transactions in block order for a block on `head`: highest tip at
+    /// `base_fee` first (arrival order among equals), each sender's in nonce order, up to a
+    /// transaction that was left out of a block on this head already.
+    pub fn best(
+        &self,
+        base_fee: u64,
+        head: u64,
+        state_nonce: impl Fn(&Address) -> u64,
+    ) -> Vec<Arc<PoolTx>> {
         let mut runs: Vec<Vec<Arc<PoolTx>>> = Vec::new();
         for (sender, queue) in &self.by_sender {
             let mut next = state_nonce(sender);
             let run: Vec<_> = queue
                 .range(next..)
-                .take_while(|(nonce, _)| {
-                    let ok = **nonce == next;
+                .take_while(|(nonce, tx)| {
+                    let ok = **nonce == next
+                        && self.excluded.get(&tx.hash).is_none_or(|e| e.head != head);
                     next += 1;
                     ok
                 })
@@ -286,9 +355,40 @@ mod tests {
         pool.add(tx(1, 1, 100, 50, 1)).unwrap();
         pool.add(tx(2, 0, 100, 5, 2)).unwrap();
         pool.add(tx(3, 5, 100, 99, 3)).unwrap(); // gap: state nonce 0
-        let best = pool.best(0, |_| 0);
+        let best = pool.best(0, 0, |_| 0);
         let order: Vec<_> = best.iter().map(|t| (t.sender.0[0], t.nonce())).collect();
         assert_eq!(order, vec![(2, 0), (1, 0), (1, 1)]);
+    }
+
+    /// A transaction left out of a block waits for the next head (its sender's later ones
+    /// with it), keeps its reason, and leaves the pool at the third time, its reason kept.
+    #[test]
+    fn exclusions() {
+        let mut pool = TxPool::default();
+        let first = tx(1, 0, 100, 1, 0);
+        let hash = first.hash;
+        pool.add(first).unwrap();
+        pool.add(tx(1, 1, 100, 1, 1)).unwrap();
+        pool.add(tx(2, 0, 101, 1, 2)).unwrap();
+        assert_eq!(pool.exclude(B256::ZERO, "x".into(), 5), None, "not in the pool");
+        let e = pool.exclude(hash, "no quorum".into(), 5).unwrap();
+        assert_eq!((e.attempts, e.evicted), (1, false));
+        let senders =
+            |best: Vec<Arc<PoolTx>>| best.iter().map(|t| t.sender.0[0]).collect::<Vec<_>>();
+        assert_eq!(senders(pool.best(0, 5, |_| 0)), vec![2], "not again on head 5");
+        assert_eq!(senders(pool.best(0, 6, |_| 0)), vec![1, 1, 2], "again on head 6");
+        assert_eq!(pool.exclusion(&hash).unwrap().reason, "no quorum");
+        pool.exclude(hash, "no quorum".into(), 6).unwrap();
+        let e = pool.exclude(hash, "no quorum, third".into(), 7).unwrap();
+        assert_eq!((e.attempts, e.evicted), (3, true));
+        assert!(pool.get(&hash).is_none(), "left the pool");
+        assert_eq!(pool.len(), 2);
+        assert_eq!(pool.exclusion(&hash), Some(&e), "its reason is kept");
+        assert_eq!(
+            senders(pool.best(0, 8, |_| 0)),
+            vec![2],
+            "the later nonce waits behind the gap"
+        );
     }
 
     /// Pruning drops mined nonces and keeps later ones.

@@ -19,15 +19,18 @@
 //!    if still short, the next `t − best` untried members of the leader order compute and
 //!    attest, until `t` signatures or every member tried.
 //! 5. If `t` members report the same deterministic failure (the same ONNX Runtime message,
-//!    say), the job **fails** with it: a record with an empty output and that failure. Else,
-//!    short of `t` signatures, it fails with **no quorum** (also a record:
-//!    `JobRecord::failure_of(NoQuorum)`).
+//!    say), they are asked to sign it (`attest_failure`: the failure digest), and with `t`
+//!    valid signatures the job **fails provably**: a record with an empty output, that failure
+//!    and the signatures. Else, short of `t` signatures for any outcome, the job has **no
+//!    quorum**: nobody can prove that, so it is never recorded — the oracle answers
+//!    `NoQuorum` and notes it ([`JobLedger::take_unprovable`]), and the block builder leaves
+//!    the transaction that asked out of the block, back in the pool with the reason.
 //!
-//! Every outcome is a record, and the oracle answers from the record — the output decoded as a
-//! replaying node decodes it, or `JobRecord::failure_error()` — so Build and Replay mode
-//! return the same thing. Identical jobs settle once per block: the current block's records
-//! are kept by job id, and [`CommitteeOracle::take_records`] hands them over in first-use
-//! order and starts the next block.
+//! The oracle answers from the record — the output decoded as a replaying node decodes it, or
+//! `JobRecord::failure_error()` — so Build and Replay mode return the same thing. Identical
+//! jobs settle once per block: the current block's records are kept by job id, and
+//! [`JobLedger::take_records`] hands the provable ones over in first-use order and starts the
+//! next block.
 //!
 //! The precompiles call the oracle synchronously from a blocking thread; it drives the
 //! asynchronous settlement with [`Handle::block_on`] on a stored handle of a multi-threaded
@@ -40,8 +43,8 @@ use crate::{
 };
 use alloy_primitives::{B256, Bytes, U256, keccak256};
 use anh_precompiles::{
-    Committee, DnnOracle, HostTensor, InferRequest, JobKind, JobRecord, ModelInfo, OracleError,
-    Rule, TrainRequest, Trained,
+    Committee, DnnOracle, HostTensor, InferRequest, JobKind, JobLedger, JobRecord, ModelInfo,
+    OracleError, Rule, TrainRequest, Trained,
     attestation::{decode_analysis, decode_tensors, encode_tensors, encode_train_payload, recover},
 };
 use anh_runtime::ModelStore;
@@ -109,8 +112,10 @@ impl CommitteeConfig {
 pub struct CommitteeStats {
     /// Jobs settled with a quorum of signatures (attestations formed).
     pub attestations_formed: u64,
-    /// Jobs that failed (a deterministic failure or no quorum).
+    /// Jobs that failed provably (a deterministic failure `t` members signed).
     pub jobs_failed: u64,
+    /// Jobs that could not be settled provably (no quorum): their transactions left blocks.
+    pub jobs_unprovable: u64,
 }
 
 /// The current block's records, by job id, and the order they were first used in.
@@ -130,6 +135,19 @@ struct Candidate {
     signatures: BTreeMap<usize, Bytes>,
 }
 
+/// One failure members reported, and the valid signatures of it gathered so far.
+#[derive(Debug)]
+struct FailureClaim {
+    /// [`JobRecord::failure_of`] the failure.
+    failure: Bytes,
+    /// Members that reported it (committee indices).
+    reporters: Vec<usize>,
+    /// Members asked to sign it.
+    asked: HashSet<usize>,
+    /// Valid signatures by signer (committee index).
+    signatures: BTreeMap<usize, Bytes>,
+}
+
 /// Settles jobs with a committee of executors (see the module docs).
 pub struct CommitteeOracle {
     config: CommitteeConfig,
@@ -137,8 +155,11 @@ pub struct CommitteeOracle {
     /// Where trained models go (the node's store), so that members can fetch them.
     models: Option<Arc<ModelStore>>,
     block: Mutex<BlockRecords>,
+    /// Why answers since the last [`JobLedger::take_unprovable`] were not provable.
+    unprovable: Mutex<Vec<String>>,
     formed: AtomicU64,
     failed: AtomicU64,
+    unprovable_jobs: AtomicU64,
 }
 
 impl fmt::Debug for CommitteeOracle {
@@ -163,8 +184,10 @@ impl CommitteeOracle {
             handle,
             models: None,
             block: Mutex::default(),
+            unprovable: Mutex::default(),
             formed: AtomicU64::new(0),
             failed: AtomicU64::new(0),
+            unprovable_jobs: AtomicU64::new(0),
         })
     }
 
@@ -200,15 +223,20 @@ impl CommitteeOracle {
         CommitteeStats {
             attestations_formed: self.formed.load(Ordering::Relaxed),
             jobs_failed: self.failed.load(Ordering::Relaxed),
+            jobs_unprovable: self.unprovable_jobs.load(Ordering::Relaxed),
         }
     }
 
-    /// The records of the block being built, in first-use order; the next call starts a new
-    /// block.
-    pub fn take_records(&self) -> Vec<JobRecord> {
-        let block = std::mem::take(&mut *self.block.lock());
-        let BlockRecords { order, mut records } = block;
-        order.into_iter().filter_map(|job| records.remove(&job)).collect()
+    /// `record`'s outcome for the precompiles, noting an unprovable one for the block builder.
+    fn answer(&self, record: &JobRecord) -> Result<(), OracleError> {
+        if record.is_settled() {
+            return Ok(());
+        }
+        let error = record.failure_error();
+        if !is_provable(record) {
+            self.unprovable.lock().push(error.to_string());
+        }
+        Err(error)
     }
 
     /// The record of `job` in the current block: the one already settled, or a new
@@ -240,7 +268,7 @@ impl CommitteeOracle {
     pub async fn settle(&self, job: Job) -> JobRecord {
         let job = Arc::new(job);
         if let Err(e) = job.validate() {
-            return self.failed(&job, OracleError::Failed(e.to_string()));
+            return self.unprovable(&job, OracleError::Failed(e.to_string()));
         }
         if job.kind == JobKind::Train {
             return self.settle_training(job).await;
@@ -252,7 +280,7 @@ impl CommitteeOracle {
         let mut next = 0;
         let mut want = t;
         let mut computed: Vec<(usize, Bytes)> = Vec::new();
-        let mut failures: Vec<ExecutorError> = Vec::new();
+        let mut claims: Vec<FailureClaim> = Vec::new();
         let mut candidates: Vec<Candidate> = Vec::new();
         loop {
             let batch = &order[next..(next + want).min(n)];
@@ -265,12 +293,12 @@ impl CommitteeOracle {
                     Ok(output) => computed.push((m, output)),
                     Err(e) => {
                         tracing::warn!(job = %job.id(), member = %members[m].describe(), error = %e, "compute failed");
-                        failures.push(e);
+                        claim(&mut claims, m, &e, job.model);
                     }
                 }
             }
-            if let Some(error) = agreed_failure(&failures, job.model, t) {
-                return self.failed(&job, error);
+            if let Some(record) = self.settle_failure(&job, &mut claims).await {
+                return record;
             }
             for (_, output) in &computed {
                 if !candidates.iter().any(|c| c.output == *output) {
@@ -294,7 +322,7 @@ impl CommitteeOracle {
             want = t.saturating_sub(best).max(1);
         }
         let signatures = candidates.iter().map(|c| c.signatures.len()).max().unwrap_or(0);
-        self.failed(&job, OracleError::NoQuorum { job: job.id(), signatures, threshold: t })
+        self.unprovable(&job, OracleError::NoQuorum { job: job.id(), signatures, threshold: t })
     }
 
     /// Settles a training job: one member trains at a time, in leader order; its new model
@@ -307,7 +335,7 @@ impl CommitteeOracle {
         let t = self.config.committee.threshold;
         let order = leader_order(job.id(), members.len());
         let everyone: Vec<(usize, Bytes)> = order.iter().map(|&m| (m, Bytes::new())).collect();
-        let mut failures = Vec::new();
+        let mut claims = Vec::new();
         let mut best = 0;
         for &leader in &order {
             let member = members[leader].describe();
@@ -315,9 +343,9 @@ impl CommitteeOracle {
                 Ok(output) => output,
                 Err(e) => {
                     tracing::warn!(job = %job.id(), %member, error = %e, "training failed");
-                    failures.push(e);
-                    if let Some(error) = agreed_failure(&failures, job.model, t) {
-                        return self.failed(&job, error);
+                    claim(&mut claims, leader, &e, job.model);
+                    if let Some(record) = self.settle_failure(&job, &mut claims).await {
+                        return record;
                     }
                     continue;
                 }
@@ -334,7 +362,38 @@ impl CommitteeOracle {
             }
             best = best.max(candidate.signatures.len());
         }
-        self.failed(&job, OracleError::NoQuorum { job: job.id(), signatures: best, threshold: t })
+        self.unprovable(
+            &job,
+            OracleError::NoQuorum { job: job.id(), signatures: best, threshold: t },
+        )
+    }
+
+    /// Asks the members that reported a failure at least `t` did to sign it; the failed
+    /// record once `t` valid signatures are in.
+    async fn settle_failure(
+        &self,
+        job: &Arc<Job>,
+        claims: &mut [FailureClaim],
+    ) -> Option<JobRecord> {
+        let t = self.config.committee.threshold;
+        let members = &self.config.members;
+        for claim in claims.iter_mut().filter(|c| c.reporters.len() >= t) {
+            let ask: Vec<usize> =
+                claim.reporters.iter().copied().filter(|m| !claim.asked.contains(m)).collect();
+            claim.asked.extend(&ask);
+            let digest = job.failure_digest(&claim.failure);
+            let results = join_all(ask.iter().map(|&m| {
+                self.call(m, members[m].attest_failure(job.clone(), claim.failure.clone()))
+            }))
+            .await;
+            for (&m, result) in ask.iter().zip(results) {
+                self.accept(job, &digest, m, result, &mut claim.signatures);
+            }
+            if claim.signatures.len() >= t {
+                return Some(self.failed(job, claim));
+            }
+        }
+        None
     }
 
     /// Fetches the model `leader` trained (named in its `output`) and puts it in the node's
@@ -393,30 +452,43 @@ impl CommitteeOracle {
         )
         .await;
         for (&m, result) in ask.iter().zip(results) {
-            let member = members[m].describe();
-            let signature = match result {
-                Ok(signature) => signature,
-                Err(e) => {
-                    tracing::warn!(job = %job.id(), %member, error = %e, "no attestation");
-                    continue;
-                }
-            };
-            let signer = recover(&digest, &signature).map_err(|e| format!("bad signature: {e}"));
-            let index = signer.and_then(|signer| {
-                self.config.committee.members.iter().position(|a| *a == signer).ok_or_else(|| {
-                    format!("signed by {signer}, who is not in the committee (or another digest)")
-                })
-            });
-            match index {
-                Ok(index) if candidate.signatures.contains_key(&index) => {
-                    tracing::warn!(job = %job.id(), %member, "a signature counted already (copied or repeated)");
-                }
-                Ok(index) => {
-                    candidate.signatures.insert(index, signature);
-                }
-                Err(reason) => {
-                    tracing::warn!(job = %job.id(), %member, %reason, "invalid attestation")
-                }
+            self.accept(job, &digest, m, result, &mut candidate.signatures);
+        }
+    }
+
+    /// Keeps member `m`'s answer to an attestation request if it is a valid signature of
+    /// `digest` by a committee member not counted yet.
+    fn accept(
+        &self,
+        job: &Job,
+        digest: &B256,
+        m: usize,
+        result: Result<Bytes>,
+        signatures: &mut BTreeMap<usize, Bytes>,
+    ) {
+        let member = self.config.members[m].describe();
+        let signature = match result {
+            Ok(signature) => signature,
+            Err(e) => {
+                tracing::warn!(job = %job.id(), %member, error = %e, "no attestation");
+                return;
+            }
+        };
+        let signer = recover(digest, &signature).map_err(|e| format!("bad signature: {e}"));
+        let index = signer.and_then(|signer| {
+            self.config.committee.members.iter().position(|a| *a == signer).ok_or_else(|| {
+                format!("signed by {signer}, who is not in the committee (or another digest)")
+            })
+        });
+        match index {
+            Ok(index) if signatures.contains_key(&index) => {
+                tracing::warn!(job = %job.id(), %member, "a signature counted already (copied or repeated)");
+            }
+            Ok(index) => {
+                signatures.insert(index, signature);
+            }
+            Err(reason) => {
+                tracing::warn!(job = %job.id(), %member, %reason, "invalid attestation")
             }
         }
     }
@@ -445,16 +517,38 @@ impl CommitteeOracle {
         // Never put into a block what a replaying node would refuse.
         if let Err(e) = self.config.committee.verify(self.config.chain_id, &record) {
             tracing::error!(job = %job.id(), error = %e, "a settled record does not verify");
-            return self.failed(job, OracleError::Failed(format!("attestation error: {e}")));
+            return self.unprovable(job, OracleError::Failed(format!("attestation error: {e}")));
         }
         self.formed.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(job = %job.id(), signatures = record.signatures.len(), "settled");
         record
     }
 
-    fn failed(&self, job: &Job, error: OracleError) -> JobRecord {
+    /// The record of a failure `t` members signed.
+    fn failed(&self, job: &Job, claim: &FailureClaim) -> JobRecord {
+        let record = JobRecord {
+            job: job.id(),
+            kind: job.kind as u8,
+            model: job.model,
+            rule: job.rule,
+            output: Bytes::new(),
+            signatures: claim.signatures.values().cloned().collect(),
+            failure: claim.failure.clone(),
+        };
+        if let Err(e) = self.config.committee.verify(self.config.chain_id, &record) {
+            tracing::error!(job = %job.id(), error = %e, "a signed failure does not verify");
+            return self.unprovable(job, OracleError::Failed(format!("attestation error: {e}")));
+        }
         self.failed.fetch_add(1, Ordering::Relaxed);
-        tracing::info!(job = %job.id(), %error, "job failed");
+        tracing::info!(job = %job.id(), failure = %String::from_utf8_lossy(&record.failure), "job failed (signed)");
+        record
+    }
+
+    /// The record of an outcome nobody can prove: kept for this block (an identical job
+    /// answers the same at once) but never handed to it.
+    fn unprovable(&self, job: &Job, error: OracleError) -> JobRecord {
+        self.unprovable_jobs.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(job = %job.id(), %error, "job not settled: its transaction leaves the block");
         JobRecord {
             job: job.id(),
             kind: job.kind as u8,
@@ -467,39 +561,49 @@ impl CommitteeOracle {
     }
 }
 
+/// Whether a block may carry `record`: settled, or failed with signatures (an unprovable
+/// outcome has none).
+fn is_provable(record: &JobRecord) -> bool {
+    record.is_settled() || !record.signatures.is_empty()
+}
+
+impl JobLedger for CommitteeOracle {
+    fn take_records(&self) -> Vec<JobRecord> {
+        let block = std::mem::take(&mut *self.block.lock());
+        let BlockRecords { order, mut records } = block;
+        order.into_iter().filter_map(|job| records.remove(&job)).filter(is_provable).collect()
+    }
+
+    fn take_unprovable(&self) -> Vec<String> {
+        std::mem::take(&mut *self.unprovable.lock())
+    }
+}
+
 /// Member indices in leader order for job `id`: `id mod n` first, then the following ones.
 fn leader_order(id: B256, n: usize) -> Vec<usize> {
     let start = (U256::from_be_bytes(id.0) % U256::from(n)).to::<u64>() as usize;
     (0..n).map(|k| (start + k) % n).collect()
 }
 
-/// The failure at least `t` members reported alike, if any.
-fn agreed_failure(failures: &[ExecutorError], model: B256, t: usize) -> Option<OracleError> {
-    let mut counts: HashMap<Option<&str>, usize> = HashMap::new();
-    for failure in failures {
-        let key = match failure {
-            ExecutorError::Failed(reason) => Some(reason.as_str()),
-            ExecutorError::ModelUnavailable { .. } => None,
-            _ => continue,
-        };
-        let count = counts.entry(key).or_default();
-        *count += 1;
-        if *count >= t {
-            return Some(match key {
-                Some(reason) => OracleError::Failed(reason.to_string()),
-                None => OracleError::ModelUnavailable(model),
-            });
-        }
+/// Adds member `m`'s error to the failure it reports, if it is a job failure.
+fn claim(claims: &mut Vec<FailureClaim>, m: usize, error: &ExecutorError, model: B256) {
+    let Some(failure) = error.job_failure(model) else { return };
+    let failure = JobRecord::failure_of(&failure);
+    match claims.iter_mut().find(|c| c.failure == failure) {
+        Some(claim) => claim.reporters.push(m),
+        None => claims.push(FailureClaim {
+            failure,
+            reporters: vec![m],
+            asked: HashSet::new(),
+            signatures: BTreeMap::new(),
+        }),
     }
-    None
 }
 
 impl DnnOracle for CommitteeOracle {
     fn model_info(&self, model: B256) -> Result<ModelInfo, OracleError> {
         let record = self.settle_once(Job::register(self.config.chain_id, model));
-        if !record.is_settled() {
-            return Err(record.failure_error());
-        }
+        self.answer(&record)?;
         decode_analysis(&record.output).map_err(|e| {
             OracleError::Failed(format!("job {}: undecodable analysis: {e}", record.job))
         })
@@ -511,9 +615,7 @@ impl DnnOracle for CommitteeOracle {
         let payload = encode_tensors(&request.inputs).map_err(OracleError::Failed)?;
         let job = Job::infer(self.config.chain_id, request.model, payload, rule);
         let record = self.settle_once(job);
-        if !record.is_settled() {
-            return Err(record.failure_error());
-        }
+        self.answer(&record)?;
         decode_tensors(&record.output).map_err(|e| {
             OracleError::Failed(format!("job {}: undecodable output: {e}", record.job))
         })
@@ -526,9 +628,7 @@ impl DnnOracle for CommitteeOracle {
             encode_train_payload(&request.batch, &request.params).map_err(OracleError::Failed)?;
         let job = Job::train(self.config.chain_id, request.model, payload, rule);
         let record = self.settle_once(job);
-        if !record.is_settled() {
-            return Err(record.failure_error());
-        }
+        self.answer(&record)?;
         Trained::decode(&record.output).map_err(|e| {
             OracleError::Failed(format!("job {}: undecodable training result: {e}", record.job))
         })
@@ -549,22 +649,30 @@ mod tests {
         assert_eq!(leader_order(B256::repeat_byte(0xff), 5).len(), 5);
     }
 
-    /// A failure settles only when `t` members report the very same one.
+    /// Members' failures group by the very failure they report; other errors claim nothing.
     #[test]
-    fn failures_agree_by_reason() {
+    fn failures_group_by_reason() {
         let model = B256::ZERO;
         let failed = |r: &str| ExecutorError::Failed(r.into());
-        let down = || ExecutorError::Transport { member: "x".into(), reason: "down".into() };
-        assert_eq!(agreed_failure(&[failed("a"), failed("b")], model, 2), None);
-        assert_eq!(agreed_failure(&[failed("a"), down(), down()], model, 2), None);
+        let down = ExecutorError::Transport { member: "x".into(), reason: "down".into() };
+        let unavailable = ExecutorError::ModelUnavailable { model, reason: "x".into() };
+        let mut claims = Vec::new();
+        for (m, e) in
+            [(0, failed("a")), (1, down), (2, failed("b")), (3, failed("a")), (4, unavailable)]
+        {
+            claim(&mut claims, m, &e, model);
+        }
+        let grouped: Vec<(String, Vec<usize>)> = claims
+            .iter()
+            .map(|c| (String::from_utf8_lossy(&c.failure).into_owned(), c.reporters.clone()))
+            .collect();
         assert_eq!(
-            agreed_failure(&[failed("a"), failed("b"), failed("a")], model, 2),
-            Some(OracleError::Failed("a".into()))
-        );
-        let unavailable = || ExecutorError::ModelUnavailable { model, reason: "x".into() };
-        assert_eq!(
-            agreed_failure(&[unavailable(), unavailable()], model, 2),
-            Some(OracleError::ModelUnavailable(model))
+            grouped,
+            vec![
+                ("failed: a".to_string(), vec![0, 3]),
+                ("failed: b".to_string(), vec![2]),
+                (format!("model unavailable: {model}"), vec![4]),
+            ]
         );
     }
 }

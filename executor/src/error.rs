@@ -147,6 +147,18 @@ impl ExecutorError {
         matches!(self, Self::Failed(_) | Self::ModelUnavailable { .. })
     }
 
+    /// The outcome a job failure of `model` is recorded and signed as (see
+    /// [`anh_precompiles::JobRecord::failure_of`]); `None` for any other error.
+    pub fn job_failure(&self, model: B256) -> Option<anh_precompiles::OracleError> {
+        match self {
+            Self::Failed(reason) => Some(anh_precompiles::OracleError::Failed(reason.clone())),
+            Self::ModelUnavailable { .. } => {
+                Some(anh_precompiles::OracleError::ModelUnavailable(model))
+            }
+            _ => None,
+        }
+    }
+
     /// A short machine-readable code, sent over HTTP as `code`.
     pub fn code(&self) -> &'static str {
         match self {

@@ -12,6 +12,12 @@
 //!   signature. A candidate it does not agree with is an [`ExecutorError::Refused`] that says
 //!   why.
 //!
+//! - [`Executor::attest_failure`]: a job this executor failed (a model error, a model it
+//!   cannot get: [`ExecutorError::is_job_failure`]) is signed as failed — the failure digest
+//!   of its [`JobRecord::failure_of`] bytes — when the committee's failure is the very same as
+//!   its own. Failures are cached by job id like results, so signing one does not compute it
+//!   again.
+//!
 //! - Training jobs ([`JobKind::Train`]): the leader trains ([`ModelRuntime::train`]) and
 //!   answers [`Trained`] (new model hash, size, loss); it keeps the new model file, which the
 //!   committee fetches with [`Executor::artifact`] and puts in the node's store. Under the
@@ -30,7 +36,7 @@ use crate::{
 };
 use alloy_primitives::{Address, B256, Bytes, keccak256};
 use anh_precompiles::{
-    Dim, HostTensor, JobKind, ModelInfo, Rule, Trained,
+    Dim, HostTensor, JobKind, JobRecord, ModelInfo, Rule, Trained,
     attestation::{decode_tensors, decode_train_payload, encode_analysis, encode_tensors, sign},
 };
 use anh_runtime::{ModelRuntime, ModelSource, RuntimeError, validate_inputs};
@@ -125,6 +131,8 @@ pub struct Executor {
     models: Arc<dyn ModelSource>,
     config: ExecutorConfig,
     cache: Mutex<ResultCache>,
+    /// Recent job failures (their recorded bytes) by job id, bounded as results are.
+    failures: Mutex<ResultCache>,
     /// The model files this executor trained most recently, newest last.
     artifacts: Mutex<VecDeque<(B256, Bytes)>>,
     computed: AtomicU64,
@@ -167,6 +175,7 @@ impl Executor {
             models,
             config,
             cache: Mutex::default(),
+            failures: Mutex::default(),
             artifacts: Mutex::default(),
             computed: AtomicU64::new(0),
             cache_hits: AtomicU64::new(0),
@@ -211,10 +220,16 @@ impl Executor {
             return Ok(output);
         }
         let output = match job.kind {
-            JobKind::Register => encode_analysis(&self.info(job.model)?),
-            JobKind::Infer => self.infer(job, id)?,
-            JobKind::Train => self.train(job, id)?,
+            JobKind::Register => self.info(job.model).map(|info| encode_analysis(&info)),
+            JobKind::Infer => self.infer(job, id),
+            JobKind::Train => self.train(job, id),
         };
+        let output = output.inspect_err(|e| {
+            if let Some(failure) = e.job_failure(job.model) {
+                let failure = JobRecord::failure_of(&failure);
+                self.failures.lock().insert(id, failure, &self.config);
+            }
+        })?;
         self.computed.fetch_add(1, Ordering::Relaxed);
         self.cache.lock().insert(id, output.clone(), &self.config);
         Ok(output)
@@ -238,6 +253,48 @@ impl Executor {
         }
         let signature =
             sign(self.key.signing_key(), &job.digest(candidate)).map_err(ExecutorError::Signing)?;
+        self.signed.fetch_add(1, Ordering::Relaxed);
+        Ok(signature)
+    }
+
+    /// Signs `failure` as the outcome of `job` if this executor's own computation of the job
+    /// failed with exactly that failure (cached, or computed now); else
+    /// [`ExecutorError::Refused`]. Blocks.
+    pub fn attest_failure(&self, job: &Job, failure: &Bytes) -> Result<[u8; 65]> {
+        job.validate()?;
+        let id = job.id();
+        let cached = self.failures.lock().get(&id);
+        let own = match cached {
+            Some(own) => Ok(own),
+            None => match self.compute(job) {
+                Ok(_) => {
+                    Err("this executor computed an output for the job: it did not fail".into())
+                }
+                Err(e) => match e.job_failure(job.model) {
+                    Some(own) => Ok(JobRecord::failure_of(&own)),
+                    // Not an outcome (busy, too large for this executor): no verdict at all.
+                    None => return Err(e),
+                },
+            },
+        };
+        let verdict = own.and_then(|own| {
+            if own == *failure {
+                Ok(())
+            } else {
+                Err(format!(
+                    "this executor's failure is {:?}, not {:?}",
+                    String::from_utf8_lossy(&own),
+                    String::from_utf8_lossy(failure)
+                ))
+            }
+        });
+        if let Err(reason) = verdict {
+            self.refused.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(job = %id, %reason, "refusing to sign a failure");
+            return Err(ExecutorError::Refused { executor: self.address(), job: id, reason });
+        }
+        let signature = sign(self.key.signing_key(), &job.failure_digest(failure))
+            .map_err(ExecutorError::Signing)?;
         self.signed.fetch_add(1, Ordering::Relaxed);
         Ok(signature)
     }

@@ -12,6 +12,8 @@
 //! | [`Fault::ForeignKey`] | as the real member | a signature of the right digest by a key outside the committee |
 //! | [`Fault::CopySignatureOf`] | as the real member | another member's signature, copied |
 //!
+//! `attest_failure` misbehaves as `attest` does.
+//!
 //! Nothing in the node or the executor uses it; it is public so that other crates' tests
 //! (end-to-end, benchmarks) can build Byzantine committees.
 
@@ -173,6 +175,30 @@ impl Member for FaultyMember {
                 }
                 Fault::CopySignatureOf(other) => other.attest(job, candidate).await,
                 Fault::WrongOutput => self.inner.attest(job, candidate).await,
+            }
+        })
+    }
+
+    fn attest_failure(&self, job: Arc<Job>, failure: Bytes) -> MemberFuture<'_, Bytes> {
+        Box::pin(async move {
+            match &self.fault {
+                Fault::Down => Err(self.down()),
+                Fault::Slow(delay) => {
+                    tokio::time::sleep(*delay).await;
+                    self.inner.attest_failure(job, failure).await
+                }
+                Fault::WrongDigest => {
+                    let other_chain = Job { chain_id: job.chain_id ^ 1, ..(*job).clone() };
+                    self.inner.attest_failure(Arc::new(other_chain), failure).await
+                }
+                Fault::ForeignKey(key) => {
+                    self.inner.attest_failure(job.clone(), failure.clone()).await?;
+                    let signature =
+                        sign(key, &job.failure_digest(&failure)).map_err(ExecutorError::Signing)?;
+                    Ok(Bytes::from(signature.to_vec()))
+                }
+                Fault::CopySignatureOf(other) => other.attest_failure(job, failure).await,
+                Fault::WrongOutput => self.inner.attest_failure(job, failure).await,
             }
         })
     }

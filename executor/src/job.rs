@@ -12,7 +12,7 @@ use crate::error::{ExecutorError, Result};
 use alloy_primitives::{B256, Bytes};
 use anh_precompiles::{
     JobKind, Rule,
-    attestation::{digest, job_id},
+    attestation::{digest, failure_digest, job_id},
 };
 use serde::{Deserialize, Serialize};
 
@@ -56,6 +56,11 @@ impl Job {
     /// What a member signs for `output` of this job.
     pub fn digest(&self, output: &[u8]) -> B256 {
         digest(self.chain_id, self.id(), output, &self.rule)
+    }
+
+    /// What a member signs when this job fails with `failure`.
+    pub fn failure_digest(&self, failure: &[u8]) -> B256 {
+        failure_digest(self.chain_id, self.id(), failure, &self.rule)
     }
 
     /// Checks that the job is well formed: a concrete, valid rule; a registration has no

@@ -4,6 +4,9 @@
 //! - `attest(job, candidate)` → the member's 65-byte signature of
 //!   `digest(chainId, job, candidate, rule)` if the rule's property holds against its own
 //!   result (round 2), else [`crate::ExecutorError::Refused`].
+//! - `attest_failure(job, failure)` → its signature of `failureDigest(chainId, job, failure,
+//!   rule)` if its own computation of the job failed with exactly that failure, else
+//!   [`crate::ExecutorError::Refused`].
 //!
 //! Members are untrusted: the committee verifies every signature it gets back. Two
 //! implementations: [`LocalMember`] (an [`Executor`] in this process, on tokio's blocking
@@ -30,6 +33,10 @@ pub trait Member: Send + Sync + fmt::Debug {
 
     /// The member's signature of `candidate` as the output of `job`, if it agrees.
     fn attest(&self, job: Arc<Job>, candidate: Bytes) -> MemberFuture<'_, Bytes>;
+
+    /// The member's signature of `failure` (a [`anh_precompiles::JobRecord::failure_of`]) as
+    /// the outcome of `job`, if its own computation failed alike.
+    fn attest_failure(&self, job: Arc<Job>, failure: Bytes) -> MemberFuture<'_, Bytes>;
 
     /// The file of the model this member trained as `model` (the leader's new weights, which
     /// the committee puts in the node's store before the others attest). Wrappers must pass
@@ -83,6 +90,14 @@ impl Member for LocalMember {
         let executor = self.executor.clone();
         Box::pin(async move {
             let signature = blocking(move || executor.attest(&job, &candidate)).await?;
+            Ok(Bytes::from(signature.to_vec()))
+        })
+    }
+
+    fn attest_failure(&self, job: Arc<Job>, failure: Bytes) -> MemberFuture<'_, Bytes> {
+        let executor = self.executor.clone();
+        Box::pin(async move {
+            let signature = blocking(move || executor.attest_failure(&job, &failure)).await?;
             Ok(Bytes::from(signature.to_vec()))
         })
     }

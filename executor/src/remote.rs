@@ -31,6 +31,14 @@ struct AttestBody<'a> {
     candidate: &'a Bytes,
 }
 
+/// The borrowed form of [`crate::wire::AttestFailureRequest`].
+#[derive(Serialize)]
+struct AttestFailureBody<'a> {
+    #[serde(flatten)]
+    job: &'a Job,
+    failure: &'a Bytes,
+}
+
 /// How long a [`RemoteMember`] waits for a TCP connection.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -213,6 +221,15 @@ impl Member for RemoteMember {
         Box::pin(async move {
             let request = AttestBody { job: &job, candidate: &candidate };
             let answer: AttestResponse = self.post("/v1/attest", &request, &job).await?;
+            self.check_job(answer.job, &job)?;
+            Ok(answer.signature)
+        })
+    }
+
+    fn attest_failure(&self, job: Arc<Job>, failure: Bytes) -> MemberFuture<'_, Bytes> {
+        Box::pin(async move {
+            let request = AttestFailureBody { job: &job, failure: &failure };
+            let answer: AttestResponse = self.post("/v1/attest-failure", &request, &job).await?;
             self.check_job(answer.job, &job)?;
             Ok(answer.signature)
         })

@@ -4,10 +4,11 @@
 //! |---|---|---|
 //! | `POST /v1/compute` | a job: `{"chainId", "kind", "model", "payload", "rule"}` | `{"job", "output"}` |
 //! | `POST /v1/attest` | the job's fields and `"candidate"` | `{"job", "signature"}` |
+//! | `POST /v1/attest-failure` | the job's fields and `"failure"` | `{"job", "signature"}` (of the failure digest) |
 //! | `POST /v1/artifact` | `{"model"}` | the model file this executor trained as `model` (bytes) |
 //! | `GET /v1/health` | — | `{"address", "busy", "queued"}` |
 //!
-//! `/v1/compute`, `/v1/attest` and `/v1/artifact` must be signed by a node the executor serves
+//! `/v1/compute`, `/v1/attest`, `/v1/attest-failure` and `/v1/artifact` must be signed by a node the executor serves
 //! ([`crate::auth`]). `/v1/health` is open: it shows only the executor's address (which the
 //! chain's committee configuration already shows) and its load.
 //!
@@ -18,7 +19,7 @@
 //! | 400 | `bad-job` | the body is not a job, or the job is malformed |
 //! | 401 | `unauthorized` | unsigned, signed by a key that is not an allowed node, stale timestamp (±120 s) |
 //! | 404 | `model-unavailable` | the model cannot be fetched from the node, or its bytes hash wrong |
-//! | 409 | `refused` | the rule's property does not hold for the candidate: no signature |
+//! | 409 | `refused` | the rule's property does not hold for the candidate (or this executor did not fail the job alike): no signature |
 //! | 413 | `too-large` | the body is over [`ServerLimits::max_body_bytes`] |
 //! | 422 | `failed` | the job fails deterministically (ONNX Runtime's message; `reason` is bare) |
 //! | 422 | `job-too-large` | MACs × batch over the executor's `max_job_macs` |
@@ -34,8 +35,8 @@ use crate::{
     executor::Executor,
     job::Job,
     wire::{
-        ArtifactRequest, AttestRequest, AttestResponse, ComputeResponse, ErrorResponse,
-        HealthResponse,
+        ArtifactRequest, AttestFailureRequest, AttestRequest, AttestResponse, ComputeResponse,
+        ErrorResponse, HealthResponse,
     },
 };
 use alloy_primitives::Bytes;
@@ -114,6 +115,7 @@ pub fn router(executor: Arc<Executor>, limits: ServerLimits, auth: NodeAuth) -> 
     Router::new()
         .route("/v1/compute", post(compute))
         .route("/v1/attest", post(attest))
+        .route("/v1/attest-failure", post(attest_failure))
         .route("/v1/artifact", post(artifact))
         .route("/v1/health", get(health))
         .with_state(server)
@@ -241,6 +243,25 @@ async fn attest(State(server): State<Arc<Server>>, headers: HeaderMap, body: Bod
         let AttestRequest { job, candidate } = parse(&body)?;
         let id = job.id();
         let signature = server.run(move |executor| executor.attest(&job, &candidate)).await?;
+        Ok(AttestResponse { job: id, signature: Bytes::from(signature.to_vec()) })
+    }
+    .await;
+    match result {
+        Ok(answer) => Json(answer).into_response(),
+        Err(e) => error_response(&e),
+    }
+}
+
+async fn attest_failure(
+    State(server): State<Arc<Server>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let result = async {
+        let body = server.authorized_body(&headers, body).await?;
+        let AttestFailureRequest { job, failure } = parse(&body)?;
+        let id = job.id();
+        let signature = server.run(move |executor| executor.attest_failure(&job, &failure)).await?;
         Ok(AttestResponse { job: id, signature: Bytes::from(signature.to_vec()) })
     }
     .await;

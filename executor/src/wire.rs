@@ -24,7 +24,19 @@ pub struct AttestRequest {
     pub candidate: Bytes,
 }
 
-/// `POST /v1/attest` answer: the executor's signature of the digest.
+/// `POST /v1/attest-failure` body: a job and the failure to sign (the bytes a failed record
+/// carries, e.g. `failed: <reason>`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttestFailureRequest {
+    /// The job.
+    #[serde(flatten)]
+    pub job: Job,
+    /// The failure the committee agreed on.
+    pub failure: Bytes,
+}
+
+/// `POST /v1/attest` and `/v1/attest-failure` answer: the executor's signature of the digest
+/// (or of the failure digest).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AttestResponse {
     /// The job id.

@@ -13,6 +13,14 @@
 //! - A [`JobRecord`] is settled when at least `threshold` distinct committee members signed
 //!   the same digest. Blocks carry the records of their jobs — also of jobs that failed, so a
 //!   replay reverts exactly as the builder did.
+//! - A **failure** changes what a contract sees as much as an output does, so it is signed too:
+//!   a member that fails a job deterministically (a model error, a model it cannot get) signs
+//!   `failureDigest = keccak256("\x19ANH-FAIL-v1" ‖ chainId ‖ job ‖ keccak256(failure) ‖
+//!   ruleHash)`, and a failure record needs `threshold` such signatures, like a result. A
+//!   failure nobody can prove (no quorum: members down, slow or disagreeing) is never
+//!   recorded: the builder leaves the transaction that asked for it out of the block
+//!   ([`JobLedger::take_unprovable`](crate::oracle::JobLedger)), and a replaying node refuses a
+//!   no-quorum record.
 
 use crate::{
     abi,
@@ -36,6 +44,10 @@ use std::{
 
 /// The domain-separation prefix of attestation digests.
 pub const ATTEST_DOMAIN: &[u8] = b"\x19ANH-ATTEST-v1";
+
+/// The domain-separation prefix of failure digests: a member's signature of a failure can
+/// never stand for a result, nor the other way round.
+pub const FAILURE_DOMAIN: &[u8] = b"\x19ANH-FAIL-v1";
 
 /// How executors agree on a result.
 #[derive(
@@ -286,11 +298,21 @@ pub fn job_id(kind: JobKind, model: B256, payload: &[u8], rule: &Rule) -> B256 {
 
 /// What an executor signs for `output` of `job` under `rule` on chain `chain_id`.
 pub fn digest(chain_id: u64, job: B256, output: &[u8], rule: &Rule) -> B256 {
-    let mut preimage = Vec::with_capacity(ATTEST_DOMAIN.len() + 128);
-    preimage.extend_from_slice(ATTEST_DOMAIN);
+    domain_digest(ATTEST_DOMAIN, chain_id, job, output, rule)
+}
+
+/// What an executor signs when `job` fails with `failure` (the bytes of
+/// [`JobRecord::failure_of`]) under `rule` on chain `chain_id`.
+pub fn failure_digest(chain_id: u64, job: B256, failure: &[u8], rule: &Rule) -> B256 {
+    domain_digest(FAILURE_DOMAIN, chain_id, job, failure, rule)
+}
+
+fn domain_digest(domain: &[u8], chain_id: u64, job: B256, bytes: &[u8], rule: &Rule) -> B256 {
+    let mut preimage = Vec::with_capacity(domain.len() + 128);
+    preimage.extend_from_slice(domain);
     preimage.extend_from_slice(&U256::from(chain_id).to_be_bytes::<32>());
     preimage.extend_from_slice(job.as_slice());
-    preimage.extend_from_slice(keccak256(output).as_slice());
+    preimage.extend_from_slice(keccak256(bytes).as_slice());
     preimage.extend_from_slice(rule.hash().as_slice());
     keccak256(preimage)
 }
@@ -412,7 +434,8 @@ pub struct JobRecord {
     pub rule: Rule,
     /// The settled output (empty when the job failed).
     pub output: Bytes,
-    /// The committee's signatures of the digest (65 bytes each).
+    /// The committee's signatures (65 bytes each) of the digest, or of the failure digest
+    /// when the job failed.
     pub signatures: Vec<Bytes>,
     /// Why the job failed (empty when it settled): replays revert with this.
     pub failure: Bytes,
@@ -424,10 +447,26 @@ impl JobRecord {
         self.failure.is_empty()
     }
 
+    /// Whether the job failed with no quorum: a failure no member can sign, which a block
+    /// never carries (its transaction is left out instead).
+    pub fn is_no_quorum(&self) -> bool {
+        self.failure.starts_with(NO_QUORUM.as_bytes())
+    }
+
+    /// What the committee signed for this record: the digest of its output, or the failure
+    /// digest of its failure.
+    pub fn signed_digest(&self, chain_id: u64) -> B256 {
+        if self.is_settled() {
+            digest(chain_id, self.job, &self.output, &self.rule)
+        } else {
+            failure_digest(chain_id, self.job, &self.failure, &self.rule)
+        }
+    }
+
     /// The revert a failed job replays as (the same the builder reverted with).
     pub fn failure_error(&self) -> OracleError {
         let reason = String::from_utf8_lossy(&self.failure).into_owned();
-        if let Some(counts) = reason.strip_prefix("no quorum: ") {
+        if let Some(counts) = reason.strip_prefix(NO_QUORUM) {
             let mut parts = counts.split('/').map(|n| n.trim().parse().unwrap_or(0));
             return OracleError::NoQuorum {
                 job: self.job,
@@ -445,7 +484,7 @@ impl JobRecord {
     pub fn failure_of(error: &OracleError) -> Bytes {
         let text = match error {
             OracleError::NoQuorum { signatures, threshold, .. } => {
-                format!("no quorum: {signatures}/{threshold}")
+                format!("{NO_QUORUM}{signatures}/{threshold}")
             }
             OracleError::ModelUnavailable(model) => format!("model unavailable: {model}"),
             OracleError::Failed(reason) => format!("failed: {reason}"),
@@ -453,6 +492,9 @@ impl JobRecord {
         Bytes::from(text.into_bytes())
     }
 }
+
+/// How a no-quorum failure starts.
+const NO_QUORUM: &str = "no quorum: ";
 
 /// The committee: who signs, how many must, and the default rule.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -587,9 +629,11 @@ impl Committee {
         Ok(())
     }
 
-    /// Verifies a settled record: at least `threshold` distinct members signed its digest.
-    /// Any bad, foreign or repeated signature makes the record invalid: a builder that adds
-    /// junk to an attestation has tampered with it.
+    /// Verifies a record: at least `threshold` distinct members signed its digest (a settled
+    /// record) or its failure digest (a failed one). Any bad, foreign or repeated signature
+    /// makes the record invalid: a builder that adds junk to an attestation has tampered with
+    /// it. A no-quorum failure is refused: no member signs one, and its transaction belongs
+    /// out of the block.
     pub fn verify(&self, chain_id: u64, record: &JobRecord) -> Result<(), AttestationError> {
         let job = record.job;
         if self.threshold == 0 {
@@ -603,7 +647,21 @@ impl Committee {
                 reason: "the rule is not a concrete rule".into(),
             });
         }
-        let digest = digest(chain_id, job, &record.output, &record.rule);
+        if record.is_no_quorum() {
+            return Err(AttestationError::Malformed {
+                job,
+                reason: "a no-quorum failure is recorded, but nobody can prove one: its \
+                         transaction belongs out of the block"
+                    .into(),
+            });
+        }
+        if !record.is_settled() && !record.output.is_empty() {
+            return Err(AttestationError::Malformed {
+                job,
+                reason: "a failed job's record carries an output".into(),
+            });
+        }
+        let digest = record.signed_digest(chain_id);
         let mut seen = HashSet::new();
         for (index, signature) in record.signatures.iter().enumerate() {
             let signer = recover(&digest, signature)
@@ -658,16 +716,16 @@ impl ReplayOracle {
         self.failures.lock().map(|f| f.clone()).unwrap_or_default()
     }
 
-    /// Verifies every settled record now, spread over the available cores (replaying then
-    /// finds them checked). A block with a bad attestation is refused whether or not its
-    /// transactions would have used it.
+    /// Verifies every record (results and failures) now, spread over the available cores
+    /// (replaying then finds them checked). A block with a bad attestation is refused whether
+    /// or not its transactions would have used it.
     pub fn verify_all(&self) -> Result<(), AttestationError> {
-        let settled: Vec<&JobRecord> = self.records.values().filter(|r| r.is_settled()).collect();
+        let records: Vec<&JobRecord> = self.records.values().collect();
         let threads =
-            std::thread::available_parallelism().map_or(1, usize::from).min(settled.len()).max(1);
-        let chunk = settled.len().div_ceil(threads).max(1);
+            std::thread::available_parallelism().map_or(1, usize::from).min(records.len()).max(1);
+        let chunk = records.len().div_ceil(threads).max(1);
         let results: Vec<Result<(), AttestationError>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = settled
+            let handles: Vec<_> = records
                 .chunks(chunk)
                 .map(|part| {
                     scope.spawn(move || {
@@ -690,9 +748,9 @@ impl ReplayOracle {
         });
         results.into_iter().collect::<Result<(), _>>()?;
         if let Ok(mut checked) = self.checked.lock() {
-            checked.extend(settled.iter().map(|r| r.job));
+            checked.extend(records.iter().map(|r| r.job));
         }
-        self.verified.fetch_add(settled.len() as u64, Ordering::Relaxed);
+        self.verified.fetch_add(records.len() as u64, Ordering::Relaxed);
         Ok(())
     }
 
@@ -712,9 +770,6 @@ impl ReplayOracle {
         let Some(record) = self.records.get(&job) else {
             return Err(self.fail(format!("the block has no record of job {job}")));
         };
-        if !record.is_settled() {
-            return Err(record.failure_error());
-        }
         let fresh = self.checked.lock().map(|checked| !checked.contains(&job)).unwrap_or(true);
         if fresh {
             self.committee.verify(self.chain_id, record).map_err(|e| self.fail(e.to_string()))?;
@@ -722,6 +777,10 @@ impl ReplayOracle {
                 checked.insert(job);
             }
             self.verified.fetch_add(1, Ordering::Relaxed);
+        }
+        if !record.is_settled() {
+            // A failure the committee signed: the call reverts as the builder's did.
+            return Err(record.failure_error());
         }
         Ok(record)
     }
@@ -895,6 +954,85 @@ mod tests {
             assert!(e.contains("concrete inference rule"), "{e}");
         }
         assert_eq!(committee(3, 2).validate(), Ok(()));
+    }
+
+    fn failure(signers: &[u8], failure: &OracleError, sign_as_result: bool) -> JobRecord {
+        let failure = JobRecord::failure_of(failure);
+        let base = record(&[]);
+        let d = if sign_as_result {
+            digest(31337, base.job, &failure, &base.rule)
+        } else {
+            failure_digest(31337, base.job, &failure, &base.rule)
+        };
+        let signatures =
+            signers.iter().map(|&i| Bytes::from(sign(&key(i), &d).unwrap().to_vec())).collect();
+        JobRecord { output: Bytes::new(), signatures, failure, ..base }
+    }
+
+    /// A failure settles like a result: `t` members' signatures of its failure digest. An
+    /// unsigned failure, one signed as a result, one with an output, and any no-quorum record
+    /// are refused, so a builder cannot choose the branch a contract takes.
+    #[test]
+    fn failures_need_signatures() {
+        let c = committee(3, 2);
+        let model_error = OracleError::Failed("Gemm: shapes do not match".into());
+        assert_eq!(c.verify(31337, &failure(&[1, 2], &model_error, false)), Ok(()));
+        let unavailable = OracleError::ModelUnavailable(B256::repeat_byte(1));
+        assert_eq!(c.verify(31337, &failure(&[3, 2], &unavailable, false)), Ok(()));
+        assert!(matches!(
+            c.verify(31337, &failure(&[], &model_error, false)),
+            Err(AttestationError::BelowThreshold { signatures: 0, threshold: 2, .. })
+        ));
+        assert!(matches!(
+            c.verify(31337, &failure(&[1], &model_error, false)),
+            Err(AttestationError::BelowThreshold { signatures: 1, .. })
+        ));
+        // A signature of the result digest over the failure bytes recovers to someone else.
+        assert!(matches!(
+            c.verify(31337, &failure(&[1, 2], &model_error, true)),
+            Err(AttestationError::NotMember { .. })
+        ));
+        // Signatures of one failure do not carry over to another.
+        let mut other = failure(&[1, 2], &model_error, false);
+        other.failure = JobRecord::failure_of(&OracleError::Failed("another reason".into()));
+        assert!(c.verify(31337, &other).is_err());
+        let mut with_output = failure(&[1, 2], &model_error, false);
+        with_output.output = Bytes::from_static(b"out");
+        assert_eq!(
+            c.verify(31337, &with_output),
+            Err(AttestationError::Malformed {
+                job: with_output.job,
+                reason: "a failed job's record carries an output".into()
+            })
+        );
+        let no_quorum = OracleError::NoQuorum { job: B256::ZERO, signatures: 1, threshold: 2 };
+        let e = c.verify(31337, &failure(&[1, 2], &no_quorum, false)).unwrap_err();
+        assert!(
+            e.to_string().contains("a no-quorum failure is recorded, but nobody can prove one")
+        );
+        assert_ne!(
+            failure_digest(31337, B256::ZERO, b"x", &Rule::EXACT),
+            digest(31337, B256::ZERO, b"x", &Rule::EXACT),
+            "the two domains differ"
+        );
+    }
+
+    /// Replay answers a signed failure with the builder's revert, and refuses an unsigned one
+    /// (a replay failure, so the importer refuses the block).
+    #[test]
+    fn replay_verifies_failures() {
+        let c = committee(3, 2);
+        let model_error = OracleError::Failed("Gemm: shapes do not match".into());
+        let signed = failure(&[1, 2], &model_error, false);
+        let oracle = ReplayOracle::new(c.clone(), 31337, vec![signed.clone()]);
+        assert_eq!(oracle.verify_all(), Ok(()));
+        assert_eq!(oracle.settled(signed.job).unwrap_err(), model_error);
+        assert!(oracle.failures().is_empty());
+        let unsigned = failure(&[], &model_error, false);
+        let oracle = ReplayOracle::new(c, 31337, vec![unsigned.clone()]);
+        assert!(oracle.verify_all().is_err());
+        assert!(matches!(oracle.settled(unsigned.job), Err(OracleError::Failed(_))));
+        assert_eq!(oracle.failures().len(), 1, "{:?}", oracle.failures());
     }
 
     /// Each rule's property: exact bytes, tolerance bounds, arg-max per row.

@@ -46,8 +46,10 @@ pub const MEASURED_PS_PER_MAC: u64 = 240;
 /// Measured fixed cost of one inference call, in nanoseconds, at most (reference CPU).
 pub const MEASURED_CALL_OVERHEAD_NS: u64 = 5_000;
 
-/// The constants the precompiles charge.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The constants the precompiles charge: chain configuration (a chain spec's `gas`, committed
+/// to by block 0 through [`crate::DnnParams::hash`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GasSchedule {
     /// Fixed cost of an inference call.
     pub infer_base: u64,
@@ -125,6 +127,20 @@ impl GasSchedule {
         let macs = macs.checked_mul(3)?.checked_mul(u64::from(steps) + 1)?;
         self.infer(registry_gas, batch_bytes, macs, batch)?
             .checked_add(self.register(new_record_words))
+    }
+
+    /// The constants in declaration order (what [`crate::DnnParams::hash`] commits to).
+    pub fn words(&self) -> [u64; 8] {
+        [
+            self.infer_base,
+            self.registry_read_base,
+            self.registry_read_word,
+            self.per_input_byte,
+            self.gas_per_mmac,
+            self.register_base,
+            self.register_word,
+            self.info_base,
+        ]
     }
 
     /// Gas of reading a record of `words` words.

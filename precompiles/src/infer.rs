@@ -69,13 +69,8 @@ pub(crate) fn run<CTX: ContextTr>(
     let located = registry::locate(ctx, model)?.ok_or(DnnError::UnknownModel(model))?;
     let registry_gas = located.read_gas(gas);
     meter.charge(registry_gas)?;
-    let (info, model_rule) = match dnn.cached_info(model) {
-        Some(info) => (info, registry::read_rule(ctx, model, located)?),
-        None => {
-            let registration = registry::read_registration(ctx, model, located)??;
-            (dnn.cache_info(model, registration.info), registration.rule)
-        }
-    };
+    let registration = registry::read_registration_cached(ctx, model, located, dnn)??;
+    let (info, model_rule) = (&registration.info, registration.rule);
     let rule = rule.unwrap_or(model_rule);
 
     // Shapes first (cheap, and they bind the symbolic dimensions that scale the cost).
@@ -106,9 +101,9 @@ pub(crate) fn run<CTX: ContextTr>(
         chain_id: ctx.cfg().chain_id(),
         block_number: u64::try_from(ctx.block().number()).unwrap_or(u64::MAX),
     };
-    let request = InferRequest { model, info: &info, inputs: host, context, rule };
+    let request = InferRequest { model, info, inputs: host, context, rule };
     let outputs = dnn.oracle().infer(request).map_err(DnnError::from)?;
-    check_outputs(&info, &outputs)?;
+    check_outputs(info, &outputs)?;
     let encoded = outputs
         .iter()
         .enumerate()

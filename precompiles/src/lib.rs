@@ -91,8 +91,8 @@ pub use error::DnnError;
 pub use gas::GasSchedule;
 pub use model::{Dim, ModelInfo, Registration, TensorSpec};
 pub use oracle::{
-    CallContext, DnnOracle, InferRequest, MAX_TRAIN_STEPS, OracleError, Remembering, TrainParams,
-    TrainRequest, Trained,
+    CallContext, DnnOracle, InferRequest, JobLedger, MAX_TRAIN_STEPS, OracleError, Remembering,
+    TrainParams, TrainRequest, Trained,
 };
-pub use provider::{ADDRESSES, AnhPrecompiles, Dnn, Limits, install, is_anh_address};
+pub use provider::{ADDRESSES, AnhPrecompiles, Dnn, DnnParams, Limits, install, is_anh_address};
 pub use tensor::{ElemType, HostTensor, TensorData};

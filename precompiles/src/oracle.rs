@@ -196,6 +196,20 @@ pub trait DnnOracle: Send + Sync + Debug {
     }
 }
 
+/// Build mode's ledger of the block being sealed (the executor committee): the records the
+/// block carries, and the jobs that could not be settled provably. The block builder takes
+/// both after each transaction; a transaction that asked for an unprovable job leaves the block
+/// (back to the pool, with the reason), so that no block records what no quorum signed.
+pub trait JobLedger: Send + Sync {
+    /// The provable records (settled, or a failure `t` members signed) since the last call,
+    /// in first-use order; the next call starts a new block.
+    fn take_records(&self) -> Vec<crate::attestation::JobRecord>;
+
+    /// Why jobs answered since the last call could not be settled provably (no quorum:
+    /// members down, slow or disagreeing), one reason per answer.
+    fn take_unprovable(&self) -> Vec<String>;
+}
+
 impl From<OracleError> for crate::error::DnnError {
     fn from(error: OracleError) -> Self {
         match error {

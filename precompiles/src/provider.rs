@@ -5,7 +5,7 @@
 //! EVM takes it with `Evm::with_precompiles`, or [`install`].
 
 use crate::{
-    error::DnnError, gas::GasSchedule, infer, info, meter::metered, model::ModelInfo,
+    error::DnnError, gas::GasSchedule, infer, info, meter::metered, model::Registration,
     oracle::DnnOracle, registry, train,
 };
 use alloy_primitives::{Address, B256, Bytes};
@@ -47,17 +47,61 @@ impl Default for Limits {
     }
 }
 
-/// The DNN side of the precompiles: where results come from, limits, gas, and a cache of the
-/// models' analyses (I/O and cost: a model is content-addressed, so they never change). What
-/// depends on state — the rule a registration recorded — is read from state on every call,
-/// so a registration in a transaction that reverts leaves nothing a later call could see.
+/// The DNN consensus parameters: everything replaying a block depends on besides state and
+/// the block's records. Chain configuration (genesis, a chain spec, `anh_chainConfig`), which
+/// block 0 commits to, so that a follower that pins block 0 pins these too: a producer with a
+/// larger tensor limit or another gas schedule makes a different chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct DnnParams {
+    /// Most elements in one tensor passed to `infer`/`train`.
+    pub max_tensor_elements: u64,
+    /// What the precompiles charge.
+    pub gas: GasSchedule,
+}
+
+impl Default for DnnParams {
+    fn default() -> Self {
+        Self {
+            max_tensor_elements: Limits::default().max_tensor_elements,
+            gas: GasSchedule::MEASURED,
+        }
+    }
+}
+
+impl DnnParams {
+    /// `keccak256` of the tensor limit and the gas constants, each a 32-byte big-endian word.
+    pub fn hash(&self) -> B256 {
+        let words = std::iter::once(self.max_tensor_elements).chain(self.gas.words());
+        let bytes: Vec<u8> =
+            words.flat_map(|w| alloy_primitives::U256::from(w).to_be_bytes::<32>()).collect();
+        alloy_primitives::keccak256(bytes)
+    }
+
+    /// The call limits they set.
+    pub fn limits(&self) -> Limits {
+        Limits { max_tensor_elements: self.max_tensor_elements }
+    }
+}
+
+/// The DNN side of the precompiles: where results come from, limits, gas, and a cache of
+/// decoded registrations. The cache is keyed by the content of the registry record each call
+/// reads from its own state (not by model id), so it can never disagree with state: a
+/// registration in a transaction that reverts, a record forged by an `eth_call` state override
+/// or rewritten by `anvil_setStorageAt`, and Build and Replay mode after `anvil_reset` each
+/// read what their state holds.
 #[derive(Debug)]
 pub struct Dnn {
     oracle: Arc<dyn DnnOracle>,
     limits: Limits,
     gas: GasSchedule,
-    infos: RwLock<HashMap<B256, Arc<ModelInfo>>>,
+    /// Decoded registrations by the content of their records (see
+    /// [`crate::registry::read_registration_cached`]).
+    registrations: RwLock<HashMap<B256, Arc<Registration>>>,
 }
+
+/// Most decoded registrations a [`Dnn`] keeps.
+const MAX_CACHED_REGISTRATIONS: usize = 4096;
 
 impl Dnn {
     /// DNN precompiles asking `oracle`, with default limits and the measured gas schedule.
@@ -66,7 +110,7 @@ impl Dnn {
             oracle,
             limits: Limits::default(),
             gas: GasSchedule::default(),
-            infos: RwLock::default(),
+            registrations: RwLock::default(),
         }
     }
 
@@ -80,6 +124,11 @@ impl Dnn {
     pub fn with_gas(mut self, gas: GasSchedule) -> Self {
         self.gas = gas;
         self
+    }
+
+    /// With a chain's DNN consensus parameters (limits and gas schedule).
+    pub fn with_params(self, params: DnnParams) -> Self {
+        self.with_limits(params.limits()).with_gas(params.gas)
     }
 
     /// The oracle.
@@ -97,21 +146,30 @@ impl Dnn {
         &self.gas
     }
 
-    pub(crate) fn cached_info(&self, model: B256) -> Option<Arc<ModelInfo>> {
-        self.infos.read().ok()?.get(&model).cloned()
+    pub(crate) fn cached_registration(&self, key: &B256) -> Option<Arc<Registration>> {
+        self.registrations.read().ok()?.get(key).cloned()
     }
 
-    pub(crate) fn cache_info(&self, model: B256, info: ModelInfo) -> Arc<ModelInfo> {
-        let info = Arc::new(info);
-        if let Ok(mut infos) = self.infos.write() {
-            infos.insert(model, info.clone());
+    /// Keeps a decoded registration under its record's content key; a full cache (forged
+    /// records through state overrides can make many) is emptied first.
+    pub(crate) fn cache_registration(
+        &self,
+        key: B256,
+        registration: Registration,
+    ) -> Arc<Registration> {
+        let registration = Arc::new(registration);
+        if let Ok(mut cache) = self.registrations.write() {
+            if cache.len() >= MAX_CACHED_REGISTRATIONS {
+                cache.clear();
+            }
+            cache.insert(key, registration.clone());
         }
-        info
+        registration
     }
 
     /// The same limits and gas with another oracle (a per-block committee or replay oracle).
     pub fn with_oracle(&self, oracle: Arc<dyn DnnOracle>) -> Self {
-        Self { oracle, limits: self.limits, gas: self.gas, infos: RwLock::default() }
+        Self { oracle, limits: self.limits, gas: self.gas, registrations: RwLock::default() }
     }
 }
 

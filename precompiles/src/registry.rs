@@ -38,6 +38,7 @@ use revm::{
     context_interface::{Block, ContextTr, JournalTr},
     interpreter::CallInputs,
 };
+use std::sync::Arc;
 
 /// Address of the registry.
 pub const ADDRESS: Address = address!("0x0000000000000000000000000000000000000d00");
@@ -222,28 +223,6 @@ fn corrupt(model: B256, e: String) -> DnnError {
     DnnError::MalformedCall(format!("the registry record of {model} is corrupt: {e}"))
 }
 
-/// Word of a full record (its ABI encoding: the tuple offset, then the `ModelInfo` head) where
-/// the three words of its `Rule` start.
-const RULE_WORD: usize = 10;
-
-/// The rule `model`'s registration records (its root's, for a trained model): three storage
-/// reads, for callers that have its analysis already.
-pub(crate) fn read_rule<CTX: ContextTr>(
-    ctx: &mut CTX,
-    model: B256,
-    located: Located,
-) -> Result<Rule, String> {
-    let header = header_slot(located.root.map_or(model, |(root, _)| root));
-    let mut word = |i: usize| sload(ctx, data_slot(header, RULE_WORD + i));
-    let (kind, abs, rel) = (word(0)?, word(1)?, word(2)?);
-    let corrupt = || "corrupt rule in the registry".to_string();
-    Ok(Rule {
-        kind: u8::try_from(kind).map_err(|_| corrupt())?,
-        abs: u64::try_from(abs).map_err(|_| corrupt())?,
-        rel: u64::try_from(rel).map_err(|_| corrupt())?,
-    })
-}
-
 /// Reads and decodes the registration of `model`, found by [`locate`].
 pub(crate) fn read_registration<CTX: ContextTr>(
     ctx: &mut CTX,
@@ -258,16 +237,68 @@ fn registration_in(
     model: B256,
     located: Located,
 ) -> Result<Result<Registration, DnnError>, String> {
-    let bytes = record_in(slots, model, located.len)?;
-    let Some((root, root_len)) = located.root else {
-        return Ok(decode_full(model, &bytes));
-    };
-    let lineage = match Lineage::decode(&bytes) {
-        Ok(lineage) => lineage,
-        Err(e) => return Ok(Err(corrupt(model, e))),
-    };
-    let root_bytes = record_in(slots, root, root_len)?;
-    Ok(decode_full(root, &root_bytes).map(|r| lineage.registration(model, r)))
+    let record = RawRecord::read(slots, model, located)?;
+    Ok(record.decode())
+}
+
+/// A registration's bytes as state holds them: the model's record, and its root's for a
+/// trained model (whose own record is a lineage record).
+struct RawRecord {
+    model: B256,
+    bytes: Vec<u8>,
+    root: Option<(B256, Vec<u8>)>,
+}
+
+impl RawRecord {
+    fn read(slots: &mut Slots<'_>, model: B256, located: Located) -> Result<Self, String> {
+        let bytes = record_in(slots, model, located.len)?;
+        let root = match located.root {
+            Some((root, len)) => Some((root, record_in(slots, root, len)?)),
+            None => None,
+        };
+        Ok(Self { model, bytes, root })
+    }
+
+    /// What the registration decodes from exactly these bytes: `keccak256(model ‖ record ‖
+    /// root ‖ root's record)`, each record prefixed by its length.
+    fn content_key(&self) -> B256 {
+        let mut preimage = Vec::with_capacity(self.bytes.len() + 128);
+        preimage.extend_from_slice(self.model.as_slice());
+        preimage.extend_from_slice(&(self.bytes.len() as u64).to_be_bytes());
+        preimage.extend_from_slice(&self.bytes);
+        if let Some((root, bytes)) = &self.root {
+            preimage.extend_from_slice(root.as_slice());
+            preimage.extend_from_slice(&(bytes.len() as u64).to_be_bytes());
+            preimage.extend_from_slice(bytes);
+        }
+        keccak256(preimage)
+    }
+
+    fn decode(&self) -> Result<Registration, DnnError> {
+        let Some((root, root_bytes)) = &self.root else {
+            return decode_full(self.model, &self.bytes);
+        };
+        let lineage = Lineage::decode(&self.bytes).map_err(|e| corrupt(self.model, e))?;
+        decode_full(*root, root_bytes).map(|r| lineage.registration(self.model, r))
+    }
+}
+
+/// `model`'s registration (found by [`locate`]), decoded once per record content: the cache of
+/// `dnn` is keyed by [`RawRecord::content_key`], so an entry is only ever the decoding of the
+/// very bytes this state holds — a state override or a dev edit that forges a record gets
+/// its own entry and cannot change what another state reads.
+pub(crate) fn read_registration_cached<CTX: ContextTr>(
+    ctx: &mut CTX,
+    model: B256,
+    located: Located,
+    dnn: &crate::Dnn,
+) -> Result<Result<Arc<Registration>, DnnError>, String> {
+    let record = RawRecord::read(&mut |slot| sload(ctx, slot), model, located)?;
+    let key = record.content_key();
+    if let Some(registration) = dnn.cached_registration(&key) {
+        return Ok(Ok(registration));
+    }
+    Ok(record.decode().map(|r| dnn.cache_registration(key, r)))
 }
 
 /// `model`'s registration read through `sload` (a storage read of this address at a slot),
@@ -363,29 +394,6 @@ fn decode(input: &[u8]) -> Result<IModelRegistry::IModelRegistryCalls, DnnError>
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The rule sits at `RULE_WORD` of a full record's ABI encoding.
-    #[test]
-    fn rule_word() {
-        let registration = Registration {
-            info: crate::model::ModelInfo {
-                hash: B256::repeat_byte(7),
-                size: 10,
-                macs: 5,
-                inputs: Vec::new(),
-                outputs: Vec::new(),
-                parent: None,
-            },
-            name: "a name long enough to need two words of tail".into(),
-            owner: Address::repeat_byte(1),
-            registered_at: 3,
-            rule: Rule::tolerance(11, 22),
-        };
-        let bytes = registration.to_abi().abi_encode();
-        let word =
-            |i: usize| U256::from_be_slice(&bytes[32 * (RULE_WORD + i)..32 * (RULE_WORD + i + 1)]);
-        assert_eq!((word(0), word(1), word(2)), (U256::from(2), U256::from(11), U256::from(22)));
-    }
 
     /// Outside the EVM, a root's registration reads back as written, a trained model's as its
     /// root's with its own hash, size, parent, trainer and block; an unknown model is `None`,

@@ -6,7 +6,7 @@
 
 use crate::{
     convert,
-    error::{METHOD_NOT_FOUND, RpcError},
+    error::{METHOD_NOT_FOUND, RpcError, SERVER_ERROR},
     filters::Filters,
     params::{none, parse},
     pubsub::SubscriptionCount,
@@ -22,12 +22,34 @@ use alloy_trie::EMPTY_ROOT_HASH;
 use anh_evm_host::Block;
 use anh_evm_host::CallOverrides;
 use anh_evm_host::{
-    Backend, HostError, Miner, MiningMode, TxLocation, backend::SUGGESTED_PRIORITY_FEE,
+    Backend, HostError, Miner, MiningMode, TxLocation,
+    backend::SUGGESTED_PRIORITY_FEE,
+    txpool::{Exclusion, MAX_EXCLUSIONS},
 };
 use serde::Serialize;
 use serde_json::{Value, value::RawValue};
 use std::{future::Future, pin::Pin, sync::Arc};
 use tokio::sync::broadcast;
+
+/// The error a sender gets for a transaction the block builder left out (-32000, the hash
+/// in `data`).
+fn left_out(hash: B256, exclusion: &Exclusion) -> RpcError {
+    let next = if exclusion.evicted {
+        format!("it was left out {} times and has left the pool", exclusion.attempts)
+    } else {
+        format!(
+            "it stays in the pool and is tried again with the next block (try {} of {MAX_EXCLUSIONS})",
+            exclusion.attempts
+        )
+    };
+    RpcError {
+        data: Some(serde_json::json!(hash)),
+        ..RpcError::new(
+            SERVER_ERROR,
+            format!("transaction {hash} was left out of the block: {}; {next}", exclusion.reason),
+        )
+    }
+}
 
 /// Result of a method.
 pub type RpcResult = Result<Value, RpcError>;
@@ -530,17 +552,17 @@ impl EthApi {
             )),
             "eth_sendRawTransaction" => {
                 let (raw,): (Bytes,) = parse(params, 1)?;
-                let blocks = backend.subscribe_blocks();
+                let watch = (backend.subscribe_blocks(), backend.subscribe_exclusions());
                 let hash = backend.submit_raw(&raw)?;
-                self.await_automine(hash, blocks).await;
+                self.await_automine(hash, watch).await?;
                 ok(hash)
             }
             "eth_sendTransaction" => {
                 let (request,): (TransactionRequest,) = parse(params, 1)?;
-                let blocks = backend.subscribe_blocks();
+                let watch = (backend.subscribe_blocks(), backend.subscribe_exclusions());
                 let backend = backend.clone();
                 let hash = blocking(move || backend.send_transaction(request)).await?;
-                self.await_automine(hash, blocks).await;
+                self.await_automine(hash, watch).await?;
                 ok(hash)
             }
             "eth_getAccountInfo" => {
@@ -588,27 +610,52 @@ impl EthApi {
     /// With automine on, waits until the transaction `hash` is in a block (or has left the
     /// pool unmined), as Hardhat Network does, so that its receipt exists when
     /// `eth_send*Transaction` answers; the miner still batches transactions that arrive
-    /// together. A transaction waiting behind a nonce gap is answered at once. `blocks` must
-    /// have been subscribed before the transaction was submitted.
-    async fn await_automine(&self, hash: B256, mut blocks: broadcast::Receiver<Arc<Block>>) {
+    /// together. A transaction waiting behind a nonce gap is answered at once. `watch` (new
+    /// blocks, exclusions) must have been subscribed before the transaction was submitted.
+    ///
+    /// A transaction the builder left out of the block (a DNN job nobody could settle
+    /// provably) answers an error with the reason, as Hardhat answers a revert: it stays in
+    /// the pool and is tried again with the next block.
+    async fn await_automine(
+        &self,
+        hash: B256,
+        watch: (broadcast::Receiver<Arc<Block>>, broadcast::Receiver<(B256, Exclusion)>),
+    ) -> Result<(), RpcError> {
+        let (mut blocks, mut exclusions) = watch;
         if self.inner.miner.mode() != MiningMode::Auto || !self.inner.backend.is_ready(&hash) {
-            return;
+            return Ok(());
         }
         let backend = &self.inner.backend;
         let wait = async {
             loop {
                 match backend.transaction(&hash) {
                     Some(TxLocation::Pending(_)) => {}
-                    _ => return,
+                    _ => {
+                        return backend
+                            .exclusion(&hash)
+                            .map_or(Ok(()), |e| Err(left_out(hash, &e)));
+                    }
                 }
-                match blocks.recv().await {
-                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
-                    Err(broadcast::error::RecvError::Closed) => return,
+                tokio::select! {
+                    block = blocks.recv() => match block {
+                        Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(broadcast::error::RecvError::Closed) => return Ok(()),
+                    },
+                    excluded = exclusions.recv() => match excluded {
+                        Ok((h, exclusion)) if h == hash => return Err(left_out(hash, &exclusion)),
+                        Ok(_) => {}
+                        Err(broadcast::error::RecvError::Lagged(_)) => {
+                            if let Some(exclusion) = backend.exclusion(&hash) {
+                                return Err(left_out(hash, &exclusion));
+                            }
+                        }
+                        Err(broadcast::error::RecvError::Closed) => return Ok(()),
+                    },
                 }
             }
         };
         // A bound, in case mining is switched off meanwhile.
-        let _ = tokio::time::timeout(AUTOMINE_WAIT, wait).await;
+        tokio::time::timeout(AUTOMINE_WAIT, wait).await.unwrap_or(Ok(()))
     }
 
     /// The block `id` names (`pending` is the latest), or `None` if there is none.

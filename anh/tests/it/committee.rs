@@ -15,7 +15,7 @@ use anh::{CommitteeOptions, NodeConfig, NodeHandle};
 use anh_evm_host::{Block, MiningMode, block::jobs_root};
 use anh_executor::{Executor, ExecutorError, ExecutorKey, Job, LocalMember, Member, MemberFuture};
 use anh_precompiles::{
-    Committee, DnnError, JobRecord, Rule,
+    Committee, JobRecord, Rule,
     abi::IModelRegistry,
     attestation::{address_of, digest, sign},
     registry,
@@ -461,6 +461,13 @@ impl Member for Switchable {
         self.inner.attest(job, candidate)
     }
 
+    fn attest_failure(&self, job: Arc<Job>, failure: Bytes) -> MemberFuture<'_, Bytes> {
+        if self.down.load(Ordering::Relaxed) {
+            return Box::pin(async { Err(down()) });
+        }
+        self.inner.attest_failure(job, failure)
+    }
+
     fn artifact(&self, model: B256) -> MemberFuture<'_, Bytes> {
         if self.down.load(Ordering::Relaxed) {
             return Box::pin(async { Err(down()) });
@@ -473,10 +480,11 @@ fn down() -> ExecutorError {
     ExecutorError::Transport { member: "switchable".into(), reason: "switched off".into() }
 }
 
-/// With more than n − t members down, a transaction's inference reverts with `NoQuorum`
-/// (which a contract can catch and read), the block records the failure, the chain goes on,
-/// and a follower replays the failed job to the same state; a call's own rule is what the
-/// committee settles by.
+/// With more than n − t members down nobody can settle (or prove the failure of) a job, so
+/// the transaction that asks for one is left out of the block: its sender gets an error with
+/// the reason, it stays in the pool, other transactions go on, and once the members are back
+/// it is mined with a settled record; no block carries an unsigned record, and a follower
+/// replays the chain. A call's own rule is what the committee settles by.
 #[tokio::test(flavor = "multi_thread")]
 async fn no_quorum_reverts_and_the_chain_goes_on() {
     let (bytes, _) = mlp();
@@ -520,33 +528,55 @@ async fn no_quorum_reverts_and_the_chain_goes_on() {
     assert!(r.status());
     assert!(contract.lastError().call().await.unwrap().is_empty(), "settled with everyone up");
 
-    // Two of three down: no quorum.
+    // Two of three down: no quorum. The send answers why, and the transaction waits.
     down.store(true, Ordering::Relaxed);
+    let head = provider.get_block_number().await.unwrap();
     let failing = consumer::DnnConsumer::runOrCatchCall {
         model,
         inputs: input([1.0, 2.0, 3.0, 4.0]),
         rule: default.clone(),
     };
-    let r =
-        receipt(&provider, submit(&provider, consumer_address, failing.abi_encode()).await).await;
-    assert!(r.status(), "the contract caught the revert");
-    let error = contract.lastError().call().await.unwrap();
-    let Some(DnnError::NoQuorum { signatures, threshold, .. }) = DnnError::abi_decode(&error)
-    else {
-        panic!("expected NoQuorum, got {error}")
-    };
-    assert_eq!((signatures, threshold), (1, 2));
-    let block = raw_block(&url, r.block_number.unwrap()).await;
-    assert_eq!(String::from_utf8_lossy(&block.jobs[0].failure), "no quorum: 1/2");
+    let tx = TransactionRequest::default()
+        .with_to(consumer_address)
+        .with_input(failing.abi_encode())
+        .with_gas_limit(3_000_000);
+    let error = provider.send_transaction(tx).await.expect_err("left out of the block");
+    let payload = error.as_error_resp().expect("a JSON-RPC error").clone();
+    assert_eq!(payload.code, -32000);
+    let hash: B256 = serde_json::from_str(payload.data.expect("the hash in data").get()).unwrap();
+    assert!(
+        payload.message.starts_with(&format!(
+            "transaction {hash} was left out of the block: no quorum for job 0x"
+        )) && payload.message.ends_with(
+            ": 1 signature(s), 2 needed; it stays in the pool and is tried again with the next \
+             block (try 1 of 3)"
+        ),
+        "{}",
+        payload.message
+    );
+    assert_eq!(provider.get_block_number().await.unwrap(), head, "no empty block for it");
+    let pending = rpc(&url, "eth_getTransactionByHash", json!([hash])).await;
+    assert_eq!(pending["result"]["blockNumber"], Value::Null, "{pending}");
 
-    // The chain goes on.
+    // The chain goes on without it (another sender: the first one's next nonce waits).
+    let other = provider_at(&url, KEY1);
     let transfer = TransactionRequest::default().with_to(ADDR1).with_value(U256::from(1));
-    let t = send(&provider, transfer).await;
+    let t = send(&other, transfer).await;
     assert!(t.status());
-    assert!(t.block_number > r.block_number);
+    let block = raw_block(&url, t.block_number.unwrap()).await;
+    assert_eq!(block.transactions.len(), 1, "the transfer only: the job is still unsettled");
+    assert!(block.jobs.iter().all(|j| j.is_settled() || !j.signatures.is_empty()));
 
-    // Back up: a call settled by its own rule (argmax) records that rule.
+    // Back up: the next block settles it.
     down.store(false, Ordering::Relaxed);
+    rpc(&url, "evm_mine", json!([])).await;
+    let r = receipt(&provider, hash).await;
+    assert!(r.status());
+    assert!(contract.lastError().call().await.unwrap().is_empty(), "settled, nothing caught");
+    let block = raw_block(&url, r.block_number.unwrap()).await;
+    assert!(block.jobs[0].is_settled() && block.jobs[0].signatures.len() >= 2);
+
+    // A call settled by its own rule (argmax) records that rule.
     let argmax = consumer::Rule { kind: 3, absTolerance: 0, relTolerance: 0 };
     let with_rule = consumer::DnnConsumer::runOrCatchCall {
         model,
@@ -559,7 +589,7 @@ async fn no_quorum_reverts_and_the_chain_goes_on() {
     assert!(block.jobs[0].is_settled());
     assert_eq!(block.jobs[0].rule, Rule::ARGMAX);
 
-    // A follower replays all of it, the failed job included, to the same state.
+    // A follower replays all of it to the same state.
     let follower = follower(&url).await;
     let furl = follower.http_endpoint();
     let head = provider.get_block_number().await.unwrap();

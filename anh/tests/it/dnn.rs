@@ -1008,7 +1008,7 @@ async fn inference_failed() {
 #[tokio::test(flavor = "multi_thread")]
 async fn tensor_too_large() {
     let mut config = NodeConfig::test();
-    config.dnn.max_tensor_elements = 8;
+    config.genesis.dnn.max_tensor_elements = 8;
     let chain = Chain::start_with(config).await;
     let (mlp, model) = chain.install("mlp").await;
     let before = chain.inferences().await;
@@ -1387,4 +1387,61 @@ async fn bad_models_are_refused() {
     assert_eq!(body["model"]["macs"], json!(147));
     chain.register(Registrar::Account, &mlp, model).await;
     chain.assert_serves(&mlp, model).await;
+}
+
+/// A registry storage word of the node at `url`.
+async fn registry_word(url: &str, slot: U256) -> B256 {
+    let reply = rpc(url, "eth_getStorageAt", json!([registry::ADDRESS, slot, "latest"])).await;
+    serde_json::from_value(reply["result"].clone()).unwrap_or_else(|e| panic!("{reply}: {e}"))
+}
+
+/// Decoded registrations are cached by the content of the record a call reads, never by model
+/// id alone: an `eth_call` whose state override puts multi_io's record under the mlp's key
+/// sees that record (two inputs), and neither poisons the calls after it nor is answered from
+/// what an earlier call decoded.
+#[tokio::test(flavor = "multi_thread")]
+async fn forged_records_live_only_in_their_call() {
+    let chain = Chain::start().await;
+    let (_, mlp) = chain.install("mlp").await;
+    let (_, multi) = chain.install("multi_io").await;
+    let good = [f32s(&[1, 4], &[0.1, 0.2, 0.3, 0.4])];
+    let honest = chain.infer(mlp, &good).await.unwrap();
+
+    // The registry is `mapping(bytes32 => bytes)` at slot 0: multi_io's record, word by word,
+    // written under the mlp's slots.
+    let header =
+        |model: B256| U256::from_be_bytes(keccak256([model.as_slice(), &[0u8; 32]].concat()).0);
+    let data = |header: U256, i: u64| {
+        U256::from_be_bytes(keccak256(header.to_be_bytes::<32>()).0) + U256::from(i)
+    };
+    let length = registry_word(&chain.url, header(multi)).await;
+    let words =
+        ((U256::from_be_bytes(length.0) - U256::from(1)) / U256::from(2)).to::<u64>().div_ceil(32);
+    let mut diff = serde_json::Map::new();
+    diff.insert(B256::from(header(mlp)).to_string(), json!(length));
+    for i in 0..words {
+        let word = registry_word(&chain.url, data(header(multi), i)).await;
+        diff.insert(B256::from(data(header(mlp), i)).to_string(), json!(word));
+    }
+    let forged = json!({ registry::ADDRESS.to_string(): { "stateDiff": diff } });
+    let request = json!({
+        "from": ADDR0,
+        "to": infer::ADDRESS,
+        "data": Bytes::from(IInfer::inferCall { model: mlp, inputs: good.to_vec() }.abi_encode()),
+    });
+    for round in 0..2 {
+        let reply = rpc(&chain.url, "eth_call", json!([request, "latest", forged])).await;
+        let revert: Bytes = serde_json::from_value(reply["error"]["data"].clone())
+            .unwrap_or_else(|e| panic!("round {round}: expected a revert, got {reply}: {e}"));
+        assert_eq!(
+            DnnError::abi_decode(&revert),
+            Some(DnnError::WrongInputCount { expected: 2, got: 1 }),
+            "round {round}: the forged record is what this call reads"
+        );
+        assert_eq!(
+            chain.infer(mlp, &good).await.unwrap(),
+            honest,
+            "round {round}: the next call reads the real record"
+        );
+    }
 }

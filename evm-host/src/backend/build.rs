@@ -18,9 +18,9 @@ use alloy_eips::{
 };
 use alloy_primitives::{Address, B64, B256, Bloom, Bytes, U256, keccak256};
 use alloy_trie::EMPTY_ROOT_HASH;
-use anh_precompiles::{AnhPrecompiles, JobRecord};
+use anh_precompiles::{AnhPrecompiles, DnnParams, JobRecord};
 use revm::{
-    ExecuteCommitEvm,
+    ExecuteCommitEvm, ExecuteEvm,
     context::result::{EVMError, ExecutionResult, InvalidTransaction},
 };
 use std::{collections::HashSet, convert::Infallible, sync::Arc};
@@ -44,8 +44,9 @@ impl Backend {
         let base_fee_override = *self.next_base_fee.lock();
         let base_fee = base_fee_override.unwrap_or_else(|| next_base_fee(parent_header));
         let edits = self.pending_edits.lock().clone();
-        let candidates =
-            self.pool.lock().best(base_fee, |a| state.account(a).map(|x| x.nonce).unwrap_or(0));
+        let candidates = self.pool.lock().best(base_fee, parent_header.number, |a| {
+            state.account(a).map(|x| x.nonce).unwrap_or(0)
+        });
         if candidates.is_empty() && !options.allow_empty {
             return Ok(None);
         }
@@ -75,6 +76,7 @@ impl Backend {
         let txs = candidates.iter().map(|p| (p.tx.clone(), p.sender, p.hash)).collect();
         // Records left over from calls that never made it into a block are not this block's.
         let _ = self.evm.take_records();
+        let _ = self.evm.take_unprovable();
         let executed = self.execute(
             &parent,
             state,
@@ -85,6 +87,15 @@ impl Backend {
             false,
         )?;
         let jobs = self.evm.take_records();
+        self.note_exclusions(&executed.excluded, number - 1);
+        if executed.mined.is_empty() && !executed.excluded.is_empty() && !options.allow_empty {
+            // Everything was left out: no empty block (the transactions wait for the next).
+            let mut pool = self.pool.lock();
+            for hash in &executed.dropped {
+                pool.remove(hash);
+            }
+            return Ok(None);
+        }
         let formed = jobs.iter().filter(|j| j.is_settled()).count() as u64;
         let impersonated: HashSet<B256> =
             candidates.iter().filter(|p| p.impersonated).map(|p| p.hash).collect();
@@ -141,6 +152,7 @@ impl Backend {
         let mut evm = self.evm.evm(db, self.evm.cfg(), env, precompiles);
         let mut mined = Vec::new();
         let mut dropped = Vec::new();
+        let mut excluded = Vec::new();
         let mut skipped = HashSet::new();
         let mut cumulative = 0u64;
         for (index, (tx, sender, hash)) in txs.into_iter().enumerate() {
@@ -157,7 +169,28 @@ impl Backend {
                 continue;
             }
             let result: Result<ExecutionResult, EVMError<Infallible, InvalidTransaction>> =
-                evm.transact_commit(tx_env(&tx, sender));
+                evm.transact_one(tx_env(&tx, sender));
+            // Building: a transaction whose DNN job nobody could settle provably leaves the
+            // block, its effects undone, rather than record an outcome no quorum signed.
+            let unprovable = if strict { Vec::new() } else { self.evm.take_unprovable() };
+            if result.is_ok() && !unprovable.is_empty() {
+                let _ = evm.finalize();
+                let reason = unprovable.join("; ");
+                warn!(%hash, %reason, "leaving a transaction out of the block");
+                excluded.push((hash, reason));
+                skipped.insert(sender);
+                continue;
+            }
+            let result = match result {
+                Ok(result) => {
+                    evm.commit_inner();
+                    Ok(result)
+                }
+                Err(error) => {
+                    let _ = evm.finalize();
+                    Err(error)
+                }
+            };
             match result {
                 Ok(result) => {
                     let gas_used = result.tx_gas_used();
@@ -191,7 +224,18 @@ impl Backend {
         }
         let db = evm.ctx.journaled_state.database;
         let (state, diff) = db.finish();
-        Ok(Executed { mined, dropped, state, diff, gas_used: cumulative })
+        Ok(Executed { mined, dropped, excluded, state, diff, gas_used: cumulative })
+    }
+
+    /// Puts the transactions left out of a block on `head` back in the pool with their
+    /// reasons (or out of it, after too many tries), and tells whoever waits on them.
+    fn note_exclusions(&self, excluded: &[(B256, String)], head: u64) {
+        for (hash, reason) in excluded {
+            let exclusion = self.pool.lock().exclude(*hash, reason.clone(), head);
+            if let Some(exclusion) = exclusion {
+                let _ = self.exclusions.send((*hash, exclusion));
+            }
+        }
     }
 
     /// Persists and publishes a block, and drops its transactions from the pool.
@@ -206,14 +250,20 @@ impl Backend {
         }
         self.touched.write().record(diff);
         self.chain.write().push(block.clone(), state.clone());
-        {
+        let waiting = {
             let mut pool = self.pool.lock();
             let senders: HashSet<Address> = block.transactions.iter().map(|t| t.sender).collect();
             for sender in senders {
                 pool.prune_sender(&sender, state.account(&sender).map(|a| a.nonce).unwrap_or(0));
             }
-        }
+            !pool.is_empty()
+        };
         let _ = self.new_blocks.send(block.clone());
+        if waiting {
+            // A new head: transactions left out of the last block are due again (the
+            // auto-miner wakes; nothing is ready otherwise, and it goes back to sleep).
+            self.tx_ready.notify_one();
+        }
         Ok(())
     }
 }
@@ -248,6 +298,8 @@ impl BlockParams {
 pub(super) struct Executed {
     pub(super) mined: Vec<MinedTx>,
     pub(super) dropped: Vec<B256>,
+    /// Left out (building only): a DNN job nobody could settle provably, and why.
+    pub(super) excluded: Vec<(B256, String)>,
     pub(super) state: WorldState,
     pub(super) diff: StateChanges,
     pub(super) gas_used: u64,
@@ -299,19 +351,22 @@ pub(super) fn prevrandao(number: u64) -> B256 {
     keccak256(number.to_be_bytes())
 }
 
-/// Domain of a non-dev chain's genesis `extraData`.
-const NON_DEV_DOMAIN: &[u8] = b"\x19ANH-NON-DEV-CHAIN-v1";
+/// Domain of the genesis `extraData` of a chain that is not a default dev chain.
+const CHAIN_DOMAIN: &[u8] = b"\x19ANH-CHAIN-v1";
 
-/// Genesis' `extraData`: the committee's hash on a dev chain (empty without a committee), and
-/// `keccak256(NON_DEV_DOMAIN ‖ that)` on a non-dev one, so that block 0's hash commits to the
-/// dev flag as well as to the committee, and dev chains keep the hash they always had.
+/// Genesis' `extraData`, so that block 0's hash commits to what replay depends on besides
+/// state: on a dev chain with the default DNN parameters, the committee's hash (empty without a
+/// committee: the hash such chains always had); otherwise
+/// `keccak256(CHAIN_DOMAIN ‖ that ‖ dev (1 byte) ‖ DnnParams::hash)`, which also commits to
+/// the dev flag, the tensor limit and the gas schedule.
 fn genesis_extra_data(genesis: &GenesisConfig) -> Bytes {
     let committee = genesis.committee.as_ref().map(|c| c.hash().to_vec()).unwrap_or_default();
-    if genesis.dev {
-        Bytes::from(committee)
-    } else {
-        Bytes::from(keccak256([NON_DEV_DOMAIN, &committee].concat()).to_vec())
+    if genesis.dev && genesis.dnn == DnnParams::default() {
+        return Bytes::from(committee);
     }
+    let dev = [u8::from(genesis.dev)];
+    let params = genesis.dnn.hash();
+    Bytes::from(keccak256([CHAIN_DOMAIN, &committee, &dev, params.as_slice()].concat()).to_vec())
 }
 
 /// Block 0 of `genesis` with `state_root`.

@@ -1,5 +1,16 @@
 //! Block import (Replay mode): re-executing another node's block, with DNN results taken from
 //! its verified job records, and refusing it unless every header field comes out the same.
+//!
+//! What each header field is held to: the parent hash extends the head; the number is the
+//! parent's plus one; the base fee follows EIP-1559 from the parent (unless a dev record says
+//! a dev method set it — refused outright on a non-dev chain); the timestamp is after the
+//! parent's (and, on a non-dev chain, at most [`MAX_FUTURE_SECS`] ahead of this node's clock);
+//! the gas limit is the parent's; `mixHash` (prevrandao) is `keccak256(number)`; the state,
+//! transactions and receipts roots, the gas used, the logs bloom and `extraData` (the jobs
+//! root, committing to the job records and the dev record) are recomputed by replaying; the
+//! constant fields (ommers, difficulty, nonce, withdrawals, blob gas, beacon root, requests)
+//! are ours, and the block hash must then come out the same. The beneficiary is the
+//! producer's choice, as on Ethereum: it only receives the priority fees.
 
 use super::{
     Backend,
@@ -49,10 +60,31 @@ impl Backend {
                 header.base_fee_per_gas
             )));
         }
-        if header.timestamp <= parent.header.timestamp
-            || header.gas_limit != parent.header.gas_limit
-        {
-            return Err(refuse("timestamp or gas limit out of rule".into()));
+        if header.timestamp <= parent.header.timestamp {
+            return Err(refuse(format!(
+                "timestamp {} is not after the parent's {}",
+                header.timestamp, parent.header.timestamp
+            )));
+        }
+        if !self.dev {
+            // A dev chain's clock is the producer's to move (`evm_increaseTime`); a non-dev
+            // producer may not date a block ahead of the present, as on Ethereum.
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            if header.timestamp > now + MAX_FUTURE_SECS {
+                return Err(refuse(format!(
+                    "timestamp {} is more than {MAX_FUTURE_SECS} s ahead of this node's clock \
+                     ({now})",
+                    header.timestamp
+                )));
+            }
+        }
+        if header.gas_limit != parent.header.gas_limit {
+            return Err(refuse(format!(
+                "gas limit {}, expected the parent's {}",
+                header.gas_limit, parent.header.gas_limit
+            )));
         }
         let expected_mix_hash = prevrandao(number);
         if header.mix_hash != expected_mix_hash {
@@ -142,6 +174,10 @@ impl Backend {
         Ok(block)
     }
 }
+
+/// How far ahead of its own clock a node accepts a non-dev chain's block timestamp, in
+/// seconds (clock skew between machines).
+pub const MAX_FUTURE_SECS: u64 = 15;
 
 /// Why a block from another node was not imported.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -9,7 +9,7 @@ use crate::{
     evm::tx_env,
     genesis::SPEC,
     state::WorldState,
-    txpool::PoolTx,
+    txpool::{Exclusion, PoolTx},
 };
 use alloy_consensus::{Header, Transaction, TxEnvelope, TxType};
 use alloy_eips::eip2718::Decodable2718;
@@ -51,6 +51,19 @@ impl Backend {
     /// Hashes of transactions as they enter the pool.
     pub fn subscribe_pending(&self) -> broadcast::Receiver<B256> {
         self.new_txs.subscribe()
+    }
+
+    /// Transactions as the block builder leaves them out of a block (a DNN job nobody could
+    /// settle provably), with the reason: they stay in the pool until
+    /// [`MAX_EXCLUSIONS`](crate::txpool::MAX_EXCLUSIONS).
+    pub fn subscribe_exclusions(&self) -> broadcast::Receiver<(B256, Exclusion)> {
+        self.exclusions.subscribe()
+    }
+
+    /// Why the transaction `hash` was left out of blocks, if it was (in the pool or after it
+    /// left it).
+    pub fn exclusion(&self, hash: &B256) -> Option<Exclusion> {
+        self.pool.lock().exclusion(hash).cloned()
     }
 
     /// Whether a pool transaction is ready for the next block.

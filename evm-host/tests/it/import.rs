@@ -122,11 +122,52 @@ fn tampered_blocks_are_refused() {
                 header.transactions_root
             )),
         ),
+        (
+            "timestamp",
+            resealed(&|b| b.header.timestamp = genesis.header.timestamp),
+            refused(format!(
+                "timestamp {0} is not after the parent's {0}",
+                genesis.header.timestamp
+            )),
+        ),
+        (
+            "gas limit",
+            resealed(&|b| b.header.gas_limit += 1),
+            refused(format!(
+                "gas limit {}, expected the parent's {}",
+                header.gas_limit + 1,
+                header.gas_limit
+            )),
+        ),
+        (
+            "extra data",
+            resealed(&|b| b.header.extra_data = Bytes::from_static(b"forged")),
+            refused(format!(
+                "jobs root (extraData) mismatch: computed {}, the block says 0x666f72676564",
+                header.extra_data
+            )),
+        ),
+        (
+            "logs bloom",
+            resealed(&|b| b.header.logs_bloom = alloy_primitives::Bloom::repeat_byte(1)),
+            refused(format!(
+                "logs bloom mismatch: computed {}, the block says {}",
+                header.logs_bloom,
+                alloy_primitives::Bloom::repeat_byte(1)
+            )),
+        ),
     ];
     for (what, block, expected) in cases {
         assert_eq!(importer.import_block(block).map(|_| ()), expected, "{what}");
         assert_eq!(importer.latest().hash, genesis.hash, "{what}: nothing committed");
     }
+    // Another beneficiary is the producer's to name, but then the fees it claims went
+    // elsewhere: the block no longer replays to its state root.
+    let paid_elsewhere = resealed(&|b| b.header.beneficiary = Address::repeat_byte(0x77));
+    let result = importer.import_block(paid_elsewhere);
+    let Err(ImportError::Refused { number: 1, reason }) = result else { panic!("{result:?}") };
+    assert!(reason.starts_with("state root mismatch: computed "), "{reason}");
+    assert_eq!(importer.latest().hash, genesis.hash);
     // A transaction left out: the block no longer replays to its state root.
     let mut short = honest.clone();
     short.transactions.pop();
@@ -276,4 +317,56 @@ fn non_dev_chain_refuses_dev_history_and_minority_committees() {
         "configuration: invalid executor committee: a non-dev chain (\"dev\": false) needs a \
          majority threshold: a committee of 2 needs a threshold above 1, not 1"
     );
+}
+
+/// On a non-dev chain a block dated more than `MAX_FUTURE_SECS` ahead of the importer's clock
+/// is refused, naming the timestamp, and nothing is committed; the honest block then imports.
+#[test]
+fn non_dev_chain_refuses_blocks_from_the_future() {
+    let producer = backend_with(false);
+    let to = account(&producer, 2);
+    producer.submit(sign(&producer, 1, transfer(0, to, 1))).unwrap();
+    let honest = (*mine(&producer)).clone();
+    let importer = backend_with(false);
+    let genesis = importer.latest();
+    let future =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+            + 3_600;
+    let mut block = honest.clone();
+    block.header.timestamp = future;
+    block.hash = block.header.hash_slow();
+    let result = importer.import_block(block);
+    let Err(ImportError::Refused { number: 1, reason }) = result else { panic!("{result:?}") };
+    let prefix = format!(
+        "timestamp {future} is more than {} s ahead of this node's clock (",
+        anh_evm_host::backend::MAX_FUTURE_SECS
+    );
+    assert!(reason.starts_with(&prefix), "{reason}");
+    assert_eq!(importer.latest().hash, genesis.hash, "nothing committed");
+    importer.import_block(honest).expect("the honest block imports");
+}
+
+/// The DNN parameters are chain configuration: another tensor limit or another gas schedule
+/// makes another block 0, on dev and non-dev chains alike, so a follower that pins block 0
+/// pins them too; with the defaults a dev chain's block 0 commits to the committee alone, as
+/// it always did.
+#[test]
+fn dnn_parameters_are_part_of_block_0() {
+    let block0 = |genesis, dev| open_backend(genesis, dev, None).unwrap().block(0).unwrap();
+    let base = block0(genesis(), true);
+    let committee = genesis().committee.unwrap();
+    assert_eq!(base.header.extra_data, Bytes::from(committee.hash().to_vec()));
+    let mut bigger = genesis();
+    bigger.dnn.max_tensor_elements *= 2;
+    let mut pricier = genesis();
+    pricier.dnn.gas.gas_per_mmac += 1;
+    let mut hashes = vec![base.hash];
+    for dev in [true, false] {
+        for genesis in [bigger.clone(), pricier.clone()] {
+            hashes.push(block0(genesis, dev).hash);
+        }
+    }
+    hashes.push(block0(genesis(), false).hash);
+    let distinct: std::collections::HashSet<_> = hashes.iter().collect();
+    assert_eq!(distinct.len(), hashes.len(), "every parameter set has its own block 0");
 }

@@ -81,7 +81,7 @@ pub(crate) fn open_backend(
     let modes = DnnModes {
         call: dnn.clone(),
         build: dnn,
-        take_records: Arc::new(Vec::new),
+        ledger: None,
         committee: genesis.committee.clone().expect("genesis has a committee"),
     };
     let evm = EvmConfig::new(genesis.chain_id, modes);

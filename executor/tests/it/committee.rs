@@ -6,7 +6,7 @@ use crate::common::*;
 use alloy_primitives::{B256, Bytes, U256};
 use anh_executor::{CommitteeConfig, CommitteeOracle, ExecutorError, Fault, FaultyMember, Member};
 use anh_precompiles::{
-    Committee, DnnOracle, HostTensor, OracleError, Rule, TensorData,
+    Committee, DnnOracle, HostTensor, JobLedger, OracleError, Rule, TensorData,
     attestation::{decode_tensors, encode_tensors, recover},
 };
 use anh_runtime::ModelRuntime;
@@ -85,8 +85,9 @@ fn single_faults_settle() {
     }
 }
 
-/// With two faulty members of three (t = 2) the call fails with no quorum, and the block
-/// gets a failed record that replays as the same error.
+/// With two faulty members of three (t = 2) the call fails with no quorum, which nobody can
+/// prove: the block gets no record of it, and the builder is told to leave the transaction
+/// out.
 #[test]
 fn two_faults_no_quorum() {
     let world = World::new(3);
@@ -108,17 +109,20 @@ fn two_faults_no_quorum() {
             matches!(error, OracleError::NoQuorum { signatures: 1, threshold: 2, .. }),
             "{name}: {error}"
         );
-        let records = oracle.take_records();
-        assert_eq!(records.len(), 1, "{name}");
-        assert!(!records[0].is_settled(), "{name}");
-        assert!(records[0].signatures.is_empty() && records[0].output.is_empty(), "{name}");
-        assert_eq!(records[0].failure_error(), error, "{name}: replays as the same error");
-        assert_eq!(oracle.stats().jobs_failed, 1, "{name}");
+        assert_eq!(oracle.take_unprovable(), vec![error.to_string()], "{name}");
+        // The same job again in this block: the same answer at once, noted again.
+        let again = infer(&oracle, &world.mlp, mlp_input(1.0), Rule::DEFAULT).unwrap_err();
+        assert_eq!(again, error, "{name}");
+        assert_eq!(oracle.take_unprovable().len(), 1, "{name}");
+        assert!(oracle.take_records().is_empty(), "{name}: no record of an unprovable job");
+        let stats = oracle.stats();
+        assert_eq!((stats.jobs_failed, stats.jobs_unprovable), (0, 1), "{name}");
     }
 }
 
 /// An index out of a Gather's range fails alike on every executor: the job settles as a
-/// failed record carrying ONNX Runtime's message, after only `t` computations.
+/// failed record carrying ONNX Runtime's message and `t` signatures of it, after only `t`
+/// computations (signing a failure does not compute it again).
 #[test]
 fn ort_failure_is_a_failed_record() {
     let world = World::new(3);
@@ -133,6 +137,10 @@ fn ort_failure_is_a_failed_record() {
     assert_eq!(records.len(), 1);
     assert_eq!(String::from_utf8_lossy(&records[0].failure), format!("failed: {message}"));
     assert_eq!(records[0].failure_error(), error);
+    assert_eq!(records[0].signatures.len(), 2);
+    oracle.committee().verify(CHAIN_ID, &records[0]).expect("a signed failure verifies");
+    assert!(oracle.take_unprovable().is_empty());
+    assert_eq!(oracle.stats().jobs_failed, 1);
     assert_eq!(counting.iter().map(|c| c.computes()).sum::<usize>(), 2);
     // A valid index runs.
     let ok = infer(&oracle, &world.int64, int64_input([2, 2, 0, 5, 4]), Rule::DEFAULT).unwrap();
@@ -187,10 +195,13 @@ fn model_info_settles_registration() {
     assert_eq!(records[0].kind, 2);
     assert_eq!(records[0].rule, Rule::EXACT);
     oracle.committee().verify(CHAIN_ID, &records[0]).unwrap();
-    // A model no executor has fails as "not available" (t agree), with a failed record.
+    // A model no executor has fails as "not available" (t agree and sign), with a failed
+    // record that verifies.
     let error = oracle.model_info(B256::repeat_byte(7)).unwrap_err();
     assert!(error.to_string().contains("not available"), "{error}");
-    assert!(!oracle.take_records()[0].is_settled());
+    let record = &oracle.take_records()[0];
+    assert!(!record.is_settled());
+    oracle.committee().verify(CHAIN_ID, record).expect("a signed failure verifies");
 }
 
 /// A tolerance rule settles too, and is the rule recorded and signed.

@@ -169,6 +169,11 @@ impl Member for Counting {
         self.inner.attest(job, candidate)
     }
 
+    fn attest_failure(&self, job: Arc<Job>, failure: Bytes) -> MemberFuture<'_, Bytes> {
+        self.attests.fetch_add(1, Ordering::SeqCst);
+        self.inner.attest_failure(job, failure)
+    }
+
     fn artifact(&self, model: B256) -> MemberFuture<'_, Bytes> {
         self.inner.artifact(model)
     }

@@ -11,7 +11,7 @@ use anh_executor::{
     router,
 };
 use anh_precompiles::{
-    DnnOracle, Rule,
+    DnnOracle, JobLedger, Rule,
     attestation::{address_of, encode_tensors},
 };
 use anh_runtime::{ModelRuntime, ModelStore};
@@ -296,11 +296,27 @@ fn remote_member_settles_with_in_process_members() {
     oracle.committee().verify(CHAIN_ID, &records[0]).unwrap();
     assert_eq!(remote.executor.stats().signed, 1);
 
-    // ONNX Runtime's failure is the same message over HTTP: t = 3 agree.
+    // ONNX Runtime's failure is the same message over HTTP: t = 3 agree and sign it (the
+    // remote one through /v1/attest-failure).
     let error =
         infer(&oracle, &world.int64, int64_input([0, 11, 0, 0, 0]), Rule::DEFAULT).unwrap_err();
     assert!(error.to_string().contains("Gather"), "{error}");
-    assert!(!oracle.take_records()[0].is_settled());
+    let record = &oracle.take_records()[0];
+    assert!(!record.is_settled());
+    assert_eq!(record.signatures.len(), 3);
+    oracle.committee().verify(CHAIN_ID, record).expect("a signed failure verifies");
+    assert_eq!(remote.executor.stats().signed, 2);
+
+    // A failure the remote executor did not reach: 409, a refusal naming its own outcome.
+    let job = Arc::new(infer_job(&world.int64, &int64_input([0, 1, 0, 0, 0]), Rule::EXACT));
+    let forged = Bytes::from_static(b"failed: a failure the producer made up");
+    let refused = world.rt.block_on(member.attest_failure(job, forged)).unwrap_err();
+    assert!(
+        refused
+            .to_string()
+            .contains("this executor computed an output for the job: it did not fail"),
+        "{refused}"
+    );
 
     // The registration job settles over HTTP too.
     assert_eq!(oracle.model_info(world.int64.hash).unwrap(), world.int64);

@@ -7,8 +7,8 @@ use crate::common::*;
 use alloy_primitives::{B256, Bytes, I256, U256, keccak256};
 use anh_executor::{Member, MemberFuture};
 use anh_precompiles::{
-    CallContext, DnnOracle, HostTensor, JobKind, ModelInfo, OracleError, Rule, TensorData,
-    TrainParams, TrainRequest, Trained, attestation::encode_train_payload,
+    CallContext, DnnOracle, HostTensor, JobKind, JobLedger, ModelInfo, OracleError, Rule,
+    TensorData, TrainParams, TrainRequest, Trained, attestation::encode_train_payload,
 };
 use anh_runtime::{ModelRuntime, ModelSource, synth};
 use std::{sync::Arc, time::Duration};
@@ -64,6 +64,14 @@ impl Member for Liar {
 
     fn attest(&self, job: Arc<anh_executor::Job>, candidate: Bytes) -> MemberFuture<'_, Bytes> {
         self.inner.attest(job, candidate)
+    }
+
+    fn attest_failure(
+        &self,
+        job: Arc<anh_executor::Job>,
+        failure: Bytes,
+    ) -> MemberFuture<'_, Bytes> {
+        self.inner.attest_failure(job, failure)
     }
 
     fn artifact(&self, model: B256) -> MemberFuture<'_, Bytes> {
