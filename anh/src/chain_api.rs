@@ -12,10 +12,18 @@
 //!   to build the same genesis (a follower checks it gets the same hash).
 //! - `anh_getRawBlock(number) -> hex | null`: the block as stored (header, transactions,
 //!   senders, receipts, job records), for followers.
+//! - `anh_transactionStatus(hash) -> object`: `{status, blockNumber?, leftOut?}` where status is
+//!   `mined`, `pending`, `dropped` (left out of [`MAX_EXCLUSIONS`] blocks and out of the pool)
+//!   or `unknown`, and `leftOut` `{reason, attempts}` says why the block builder left the
+//!   pending or dropped transaction out of blocks (a DNN job nobody could settle provably), if
+//!   it did.
 
 use alloy_eips::{BlockId, BlockNumberOrTag};
 use alloy_primitives::{Address, B256, Bytes};
-use anh_evm_host::{Backend, Block, HostError};
+use anh_evm_host::{
+    Backend, Block, HostError, TxLocation,
+    txpool::{Exclusion, MAX_EXCLUSIONS},
+};
 use anh_precompiles::{JobKind, JobRecord, Rule};
 use anh_rpc::{
     RpcError, RpcExtension, RpcFuture,
@@ -103,6 +111,24 @@ pub fn record_json(record: &JobRecord) -> Value {
     })
 }
 
+impl ChainApi {
+    /// `anh_transactionStatus` (see the module docs).
+    fn transaction_status(&self, hash: &B256) -> Value {
+        let left_out = self
+            .backend
+            .exclusion(hash)
+            .map(|e: Exclusion| json!({ "reason": e.reason, "attempts": e.attempts }));
+        match self.backend.transaction(hash) {
+            Some(TxLocation::Mined(block, _)) => {
+                json!({ "status": "mined", "blockNumber": block.number(), "leftOut": left_out })
+            }
+            Some(TxLocation::Pending(_)) => json!({ "status": "pending", "leftOut": left_out }),
+            None if left_out.is_some() => json!({ "status": "dropped", "leftOut": left_out }),
+            None => json!({ "status": "unknown" }),
+        }
+    }
+}
+
 impl RpcExtension for ChainApi {
     fn call(&self, method: &str, params_value: Value) -> Option<RpcFuture> {
         let api = self.clone();
@@ -122,6 +148,10 @@ impl RpcExtension for ChainApi {
                 none(&params_value)?;
                 let genesis_hash: Option<B256> = api.backend.block(0).map(|b| b.hash);
                 Ok(json!({ "genesis": api.backend.genesis(), "genesisHash": genesis_hash }))
+            }),
+            "anh_transactionStatus" => Box::pin(async move {
+                let (hash,): (B256,) = parse(params_value, 1)?;
+                Ok(api.transaction_status(&hash))
             }),
             "anh_getRawBlock" => Box::pin(async move {
                 let (number,): (BlockNumberOrTag,) = parse(params_value, 1)?;

@@ -223,7 +223,8 @@ fn with_jobs(mut block: Block, jobs: Vec<JobRecord>) -> Block {
 }
 
 /// A follower refuses a block whose attestation was tampered with, forged by keys outside the
-/// committee, or left out — and says why in its sync status and log.
+/// committee, left out, or replaced by a failure the committee did not sign (a model error or
+/// no quorum) — and says why in its sync status and log.
 #[tokio::test(flavor = "multi_thread")]
 async fn follower_refuses_tampered_attestations() {
     let builder = node().await;
@@ -256,10 +257,32 @@ async fn follower_refuses_tampered_attestations() {
     });
     let drop_record: Arc<dyn Fn(Block) -> Block + Send + Sync> =
         Arc::new(|block: Block| with_jobs(block, Vec::new()));
+    // The producer picks the branch: the settled job recorded as failed, with no signature…
+    let claim_failure: Arc<dyn Fn(Block) -> Block + Send + Sync> = Arc::new(|block: Block| {
+        let job = JobRecord {
+            output: Bytes::new(),
+            signatures: Vec::new(),
+            failure: Bytes::from_static(b"failed: the producer says so"),
+            ..block.jobs[0].clone()
+        };
+        with_jobs(block, vec![job])
+    });
+    // …or as a no-quorum failure, which nobody can sign.
+    let claim_no_quorum: Arc<dyn Fn(Block) -> Block + Send + Sync> = Arc::new(|block: Block| {
+        let job = JobRecord {
+            output: Bytes::new(),
+            signatures: Vec::new(),
+            failure: Bytes::from_static(b"no quorum: 1/2"),
+            ..block.jobs[0].clone()
+        };
+        with_jobs(block, vec![job])
+    });
     let cases = [
         (flip, "attestation check failed"),
         (forge, "is not in the committee"),
         (drop_record, "has no record of job"),
+        (claim_failure, "0 signature(s), the committee needs 2"),
+        (claim_no_quorum, "a no-quorum failure is recorded, but nobody can prove one"),
     ];
     for (tamper, expected) in cases {
         let proxy = tampering_proxy(url.clone(), target, tamper).await;
@@ -486,7 +509,7 @@ fn down() -> ExecutorError {
 /// it is mined with a settled record; no block carries an unsigned record, and a follower
 /// replays the chain. A call's own rule is what the committee settles by.
 #[tokio::test(flavor = "multi_thread")]
-async fn no_quorum_reverts_and_the_chain_goes_on() {
+async fn no_quorum_leaves_the_transaction_out() {
     let (bytes, _) = mlp();
     let store = Arc::new(ModelStore::temporary().unwrap());
     store.put(&bytes).unwrap();
@@ -557,6 +580,11 @@ async fn no_quorum_reverts_and_the_chain_goes_on() {
     assert_eq!(provider.get_block_number().await.unwrap(), head, "no empty block for it");
     let pending = rpc(&url, "eth_getTransactionByHash", json!([hash])).await;
     assert_eq!(pending["result"]["blockNumber"], Value::Null, "{pending}");
+    let status = rpc(&url, "anh_transactionStatus", json!([hash])).await["result"].clone();
+    assert_eq!(status["status"], "pending", "{status}");
+    assert_eq!(status["leftOut"]["attempts"], 1, "{status}");
+    let reason = status["leftOut"]["reason"].as_str().unwrap();
+    assert!(reason.starts_with("no quorum for job 0x"), "{reason}");
 
     // The chain goes on without it (another sender: the first one's next nonce waits).
     let other = provider_at(&url, KEY1);
@@ -575,6 +603,10 @@ async fn no_quorum_reverts_and_the_chain_goes_on() {
     assert!(contract.lastError().call().await.unwrap().is_empty(), "settled, nothing caught");
     let block = raw_block(&url, r.block_number.unwrap()).await;
     assert!(block.jobs[0].is_settled() && block.jobs[0].signatures.len() >= 2);
+    let status = rpc(&url, "anh_transactionStatus", json!([hash])).await["result"].clone();
+    assert_eq!(status["status"], "mined", "{status}");
+    let unknown = rpc(&url, "anh_transactionStatus", json!([B256::ZERO])).await["result"].clone();
+    assert_eq!(unknown, json!({ "status": "unknown" }));
 
     // A call settled by its own rule (argmax) records that rule.
     let argmax = consumer::Rule { kind: 3, absTolerance: 0, relTolerance: 0 };
