@@ -1,6 +1,7 @@
 //! Non-dev chains (`"dev": false` in the chain spec): dev methods that change state, time,
 //! fees or senders answer an error, ordinary transactions work, the committee needs a
-//! majority, and block 0 commits to the flag, so a follower's pin covers it.
+//! majority, and block 0 commits to the flag (and to the DNN parameters), so a follower's pin
+//! covers it.
 
 use crate::utils::*;
 use alloy::{primitives::U256, providers::Provider, rpc::types::TransactionRequest};
@@ -123,4 +124,47 @@ async fn dev_flag_is_pinned_by_block_0() {
             && error.ends_with(&format!("but {url} serves block 0 {theirs}; refusing to start")),
         "{error}"
     );
+}
+
+/// The DNN parameters are pinned by block 0: a follower holding the honest spec refuses a
+/// producer that runs a larger tensor limit or a cheaper gas schedule (its block 0 differs),
+/// while a follower pinned by that producer's own block 0 hash takes the producer's
+/// parameters, as `anh_chainConfig` serves them, and replays with them.
+#[tokio::test(flavor = "multi_thread")]
+async fn dnn_parameters_are_pinned_by_block_0() {
+    let honest = spec_file(true).await;
+    let bigger =
+        ChainSpec { max_tensor_elements: honest.max_tensor_elements * 4, ..honest.clone() };
+    let mut gas = honest.gas;
+    gas.gas_per_mmac /= 2;
+    let cheaper = ChainSpec { gas, ..honest.clone() };
+    for (what, theirs) in [("tensor limit", bigger), ("gas schedule", cheaper)] {
+        let producer =
+            node_with(NodeConfig { chain: Some(theirs.clone()), ..NodeConfig::test() }).await;
+        let url = producer.http_endpoint();
+        let error = refused(NodeConfig {
+            follow: Some(url.clone()),
+            chain: Some(honest.clone()),
+            ..NodeConfig::test()
+        })
+        .await;
+        assert!(error.starts_with("genesis mismatch: --chain gives block 0 0x"), "{what}: {error}");
+        let served = rpc(&url, "anh_chainConfig", json!([])).await["result"]["genesis"].clone();
+        assert_eq!(served["dnn"]["maxTensorElements"], json!(theirs.max_tensor_elements), "{what}");
+        assert_eq!(served["dnn"]["gas"]["gasPerMmac"], json!(theirs.gas.gas_per_mmac), "{what}");
+
+        let provider = provider(&producer, KEY0);
+        let mined = send(&provider, TransactionRequest::default().to(ADDR1).value(U256::from(1)))
+            .await
+            .block_number
+            .unwrap();
+        let follower = node_with(follower_config(&url).await).await;
+        let dnn = follower.backend().genesis().dnn;
+        assert_eq!(
+            (dnn.max_tensor_elements, dnn.gas),
+            (theirs.max_tensor_elements, theirs.gas),
+            "{what}: the follower runs the pinned chain's parameters"
+        );
+        synced(&follower.http_endpoint(), mined).await;
+    }
 }
