@@ -25,8 +25,9 @@ impl Backend {
         &self,
         id: BlockId,
     ) -> HostResult<(WorldState, revm::context::BlockEnv, Arc<RecentHashes>)> {
-        let number = self.resolve_number(id)?;
+        // Resolved and read under one lock guard (a revert in between cannot strand it).
         let chain = self.chain.read();
+        let number = chain.resolve(id)?;
         let head = chain.head();
         Ok(match number {
             None => {

@@ -45,6 +45,27 @@ impl Chain {
         Arc::new(RecentHashes { first, hashes })
     }
 
+    /// The number of the block `id` names in this chain; `None` for `pending`. Readers that
+    /// then index blocks or states must do so under the same lock guard.
+    pub(super) fn resolve(&self, id: BlockId) -> HostResult<Option<u64>> {
+        let head = self.head().number();
+        let number = match id {
+            BlockId::Hash(hash) => {
+                *self.by_hash.get(&hash.block_hash).ok_or(HostError::UnknownBlock)?
+            }
+            BlockId::Number(tag) => match tag {
+                BlockNumberOrTag::Pending => return Ok(None),
+                BlockNumberOrTag::Latest | BlockNumberOrTag::Safe | BlockNumberOrTag::Finalized => {
+                    head
+                }
+                BlockNumberOrTag::Earliest => 0,
+                BlockNumberOrTag::Number(n) if n <= head => n,
+                BlockNumberOrTag::Number(_) => return Err(HostError::UnknownBlock),
+            },
+        };
+        Ok(Some(number))
+    }
+
     pub(super) fn push(&mut self, block: Arc<Block>, state: WorldState) {
         let number = block.number();
         self.by_hash.insert(block.hash, number);
@@ -93,29 +114,14 @@ impl Backend {
 
     /// The number of the block `id` names; `None` for `pending`.
     pub fn resolve_number(&self, id: BlockId) -> HostResult<Option<u64>> {
-        let chain = self.chain.read();
-        let head = chain.head().number();
-        let number = match id {
-            BlockId::Hash(hash) => {
-                *chain.by_hash.get(&hash.block_hash).ok_or(HostError::UnknownBlock)?
-            }
-            BlockId::Number(tag) => match tag {
-                BlockNumberOrTag::Pending => return Ok(None),
-                BlockNumberOrTag::Latest | BlockNumberOrTag::Safe | BlockNumberOrTag::Finalized => {
-                    head
-                }
-                BlockNumberOrTag::Earliest => 0,
-                BlockNumberOrTag::Number(n) if n <= head => n,
-                BlockNumberOrTag::Number(_) => return Err(HostError::UnknownBlock),
-            },
-        };
-        Ok(Some(number))
+        self.chain.read().resolve(id)
     }
 
-    /// The state after block `id` (`latest` and `pending` include dev edits).
+    /// The state after block `id` (`latest` and `pending` include dev edits), resolved and
+    /// read under one lock: a revert or reset in between cannot make the number stale.
     pub fn state_at(&self, id: BlockId) -> HostResult<WorldState> {
-        let number = self.resolve_number(id)?;
         let chain = self.chain.read();
+        let number = chain.resolve(id)?;
         Ok(match number {
             Some(n) if n != chain.head().number() => chain.states[n as usize].clone(),
             _ => chain.head_state.clone(),

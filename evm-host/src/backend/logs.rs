@@ -17,11 +17,14 @@ impl Backend {
                 vec![self.block_by_hash(&hash).ok_or(HostError::UnknownBlock)?]
             }
             FilterBlockOption::Range { from_block, to_block } => {
-                let head = self.best_number();
+                // Resolved and sliced under one lock guard (a revert in between cannot strand
+                // the range).
+                let chain = self.chain.read();
+                let head = chain.head().number();
                 let resolve = |tag: Option<BlockNumberOrTag>| -> HostResult<u64> {
                     match tag {
                         None => Ok(head),
-                        Some(tag) => Ok(self.resolve_number(BlockId::Number(tag))?.unwrap_or(head)),
+                        Some(tag) => Ok(chain.resolve(BlockId::Number(tag))?.unwrap_or(head)),
                     }
                 };
                 let from = resolve(from_block)?;
@@ -36,7 +39,6 @@ impl Backend {
                         "query exceeds max block range {max_range}: fromBlock {from}, toBlock {to}"
                     )));
                 }
-                let chain = self.chain.read();
                 chain.blocks[from as usize..=to as usize].to_vec()
             }
         };

@@ -74,3 +74,50 @@ fn revert_drops_later_snapshots() {
     assert!(backend.revert(first).unwrap());
     assert_eq!(backend.best_number(), 0);
 }
+
+/// Reads that resolve a block number and then read that block's state (or a range of blocks)
+/// do both under one lock: while another thread mines and reverts over and over, reads at a
+/// number that is being reverted away answer "unknown block" or the state they resolved,
+/// never a panic.
+#[test]
+fn reads_race_reverts_without_panicking() {
+    use alloy_eips::BlockNumberOrTag;
+    use alloy_rpc_types_eth::{Filter, TransactionRequest};
+    let backend = backend();
+    mine(&backend);
+    let base = backend.snapshot().unwrap();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let writer = scope.spawn(|| {
+            let mut base = base;
+            for _ in 0..300 {
+                for _ in 0..4 {
+                    mine(&backend);
+                }
+                assert!(backend.revert(base).unwrap());
+                base = backend.snapshot().unwrap();
+            }
+            stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        });
+        let mut reads = 0u64;
+        while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+            for n in 1..=5u64 {
+                let id = BlockId::Number(BlockNumberOrTag::Number(n));
+                match backend.state_at(id) {
+                    Ok(_) | Err(anh_evm_host::HostError::UnknownBlock) => {}
+                    Err(e) => panic!("state_at({n}): {e}"),
+                }
+                let call = TransactionRequest::default().to(Address::ZERO);
+                match backend.call(&call, id) {
+                    Ok(_) | Err(anh_evm_host::HostError::UnknownBlock) => {}
+                    Err(e) => panic!("call at {n}: {e}"),
+                }
+                let filter = Filter::new().from_block(0).to_block(BlockNumberOrTag::Latest);
+                backend.logs(&filter, 1_000).expect("a range up to the head");
+                reads += 1;
+            }
+        }
+        writer.join().expect("the writer did not panic");
+        assert!(reads > 0);
+    });
+}
