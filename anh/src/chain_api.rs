@@ -13,17 +13,15 @@
 //! - `anh_getRawBlock(number) -> hex | null`: the block as stored (header, transactions,
 //!   senders, receipts, job records), for followers.
 //! - `anh_transactionStatus(hash) -> object`: `{status, blockNumber?, leftOut?}` where status is
-//!   `mined`, `pending`, `dropped` (left out of [`MAX_EXCLUSIONS`] blocks and out of the pool)
+//!   `mined`, `pending`, `dropped` (left out of
+//!   [`MAX_EXCLUSIONS`](anh_evm_host::txpool::MAX_EXCLUSIONS) blocks and out of the pool)
 //!   or `unknown`, and `leftOut` `{reason, attempts}` says why the block builder left the
 //!   pending or dropped transaction out of blocks (a DNN job nobody could settle provably), if
 //!   it did.
 
 use alloy_eips::{BlockId, BlockNumberOrTag};
 use alloy_primitives::{Address, B256, Bytes};
-use anh_evm_host::{
-    Backend, Block, HostError, TxLocation,
-    txpool::{Exclusion, MAX_EXCLUSIONS},
-};
+use anh_evm_host::{Backend, Block, HostError, TxLocation, txpool::Exclusion};
 use anh_precompiles::{JobKind, JobRecord, Rule};
 use anh_rpc::{
     RpcError, RpcExtension, RpcFuture,

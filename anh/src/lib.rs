@@ -54,6 +54,8 @@ pub struct NodeConfig {
     pub mining: MiningMode,
     /// Transport limits.
     pub server: ServerConfig,
+    /// How much the transaction pool holds.
+    pub pool: anh_evm_host::txpool::PoolLimits,
     /// How models run.
     pub dnn: DnnOptions,
     /// The executor committee that settles DNN results in blocks.
@@ -146,6 +148,7 @@ impl Default for NodeConfig {
             data_dir: None,
             mining: MiningMode::Auto,
             server: ServerConfig::default(),
+            pool: anh_evm_host::txpool::PoolLimits::default(),
             dnn: DnnOptions::default(),
             committee: CommitteeOptions::default(),
             follow: None,
@@ -373,6 +376,7 @@ pub async fn spawn(mut config: NodeConfig) -> Result<NodeHandle, NodeError> {
     let backend_config = anh_evm_host::NodeConfig {
         genesis,
         data_dir: config.data_dir.clone(),
+        pool: config.pool,
         ..Default::default()
     };
     let backend = tokio::task::spawn_blocking(move || {

@@ -9,6 +9,7 @@ use anh_evm_host::{
         DEFAULT_BALANCE_ETH, DEFAULT_CHAIN_ID, DEFAULT_GAS_LIMIT, DEV_DERIVATION_PATH,
         DEV_MNEMONIC, INITIAL_BASE_FEE, private_key_hex,
     },
+    txpool::PoolLimits,
 };
 use anh_precompiles::Rule;
 use anh_rpc::ServerConfig;
@@ -130,6 +131,13 @@ struct NodeArgs {
     /// ONNX Runtime threads inside one operator.
     #[arg(long, default_value_t = 1)]
     intra_op_threads: usize,
+    /// Most transactions the pool holds (then `txpool is full`).
+    #[arg(long, default_value_t = PoolLimits::default().max_txs)]
+    txpool_max_txs: usize,
+    /// Most transactions of one sender waiting behind a nonce gap (then `account limit
+    /// exceeded`).
+    #[arg(long, default_value_t = PoolLimits::default().max_queued_per_sender)]
+    txpool_max_queued: usize,
     /// Largest model file accepted, in bytes.
     #[arg(long, default_value_t = DnnOptions::default().max_model_size)]
     max_model_size: u64,
@@ -231,6 +239,11 @@ impl NodeArgs {
             },
             data_dir: self.data_dir.clone(),
             mining,
+            pool: PoolLimits {
+                max_txs: self.txpool_max_txs,
+                max_queued_per_sender: self.txpool_max_queued,
+                ..PoolLimits::default()
+            },
             server: ServerConfig {
                 max_request_size: self.max_request_size,
                 ..ServerConfig::default()

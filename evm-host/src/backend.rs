@@ -47,7 +47,7 @@ mod trace;
 pub use build::genesis_block;
 pub use fees::{SUGGESTED_PRIORITY_FEE, next_base_fee};
 pub use import::{ImportError, MAX_FUTURE_SECS};
-pub use logs::logs_in;
+pub use logs::{LogLimits, logs_in};
 pub use overrides::CallOverrides;
 pub use pool::{MAX_INITCODE_SIZE, MAX_TX_SIZE};
 
@@ -82,11 +82,18 @@ pub struct NodeConfig {
     pub data_dir: Option<PathBuf>,
     /// Block beneficiary.
     pub coinbase: Address,
+    /// How much the transaction pool holds.
+    pub pool: crate::txpool::PoolLimits,
 }
 
 impl Default for NodeConfig {
     fn default() -> Self {
-        Self { genesis: GenesisConfig::default(), data_dir: None, coinbase: Address::ZERO }
+        Self {
+            genesis: GenesisConfig::default(),
+            data_dir: None,
+            coinbase: Address::ZERO,
+            pool: crate::txpool::PoolLimits::default(),
+        }
     }
 }
 
@@ -132,6 +139,10 @@ pub struct Backend {
     /// Lock order: `pool` may be held while `chain` is taken, never the other way round. A
     /// block enters `chain` before its transactions leave `pool`.
     pool: Mutex<TxPool>,
+    /// What the pool may hold.
+    pool_limits: crate::txpool::PoolLimits,
+    /// When queued transactions were last expired.
+    last_expiry: Mutex<std::time::Instant>,
     writer: Mutex<()>,
     clock: Mutex<Clock>,
     snapshots: Mutex<(u64, BTreeMap<u64, Snapshot>)>,
@@ -173,7 +184,7 @@ impl Touched {
 impl Backend {
     /// Opens the chain: resumes from the data directory if it holds one, else creates genesis.
     pub fn new(config: NodeConfig, evm: EvmConfig) -> HostResult<Arc<Self>> {
-        let NodeConfig { genesis: requested, data_dir, coinbase } = config;
+        let NodeConfig { genesis: requested, data_dir, coinbase, pool: pool_limits } = config;
         let store = data_dir.as_deref().map(Store::open).transpose()?;
         let stored = store.as_ref().map(Store::load).transpose()?.flatten();
         let genesis = match &stored {
@@ -251,6 +262,8 @@ impl Backend {
             store,
             chain: RwLock::new(chain),
             pool: Mutex::default(),
+            pool_limits,
+            last_expiry: Mutex::new(std::time::Instant::now()),
             writer: Mutex::new(()),
             clock: Mutex::default(),
             snapshots: Mutex::default(),

@@ -96,6 +96,20 @@ pub enum InvalidTx {
         /// The limit.
         limit: usize,
     },
+    /// The pool holds as many transactions (or bytes) as it may.
+    #[error("txpool is full: {0}")]
+    PoolFull(String),
+    /// The sender has as many transactions waiting behind a nonce gap as the pool keeps.
+    #[error(
+        "account limit exceeded: {queued} transactions of this sender already wait behind a \
+         nonce gap; send nonce {next} first"
+    )]
+    QueueFull {
+        /// Transactions of the sender behind the gap.
+        queued: usize,
+        /// The nonce that would close the gap.
+        next: u64,
+    },
     /// Contract-creation code above the EIP-3860 limit.
     #[error("max initcode size exceeded: code size {size}, limit {limit}")]
     InitcodeTooLarge {
@@ -150,6 +164,9 @@ pub enum HostError {
     /// A broken invariant of the node itself.
     #[error("internal error: {0}")]
     Internal(String),
+    /// A query would return more than the node answers (JSON-RPC -32005, "limit exceeded").
+    #[error("{0}")]
+    LimitExceeded(String),
     /// A dev method that changes state, time, fees, coinbase or senders, called on a chain
     /// whose spec says `"dev": false`.
     #[error(

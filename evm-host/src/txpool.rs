@@ -9,6 +9,12 @@
 //! Block building takes the pending transactions ordered by the tip they pay at the block's
 //! base fee (highest first, arrival order among equals), each sender's in nonce order.
 //!
+//! **Bounds** ([`PoolLimits`], geth's spirit, checked by [`TxPool::admit`] before a transaction
+//! enters): at most `max_txs` transactions and `max_bytes` encoded bytes in all (a replacement
+//! is always admitted), and at most `max_queued_per_sender` of one sender waiting behind a
+//! nonce gap; queued transactions older than `queued_lifetime` are dropped
+//! ([`TxPool::expire_queued`]).
+//!
 //! A transaction the builder **left out** of a block — it asked for a DNN job that the
 //! committee could not settle provably (no quorum) — stays in the pool with the reason
 //! ([`TxPool::exclusion`]) and is tried again on the next head, not on the same one; after
@@ -26,6 +32,31 @@ use std::{
 
 /// Minimum fee increase, in percent, for a replacement transaction.
 pub const PRICE_BUMP_PERCENT: u128 = 10;
+
+/// How much the pool holds (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolLimits {
+    /// Transactions in all (default 10 000).
+    pub max_txs: usize,
+    /// Encoded bytes in all (default 256 MiB).
+    pub max_bytes: usize,
+    /// Transactions of one sender waiting behind a nonce gap (default 64, geth's
+    /// `AccountQueue`).
+    pub max_queued_per_sender: usize,
+    /// How long a transaction may wait behind a nonce gap (default 3 h, geth's `Lifetime`).
+    pub queued_lifetime: std::time::Duration,
+}
+
+impl Default for PoolLimits {
+    fn default() -> Self {
+        Self {
+            max_txs: 10_000,
+            max_bytes: 256 << 20,
+            max_queued_per_sender: 64,
+            queued_lifetime: std::time::Duration::from_secs(3 * 3600),
+        }
+    }
+}
 
 /// Blocks a transaction may be left out of before it leaves the pool.
 pub const MAX_EXCLUSIONS: u32 = 3;
@@ -59,6 +90,10 @@ pub struct PoolTx {
     pub seq: u64,
     /// Sent from an impersonated account: unsigned, the sender is as given.
     pub impersonated: bool,
+    /// Its encoded size in bytes.
+    pub size: usize,
+    /// When it entered the pool.
+    pub added: std::time::Instant,
 }
 
 impl PoolTx {
@@ -91,6 +126,8 @@ pub struct TxPool {
     excluded: HashMap<B256, Exclusion>,
     /// Transactions that left the pool after [`MAX_EXCLUSIONS`], oldest first.
     evicted: VecDeque<(B256, Exclusion)>,
+    /// Encoded bytes of the transactions.
+    bytes: usize,
 }
 
 impl TxPool {
@@ -123,7 +160,9 @@ impl TxPool {
             }
             outcome = Added::Replaced(old.hash);
             self.by_hash.remove(&old.hash);
+            self.bytes -= old.size;
         }
+        self.bytes += tx.size;
         // Sent again after it left the pool: its old reason is history.
         self.evicted.retain(|(hash, _)| *hash != tx.hash);
         let tx = Arc::new(tx);
@@ -132,10 +171,68 @@ impl TxPool {
         Ok(outcome)
     }
 
+    /// Whether `tx` may enter within `limits`, its sender's state nonce being `state_nonce`:
+    /// a replacement always may; otherwise the pool must have room for one more transaction
+    /// and its bytes, and a transaction that would wait behind a nonce gap needs room in its
+    /// sender's queue.
+    pub fn admit(
+        &self,
+        tx: &PoolTx,
+        state_nonce: u64,
+        limits: &PoolLimits,
+    ) -> Result<(), InvalidTx> {
+        let queue = self.by_sender.get(&tx.sender);
+        if queue.is_some_and(|q| q.contains_key(&tx.nonce())) {
+            return Ok(());
+        }
+        if self.len() >= limits.max_txs {
+            return Err(InvalidTx::PoolFull(format!(
+                "it holds {} transactions, its limit",
+                self.len()
+            )));
+        }
+        if self.bytes + tx.size > limits.max_bytes {
+            return Err(InvalidTx::PoolFull(format!(
+                "{} bytes of transactions, and this one's {} would pass its limit of {}",
+                self.bytes, tx.size, limits.max_bytes
+            )));
+        }
+        let next = self.next_nonce(&tx.sender, state_nonce);
+        if tx.nonce() > next {
+            let queued = queue.map_or(0, |q| q.range(next..).count());
+            if queued >= limits.max_queued_per_sender {
+                return Err(InvalidTx::QueueFull { queued, next });
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops the transactions that have waited behind a nonce gap (their sender's state
+    /// nonce from `state_nonce`) for longer than `lifetime`; returns how many.
+    pub fn expire_queued(
+        &mut self,
+        state_nonce: impl Fn(&Address) -> u64,
+        lifetime: std::time::Duration,
+    ) -> usize {
+        let (_, queued) = self.split(state_nonce);
+        let expired: Vec<B256> =
+            queued.iter().filter(|t| t.added.elapsed() > lifetime).map(|t| t.hash).collect();
+        for hash in &expired {
+            self.remove(hash);
+        }
+        expired.len()
+    }
+
+    /// Encoded bytes of the transactions in the pool.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
     /// Removes the transaction with `hash`, if present.
     pub fn remove(&mut self, hash: &B256) -> Option<Arc<PoolTx>> {
         let tx = self.by_hash.remove(hash)?;
         self.excluded.remove(hash);
+        self.bytes -= tx.size;
         if let Some(queue) = self.by_sender.get_mut(&tx.sender) {
             queue.remove(&tx.nonce());
             if queue.is_empty() {
@@ -153,6 +250,7 @@ impl TxPool {
         for tx in queue.values() {
             self.by_hash.remove(&tx.hash);
             self.excluded.remove(&tx.hash);
+            self.bytes -= tx.size;
         }
         if keep.is_empty() {
             self.by_sender.remove(sender);
@@ -313,6 +411,8 @@ mod tests {
             sender: Address::repeat_byte(sender),
             seq,
             impersonated: false,
+            size: 100,
+            added: std::time::Instant::now(),
         }
     }
 
@@ -358,6 +458,55 @@ mod tests {
         let best = pool.best(0, 0, |_| 0);
         let order: Vec<_> = best.iter().map(|t| (t.sender.0[0], t.nonce())).collect();
         assert_eq!(order, vec![(2, 0), (1, 0), (1, 1)]);
+    }
+
+    /// Admission: the count, the bytes and a sender's queue behind a nonce gap are bounded, a
+    /// replacement is always admitted, and queued transactions expire.
+    #[test]
+    fn limits() {
+        let limits = PoolLimits {
+            max_txs: 4,
+            max_bytes: 1_000,
+            max_queued_per_sender: 2,
+            queued_lifetime: std::time::Duration::from_secs(3600),
+        };
+        let mut pool = TxPool::default();
+        pool.add(tx(1, 0, 100, 1, 0)).unwrap();
+        // Behind the gap at nonce 1: two may wait, the third may not.
+        for (nonce, seq) in [(2, 1), (3, 2)] {
+            let queued = tx(1, nonce, 100, 1, seq);
+            pool.admit(&queued, 0, &limits).unwrap();
+            pool.add(queued).unwrap();
+        }
+        assert_eq!(
+            pool.admit(&tx(1, 4, 100, 1, 3), 0, &limits),
+            Err(InvalidTx::QueueFull { queued: 2, next: 1 })
+        );
+        // The missing nonce is no gap: admitted, and then the pool is full.
+        let gap = tx(1, 1, 100, 1, 4);
+        pool.admit(&gap, 0, &limits).unwrap();
+        pool.add(gap).unwrap();
+        let e = pool.admit(&tx(2, 0, 100, 1, 5), 0, &limits).unwrap_err();
+        assert_eq!(e.to_string(), "txpool is full: it holds 4 transactions, its limit");
+        // A replacement enters a full pool.
+        assert_eq!(pool.admit(&tx(1, 0, 200, 2, 6), 0, &limits), Ok(()));
+        // Bytes.
+        let mut pool = TxPool::default();
+        let big = PoolTx { size: 999, ..tx(3, 0, 100, 1, 7) };
+        pool.add(big).unwrap();
+        let e = pool.admit(&tx(4, 0, 100, 1, 8), 0, &limits).unwrap_err();
+        assert!(e.to_string().contains("would pass its limit of 1000"), "{e}");
+        assert_eq!(pool.bytes(), 999);
+        pool.prune_sender(&Address::repeat_byte(3), 1);
+        assert_eq!(pool.bytes(), 0);
+        // Expiry takes queued transactions only.
+        let mut pool = TxPool::default();
+        pool.add(tx(5, 0, 100, 1, 9)).unwrap();
+        pool.add(tx(5, 5, 100, 1, 10)).unwrap();
+        assert_eq!(pool.expire_queued(|_| 0, std::time::Duration::from_secs(3600)), 0);
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        assert_eq!(pool.expire_queued(|_| 0, std::time::Duration::from_millis(1)), 1);
+        assert_eq!(pool.len(), 1, "the pending one stays");
     }
 
     /// A transaction left out of a block waits for the next head (its sender's later ones

@@ -23,7 +23,7 @@ use anh_evm_host::Block;
 use anh_evm_host::CallOverrides;
 use anh_evm_host::{
     Backend, HostError, Miner, MiningMode, TxLocation,
-    backend::SUGGESTED_PRIORITY_FEE,
+    backend::{LogLimits, SUGGESTED_PRIORITY_FEE},
     txpool::{Exclusion, MAX_EXCLUSIONS},
 };
 use serde::Serialize;
@@ -69,13 +69,13 @@ pub trait RpcExtension: Send + Sync + std::fmt::Debug {
 pub struct ApiConfig {
     /// What `web3_clientVersion` answers.
     pub client_version: String,
-    /// Largest block range `eth_getLogs` scans.
-    pub max_logs_range: u64,
+    /// What `eth_getLogs` and `eth_getFilterLogs` may scan and return.
+    pub logs: LogLimits,
 }
 
 impl Default for ApiConfig {
     fn default() -> Self {
-        Self { client_version: client_version(), max_logs_range: 100_000 }
+        Self { client_version: client_version(), logs: LogLimits::default() }
     }
 }
 
@@ -201,8 +201,8 @@ impl EthApi {
             "eth_getLogs" => {
                 let (filter,): (Filter,) = parse(params, 1)?;
                 let backend = self.inner.backend.clone();
-                let max = self.inner.config.max_logs_range;
-                encoded(&blocking(move || backend.logs(&filter, max)).await?)
+                let limits = self.inner.config.logs;
+                encoded(&blocking(move || backend.logs(&filter, limits)).await?)
             }
             _ => encoded(&self.execute_builtin(method, params).await?),
         }
@@ -539,8 +539,8 @@ impl EthApi {
                 let (id,): (U128,) = parse(params, 1)?;
                 let filter = self.inner.filters.log_filter(id)?;
                 let backend = backend.clone();
-                let max = self.inner.config.max_logs_range;
-                ok(blocking(move || backend.logs(&filter, max)).await?)
+                let limits = self.inner.config.logs;
+                ok(blocking(move || backend.logs(&filter, limits)).await?)
             }
             "eth_uninstallFilter" => {
                 let (id,): (U128,) = parse(params, 1)?;

@@ -24,6 +24,8 @@ pub const SERVER_ERROR: i64 = -32000;
 pub const UNKNOWN_BLOCK: i64 = -32001;
 /// A revert (EIP-1474 / geth).
 pub const EXECUTION_REVERTED: i64 = 3;
+/// -32005: a request exceeds a limit (EIP-1474), e.g. an `eth_getLogs` with too many results.
+pub const LIMIT_EXCEEDED: i64 = -32005;
 
 /// A JSON-RPC error object.
 #[derive(Debug, Clone, PartialEq, Serialize, thiserror::Error)]
@@ -92,6 +94,7 @@ impl From<HostError> for RpcError {
                 Self::new(INVALID_PARAMS, message)
             }
             HostError::UnknownBlock => Self::new(UNKNOWN_BLOCK, message),
+            HostError::LimitExceeded(_) => Self::new(LIMIT_EXCEEDED, message),
             HostError::Config(_) | HostError::Storage(_) | HostError::Internal(_) => {
                 Self::internal(message)
             }

@@ -10,6 +10,7 @@ mod dev;
 mod dnn;
 mod errors;
 mod follow;
+mod hostile;
 mod mining;
 mod persistence;
 mod rpc;

@@ -9,9 +9,26 @@ use alloy_eips::{BlockId, BlockNumberOrTag};
 use alloy_rpc_types_eth::{Filter, FilterBlockOption, Log as RpcLog};
 use std::sync::Arc;
 
+/// What one `eth_getLogs` may scan and return.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogLimits {
+    /// Largest block range scanned (100 000 by default).
+    pub max_range: u64,
+    /// Most logs returned (10 000 by default, as geth and Infura): a query that matches more
+    /// is refused, naming its range, rather than answered with an unbounded array.
+    pub max_results: usize,
+}
+
+impl Default for LogLimits {
+    fn default() -> Self {
+        Self { max_range: 100_000, max_results: 10_000 }
+    }
+}
+
 impl Backend {
-    /// `eth_getLogs`: the logs matching `filter`, with their positions.
-    pub fn logs(&self, filter: &Filter, max_range: u64) -> HostResult<Vec<RpcLog>> {
+    /// `eth_getLogs`: the logs matching `filter`, with their positions, within `limits`.
+    pub fn logs(&self, filter: &Filter, limits: LogLimits) -> HostResult<Vec<RpcLog>> {
+        let max_range = limits.max_range;
         let blocks: Vec<Arc<Block>> = match filter.block_option {
             FilterBlockOption::AtBlockHash(hash) => {
                 vec![self.block_by_hash(&hash).ok_or(HostError::UnknownBlock)?]
@@ -42,7 +59,19 @@ impl Backend {
                 chain.blocks[from as usize..=to as usize].to_vec()
             }
         };
-        Ok(blocks.iter().flat_map(|block| logs_in(block, filter)).collect())
+        let mut logs = Vec::new();
+        for block in &blocks {
+            logs.extend(logs_in(block, filter));
+            if logs.len() > limits.max_results {
+                let (first, last) = (blocks[0].number(), blocks[blocks.len() - 1].number());
+                return Err(HostError::LimitExceeded(format!(
+                    "query returned more than {} results (blocks {first:#x} to {last:#x}): \
+                     narrow the block range or the filter",
+                    limits.max_results
+                )));
+            }
+        }
+        Ok(logs)
     }
 }
 

@@ -9,10 +9,10 @@ use crate::{
     evm::tx_env,
     genesis::SPEC,
     state::WorldState,
-    txpool::{Exclusion, PoolTx},
+    txpool::{Exclusion, PoolTx, TxPool},
 };
 use alloy_consensus::{Header, Transaction, TxEnvelope, TxType};
-use alloy_eips::eip2718::Decodable2718;
+use alloy_eips::eip2718::{Decodable2718, Encodable2718};
 use alloy_primitives::{Address, B256, U256};
 use revm::context_interface::cfg::gas::calculate_initial_tx_gas_for_tx;
 use std::sync::Arc;
@@ -110,17 +110,40 @@ impl Backend {
         impersonated: bool,
     ) -> HostResult<B256> {
         let hash = *tx.tx_hash();
+        // The pool is locked before the state is read (as in `pending_nonce`), so a block
+        // committed in between cannot make the validation stale.
+        let mut pool = self.pool.lock();
         let (state, head) = {
             let chain = self.chain.read();
             (chain.head_state.clone(), chain.head().header.clone())
         };
         self.validate(&tx, sender, &state, &head)?;
+        let state_nonce = |a: &Address| state.account(a).map(|x| x.nonce).unwrap_or(0);
+        self.expire_queued(&mut pool, &state_nonce);
         let seq = self.seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let added = self.pool.lock().add(PoolTx { tx, hash, sender, seq, impersonated })?;
+        let size = tx.encode_2718_len();
+        let added = std::time::Instant::now();
+        let entry = PoolTx { tx, hash, sender, seq, impersonated, size, added };
+        pool.admit(&entry, state_nonce(&sender), &self.pool_limits)?;
+        let added = pool.add(entry)?;
+        drop(pool);
         debug!(%hash, %sender, ?added, "transaction pooled");
         let _ = self.new_txs.send(hash);
         self.tx_ready.notify_one();
         Ok(hash)
+    }
+
+    /// Drops queued transactions past their lifetime, at most once a minute.
+    fn expire_queued(&self, pool: &mut TxPool, state_nonce: &dyn Fn(&Address) -> u64) {
+        let mut last = self.last_expiry.lock();
+        if last.elapsed() < std::time::Duration::from_secs(60) {
+            return;
+        }
+        *last = std::time::Instant::now();
+        let expired = pool.expire_queued(state_nonce, self.pool_limits.queued_lifetime);
+        if expired > 0 {
+            debug!(expired, "queued transactions expired");
+        }
     }
 
     fn validate(

@@ -5,7 +5,10 @@ use crate::utils::*;
 use alloy_eips::BlockId;
 use alloy_primitives::{Address, B256, Bytes, U256};
 use alloy_rpc_types_eth::{Filter, TransactionRequest};
-use anh_evm_host::{Backend, Block, TxLocation, backend::ImportError};
+use anh_evm_host::{
+    Backend, Block, TxLocation,
+    backend::{ImportError, LogLimits},
+};
 use std::sync::Arc;
 
 /// Two blocks from a producer: transfers and a deployment, then a call that logs (so that
@@ -44,9 +47,9 @@ fn honest_blocks_import() {
         );
     }
     let filter = Filter::new().from_block(0).to_block(2);
-    let logs = importer.logs(&filter, 100).unwrap();
+    let logs = importer.logs(&filter, LogLimits::default()).unwrap();
     assert_eq!(logs.len(), 1);
-    assert_eq!(logs, producer.logs(&filter, 100).unwrap());
+    assert_eq!(logs, producer.logs(&filter, LogLimits::default()).unwrap());
 }
 
 /// Each tampered header field is refused with its own reason, before anything is committed:

@@ -3,7 +3,7 @@
 use crate::utils::*;
 use alloy_eips::BlockId;
 use alloy_primitives::{Address, B256};
-use anh_evm_host::Backend;
+use anh_evm_host::{Backend, backend::LogLimits};
 
 /// What a revert must bring back.
 #[derive(Debug, PartialEq, Eq)]
@@ -113,7 +113,7 @@ fn reads_race_reverts_without_panicking() {
                     Err(e) => panic!("call at {n}: {e}"),
                 }
                 let filter = Filter::new().from_block(0).to_block(BlockNumberOrTag::Latest);
-                backend.logs(&filter, 1_000).expect("a range up to the head");
+                backend.logs(&filter, LogLimits::default()).expect("a range up to the head");
                 reads += 1;
             }
         }

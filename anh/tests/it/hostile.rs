@@ -1,0 +1,164 @@
+//! Hostile clients: each path that takes work or memory from outside is tried past its bound
+//! and answers its error, and honest traffic afterwards still works.
+//!
+//! - the transaction pool: a sender's queue behind a nonce gap, the pool's size;
+//! - `eth_getLogs`: a query that matches more than 10 000 logs.
+
+use crate::utils::*;
+use alloy::{
+    consensus::{SignableTransaction, TxEip1559, TxEnvelope},
+    eips::eip2718::Encodable2718,
+    primitives::{Address, B256, Bytes, TxKind, U256},
+    signers::{SignerSync, local::PrivateKeySigner},
+};
+use anh::NodeConfig;
+use anh_evm_host::{MiningMode, txpool::PoolLimits};
+use serde_json::{Value, json};
+
+/// A signed transfer of 1 wei from `key`'s account to `to` with `nonce`, as raw bytes.
+fn transfer(key: &str, nonce: u64, to: Address) -> Bytes {
+    let signer: PrivateKeySigner = key.parse().expect("a key");
+    let tx = TxEip1559 {
+        chain_id: 31337,
+        nonce,
+        gas_limit: 21_000,
+        max_fee_per_gas: 10_000_000_000,
+        max_priority_fee_per_gas: 1_000_000_000,
+        to: TxKind::Call(to),
+        value: U256::from(1),
+        ..Default::default()
+    };
+    let signature = signer.sign_hash_sync(&tx.signature_hash()).expect("signs");
+    Bytes::from(TxEnvelope::from(tx.into_signed(signature)).encoded_2718())
+}
+
+async fn send_raw(url: &str, raw: &Bytes) -> Value {
+    rpc(url, "eth_sendRawTransaction", json!([raw])).await
+}
+
+/// One sender floods the pool with future-nonce transactions: once 64 wait behind its nonce
+/// gap, the next ones (up to 10 000 tried) answer geth's "account limit exceeded" with the
+/// nonce that would close the gap, and nothing more is pooled. Another sender's transfer is
+/// still mined, and the flooder's missing nonce still enters and unblocks its queue.
+#[tokio::test(flavor = "multi_thread")]
+async fn one_sender_cannot_fill_the_pool() {
+    let node = node_with(NodeConfig::test()).await;
+    let url = node.http_endpoint();
+    let to = Address::repeat_byte(0x42);
+    let mut refused = 0;
+    for nonce in 1..=10_000u64 {
+        let reply = send_raw(&url, &transfer(KEY1, nonce, to)).await;
+        if nonce <= 64 {
+            assert!(reply.get("result").is_some(), "nonce {nonce}: {reply}");
+            continue;
+        }
+        let (code, message) = error_of(&reply);
+        assert_eq!(code, -32000, "{reply}");
+        assert_eq!(
+            message,
+            "account limit exceeded: 64 transactions of this sender already wait behind a nonce \
+             gap; send nonce 0 first"
+        );
+        refused += 1;
+        if refused == 200 {
+            // The bound holds; the rest of the 10 000 would answer the same.
+            break;
+        }
+    }
+    let (pending, queued) = node.backend().pool_content();
+    assert_eq!((pending.len(), queued.len()), (0, 64), "nothing past the bound was pooled");
+
+    // Honest traffic goes on.
+    let honest = send_raw(&url, &transfer(KEY0, 0, to)).await;
+    let hash: B256 = serde_json::from_value(honest["result"].clone()).expect("pooled");
+    let receipt = rpc(&url, "eth_getTransactionReceipt", json!([hash])).await;
+    assert_eq!(receipt["result"]["status"], "0x1", "{receipt}");
+    // The flooder's missing nonce closes the gap: its queue is mined.
+    let gap = send_raw(&url, &transfer(KEY1, 0, to)).await;
+    assert!(gap.get("result").is_some(), "{gap}");
+    synced_pool(&node).await;
+    let nonce = rpc(&url, "eth_getTransactionCount", json!([ADDR1, "latest"])).await;
+    assert_eq!(nonce["result"], "0x41", "nonces 0 to 64 mined: {nonce}");
+}
+
+/// Waits until the pool is empty (the auto-miner mined everything ready).
+async fn synced_pool(node: &anh::NodeHandle) {
+    for _ in 0..200 {
+        if node.backend().pool_content().0.is_empty() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("the pool did not drain: {:?}", node.backend().pool_content().0.len());
+}
+
+/// With mining off and the pool at its size limit, a new transaction answers "txpool is full";
+/// a replacement (same sender and nonce, fees raised 10 %) still enters, and once a block is
+/// mined there is room again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_pool_refuses_and_recovers() {
+    let config = NodeConfig {
+        mining: MiningMode::Manual,
+        pool: PoolLimits { max_txs: 20, ..PoolLimits::default() },
+        ..NodeConfig::test()
+    };
+    let node = node_with(config).await;
+    let url = node.http_endpoint();
+    let to = Address::repeat_byte(0x43);
+    for nonce in 0..20 {
+        let reply = send_raw(&url, &transfer(KEY0, nonce, to)).await;
+        assert!(reply.get("result").is_some(), "{reply}");
+    }
+    let reply = send_raw(&url, &transfer(KEY1, 0, to)).await;
+    assert_eq!(
+        error_of(&reply),
+        (-32000, "txpool is full: it holds 20 transactions, its limit".to_string())
+    );
+    rpc(&url, "evm_mine", json!([])).await;
+    let reply = send_raw(&url, &transfer(KEY1, 0, to)).await;
+    assert!(reply.get("result").is_some(), "room again after a block: {reply}");
+}
+
+/// Runtime code that emits `LOG0` 10 001 times (a loop on a counter), then stops.
+const LOGGER_10001: [u8; 23] = [
+    0x61, 0x27, 0x11, // PUSH2 10001
+    0x5b, // JUMPDEST (3)
+    0x80, 0x15, 0x60, 0x15, 0x57, // DUP1 ISZERO PUSH1 end JUMPI
+    0x60, 0x00, 0x60, 0x00, 0xa0, // LOG0(0, 0)
+    0x60, 0x01, 0x90, 0x03, // counter - 1
+    0x60, 0x03, 0x56, // JUMP loop
+    0x5b, 0x00, // JUMPDEST (21): STOP
+];
+
+/// A query that matches more than 10 000 logs answers -32005 with geth's wording and the
+/// range it covered, instead of an unbounded array; a narrower filter still answers.
+#[tokio::test(flavor = "multi_thread")]
+async fn get_logs_caps_its_results() {
+    let node = node_with(NodeConfig::test()).await;
+    let url = node.http_endpoint();
+    let runtime = LOGGER_10001;
+    let mut initcode = vec![0x60, runtime.len() as u8, 0x60, 12, 0x60, 0x00, 0x39];
+    initcode.extend([0x60, runtime.len() as u8, 0x60, 0x00, 0xf3]);
+    initcode.extend(runtime);
+    let deploy = json!([{ "from": ADDR0, "data": Bytes::from(initcode), "gas": "0x100000" }]);
+    let hash = rpc(&url, "eth_sendTransaction", deploy).await["result"].clone();
+    let receipt = rpc(&url, "eth_getTransactionReceipt", json!([hash])).await["result"].clone();
+    let logger: Address = serde_json::from_value(receipt["contractAddress"].clone()).unwrap();
+    let call = json!([{ "from": ADDR0, "to": logger, "gas": "0x7a1200" }]);
+    let hash = rpc(&url, "eth_sendTransaction", call).await["result"].clone();
+    let receipt = rpc(&url, "eth_getTransactionReceipt", json!([hash])).await["result"].clone();
+    assert_eq!(receipt["status"], "0x1", "{receipt}");
+    assert_eq!(receipt["logs"].as_array().map(Vec::len), Some(10_001));
+
+    let all = json!([{ "fromBlock": "0x0", "toBlock": "latest" }]);
+    let (code, message) = rpc_error(&url, "eth_getLogs", all).await;
+    assert_eq!(code, -32005);
+    assert_eq!(
+        message,
+        "query returned more than 10000 results (blocks 0x0 to 0x2): narrow the block range or \
+         the filter"
+    );
+    let narrow = json!([{ "fromBlock": "0x0", "toBlock": "latest", "address": ADDR1 }]);
+    let reply = rpc(&url, "eth_getLogs", narrow).await;
+    assert_eq!(reply["result"], json!([]), "{reply}");
+}
