@@ -127,6 +127,9 @@ pub struct DnnOptions {
     pub intra_op_threads: usize,
     /// Largest model file accepted, in bytes (this node's upload limit, not consensus).
     pub max_model_size: u64,
+    /// How long one ONNX Runtime run (an inference or a training step) may take, in Call mode
+    /// and in the in-process executors, before it is stopped.
+    pub max_run_time: std::time::Duration,
 }
 
 impl Default for DnnOptions {
@@ -135,6 +138,7 @@ impl Default for DnnOptions {
             device: Device::Cpu,
             intra_op_threads: 1,
             max_model_size: ModelLimits::DEFAULT_MAX_MODEL_BYTES,
+            max_run_time: RuntimeConfig::DEFAULT_MAX_RUN_TIME,
         }
     }
 }
@@ -591,6 +595,7 @@ fn open_dnn(config: &NodeConfig) -> Result<DnnParts, RuntimeError> {
     let runtime_config = RuntimeConfig {
         device: config.dnn.device,
         intra_op_threads: config.dnn.intra_op_threads.max(1),
+        max_run_time: config.dnn.max_run_time,
         ..RuntimeConfig::default()
     };
     let runtime = Arc::new(OrtRuntime::new(store.clone(), runtime_config)?);

@@ -131,6 +131,10 @@ struct NodeArgs {
     /// ONNX Runtime threads inside one operator.
     #[arg(long, default_value_t = 1)]
     intra_op_threads: usize,
+    /// Seconds one ONNX Runtime run (an inference or a training step) may take before it is
+    /// stopped: an `eth_call` then reverts, an executor answers a timeout.
+    #[arg(long, value_name = "SECS", default_value_t = anh_runtime::RuntimeConfig::DEFAULT_MAX_RUN_TIME.as_secs())]
+    max_run_time: u64,
     /// Most transactions the pool holds (then `txpool is full`).
     #[arg(long, default_value_t = PoolLimits::default().max_txs)]
     txpool_max_txs: usize,
@@ -255,6 +259,7 @@ impl NodeArgs {
                 },
                 intra_op_threads: self.intra_op_threads,
                 max_model_size: self.max_model_size,
+                max_run_time: Duration::from_secs(self.max_run_time.max(1)),
             },
             committee: CommitteeOptions {
                 in_process: self.executors,

@@ -51,6 +51,10 @@ pub struct ExecutorArgs {
     /// ONNX Runtime threads inside one operator.
     #[arg(long, default_value_t = 1)]
     pub intra_op_threads: usize,
+    /// Seconds one ONNX Runtime run may take before it is stopped (the job then answers a
+    /// timeout, never a failure to sign).
+    #[arg(long, value_name = "SECS", default_value_t = RuntimeConfig::DEFAULT_MAX_RUN_TIME.as_secs())]
+    pub max_run_time: u64,
     /// Folder of the model cache (default: `models/` under the executor's cache folder,
     /// `~/.cache/anh/executor/`).
     #[arg(long, value_name = "DIR")]
@@ -123,6 +127,7 @@ pub async fn run(args: ExecutorArgs) -> Result<()> {
             DeviceArg::Cuda => Device::Cuda { device_id: 0 },
         },
         intra_op_threads: args.intra_op_threads.max(1),
+        max_run_time: std::time::Duration::from_secs(args.max_run_time.max(1)),
         ..RuntimeConfig::default()
     };
     let runtime_source = source.clone();

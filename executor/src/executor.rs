@@ -455,12 +455,7 @@ impl Executor {
                 limit: self.config.max_job_macs,
             });
         }
-        let outputs = self.runtime.run(job.model, inputs).map_err(|e| match e {
-            RuntimeError::UnknownModel(model) => {
-                ExecutorError::ModelUnavailable { model, reason: e.to_string() }
-            }
-            other => ExecutorError::Failed(other.to_string()),
-        })?;
+        let outputs = self.runtime.run(job.model, inputs).map_err(runtime_error)?;
         encode_tensors(&outputs)
             .map_err(|e| ExecutorError::Failed(format!("unencodable outputs: {e}")))
     }
@@ -474,6 +469,10 @@ fn runtime_error(e: RuntimeError) -> ExecutorError {
     match e {
         RuntimeError::UnknownModel(model) => {
             ExecutorError::ModelUnavailable { model, reason: e.to_string() }
+        }
+        // This executor's clock, not the job: never an outcome to agree on or sign.
+        RuntimeError::Deadline { after, .. } => {
+            ExecutorError::Timeout { member: "this executor (--max-run-time)".into(), after }
         }
         other => ExecutorError::Failed(other.to_string()),
     }

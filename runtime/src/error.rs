@@ -54,6 +54,17 @@ pub enum RuntimeError {
         /// ONNX Runtime's message.
         message: String,
     },
+    /// A run passed this node's deadline and ONNX Runtime stopped it.
+    #[error(
+        "ONNX Runtime stopped running model {model} after {after:?}, this node's deadline for \
+         one run (--max-run-time)"
+    )]
+    Deadline {
+        /// The model.
+        model: B256,
+        /// The deadline.
+        after: std::time::Duration,
+    },
     /// The model store holds no such model.
     #[error("model {0} is not in the model store: push it with `anh model push`")]
     UnknownModel(B256),

@@ -28,6 +28,7 @@
 //! ```
 
 mod analysis;
+mod deadline;
 mod error;
 mod oracle;
 mod ort_lib;

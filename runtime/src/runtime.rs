@@ -32,7 +32,7 @@ use alloy_primitives::B256;
 use anh_precompiles::{ElemType, HostTensor, ModelInfo, TensorData, TrainParams};
 use ort::{
     session::{
-        Session,
+        RunOptions, Session,
         builder::{GraphOptimizationLevel, SessionBuilder},
     },
     value::{DynValue, Tensor},
@@ -120,6 +120,14 @@ pub struct RuntimeConfig {
     pub max_sessions_per_model: usize,
     /// The ONNX Runtime library to load; `None` for [`crate::find_ort_library`].
     pub library: Option<PathBuf>,
+    /// How long one run (an inference, or one training step) may take before ONNX Runtime is
+    /// told to stop it ([`RuntimeError::Deadline`]; default 60 s).
+    pub max_run_time: std::time::Duration,
+}
+
+impl RuntimeConfig {
+    /// The default deadline of one run.
+    pub const DEFAULT_MAX_RUN_TIME: std::time::Duration = std::time::Duration::from_secs(60);
 }
 
 impl Default for RuntimeConfig {
@@ -133,6 +141,7 @@ impl Default for RuntimeConfig {
             max_cached_models: 16,
             max_sessions_per_model: cores,
             library: None,
+            max_run_time: Self::DEFAULT_MAX_RUN_TIME,
         }
     }
 }
@@ -254,6 +263,8 @@ pub struct OrtRuntime {
     config: RuntimeConfig,
     environment: &'static ort::environment::Environment,
     permits: Semaphore,
+    /// Stops runs past [`RuntimeConfig::max_run_time`].
+    watchdog: crate::deadline::Watchdog,
     cache: Mutex<Cache>,
     /// Whether sessions still try CUDA (false once it failed, or on CPU).
     try_cuda: AtomicBool,
@@ -287,6 +298,7 @@ impl OrtRuntime {
         let runtime = Self {
             source,
             permits: Semaphore::new(config.max_concurrent_runs),
+            watchdog: crate::deadline::Watchdog::new(),
             cache: Mutex::new(Cache::default()),
             try_cuda: AtomicBool::new(matches!(config.device, Device::Cuda { .. })),
             runs: AtomicU64::new(0),
@@ -337,6 +349,22 @@ impl OrtRuntime {
     /// One of the permits that bound concurrent runs.
     pub(crate) fn permit(&self) -> Permit<'_> {
         self.permits.acquire()
+    }
+
+    /// Runs `session` on `values` under this runtime's deadline.
+    pub(crate) fn run_session<'s>(
+        &self,
+        model: B256,
+        session: &'s mut Session,
+        values: Vec<(String, DynValue)>,
+        options: &'s Arc<RunOptions>,
+    ) -> Result<ort::session::SessionOutputs<'s>> {
+        let guard = self.watchdog.watch(options.clone(), self.config.max_run_time);
+        let result = session.run_with_options(values, options);
+        if guard.fired() {
+            return Err(RuntimeError::Deadline { model, after: self.config.max_run_time });
+        }
+        result.map_err(inference_error(model))
     }
 
     /// Counts training steps run.
@@ -472,7 +500,8 @@ impl ModelRuntime for OrtRuntime {
         let Some(session) = pooled.session.as_mut() else {
             return Err(RuntimeError::Inference { model, message: "no session".into() });
         };
-        let outputs = session.run(values).map_err(inference_error(model))?;
+        let options = Arc::new(RunOptions::new().map_err(inference_error(model))?);
+        let outputs = self.run_session(model, session, values, &options)?;
         let result = info
             .outputs
             .iter()

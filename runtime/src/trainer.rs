@@ -181,7 +181,9 @@ fn run_graph(
         .collect::<Result<Vec<(String, DynValue)>>>()?;
     let _permit = runtime.permit();
     let mut session = session.lock();
-    let results = session.run(values).map_err(|e| failed(e.to_string()))?;
+    let options =
+        std::sync::Arc::new(ort::session::RunOptions::new().map_err(|e| failed(e.to_string()))?);
+    let results = runtime.run_session(model, &mut session, values, &options)?;
     outputs
         .iter()
         .map(|(name, elem)| {

@@ -55,7 +55,7 @@ async fn receipt(provider: &DynProvider, hash: B256) -> TransactionReceipt {
 }
 
 /// Uploads and registers the mlp, deploys `DnnConsumer`; returns (model, consumer).
-async fn setup(url: &str, provider: &DynProvider) -> (B256, Address) {
+pub(crate) async fn setup(url: &str, provider: &DynProvider) -> (B256, Address) {
     let (bytes, model) = mlp();
     let put = rpc(url, "anh_putModel", json!([Bytes::from(bytes)])).await;
     assert_eq!(put["result"], json!(model), "{put}");
@@ -66,7 +66,7 @@ async fn setup(url: &str, provider: &DynProvider) -> (B256, Address) {
     (model, consumer)
 }
 
-fn run_call(model: B256, values: [f32; 4]) -> Vec<u8> {
+pub(crate) fn run_call(model: B256, values: [f32; 4]) -> Vec<u8> {
     consumer::DnnConsumer::runCall { model, inputs: input(values) }.abi_encode()
 }
 

@@ -2,7 +2,8 @@
 //! and answers its error, and honest traffic afterwards still works.
 //!
 //! - the transaction pool: a sender's queue behind a nonce gap, the pool's size;
-//! - `eth_getLogs`: a query that matches more than 10 000 logs.
+//! - `eth_getLogs`: a query that matches more than 10 000 logs;
+//! - a model run past the node's deadline (`--max-run-time`).
 
 use crate::utils::*;
 use alloy::{
@@ -161,4 +162,38 @@ async fn get_logs_caps_its_results() {
     let narrow = json!([{ "fromBlock": "0x0", "toBlock": "latest", "address": ADDR1 }]);
     let reply = rpc(&url, "eth_getLogs", narrow).await;
     assert_eq!(reply["result"], json!([]), "{reply}");
+}
+
+/// A run that passes the node's deadline (here zero: every run) is stopped: an `eth_call`
+/// reverts with `InferenceFailed` naming the deadline, and a transaction is left out of the
+/// block — the executors answer a timeout, which is this node's clock and never a failure they
+/// sign — while the worker is free for the next request.
+#[tokio::test(flavor = "multi_thread")]
+async fn runs_past_the_deadline_are_stopped() {
+    let mut config = NodeConfig::test();
+    config.dnn.max_run_time = std::time::Duration::ZERO;
+    let node = node_with(config).await;
+    let url = node.http_endpoint();
+    let provider = provider(&node, KEY0);
+    // Registration runs no model: it settles.
+    let (model, consumer) = crate::committee::setup(&url, &provider).await;
+    let run = Bytes::from(crate::committee::run_call(model, [0.5, -1.0, 2.0, 0.25]));
+
+    let call = json!([{ "from": ADDR0, "to": consumer, "data": run }, "latest"]);
+    for _ in 0..3 {
+        let reply = rpc(&url, "eth_call", call.clone()).await;
+        let (code, message) = error_of(&reply);
+        assert_eq!(code, 3, "{reply}");
+        assert!(
+            message.starts_with(
+                "execution reverted: InferenceFailed: ONNX Runtime stopped running model"
+            ) && message.ends_with("this node's deadline for one run (--max-run-time)"),
+            "{message}"
+        );
+    }
+    let send = json!([{ "from": ADDR0, "to": consumer, "data": run, "gas": "0x2dc6c0" }]);
+    let reply = rpc(&url, "eth_sendTransaction", send).await;
+    let (code, message) = error_of(&reply);
+    assert_eq!(code, -32000, "{reply}");
+    assert!(message.contains("was left out of the block: no quorum for job"), "{message}");
 }

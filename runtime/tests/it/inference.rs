@@ -212,3 +212,37 @@ fn cuda_falls_back_to_cpu_with_one_warning() {
     assert!(warnings[0].starts_with("CUDA execution provider unavailable ("), "{}", warnings[0]);
     assert!(warnings[0].ends_with("); falling back to CPU"), "{}", warnings[0]);
 }
+
+/// A run past `max_run_time` is stopped by ONNX Runtime and fails with `Deadline`, naming
+/// the model and the deadline; its permit and session are free again, so the next run on
+/// the same runtime works. A zero deadline stops a run before its first node.
+#[test]
+fn runs_stop_at_their_deadline() {
+    let store = Arc::new(ModelStore::temporary().expect("store"));
+    // 400 layers of 512 × 512 on a batch of 64: seconds of work for one core.
+    let deep = store.put(&anh_runtime::synth::deep_mlp(512, 400)).expect("put").hash;
+    let small = store.put(&fixture("mlp.onnx")).expect("put").hash;
+    let after = std::time::Duration::from_millis(50);
+    let config =
+        RuntimeConfig { max_run_time: after, max_concurrent_runs: 1, ..RuntimeConfig::default() };
+    let runtime = runtime_with(store.clone(), config);
+    let x = HostTensor::new(vec![64, 512], TensorData::F32(vec![0.01; 64 * 512])).unwrap();
+    let error = runtime.run(deep, vec![x]).unwrap_err();
+    assert!(
+        matches!(error, RuntimeError::Deadline { model, after: a } if model == deep && a == after)
+    );
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "ONNX Runtime stopped running model {deep} after 50ms, this node's deadline for one \
+             run (--max-run-time)"
+        )
+    );
+    let ok = HostTensor::new(vec![1, 4], TensorData::F32(vec![0.5; 4])).unwrap();
+    runtime.run(small, vec![ok.clone()]).expect("the permit is free again");
+
+    let zero =
+        RuntimeConfig { max_run_time: std::time::Duration::ZERO, ..RuntimeConfig::default() };
+    let error = runtime_with(store, zero).run(small, vec![ok]).unwrap_err();
+    assert!(matches!(error, RuntimeError::Deadline { model, .. } if model == small), "{error}");
+}
