@@ -31,6 +31,15 @@ pub fn bind_shapes(specs: &[TensorSpec], shapes: &[(&[u64], Dtype)]) -> Result<u
             return Err(mismatch());
         }
         for (dim, &size) in spec.shape.iter().zip(shape.iter()) {
+            if size == 0 && matches!(dim, Dim::Symbolic(_)) {
+                // Gas scales with the symbolic sizes, but a model's work need not vanish with
+                // them (a weight expanded to a fixed shape): an empty batch cannot be priced.
+                return Err(DnnError::InputMismatch {
+                    input: i,
+                    expected: format!("{spec} (symbolic dimensions of at least 1)"),
+                    got: format!("{dtype} {shape:?}"),
+                });
+            }
             match dim {
                 Dim::Fixed(n) if *n != size => return Err(mismatch()),
                 Dim::Fixed(_) => {}
@@ -58,6 +67,23 @@ mod tests {
 
     fn spec(shape: Vec<Dim>) -> TensorSpec {
         TensorSpec { name: "x".into(), elem: ElemType::F32, shape }
+    }
+
+    /// A symbolic dimension of 0 is refused (its work cannot be priced); a fixed one of 0
+    /// is the model's own.
+    #[test]
+    fn zero_symbolic_dimensions_are_refused() {
+        let specs = [spec(vec![Dim::Symbolic("batch".into()), Dim::Fixed(4)])];
+        let f32 = Dtype::Elem(ElemType::F32);
+        let e = bind_shapes(&specs, &[(&[0, 4], f32)]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "InputMismatch: input 0: expected float32 [batch, 4] (symbolic dimensions of at \
+             least 1), got float32 [0, 4]"
+        );
+        assert_eq!(bind_shapes(&specs, &[(&[1, 4], f32)]), Ok(1));
+        let fixed = [spec(vec![Dim::Fixed(0), Dim::Fixed(4)])];
+        assert_eq!(bind_shapes(&fixed, &[(&[0, 4], f32)]), Ok(1));
     }
 
     /// A named symbol binds once across inputs and multiplies the cost once.

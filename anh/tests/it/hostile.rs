@@ -197,3 +197,33 @@ async fn runs_past_the_deadline_are_stopped() {
     assert_eq!(code, -32000, "{reply}");
     assert!(message.contains("was left out of the block: no quorum for job"), "{message}");
 }
+
+/// An empty batch cannot be priced (gas scales with the symbolic sizes, a model's work need
+/// not): a call whose symbolic dimension is 0 reverts `InputMismatch` saying so, and the same
+/// call with a batch of 1 runs.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_empty_batch_is_refused() {
+    use alloy::sol_types::SolCall;
+    use anh_precompiles::{
+        abi::{IInfer, Tensor},
+        infer,
+    };
+    let node = node_with(NodeConfig::test()).await;
+    let url = node.http_endpoint();
+    let provider = provider(&node, KEY0);
+    let (model, _) = crate::committee::setup(&url, &provider).await;
+    let call = |shape: Vec<u64>, data: Vec<u8>| {
+        let inputs = vec![Tensor { dtype: 1, shape, data: data.into() }];
+        let data = Bytes::from(IInfer::inferCall { model, inputs }.abi_encode());
+        json!([{ "to": infer::ADDRESS, "data": data }, "latest"])
+    };
+    let (code, message) = rpc_error(&url, "eth_call", call(vec![0, 4], Vec::new())).await;
+    assert_eq!(code, 3);
+    assert_eq!(
+        message,
+        "execution reverted: InputMismatch: input 0: expected float32 [batch, 4] (symbolic \
+         dimensions of at least 1), got float32 [0, 4]"
+    );
+    let one = rpc(&url, "eth_call", call(vec![1, 4], vec![0; 16])).await;
+    assert!(one.get("result").is_some(), "{one}");
+}
