@@ -59,6 +59,9 @@ pub struct ExecutorArgs {
     /// `~/.cache/anh/executor/`).
     #[arg(long, value_name = "DIR")]
     pub model_dir: Option<PathBuf>,
+    /// Request bodies read at once before their signature is checked.
+    #[arg(long, default_value_t = ServerLimits::default().max_unauthenticated)]
+    pub max_unauthenticated: usize,
     /// Jobs running at once (default: the number of cores).
     #[arg(long)]
     pub max_concurrent: Option<usize>,
@@ -146,6 +149,7 @@ pub async fn run(args: ExecutorArgs) -> Result<()> {
         max_concurrent: args.max_concurrent.unwrap_or(defaults.max_concurrent).max(1),
         max_queue: args.max_queue,
         max_body_bytes: args.max_body_bytes,
+        max_unauthenticated: args.max_unauthenticated.max(1),
     };
     let listener = tokio::net::TcpListener::bind(args.listen).await.map_err(|source| {
         ExecutorError::Io { context: format!("cannot listen on {}", args.listen), source }

@@ -39,6 +39,12 @@ struct AttestFailureBody<'a> {
     failure: &'a Bytes,
 }
 
+/// Largest JSON answer a [`RemoteMember`] reads (an output, a signature, an error).
+pub const MAX_ANSWER_BYTES: usize = 128 << 20;
+
+/// Largest trained model file a [`RemoteMember`] reads (`/v1/artifact`).
+pub const MAX_ARTIFACT_BYTES: usize = 1 << 30;
+
 /// How long a [`RemoteMember`] waits for a TCP connection.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -49,6 +55,8 @@ pub struct RemoteMember {
     address: Address,
     node_key: Arc<SigningKey>,
     client: reqwest::Client,
+    /// Largest JSON answer read ([`MAX_ANSWER_BYTES`]).
+    max_answer: usize,
 }
 
 impl fmt::Debug for RemoteMember {
@@ -78,7 +86,33 @@ impl RemoteMember {
             .connect_timeout(CONNECT_TIMEOUT)
             .build()
             .map_err(|e| ExecutorError::Config(format!("cannot build an HTTP client: {e}")))?;
-        Ok(Self { url, address, node_key, client })
+        Ok(Self { url, address, node_key, client, max_answer: MAX_ANSWER_BYTES })
+    }
+
+    /// With another cap on the JSON answers it reads.
+    pub fn with_max_answer_bytes(mut self, bytes: usize) -> Self {
+        self.max_answer = bytes;
+        self
+    }
+
+    /// The body of `response`, refused past `limit` bytes (declared or read) — a member's
+    /// answer is not trusted to be small.
+    async fn read_capped(&self, mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>> {
+        let too_large = || ExecutorError::Transport {
+            member: self.url.clone(),
+            reason: format!("the answer is larger than {limit} bytes"),
+        };
+        if response.content_length().is_some_and(|n| n > limit as u64) {
+            return Err(too_large());
+        }
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| self.transport_error(e))? {
+            if bytes.len() + chunk.len() > limit {
+                return Err(too_large());
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(bytes)
     }
 
     /// The executor at `url`, asking it for its address (`GET /v1/health`).
@@ -154,7 +188,7 @@ impl RemoteMember {
         job: Option<&Job>,
     ) -> Result<T> {
         let status = response.status();
-        let bytes = response.bytes().await.map_err(|e| self.transport_error(e))?;
+        let bytes = self.read_capped(response, self.max_answer).await?;
         if status.is_success() {
             return serde_json::from_slice(&bytes).map_err(|e| ExecutorError::Transport {
                 member: self.url.clone(),
@@ -239,11 +273,7 @@ impl Member for RemoteMember {
         Box::pin(async move {
             let response = self.signed_post("/v1/artifact", &ArtifactRequest { model }).await?;
             if response.status().is_success() {
-                return response
-                    .bytes()
-                    .await
-                    .map(|b| Bytes::from(b.to_vec()))
-                    .map_err(|e| self.transport_error(e));
+                return self.read_capped(response, MAX_ARTIFACT_BYTES).await.map(Bytes::from);
             }
             match self.answer::<serde_json::Value>(response, None).await {
                 Err(e) => Err(e),

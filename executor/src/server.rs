@@ -26,7 +26,8 @@
 //! | 503 | `busy` | [`ServerLimits::max_concurrent`] jobs run and [`ServerLimits::max_queue`] wait |
 //!
 //! Headers and the timestamp are checked before the body is read, the body is read up to the
-//! limit, then the signature is checked, then the job waits for a slot (or is refused as
+//! limit (at most [`ServerLimits::max_unauthenticated`] bodies at once), then the signature is
+//! checked, then the job waits for a slot (or is refused as
 //! busy) and runs on the blocking pool.
 
 use crate::{
@@ -64,6 +65,10 @@ pub struct ServerLimits {
     pub max_queue: usize,
     /// Largest request body, in bytes (default 64 MiB).
     pub max_body_bytes: usize,
+    /// Requests whose bodies are read at once before their signature can be checked (the
+    /// signature covers the body); one more is refused as busy (default 16). Bounds what
+    /// unauthenticated clients can make the executor buffer: this × `max_body_bytes`.
+    pub max_unauthenticated: usize,
 }
 
 impl Default for ServerLimits {
@@ -72,6 +77,7 @@ impl Default for ServerLimits {
             max_concurrent: std::thread::available_parallelism().map_or(1, usize::from),
             max_queue: 64,
             max_body_bytes: 64 << 20,
+            max_unauthenticated: 16,
         }
     }
 }
@@ -82,6 +88,8 @@ struct Server {
     limits: ServerLimits,
     auth: NodeAuth,
     slots: Arc<Semaphore>,
+    /// Bodies being read before authentication.
+    reading: Arc<Semaphore>,
     busy: Arc<AtomicUsize>,
     queued: Arc<AtomicUsize>,
 }
@@ -107,6 +115,7 @@ pub fn router(executor: Arc<Executor>, limits: ServerLimits, auth: NodeAuth) -> 
     let server = Arc::new(Server {
         executor,
         slots: Arc::new(Semaphore::new(limits.max_concurrent.max(1))),
+        reading: Arc::new(Semaphore::new(limits.max_unauthenticated.max(1))),
         limits,
         auth,
         busy: Arc::default(),
@@ -165,6 +174,13 @@ impl Server {
         if declared.is_some_and(|n| n > limit as u64) {
             return Err(too_large());
         }
+        // Held until the signature is checked.
+        let _reading = self.reading.clone().try_acquire_owned().map_err(|_| {
+            ExecutorError::Busy(format!(
+                "{} request bodies are being read already: try again later",
+                self.limits.max_unauthenticated
+            ))
+        })?;
         let mut bytes = Vec::with_capacity(declared.unwrap_or(0) as usize);
         let mut stream = body.into_data_stream();
         while let Some(chunk) = stream.next().await {

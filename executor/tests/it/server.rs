@@ -410,3 +410,86 @@ fn cli_run_serves_the_node_it_asks_about() {
     assert!(models.path().read_dir().unwrap().count() > 0, "the model is cached in --model-dir");
     server.abort();
 }
+
+/// Bodies are read before their signature can be checked, so their number is bounded: with
+/// one slot, a client that sends headers (any signature) and then stalls holds it, and the
+/// next request answers 503 "busy" at once, before its body is read; once the stalled
+/// connection is gone, a signed job runs.
+#[test]
+fn unauthenticated_bodies_are_bounded() {
+    use tokio::io::AsyncWriteExt;
+    let world = World::new(0);
+    let (_node, node_url) = start_node(&world);
+    let limits = ServerLimits { max_unauthenticated: 1, ..ServerLimits::default() };
+    let remote = start_executor(&world, &node_url, 1, limits, None);
+    let job = infer_job(&world.mlp, &mlp_input(0.0), Rule::EXACT);
+    let body = serde_json::to_vec(&job).unwrap();
+    let (timestamp, signature) = sign_request(&node_key(), unix_now(), &body).unwrap();
+    let host = remote.url.trim_start_matches("http://").to_string();
+    let stalled = world.rt.block_on(async {
+        let mut stream = tokio::net::TcpStream::connect(&host).await.unwrap();
+        let head = format!(
+            "POST /v1/compute HTTP/1.1\r\nhost: {host}\r\ncontent-type: application/json\r\n\
+             content-length: 1000000\r\n{TIMESTAMP_HEADER}: {timestamp}\r\n\
+             {SIGNATURE_HEADER}: {signature}\r\n\r\n{{"
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        stream.flush().await.unwrap();
+        stream
+    });
+    let compute = format!("{}/v1/compute", remote.url);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let answer = loop {
+        let (status, answer) =
+            post(&world, &compute, body.clone(), signed(&node_key(), unix_now(), &body));
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            break answer;
+        }
+        // The stalled request may not have reached the server yet.
+        assert!(std::time::Instant::now() < deadline, "never busy: {status} {answer}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(answer["code"], "busy");
+    assert!(
+        answer["error"].as_str().unwrap().contains("1 request bodies are being read already"),
+        "{answer}"
+    );
+    assert_eq!(remote.executor.stats().computed, 0);
+    drop(stalled);
+    let member =
+        RemoteMember::new(&remote.url, remote.executor.address(), Arc::new(node_key())).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while world.rt.block_on(member.compute(Arc::new(job.clone()))).is_err() {
+        assert!(std::time::Instant::now() < deadline, "the slot never came back");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A member's answer is not trusted to be small: past the node's cap the call fails as a
+/// transport error (not counted for anything), whatever the member declares or streams.
+#[test]
+fn oversized_answers_are_refused() {
+    let world = World::new(0);
+    async fn huge() -> impl IntoResponse {
+        let output = format!("0x{}", "00".repeat(2 << 20));
+        axum::Json(serde_json::json!({ "job": B256::ZERO, "output": output }))
+    }
+    async fn health() -> impl IntoResponse {
+        axum::Json(serde_json::json!({ "address": Address::ZERO, "busy": 0, "queued": 0 }))
+    }
+    let app = Router::new()
+        .route("/v1/compute", axum::routing::post(huge))
+        .route("/v1/health", get(health));
+    let url = serve(&world.rt, app);
+    let member = RemoteMember::new(&url, Address::ZERO, Arc::new(node_key()))
+        .unwrap()
+        .with_max_answer_bytes(1 << 20);
+    let job = Arc::new(infer_job(&world.mlp, &mlp_input(0.0), Rule::EXACT));
+    let error = world.rt.block_on(member.compute(job)).unwrap_err();
+    assert!(
+        matches!(&error, ExecutorError::Transport { reason, .. }
+            if reason == "the answer is larger than 1048576 bytes"),
+        "{error}"
+    );
+    assert_eq!(world.rt.block_on(member.health()).unwrap().busy, 0, "small answers still read");
+}
