@@ -601,7 +601,8 @@ fn open_dnn(config: &NodeConfig) -> Result<DnnParts, RuntimeError> {
     let runtime = Arc::new(OrtRuntime::new(store.clone(), runtime_config)?);
     // Call mode: what eth_call trains stays in memory (a block that trains it stores it).
     let oracle = Arc::new(
-        LocalOracle::new(store.clone(), runtime.clone()).with_scratch_store(store.clone()),
+        LocalOracle::new(store.clone(), Arc::new(runtime.call_lane()))
+            .with_scratch_store(store.clone()),
     );
     Ok(DnnParts { store, runtime, oracle })
 }

@@ -48,7 +48,9 @@ pub use ort_lib::{
     CACHE_DIR_ENV, ORT_DYLIB_ENV, ORT_DYLIB_PATH_ENV, ORT_VERSION, cache_dir, find_ort_library,
     init_ort, loaded_ort_library, ort_environment,
 };
-pub use runtime::{Device, ModelRuntime, OrtRuntime, RuntimeConfig, RuntimeStats, TrainOutput};
+pub use runtime::{
+    CallLane, Device, ModelRuntime, OrtRuntime, RuntimeConfig, RuntimeStats, TrainOutput,
+};
 pub use store::{ModelSource, ModelStore, SCRATCH_BYTES, SCRATCH_MODELS};
 pub use trainer::{OPTIMIZER_STATE_PREFIX, compare_weights, log_progress, same_architecture};
 pub use validate::{spec_string, tensor_string, validate_inputs};

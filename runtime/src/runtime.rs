@@ -10,9 +10,12 @@
 //!   [`RuntimeConfig::max_sessions_per_model`]; further callers wait for one to be free.
 //! - **Models are cached, bounded.** At most [`RuntimeConfig::max_cached_models`] models keep
 //!   their sessions; the least recently used is dropped first (runs in flight keep theirs).
-//! - **Concurrency is bounded.** At most [`RuntimeConfig::max_concurrent_runs`] runs (or
-//!   session creations) proceed at once, by default one per core; other callers block rather
-//!   than oversubscribe the CPU. Each session uses [`RuntimeConfig::intra_op_threads`]
+//! - **Concurrency is bounded, in two lanes.** At most [`RuntimeConfig::max_concurrent_runs`]
+//!   runs (or session creations) proceed at once, by default one per core; other callers
+//!   block rather than oversubscribe the CPU. The node's own calls (`eth_call`,
+//!   `eth_estimateGas`: [`OrtRuntime::call_lane`]) have permits of their own, so that calls
+//!   from RPC clients can never starve the executors that settle blocks, nor the other way
+//!   round. Each session uses [`RuntimeConfig::intra_op_threads`]
 //!   threads (default 1: ONNX Runtime's spinning pool multiplies small models' latency).
 //! - **Inputs are checked before ONNX Runtime sees them** ([`crate::validate_inputs`]), and
 //!   outputs come back as [`HostTensor`]s of the model's declared element types.
@@ -116,7 +119,8 @@ pub struct RuntimeConfig {
     pub max_concurrent_runs: usize,
     /// Models whose sessions stay cached (default 16).
     pub max_cached_models: usize,
-    /// Sessions per model, i.e. concurrent runs of one model (default: the number of cores).
+    /// Sessions per model, i.e. concurrent runs of one model (default: twice the number of
+    /// cores, one per permit of the two lanes).
     pub max_sessions_per_model: usize,
     /// The ONNX Runtime library to load; `None` for [`crate::find_ort_library`].
     pub library: Option<PathBuf>,
@@ -139,7 +143,7 @@ impl Default for RuntimeConfig {
             inter_op_threads: 1,
             max_concurrent_runs: cores,
             max_cached_models: 16,
-            max_sessions_per_model: cores,
+            max_sessions_per_model: 2 * cores,
             library: None,
             max_run_time: Self::DEFAULT_MAX_RUN_TIME,
         }
@@ -263,6 +267,8 @@ pub struct OrtRuntime {
     config: RuntimeConfig,
     environment: &'static ort::environment::Environment,
     permits: Semaphore,
+    /// The permits of the call lane ([`OrtRuntime::call_lane`]).
+    call_permits: Semaphore,
     /// Stops runs past [`RuntimeConfig::max_run_time`].
     watchdog: crate::deadline::Watchdog,
     cache: Mutex<Cache>,
@@ -298,6 +304,7 @@ impl OrtRuntime {
         let runtime = Self {
             source,
             permits: Semaphore::new(config.max_concurrent_runs),
+            call_permits: Semaphore::new(config.max_concurrent_runs),
             watchdog: crate::deadline::Watchdog::new(),
             cache: Mutex::new(Cache::default()),
             try_cuda: AtomicBool::new(matches!(config.device, Device::Cuda { .. })),
@@ -482,8 +489,50 @@ impl OrtRuntime {
     }
 }
 
-impl ModelRuntime for OrtRuntime {
+/// The node's own lane of an [`OrtRuntime`] (see the module docs): its inference runs take
+/// permits of their own; sessions and the model cache are shared, and training (rare in calls)
+/// takes the work lane's permits.
+#[derive(Debug, Clone)]
+pub struct CallLane {
+    runtime: Arc<OrtRuntime>,
+}
+
+impl OrtRuntime {
+    /// The lane for the node's own calls: a [`ModelRuntime`] over this runtime whose runs do
+    /// not wait for (nor hold) the permits of the executors' runs.
+    pub fn call_lane(self: &Arc<Self>) -> CallLane {
+        CallLane { runtime: self.clone() }
+    }
+}
+
+impl ModelRuntime for CallLane {
     fn run(&self, model: B256, inputs: Vec<HostTensor>) -> Result<Vec<HostTensor>> {
+        self.runtime.run_with(model, inputs, &self.runtime.call_permits)
+    }
+
+    fn train(
+        &self,
+        model: B256,
+        batch: Vec<HostTensor>,
+        params: &TrainParams,
+        progress: &dyn Fn(u32, f64),
+    ) -> Result<TrainOutput> {
+        self.runtime.train(model, batch, params, progress)
+    }
+
+    fn loss(&self, model: B256, batch: Vec<HostTensor>, loss: u8) -> Result<f64> {
+        self.runtime.loss(model, batch, loss)
+    }
+}
+
+impl OrtRuntime {
+    /// Runs `model` with a permit of `permits`.
+    fn run_with(
+        &self,
+        model: B256,
+        inputs: Vec<HostTensor>,
+        permits: &Semaphore,
+    ) -> Result<Vec<HostTensor>> {
         let loaded = self.loaded(model)?;
         let info = &loaded.info;
         validate_inputs(info, &inputs)?;
@@ -495,7 +544,7 @@ impl ModelRuntime for OrtRuntime {
                 Ok((spec.name.clone(), to_ort(tensor).map_err(inference_error(model))?))
             })
             .collect::<Result<Vec<(String, DynValue)>>>()?;
-        let _permit = self.permits.acquire();
+        let _permit = permits.acquire();
         let mut pooled = self.session(&loaded)?;
         let Some(session) = pooled.session.as_mut() else {
             return Err(RuntimeError::Inference { model, message: "no session".into() });
@@ -516,6 +565,12 @@ impl ModelRuntime for OrtRuntime {
             .collect::<Result<Vec<_>>>()?;
         self.runs.fetch_add(1, Ordering::Relaxed);
         Ok(result)
+    }
+}
+
+impl ModelRuntime for OrtRuntime {
+    fn run(&self, model: B256, inputs: Vec<HostTensor>) -> Result<Vec<HostTensor>> {
+        self.run_with(model, inputs, &self.permits)
     }
 
     fn train(
@@ -655,6 +710,33 @@ mod tests {
         let first = cache.insert(loaded(1), 4);
         let second = cache.insert(loaded(1), 4);
         assert!(Arc::ptr_eq(&first, &second));
+    }
+
+    /// The call lane has permits of its own: with every permit of the executors' lane held, a
+    /// call still runs (and the other way round).
+    #[test]
+    fn call_lane_does_not_wait_for_the_work_lane() {
+        let library = crate::find_ort_library().expect("the ONNX Runtime library");
+        let store = Arc::new(crate::ModelStore::temporary().expect("store"));
+        let model = store.put(&crate::synth::matmul(4, 2)).expect("put").hash;
+        let config = RuntimeConfig {
+            max_concurrent_runs: 1,
+            library: Some(library),
+            ..RuntimeConfig::default()
+        };
+        let runtime = Arc::new(OrtRuntime::new(store, config).expect("runtime"));
+        let x = || vec![HostTensor::new(vec![1, 4], TensorData::F32(vec![1.0; 4])).unwrap()];
+        let (done, finished) = std::sync::mpsc::channel();
+        {
+            let _held = runtime.permit();
+            let lane = runtime.call_lane();
+            let input = x();
+            std::thread::spawn(move || done.send(lane.run(model, input)).unwrap());
+            let result = finished.recv_timeout(std::time::Duration::from_secs(60));
+            assert!(matches!(result, Ok(Ok(_))), "the call ran while the work lane was full");
+        }
+        let _held = runtime.call_permits.acquire();
+        assert!(runtime.run(model, x()).is_ok(), "work runs while the call lane is full");
     }
 
     /// The semaphore never lets more than its permits through at once.
