@@ -5,7 +5,8 @@
 //!   the bytes. Refused models get -32602 with the reason (external data, custom domains, …).
 //! - `anh_getModel(bytes32) -> object | null`: the analysis (`hash`, `size`, `macs`,
 //!   `inputs`, `outputs`, `parent`), the on-chain `registration` (`name`, `owner`, `block`)
-//!   or null, and the file as `data` (hex).
+//!   or null, and `url`, this node's path of the file (`/models/<hash>`). The file itself is
+//!   never inlined: hex in JSON would cost about three times its size in memory per call.
 //! - `anh_stats() -> object`: `inferencesRun` (every ONNX Runtime run in this process: calls,
 //!   and the in-process executors' work), `trainingStepsRun`, `attestationsFormed` (settled
 //!   jobs in blocks this node built), `attestationsVerified` (in blocks it imported).
@@ -78,10 +79,9 @@ impl ModelApi {
 
     fn model(&self, hash: B256) -> Option<Value> {
         let info = self.store.info(&hash)?;
-        let data = self.store.get(&hash)?;
         let mut value = model_json(&info);
         value["registration"] = self.registration(hash);
-        value["data"] = json!(Bytes::from(data));
+        value["url"] = json!(format!("/models/{hash}"));
         Some(value)
     }
 

@@ -1260,7 +1260,7 @@ async fn model_info_and_store() {
     assert_eq!(codes(&info.inputs), want);
     assert_eq!(codes(&info.outputs), want);
 
-    // anh_getModel: the analysis, the registration, the file.
+    // anh_getModel: the analysis, the registration, where the file is (never inline).
     let reply = rpc(&chain.url, "anh_getModel", json!([model])).await;
     let got = &reply["result"];
     assert_eq!(got["hash"], json!(model));
@@ -1273,8 +1273,10 @@ async fn model_info_and_store() {
         got["registration"],
         json!({ "name": "mlp", "owner": chain.consumer, "block": block })
     );
-    let data: Bytes = serde_json::from_value(got["data"].clone()).unwrap();
-    assert_eq!(data.as_ref(), mlp.bytes.as_slice());
+    assert_eq!(got["url"], json!(format!("/models/{model}")));
+    assert!(got.get("data").is_none(), "{got}");
+    let file = reqwest::get(format!("{}{}", chain.url, got["url"].as_str().unwrap())).await;
+    assert_eq!(file.unwrap().bytes().await.unwrap().as_ref(), mlp.bytes.as_slice());
     assert_eq!(
         rpc(&chain.url, "anh_getModel", json!([B256::repeat_byte(7)])).await["result"],
         Value::Null
