@@ -30,6 +30,7 @@ use anh_runtime::{
 use chain_api::ChainApi;
 use k256::ecdsa::SigningKey;
 use models::ModelApi;
+pub use models::UploadLimits;
 pub use spec::ChainSpec;
 use std::{
     net::{IpAddr, Ipv4Addr, SocketAddr},
@@ -56,6 +57,8 @@ pub struct NodeConfig {
     pub server: ServerConfig,
     /// How much the transaction pool holds.
     pub pool: anh_evm_host::txpool::PoolLimits,
+    /// What model uploads may take.
+    pub uploads: models::UploadLimits,
     /// How models run.
     pub dnn: DnnOptions,
     /// The executor committee that settles DNN results in blocks.
@@ -153,6 +156,7 @@ impl Default for NodeConfig {
             mining: MiningMode::Auto,
             server: ServerConfig::default(),
             pool: anh_evm_host::txpool::PoolLimits::default(),
+            uploads: models::UploadLimits::default(),
             dnn: DnnOptions::default(),
             committee: CommitteeOptions::default(),
             follow: None,
@@ -416,7 +420,7 @@ pub async fn spawn(mut config: NodeConfig) -> Result<NodeHandle, NodeError> {
         None => (None, config.mining),
     };
     let miner = Arc::new(Miner::spawn(backend.clone(), mining));
-    let models = ModelApi::new(store, runtime, backend.clone());
+    let models = ModelApi::new(store, runtime, backend.clone(), config.uploads.clone());
     let executors = match &committee_oracle {
         Some(c) => c.members().iter().map(|m| m.describe()).collect(),
         None => Vec::new(),

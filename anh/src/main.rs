@@ -75,6 +75,9 @@ enum ModelCommand {
         /// Key that signs the registration (default: dev account 0).
         #[arg(long, env = "ANH_PRIVATE_KEY", hide_env_values = true)]
         private_key: Option<String>,
+        /// The node's upload token, if it has one (sent as `Authorization: Bearer`).
+        #[arg(long, env = "ANH_UPLOAD_TOKEN", hide_env_values = true)]
+        upload_token: Option<String>,
     },
 }
 
@@ -135,6 +138,13 @@ struct NodeArgs {
     /// stopped: an `eth_call` then reverts, an executor answers a timeout.
     #[arg(long, value_name = "SECS", default_value_t = anh_runtime::RuntimeConfig::DEFAULT_MAX_RUN_TIME.as_secs())]
     max_run_time: u64,
+    /// Token that model uploads (`PUT /models`) must present as `Authorization: Bearer`;
+    /// without one, uploads are open on a dev chain and closed on a non-dev one.
+    #[arg(long, env = "ANH_UPLOAD_TOKEN", hide_env_values = true)]
+    upload_token: Option<String>,
+    /// Bytes of model files the store may hold after an upload (then HTTP 507).
+    #[arg(long, default_value_t = anh::UploadLimits::default().max_store_bytes)]
+    max_store_size: u64,
     /// Most transactions the pool holds (then `txpool is full`).
     #[arg(long, default_value_t = PoolLimits::default().max_txs)]
     txpool_max_txs: usize,
@@ -243,6 +253,11 @@ impl NodeArgs {
             },
             data_dir: self.data_dir.clone(),
             mining,
+            uploads: anh::UploadLimits {
+                token: self.upload_token.clone(),
+                max_store_bytes: self.max_store_size,
+                ..anh::UploadLimits::default()
+            },
             pool: PoolLimits {
                 max_txs: self.txpool_max_txs,
                 max_queued_per_sender: self.txpool_max_queued,
@@ -317,10 +332,11 @@ fn main() -> ExitCode {
         Command::Executor(args) => {
             runtime.block_on(anh_executor::cli::run(args)).map_err(|e| e.to_string())
         }
-        Command::Model(ModelCommand::Push { file, name, rpc_url, private_key }) => {
+        Command::Model(ModelCommand::Push { file, name, rpc_url, private_key, upload_token }) => {
             let key = private_key.unwrap_or_else(|| push::DEV_KEY_0.to_string());
             runtime.block_on(async {
-                let pushed = push::push(&file, &name, &rpc_url, &key).await?;
+                let token = upload_token.as_deref();
+                let pushed = push::push(&file, &name, &rpc_url, &key, token).await?;
                 println!("{}", pushed.model);
                 Ok(())
             })

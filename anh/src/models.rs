@@ -11,7 +11,15 @@
 //!   and the in-process executors' work), `trainingStepsRun`, `attestationsFormed` (settled
 //!   jobs in blocks this node built), `attestationsVerified` (in blocks it imported).
 //! - `PUT /models` with the raw file as body: like `anh_putModel`, for large files; answers
-//!   `{"hash": …, "model": {…}}`, or `{"error": …}` with HTTP 400/413.
+//!   `{"hash": …, "model": {…}}`, or `{"error": …}` with HTTP 400/413 (and 401, 503, 507 below).
+//!
+//! **Uploads are bounded** ([`UploadLimits`]): at most `max_concurrent` at once (then HTTP 503
+//! / -32000 busy), and none that would take the model store's files past `max_store_bytes`
+//! (HTTP 507 / -32000 "the model store is full"). With an upload token (`--upload-token`,
+//! required on a non-dev chain, where uploads are otherwise refused) `PUT /models` needs
+//! `Authorization: Bearer <token>` (else HTTP 401), and `anh_putModel`, which cannot carry it,
+//! is refused pointing there. Models the chain itself stores (what the committee trains) are
+//! not uploads and are never refused for the quota.
 //! - `GET /models/{hash}`: the raw file (`application/octet-stream`), or 404.
 
 use alloy_eips::BlockId;
@@ -27,12 +35,30 @@ use axum::{
     Json, Router,
     body::Body,
     extract::{Path, State},
-    http::{StatusCode, header},
+    http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
     routing::{get, put},
 };
 use serde_json::{Value, json};
 use std::sync::Arc;
+
+/// What model uploads may take (see the module docs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadLimits {
+    /// Uploads analysed at once (default 2: each buffers up to the model size limit).
+    pub max_concurrent: usize,
+    /// Bytes of model files the store may hold after an upload (default 32 GiB).
+    pub max_store_bytes: u64,
+    /// The bearer token `PUT /models` needs; `None`: open on a dev chain, refused on a
+    /// non-dev one.
+    pub token: Option<String>,
+}
+
+impl Default for UploadLimits {
+    fn default() -> Self {
+        Self { max_concurrent: 2, max_store_bytes: 32 << 30, token: None }
+    }
+}
 
 /// The node's model store and the oracle running its models, as the RPC sees them.
 #[derive(Debug, Clone)]
@@ -40,13 +66,89 @@ pub struct ModelApi {
     store: Arc<ModelStore>,
     runtime: Arc<OrtRuntime>,
     backend: Arc<Backend>,
+    uploads: UploadLimits,
+    uploading: Arc<tokio::sync::Semaphore>,
+}
+
+/// Why an upload is not taken.
+enum UploadRefused {
+    Unauthorized(String),
+    Busy(String),
+    Full(String),
+}
+
+impl UploadRefused {
+    fn http(&self) -> Response {
+        let (status, error) = match self {
+            Self::Unauthorized(e) => (StatusCode::UNAUTHORIZED, e),
+            Self::Busy(e) => (StatusCode::SERVICE_UNAVAILABLE, e),
+            Self::Full(e) => (StatusCode::INSUFFICIENT_STORAGE, e),
+        };
+        (status, Json(json!({ "error": error }))).into_response()
+    }
+
+    fn rpc(&self) -> RpcError {
+        let (Self::Unauthorized(e) | Self::Busy(e) | Self::Full(e)) = self;
+        RpcError::new(anh_rpc::error::SERVER_ERROR, e.clone())
+    }
 }
 
 impl ModelApi {
     /// The API over `store`, the `runtime` its models run on, and the chain (for
     /// registrations and counters).
-    pub fn new(store: Arc<ModelStore>, runtime: Arc<OrtRuntime>, backend: Arc<Backend>) -> Self {
-        Self { store, runtime, backend }
+    pub fn new(
+        store: Arc<ModelStore>,
+        runtime: Arc<OrtRuntime>,
+        backend: Arc<Backend>,
+        uploads: UploadLimits,
+    ) -> Self {
+        let uploading = Arc::new(tokio::sync::Semaphore::new(uploads.max_concurrent.max(1)));
+        Self { store, runtime, backend, uploads, uploading }
+    }
+
+    /// Whether an upload presenting `bearer` (the `Authorization` header's token, if any) may
+    /// start; the permit it holds while it runs.
+    fn admit(
+        &self,
+        bearer: Option<&str>,
+    ) -> Result<tokio::sync::OwnedSemaphorePermit, UploadRefused> {
+        match (&self.uploads.token, bearer) {
+            (Some(token), Some(given)) if constant_time_eq(token.as_bytes(), given.as_bytes()) => {}
+            (Some(_), _) => {
+                return Err(UploadRefused::Unauthorized(
+                    "model uploads on this node need its upload token: send it as \
+                     `Authorization: Bearer <token>` (anh model push --upload-token)"
+                        .into(),
+                ));
+            }
+            (None, _) if !self.backend.is_dev() => {
+                return Err(UploadRefused::Unauthorized(
+                    "model uploads are closed on this chain: its spec says \"dev\": false and \
+                     the node has no upload token (start it with --upload-token)"
+                        .into(),
+                ));
+            }
+            (None, _) => {}
+        }
+        self.uploading.clone().try_acquire_owned().map_err(|_| {
+            UploadRefused::Busy(format!(
+                "{} model uploads are being analysed already: try again later",
+                self.uploads.max_concurrent
+            ))
+        })
+    }
+
+    /// Refuses an upload of `size` bytes that would take the store past its quota.
+    fn check_quota(&self, size: u64) -> Result<(), UploadRefused> {
+        let stored = stored_bytes(self.store.dir());
+        if stored.saturating_add(size) > self.uploads.max_store_bytes {
+            return Err(UploadRefused::Full(format!(
+                "the model store is full: it holds {stored} bytes of models, and {size} more \
+                 would pass its quota of {} (--max-store-size)",
+                self.uploads.max_store_bytes
+            )));
+        }
+        Ok(())
     }
 
     /// The node's model store.
@@ -129,6 +231,17 @@ impl RpcExtension for ModelApi {
         let future: RpcFuture = match method {
             "anh_putModel" => Box::pin(async move {
                 let (bytes,): (Bytes,) = parse(params, 1)?;
+                if api.uploads.token.is_some() {
+                    return Err(RpcError::new(
+                        anh_rpc::error::SERVER_ERROR,
+                        "anh_putModel cannot carry this node's upload token: use PUT /models \
+                         with `Authorization: Bearer <token>` (anh model push --upload-token)",
+                    ));
+                }
+                let _permit = api.admit(None).map_err(|e| e.rpc())?;
+                if !api.store.contains(&alloy_primitives::keccak256(&bytes)) {
+                    api.check_quota(bytes.len() as u64).map_err(|e| e.rpc())?;
+                }
                 let store = api.store.clone();
                 let info = tokio::task::spawn_blocking(move || store.put(&bytes))
                     .await
@@ -152,12 +265,34 @@ impl RpcExtension for ModelApi {
     }
 }
 
-async fn put_model(State(api): State<ModelApi>, body: Body) -> Response {
+async fn put_model(State(api): State<ModelApi>, headers: HeaderMap, body: Body) -> Response {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let _permit = match api.admit(bearer) {
+        Ok(permit) => permit,
+        Err(refused) => return refused.http(),
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if let Some(size) = declared
+        && let Err(refused) = api.check_quota(size)
+    {
+        return refused.http();
+    }
     let limit = usize::try_from(api.store.limits().max_model_bytes).unwrap_or(usize::MAX);
     let Ok(body) = axum::body::to_bytes(body, limit).await else {
         let error = format!("model refused: the file is larger than the limit of {limit} bytes");
         return (StatusCode::PAYLOAD_TOO_LARGE, Json(json!({ "error": error }))).into_response();
     };
+    if !api.store.contains(&alloy_primitives::keccak256(&body))
+        && let Err(refused) = api.check_quota(body.len() as u64)
+    {
+        return refused.http();
+    }
     let store = api.store.clone();
     let result = tokio::task::spawn_blocking(move || store.put(&body)).await;
     match result {
@@ -191,4 +326,20 @@ async fn get_model_file(State(api): State<ModelApi>, Path(hash): Path<String>) -
         _ => (StatusCode::NOT_FOUND, format!("model {hash} is not in this node's store\n"))
             .into_response(),
     }
+}
+
+/// Bytes of the model files (`*.onnx`) in `dir`.
+fn stored_bytes(dir: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "onnx"))
+        .filter_map(|e| e.metadata().ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+/// Whether `a` and `b` are equal, in time independent of where they differ.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

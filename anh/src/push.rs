@@ -73,6 +73,7 @@ pub async fn push(
     name: &str,
     rpc_url: &str,
     private_key: &str,
+    upload_token: Option<&str>,
 ) -> Result<Pushed, String> {
     let signer: PrivateKeySigner =
         private_key.parse().map_err(|e| format!("invalid private key: {e}"))?;
@@ -81,10 +82,11 @@ pub async fn push(
         Client { http: reqwest::Client::new(), url: rpc_url.trim_end_matches('/').to_string() };
 
     eprintln!("uploading {} ({} bytes) to {}", file.display(), bytes.len(), client.url);
-    let response = client
-        .http
-        .put(format!("{}/models", client.url))
-        .body(bytes)
+    let mut request = client.http.put(format!("{}/models", client.url)).body(bytes);
+    if let Some(token) = upload_token {
+        request = request.bearer_auth(token);
+    }
+    let response = request
         .send()
         .await
         .map_err(|e| format!("cannot reach the node at {}: {e}", client.url))?;

@@ -227,3 +227,147 @@ async fn an_empty_batch_is_refused() {
     let one = rpc(&url, "eth_call", call(vec![1, 4], vec![0; 16])).await;
     assert!(one.get("result").is_some(), "{one}");
 }
+
+/// With an upload token, `PUT /models` needs it (401 without it or with another one, naming
+/// the header), `anh_putModel` — which cannot carry it — points to `PUT /models`, and
+/// `anh model push --upload-token` uploads and registers.
+#[tokio::test(flavor = "multi_thread")]
+async fn uploads_need_the_token() {
+    let mut config = NodeConfig::test();
+    config.uploads.token = Some("s3cret".into());
+    let node = node_with(config).await;
+    let url = node.http_endpoint();
+    let bytes = std::fs::read(testdata("mlp.onnx")).unwrap();
+    let http = reqwest::Client::new();
+    for token in [None, Some("guess")] {
+        let mut request = http.put(format!("{url}/models")).body(bytes.clone());
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 401, "{token:?}");
+        let answer: Value = response.json().await.unwrap();
+        assert_eq!(
+            answer["error"],
+            "model uploads on this node need its upload token: send it as `Authorization: \
+             Bearer <token>` (anh model push --upload-token)"
+        );
+    }
+    let (code, message) =
+        rpc_error(&url, "anh_putModel", json!([Bytes::from(bytes.clone())])).await;
+    assert_eq!(code, -32000);
+    assert!(message.starts_with("anh_putModel cannot carry this node's upload token"), "{message}");
+    assert!(node.models().store().models().unwrap().is_empty(), "nothing stored");
+
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_anh"))
+        .args(["model", "push"])
+        .arg(testdata("mlp.onnx"))
+        .args(["--name", "mlp", "--rpc-url", &url, "--upload-token", "s3cret"])
+        .env("RUST_LOG", "warn")
+        .output()
+        .await
+        .expect("anh model push runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "anh model push failed: {stderr}");
+    let hash = alloy::primitives::keccak256(&bytes);
+    assert_eq!(String::from_utf8(output.stdout).unwrap(), format!("{hash}\n"));
+}
+
+/// A non-dev chain's node without an upload token takes no uploads.
+#[tokio::test(flavor = "multi_thread")]
+async fn non_dev_chain_uploads_are_closed_without_a_token() {
+    let mut spec = anh::chain_spec(&NodeConfig::test()).await.unwrap();
+    spec.dev = false;
+    let node = node_with(NodeConfig { chain: Some(spec), ..NodeConfig::test() }).await;
+    let url = node.http_endpoint();
+    let bytes = std::fs::read(testdata("mlp.onnx")).unwrap();
+    let response = reqwest::Client::new()
+        .put(format!("{url}/models"))
+        .body(bytes.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    let answer: Value = response.json().await.unwrap();
+    assert!(
+        answer["error"].as_str().unwrap().starts_with("model uploads are closed on this chain"),
+        "{answer}"
+    );
+    let (code, message) = rpc_error(&url, "anh_putModel", json!([Bytes::from(bytes)])).await;
+    assert_eq!(code, -32000);
+    assert!(message.starts_with("model uploads are closed on this chain"), "{message}");
+}
+
+/// The store's quota refuses an upload that would pass it (HTTP 507 with the sizes, -32000
+/// over JSON-RPC) before anything is written; a model within it is stored.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_model_store_has_a_quota() {
+    let mlp = std::fs::read(testdata("mlp.onnx")).unwrap();
+    let int64 = std::fs::read(testdata("int64.onnx")).unwrap();
+    let mut config = NodeConfig::test();
+    config.uploads.max_store_bytes = (mlp.len() + int64.len() / 2) as u64;
+    let node = node_with(config).await;
+    let url = node.http_endpoint();
+    let http = reqwest::Client::new();
+    let response = http.put(format!("{url}/models")).body(mlp.clone()).send().await.unwrap();
+    assert_eq!(response.status(), 200, "within the quota");
+    let response = http.put(format!("{url}/models")).body(int64.clone()).send().await.unwrap();
+    assert_eq!(response.status(), 507);
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(
+        answer["error"],
+        format!(
+            "the model store is full: it holds {} bytes of models, and {} more would pass its \
+             quota of {} (--max-store-size)",
+            mlp.len(),
+            int64.len(),
+            mlp.len() + int64.len() / 2
+        )
+    );
+    let (code, message) = rpc_error(&url, "anh_putModel", json!([Bytes::from(int64)])).await;
+    assert_eq!(code, -32000);
+    assert!(message.starts_with("the model store is full"), "{message}");
+    assert_eq!(node.models().store().models().unwrap().len(), 1, "only the mlp");
+    // The stored model again is no new bytes.
+    let again = rpc(&url, "anh_putModel", json!([Bytes::from(mlp)])).await;
+    assert!(again.get("result").is_some(), "{again}");
+}
+
+/// Uploads are analysed a few at a time: with one slot held by an upload whose body never
+/// ends, the next answers 503 at once; once that connection is gone, uploads work again.
+#[tokio::test(flavor = "multi_thread")]
+async fn uploads_at_once_are_bounded() {
+    use tokio::io::AsyncWriteExt;
+    let mut config = NodeConfig::test();
+    config.uploads.max_concurrent = 1;
+    let node = node_with(config).await;
+    let url = node.http_endpoint();
+    let host = url.trim_start_matches("http://").to_string();
+    let mut stalled = tokio::net::TcpStream::connect(&host).await.unwrap();
+    let head =
+        format!("PUT /models HTTP/1.1\r\nhost: {host}\r\ncontent-length: 1000000\r\n\r\nONNX");
+    stalled.write_all(head.as_bytes()).await.unwrap();
+    stalled.flush().await.unwrap();
+    let bytes = std::fs::read(testdata("mlp.onnx")).unwrap();
+    let http = reqwest::Client::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let answer = loop {
+        let response = http.put(format!("{url}/models")).body(bytes.clone()).send().await.unwrap();
+        if response.status() == 503 {
+            break response.json::<Value>().await.unwrap();
+        }
+        assert!(std::time::Instant::now() < deadline, "never busy: {}", response.status());
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(answer["error"], "1 model uploads are being analysed already: try again later");
+    drop(stalled);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let response = http.put(format!("{url}/models")).body(bytes.clone()).send().await.unwrap();
+        if response.status() == 200 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the slot never came back");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
