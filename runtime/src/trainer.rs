@@ -323,8 +323,9 @@ fn graph(bytes: &[u8], which: &str) -> Result<GraphProto, String> {
 }
 
 /// Checks that `trained` is `parent` with other weight values: the same opsets, nodes, inputs
-/// and outputs, every initializer of the parent with the same name, type and shape, and no
-/// other initializer than optimiser state (named [`OPTIMIZER_STATE_PREFIX`]…). A Byzantine
+/// and outputs, every initializer of the parent (but its optimiser state: a model trained with
+/// Adam may be trained on with SGD, which keeps none) with the same name, type and shape, and
+/// no other initializer than optimiser state (named [`OPTIMIZER_STATE_PREFIX`]…). A Byzantine
 /// leader cannot pass off another architecture (one the registry would price as the parent).
 pub fn same_architecture(parent: &[u8], trained: &[u8]) -> Result<(), String> {
     let p_model = ModelProto::decode(parent).map_err(|e| format!("the parent model: {e}"))?;
@@ -337,7 +338,7 @@ pub fn same_architecture(parent: &[u8], trained: &[u8]) -> Result<(), String> {
     }
     let shapes: HashMap<&str, (&[i64], i32)> =
         t.initializer.iter().map(|i| (i.name.as_str(), (i.dims.as_slice(), i.data_type))).collect();
-    for init in &p.initializer {
+    for init in p.initializer.iter().filter(|i| !i.name.starts_with(OPTIMIZER_STATE_PREFIX)) {
         match shapes.get(init.name.as_str()) {
             Some((dims, ty)) if *dims == init.dims.as_slice() && *ty == init.data_type => {}
             Some(_) => return Err(format!("initializer {:?} changed type or shape", init.name)),
@@ -471,6 +472,13 @@ mod tests {
         assert_eq!(same_architecture(&with_shape, &retrained), Ok(()));
         assert!(same_architecture(&with_shape, &reshaped).unwrap_err().contains("beyond"));
         assert!(same_architecture(&parent, b"\xff\xff").is_err());
+        // Another optimiser: the parent's state (Adam's) may go, other state may come.
+        let adam = model(vec![tensor("w", &[1.5, 2.5]), tensor("anh.opt.m.w", &[0.1, 0.1])], "Mul");
+        let sgd = model(vec![tensor("w", &[1.7, 2.7])], "Mul");
+        let momentum =
+            model(vec![tensor("w", &[1.8, 2.8]), tensor("anh.opt.velocity.w", &[0.2, 0.2])], "Mul");
+        assert_eq!(same_architecture(&adam, &sgd), Ok(()));
+        assert_eq!(same_architecture(&adam, &momentum), Ok(()));
     }
 
     /// Weights within the tolerance pass, others (and NaN) do not; optimiser state is not
