@@ -363,6 +363,25 @@ pub(crate) fn run<CTX: ContextTr>(
     if record_len(ctx, model)?.is_some() {
         return Err(DnnError::AlreadyRegistered(model).into());
     }
+    let registered_at = u64::try_from(ctx.block().number()).unwrap_or(u64::MAX);
+    // Charge the smallest record this registration can write (no inputs or outputs) before
+    // the committee analyses the model, so a call that cannot pay for it costs nobody work.
+    let smallest = Registration {
+        info: crate::model::ModelInfo {
+            hash: model,
+            size: 0,
+            macs: 0,
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+            parent: None,
+        },
+        name: name.clone(),
+        owner: call.caller,
+        registered_at,
+        rule,
+    };
+    let smallest = smallest.to_abi().abi_encode().len();
+    meter.charge_total(Some(dnn.gas().register(record_words(smallest))))?;
     let info = dnn.oracle().model_info(model).map_err(DnnError::from)?;
     if info.hash != model {
         return Err(DnnError::InferenceFailed(format!(
@@ -371,13 +390,8 @@ pub(crate) fn run<CTX: ContextTr>(
         ))
         .into());
     }
-    let registration = Registration {
-        info,
-        name: name.clone(),
-        owner: call.caller,
-        registered_at: u64::try_from(ctx.block().number()).unwrap_or(u64::MAX),
-        rule,
-    };
+    let registration =
+        Registration { info, name: name.clone(), owner: call.caller, registered_at, rule };
     let record = registration.to_abi().abi_encode();
     meter.charge_total(Some(dnn.gas().register(record_words(record.len()))))?;
     write_record(ctx, model, &record)?;

@@ -79,7 +79,7 @@ async fn committee_of(url: &str) -> Committee {
     }
 }
 
-async fn raw_block(url: &str, number: u64) -> Block {
+pub(crate) async fn raw_block(url: &str, number: u64) -> Block {
     let raw = rpc(url, "anh_getRawBlock", json!([format!("{number:#x}")])).await;
     let raw: Bytes = serde_json::from_value(raw["result"].clone()).unwrap();
     Block::decode(&raw).unwrap()

@@ -371,3 +371,34 @@ async fn uploads_at_once_are_bounded() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
+
+/// `register` charges the smallest record it could write before the committee analyses the
+/// model: a registration whose gas cannot pay for it runs out of gas with no job settled (its
+/// block carries no record), and with enough gas it registers, settling one job.
+#[tokio::test(flavor = "multi_thread")]
+async fn register_pays_before_the_committee_works() {
+    use alloy::sol_types::SolCall;
+    use anh_precompiles::{abi::IModelRegistry, registry};
+    let node = node_with(NodeConfig::test()).await;
+    let url = node.http_endpoint();
+    let bytes = std::fs::read(testdata("mlp.onnx")).unwrap();
+    let put = rpc(&url, "anh_putModel", json!([Bytes::from(bytes)])).await;
+    let model: B256 = serde_json::from_value(put["result"].clone()).expect("stored");
+    let register =
+        Bytes::from(IModelRegistry::registerCall { model, name: "mlp".into() }.abi_encode());
+    let mut blocks = Vec::new();
+    for (gas, status) in [(150_000u64, "0x0"), (3_000_000, "0x1")] {
+        let send = json!([{ "from": ADDR0, "to": registry::ADDRESS, "data": register, "gas": format!("{gas:#x}") }]);
+        let hash = rpc(&url, "eth_sendTransaction", send).await["result"].clone();
+        let receipt = rpc(&url, "eth_getTransactionReceipt", json!([hash])).await["result"].clone();
+        assert_eq!(receipt["status"], status, "gas {gas}: {receipt}");
+        let number = u64::from_str_radix(
+            receipt["blockNumber"].as_str().unwrap().trim_start_matches("0x"),
+            16,
+        )
+        .unwrap();
+        blocks.push(crate::committee::raw_block(&url, number).await);
+    }
+    assert!(blocks[0].jobs.is_empty(), "the committee did no work: {:?}", blocks[0].jobs);
+    assert_eq!(blocks[1].jobs.len(), 1);
+}
