@@ -7,6 +7,7 @@ mod chain;
 mod chain_spec;
 mod committee;
 mod dev;
+mod differential;
 mod dnn;
 mod errors;
 mod follow;
