@@ -26,6 +26,13 @@
 //!    `NoQuorum` and notes it ([`JobLedger::take_unprovable`]), and the block builder leaves
 //!    the transaction that asked out of the block, back in the pool with the reason.
 //!
+//! **A slow member is remembered.** A member whose call times out or cannot be reached is put
+//! in back-off ([`MIN_BACKOFF`] or the member timeout if longer, doubling per further miss up
+//! to [`MAX_BACKOFF`]; any answer clears it):
+//! while in back-off it moves to the end of every job's leader order, so the first `t` asked
+//! are the responsive ones and one hung executor costs at most one timeout per back-off
+//! window, not one per job. It is still asked when the others do not make a quorum.
+//!
 //! The oracle answers from the record — the output decoded as a replaying node decodes it, or
 //! `JobRecord::failure_error()` — so Build and Replay mode return the same thing. Identical
 //! jobs settle once per block: the current block's records are kept by job id, and
@@ -125,6 +132,21 @@ struct BlockRecords {
     records: HashMap<B256, JobRecord>,
 }
 
+/// The shortest back-off of a member that missed a call.
+pub const MIN_BACKOFF: Duration = Duration::from_secs(5);
+
+/// The longest a member that keeps missing its calls stays at the end of the order.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// A member's recent misses (see the module docs).
+#[derive(Debug, Clone, Copy, Default)]
+struct Health {
+    /// Misses in a row.
+    misses: u32,
+    /// Until when it is asked last.
+    until: Option<std::time::Instant>,
+}
+
 /// One candidate output and the valid signatures gathered for it.
 #[derive(Debug)]
 struct Candidate {
@@ -155,6 +177,8 @@ pub struct CommitteeOracle {
     /// Where trained models go (the node's store), so that members can fetch them.
     models: Option<Arc<ModelStore>>,
     block: Mutex<BlockRecords>,
+    /// Each member's recent misses, in committee order.
+    health: Mutex<Vec<Health>>,
     /// Why answers since the last [`JobLedger::take_unprovable`] were not provable.
     unprovable: Mutex<Vec<String>>,
     formed: AtomicU64,
@@ -179,11 +203,13 @@ impl CommitteeOracle {
     /// multi-threaded tokio runtime).
     pub fn new(config: CommitteeConfig, handle: Handle) -> Result<Self> {
         config.validate()?;
+        let health = Mutex::new(vec![Health::default(); config.members.len()]);
         Ok(Self {
             config,
             handle,
             models: None,
             block: Mutex::default(),
+            health,
             unprovable: Mutex::default(),
             formed: AtomicU64::new(0),
             failed: AtomicU64::new(0),
@@ -276,7 +302,7 @@ impl CommitteeOracle {
         let members = &self.config.members;
         let n = members.len();
         let t = self.config.committee.threshold;
-        let order = leader_order(job.id(), n);
+        let order = self.order(job.id());
         let mut next = 0;
         let mut want = t;
         let mut computed: Vec<(usize, Bytes)> = Vec::new();
@@ -333,7 +359,7 @@ impl CommitteeOracle {
     async fn settle_training(&self, job: Arc<Job>) -> JobRecord {
         let members = &self.config.members;
         let t = self.config.committee.threshold;
-        let order = leader_order(job.id(), members.len());
+        let order = self.order(job.id());
         let everyone: Vec<(usize, Bytes)> = order.iter().map(|&m| (m, Bytes::new())).collect();
         let mut claims = Vec::new();
         let mut best = 0;
@@ -493,15 +519,55 @@ impl CommitteeOracle {
         }
     }
 
-    /// A member call within the timeout.
+    /// A member call within the timeout; a miss (timeout, unreachable, busy) puts the member
+    /// in back-off, any other answer takes it out.
     async fn call<T>(&self, member: usize, call: MemberFuture<'_, T>) -> Result<T> {
-        match tokio::time::timeout(self.config.timeout, call).await {
+        let result = match tokio::time::timeout(self.config.timeout, call).await {
             Ok(result) => result,
             Err(_) => Err(ExecutorError::Timeout {
                 member: self.config.members[member].describe(),
                 after: self.config.timeout,
             }),
+        };
+        let missed = matches!(
+            result,
+            Err(ExecutorError::Timeout { .. }
+                | ExecutorError::Transport { .. }
+                | ExecutorError::Busy(_))
+        );
+        let mut health = self.health.lock();
+        if let Some(h) = health.get_mut(member) {
+            if missed {
+                h.misses = h.misses.saturating_add(1);
+                let backoff = MIN_BACKOFF
+                    .max(self.config.timeout)
+                    .saturating_mul(1 << h.misses.min(7).saturating_sub(1))
+                    .min(MAX_BACKOFF);
+                h.until = Some(std::time::Instant::now() + backoff);
+            } else {
+                *h = Health::default();
+            }
         }
+        result
+    }
+
+    /// Member indices in the order job `id` asks them: [`leader_order`], with the members in
+    /// back-off moved to the end (in the same relative order).
+    fn order(&self, id: B256) -> Vec<usize> {
+        let now = std::time::Instant::now();
+        let health = self.health.lock();
+        let backed_off = |m: &usize| health.get(*m).and_then(|h| h.until).is_some_and(|u| u > now);
+        let (slow, mut order): (Vec<usize>, Vec<usize>) =
+            leader_order(id, self.config.members.len()).into_iter().partition(backed_off);
+        order.extend(slow);
+        order
+    }
+
+    /// Members now in back-off (committee indices).
+    pub fn backed_off(&self) -> Vec<usize> {
+        let now = std::time::Instant::now();
+        let health = self.health.lock();
+        (0..health.len()).filter(|&m| health[m].until.is_some_and(|u| u > now)).collect()
     }
 
     fn settled(&self, job: &Job, candidate: &Candidate) -> JobRecord {

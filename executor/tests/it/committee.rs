@@ -293,3 +293,21 @@ fn committee_config_is_validated() {
         assert!(matches!(error, ExecutorError::Config(_)), "{name}: {error}");
     }
 }
+
+/// A member that times out is put in back-off: the jobs after it ask the responsive members
+/// first, so the slow member costs one timeout, not one per job, and every job still settles.
+#[test]
+fn a_slow_member_is_asked_last() {
+    let world = World::new(3);
+    let mut members = world.members();
+    let slow =
+        Counting::new(Arc::new(FaultyMember::new(members[0].clone(), Fault::Slow(3 * TIMEOUT))));
+    members[0] = slow.clone();
+    let oracle = world.oracle(members, 2, TIMEOUT);
+    for i in 0..8 {
+        infer(&oracle, &world.mlp, mlp_input(i as f32), Rule::DEFAULT).unwrap();
+    }
+    assert_eq!(oracle.take_records().len(), 8, "every job settled");
+    assert_eq!(slow.computes(), 1, "asked once, then last");
+    assert_eq!(oracle.backed_off(), vec![0]);
+}
