@@ -177,6 +177,25 @@ mod tests {
         assert_eq!(s.gas_per_mmac, 7_200, "240 ps per MAC at 33.3 ns per gas");
     }
 
+    /// The schedule's constants and three worked answers, written out: changing the price
+    /// of anything must change this test.
+    #[test]
+    fn known_answers() {
+        let s = GasSchedule::MEASURED;
+        assert_eq!(s.words(), [3_000, 2_100, 100, 1, 7_200, 25_000, 20_000, 700]);
+        // A 10-word record, 64 input bytes, 1 MMAC × batch 4: 3 000 + 3 000 + 64 + 28 800.
+        assert_eq!(s.registry_read(10), 3_000);
+        assert_eq!(s.infer(3_000, 64, 1_000_000, 4), Some(34_864));
+        // 147 MACs: ⌈147 × 7 200 / 10^6⌉ = 2.
+        assert_eq!(s.infer(0, 0, 147, 1), Some(3_002));
+        // Training 1 MMAC, batch 8, 5 steps: 18 MMAC × 8 × 7 200 + a 7-word record.
+        assert_eq!(s.register(7), 165_000);
+        assert_eq!(
+            s.train(3_000, 100, 1_000_000, 8, 5, 7),
+            Some(3_000 + 3_000 + 100 + 1_036_800 + 165_000)
+        );
+    }
+
     /// Training costs three forward passes per step per sample, plus the new record.
     #[test]
     fn train_gas() {
