@@ -50,6 +50,7 @@ pub use import::{ImportError, MAX_FUTURE_SECS};
 pub use logs::{LogLimits, logs_in};
 pub use overrides::CallOverrides;
 pub use pool::{MAX_INITCODE_SIZE, MAX_TX_SIZE};
+pub use trace::STRUCT_LOG_BUDGET;
 
 use crate::{
     block::Block,

@@ -402,3 +402,51 @@ async fn register_pays_before_the_committee_works() {
     assert!(blocks[0].jobs.is_empty(), "the committee did no work: {:?}", blocks[0].jobs);
     assert_eq!(blocks[1].jobs.len(), 1);
 }
+
+/// Runtime code that touches memory at 1 MiB, then loops 300 times: a few thousand steps, each
+/// of which the struct logger would record with a megabyte of memory when asked to.
+const MEMORY_LOOP: [u8; 25] = [
+    0x60, 0x01, 0x62, 0x0f, 0xff, 0xff, 0x53, // MSTORE8(0x0fffff, 1)
+    0x61, 0x01, 0x2c, // PUSH2 300
+    0x5b, // JUMPDEST (10)
+    0x80, 0x15, 0x60, 0x17, 0x57, // DUP1 ISZERO PUSH1 end JUMPI
+    0x60, 0x01, 0x90, 0x03, // counter - 1
+    0x60, 0x0a, 0x56, // JUMP loop
+    0x5b, 0x00, // JUMPDEST (23): STOP
+];
+
+/// The struct logger records within a budget: a trace that would record more (here, a
+/// megabyte of memory at each of thousands of steps, `enableMemory`) is refused with -32005
+/// naming the other tracers, for a mined transaction and for a call alike; the same trace
+/// without memory, and the call tracer, answer.
+#[tokio::test(flavor = "multi_thread")]
+async fn traces_have_a_budget() {
+    let node = node_with(NodeConfig::test()).await;
+    let url = node.http_endpoint();
+    let runtime = MEMORY_LOOP;
+    let mut initcode = vec![0x60, runtime.len() as u8, 0x60, 12, 0x60, 0x00, 0x39];
+    initcode.extend([0x60, runtime.len() as u8, 0x60, 0x00, 0xf3]);
+    initcode.extend(runtime);
+    let deploy = json!([{ "from": ADDR0, "data": Bytes::from(initcode), "gas": "0x100000" }]);
+    let hash = rpc(&url, "eth_sendTransaction", deploy).await["result"].clone();
+    let receipt = rpc(&url, "eth_getTransactionReceipt", json!([hash])).await["result"].clone();
+    let looper: Address = serde_json::from_value(receipt["contractAddress"].clone()).unwrap();
+    let call = json!({ "from": ADDR0, "to": looper, "gas": "0x4c4b40" });
+    let hash = rpc(&url, "eth_sendTransaction", json!([call])).await["result"].clone();
+
+    let refusal = "trace too large: the struct logger would record more than 268435456 bytes; \
+                   use callTracer, prestateTracer or flatCallTracer, or disableStack and leave \
+                   enableMemory off";
+    let memory = json!({ "enableMemory": true });
+    let (code, message) = rpc_error(&url, "debug_traceTransaction", json!([hash, memory])).await;
+    assert_eq!((code, message.as_str()), (-32005, refusal));
+    let (code, message) = rpc_error(&url, "debug_traceCall", json!([call, "latest", memory])).await;
+    assert_eq!((code, message.as_str()), (-32005, refusal));
+
+    let plain = rpc(&url, "debug_traceTransaction", json!([hash, {}])).await;
+    let steps = plain["result"]["structLogs"].as_array().map_or(0, Vec::len);
+    assert!(steps > 3_000, "{steps} steps");
+    let calls =
+        rpc(&url, "debug_traceTransaction", json!([hash, { "tracer": "callTracer" }])).await;
+    assert_eq!(calls["result"]["to"], json!(looper.to_string().to_lowercase()), "{calls}");
+}

@@ -13,6 +13,12 @@
 //! **Replay mode** there: results come from the block's job records after their signatures
 //! are verified, so no model runs and no executor is asked. A call (`debug_traceCall`) runs
 //! like `eth_call`, in Call mode.
+//!
+//! **The struct logger is bounded** ([`STRUCT_LOG_BUDGET`]): it records every step (with the
+//! stack, and memory when asked), which a 30 M-gas transaction can make gigabytes of. Its
+//! recording stops once the steps recorded would take more than the budget (about 64 bytes per
+//! step, 32 per stack word, the memory's size when `enableMemory`), and the trace is refused
+//! with -32005 naming the other tracers; execution itself is never changed.
 
 use super::{Backend, CallOverrides, TxLocation, build::BlockParams, call::call_error};
 use crate::{
@@ -36,6 +42,7 @@ use anh_precompiles::ReplayOracle;
 use revm::{
     DatabaseCommit, InspectEvm, Inspector,
     context::{TxEnv, result::ResultAndState},
+    interpreter::{CallInputs, CallOutcome, CreateInputs, CreateOutcome, Interpreter},
 };
 use revm_inspectors::tracing::{
     DebugInspector, DebugInspectorError, TracingInspector, TracingInspectorConfig,
@@ -48,6 +55,132 @@ const TRACERS: &str = "the built-in tracers are callTracer, prestateTracer, 4byt
                        flatCallTracer, muxTracer, noopTracer and erc7562Tracer; leave \"tracer\" \
                        out for the struct logger";
 
+/// Bytes the struct logger may record for one trace (an estimate: see the module docs).
+pub const STRUCT_LOG_BUDGET: u64 = 256 << 20;
+
+/// An inspector that forwards everything to `inner`, but stops forwarding steps once the
+/// steps forwarded would cost more than the budget (each `64` bytes plus the stack and memory
+/// it records); execution is never changed.
+#[derive(Debug)]
+pub(super) struct Budgeted<I> {
+    pub(super) inner: I,
+    /// `None`: no budget (tracers that record no steps).
+    budget: Option<u64>,
+    stack: bool,
+    memory: bool,
+    spent: u64,
+    /// Whether the current step was forwarded (its `step_end` goes the same way).
+    forwarding: bool,
+    exceeded: bool,
+}
+
+impl<I> Budgeted<I> {
+    fn new(inner: I, opts: &GethDebugTracingOptions) -> Self {
+        let struct_logger = match &opts.tracer {
+            None => true,
+            Some(GethDebugTracerType::JsTracer(code)) => code.is_empty(),
+            Some(_) => false,
+        };
+        let config = &opts.config;
+        Self {
+            inner,
+            budget: struct_logger.then_some(STRUCT_LOG_BUDGET),
+            stack: !config.disable_stack.unwrap_or(false),
+            memory: config.enable_memory.unwrap_or(false),
+            spent: 0,
+            forwarding: true,
+            exceeded: false,
+        }
+    }
+
+    /// The refusal of a trace that ran past its budget.
+    fn check(&self) -> HostResult<()> {
+        if self.exceeded {
+            return Err(HostError::LimitExceeded(format!(
+                "trace too large: the struct logger would record more than {STRUCT_LOG_BUDGET} \
+                 bytes; use callTracer, prestateTracer or flatCallTracer, or disableStack and \
+                 leave enableMemory off"
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl<CTX, I: Inspector<CTX>> Inspector<CTX> for Budgeted<I> {
+    fn initialize_interp(&mut self, interp: &mut Interpreter, context: &mut CTX) {
+        self.inner.initialize_interp(interp, context);
+    }
+
+    fn step(&mut self, interp: &mut Interpreter, context: &mut CTX) {
+        if let Some(budget) = self.budget {
+            let mut cost = 64;
+            if self.stack {
+                cost += 32 * interp.stack.len() as u64;
+            }
+            if self.memory {
+                cost += interp.memory.len() as u64;
+            }
+            self.spent = self.spent.saturating_add(cost);
+            if self.spent > budget {
+                self.exceeded = true;
+            }
+        }
+        self.forwarding = !self.exceeded;
+        if self.forwarding {
+            self.inner.step(interp, context);
+        }
+    }
+
+    fn step_end(&mut self, interp: &mut Interpreter, context: &mut CTX) {
+        if self.forwarding {
+            self.inner.step_end(interp, context);
+        }
+    }
+
+    fn log(&mut self, context: &mut CTX, log: alloy_primitives::Log) {
+        self.inner.log(context, log);
+    }
+
+    fn log_full(
+        &mut self,
+        interp: &mut Interpreter,
+        context: &mut CTX,
+        log: alloy_primitives::Log,
+    ) {
+        self.inner.log_full(interp, context, log);
+    }
+
+    fn call(&mut self, context: &mut CTX, inputs: &mut CallInputs) -> Option<CallOutcome> {
+        self.inner.call(context, inputs)
+    }
+
+    fn call_end(&mut self, context: &mut CTX, inputs: &CallInputs, outcome: &mut CallOutcome) {
+        self.inner.call_end(context, inputs, outcome);
+    }
+
+    fn create(&mut self, context: &mut CTX, inputs: &mut CreateInputs) -> Option<CreateOutcome> {
+        self.inner.create(context, inputs)
+    }
+
+    fn create_end(
+        &mut self,
+        context: &mut CTX,
+        inputs: &CreateInputs,
+        outcome: &mut CreateOutcome,
+    ) {
+        self.inner.create_end(context, inputs, outcome);
+    }
+
+    fn selfdestruct(
+        &mut self,
+        contract: alloy_primitives::Address,
+        target: alloy_primitives::Address,
+        value: alloy_primitives::U256,
+    ) {
+        self.inner.selfdestruct(contract, target, value);
+    }
+}
+
 impl Backend {
     /// `debug_traceTransaction`: re-executes the block of the transaction with `hash` up to it
     /// (Replay mode for the DNN precompiles) and traces it with the tracer of `opts`; `None`
@@ -57,7 +190,7 @@ impl Backend {
         hash: &B256,
         opts: GethDebugTracingOptions,
     ) -> HostResult<Option<GethTrace>> {
-        let inspector = tracer(opts)?;
+        let inspector = Budgeted::new(tracer(opts.clone())?, &opts);
         let Some(TxLocation::Mined(block, index)) = self.transaction(hash) else {
             return Ok(None);
         };
@@ -82,7 +215,7 @@ impl Backend {
         id: BlockId,
         opts: GethDebugTracingOptions,
     ) -> HostResult<Vec<TraceResult>> {
-        let inspector = tracer(opts)?;
+        let inspector = Budgeted::new(tracer(opts.clone())?, &opts);
         let block = self.mined_block(id)?;
         if block.transactions.is_empty() {
             return Ok(Vec::new());
@@ -110,7 +243,7 @@ impl Backend {
                 "txIndex is not supported: trace the call on a whole block's state instead".into(),
             ));
         }
-        let inspector = tracer(opts.tracing_options)?;
+        let inspector = Budgeted::new(tracer(opts.tracing_options.clone())?, &opts.tracing_options);
         let overrides = CallOverrides {
             state: opts.state_overrides,
             block: opts.block_overrides.map(Box::new),
@@ -126,7 +259,9 @@ impl Backend {
         let mut evm =
             self.evm.evm_with_inspector(db, cfg, block, self.evm.call_precompiles(), inspector);
         let result = evm.inspect_tx(tx.clone()).map_err(|e| call_error(e, from))?;
+        evm.inspector.check()?;
         evm.inspector
+            .inner
             .get_result(None, &tx, &evm.ctx.block, &result, &mut evm.ctx.journaled_state.database)
             .map_err(trace_error)
     }
@@ -258,15 +393,17 @@ struct Replayed<'a> {
 
 /// What a geth tracer makes of a replayed transaction; fuses the inspector for the next one.
 fn geth_trace(
-    evm: &mut AnhInspectingEvm<StateDb, DebugInspector>,
+    evm: &mut AnhInspectingEvm<StateDb, Budgeted<DebugInspector>>,
     replayed: Replayed<'_>,
 ) -> HostResult<GethTrace> {
+    evm.inspector.check()?;
     let context = TransactionContext::default()
         .with_block_hash(replayed.block.hash)
         .with_tx_index(replayed.index)
         .with_tx_hash(replayed.mined.hash);
     let trace = evm
         .inspector
+        .inner
         .get_result(
             Some(context),
             replayed.tx,
@@ -275,7 +412,7 @@ fn geth_trace(
             &mut evm.ctx.journaled_state.database,
         )
         .map_err(trace_error)?;
-    evm.inspector.fuse().map_err(trace_error)?;
+    evm.inspector.inner.fuse().map_err(trace_error)?;
     Ok(trace)
 }
 
