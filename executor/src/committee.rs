@@ -554,11 +554,9 @@ impl CommitteeOracle {
     /// Member indices in the order job `id` asks them: [`leader_order`], with the members in
     /// back-off moved to the end (in the same relative order).
     fn order(&self, id: B256) -> Vec<usize> {
-        let now = std::time::Instant::now();
-        let health = self.health.lock();
-        let backed_off = |m: &usize| health.get(*m).and_then(|h| h.until).is_some_and(|u| u > now);
+        let slow = self.backed_off();
         let (slow, mut order): (Vec<usize>, Vec<usize>) =
-            leader_order(id, self.config.members.len()).into_iter().partition(backed_off);
+            leader_order(id, self.config.members.len()).into_iter().partition(|m| slow.contains(m));
         order.extend(slow);
         order
     }

@@ -120,6 +120,18 @@ async fn a_full_pool_refuses_and_recovers() {
     assert!(reply.get("result").is_some(), "room again after a block: {reply}");
 }
 
+/// Deploys `runtime` (under 256 bytes) from dev account 0; its address.
+async fn deploy_runtime(url: &str, runtime: &[u8]) -> Address {
+    let len = u8::try_from(runtime.len()).expect("a short runtime");
+    // CODECOPY(0, 12, len); RETURN(0, len); then the runtime.
+    let mut initcode = vec![0x60, len, 0x60, 12, 0x60, 0x00, 0x39, 0x60, len, 0x60, 0x00, 0xf3];
+    initcode.extend(runtime);
+    let deploy = json!([{ "from": ADDR0, "data": Bytes::from(initcode), "gas": "0x100000" }]);
+    let hash = rpc(url, "eth_sendTransaction", deploy).await["result"].clone();
+    let receipt = rpc(url, "eth_getTransactionReceipt", json!([hash])).await["result"].clone();
+    serde_json::from_value(receipt["contractAddress"].clone()).expect("deployed")
+}
+
 /// Runtime code that emits `LOG0` 10 001 times (a loop on a counter), then stops.
 const LOGGER_10001: [u8; 23] = [
     0x61, 0x27, 0x11, // PUSH2 10001
@@ -137,14 +149,7 @@ const LOGGER_10001: [u8; 23] = [
 async fn get_logs_caps_its_results() {
     let node = node_with(NodeConfig::test()).await;
     let url = node.http_endpoint();
-    let runtime = LOGGER_10001;
-    let mut initcode = vec![0x60, runtime.len() as u8, 0x60, 12, 0x60, 0x00, 0x39];
-    initcode.extend([0x60, runtime.len() as u8, 0x60, 0x00, 0xf3]);
-    initcode.extend(runtime);
-    let deploy = json!([{ "from": ADDR0, "data": Bytes::from(initcode), "gas": "0x100000" }]);
-    let hash = rpc(&url, "eth_sendTransaction", deploy).await["result"].clone();
-    let receipt = rpc(&url, "eth_getTransactionReceipt", json!([hash])).await["result"].clone();
-    let logger: Address = serde_json::from_value(receipt["contractAddress"].clone()).unwrap();
+    let logger = deploy_runtime(&url, &LOGGER_10001).await;
     let call = json!([{ "from": ADDR0, "to": logger, "gas": "0x7a1200" }]);
     let hash = rpc(&url, "eth_sendTransaction", call).await["result"].clone();
     let receipt = rpc(&url, "eth_getTransactionReceipt", json!([hash])).await["result"].clone();
@@ -423,14 +428,7 @@ const MEMORY_LOOP: [u8; 25] = [
 async fn traces_have_a_budget() {
     let node = node_with(NodeConfig::test()).await;
     let url = node.http_endpoint();
-    let runtime = MEMORY_LOOP;
-    let mut initcode = vec![0x60, runtime.len() as u8, 0x60, 12, 0x60, 0x00, 0x39];
-    initcode.extend([0x60, runtime.len() as u8, 0x60, 0x00, 0xf3]);
-    initcode.extend(runtime);
-    let deploy = json!([{ "from": ADDR0, "data": Bytes::from(initcode), "gas": "0x100000" }]);
-    let hash = rpc(&url, "eth_sendTransaction", deploy).await["result"].clone();
-    let receipt = rpc(&url, "eth_getTransactionReceipt", json!([hash])).await["result"].clone();
-    let looper: Address = serde_json::from_value(receipt["contractAddress"].clone()).unwrap();
+    let looper = deploy_runtime(&url, &MEMORY_LOOP).await;
     let call = json!({ "from": ADDR0, "to": looper, "gas": "0x4c4b40" });
     let hash = rpc(&url, "eth_sendTransaction", json!([call])).await["result"].clone();
 
