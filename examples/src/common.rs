@@ -319,3 +319,55 @@ pub fn chart(width: usize, height: usize, series: &[([u8; 3], &[f64])]) -> Image
     }
     image
 }
+
+/// The gas an example's README states in its gas table for the row whose first cell starts
+/// with `row`: the first number of the row's second cell (`320 053`, `~331 000`), read with its
+/// digit groups joined. The examples' tests hold their measured gas against it.
+pub fn readme_gas(readme: &str, row: &str) -> Result<u64> {
+    let line = readme
+        .lines()
+        .find(|l| l.strip_prefix("| ").is_some_and(|rest| rest.starts_with(row)))
+        .ok_or_else(|| format!("the README has no gas row starting with {row:?}"))?;
+    let cell = line.split('|').nth(2).ok_or_else(|| format!("no gas cell in {line:?}"))?;
+    let digits: String = cell
+        .trim()
+        .trim_start_matches('~')
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == ' ')
+        .filter(char::is_ascii_digit)
+        .collect();
+    Ok(digits.parse().map_err(|e| format!("no number in {cell:?}: {e}"))?)
+}
+
+/// Whether `measured` gas is within 1 % of what the README's `row` states.
+pub fn check_readme_gas(readme: &str, row: &str, measured: u64) -> Result<()> {
+    let stated = readme_gas(readme, row)?;
+    let off = measured.abs_diff(stated) as f64 / stated as f64;
+    if off > 0.01 {
+        return Err(format!(
+            "the README says {stated} gas for {row:?}, the run used {measured} ({:.1} % off): \
+             update the README",
+            off * 100.0
+        )
+        .into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod readme_tests {
+    use super::*;
+
+    /// Rows are found by their first cell's start; grouped digits and a `~` read as a number.
+    #[test]
+    fn reads_gas_rows() {
+        let readme = "| transaction | gas |\n|---|---|\n| guarded flash loan (`open`) | 320 053 |\n\
+                      | `train` transaction (mean) | ~331 140 (100 steps) |\n";
+        assert_eq!(readme_gas(readme, "guarded flash loan").unwrap(), 320_053);
+        assert_eq!(readme_gas(readme, "`train` transaction").unwrap(), 331_140);
+        assert!(readme_gas(readme, "missing").is_err());
+        assert!(check_readme_gas(readme, "guarded flash loan", 322_000).is_ok());
+        let e = check_readme_gas(readme, "guarded flash loan", 330_000).unwrap_err();
+        assert!(e.to_string().contains("3.1 % off"), "{e}");
+    }
+}

@@ -17,6 +17,11 @@ async fn loss_curve() {
     let out = tempfile::tempdir().unwrap();
     let report = anh_examples::loss_curve::run(&devnet, out.path(), 10).await.unwrap();
     assert!(report.losses[9] < report.losses[0] / 4.0, "{:?}", report.losses);
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/loss-curve/README.md"))
+            .unwrap();
+    let mean = report.gas.iter().sum::<u64>() / report.gas.len() as u64;
+    anh_examples::common::check_readme_gas(&readme, "`train`, mean of the run", mean).unwrap();
     let png = std::fs::read(out.path().join("loss-curve.png")).unwrap();
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
 }

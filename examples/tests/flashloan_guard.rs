@@ -47,6 +47,21 @@ async fn flashloan_guard_blocks_the_attack_and_passes_honest_trades() {
         "the attested verdict is manipulation"
     );
     assert!(report.guard_overhead > 0, "screening costs gas: {}", report.guard_overhead);
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/flashloan-guard/README.md"))
+            .unwrap();
+    let mean = |gas: &[u64]| gas.iter().sum::<u64>() / gas.len() as u64;
+    let others: Vec<u64> = report.trades[1..].iter().map(|t| t.gas).collect();
+    for (row, measured) in [
+        ("guarded swap, the first", report.trades[0].gas),
+        ("guarded swap, the others", mean(&others)),
+        ("guarded flash loan", report.leverage_gas),
+        ("blocked attack", attack.gas),
+        ("what the detector adds to a swap", report.guard_overhead as u64),
+        ("`train` transaction, mean", mean(&report.train_gas)),
+    ] {
+        anh_examples::common::check_readme_gas(&readme, row, measured).unwrap();
+    }
     let (small, large) = (report.boundary.first().unwrap(), report.boundary.last().unwrap());
     assert!(
         !small.1 && large.1,

@@ -23,6 +23,13 @@ async fn gan_nft_mints_distinct_decodable_images() {
         assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
         assert!(token.gas > 21_000, "{}", token.gas);
     }
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/gan-nft/README.md")).unwrap();
+    let check = anh_examples::common::check_readme_gas;
+    check(&readme, "`mint`, the first token", report.tokens[0].gas).unwrap();
+    for token in &report.tokens[1..] {
+        check(&readme, "`mint`, each later token", token.gas).unwrap();
+    }
     assert!(report.min_difference() >= 4.0, "images too alike: {}", report.min_difference());
     assert!(report.duplicate_revert.contains("seed already minted"), "{}", report.duplicate_revert);
     assert!(report.unknown_revert.contains("unknown token id"), "{}", report.unknown_revert);
