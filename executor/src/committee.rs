@@ -569,15 +569,8 @@ impl CommitteeOracle {
     }
 
     fn settled(&self, job: &Job, candidate: &Candidate) -> JobRecord {
-        let record = JobRecord {
-            job: job.id(),
-            kind: job.kind as u8,
-            model: job.model,
-            rule: job.rule,
-            output: candidate.output.clone(),
-            signatures: candidate.signatures.values().cloned().collect(),
-            failure: Bytes::new(),
-        };
+        let signatures = candidate.signatures.values().cloned().collect();
+        let record = job.record(candidate.output.clone(), signatures, Bytes::new());
         // Never put into a block what a replaying node would refuse.
         if let Err(e) = self.config.committee.verify(self.config.chain_id, &record) {
             tracing::error!(job = %job.id(), error = %e, "a settled record does not verify");
@@ -590,15 +583,8 @@ impl CommitteeOracle {
 
     /// The record of a failure `t` members signed.
     fn failed(&self, job: &Job, claim: &FailureClaim) -> JobRecord {
-        let record = JobRecord {
-            job: job.id(),
-            kind: job.kind as u8,
-            model: job.model,
-            rule: job.rule,
-            output: Bytes::new(),
-            signatures: claim.signatures.values().cloned().collect(),
-            failure: claim.failure.clone(),
-        };
+        let signatures = claim.signatures.values().cloned().collect();
+        let record = job.record(Bytes::new(), signatures, claim.failure.clone());
         if let Err(e) = self.config.committee.verify(self.config.chain_id, &record) {
             tracing::error!(job = %job.id(), error = %e, "a signed failure does not verify");
             return self.unprovable(job, OracleError::Failed(format!("attestation error: {e}")));
@@ -613,15 +599,7 @@ impl CommitteeOracle {
     fn unprovable(&self, job: &Job, error: OracleError) -> JobRecord {
         self.unprovable_jobs.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(job = %job.id(), %error, "job not settled: its transaction leaves the block");
-        JobRecord {
-            job: job.id(),
-            kind: job.kind as u8,
-            model: job.model,
-            rule: job.rule,
-            output: Bytes::new(),
-            signatures: Vec::new(),
-            failure: JobRecord::failure_of(&error),
-        }
+        job.record(Bytes::new(), Vec::new(), JobRecord::failure_of(&error))
     }
 }
 

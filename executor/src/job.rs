@@ -11,7 +11,7 @@
 use crate::error::{ExecutorError, Result};
 use alloy_primitives::{B256, Bytes};
 use anh_precompiles::{
-    JobKind, Rule,
+    JobKind, JobRecord, Rule,
     attestation::{digest, failure_digest, job_id},
 };
 use serde::{Deserialize, Serialize};
@@ -56,6 +56,20 @@ impl Job {
     /// What a member signs for `output` of this job.
     pub fn digest(&self, output: &[u8]) -> B256 {
         digest(self.chain_id, self.id(), output, &self.rule)
+    }
+
+    /// The block record of this job's outcome: `output` (settled) or `failure`, with
+    /// `signatures`.
+    pub fn record(&self, output: Bytes, signatures: Vec<Bytes>, failure: Bytes) -> JobRecord {
+        JobRecord {
+            job: self.id(),
+            kind: self.kind as u8,
+            model: self.model,
+            rule: self.rule,
+            output,
+            signatures,
+            failure,
+        }
     }
 
     /// What a member signs when this job fails with `failure`.
