@@ -20,7 +20,9 @@
 //! `Authorization: Bearer <token>` (else HTTP 401), and `anh_putModel`, which cannot carry it,
 //! is refused pointing there. Models the chain itself stores (what the committee trains) are
 //! not uploads and are never refused for the quota.
-//! - `GET /models/{hash}`: the raw file (`application/octet-stream`), or 404.
+//! - `GET /models/{hash}`: the raw file (`application/octet-stream`), or 404. A stored file is
+//!   streamed in 256 KiB chunks, its hash checked once ([`ModelStore::verified_file`]), not
+//!   read whole and re-hashed per request.
 
 use alloy_eips::BlockId;
 use alloy_primitives::{B256, Bytes};
@@ -318,6 +320,33 @@ async fn get_model_file(State(api): State<ModelApi>, Path(hash): Path<String>) -
     let Ok(hash) = hash.parse::<B256>() else {
         return (StatusCode::BAD_REQUEST, "expected a 32-byte hex model hash\n").into_response();
     };
+    let store = api.store.clone();
+    let file = tokio::task::spawn_blocking(move || store.verified_file(&hash)).await;
+    if let Ok(Some((path, len))) = file
+        && let Ok(file) = tokio::fs::File::open(&path).await
+    {
+        let chunks = futures::stream::unfold(file, |mut file| async move {
+            use tokio::io::AsyncReadExt;
+            let mut chunk = vec![0u8; 256 << 10];
+            match file.read(&mut chunk).await {
+                Ok(0) => None,
+                Ok(n) => {
+                    chunk.truncate(n);
+                    Some((Ok::<_, std::io::Error>(chunk), file))
+                }
+                Err(e) => Some((Err(e), file)),
+            }
+        });
+        return (
+            [
+                (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+                (header::CONTENT_LENGTH, len.to_string()),
+            ],
+            Body::from_stream(chunks),
+        )
+            .into_response();
+    }
+    // Held in memory only (trained by a call), or not at all.
     match tokio::task::spawn_blocking(move || api.store.get(&hash)).await {
         Ok(Some(bytes)) => {
             ([(header::CONTENT_TYPE, "application/octet-stream")], Body::from(bytes))

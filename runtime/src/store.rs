@@ -56,6 +56,9 @@ pub struct ModelStore {
     infos: RwLock<HashMap<B256, ModelInfo>>,
     /// Models kept in memory only ([`ModelStore::put_scratch`]).
     scratch: Mutex<Scratch>,
+    /// Files whose bytes were checked against their hash, with the length and modification
+    /// time they had then ([`ModelStore::verified_file`]).
+    verified: RwLock<HashMap<B256, (u64, std::time::SystemTime)>>,
     /// Keeps a [`ModelStore::temporary`] folder alive as long as the store.
     _temp: Option<TempDir>,
 }
@@ -130,6 +133,7 @@ impl ModelStore {
             limits,
             infos: RwLock::new(HashMap::new()),
             scratch: Mutex::default(),
+            verified: RwLock::default(),
             _temp: None,
         })
     }
@@ -199,6 +203,7 @@ impl ModelStore {
             let _ = std::fs::remove_file(self.parent_path(&hash));
         }
         self.write_atomically(&path, bytes)?;
+        self.mark_verified(&hash);
         info.parent = parent;
         self.infos.write().insert(hash, info.clone());
         self.scratch.lock().remove(&hash);
@@ -277,6 +282,35 @@ impl ModelStore {
         }
     }
 
+    /// The file of `model` and its length, its bytes checked against the hash once (when
+    /// written or first read) and again only if its length or modification time changed since:
+    /// a server can stream it without reading and hashing it per request. `None` if the store
+    /// holds no such file (a model kept in memory only has none) or it is corrupt.
+    pub fn verified_file(&self, model: &B256) -> Option<(PathBuf, u64)> {
+        let path = self.model_path(model);
+        let stamp = |path: &Path| {
+            let meta = std::fs::metadata(path).ok()?;
+            Some((meta.len(), meta.modified().ok()?))
+        };
+        let now = stamp(&path)?;
+        if self.verified.read().get(model) == Some(&now) {
+            return Some((path, now.0));
+        }
+        self.read(model).ok()?;
+        let now = stamp(&path)?;
+        Some((path, now.0))
+    }
+
+    /// Notes that the file of `model` holds its bytes now.
+    fn mark_verified(&self, model: &B256) {
+        let path = self.model_path(model);
+        if let Ok(meta) = std::fs::metadata(&path)
+            && let Ok(modified) = meta.modified()
+        {
+            self.verified.write().insert(*model, (meta.len(), modified));
+        }
+    }
+
     /// The bytes of `model`, checked against its hash.
     pub fn read(&self, model: &B256) -> Result<Vec<u8>> {
         let path = self.model_path(model);
@@ -293,8 +327,10 @@ impl ModelStore {
         let actual = keccak256(&bytes);
         if actual != *model {
             self.infos.write().remove(model);
+            self.verified.write().remove(model);
             return Err(RuntimeError::CorruptModel { expected: *model, actual, path });
         }
+        self.mark_verified(model);
         Ok(bytes)
     }
 

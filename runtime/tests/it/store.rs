@@ -92,16 +92,23 @@ fn size_limit_refuses_before_writing() {
     assert!(!store.contains(&keccak256(&bytes)));
 }
 
-/// A file corrupted on disk is never served: `get` is `None`, `read` says why.
+/// A file corrupted on disk is never served: `get` and `verified_file` are `None` (the file
+/// was verified when written, and is checked again since its length or modification time
+/// changed), `read` says why.
 #[test]
 fn corrupt_file_is_not_served() {
     let store = ModelStore::temporary().expect("store");
     let info = store.put(&fixture("mlp.onnx")).expect("accepted");
     let path = store.model_path(&info.hash);
+    let verified = store.verified_file(&info.hash).expect("verified when written");
+    assert_eq!(verified, (path.clone(), fixture("mlp.onnx").len() as u64));
+    assert_eq!(store.verified_file(&B256::ZERO), None);
+    std::thread::sleep(std::time::Duration::from_millis(20));
     let mut bytes = std::fs::read(&path).expect("read");
     let last = bytes.len() - 1;
     bytes[last] ^= 0xff;
     std::fs::write(&path, &bytes).expect("corrupt it");
+    assert_eq!(store.verified_file(&info.hash), None, "changed on disk: checked again");
     assert_eq!(store.get(&info.hash), None);
     let e = store.read(&info.hash).unwrap_err();
     assert!(
