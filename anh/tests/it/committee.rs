@@ -629,3 +629,40 @@ async fn no_quorum_leaves_the_transaction_out() {
     assert_eq!(raw_block(&url, head).await.hash, raw_block(&furl, head).await.hash);
     assert_eq!(stats(&furl).await["inferencesRun"], 0);
 }
+
+/// The committee-block part of `scripts/gpu-check.sh`, run only with `ANH_REQUIRE_CUDA=1` (a
+/// GPU machine, a `--features cuda` build, the GPU library): a node whose in-process executors
+/// run on CUDA mines an inference transaction with a settled record, and a follower replays
+/// it to the same block; the time of the mined transaction is printed.
+#[tokio::test(flavor = "multi_thread")]
+async fn committee_block_on_cuda() {
+    if std::env::var("ANH_REQUIRE_CUDA").as_deref() != Ok("1") {
+        eprintln!("committee_block_on_cuda: skipped (set ANH_REQUIRE_CUDA=1 on a GPU machine)");
+        return;
+    }
+    let mut config = NodeConfig::test();
+    config.dnn.device = anh_runtime::Device::Cuda { device_id: 0 };
+    let builder = node_with(config).await;
+    assert!(
+        matches!(builder.models().device(), anh_runtime::Device::Cuda { .. }),
+        "fell back to CPU"
+    );
+    let url = builder.http_endpoint();
+    let provider = provider(&builder, KEY0);
+    let (model, consumer_address) = setup(&url, &provider).await;
+    let started = Instant::now();
+    let hash = submit(&provider, consumer_address, run_call(model, [0.5, -1.0, 2.0, 0.25])).await;
+    let r = receipt(&provider, hash).await;
+    let elapsed = started.elapsed();
+    assert!(r.status());
+    let block = raw_block(&url, r.block_number.unwrap()).await;
+    assert!(block.jobs[0].is_settled() && block.jobs[0].signatures.len() >= 2);
+    let follower = follower(&url).await;
+    let head = provider.get_block_number().await.unwrap();
+    assert_eq!(sync_status(&follower.http_endpoint(), head).await["state"], "synced");
+    assert_eq!(
+        raw_block(&follower.http_endpoint(), head).await.hash,
+        raw_block(&url, head).await.hash
+    );
+    println!("| mined inference transaction, 3 CUDA executors | {elapsed:?} |");
+}

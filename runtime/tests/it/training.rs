@@ -138,3 +138,68 @@ fn divergence_and_bad_input() {
     let err = runtime.train(model, batch(&x, &y), &params(1, 0.1, 9, 1), &|_, _| {}).unwrap_err();
     assert!(err.to_string().contains("unknown loss 9"), "{err}");
 }
+
+/// The CUDA check of `scripts/gpu-check.sh`, run only with `ANH_REQUIRE_CUDA=1` (on a GPU
+/// machine, a `--features cuda` build and the GPU library): the runtime must stay on CUDA
+/// (no fallback), every fixture's outputs match the CPU's within 10⁻⁶ + 10⁻⁴ relative, a training
+/// run's losses match the CPU's within 10⁻³, and the times of both are printed side by side.
+#[test]
+fn cuda_against_cpu() {
+    if std::env::var("ANH_REQUIRE_CUDA").as_deref() != Ok("1") {
+        eprintln!("cuda_against_cpu: skipped (set ANH_REQUIRE_CUDA=1 on a GPU machine)");
+        return;
+    }
+    use anh_precompiles::Rule;
+    use anh_runtime::{Device, RuntimeConfig};
+    use std::time::Instant;
+    let store = Arc::new(ModelStore::temporary().unwrap());
+    let cuda = crate::common::runtime_with(
+        store.clone(),
+        RuntimeConfig { device: Device::Cuda { device_id: 0 }, ..RuntimeConfig::default() },
+    );
+    let cpu = runtime(store.clone());
+    assert!(matches!(cuda.active_device(), Device::Cuda { .. }), "fell back to CPU");
+    for name in crate::common::GOOD_MODELS {
+        let model = store.put(&crate::common::fixture(&format!("{name}.onnx"))).unwrap().hash;
+        for case in crate::common::expected(name).cases {
+            let inputs: Vec<HostTensor> = case.inputs.iter().map(|t| t.to_host()).collect();
+            let on_gpu = cuda.run(model, inputs.clone()).unwrap();
+            let on_cpu = cpu.run(model, inputs).unwrap();
+            Rule::tolerance(1_000, 100_000)
+                .check(&on_cpu, &on_gpu)
+                .unwrap_or_else(|e| panic!("{name}: CUDA against CPU: {e}"));
+        }
+    }
+    assert!(matches!(cuda.active_device(), Device::Cuda { .. }), "fell back to CPU");
+    // A model with real work: 64 layers of 1 024 × 1 024, a batch of 64 (4.3 GMAC).
+    let deep = store.put(&synth::deep_mlp(1024, 64)).unwrap().hash;
+    let x = HostTensor::new(vec![64, 1024], TensorData::F32(vec![0.01; 64 * 1024])).unwrap();
+    let time = |runtime: &anh_runtime::OrtRuntime| {
+        runtime.run(deep, vec![x.clone()]).unwrap(); // session creation, warm-up
+        let started = Instant::now();
+        let out = runtime.run(deep, vec![x.clone()]).unwrap();
+        (started.elapsed(), out)
+    };
+    let ((gpu_time, gpu_out), (cpu_time, cpu_out)) = (time(&cuda), time(&cpu));
+    Rule::tolerance(1_000, 1_000_000).check(&cpu_out, &gpu_out).unwrap();
+    let (x, y) = blobs(256);
+    let parent = store.put(&synth::classifier(2, &[64, 64], 2, 7)).unwrap().hash;
+    let train = |runtime: &anh_runtime::OrtRuntime| {
+        let started = Instant::now();
+        let out = runtime.train(parent, batch(&x, &y), &params(50, 0.05, 2, 3), &|_, _| {});
+        (started.elapsed(), out.unwrap())
+    };
+    let ((gpu_train, g), (cpu_train, c)) = (train(&cuda), train(&cpu));
+    for (a, b) in g.losses.iter().zip(&c.losses) {
+        assert!(
+            (a - b).abs() <= 1e-3 * b.abs().max(1.0),
+            "losses {:?} vs {:?}",
+            g.losses,
+            c.losses
+        );
+    }
+    println!("| check | CUDA | CPU |");
+    println!("|---|---|---|");
+    println!("| deep MLP, 4.3 GMAC, one run | {gpu_time:?} | {cpu_time:?} |");
+    println!("| training, 50 Adam steps, batch 256 | {gpu_train:?} | {cpu_train:?} |");
+}
