@@ -33,9 +33,11 @@
 //!
 //! A node holding subgraphs costs the fallback for itself plus its subgraphs' costs. `If`
 //! costs both branches (the larger one would do; both is conservative). `Loop` costs its
-//! body times the trip count when that is a constant below 2^31, else once. `Scan` costs its
-//! body times the scan length when known, else once. Loops priced once are a known
-//! underestimate: the precompile's run-time limit bounds them.
+//! body times its trip count, which must be a constant below 2^31; `Scan` its body times the
+//! scan length, which must be known. A loop whose iterations cannot be counted before it runs
+//! (a trip count from an input or computed, none at all, or a scan over an unknown length)
+//! refuses the model ([`AnalysisError::Unpriceable`], naming the node): its work could not be
+//! paid for by gas fixed before it runs.
 //!
 //! A propagated shape whose element count overflows `u64` refuses the model
 //! ([`AnalysisError::ShapeOverflow`]); a total that overflows refuses it too
@@ -52,7 +54,7 @@ type Shape = Vec<u64>;
 /// Integer constants longer than this are not tracked (shapes and axes are short).
 const MAX_CONST_LEN: u64 = 1024;
 
-/// Loop trip counts at or above this are treated as unknown.
+/// Loop trip counts at or above this refuse the model.
 const MAX_LOOP_TRIPS: i64 = 1 << 31;
 
 /// Names visible while propagating one graph: its own values, then its parents'.
@@ -279,15 +281,32 @@ fn subgraph_cost(node: &NodeProto, scope: &Scope<'_>) -> Result<u64, AnalysisErr
     if total == 0 {
         return Ok(0);
     }
+    let unpriceable = |reason: &str| AnalysisError::Unpriceable {
+        node: match node.name.as_str() {
+            "" => format!(
+                "{} node (output \"{}\")",
+                node.op_type,
+                node.output.first().map_or("", String::as_str)
+            ),
+            name => format!("{} node \"{name}\"", node.op_type),
+        },
+        reason: reason.into(),
+    };
     let trips = match node.op_type.as_str() {
-        "Loop" => node
-            .input
-            .first()
-            .filter(|n| !n.is_empty())
-            .and_then(|n| scope.konst(n))
-            .and_then(|v| v.first().copied())
-            .filter(|&m| (0..MAX_LOOP_TRIPS).contains(&m))
-            .map_or(1, |m| m as u64),
+        "Loop" => {
+            let count = node.input.first().filter(|n| !n.is_empty()).ok_or_else(|| {
+                unpriceable("it has no trip count (it runs until its condition says stop)")
+            })?;
+            let m = scope.konst(count).and_then(|v| v.first().copied()).ok_or_else(|| {
+                unpriceable(
+                    "its trip count is not a constant (it comes from an input or is computed)",
+                )
+            })?;
+            if !(0..MAX_LOOP_TRIPS).contains(&m) {
+                return Err(unpriceable("its trip count is not between 0 and 2^31"));
+            }
+            m as u64
+        }
         "Scan" => {
             let scan_inputs = attr_i(node, "num_scan_inputs").unwrap_or(0);
             let first = (node.input.len() as i64)
@@ -299,7 +318,7 @@ fn subgraph_cost(node: &NodeProto, scope: &Scope<'_>) -> Result<u64, AnalysisErr
                 .and_then(|i| node.input.get(i))
                 .and_then(|n| scope.shape(n))
                 .and_then(|s| axis(ax, s.len()).map(|a| s[a]))
-                .unwrap_or(1)
+                .ok_or_else(|| unpriceable("the length it scans is not known"))?
                 .max(1)
         }
         _ => 1,

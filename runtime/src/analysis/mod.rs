@@ -180,6 +180,14 @@ pub enum AnalysisError {
         /// The tensor (or value) name.
         tensor: String,
     },
+    /// A node's work cannot be counted before it runs (a loop without a constant trip count).
+    #[error("{node}: {reason}, so its work cannot be priced before it runs")]
+    Unpriceable {
+        /// The node (its operator and name, or its first output).
+        node: String,
+        /// Why.
+        reason: String,
+    },
     /// The initializers and constants declare too many elements.
     #[error("model's tensors declare more than {limit} elements")]
     TooManyElements {

@@ -507,13 +507,46 @@ fn cost_loop_and_if() {
         Vec::new(),
     );
     let g = graph(
-        vec![node("Loop", &["trips", ""], &["y"], vec![a_graph("body", body)])],
+        vec![node("Loop", &["trips", ""], &["y"], vec![a_graph("body", body.clone())])],
         vec![f32_vi("x", &[1, 10])],
         vec![f32_vi("y", &[5, 1, 10])],
         vec![TensorProto { dims: Vec::new(), ..ints("trips", &[5]) }],
     );
     // The body (Relu on 10) five times, plus the Loop node itself: its declared output, 50.
     assert_eq!(macs(g), 5 * 10 + 50);
+
+    // A trip count from an input, none at all (condition-driven), or out of range: refused,
+    // naming the node, since its work cannot be priced before it runs.
+    let looping = |inputs: &[&str], extra: Vec<ValueInfoProto>, inits: Vec<TensorProto>| {
+        let mut n = node("Loop", inputs, &["y"], vec![a_graph("body", body.clone())]);
+        n.name = "loop0".into();
+        let mut graph_inputs = vec![f32_vi("x", &[1, 10])];
+        graph_inputs.extend(extra);
+        refusal(graph(vec![n], graph_inputs, vec![f32_vi("y", &[5, 1, 10])], inits))
+    };
+    let unpriceable = |reason: &str| AnalysisError::Unpriceable {
+        node: "Loop node \"loop0\"".into(),
+        reason: reason.into(),
+    };
+    assert_eq!(
+        looping(&["m", ""], vec![vi("m", I64, &[])], Vec::new()),
+        unpriceable("its trip count is not a constant (it comes from an input or is computed)")
+    );
+    assert_eq!(
+        looping(&["", "c"], vec![vi("c", 9, &[])], Vec::new()),
+        unpriceable("it has no trip count (it runs until its condition says stop)")
+    );
+    let huge = TensorProto { dims: Vec::new(), ..ints("trips", &[1 << 40]) };
+    assert_eq!(
+        looping(&["trips", ""], Vec::new(), vec![huge]),
+        unpriceable("its trip count is not between 0 and 2^31")
+    );
+    assert_eq!(
+        unpriceable("its trip count is not a constant (it comes from an input or is computed)")
+            .to_string(),
+        "Loop node \"loop0\": its trip count is not a constant (it comes from an input or is \
+         computed), so its work cannot be priced before it runs"
+    );
 
     let branch = |n: i64| {
         graph(
