@@ -224,7 +224,7 @@ fn latency(
         b += t.elapsed();
         oracle.take_records();
     }
-    (info.macs as f64 / 1e6, a / runs as u32, b / runs as u32)
+    (info.macs() as f64 / 1e6, a / runs as u32, b / runs as u32)
 }
 
 fn main() {

@@ -55,6 +55,8 @@ pub struct NodeConfig {
     pub mining: MiningMode,
     /// Transport limits.
     pub server: ServerConfig,
+    /// How many expensive requests (calls, log queries, traces) run and wait at once.
+    pub heavy: anh_rpc::HeavyLimits,
     /// How much the transaction pool holds.
     pub pool: anh_evm_host::txpool::PoolLimits,
     /// What model uploads may take.
@@ -155,6 +157,7 @@ impl Default for NodeConfig {
             data_dir: None,
             mining: MiningMode::Auto,
             server: ServerConfig::default(),
+            heavy: anh_rpc::HeavyLimits::default(),
             pool: anh_evm_host::txpool::PoolLimits::default(),
             uploads: models::UploadLimits::default(),
             dnn: DnnOptions::default(),
@@ -429,7 +432,8 @@ pub async fn spawn(mut config: NodeConfig) -> Result<NodeHandle, NodeError> {
         ChainApi::new(backend.clone(), executors, committee_oracle.as_ref().map(|_| node_address));
     extensions.push(Arc::new(models.clone()));
     extensions.push(Arc::new(chain));
-    let api = EthApi::new(backend, miner, ApiConfig::default(), extensions);
+    let api_config = ApiConfig { heavy: config.heavy, ..ApiConfig::default() };
+    let api = EthApi::new(backend, miner, api_config, extensions);
 
     let addr = SocketAddr::new(config.host, config.port);
     let listener =

@@ -145,6 +145,13 @@ struct NodeArgs {
     /// Bytes of model files the store may hold after an upload (then HTTP 507).
     #[arg(long, default_value_t = anh::UploadLimits::default().max_store_bytes)]
     max_store_size: u64,
+    /// Expensive requests (eth_call, eth_estimateGas, eth_getLogs, debug_trace*, …) that run
+    /// at once, over all clients; further ones wait (default: half the cores, at least 1).
+    #[arg(long, default_value_t = anh_rpc::HeavyLimits::default().concurrent)]
+    max_heavy_requests: usize,
+    /// Expensive requests that may wait for a turn (then -32005).
+    #[arg(long, default_value_t = anh_rpc::HeavyLimits::default().queued)]
+    max_heavy_queued: usize,
     /// Most transactions the pool holds (then `txpool is full`).
     #[arg(long, default_value_t = PoolLimits::default().max_txs)]
     txpool_max_txs: usize,
@@ -266,6 +273,10 @@ impl NodeArgs {
             server: ServerConfig {
                 max_request_size: self.max_request_size,
                 ..ServerConfig::default()
+            },
+            heavy: anh_rpc::HeavyLimits {
+                concurrent: self.max_heavy_requests.max(1),
+                queued: self.max_heavy_queued,
             },
             dnn: DnnOptions {
                 device: match self.device {

@@ -216,7 +216,8 @@ pub fn model_json(info: &ModelInfo) -> Value {
     json!({
         "hash": info.hash,
         "size": info.size,
-        "macs": info.macs,
+        "macs": info.macs(),
+        "cost": { "degrees": info.cost.degrees(), "coefficients": info.cost.coefficients().iter().map(|c| c.to_string()).collect::<Vec<_>>() },
         "inputs": info.inputs.iter().map(spec_json).collect::<Vec<_>>(),
         "outputs": info.outputs.iter().map(spec_json).collect::<Vec<_>>(),
         "parent": info.parent,

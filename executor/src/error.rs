@@ -75,7 +75,7 @@ pub enum ExecutorError {
     Failed(String),
     /// The job costs more than this executor accepts.
     #[error(
-        "job {job} needs about {macs} MACs (model MACs × batch), over this executor's limit of {limit}"
+        "job {job} needs about {macs} MACs (the model's cost at its inputs' shapes), over this executor's limit of {limit}"
     )]
     JobTooLarge {
         /// The job.

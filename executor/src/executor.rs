@@ -36,7 +36,7 @@ use crate::{
 };
 use alloy_primitives::{Address, B256, Bytes, keccak256};
 use anh_precompiles::{
-    Dim, HostTensor, JobKind, JobRecord, ModelInfo, Rule, Trained,
+    JobKind, JobRecord, ModelInfo, Rule, Trained,
     attestation::{decode_tensors, decode_train_payload, encode_analysis, encode_tensors, sign},
 };
 use anh_runtime::{ModelRuntime, ModelSource, RuntimeError, validate_inputs};
@@ -319,8 +319,8 @@ impl Executor {
         }
         validate_inputs(&info, &batch[..n]).map_err(|e| ExecutorError::Failed(e.to_string()))?;
         let macs = info
-            .macs
-            .saturating_mul(self::batch(&info, &batch[..n]))
+            .macs_for(batch[..n].iter().map(|t| t.shape()))
+            .unwrap_or(u64::MAX)
             .saturating_mul(3 * u64::from(params.steps));
         if macs > self.config.max_job_macs {
             return Err(ExecutorError::JobTooLarge {
@@ -447,7 +447,7 @@ impl Executor {
         let inputs = decode_tensors(&job.payload)
             .map_err(|e| ExecutorError::Failed(format!("undecodable inputs: {e}")))?;
         validate_inputs(&info, &inputs).map_err(|e| ExecutorError::Failed(e.to_string()))?;
-        let macs = info.macs.saturating_mul(batch(&info, &inputs));
+        let macs = info.macs_for(inputs.iter().map(|t| t.shape())).unwrap_or(u64::MAX);
         if macs > self.config.max_job_macs {
             return Err(ExecutorError::JobTooLarge {
                 job: id,
@@ -476,23 +476,6 @@ fn runtime_error(e: RuntimeError) -> ExecutorError {
         }
         other => ExecutorError::Failed(other.to_string()),
     }
-}
-
-/// The batch of a call: the largest product of an input's symbolic dimensions (1 for a model
-/// with fixed shapes). The model's recorded MACs are for every symbolic dimension set to 1.
-fn batch(info: &ModelInfo, inputs: &[HostTensor]) -> u64 {
-    info.inputs
-        .iter()
-        .zip(inputs)
-        .map(|(spec, tensor)| {
-            spec.shape
-                .iter()
-                .zip(tensor.shape())
-                .filter(|(d, _)| matches!(d, Dim::Symbolic(_)))
-                .fold(1u64, |product, (_, &size)| product.saturating_mul(size.max(1)))
-        })
-        .max()
-        .unwrap_or(1)
 }
 
 /// The rule's property of `candidate` against `own`.
@@ -532,7 +515,7 @@ fn check(job: &Job, candidate: &Bytes, own: &Bytes) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use anh_precompiles::{ElemType, TensorData, TensorSpec};
+    use anh_precompiles::{Dim, ElemType, TensorSpec};
 
     fn config(entries: usize, bytes: usize) -> ExecutorConfig {
         ExecutorConfig { cache_entries: entries, cache_bytes: bytes, ..Default::default() }
@@ -555,14 +538,14 @@ mod tests {
         assert!(cache.get(&B256::repeat_byte(4)).is_none(), "a result over the budget is not kept");
     }
 
-    /// Batch is the largest product of an input's symbolic dimensions.
+    /// A job's MACs are the model's cost at the inputs' symbolic sizes.
     #[test]
-    fn batch_of_inputs() {
+    fn macs_of_inputs() {
         let spec = |shape| TensorSpec { name: "x".into(), elem: ElemType::F32, shape };
         let info = ModelInfo {
             hash: B256::ZERO,
             size: 0,
-            macs: 10,
+            cost: anh_precompiles::Cost::new(vec![1], vec![10, 10]).unwrap(),
             inputs: vec![
                 spec(vec![Dim::Symbolic("batch".into()), Dim::Fixed(2)]),
                 spec(vec![Dim::Fixed(1)]),
@@ -570,11 +553,7 @@ mod tests {
             outputs: vec![],
             parent: None,
         };
-        let t = |shape: Vec<u64>| {
-            let n = shape.iter().product::<u64>() as usize;
-            HostTensor::new(shape, TensorData::F32(vec![0.0; n])).unwrap()
-        };
-        assert_eq!(batch(&info, &[t(vec![7, 2]), t(vec![1])]), 7);
-        assert_eq!(batch(&info, &[t(vec![0, 2]), t(vec![1])]), 1);
+        assert_eq!(info.macs_for([&[7u64, 2][..], &[1]]), Some(70));
+        assert_eq!(info.macs_for([&[1u64, 2][..], &[1]]), Some(10));
     }
 }

@@ -12,14 +12,18 @@
 //!     + ⌈ macs × multiplier × GAS_PER_MMAC / 10^6 ⌉
 //! ```
 //!
-//! `macs` is the model's recorded cost with every symbolic dimension set to 1, and the
-//! multiplier is the product of the sizes the call's inputs give the symbolic dimensions (a
-//! batch of 32 costs 32 times one sample). A model trained on chain has a lineage record that
-//! points at its root's full record (`crate::registry`): the read term is paid for each.
+//! `macs` is the model's recorded cost ([`crate::cost::Cost`], a polynomial in its symbolic
+//! dimensions) at the sizes the call's inputs give them: a batch of 32 costs what 32 samples
+//! cost, work that does not grow with the batch is paid once, and work that grows faster
+//! (`x·xᵀ`, attention over a sequence) is paid as it grows. A model trained on chain has a
+//! lineage record that points at its root's full record (`crate::registry`): the read term is
+//! paid for each.
 //!
 //! `train`: the `infer` price of `macs × 3 × (steps + 1)` for the batch (a training step is a
 //! forward and a backward pass, about three forward passes; one more step graph runs, with a
-//! learning rate of 0, for the new weights' loss), plus
+//! learning rate of 0, for the new weights' loss), plus `TRAIN_STEP × (steps + 1)` for each
+//! step's fixed cost (a step graph runs a few dozen small operators, whatever the model's
+//! size: about 40 µs measured on the reference CPU), plus
 //! `REGISTER_BASE + REGISTER_WORD × 7` for the new model's lineage record.
 //!
 //! **Where the constants come from.** A block of 30 M gas should take no more than one second
@@ -67,6 +71,14 @@ pub struct GasSchedule {
     pub register_word: u64,
     /// Fixed cost of a model-info call.
     pub info_base: u64,
+    /// Fixed cost of each training step (a chain spec that leaves it out gets the measured
+    /// value).
+    #[serde(default = "measured_train_step")]
+    pub train_step: u64,
+}
+
+fn measured_train_step() -> u64 {
+    GasSchedule::MEASURED.train_step
 }
 
 impl GasSchedule {
@@ -88,21 +100,16 @@ impl GasSchedule {
         register_base: 25_000,
         register_word: 20_000,
         info_base: 700,
+        // `./dev bench gas`: a step of the examples' small models costs 35–40 µs however few
+        // its MACs; 2 000 gas pays 67 µs.
+        train_step: 2_000,
     };
 
-    /// Gas of an inference call whose registry reads cost `registry_gas` (see
-    /// [`GasSchedule::registry_read`]), or `None` if it overflows `u64` (out of gas).
-    pub fn infer(
-        &self,
-        registry_gas: u64,
-        input_bytes: u64,
-        macs: u64,
-        multiplier: u64,
-    ) -> Option<u64> {
-        let compute = (macs as u128)
-            .checked_mul(multiplier as u128)?
-            .checked_mul(self.gas_per_mmac as u128)?
-            .div_ceil(1_000_000);
+    /// Gas of an inference call of `macs` multiply-accumulates whose registry reads cost
+    /// `registry_gas` (see [`GasSchedule::registry_read`]), or `None` if it overflows `u64`
+    /// (out of gas).
+    pub fn infer(&self, registry_gas: u64, input_bytes: u64, macs: u64) -> Option<u64> {
+        let compute = (macs as u128).checked_mul(self.gas_per_mmac as u128)?.div_ceil(1_000_000);
         let total = self.infer_base as u128
             + registry_gas as u128
             + (self.per_input_byte as u128).checked_mul(input_bytes as u128)?
@@ -110,9 +117,9 @@ impl GasSchedule {
         u64::try_from(total).ok()
     }
 
-    /// Gas of a training call: the inference price of `macs × 3 × (steps + 1)` (a training step
-    /// is a forward and a backward pass, about three forward passes, and one more step gives
-    /// the new weights' loss) for the batch, plus the
+    /// Gas of a training call: the inference price of `macs × 3 × (steps + 1)` (`macs`: one
+    /// evaluation on the whole batch; a training step is a forward and a backward pass, about
+    /// three forward passes, and one more step gives the new weights' loss), plus the
     /// registration of the new model's record of `new_record_words` words, or `None` if it
     /// overflows `u64` (out of gas).
     pub fn train(
@@ -120,17 +127,17 @@ impl GasSchedule {
         registry_gas: u64,
         batch_bytes: u64,
         macs: u64,
-        batch: u64,
         steps: u32,
         new_record_words: u64,
     ) -> Option<u64> {
         let macs = macs.checked_mul(3)?.checked_mul(u64::from(steps) + 1)?;
-        self.infer(registry_gas, batch_bytes, macs, batch)?
+        self.infer(registry_gas, batch_bytes, macs)?
+            .checked_add(self.train_step.checked_mul(u64::from(steps) + 1)?)?
             .checked_add(self.register(new_record_words))
     }
 
     /// The constants in declaration order (what [`crate::DnnParams::hash`] commits to).
-    pub fn words(&self) -> [u64; 8] {
+    pub fn words(&self) -> [u64; 9] {
         [
             self.infer_base,
             self.registry_read_base,
@@ -140,6 +147,7 @@ impl GasSchedule {
             self.register_base,
             self.register_word,
             self.info_base,
+            self.train_step,
         ]
     }
 
@@ -165,15 +173,15 @@ impl Default for GasSchedule {
 mod tests {
     use super::*;
 
-    /// Compute cost scales with MACs and with the batch, and overflow is out of gas.
+    /// Compute cost scales with MACs, and overflow is out of gas.
     #[test]
     fn infer_gas() {
         let s = GasSchedule::MEASURED;
         let read = s.registry_read(10);
-        let one = s.infer(read, 100, 1_000_000, 1).unwrap();
-        let batch = s.infer(read, 100, 1_000_000, 32).unwrap();
+        let one = s.infer(read, 100, 1_000_000).unwrap();
+        let batch = s.infer(read, 100, 32_000_000).unwrap();
         assert_eq!(batch - one, 31 * s.gas_per_mmac);
-        assert_eq!(s.infer(read, 100, u64::MAX, u64::MAX), None);
+        assert_eq!(s.infer(u64::MAX, 100, u64::MAX), None);
         assert_eq!(s.gas_per_mmac, 7_200, "240 ps per MAC at 33.3 ns per gas");
     }
 
@@ -182,17 +190,18 @@ mod tests {
     #[test]
     fn known_answers() {
         let s = GasSchedule::MEASURED;
-        assert_eq!(s.words(), [3_000, 2_100, 100, 1, 7_200, 25_000, 20_000, 700]);
-        // A 10-word record, 64 input bytes, 1 MMAC × batch 4: 3 000 + 3 000 + 64 + 28 800.
+        assert_eq!(s.words(), [3_000, 2_100, 100, 1, 7_200, 25_000, 20_000, 700, 2_000]);
+        // A 10-word record, 64 input bytes, 4 MMAC: 3 000 + 3 000 + 64 + 28 800.
         assert_eq!(s.registry_read(10), 3_000);
-        assert_eq!(s.infer(3_000, 64, 1_000_000, 4), Some(34_864));
+        assert_eq!(s.infer(3_000, 64, 4_000_000), Some(34_864));
         // 147 MACs: ⌈147 × 7 200 / 10^6⌉ = 2.
-        assert_eq!(s.infer(0, 0, 147, 1), Some(3_002));
-        // Training 1 MMAC, batch 8, 5 steps: 18 MMAC × 8 × 7 200 + a 7-word record.
+        assert_eq!(s.infer(0, 0, 147), Some(3_002));
+        // Training 8 MMAC (a batch), 5 steps: 18 × 8 MMAC × 7 200, 6 steps' fixed cost, a
+        // 7-word record.
         assert_eq!(s.register(7), 165_000);
         assert_eq!(
-            s.train(3_000, 100, 1_000_000, 8, 5, 7),
-            Some(3_000 + 3_000 + 100 + 1_036_800 + 165_000)
+            s.train(3_000, 100, 8_000_000, 5, 7),
+            Some(3_000 + 3_000 + 100 + 1_036_800 + 12_000 + 165_000)
         );
     }
 
@@ -201,8 +210,11 @@ mod tests {
     fn train_gas() {
         let s = GasSchedule::MEASURED;
         let read = s.registry_read(10);
-        let infer = s.infer(read, 100, 3 * (5 + 1) * 1_000_000, 8).unwrap();
-        assert_eq!(s.train(read, 100, 1_000_000, 8, 5, 7).unwrap(), infer + s.register(7));
-        assert_eq!(s.train(read, 100, u64::MAX, 1, 2, 7), None);
+        let infer = s.infer(read, 100, 3 * (5 + 1) * 8_000_000).unwrap();
+        assert_eq!(
+            s.train(read, 100, 8_000_000, 5, 7).unwrap(),
+            infer + 6 * s.train_step + s.register(7)
+        );
+        assert_eq!(s.train(read, 100, u64::MAX, 2, 7), None);
     }
 }

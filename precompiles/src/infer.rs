@@ -8,7 +8,8 @@
 //! Order of work, so that gas is known before any inference: read the registry record
 //! (`UnknownModel`), check the input count, sizes and shapes and bind the symbolic dimensions
 //! (`WrongInputCount`, `BadTensor`, `TensorTooLarge`, `InputMismatch`), charge the gas of
-//! [`crate::gas::GasSchedule::infer`] (out of gas: the model never runs), convert each input
+//! [`crate::gas::GasSchedule::infer`] for the model's cost at those sizes (out of gas: the
+//! model never runs), convert each input
 //! to the model's declared element type (`ConversionFailed`), ask the
 //! oracle (`ModelUnavailable`, `InferenceFailed`), and encode the outputs in the model's own
 //! dtypes or the one asked for (`ConversionFailed`). It changes no state, so it works under
@@ -85,9 +86,10 @@ pub(crate) fn run<CTX: ContextTr>(
         .enumerate()
         .map(|(i, tensor)| Ok((tensor.shape.as_slice(), check_tensor(i, tensor, limit)?)))
         .collect::<Result<Vec<_>, DnnError>>()?;
-    let multiplier = bind_shapes(&info.inputs, &shapes)?;
+    let sizes = bind_shapes(&info.inputs, &shapes)?;
     let input_bytes: u64 = inputs.iter().map(|t| t.data.len() as u64).sum();
-    meter.charge_total(gas.infer(registry_gas, input_bytes, info.macs, multiplier))?;
+    let macs = info.cost.macs_at(&sizes);
+    meter.charge_total(macs.and_then(|macs| gas.infer(registry_gas, input_bytes, macs)))?;
 
     let host = inputs
         .iter()

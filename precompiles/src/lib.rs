@@ -18,7 +18,7 @@
 //! use alloy_primitives::{Address, B256, TxKind};
 //! use alloy_sol_types::SolCall;
 //! use anh_precompiles::{
-//!     abi::{IInfer, IModelRegistry, Tensor},
+//!     Cost, abi::{IInfer, IModelRegistry, Tensor},
 //!     infer, install, registry, Dim, Dnn, DnnOracle, ElemType, HostTensor, InferRequest,
 //!     ModelInfo, OracleError, TensorData, TensorSpec,
 //! };
@@ -35,7 +35,7 @@
 //! impl DnnOracle for Doubler {
 //!     fn model_info(&self, model: B256) -> Result<ModelInfo, OracleError> {
 //!         let spec = |name: &str| TensorSpec { name: name.into(), elem: ElemType::F32, shape: vec![Dim::Fixed(3)] };
-//!         Ok(ModelInfo { hash: model, size: 0, macs: 3, inputs: vec![spec("x")], outputs: vec![spec("y")], parent: None })
+//!         Ok(ModelInfo { hash: model, size: 0, cost: Cost::constant(0, 3), inputs: vec![spec("x")], outputs: vec![spec("y")], parent: None })
 //!     }
 //!     fn infer(&self, request: InferRequest<'_>) -> Result<Vec<HostTensor>, OracleError> {
 //!         let (shape, data) = request.inputs.into_iter().next().unwrap().into_parts();
@@ -56,7 +56,7 @@
 //!
 //! // Register the model (a transaction: it writes chain state)…
 //! let register = IModelRegistry::registerCall { model, name: "doubler".into() }.abi_encode();
-//! let tx = TxEnv::builder().caller(caller).kind(TxKind::Call(registry::ADDRESS)).data(register.into()).gas_limit(1_000_000).build().unwrap();
+//! let tx = TxEnv::builder().caller(caller).kind(TxKind::Call(registry::ADDRESS)).data(register.into()).gas_limit(2_000_000).build().unwrap();
 //! assert!(evm.transact_commit(tx).unwrap().is_success());
 //!
 //! // …and run it.
@@ -72,6 +72,7 @@
 
 pub mod abi;
 pub mod attestation;
+pub mod cost;
 pub mod dtype;
 pub mod error;
 pub mod gas;
@@ -87,6 +88,7 @@ pub mod train;
 pub mod validate;
 
 pub use attestation::{Committee, JobKind, JobRecord, ReplayOracle, Rule};
+pub use cost::Cost;
 pub use error::DnnError;
 pub use gas::GasSchedule;
 pub use model::{Dim, ModelInfo, Registration, TensorSpec};

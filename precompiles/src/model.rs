@@ -7,6 +7,7 @@
 use crate::{
     abi,
     attestation::Rule,
+    cost::Cost,
     dtype::{Dtype, elem_code},
     tensor::ElemType,
 };
@@ -66,14 +67,28 @@ pub struct ModelInfo {
     pub hash: B256,
     /// Size of the model file in bytes.
     pub size: u64,
-    /// Multiply-accumulate count of one evaluation with every symbolic dimension set to 1.
-    pub macs: u64,
+    /// Multiply-accumulates of one evaluation, as a function of the symbolic dimensions'
+    /// sizes ([`crate::cost`]).
+    pub cost: Cost,
     /// Declared inputs, in graph order (initializers excluded).
     pub inputs: Vec<TensorSpec>,
     /// Declared outputs, in graph order.
     pub outputs: Vec<TensorSpec>,
     /// The model this one was trained from, if any.
     pub parent: Option<B256>,
+}
+
+impl ModelInfo {
+    /// Multiply-accumulates of one evaluation with every symbolic dimension 1.
+    pub fn macs(&self) -> u64 {
+        self.cost.macs()
+    }
+
+    /// Multiply-accumulates of one evaluation on inputs of `shapes` (already checked against
+    /// the inputs), or `None` if the count does not fit in `u64`.
+    pub fn macs_for<'a>(&self, shapes: impl IntoIterator<Item = &'a [u64]>) -> Option<u64> {
+        self.cost.macs_at(&crate::validate::symbol_sizes(&self.inputs, shapes))
+    }
 }
 
 /// A model's registry record: its analysis, and who registered it when under which name.
@@ -146,7 +161,11 @@ impl Registration {
             owner: self.owner,
             registeredAt: self.registered_at,
             parent: self.info.parent.unwrap_or_default(),
-            macs: self.info.macs,
+            macs: self.info.macs(),
+            cost: abi::Cost {
+                degrees: self.info.cost.degrees().to_vec(),
+                coefficients: self.info.cost.coefficients().to_vec(),
+            },
             size: self.info.size,
             inputs: self.info.inputs.iter().map(spec_to_abi).collect(),
             outputs: self.info.outputs.iter().map(spec_to_abi).collect(),
@@ -156,12 +175,29 @@ impl Registration {
 
     /// The record from the Solidity `ModelInfo` struct.
     pub fn from_abi(record: abi::ModelInfo) -> Result<Self, String> {
+        let inputs: Vec<TensorSpec> =
+            record.inputs.into_iter().map(spec_from_abi).collect::<Result<_, _>>()?;
+        let cost = Cost::new(record.cost.degrees, record.cost.coefficients)?;
+        let symbols = crate::validate::symbols(&inputs);
+        if cost.degrees().len() != symbols {
+            return Err(format!(
+                "cost has {} symbols, the inputs have {symbols} symbolic dimensions",
+                cost.degrees().len()
+            ));
+        }
+        if cost.macs() != record.macs {
+            return Err(format!(
+                "macs is {}, the cost of one sample is {}",
+                record.macs,
+                cost.macs()
+            ));
+        }
         Ok(Self {
             info: ModelInfo {
                 hash: record.model,
                 size: record.size,
-                macs: record.macs,
-                inputs: record.inputs.into_iter().map(spec_from_abi).collect::<Result<_, _>>()?,
+                cost,
+                inputs,
                 outputs: record.outputs.into_iter().map(spec_from_abi).collect::<Result<_, _>>()?,
                 parent: (record.parent != B256::ZERO).then_some(record.parent),
             },
@@ -184,7 +220,7 @@ mod tests {
             info: ModelInfo {
                 hash: B256::repeat_byte(7),
                 size: 1234,
-                macs: 99,
+                cost: Cost::new(vec![1, 0], vec![99, 7]).unwrap(),
                 inputs: vec![TensorSpec {
                     name: "x".into(),
                     elem: ElemType::F32,

@@ -370,7 +370,7 @@ pub(crate) fn run<CTX: ContextTr>(
         info: crate::model::ModelInfo {
             hash: model,
             size: 0,
-            macs: 0,
+            cost: crate::cost::Cost::constant(0, 0),
             inputs: Vec::new(),
             outputs: Vec::new(),
             parent: None,
@@ -430,7 +430,7 @@ mod tests {
             info: crate::model::ModelInfo {
                 hash: root,
                 size: 10,
-                macs: 5,
+                cost: crate::cost::Cost::constant(0, 5),
                 inputs: Vec::new(),
                 outputs: Vec::new(),
                 parent: None,

@@ -84,20 +84,16 @@ pub(crate) fn run<CTX: ContextTr>(
     let n = info.inputs.len();
     let shapes: Vec<(&[u64], Dtype)> =
         batch[..n].iter().zip(&dtypes).map(|(t, d)| (t.shape.as_slice(), *d)).collect();
-    let multiplier = bind_shapes(&info.inputs, &shapes)?;
+    let sizes = bind_shapes(&info.inputs, &shapes)?;
     let samples = batch.first().and_then(|t| t.shape.first()).copied().unwrap_or(1);
     let targets = target_types(info, &params, samples, &batch[n..])
         .map_err(|(offset, e)| mismatch(n + offset, e, &batch[n + offset], dtypes[n + offset]))?;
     let batch_bytes: u64 = batch.iter().map(|t| t.data.len() as u64).sum();
     let new_record = registry::record_words(registry::LINEAGE_LEN);
-    meter.charge_total(gas.train(
-        registry_gas,
-        batch_bytes,
-        info.macs,
-        multiplier,
-        params.steps,
-        new_record,
-    ))?;
+    let macs = info.cost.macs_at(&sizes);
+    meter.charge_total(
+        macs.and_then(|macs| gas.train(registry_gas, batch_bytes, macs, params.steps, new_record)),
+    )?;
 
     let elems = info.inputs.iter().map(|s| s.elem).chain(targets);
     let host = batch

@@ -2,9 +2,9 @@
 //! dimensions.
 //!
 //! A symbolic dimension with a name (`batch`) takes the same size everywhere it appears; an
-//! unnamed one takes any size. The product of the sizes given to symbolic dimensions (each
-//! named one counted once) is the call's cost multiplier: the model's cost was recorded with
-//! every symbolic dimension set to 1.
+//! unnamed one takes any size. The sizes the call gives the symbols (in order of first
+//! appearance: a named one once, each unnamed one on its own) are what the model's
+//! [`crate::cost::Cost`] is evaluated at.
 
 use crate::{
     dtype::Dtype,
@@ -12,15 +12,47 @@ use crate::{
     model::{Dim, TensorSpec},
 };
 
-/// Checks `shapes` (with the caller's dtypes, for messages) against `specs`; returns the cost
-/// multiplier.
-pub fn bind_shapes(specs: &[TensorSpec], shapes: &[(&[u64], Dtype)]) -> Result<u64, DnnError> {
+/// The number of symbols of `specs` (see the module docs).
+pub fn symbols(specs: &[TensorSpec]) -> usize {
+    symbol_sizes(specs, std::iter::empty()).len()
+}
+
+/// The sizes `shapes` give the symbols of `specs`, in order, without checks (a dimension a
+/// shape lacks counts as 1): for inputs [`bind_shapes`] or the runtime's checks accepted.
+pub fn symbol_sizes<'a>(
+    specs: &[TensorSpec],
+    shapes: impl IntoIterator<Item = &'a [u64]>,
+) -> Vec<u64> {
+    let mut shapes = shapes.into_iter();
+    let mut named: Vec<&str> = Vec::new();
+    let mut sizes = Vec::new();
+    for spec in specs {
+        let shape = shapes.next().unwrap_or_default();
+        for (d, dim) in spec.shape.iter().enumerate() {
+            let size = shape.get(d).copied().unwrap_or(1);
+            match dim {
+                Dim::Fixed(_) => {}
+                Dim::Symbolic(name) if name.is_empty() => sizes.push(size),
+                Dim::Symbolic(name) => {
+                    if !named.contains(&name.as_str()) {
+                        named.push(name);
+                        sizes.push(size);
+                    }
+                }
+            }
+        }
+    }
+    sizes
+}
+
+/// Checks `shapes` (with the caller's dtypes, for messages) against `specs`; returns the
+/// sizes of the symbols, in order.
+pub fn bind_shapes(specs: &[TensorSpec], shapes: &[(&[u64], Dtype)]) -> Result<Vec<u64>, DnnError> {
     if specs.len() != shapes.len() {
         return Err(DnnError::WrongInputCount { expected: specs.len(), got: shapes.len() });
     }
     // Models have few symbolic dimensions: a short list beats a hash map.
     let mut bound: Vec<(&str, u64)> = Vec::new();
-    let mut multiplier = 1u64;
     for (i, (spec, (shape, dtype))) in specs.iter().zip(shapes).enumerate() {
         let mismatch = || DnnError::InputMismatch {
             input: i,
@@ -32,8 +64,8 @@ pub fn bind_shapes(specs: &[TensorSpec], shapes: &[(&[u64], Dtype)]) -> Result<u
         }
         for (dim, &size) in spec.shape.iter().zip(shape.iter()) {
             if size == 0 && matches!(dim, Dim::Symbolic(_)) {
-                // Gas scales with the symbolic sizes, but a model's work need not vanish with
-                // them (a weight expanded to a fixed shape): an empty batch cannot be priced.
+                // The analysis saw sizes of at least 1; a model's work need not vanish with an
+                // empty batch (a weight expanded to a fixed shape): it is not priced.
                 return Err(DnnError::InputMismatch {
                     input: i,
                     expected: format!("{spec} (symbolic dimensions of at least 1)"),
@@ -42,22 +74,18 @@ pub fn bind_shapes(specs: &[TensorSpec], shapes: &[(&[u64], Dtype)]) -> Result<u
             }
             match dim {
                 Dim::Fixed(n) if *n != size => return Err(mismatch()),
-                Dim::Fixed(_) => {}
-                Dim::Symbolic(name) if name.is_empty() => {
-                    multiplier = multiplier.saturating_mul(size)
-                }
-                Dim::Symbolic(name) => match bound.iter().find(|(n, _)| *n == name.as_str()) {
-                    Some(&(_, b)) if b != size => return Err(mismatch()),
-                    Some(_) => {}
-                    None => {
-                        bound.push((name, size));
-                        multiplier = multiplier.saturating_mul(size);
+                Dim::Symbolic(name) if !name.is_empty() => {
+                    match bound.iter().find(|(n, _)| *n == name.as_str()) {
+                        Some(&(_, b)) if b != size => return Err(mismatch()),
+                        Some(_) => {}
+                        None => bound.push((name, size)),
                     }
-                },
+                }
+                _ => {}
             }
         }
     }
-    Ok(multiplier)
+    Ok(symbol_sizes(specs, shapes.iter().map(|(shape, _)| *shape)))
 }
 
 #[cfg(test)]
@@ -81,19 +109,22 @@ mod tests {
             "InputMismatch: input 0: expected float32 [batch, 4] (symbolic dimensions of at \
              least 1), got float32 [0, 4]"
         );
-        assert_eq!(bind_shapes(&specs, &[(&[1, 4], f32)]), Ok(1));
+        assert_eq!(bind_shapes(&specs, &[(&[1, 4], f32)]), Ok(vec![1]));
         let fixed = [spec(vec![Dim::Fixed(0), Dim::Fixed(4)])];
-        assert_eq!(bind_shapes(&fixed, &[(&[0, 4], f32)]), Ok(1));
+        assert_eq!(bind_shapes(&fixed, &[(&[0, 4], f32)]), Ok(vec![]));
     }
 
-    /// A named symbol binds once across inputs and multiplies the cost once.
+    /// A named symbol binds once across inputs and is one size; each unnamed one is its own.
     #[test]
     fn binding() {
         let b = || Dim::Symbolic("batch".into());
         let specs =
             vec![spec(vec![b(), Dim::Fixed(4)]), spec(vec![b(), Dim::Symbolic(String::new())])];
         let f = || Dtype::Elem(ElemType::F32);
-        assert_eq!(bind_shapes(&specs, &[(&[8, 4], f()), (&[8, 3], f())]).unwrap(), 24);
+        assert_eq!(bind_shapes(&specs, &[(&[8, 4], f()), (&[8, 3], f())]).unwrap(), vec![8, 3]);
+        assert_eq!(symbols(&specs), 2);
+        let unnamed = || Dim::Symbolic(String::new());
+        assert_eq!(symbols(&[spec(vec![unnamed(), b(), unnamed(), b()])]), 3);
         let err = bind_shapes(&specs, &[(&[8, 4], f()), (&[9, 3], f())]).unwrap_err();
         assert_eq!(
             err,

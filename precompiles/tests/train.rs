@@ -7,8 +7,8 @@
 use alloy_primitives::{Address, B256, Bytes, I256, TxKind, keccak256};
 use alloy_sol_types::{SolCall, SolEvent};
 use anh_precompiles::{
-    Dim, Dnn, DnnError, DnnOracle, ElemType, HostTensor, InferRequest, ModelInfo, OracleError,
-    TensorData, TensorSpec, TrainRequest, Trained,
+    Cost, Dim, Dnn, DnnError, DnnOracle, ElemType, HostTensor, InferRequest, ModelInfo,
+    OracleError, TensorData, TensorSpec, TrainRequest, Trained,
     abi::{IModelInfo, IModelRegistry, ITrain, Rule, Tensor, TrainParams},
     attestation::encode_train_payload,
     info, install, registry, train,
@@ -40,7 +40,7 @@ impl DnnOracle for FakeTrainer {
         Ok(ModelInfo {
             hash: model,
             size: 10,
-            macs: 1_000,
+            cost: Cost::new(vec![1], vec![1_000, 1_000]).unwrap(),
             inputs: vec![spec("x", 2)],
             outputs: vec![spec("logits", 3)],
             parent: None,

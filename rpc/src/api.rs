@@ -71,11 +71,90 @@ pub struct ApiConfig {
     pub client_version: String,
     /// What `eth_getLogs` and `eth_getFilterLogs` may scan and return.
     pub logs: LogLimits,
+    /// How many expensive requests run at once.
+    pub heavy: HeavyLimits,
 }
 
 impl Default for ApiConfig {
     fn default() -> Self {
-        Self { client_version: client_version(), logs: LogLimits::default() }
+        Self {
+            client_version: client_version(),
+            logs: LogLimits::default(),
+            heavy: HeavyLimits::default(),
+        }
+    }
+}
+
+/// Bounds on the requests whose work the caller chooses ([`is_heavy`]: executing calls,
+/// log queries, traces), over all connections: at most `concurrent` run at once and at most
+/// `queued` wait; past that a request is refused at once with -32005. Cheap requests
+/// (`eth_sendRawTransaction`, receipts, balances, blocks) never wait for them, so a client
+/// that floods expensive ones takes at most `concurrent` cores from everyone else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeavyLimits {
+    /// Expensive requests running at once (default: half the cores, at least 1).
+    pub concurrent: usize,
+    /// Expensive requests waiting for a turn (default 256).
+    pub queued: usize,
+}
+
+impl Default for HeavyLimits {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Self { concurrent: (cores / 2).max(1), queued: 256 }
+    }
+}
+
+/// Whether `method` is an expensive request ([`HeavyLimits`]).
+pub fn is_heavy(method: &str) -> bool {
+    matches!(
+        method,
+        "eth_call"
+            | "eth_estimateGas"
+            | "eth_createAccessList"
+            | "eth_simulateV1"
+            | "eth_getLogs"
+            | "eth_getFilterLogs"
+    ) || method.starts_with("debug_trace")
+}
+
+/// The expensive requests' turns ([`HeavyLimits`]).
+#[derive(Debug)]
+struct HeavyLane {
+    running: tokio::sync::Semaphore,
+    waiting: std::sync::atomic::AtomicUsize,
+    limits: HeavyLimits,
+}
+
+impl HeavyLane {
+    fn new(limits: HeavyLimits) -> Self {
+        Self {
+            running: tokio::sync::Semaphore::new(limits.concurrent.max(1)),
+            waiting: std::sync::atomic::AtomicUsize::new(0),
+            limits,
+        }
+    }
+
+    /// Waits for a turn, or refuses when the queue is full.
+    async fn turn(&self, method: &str) -> Result<tokio::sync::SemaphorePermit<'_>, RpcError> {
+        use std::sync::atomic::Ordering;
+        if let Ok(permit) = self.running.try_acquire() {
+            return Ok(permit);
+        }
+        if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.limits.queued {
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            return Err(RpcError::new(
+                crate::error::LIMIT_EXCEEDED,
+                format!(
+                    "too many expensive requests at once: {method} would wait behind {} running \
+                     and {} queued (calls, log queries and traces); try again later",
+                    self.limits.concurrent, self.limits.queued
+                ),
+            ));
+        }
+        let permit = self.running.acquire().await;
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        permit.map_err(RpcError::internal)
     }
 }
 
@@ -100,6 +179,7 @@ struct Inner {
     extensions: Vec<Arc<dyn RpcExtension>>,
     filters: Filters,
     subscriptions: Arc<SubscriptionCount>,
+    heavy: HeavyLane,
 }
 
 pub(crate) fn ok<T: Serialize>(value: T) -> RpcResult {
@@ -149,6 +229,7 @@ impl EthApi {
             inner: Arc::new(Inner {
                 backend,
                 miner,
+                heavy: HeavyLane::new(config.heavy),
                 config,
                 extensions,
                 filters: Filters::default(),
@@ -194,6 +275,10 @@ impl EthApi {
         method: &str,
         params: Value,
     ) -> Result<Box<RawValue>, RpcError> {
+        let _turn = match is_heavy(method) {
+            true => Some(self.inner.heavy.turn(method).await?),
+            false => None,
+        };
         if let Some(future) = self.extension(method, &params) {
             return encoded(&future.await?);
         }
@@ -666,6 +751,48 @@ impl EthApi {
             Ok(None) => Ok(Some(backend.latest())),
             Err(HostError::UnknownBlock) => Ok(None),
             Err(e) => Err(e.into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Expensive requests take turns: past the running and the queued ones a request is
+    /// refused at once with -32005, and a freed turn goes to the one waiting.
+    #[tokio::test]
+    async fn heavy_requests_take_turns() {
+        let lane = Arc::new(HeavyLane::new(HeavyLimits { concurrent: 1, queued: 1 }));
+        let first = lane.turn("eth_call").await.unwrap();
+        let waiting = {
+            let lane = lane.clone();
+            tokio::spawn(async move { lane.turn("eth_getLogs").await.map(drop) })
+        };
+        while lane.waiting.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+        let refused = lane.turn("debug_traceTransaction").await.unwrap_err();
+        assert_eq!(refused.code, crate::error::LIMIT_EXCEEDED);
+        assert_eq!(
+            refused.message,
+            "too many expensive requests at once: debug_traceTransaction would wait behind 1 \
+             running and 1 queued (calls, log queries and traces); try again later"
+        );
+        drop(first);
+        waiting.await.unwrap().unwrap();
+        assert!(lane.turn("eth_call").await.is_ok(), "the lane is free again");
+    }
+
+    /// Which methods are expensive: executing calls, log queries and traces; sending,
+    /// receipts and reads of one value are not.
+    #[test]
+    fn heavy_methods() {
+        for m in ["eth_call", "eth_estimateGas", "eth_getLogs", "debug_traceCall"] {
+            assert!(is_heavy(m), "{m}");
+        }
+        for m in ["eth_sendRawTransaction", "eth_getTransactionReceipt", "eth_getBalance"] {
+            assert!(!is_heavy(m), "{m}");
         }
     }
 }

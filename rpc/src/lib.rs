@@ -17,7 +17,9 @@ mod pubsub;
 pub mod server;
 mod sign;
 
-pub use api::{ApiConfig, EthApi, RpcExtension, RpcFuture, RpcResult, client_version};
+pub use api::{
+    ApiConfig, EthApi, HeavyLimits, RpcExtension, RpcFuture, RpcResult, client_version, is_heavy,
+};
 pub use dev::MAX_STATE_DUMP;
 pub use error::RpcError;
 pub use filters::{FILTER_TIMEOUT, MAX_FILTERS};

@@ -162,7 +162,7 @@ fn main() {
             c.push(time(runs, &mut precompile));
             d.push(time(runs, &mut no_inference));
         }
-        rows.push((case.name, info.macs, median(a), median(b), median(c), median(d)));
+        rows.push((case.name, info.macs(), median(a), median(b), median(c), median(d)));
     }
 
     let us = |d: Duration| d.as_secs_f64() * 1e6;

@@ -677,7 +677,7 @@ mod tests {
         let info = ModelInfo {
             hash: B256::repeat_byte(byte),
             size: 0,
-            macs: 0,
+            cost: anh_precompiles::Cost::constant(0, 0),
             inputs: Vec::new(),
             outputs: Vec::new(),
             parent: None,

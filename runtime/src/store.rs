@@ -207,7 +207,7 @@ impl ModelStore {
         info.parent = parent;
         self.infos.write().insert(hash, info.clone());
         self.scratch.lock().remove(&hash);
-        tracing::debug!(model = %hash, size = info.size, macs = info.macs, "stored model");
+        tracing::debug!(model = %hash, size = info.size, macs = info.macs(), "stored model");
         Ok(info)
     }
 

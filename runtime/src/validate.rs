@@ -106,7 +106,14 @@ mod tests {
     use anh_precompiles::{ElemType, TensorData};
 
     fn info(inputs: Vec<TensorSpec>) -> ModelInfo {
-        ModelInfo { hash: B256::ZERO, size: 0, macs: 0, inputs, outputs: Vec::new(), parent: None }
+        ModelInfo {
+            hash: B256::ZERO,
+            size: 0,
+            cost: anh_precompiles::Cost::constant(0, 0),
+            inputs,
+            outputs: Vec::new(),
+            parent: None,
+        }
     }
 
     fn spec(name: &str, elem: ElemType, shape: &[Dim]) -> TensorSpec {

@@ -20,6 +20,13 @@ pub(crate) struct Server {
     pub url: String,
 }
 
+impl Server {
+    /// The node process's id (to read its memory in `/proc/<pid>/status`).
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();

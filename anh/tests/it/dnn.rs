@@ -1228,6 +1228,8 @@ async fn model_info_and_store() {
         registeredAt: block,
         parent: B256::ZERO,
         macs: 147,
+        // One symbol (batch), linear: 147 MACs a sample.
+        cost: anh_precompiles::abi::Cost { degrees: vec![1], coefficients: vec![147, 147] },
         size: mlp.bytes.len() as u64,
         inputs: vec![spec("x", 1, &[-1, 4], &["batch", ""])],
         outputs: vec![spec("y", 1, &[-1, 3], &["batch", ""])],

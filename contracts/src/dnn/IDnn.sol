@@ -47,6 +47,18 @@ struct Rule {
     uint64 relTolerance;
 }
 
+/// @notice A model's multiply-accumulates as a polynomial in its symbolic dimensions, which
+///         the gas of a call is computed from.
+/// @dev With s the sizes a call gives the symbolic dimensions (in order of first appearance
+///      in the inputs; a named one once, each unnamed one on its own):
+///      MACs(s) = sum over j in [0, degrees[0]] x [0, degrees[1]] x ... (row-major, last
+///      fastest) of coefficients[j] * prod_v binomial(s_v - 1, j_v). coefficients[0] is the
+///      count for one sample (every s_v = 1), equal to ModelInfo.macs.
+struct Cost {
+    uint8[] degrees;
+    int128[] coefficients;
+}
+
 /// @notice What the registry records about a model: enough for gas and for replay, without
 ///         the model's bytes.
 struct ModelInfo {
@@ -56,6 +68,7 @@ struct ModelInfo {
     uint64 registeredAt;
     bytes32 parent;
     uint64 macs;
+    Cost cost;
     uint64 size;
     TensorSpec[] inputs;
     TensorSpec[] outputs;

@@ -1,6 +1,7 @@
 //! The cost of one evaluation of a model, in multiply-accumulates (MACs), by shape propagation.
 //!
-//! Every symbolic dimension of the inputs is set to 1 (one sample), and shapes are propagated
+//! The symbolic dimensions of the inputs are given sizes ([`Bound`]; `fit.rs` evaluates the
+//! cost at several of them and records the polynomial through them), and shapes are propagated
 //! through the graph in node order (ONNX graphs are topologically sorted). Initializers,
 //! declared graph inputs and small integer constants (`Constant`, `Shape`, `Gather`, `Concat`,
 //! … of shapes, as exporters emit for `Reshape`) seed the propagation.
@@ -57,9 +58,20 @@ const MAX_CONST_LEN: u64 = 1024;
 /// Loop trip counts at or above this refuse the model.
 const MAX_LOOP_TRIPS: i64 = 1 << 31;
 
+/// The sizes given to the symbolic dimensions for one evaluation.
+#[derive(Debug, Default)]
+pub(crate) struct Bound {
+    /// The main graph's inputs' shapes.
+    pub(crate) inputs: HashMap<String, Shape>,
+    /// Sizes of named symbolic dimensions, for the shapes the model declares elsewhere
+    /// (value_info, outputs, subgraph inputs); any other symbolic dimension there is 1.
+    pub(crate) named: HashMap<String, u64>,
+}
+
 /// Names visible while propagating one graph: its own values, then its parents'.
 struct Scope<'p> {
     parent: Option<&'p Scope<'p>>,
+    bound: &'p Bound,
     shapes: HashMap<String, Shape>,
     consts: HashMap<String, Vec<i64>>,
     /// Shapes the model declares (value_info and outputs), used by the fallback.
@@ -80,21 +92,31 @@ impl<'p> Scope<'p> {
     }
 }
 
-/// The MACs of one evaluation of `graph` (see the module docs).
-pub(crate) fn graph_macs(graph: &GraphProto) -> Result<u64, AnalysisError> {
-    graph_cost(graph, None)
+/// The MACs of one evaluation of `graph` at the sizes `bound` gives (see the module docs).
+pub(crate) fn graph_macs(graph: &GraphProto, bound: &Bound) -> Result<u64, AnalysisError> {
+    graph_cost(graph, None, bound)
 }
 
-fn graph_cost(graph: &GraphProto, parent: Option<&Scope<'_>>) -> Result<u64, AnalysisError> {
-    let mut scope =
-        Scope { parent, shapes: HashMap::new(), consts: HashMap::new(), declared: HashMap::new() };
+fn graph_cost(
+    graph: &GraphProto,
+    parent: Option<&Scope<'_>>,
+    bound: &Bound,
+) -> Result<u64, AnalysisError> {
+    let mut scope = Scope {
+        parent,
+        bound,
+        shapes: HashMap::new(),
+        consts: HashMap::new(),
+        declared: HashMap::new(),
+    };
     for v in graph.output.iter().chain(&graph.value_info) {
-        if let Some(s) = value_shape(v) {
+        if let Some(s) = value_shape(v, &bound.named) {
             scope.declared.insert(v.name.clone(), s);
         }
     }
     for v in &graph.input {
-        if let Some(s) = value_shape(v) {
+        let given = if parent.is_none() { bound.inputs.get(&v.name).cloned() } else { None };
+        if let Some(s) = given.or_else(|| value_shape(v, &bound.named)) {
             scope.shapes.insert(v.name.clone(), s);
         }
     }
@@ -119,15 +141,17 @@ fn graph_cost(graph: &GraphProto, parent: Option<&Scope<'_>>) -> Result<u64, Ana
     Ok(total)
 }
 
-/// The declared shape of a value, symbolic and unset dimensions as 1.
-fn value_shape(v: &ValueInfoProto) -> Option<Shape> {
+/// The declared shape of a value: named symbolic dimensions at their sizes in `named`, others
+/// and unset ones 1.
+fn value_shape(v: &ValueInfoProto, named: &HashMap<String, u64>) -> Option<Shape> {
     let shape = v.r#type.as_ref()?.tensor_type.as_ref()?.shape.as_ref()?;
     shape
         .dim
         .iter()
-        .map(|d| match d.dim_value {
-            Some(value) => u64::try_from(value).ok(),
-            None => Some(1),
+        .map(|d| match (d.dim_value, &d.dim_param) {
+            (Some(value), _) => u64::try_from(value).ok(),
+            (None, Some(param)) => Some(named.get(param).copied().unwrap_or(1)),
+            (None, None) => Some(1),
         })
         .collect()
 }
@@ -274,7 +298,7 @@ fn subgraph_cost(node: &NodeProto, scope: &Scope<'_>) -> Result<u64, AnalysisErr
     for a in &node.attribute {
         for g in a.g.as_deref().into_iter().chain(&a.graphs) {
             total = total
-                .checked_add(graph_cost(g, Some(scope))?)
+                .checked_add(graph_cost(g, Some(scope), scope.bound)?)
                 .ok_or(AnalysisError::CostOverflow)?;
         }
     }

@@ -34,12 +34,16 @@
 //! 8. **Inputs and outputs**: each must be a tensor of an [`ElemType`] with a declared shape
 //!    ([`AnalysisError::UnsupportedType`], [`AnalysisError::MissingShape`]); at least one output
 //!    ([`AnalysisError::NoOutputs`]).
-//! 9. **Cost** that overflows `u64` → [`AnalysisError::CostOverflow`].
+//! 9. **Cost** that overflows `u64` → [`AnalysisError::CostOverflow`]; work that cannot be
+//!    priced before the model runs → [`AnalysisError::Unpriceable`]: a loop without a constant
+//!    trip count (`cost.rs`), or work that is not a polynomial of degree at most 3 in each
+//!    symbolic dimension (`fit.rs`: how the cost becomes a polynomial the chain records).
 //!
 //! Analysis never panics, whatever the bytes (a property test feeds it mutated and random
 //! files).
 
 mod cost;
+mod fit;
 pub mod proto;
 #[cfg(test)]
 mod tests;
@@ -282,8 +286,8 @@ pub fn analyze(bytes: &[u8], limits: &Limits) -> Result<ModelInfo, AnalysisError
         return Err(AnalysisError::NoOutputs);
     }
 
-    let macs = cost::graph_macs(graph)?;
-    Ok(ModelInfo { hash: keccak256(bytes), size, macs, inputs, outputs, parent: None })
+    let cost = fit::model_cost(graph, &inputs)?;
+    Ok(ModelInfo { hash: keccak256(bytes), size, cost, inputs, outputs, parent: None })
 }
 
 /// Checks one graph and its subgraphs: domains, external data, shapes, declared elements.

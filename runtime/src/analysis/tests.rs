@@ -128,7 +128,7 @@ fn model(graph: GraphProto) -> Vec<u8> {
 }
 
 fn macs(g: GraphProto) -> u64 {
-    analyze(&model(g), &Limits::default()).expect("accepted").macs
+    analyze(&model(g), &Limits::default()).expect("accepted").macs()
 }
 
 fn refusal(g: GraphProto) -> AnalysisError {
@@ -299,7 +299,7 @@ fn symbolic_dims_are_one() {
         info.inputs[0].shape,
         vec![Dim::Symbolic("batch".into()), Dim::Fixed(3), Dim::Symbolic(String::new())]
     );
-    assert_eq!(info.macs, 3);
+    assert_eq!(info.macs(), 3);
 }
 
 /// Reshape with a constant shape (0 copies, -1 infers) feeds the next MatMul: 1·6·5 = 30.
@@ -818,8 +818,111 @@ mod fuzz {
         ) {
             let g = build(&x_dims, vec![w, k, c], spec);
             if let Ok(info) = analyze(&model(g), &Limits::default()) {
-                prop_assert!(info.macs < u64::MAX);
+                prop_assert!(info.macs() < u64::MAX);
             }
         }
     }
+}
+
+/// The cost of `g` (see `fit.rs`).
+fn cost(g: GraphProto) -> anh_precompiles::Cost {
+    analyze(&model(g), &Limits::default()).expect("accepted").cost
+}
+
+/// A batch-linear MLP: one symbol of degree 1, a sample's MACs per sample.
+#[test]
+fn cost_linear_in_the_batch() {
+    let g = graph(
+        vec![node("Gemm", &["x", "w", "b"], &["y"], vec![])],
+        vec![vi("x", F32, &[D::P("batch"), D::N(4)])],
+        vec![vi("y", F32, &[D::P("batch"), D::N(3)])],
+        vec![weights("w", &[4, 3]), weights("b", &[3])],
+    );
+    let c = cost(g);
+    assert_eq!((c.degrees(), c.coefficients()), (&[1u8][..], &[15i128, 15][..]));
+    assert_eq!(c.macs_at(&[32]), Some(32 * 15));
+}
+
+/// `x·xᵀ` grows with the square of the batch, and is charged so.
+#[test]
+fn cost_quadratic_in_the_batch() {
+    let g = graph(
+        vec![
+            node("Transpose", &["x"], &["xt"], vec![a_ints("perm", &[1, 0])]),
+            node("MatMul", &["x", "xt"], &["y"], vec![]),
+        ],
+        vec![vi("x", F32, &[D::P("n"), D::N(8)])],
+        vec![vi("y", F32, &[D::P("n"), D::P("n")])],
+        vec![],
+    );
+    let c = cost(g);
+    assert_eq!(c.degrees(), &[2]);
+    for n in [1u64, 2, 7, 100, 4096] {
+        // Transpose n·8, MatMul n·8·n.
+        assert_eq!(c.macs_at(&[n]), Some(n * 8 + n * n * 8), "n = {n}");
+    }
+}
+
+/// Work that does not meet the batch is paid once, not per sample, and an empty input
+/// dimension is refused by the precompile (the analysis never sees 0).
+#[test]
+fn cost_of_work_independent_of_the_batch() {
+    // y = ReduceSum(x) + ReduceSum(W·W): 256·256·256 MACs whatever the batch.
+    let g = graph(
+        vec![
+            node("MatMul", &["w", "w"], &["ww"], vec![]),
+            node("ReduceSum", &["ww"], &["s"], vec![a_int("keepdims", 0)]),
+            node("ReduceSum", &["x"], &["r"], vec![a_int("keepdims", 0)]),
+            node("Add", &["r", "s"], &["y"], vec![]),
+        ],
+        vec![vi("x", F32, &[D::P("batch"), D::N(4)])],
+        vec![vi("y", F32, &[])],
+        vec![weights("w", &[256, 256])],
+    );
+    let c = cost(g);
+    let fixed = 256 * 256 * 256 + 256 * 256;
+    assert_eq!(c.macs_at(&[1]), Some(fixed + 4 + 1));
+    assert_eq!(c.macs_at(&[1000]), Some(fixed + 4000 + 1));
+}
+
+/// Two symbols: attention scores `q·kᵀ` over a batch and a sequence, `b·s²·d`.
+#[test]
+fn cost_of_attention_scores() {
+    let g = graph(
+        vec![
+            node("Transpose", &["k"], &["kt"], vec![a_ints("perm", &[0, 2, 1])]),
+            node("MatMul", &["q", "kt"], &["y"], vec![]),
+        ],
+        vec![
+            vi("q", F32, &[D::P("b"), D::P("s"), D::N(16)]),
+            vi("k", F32, &[D::P("b"), D::P("s"), D::N(16)]),
+        ],
+        vec![vi("y", F32, &[D::P("b"), D::P("s"), D::P("s")])],
+        vec![],
+    );
+    let c = cost(g);
+    assert_eq!(c.degrees(), &[1, 2]);
+    for (b, s) in [(1u64, 1u64), (2, 3), (4, 128), (1, 1000)] {
+        assert_eq!(c.macs_at(&[b, s]), Some(b * s * 16 + b * s * s * 16), "b = {b}, s = {s}");
+    }
+}
+
+/// A strided convolution over a symbolic height is not a polynomial in it (a floor): the
+/// model is refused at upload, naming the dimension.
+#[test]
+fn cost_that_is_not_a_polynomial_is_refused() {
+    let g = graph(
+        vec![node("Conv", &["x", "w"], &["y"], vec![a_ints("strides", &[2, 2])])],
+        vec![vi("x", F32, &[D::N(1), D::N(1), D::P("h"), D::N(8)])],
+        vec![vi("y", F32, &[D::N(1), D::N(1), D::P("oh"), D::N(4)])],
+        vec![weights("w", &[1, 1, 1, 1])],
+    );
+    assert_eq!(
+        refusal(g).to_string(),
+        "the model: its work is not a polynomial of degree at most 3 in its symbolic dimension \
+         \"h\" (a strided Conv or pooling over a symbolic size, work clamped at a fixed length, \
+         or a dimension declared free that the graph needs equal to another or to a fixed size \
+         does that; name equal dimensions alike and fix the others), so its work cannot be \
+         priced before it runs"
+    );
 }

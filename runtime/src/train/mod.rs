@@ -241,7 +241,7 @@ impl StepGraph {
         let info = ModelInfo {
             hash: B256::ZERO,
             size: 0,
-            macs: 0,
+            cost: anh_precompiles::Cost::constant(0, 0),
             inputs: self.batch.clone(),
             outputs: Vec::new(),
             parent: None,

@@ -492,11 +492,13 @@ fn gradient_broadcasting_arithmetic() {
             vec![x, targets(F64, &mut rng, &[3, 4])],
         );
     }
-    // Unknown dimensions: the broadcast axes of h·z are only known at run time.
+    // Symbolic dimensions: the broadcast of h·z over the batch is resolved at run time. (Free
+    // `?` dimensions that must equal each other or a fixed size make the model's cost a
+    // maximum, not a polynomial: such a model is refused at upload, so both are `batch`.)
     let mut model = Model::new(F64);
     model
-        .input("x", &[ANY, 4])
-        .input("z", &[ANY, ANY])
+        .input("x", &[BATCH, 4])
+        .input("z", &[BATCH, 1])
         .weight("w", &[1, 4], rng.signed(4))
         .node(node("Add", &["x", "w"], &["h"], vec![]))
         .node(node("Mul", &["h", "z"], &["y"], vec![]))
@@ -1279,6 +1281,6 @@ fn stored_state_leaves_inference_unchanged() {
         analyze(&model, &Limits::default()).expect("analysis"),
         analyze(&written, &Limits::default()).expect("analysis"),
     );
-    assert_eq!((a.inputs, a.outputs, a.macs), (b.inputs, b.outputs, b.macs));
+    assert_eq!((a.inputs, a.outputs, a.cost), (b.inputs, b.outputs, b.cost));
     assert_eq!(read_state(&written, &spec).expect("state"), state);
 }
