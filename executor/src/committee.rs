@@ -135,8 +135,9 @@ struct BlockRecords {
 /// The shortest back-off of a member that missed a call.
 pub const MIN_BACKOFF: Duration = Duration::from_secs(5);
 
-/// The longest a member that keeps missing its calls stays at the end of the order.
-pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// The longest a member that keeps missing its calls stays at the end of the order (10 minutes:
+/// a hung member then costs one `--executor-timeout` per 10 minutes, not one per minute).
+pub const MAX_BACKOFF: Duration = Duration::from_secs(600);
 
 /// A member's recent misses (see the module docs).
 #[derive(Debug, Clone, Copy, Default)]

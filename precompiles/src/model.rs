@@ -244,5 +244,20 @@ mod tests {
         };
         assert_eq!(Registration::from_abi(reg.to_abi()).unwrap(), reg);
         assert_eq!(reg.info.inputs[0].to_string(), "float32 [batch, 4, ?]");
+
+        // A record whose cost does not fit its inputs, or disagrees with its `macs`, is corrupt.
+        let mut record = reg.to_abi();
+        record.cost.degrees = vec![1];
+        record.cost.coefficients = vec![99, 7];
+        assert_eq!(
+            Registration::from_abi(record).unwrap_err(),
+            "cost has 1 symbols, the inputs have 2 symbolic dimensions"
+        );
+        let mut record = reg.to_abi();
+        record.macs = 100;
+        assert_eq!(
+            Registration::from_abi(record).unwrap_err(),
+            "macs is 100, the cost of one sample is 99"
+        );
     }
 }

@@ -56,6 +56,39 @@ pub fn matmul(k: i64, n: i64) -> Vec<u8> {
     .encode_to_vec()
 }
 
+/// The sum of the Gram matrix, `y = Σ x[n, k] · x[n, k]ᵀ` in float32: `n·k` MACs for the
+/// transpose, `n²·k` for the product and `n²` for the sum, so its work grows with the square
+/// of the symbolic `n` while its output is one number.
+pub fn gram_sum(k: i64) -> Vec<u8> {
+    let n = Dimension { dim_value: None, dim_param: Some("n".into()) };
+    let node = |op: &str, inputs: &[&str], output: &str| NodeProto {
+        input: inputs.iter().map(|s| (*s).into()).collect(),
+        output: vec![output.into()],
+        op_type: op.into(),
+        ..Default::default()
+    };
+    let mut sum = node("ReduceSum", &["g"], "y");
+    sum.attribute = vec![crate::onnx::AttributeProto {
+        name: "keepdims".into(),
+        r#type: 2,
+        i: 0,
+        ..Default::default()
+    }];
+    ModelProto {
+        ir_version: 8,
+        opset_import: vec![OperatorSetIdProto { domain: String::new(), version: 17 }],
+        graph: Some(GraphProto {
+            name: format!("gram_sum_{k}"),
+            node: vec![node("Transpose", &["x"], "xt"), node("MatMul", &["x", "xt"], "g"), sum],
+            input: vec![value_info("x", &[n, fixed(k)])],
+            output: vec![value_info("y", &[])],
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+    .encode_to_vec()
+}
+
 /// A deep MLP with one shared weight: `depth` layers of `h = relu(h · w)` with `w[width,
 /// width]`, so `depth·width²` MACs per sample from a file of one `width²` matrix, and small
 /// inputs and outputs (`[batch, width]`).

@@ -45,12 +45,12 @@ fn input(values: [f32; 4]) -> Vec<consumer::Tensor> {
     vec![consumer::Tensor { dtype: 1, shape: vec![1, 4], data: data.into() }]
 }
 
-async fn submit(provider: &DynProvider, to: Address, data: Vec<u8>) -> B256 {
+pub(crate) async fn submit(provider: &DynProvider, to: Address, data: Vec<u8>) -> B256 {
     let tx = TransactionRequest::default().with_to(to).with_input(data).with_gas_limit(3_000_000);
     *provider.send_transaction(tx).await.expect("sent").tx_hash()
 }
 
-async fn receipt(provider: &DynProvider, hash: B256) -> TransactionReceipt {
+pub(crate) async fn receipt(provider: &DynProvider, hash: B256) -> TransactionReceipt {
     wait_receipt(provider, hash).await
 }
 

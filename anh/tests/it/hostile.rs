@@ -233,6 +233,57 @@ async fn an_empty_batch_is_refused() {
     assert!(one.get("result").is_some(), "{one}");
 }
 
+/// Work that grows faster than the batch is paid as it grows: the summed Gram matrix of 4 096
+/// rows of 4 costs 5·4 096² + 4·4 096 MACs (about 483 000 gas). Priced per sample, as gas once
+/// was, its compute would cost 10 gas: with 700 000 gas (about 280 000 of them the calldata's)
+/// the call runs out of gas and the model never runs; with the quadratic price paid it runs.
+/// The registry records the polynomial.
+#[tokio::test(flavor = "multi_thread")]
+async fn work_that_grows_faster_than_the_batch_pays_for_it() {
+    use alloy::sol_types::SolCall;
+    use anh_precompiles::{
+        abi::{IInfer, IModelInfo, IModelRegistry, Tensor},
+        infer, info, registry,
+    };
+    let node = node_with(NodeConfig::test()).await;
+    let url = node.http_endpoint();
+    let provider = provider(&node, KEY0);
+    let bytes = anh_runtime::synth::gram_sum(4);
+    let put = rpc(&url, "anh_putModel", json!([Bytes::from(bytes)])).await;
+    let model: alloy::primitives::B256 = serde_json::from_value(put["result"].clone()).unwrap();
+    let register = IModelRegistry::registerCall { model, name: "gram".into() }.abi_encode();
+    let hash = crate::committee::submit(&provider, registry::ADDRESS, register).await;
+    assert!(crate::committee::receipt(&provider, hash).await.status(), "registered");
+
+    let data = Bytes::from(IModelInfo::modelInfoCall { model }.abi_encode());
+    let reply =
+        rpc(&url, "eth_call", json!([{ "to": info::ADDRESS, "data": data }, "latest"])).await;
+    let raw: Bytes = serde_json::from_value(reply["result"].clone()).unwrap();
+    let record = IModelInfo::modelInfoCall::abi_decode_returns(&raw).unwrap();
+    // 4n + 5n²: 9, 28, 57 at n = 1, 2, 3, so Newton's form 9, 19, 10.
+    assert_eq!(record.cost.degrees, vec![2]);
+    assert_eq!(record.cost.coefficients, vec![9, 19, 10]);
+
+    let rows = 4096u64;
+    let call = |gas: u64| {
+        let x = vec![0u8; (rows * 4 * 4) as usize];
+        let inputs = vec![Tensor { dtype: 1, shape: vec![rows, 4], data: x.into() }];
+        let data = Bytes::from(IInfer::inferCall { model, inputs }.abi_encode());
+        json!([{ "to": infer::ADDRESS, "data": data, "gas": format!("{gas:#x}") }, "latest"])
+    };
+    let (_, message) = rpc_error(&url, "eth_call", call(700_000)).await;
+    assert!(message.contains("out of gas"), "{message}");
+    let ran = rpc(&url, "eth_call", call(2_000_000)).await;
+    let out: Bytes = serde_json::from_value(ran["result"].clone()).expect("it runs");
+    let outputs = IInfer::inferCall::abi_decode_returns(&out).unwrap();
+    assert_eq!(outputs[0].shape, Vec::<u64>::new());
+    let gas = rpc(&url, "eth_estimateGas", call(2_000_000)).await;
+    let gas =
+        u64::from_str_radix(gas["result"].as_str().unwrap().trim_start_matches("0x"), 16).unwrap();
+    let compute = (5 * rows * rows + 4 * rows) * 7_200 / 1_000_000;
+    assert!(gas > compute + 250_000, "estimate {gas}: calldata and the compute {compute}");
+}
+
 /// With an upload token, `PUT /models` needs it (401 without it or with another one, naming
 /// the header), `anh_putModel` — which cannot carry it — points to `PUT /models`, and
 /// `anh model push --upload-token` uploads and registers.
