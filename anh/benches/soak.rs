@@ -890,41 +890,17 @@ fn main() {
         hostile_tasks.push(runtime.spawn(uploader(url.clone(), uploads.clone(), 1 << 40, stop())));
         hostile_tasks.push(runtime.spawn(stalled_upload(url.clone(), uploads.clone(), stop())));
     }
-    if on("batches") {
-        hostile_tasks.push(runtime.spawn(hammer(
-            url.clone(),
-            batches.clone(),
-            batch_bodies,
-            "ok: outputs of 131 072 rows",
-            stop(),
-        )));
-    }
-    if on("flood") {
-        hostile_tasks.push(runtime.spawn(hammer(
-            url.clone(),
-            flood.clone(),
-            flood_bodies,
-            "ok",
-            stop(),
-        )));
-    }
-    if on("logs") {
-        hostile_tasks.push(runtime.spawn(hammer(
-            url.clone(),
-            logs.clone(),
-            logs_bodies,
-            "ok",
-            stop(),
-        )));
-    }
-    if on("traces") {
-        hostile_tasks.push(runtime.spawn(hammer(
-            url.clone(),
-            traces.clone(),
-            trace_bodies,
-            "ok: the struct logs of ~130 000 steps",
-            stop(),
-        )));
+    let hammered = [
+        ("batches", &batches, batch_bodies, "ok: outputs of 131 072 rows"),
+        ("flood", &flood, flood_bodies, "ok"),
+        ("logs", &logs, logs_bodies, "ok"),
+        ("traces", &traces, trace_bodies, "ok: the struct logs of ~130 000 steps"),
+    ];
+    for (name, kind, bodies, big) in hammered {
+        if on(name) {
+            let task = hammer(url.clone(), kind.clone(), bodies, big, stop());
+            hostile_tasks.push(runtime.spawn(task));
+        }
     }
     let kinds = [uploads, batches, flood, logs, traces, slow];
     let hostile_from = samples.len() - 1;

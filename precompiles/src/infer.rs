@@ -105,7 +105,7 @@ pub(crate) fn run<CTX: ContextTr>(
     };
     let request = InferRequest { model, info, inputs: host, context, rule };
     let outputs = dnn.oracle().infer(request).map_err(DnnError::from)?;
-    check_outputs(info, &outputs)?;
+    check_outputs(info, &outputs, limit)?;
     let encoded = outputs
         .iter()
         .enumerate()
@@ -182,7 +182,15 @@ pub(crate) fn input_error(input: usize, error: TensorError) -> DnnError {
 }
 
 /// The oracle's answer has the declared number of outputs in the declared element types.
-fn check_outputs(info: &ModelInfo, outputs: &[crate::HostTensor]) -> Result<(), DnnError> {
+/// Checks the outputs against the model's declaration, and each against the chain's tensor
+/// limit (a model whose output shape depends on its input values could otherwise answer more
+/// than a caller can be given; outputs come from the record in Replay, so every node decides
+/// alike).
+fn check_outputs(
+    info: &ModelInfo,
+    outputs: &[crate::HostTensor],
+    limit: u64,
+) -> Result<(), DnnError> {
     if outputs.len() != info.outputs.len() {
         return Err(DnnError::InferenceFailed(format!(
             "the model declares {} output(s), the computation returned {}",
@@ -197,6 +205,13 @@ fn check_outputs(info: &ModelInfo, outputs: &[crate::HostTensor]) -> Result<(), 
                 spec.name,
                 output.elem_type(),
                 spec.elem
+            )));
+        }
+        if output.len() as u64 > limit {
+            return Err(DnnError::InferenceFailed(format!(
+                "output {i} ({:?}) has {} elements, more than the limit of {limit}",
+                spec.name,
+                output.len()
             )));
         }
     }

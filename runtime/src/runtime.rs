@@ -124,14 +124,36 @@ pub struct RuntimeConfig {
     pub max_sessions_per_model: usize,
     /// The ONNX Runtime library to load; `None` for [`crate::find_ort_library`].
     pub library: Option<PathBuf>,
-    /// How long one run (an inference, or one training step) may take before ONNX Runtime is
-    /// told to stop it ([`RuntimeError::Deadline`]; default 60 s).
+    /// The longest one run (an inference, or one training step) may take before ONNX Runtime
+    /// is told to stop it ([`RuntimeError::Deadline`]; default 60 s). A run's own deadline is
+    /// shorter when the work it paid for is small ([`RuntimeConfig::deadline`]).
     pub max_run_time: std::time::Duration,
 }
 
 impl RuntimeConfig {
-    /// The default deadline of one run.
+    /// The default longest run.
     pub const DEFAULT_MAX_RUN_TIME: std::time::Duration = std::time::Duration::from_secs(60);
+
+    /// Every run may take at least this long (session warm-up, a busy machine).
+    pub const MIN_RUN_TIME: std::time::Duration = std::time::Duration::from_secs(2);
+
+    /// How many times the time its gas pays for a run may take (a committee member slower
+    /// than the reference CPU, a loaded machine).
+    pub const RUN_TIME_FACTOR: u64 = 20;
+
+    /// The deadline of a run of `macs` multiply-accumulates (`None`: unknown): the time they
+    /// are paid for at the schedule's reference price
+    /// ([`anh_precompiles::gas::MEASURED_PS_PER_MAC`]) times [`Self::RUN_TIME_FACTOR`], plus
+    /// [`Self::MIN_RUN_TIME`], and never more than [`Self::max_run_time`]. A run past it is
+    /// work nobody paid for.
+    pub fn deadline(&self, macs: Option<u64>) -> std::time::Duration {
+        let Some(macs) = macs else { return self.max_run_time };
+        let ps = u128::from(macs)
+            * u128::from(anh_precompiles::gas::MEASURED_PS_PER_MAC)
+            * u128::from(Self::RUN_TIME_FACTOR);
+        let paid = std::time::Duration::from_nanos(u64::try_from(ps / 1000).unwrap_or(u64::MAX));
+        (Self::MIN_RUN_TIME.saturating_add(paid)).min(self.max_run_time)
+    }
 }
 
 impl Default for RuntimeConfig {
@@ -358,18 +380,21 @@ impl OrtRuntime {
         self.permits.acquire()
     }
 
-    /// Runs `session` on `values` under this runtime's deadline.
+    /// Runs `session` on `values`, stopped past the deadline of `macs` multiply-accumulates
+    /// ([`RuntimeConfig::deadline`]).
     pub(crate) fn run_session<'s>(
         &self,
         model: B256,
         session: &'s mut Session,
         values: Vec<(String, DynValue)>,
         options: &'s Arc<RunOptions>,
+        macs: Option<u64>,
     ) -> Result<ort::session::SessionOutputs<'s>> {
-        let guard = self.watchdog.watch(options.clone(), self.config.max_run_time);
+        let limit = self.config.deadline(macs);
+        let guard = self.watchdog.watch(options.clone(), limit);
         let result = session.run_with_options(values, options);
         if guard.fired() {
-            return Err(RuntimeError::Deadline { model, after: self.config.max_run_time });
+            return Err(RuntimeError::Deadline { model, after: limit });
         }
         result.map_err(inference_error(model))
     }
@@ -536,6 +561,7 @@ impl OrtRuntime {
         let loaded = self.loaded(model)?;
         let info = &loaded.info;
         validate_inputs(info, &inputs)?;
+        let macs = info.macs_for(inputs.iter().map(HostTensor::shape));
         let values = info
             .inputs
             .iter()
@@ -550,7 +576,7 @@ impl OrtRuntime {
             return Err(RuntimeError::Inference { model, message: "no session".into() });
         };
         let options = Arc::new(RunOptions::new().map_err(inference_error(model))?);
-        let outputs = self.run_session(model, session, values, &options)?;
+        let outputs = self.run_session(model, session, values, &options, macs)?;
         let result = info
             .outputs
             .iter()
@@ -672,6 +698,21 @@ pub(crate) fn from_ort(value: &DynValue, elem: ElemType) -> Result<HostTensor, S
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A run's deadline: the time its MACs are paid for, twenty times over, plus two seconds,
+    /// at most the configured longest run.
+    #[test]
+    fn deadlines_follow_the_work_paid_for() {
+        use std::time::Duration;
+        let config = RuntimeConfig::default();
+        assert_eq!(config.deadline(None), Duration::from_secs(60));
+        assert_eq!(config.deadline(Some(0)), Duration::from_secs(2));
+        // 10^9 MACs at 240 ps: 0.24 s, × 20 = 4.8 s.
+        assert_eq!(config.deadline(Some(1_000_000_000)), Duration::from_millis(6_800));
+        assert_eq!(config.deadline(Some(u64::MAX)), Duration::from_secs(60));
+        let short = RuntimeConfig { max_run_time: Duration::from_secs(1), ..config };
+        assert_eq!(short.deadline(Some(0)), Duration::from_secs(1));
+    }
 
     fn loaded(byte: u8) -> LoadedModel {
         let info = ModelInfo {

@@ -162,13 +162,14 @@ fn scalar_of(t: &HostTensor) -> f64 {
     }
 }
 
-/// Runs `session` on `inputs` (named by `names`, in order) and returns `outputs` in order.
+/// Runs `session` on `inputs` (named by `names`, in order) and returns `outputs` in order; a
+/// run of `macs` multiply-accumulates ([`crate::RuntimeConfig::deadline`]).
 fn run_graph(
     runtime: &OrtRuntime,
     model: B256,
     session: &Mutex<Session>,
     names: &[&str],
-    inputs: Vec<HostTensor>,
+    (inputs, macs): (Vec<HostTensor>, Option<u64>),
     outputs: &[(String, ElemType)],
 ) -> Result<Vec<HostTensor>> {
     let failed = |message: String| RuntimeError::Inference { model, message };
@@ -183,7 +184,7 @@ fn run_graph(
     let mut session = session.lock();
     let options =
         std::sync::Arc::new(ort::session::RunOptions::new().map_err(|e| failed(e.to_string()))?);
-    let results = runtime.run_session(model, &mut session, values, &options)?;
+    let results = runtime.run_session(model, &mut session, values, &options, macs)?;
     outputs
         .iter()
         .map(|(name, elem)| {
@@ -194,6 +195,12 @@ fn run_graph(
                 .map_err(|message| RuntimeError::Output { name: name.clone(), message })
         })
         .collect()
+}
+
+/// The MACs of one forward pass of `model` on the model inputs that start `batch`.
+fn batch_macs(runtime: &OrtRuntime, model: B256, batch: &[HostTensor]) -> Option<u64> {
+    let info = runtime.source().model_info(&model)?;
+    info.macs_for(batch.iter().take(info.inputs.len()).map(HostTensor::shape))
 }
 
 /// [`ModelRuntime::train`] on ONNX Runtime (see the module docs).
@@ -209,6 +216,8 @@ pub(crate) fn train(
     let graph: Arc<StepGraph> =
         runtime.training().graphs.get_or_build(model, &spec, || Ok(bytes.as_slice()))?;
     graph.check_batch(&batch)?;
+    // A step is priced as three forward passes on the batch.
+    let step_macs = batch_macs(runtime, model, &batch).and_then(|m| m.checked_mul(3));
     let session = graph_session(runtime, model, &graph.model)?;
     let elem = graph.elem;
     let mut weights = read_weights(&bytes, &spec)?
@@ -243,7 +252,7 @@ pub(crate) fn train(
         }
         inputs.extend(batch.iter().cloned());
         inputs.push(scalar(elem, rate)?);
-        let mut out = run_graph(runtime, model, &session, &names, inputs, &outputs)?;
+        let mut out = run_graph(runtime, model, &session, &names, (inputs, step_macs), &outputs)?;
         let loss = out.last().map_or(f64::NAN, scalar_of);
         if !loss.is_finite() {
             return Err(RuntimeError::Training(format!(
@@ -310,7 +319,8 @@ pub(crate) fn loss(
         )));
     }
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
-    let out = run_graph(runtime, model, &session, &names, batch, &[(output.name, elem)])?;
+    let macs = batch_macs(runtime, model, &batch);
+    let out = run_graph(runtime, model, &session, &names, (batch, macs), &[(output.name, elem)])?;
     Ok(out.first().map_or(f64::NAN, scalar_of))
 }
 

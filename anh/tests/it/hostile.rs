@@ -233,6 +233,53 @@ async fn an_empty_batch_is_refused() {
     assert!(one.get("result").is_some(), "{one}");
 }
 
+/// Uploads and registers `bytes`; the model's hash.
+async fn install(
+    url: &str,
+    provider: &alloy::providers::DynProvider,
+    bytes: Vec<u8>,
+) -> alloy::primitives::B256 {
+    use alloy::sol_types::SolCall;
+    use anh_precompiles::{abi::IModelRegistry, registry};
+    let put = rpc(url, "anh_putModel", json!([Bytes::from(bytes)])).await;
+    let model = serde_json::from_value(put["result"].clone()).expect("uploaded");
+    let register = IModelRegistry::registerCall { model, name: "m".into() }.abi_encode();
+    let hash = crate::committee::submit(provider, registry::ADDRESS, register).await;
+    assert!(crate::committee::receipt(provider, hash).await.status(), "registered");
+    model
+}
+
+/// An output larger than the chain's tensor limit is not handed to the caller: the call
+/// reverts `InferenceFailed` naming the output and the limit (outputs come from the record in
+/// Replay, so every node decides alike).
+#[tokio::test(flavor = "multi_thread")]
+async fn outputs_past_the_tensor_limit_revert() {
+    use alloy::sol_types::SolCall;
+    use anh_precompiles::{
+        abi::{IInfer, Tensor},
+        infer,
+    };
+    let mut config = NodeConfig::test();
+    config.genesis.dnn.max_tensor_elements = 100;
+    let node = node_with(config).await;
+    let url = node.http_endpoint();
+    let provider = provider(&node, KEY0);
+    // y[1, 200] = x[1, 1] · w[1, 200]: one input element, 200 output elements.
+    let model = install(&url, &provider, anh_runtime::synth::matmul(1, 200)).await;
+    let x = 1.0f32.to_be_bytes().to_vec();
+    let inputs = vec![Tensor { dtype: 1, shape: vec![1, 1], data: x.into() }];
+    let data = Bytes::from(IInfer::inferCall { model, inputs }.abi_encode());
+    let (code, message) =
+        rpc_error(&url, "eth_call", json!([{ "to": infer::ADDRESS, "data": data }, "latest"]))
+            .await;
+    assert_eq!(code, 3);
+    assert_eq!(
+        message,
+        "execution reverted: InferenceFailed: output 0 (\"y\") has 200 elements, more than the \
+         limit of 100"
+    );
+}
+
 /// Work that grows faster than the batch is paid as it grows: the summed Gram matrix of 4 096
 /// rows of 4 costs 5·4 096² + 4·4 096 MACs (about 483 000 gas). Priced per sample, as gas once
 /// was, its compute would cost 10 gas: with 700 000 gas (about 280 000 of them the calldata's)
@@ -242,18 +289,13 @@ async fn an_empty_batch_is_refused() {
 async fn work_that_grows_faster_than_the_batch_pays_for_it() {
     use alloy::sol_types::SolCall;
     use anh_precompiles::{
-        abi::{IInfer, IModelInfo, IModelRegistry, Tensor},
-        infer, info, registry,
+        abi::{IInfer, IModelInfo, Tensor},
+        infer, info,
     };
     let node = node_with(NodeConfig::test()).await;
     let url = node.http_endpoint();
     let provider = provider(&node, KEY0);
-    let bytes = anh_runtime::synth::gram_sum(4);
-    let put = rpc(&url, "anh_putModel", json!([Bytes::from(bytes)])).await;
-    let model: alloy::primitives::B256 = serde_json::from_value(put["result"].clone()).unwrap();
-    let register = IModelRegistry::registerCall { model, name: "gram".into() }.abi_encode();
-    let hash = crate::committee::submit(&provider, registry::ADDRESS, register).await;
-    assert!(crate::committee::receipt(&provider, hash).await.status(), "registered");
+    let model = install(&url, &provider, anh_runtime::synth::gram_sum(4)).await;
 
     let data = Bytes::from(IModelInfo::modelInfoCall { model }.abi_encode());
     let reply =
