@@ -591,6 +591,13 @@ struct DnnParts {
     oracle: Arc<LocalOracle>,
 }
 
+/// Models whose sessions a runtime keeps for a chain that keeps `warm_models` warm: the
+/// default, or more if the chain's warm set is larger.
+fn cached_models(warm_models: u64) -> usize {
+    let default = RuntimeConfig::default().max_cached_models;
+    usize::try_from(warm_models).map_or(usize::MAX, |warm| warm.max(default))
+}
+
 /// The model store (under the data directory, else a temporary folder), ONNX Runtime, and
 /// the oracle over them (Call mode: the node runs models itself).
 fn open_dnn(config: &NodeConfig) -> Result<DnnParts, RuntimeError> {
@@ -604,6 +611,8 @@ fn open_dnn(config: &NodeConfig) -> Result<DnnParts, RuntimeError> {
         device: config.dnn.device,
         intra_op_threads: config.dnn.intra_op_threads.max(1),
         max_run_time: config.dnn.max_run_time,
+        // The in-process executors keep every model the chain counts as warm.
+        max_cached_models: cached_models(config.genesis.dnn.gas.warm_models),
         ..RuntimeConfig::default()
     };
     let runtime = Arc::new(OrtRuntime::new(store.clone(), runtime_config)?);

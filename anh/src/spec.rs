@@ -8,6 +8,10 @@ use anh_evm_host::GenesisConfig;
 use anh_precompiles::{Committee, DnnParams, GasSchedule};
 use serde::{Deserialize, Serialize};
 
+/// Largest warm set a chain spec may ask for (`gas.warmModels`): every executor keeps the
+/// sessions of that many models.
+pub const MAX_WARM_MODELS: u64 = 1024;
+
 /// A chain spec: genesis parameters (with a fixed genesis timestamp, so that every node
 /// builds the same block 0), the executor committee, and the DNN limits replay depends on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,10 +73,18 @@ impl ChainSpec {
 
     /// Checks what parsing cannot: a valid committee (threshold at least 1 and at most the
     /// members, distinct members, and on a non-dev chain a threshold above half the members),
-    /// a positive tensor limit.
+    /// a positive tensor limit, a warm set executors can hold (at most
+    /// [`MAX_WARM_MODELS`] models).
     pub fn validate(&self) -> Result<(), String> {
         if self.max_tensor_elements == 0 {
             return Err("\"maxTensorElements\" must be positive".into());
+        }
+        if self.gas.warm_models > MAX_WARM_MODELS {
+            return Err(format!(
+                "\"gas.warmModels\" is {}: at most {MAX_WARM_MODELS} (every executor keeps the \
+                 sessions of that many models)",
+                self.gas.warm_models
+            ));
         }
         self.committee.validate_for_chain(self.dev).map_err(|e| format!("invalid committee: {e}"))
     }

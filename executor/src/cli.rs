@@ -71,6 +71,10 @@ pub struct ExecutorArgs {
     /// Largest request body, in bytes.
     #[arg(long, default_value_t = ServerLimits::default().max_body_bytes)]
     pub max_body_bytes: usize,
+    /// Models whose sessions stay loaded. It must be at least the chain's `warmModels` (16 unless
+    /// its chain spec says otherwise): the chain charges no load for a warm model.
+    #[arg(long, default_value_t = RuntimeConfig::default().max_cached_models)]
+    pub max_cached_models: usize,
     /// Largest job accepted: the model's MACs × batch.
     #[arg(long, default_value_t = ExecutorConfig::DEFAULT_MAX_JOB_MACS)]
     pub max_job_macs: u64,
@@ -131,6 +135,7 @@ pub async fn run(args: ExecutorArgs) -> Result<()> {
         },
         intra_op_threads: args.intra_op_threads.max(1),
         max_run_time: std::time::Duration::from_secs(args.max_run_time.max(1)),
+        max_cached_models: args.max_cached_models.max(1),
         ..RuntimeConfig::default()
     };
     let runtime_source = source.clone();

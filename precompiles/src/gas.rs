@@ -19,6 +19,11 @@
 //! lineage record that points at its root's full record (`crate::registry`): the read term is
 //! paid for each.
 //!
+//! A call on a model outside the chain's warm set (see [`crate::registry`]) also pays
+//! [`GasSchedule::cold_model`] for loading it: `COLD_MODEL_BASE + COLD_MODEL_KIB × ⌈size /
+//! 1024⌉`; `train` pays it for its parent when cold, and always for the model it writes (at
+//! the parent's size, times one more per optimiser state).
+//!
 //! `train`: the `infer` price of `macs × 3 × (steps + 1)` for the batch (a training step is a
 //! forward and a backward pass, about three forward passes; one more step graph runs, with a
 //! learning rate of 0, for the new weights' loss), plus `TRAIN_STEP × (steps + 1)` for each
@@ -35,7 +40,11 @@
 //! cover the worst case, so the charged rate is [`MEASURED_PS_PER_MAC`] = 240 ps per MAC, i.e.
 //! 7 200 gas per 10^6 MACs; models that reuse their weights (convolutions, batches) are
 //! cheaper than they pay for. A call's fixed cost was at most [`MEASURED_CALL_OVERHEAD_NS`]
-//! (measured 2026-11-22; rerun the bench on another reference machine and update these).
+//! (measured 2026-11-22; rerun the bench on another reference machine and update these). A
+//! cold load costs about 4.6 µs per KiB of the model's file (measured 2026-12-03, 4 MiB to 256
+//! MiB: reading the file, checking its hash, which an executor does before it signs anything
+//! computed from it, and building the session): 200 gas per KiB, so a cold call on a model past about 146 MiB does not fit a
+//! 30 M-gas block, and a chain for such models needs a larger block gas limit.
 
 /// Gas that one second of one reference-CPU core is worth.
 pub const GAS_PER_SECOND: u64 = 30_000_000;
@@ -75,10 +84,34 @@ pub struct GasSchedule {
     /// value).
     #[serde(default = "measured_train_step")]
     pub train_step: u64,
+    /// Fixed cost of a call on a cold model (one outside the chain's warm set: see
+    /// [`crate::registry`]): creating its ONNX Runtime session.
+    #[serde(default = "measured_cold_model_base")]
+    pub cold_model_base: u64,
+    /// …and per KiB of its file (reading it, checking its hash, loading its weights).
+    #[serde(default = "measured_cold_model_kib")]
+    pub cold_model_kib: u64,
+    /// How many models the chain keeps warm: a model stays warm until this many others were
+    /// loaded cold after it. Every executor must keep the sessions of at least this many models
+    /// (`--max-cached-models`).
+    #[serde(default = "measured_warm_models")]
+    pub warm_models: u64,
 }
 
 fn measured_train_step() -> u64 {
     GasSchedule::MEASURED.train_step
+}
+
+fn measured_cold_model_base() -> u64 {
+    GasSchedule::MEASURED.cold_model_base
+}
+
+fn measured_cold_model_kib() -> u64 {
+    GasSchedule::MEASURED.cold_model_kib
+}
+
+fn measured_warm_models() -> u64 {
+    GasSchedule::MEASURED.warm_models
 }
 
 impl GasSchedule {
@@ -103,7 +136,20 @@ impl GasSchedule {
         // `./dev bench gas`: a step of the examples' small models costs 35–40 µs however few
         // its MACs; 2 000 gas pays 67 µs.
         train_step: 2_000,
+        // `./dev bench gas`: a cold load (read the file, check its hash, create the session)
+        // costs 0.3–0.5 ms for the small models and at most 4.6 µs per KiB (137 gas) from
+        // 4 MiB to 256 MiB: 1 ms for the session and 200 gas per KiB are charged.
+        cold_model_base: 30_000,
+        cold_model_kib: 200,
+        // The runtime's default model cache (`RuntimeConfig::max_cached_models`).
+        warm_models: 16,
     };
+
+    /// Gas of loading a cold model of `size` bytes: `cold_model_base + cold_model_kib ×
+    /// ⌈size / 1024⌉`.
+    pub fn cold_model(&self, size: u64) -> u64 {
+        self.cold_model_kib.saturating_mul(size.div_ceil(1024)).saturating_add(self.cold_model_base)
+    }
 
     /// Gas of an inference call of `macs` multiply-accumulates whose registry reads cost
     /// `registry_gas` (see [`GasSchedule::registry_read`]), or `None` if it overflows `u64`
@@ -137,7 +183,7 @@ impl GasSchedule {
     }
 
     /// The constants in declaration order (what [`crate::DnnParams::hash`] commits to).
-    pub fn words(&self) -> [u64; 9] {
+    pub fn words(&self) -> [u64; 12] {
         [
             self.infer_base,
             self.registry_read_base,
@@ -148,6 +194,9 @@ impl GasSchedule {
             self.register_word,
             self.info_base,
             self.train_step,
+            self.cold_model_base,
+            self.cold_model_kib,
+            self.warm_models,
         ]
     }
 
@@ -190,7 +239,14 @@ mod tests {
     #[test]
     fn known_answers() {
         let s = GasSchedule::MEASURED;
-        assert_eq!(s.words(), [3_000, 2_100, 100, 1, 7_200, 25_000, 20_000, 700, 2_000]);
+        assert_eq!(
+            s.words(),
+            [3_000, 2_100, 100, 1, 7_200, 25_000, 20_000, 700, 2_000, 30_000, 200, 16]
+        );
+        // A cold model of 814 369 bytes (795.3 KiB, so 796): 30 000 + 796 × 200.
+        assert_eq!(s.cold_model(814_369), 189_200);
+        assert_eq!(s.cold_model(0), 30_000);
+        assert_eq!(s.cold_model(u64::MAX), 200 * (1 << 54) + 30_000, "no overflow");
         // A 10-word record, 64 input bytes, 4 MMAC: 3 000 + 3 000 + 64 + 28 800.
         assert_eq!(s.registry_read(10), 3_000);
         assert_eq!(s.infer(3_000, 64, 4_000_000), Some(34_864));

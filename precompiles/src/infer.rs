@@ -8,12 +8,13 @@
 //! Order of work, so that gas is known before any inference: read the registry record
 //! (`UnknownModel`), check the input count, sizes and shapes and bind the symbolic dimensions
 //! (`WrongInputCount`, `BadTensor`, `TensorTooLarge`, `InputMismatch`), charge the gas of
-//! [`crate::gas::GasSchedule::infer`] for the model's cost at those sizes (out of gas: the
-//! model never runs), convert each input
+//! [`crate::gas::GasSchedule::infer`] for the model's cost at those sizes, and
+//! [`crate::gas::GasSchedule::cold_model`] if the model is outside the chain's warm set
+//! ([`crate::registry`]; it joins it) (out of gas: the model never runs), convert each input
 //! to the model's declared element type (`ConversionFailed`), ask the
 //! oracle (`ModelUnavailable`, `InferenceFailed`), and encode the outputs in the model's own
-//! dtypes or the one asked for (`ConversionFailed`). It changes no state, so it works under
-//! STATICCALL.
+//! dtypes or the one asked for (`ConversionFailed`). It changes no state but the registry's warm
+//! set, so it works under STATICCALL.
 
 use crate::{
     Dnn,
@@ -90,6 +91,10 @@ pub(crate) fn run<CTX: ContextTr>(
     let input_bytes: u64 = inputs.iter().map(|t| t.data.len() as u64).sum();
     let macs = info.cost.macs_at(&sizes);
     meter.charge_total(macs.and_then(|macs| gas.infer(registry_gas, input_bytes, macs)))?;
+    if registry::is_cold(ctx, model, gas.warm_models)? {
+        meter.charge(gas.cold_model(info.size))?;
+        registry::mark_loaded(ctx, model)?;
+    }
 
     let host = inputs
         .iter()

@@ -19,6 +19,21 @@
 //! record starts with the ABI offset `0x20`, a lineage record with [`LINEAGE_TAG`]. Reading a
 //! lineage model reads both records and is charged for both.
 //!
+//! **The warm set.** Running a model first loads it: its file is read and checked, and ONNX
+//! Runtime builds a session, which for a large model takes far longer than a call. Like
+//! EIP-2929's cold accounts, a call on a model outside the chain's warm set pays
+//! [`crate::gas::GasSchedule::cold_model`] for its size, and the model joins the set. Unlike
+//! EIP-2929's, the set is kept across transactions, in this address's storage (Solidity's
+//! layout: `uint256 loads` at slot 1, `mapping(bytes32 => uint256) loadedAt` at slot 2): a
+//! cold load advances the clock `loads` and records it as the model's `loadedAt`, and a model
+//! is warm while fewer than `warm_models` models were loaded cold after it. That is a
+//! first-in-first-out set of `warm_models` models, so an executor whose session cache keeps
+//! the `warm_models` most recently used models holds every warm model: cycling more models
+//! than executors cache pays for every load it causes. The set is bookkeeping of this address
+//! that no contract reads; like the EIP-2929 sets it is updated under STATICCALL too (a view
+//! function that infers warms its model), and it is rolled back with the call that loaded the
+//! model. Gas depends on it, and on nothing else outside state and calldata.
+//!
 //! Records are immutable: registering a model twice reverts `AlreadyRegistered`. Gas:
 //! `register_base + register_word × words written`; under STATICCALL, or through
 //! DELEGATECALL/CALLCODE, `register` reverts.
@@ -155,6 +170,42 @@ fn locate_in(slots: &mut Slots<'_>, model: B256) -> Result<Option<Located>, Stri
     let root = B256::from(slots(data_slot(header, 1))?);
     let root_len = len_in(slots, root)?.ok_or("a lineage record names an unregistered root")?;
     Ok(Some(Located { len, root: Some((root, root_len)) }))
+}
+
+/// Slot of the warm set's clock: how many cold loads the chain has counted (Solidity's
+/// `uint256` at slot 1).
+const LOADS_SLOT: U256 = U256::from_limbs([1, 0, 0, 0]);
+
+/// Slot of `loadedAt[model]` (Solidity's `mapping(bytes32 => uint256)` at slot 2): the clock
+/// just after `model`'s last cold load, 0 if it never had one.
+fn loaded_at_slot(model: B256) -> U256 {
+    let mut preimage = [0u8; 64];
+    preimage[..32].copy_from_slice(model.as_slice());
+    preimage[63] = 2;
+    U256::from_be_bytes(keccak256(preimage).0)
+}
+
+/// Whether `model` is cold: outside the chain's warm set of `warm_models` models (see the
+/// module docs). Two storage reads.
+pub(crate) fn is_cold<CTX: ContextTr>(
+    ctx: &mut CTX,
+    model: B256,
+    warm_models: u64,
+) -> Result<bool, String> {
+    let loads = sload(ctx, LOADS_SLOT)?;
+    let at = sload(ctx, loaded_at_slot(model))?;
+    Ok(at.is_zero() || at > loads || loads - at >= U256::from(warm_models))
+}
+
+/// Counts a cold load of `model`: the clock advances, and `model` is the newest of the warm
+/// set.
+pub(crate) fn mark_loaded<CTX: ContextTr>(ctx: &mut CTX, model: B256) -> Result<(), String> {
+    let loads = sload(ctx, LOADS_SLOT)?.saturating_add(U256::from(1));
+    let journal = ctx.journal_mut();
+    journal.sstore(ADDRESS, LOADS_SLOT, loads).map_err(|e| e.to_string())?;
+    journal.sstore(ADDRESS, loaded_at_slot(model), loads).map_err(|e| e.to_string())?;
+    journal.touch_account(ADDRESS);
+    Ok(())
 }
 
 /// A trained model's lineage record (see the module docs).

@@ -15,7 +15,9 @@
 //! (`MalformedCall`), refuse STATICCALL (`WriteInStaticCall`) and DELEGATECALL, read the
 //! registry record (`UnknownModel`), check the batch's count, sizes and shapes
 //! (`WrongInputCount`, `BadTensor`, `TensorTooLarge`, `InputMismatch`), charge
-//! [`crate::gas::GasSchedule::train`], convert (`ConversionFailed`), ask the oracle
+//! [`crate::gas::GasSchedule::train`] and the cold loads (the parent's if it is outside the
+//! warm set, and the new model's, which joins it: [`crate::registry`]), convert
+//! (`ConversionFailed`), ask the oracle
 //! (`TrainingFailed`, `ModelUnavailable`, `NoQuorum`), then register the new model — its
 //! parent's record with the new hash, size, parent, trainer and block — unless that exact
 //! model is registered already, and emit `ModelTrained`.
@@ -94,6 +96,21 @@ pub(crate) fn run<CTX: ContextTr>(
     meter.charge_total(
         macs.and_then(|macs| gas.train(registry_gas, batch_bytes, macs, params.steps, new_record)),
     )?;
+    // The parent is loaded (cold unless warm); the new model is written, and loaded by its first
+    // run: it pays a cold load of its size now, and joins the warm set once trained. Its size
+    // is at most the parent's weights and one copy of them per optimiser state (momentum's
+    // velocity, Adam's two moments).
+    if registry::is_cold(ctx, model, gas.warm_models)? {
+        meter.charge(gas.cold_model(info.size))?;
+        registry::mark_loaded(ctx, model)?;
+    }
+    let states = match params.optimizer {
+        2 => 1,
+        3 => 2,
+        _ => 0,
+    };
+    let new_size = info.size.saturating_mul(1 + states);
+    meter.charge(gas.cold_model(new_size))?;
 
     let elems = info.inputs.iter().map(|s| s.elem).chain(targets);
     let host = batch
@@ -122,6 +139,9 @@ pub(crate) fn run<CTX: ContextTr>(
         e => DnnError::from(e),
     })?;
 
+    if registry::is_cold(ctx, trained.model, gas.warm_models)? {
+        registry::mark_loaded(ctx, trained.model)?;
+    }
     if registry::record_len(ctx, trained.model)?.is_none() {
         // A lineage record: the root's registration with this model's own fields.
         let lineage = registry::Lineage {

@@ -56,6 +56,7 @@ fn main() {
         .expect("ONNX Runtime: run ./dev setup");
     let started = Instant::now();
     calibration(&store, &runtime);
+    cold_loads(&store, &runtime);
     let mut tally = Tally::default();
     inference_coverage(&store, &runtime, &mut tally);
     let mut most_steps = Tally::default();
@@ -131,6 +132,77 @@ fn calibration(store: &ModelStore, runtime: &OrtRuntime) {
         fixed_ns / NS_PER_GAS,
         schedule.infer_base,
         schedule.registry_read_base
+    );
+}
+
+/// The cold-model price: the time of a model's first call after its sessions were dropped
+/// (read the file, check its hash, create the ONNX Runtime session) less a warm call's, for
+/// MatMul models from 256 KiB to 256 MiB of weights and every fixture and example model,
+/// against `GasSchedule::MEASURED.cold_model`.
+fn cold_loads(store: &ModelStore, runtime: &OrtRuntime) {
+    let schedule = GasSchedule::MEASURED;
+    println!(
+        "\nCold model: first call after eviction less a warm call (file read, hash check, \
+         session creation), median of 5, against GasSchedule::MEASURED.cold_model\n"
+    );
+    println!(
+        "| model | bytes | cold (ms) | ns per KiB | charged gas | paid (ms) | paid / measured |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    let sweep = [(256, 256), (1024, 1024), (2048, 2048), (4096, 4096), (8192, 8192)]
+        .map(|(k, n)| Model::new(format!("MatMul {k} × {n}"), "synth", matmul(k, n), &[1]));
+    let models = sweep.into_iter().chain(fixture_models()).chain(example_models());
+    let (mut worst_per_kib, mut base, mut worst_ratio) = (0.0f64, f64::MAX, f64::MAX);
+    for model in models {
+        let Ok(info) = model.bytes.map_err(drop).and_then(|b| store.put(&b).map_err(drop)) else {
+            continue;
+        };
+        let Ok(inputs) = synth_inputs(&info, 1) else { continue };
+        if runtime.run(info.hash, inputs.clone()).is_err() {
+            continue;
+        }
+        let time = |cold: bool| {
+            let mut rounds: Vec<f64> = (0..5)
+                .map(|_| {
+                    if cold {
+                        runtime.evict(&info.hash);
+                    }
+                    let start = Instant::now();
+                    black_box(runtime.run(info.hash, inputs.clone()).unwrap());
+                    start.elapsed().as_secs_f64() * 1e9
+                })
+                .collect();
+            rounds.sort_by(f64::total_cmp);
+            rounds[2]
+        };
+        let ns = (time(true) - time(false)).max(0.0);
+        let kib = info.size.div_ceil(1024) as f64;
+        if info.size >= 1 << 20 {
+            worst_per_kib = worst_per_kib.max(ns / kib);
+        }
+        base = base.min(ns);
+        let gas = schedule.cold_model(info.size);
+        let ratio = gas as f64 * NS_PER_GAS / ns;
+        worst_ratio = worst_ratio.min(ratio);
+        println!(
+            "| {} | {} | {:.2} | {:.0} | {gas} | {:.2} | {ratio:.2} |",
+            model.name,
+            info.size,
+            ns / 1e6,
+            ns / kib,
+            gas as f64 * NS_PER_GAS / 1e6
+        );
+        runtime.evict(&info.hash);
+    }
+    println!(
+        "\nworst cost per KiB (models of 1 MiB or more): {worst_per_kib:.0} ns, i.e. {:.1} gas \
+         (charged: cold_model_kib {}); least cold time: {:.2} ms, i.e. {:.0} gas (charged: \
+         cold_model_base {}); least paid / measured: {worst_ratio:.2}",
+        worst_per_kib / NS_PER_GAS,
+        schedule.cold_model_kib,
+        base / 1e6,
+        base / NS_PER_GAS,
+        schedule.cold_model_base,
     );
 }
 

@@ -10,12 +10,17 @@
 //!   [`RuntimeConfig::max_sessions_per_model`]; further callers wait for one to be free.
 //! - **Models are cached, bounded.** At most [`RuntimeConfig::max_cached_models`] models keep
 //!   their sessions; the least recently used is dropped first (runs in flight keep theirs).
+//!   The chain charges a cold load for a model outside its warm set of the last `warm_models`
+//!   models loaded (`anh_precompiles::registry`), and a least-recently-used cache of at least
+//!   that many models holds all of them: so `max_cached_models` must be at least the chain's
+//!   `warm_models`, or executors would load, unpaid, models the chain counts as warm.
 //! - **Concurrency is bounded, in two lanes.** At most [`RuntimeConfig::max_concurrent_runs`]
 //!   runs (or session creations) proceed at once, by default one per core; other callers
 //!   block rather than oversubscribe the CPU. The node's own calls (`eth_call`,
-//!   `eth_estimateGas`: [`OrtRuntime::call_lane`]) have permits of their own, so that calls
-//!   from RPC clients can never starve the executors that settle blocks, nor the other way
-//!   round. Each session uses [`RuntimeConfig::intra_op_threads`]
+//!   `eth_estimateGas`: [`OrtRuntime::call_lane`]) have permits and a model cache of their
+//!   own, so that calls from RPC clients can never starve the executors that settle blocks,
+//!   nor evict the sessions of the models the chain counts as warm, nor the other way round (a
+//!   model used by both has sessions in both). Each session uses [`RuntimeConfig::intra_op_threads`]
 //!   threads (default 1: ONNX Runtime's spinning pool multiplies small models' latency).
 //! - **Inputs are checked before ONNX Runtime sees them** ([`crate::validate_inputs`]), and
 //!   outputs come back as [`HostTensor`]s of the model's declared element types.
@@ -283,17 +288,29 @@ impl Cache {
     }
 }
 
+/// One lane of an [`OrtRuntime`]: its permits and its cached models (each with its sessions).
+struct Lane {
+    permits: Semaphore,
+    cache: Mutex<Cache>,
+}
+
+impl Lane {
+    fn new(permits: usize) -> Self {
+        Self { permits: Semaphore::new(permits), cache: Mutex::default() }
+    }
+}
+
 /// [`ModelRuntime`] on ONNX Runtime (see the module docs).
 pub struct OrtRuntime {
     source: Arc<dyn ModelSource>,
     config: RuntimeConfig,
     environment: &'static ort::environment::Environment,
-    permits: Semaphore,
-    /// The permits of the call lane ([`OrtRuntime::call_lane`]).
-    call_permits: Semaphore,
+    /// The executors' lane: permits and cached models.
+    work: Lane,
+    /// The node's own calls' lane ([`OrtRuntime::call_lane`]).
+    call: Lane,
     /// Stops runs past [`RuntimeConfig::max_run_time`].
     watchdog: crate::deadline::Watchdog,
-    cache: Mutex<Cache>,
     /// Whether sessions still try CUDA (false once it failed, or on CPU).
     try_cuda: AtomicBool,
     runs: AtomicU64,
@@ -325,10 +342,9 @@ impl OrtRuntime {
         let environment = ort_lib::environment(&library)?;
         let runtime = Self {
             source,
-            permits: Semaphore::new(config.max_concurrent_runs),
-            call_permits: Semaphore::new(config.max_concurrent_runs),
+            work: Lane::new(config.max_concurrent_runs),
+            call: Lane::new(config.max_concurrent_runs),
             watchdog: crate::deadline::Watchdog::new(),
-            cache: Mutex::new(Cache::default()),
             try_cuda: AtomicBool::new(matches!(config.device, Device::Cuda { .. })),
             runs: AtomicU64::new(0),
             sessions_created: AtomicU64::new(0),
@@ -360,7 +376,7 @@ impl OrtRuntime {
         RuntimeStats {
             runs: self.runs.load(Ordering::Relaxed),
             sessions_created: self.sessions_created.load(Ordering::Relaxed),
-            cached_models: self.cache.lock().models.len(),
+            cached_models: self.work.cache.lock().models.len(),
             training_steps: self.training_steps.load(Ordering::Relaxed),
         }
     }
@@ -377,7 +393,7 @@ impl OrtRuntime {
 
     /// One of the permits that bound concurrent runs.
     pub(crate) fn permit(&self) -> Permit<'_> {
-        self.permits.acquire()
+        self.work.permits.acquire()
     }
 
     /// Runs `session` on `values`, stopped past the deadline of `macs` multiply-accumulates
@@ -421,7 +437,8 @@ impl OrtRuntime {
 
     /// Drops `model`'s cached sessions (runs in flight finish with theirs).
     pub fn evict(&self, model: &B256) {
-        self.cache.lock().models.remove(model);
+        self.work.cache.lock().models.remove(model);
+        self.call.cache.lock().models.remove(model);
     }
 
     fn disable_cuda(&self, reason: &str) {
@@ -432,8 +449,8 @@ impl OrtRuntime {
     }
 
     /// The cached model, or its analysis from the source, cached now.
-    fn loaded(&self, model: B256) -> Result<Arc<LoadedModel>> {
-        if let Some(loaded) = self.cache.lock().get(&model) {
+    fn loaded(&self, model: B256, lane: &Lane) -> Result<Arc<LoadedModel>> {
+        if let Some(loaded) = lane.cache.lock().get(&model) {
             return Ok(loaded);
         }
         let info = self.source.model_info(&model).ok_or(RuntimeError::UnknownModel(model))?;
@@ -442,7 +459,7 @@ impl OrtRuntime {
             pool: Mutex::new(Pool { idle: Vec::new(), total: 0 }),
             returned: Condvar::new(),
         };
-        Ok(self.cache.lock().insert(loaded, self.config.max_cached_models))
+        Ok(lane.cache.lock().insert(loaded, self.config.max_cached_models))
     }
 
     /// An idle session of `model`, a new one if the pool may grow, or the next one returned.
@@ -532,7 +549,7 @@ impl OrtRuntime {
 
 impl ModelRuntime for CallLane {
     fn run(&self, model: B256, inputs: Vec<HostTensor>) -> Result<Vec<HostTensor>> {
-        self.runtime.run_with(model, inputs, &self.runtime.call_permits)
+        self.runtime.run_with(model, inputs, &self.runtime.call)
     }
 
     fn train(
@@ -551,14 +568,14 @@ impl ModelRuntime for CallLane {
 }
 
 impl OrtRuntime {
-    /// Runs `model` with a permit of `permits`.
+    /// Runs `model` in `lane`: with one of its permits, on its cached sessions.
     fn run_with(
         &self,
         model: B256,
         inputs: Vec<HostTensor>,
-        permits: &Semaphore,
+        lane: &Lane,
     ) -> Result<Vec<HostTensor>> {
-        let loaded = self.loaded(model)?;
+        let loaded = self.loaded(model, lane)?;
         let info = &loaded.info;
         validate_inputs(info, &inputs)?;
         let macs = info.macs_for(inputs.iter().map(HostTensor::shape));
@@ -570,7 +587,7 @@ impl OrtRuntime {
                 Ok((spec.name.clone(), to_ort(tensor).map_err(inference_error(model))?))
             })
             .collect::<Result<Vec<(String, DynValue)>>>()?;
-        let _permit = permits.acquire();
+        let _permit = lane.permits.acquire();
         let mut pooled = self.session(&loaded)?;
         let Some(session) = pooled.session.as_mut() else {
             return Err(RuntimeError::Inference { model, message: "no session".into() });
@@ -596,7 +613,7 @@ impl OrtRuntime {
 
 impl ModelRuntime for OrtRuntime {
     fn run(&self, model: B256, inputs: Vec<HostTensor>) -> Result<Vec<HostTensor>> {
-        self.run_with(model, inputs, &self.permits)
+        self.run_with(model, inputs, &self.work)
     }
 
     fn train(
@@ -776,8 +793,40 @@ mod tests {
             let result = finished.recv_timeout(std::time::Duration::from_secs(60));
             assert!(matches!(result, Ok(Ok(_))), "the call ran while the work lane was full");
         }
-        let _held = runtime.call_permits.acquire();
+        let _held = runtime.call.permits.acquire();
         assert!(runtime.run(model, x()).is_ok(), "work runs while the call lane is full");
+    }
+
+    /// The call lane caches models apart: calls through it load no model into the work lane
+    /// (whose cache holds the models the chain counts as warm), and evicting drops both.
+    #[test]
+    fn call_lane_caches_apart() {
+        let library = crate::find_ort_library().expect("the ONNX Runtime library");
+        let store = Arc::new(crate::ModelStore::temporary().expect("store"));
+        let models: Vec<B256> =
+            (1..=3).map(|n| store.put(&crate::synth::matmul(4, n)).expect("put").hash).collect();
+        let config = RuntimeConfig {
+            max_cached_models: 2,
+            library: Some(library),
+            ..RuntimeConfig::default()
+        };
+        let runtime = Arc::new(OrtRuntime::new(store, config).expect("runtime"));
+        let x = || vec![HostTensor::new(vec![1, 4], TensorData::F32(vec![1.0; 4])).unwrap()];
+        runtime.run(models[0], x()).expect("work run");
+        let lane = runtime.call_lane();
+        for model in &models {
+            lane.run(*model, x()).expect("call run");
+        }
+        let work = runtime.work.cache.lock().models.keys().copied().collect::<Vec<_>>();
+        assert_eq!(work, vec![models[0]], "calls neither joined nor evicted the work lane's cache");
+        assert_eq!(
+            runtime.call.cache.lock().models.len(),
+            2,
+            "the call lane's own cache is bounded"
+        );
+        assert_eq!(runtime.stats().sessions_created, 4);
+        runtime.evict(&models[2]);
+        assert_eq!(runtime.call.cache.lock().models.len(), 1);
     }
 
     /// The semaphore never lets more than its permits through at once.

@@ -1453,7 +1453,8 @@ async fn forged_records_live_only_in_their_call() {
 /// The gas formula, pinned end to end with its constants written out (docs/design.md,
 /// section 4): a transaction straight to `infer` with the mlp (147 MACs per sample) on a batch
 /// of 1 and of 3 uses exactly 21 000 + calldata + 3 000 + 2 100 + 100 × (record words − 1) +
-/// input bytes + ⌈147 × batch × 7 200 / 10^6⌉ (or the EIP-7623 calldata floor, if higher).
+/// input bytes + ⌈147 × batch × 7 200 / 10^6⌉ (or the EIP-7623 calldata floor, if higher), and
+/// the first call, on a cold model, 30 000 + 200 × ⌈file bytes / 1024⌉ more.
 #[tokio::test(flavor = "multi_thread")]
 async fn infer_gas_known_answer() {
     let chain = Chain::start().await;
@@ -1464,7 +1465,8 @@ async fn infer_gas_known_answer() {
     let length: U256 = serde_json::from_value(reply.await["result"].clone()).unwrap();
     let record_bytes = ((length - U256::from(1)) / U256::from(2)).to::<u64>();
     let words = 1 + record_bytes.div_ceil(32);
-    for batch in [1u64, 3] {
+    let file_bytes = std::fs::read(testdata("mlp.onnx")).expect("the mlp fixture").len() as u64;
+    for (batch, cold) in [(1u64, true), (1, false), (3, false)] {
         let x = f32s(&[batch, 4], &vec![0.25; 4 * batch as usize]);
         let data = IInfer::inferCall { model, inputs: vec![x] }.abi_encode();
         let zeros = data.iter().filter(|b| **b == 0).count() as u64;
@@ -1474,11 +1476,16 @@ async fn infer_gas_known_answer() {
             + 2_100
             + 100 * (words - 1)
             + input_bytes
-            + (147 * batch * 7_200).div_ceil(1_000_000);
+            + (147 * batch * 7_200).div_ceil(1_000_000)
+            + if cold { 30_000 + 200 * file_bytes.div_ceil(1024) } else { 0 };
         let standard = 21_000 + 4 * zeros + 16 * nonzeros + precompile;
         let floor = 21_000 + 10 * (zeros + 4 * nonzeros);
         let receipt = chain.send_raw(infer::ADDRESS, data, 1_000_000).await;
         assert!(receipt.status(), "batch {batch}");
-        assert_eq!(receipt.gas_used, standard.max(floor), "batch {batch}: {words} record words");
+        assert_eq!(
+            receipt.gas_used,
+            standard.max(floor),
+            "batch {batch}, cold {cold}: {words} record words"
+        );
     }
 }

@@ -326,6 +326,77 @@ async fn work_that_grows_faster_than_the_batch_pays_for_it() {
     assert!(gas > compute + 250_000, "estimate {gas}: calldata and the compute {compute}");
 }
 
+/// A model outside the chain's warm set pays for its load: the first call pays
+/// `cold_model(size)` more than the next, and cycling more models than the set holds (here
+/// 2) makes the first one cold again — each load it causes is paid for. An `eth_call` warms
+/// nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn cycling_models_pays_for_every_load() {
+    use alloy::sol_types::SolCall;
+    use anh_precompiles::{
+        abi::{IInfer, Tensor},
+        gas::GasSchedule,
+        infer,
+    };
+    let mut config = NodeConfig::test();
+    config.genesis.dnn.gas.warm_models = 2;
+    let node = node_with(config).await;
+    let url = node.http_endpoint();
+    let provider = provider(&node, KEY0);
+    let mut models = Vec::new();
+    for n in [2, 3, 4] {
+        let bytes = anh_runtime::synth::matmul(1, n);
+        let size = bytes.len() as u64;
+        models.push((install(&url, &provider, bytes).await, size));
+    }
+    let call = |model| {
+        let x = 1.0f32.to_be_bytes().to_vec();
+        let inputs = vec![Tensor { dtype: 1, shape: vec![1, 1], data: x.into() }];
+        IInfer::inferCall { model, inputs }.abi_encode()
+    };
+    let mined = |model| {
+        let provider = provider.clone();
+        let data = call(model);
+        async move {
+            let hash = crate::committee::submit(&provider, infer::ADDRESS, data).await;
+            let receipt = crate::committee::receipt(&provider, hash).await;
+            assert!(receipt.status(), "the inference is mined");
+            receipt.gas_used
+        }
+    };
+    let estimate = |model| {
+        let data = Bytes::from(call(model));
+        let url = url.clone();
+        async move {
+            let gas =
+                rpc(&url, "eth_estimateGas", json!([{ "to": infer::ADDRESS, "data": data }])).await;
+            u64::from_str_radix(gas["result"].as_str().unwrap().trim_start_matches("0x"), 16)
+                .unwrap()
+        }
+    };
+    let [(a, a_size), (b, _), (c, _)] = models[..] else { unreachable!() };
+    let cold_a = GasSchedule::MEASURED.cold_model(a_size);
+    assert!(cold_a >= GasSchedule::MEASURED.cold_model_base);
+
+    let estimated = estimate(a).await;
+    assert_eq!(estimate(a).await, estimated, "an eth_estimateGas warms nothing");
+    let first = mined(a).await;
+    let second = mined(a).await;
+    assert_eq!(first - second, cold_a, "the first call paid the load, the second did not");
+    assert!(estimated >= first, "the estimate covered the cold call: {estimated} < {first}");
+    let warm_c = {
+        mined(b).await;
+        let cold = mined(c).await;
+        cold - GasSchedule::MEASURED.cold_model(models[2].1)
+    };
+    // b and c were loaded after a: with a set of 2, a is cold again, and pays again.
+    assert_eq!(mined(a).await, first, "a was pushed out of the warm set and pays its load again");
+    // Loads so far: a, b, c, a — c is within the last 2, b is not.
+    assert_eq!(mined(c).await, warm_c, "c is still warm");
+    let (b_again, b_warm) = (mined(b).await, mined(b).await);
+    assert_eq!(b_again - b_warm, GasSchedule::MEASURED.cold_model(models[1].1), "b was cold again");
+}
+
 /// With an upload token, `PUT /models` needs it (401 without it or with another one, naming
 /// the header), `anh_putModel` — which cannot carry it — points to `PUT /models`, and
 /// `anh model push --upload-token` uploads and registers.
