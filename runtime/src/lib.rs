@@ -28,6 +28,7 @@
 //! ```
 
 mod analysis;
+mod flush;
 mod deadline;
 mod error;
 mod oracle;

@@ -408,7 +408,10 @@ impl OrtRuntime {
     ) -> Result<ort::session::SessionOutputs<'s>> {
         let limit = self.config.deadline(macs);
         let guard = self.watchdog.watch(options.clone(), limit);
-        let result = session.run_with_options(values, options);
+        let result = {
+            let _flush = crate::flush::FlushToZero::on();
+            session.run_with_options(values, options)
+        };
         if guard.fired() {
             return Err(RuntimeError::Deadline { model, after: limit });
         }
@@ -494,6 +497,8 @@ impl OrtRuntime {
             .with_intra_threads(self.config.intra_op_threads.max(1))
             .map_err(session_error(model))?
             .with_inter_threads(self.config.inter_op_threads.max(1))
+            .map_err(session_error(model))?
+            .with_flush_to_zero()
             .map_err(session_error(model))
     }
 

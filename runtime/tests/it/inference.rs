@@ -246,3 +246,29 @@ fn runs_stop_at_their_deadline() {
     let error = runtime_with(store, zero).run(small, vec![ok]).unwrap_err();
     assert!(matches!(error, RuntimeError::Deadline { model, .. } if model == small), "{error}");
 }
+
+/// Subnormal floats are flushed to zero, inputs and results alike: on x86 a run whose values
+/// become subnormal is several times slower than the same run on zeros (a caller could choose
+/// such inputs to get work gas does not pay for), so every session runs with flush-to-zero.
+#[test]
+fn subnormal_values_are_flushed_to_zero() {
+    let store = Arc::new(ModelStore::temporary().expect("store"));
+    // y = x · w, w[0][0] = -8/64.
+    let model = store.put(&anh_runtime::synth::matmul(1, 1)).expect("put").hash;
+    let runtime = runtime(store);
+    let run = |x: f32| {
+        let input = HostTensor::new(vec![1, 1], TensorData::F32(vec![x])).unwrap();
+        match runtime.run(model, vec![input]).expect("runs")[0].data() {
+            TensorData::F32(y) => y[0],
+            other => panic!("float32 output expected, got {other:?}"),
+        }
+    };
+    assert_eq!(run(1.0), -0.125);
+    assert_eq!(run(1e-30), -1.25e-31, "a normal product is kept");
+    let subnormal = 1e-40f32;
+    assert!(subnormal.is_subnormal());
+    assert_eq!(run(subnormal), 0.0, "a subnormal input counts as zero");
+    // 2e-38 is normal, its product -2.5e-39 is not: flushed.
+    assert!(2e-38f32.is_normal() && (2e-38f32 * 0.125).is_subnormal());
+    assert_eq!(run(2e-38), 0.0, "a subnormal result is flushed");
+}
