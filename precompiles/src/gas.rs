@@ -182,6 +182,19 @@ impl GasSchedule {
             .checked_add(self.register(new_record_words))
     }
 
+    /// Gas of the model a `train` call writes, from its parent's `size` and the `optimizer`
+    /// (1 SGD, 2 momentum, 3 Adam): a cold load of the parent's size once more per optimiser
+    /// state the new file may carry (momentum's velocity, Adam's two moments), an upper bound
+    /// of the new file's size known before training.
+    pub fn trained_model(&self, size: u64, optimizer: u8) -> u64 {
+        let states = match optimizer {
+            2 => 1,
+            3 => 2,
+            _ => 0,
+        };
+        self.cold_model(size.saturating_mul(1 + states))
+    }
+
     /// The constants in declaration order (what [`crate::DnnParams::hash`] commits to).
     pub fn words(&self) -> [u64; 12] {
         [
@@ -247,6 +260,10 @@ mod tests {
         assert_eq!(s.cold_model(814_369), 189_200);
         assert_eq!(s.cold_model(0), 30_000);
         assert_eq!(s.cold_model(u64::MAX), 200 * (1 << 54) + 30_000, "no overflow");
+        // Adam's file may hold the weights and two moments: 3 × 2 048 bytes = 6 KiB.
+        assert_eq!(s.trained_model(2_048, 1), 30_400);
+        assert_eq!(s.trained_model(2_048, 2), 30_800);
+        assert_eq!(s.trained_model(2_048, 3), 31_200);
         // A 10-word record, 64 input bytes, 4 MMAC: 3 000 + 3 000 + 64 + 28 800.
         assert_eq!(s.registry_read(10), 3_000);
         assert_eq!(s.infer(3_000, 64, 4_000_000), Some(34_864));

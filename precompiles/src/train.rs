@@ -97,20 +97,12 @@ pub(crate) fn run<CTX: ContextTr>(
         macs.and_then(|macs| gas.train(registry_gas, batch_bytes, macs, params.steps, new_record)),
     )?;
     // The parent is loaded (cold unless warm); the new model is written, and loaded by its first
-    // run: it pays a cold load of its size now, and joins the warm set once trained. Its size
-    // is at most the parent's weights and one copy of them per optimiser state (momentum's
-    // velocity, Adam's two moments).
+    // run: it pays a cold load of its size now, and joins the warm set once trained.
     if registry::is_cold(ctx, model, gas.warm_models)? {
         meter.charge(gas.cold_model(info.size))?;
         registry::mark_loaded(ctx, model)?;
     }
-    let states = match params.optimizer {
-        2 => 1,
-        3 => 2,
-        _ => 0,
-    };
-    let new_size = info.size.saturating_mul(1 + states);
-    meter.charge(gas.cold_model(new_size))?;
+    meter.charge(gas.trained_model(info.size, params.optimizer))?;
 
     let elems = info.inputs.iter().map(|s| s.elem).chain(targets);
     let host = batch

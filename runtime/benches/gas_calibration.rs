@@ -21,9 +21,9 @@
 //! one intra-op thread), the time the gas pays for (gas × `NS_PER_GAS`) and the ratio paid /
 //! measured; a ratio below 1 is marked NOT COVERED. Then the same for the `train` calls the
 //! examples send (and the `train_step` bench's model), timing `OrtRuntime::train` against
-//! `GasSchedule::MEASURED.train`, and the examples' training calls once more at the most steps
-//! a call may ask for (`MAX_TRAIN_STEPS`), where the fixed part of the train price is spread
-//! thinnest; the last lines count the rows covered. It measures the runtime only: the EVM, ABI
+//! `GasSchedule::MEASURED.train` plus the model it writes (`trained_model`), and the examples'
+//! training calls once more at the most steps a call may ask for (`MAX_TRAIN_STEPS`), where the
+//! fixed part of the train price is spread thinnest; the last lines count the rows covered. It measures the runtime only: the EVM, ABI
 //! conversion and the committee are not in the time. Every row is a median of 7 rounds of
 //! about 40 ms after a warm-up; the whole bench takes well under a minute on 2 cores. Nothing
 //! is asserted.
@@ -677,8 +677,11 @@ fn train_row(
     let batch_bytes: u64 = batch.iter().map(|t| (t.len() * t.elem_type().size()) as u64).sum();
     let read = registry_gas(&schedule, &info, case.name.split(':').next().unwrap_or(case.name));
     let lineage = record_words(LINEAGE_LEN);
-    let gas = schedule.train(read, batch_bytes, macs, p.steps, lineage).expect("gas");
-    let compute = gas - schedule.train(read, batch_bytes, 0, p.steps, lineage).expect("gas");
+    // The parent warm (as in a run of calls), the new model written.
+    let written = schedule.trained_model(info.size, p.optimizer);
+    let gas = schedule.train(read, batch_bytes, macs, p.steps, lineage).expect("gas") + written;
+    let compute =
+        gas - written - schedule.train(read, batch_bytes, 0, p.steps, lineage).expect("gas");
     if let Err(e) = runtime.train(info.hash, batch.clone(), &p, &|_, _| {}) {
         println!("| {} | {} | skipped: {e} |", case.name, case.from);
         return;

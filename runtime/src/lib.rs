@@ -28,9 +28,9 @@
 //! ```
 
 mod analysis;
-mod flush;
 mod deadline;
 mod error;
+mod flush;
 mod oracle;
 mod ort_lib;
 mod runtime;
