@@ -5,6 +5,7 @@
 //! block production run on tokio's blocking pool, never on an async worker.
 
 use crate::{
+    background::Background,
     convert,
     error::{METHOD_NOT_FOUND, RpcError, SERVER_ERROR},
     filters::Filters,
@@ -89,7 +90,8 @@ impl Default for ApiConfig {
 /// log queries, traces), over all connections: at most `concurrent` run at once and at most
 /// `queued` wait; past that a request is refused at once with -32005. Cheap requests
 /// (`eth_sendRawTransaction`, receipts, balances, blocks) never wait for them, so a client
-/// that floods expensive ones takes at most `concurrent` cores from everyone else.
+/// that floods expensive ones takes at most `concurrent` cores from everyone else — and
+/// those at a lower priority ([`crate::background`]): they get what the rest leaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HeavyLimits {
     /// Expensive requests running at once (default: half the cores, at least 1).
@@ -116,6 +118,7 @@ pub fn is_heavy(method: &str) -> bool {
             | "eth_getLogs"
             | "eth_getFilterLogs"
     ) || method.starts_with("debug_trace")
+        || method.starts_with("trace_")
 }
 
 /// The expensive requests' turns ([`HeavyLimits`]).
@@ -180,6 +183,8 @@ struct Inner {
     filters: Filters,
     subscriptions: Arc<SubscriptionCount>,
     heavy: HeavyLane,
+    /// The runtime expensive requests run on.
+    background: Background,
 }
 
 pub(crate) fn ok<T: Serialize>(value: T) -> RpcResult {
@@ -191,6 +196,13 @@ pub(crate) fn encoded<T: Serialize + ?Sized>(value: &T) -> Result<Box<RawValue>,
     serde_json::value::to_raw_value(value).map_err(RpcError::internal)
 }
 
+tokio::task_local! {
+    /// Set while the members of a bulk batch run ([`EthApi::in_background`]).
+    static BULK: ();
+}
+
+/// Runs `f` on the blocking pool of the runtime it is called on (an expensive request's:
+/// [`crate::background`]; the server's for anything else).
 pub(crate) async fn blocking<T, F>(f: F) -> Result<T, RpcError>
 where
     T: Send + 'static,
@@ -230,6 +242,7 @@ impl EthApi {
                 backend,
                 miner,
                 heavy: HeavyLane::new(config.heavy),
+                background: Background::new(config.heavy.concurrent),
                 config,
                 extensions,
                 filters: Filters::default(),
@@ -275,10 +288,31 @@ impl EthApi {
         method: &str,
         params: Value,
     ) -> Result<Box<RawValue>, RpcError> {
-        let _turn = match is_heavy(method) {
-            true => Some(self.inner.heavy.turn(method).await?),
-            false => None,
-        };
+        let heavy = is_heavy(method);
+        if heavy || BULK.try_with(|_| ()).is_ok() {
+            let _turn = match heavy {
+                true => Some(self.inner.heavy.turn(method).await?),
+                false => None,
+            };
+            let (api, method) = (self.clone(), method.to_owned());
+            let work = async move { api.execute_unlaned(&method, params).await };
+            return self.inner.background.run(work).await;
+        }
+        self.execute_unlaned(method, params).await
+    }
+
+    /// Runs `future`, a bulk batch's members, as background work: each member runs on the
+    /// low-priority runtime of [`crate::background`].
+    pub(crate) async fn in_background<F: std::future::Future>(&self, future: F) -> F::Output {
+        BULK.scope((), future).await
+    }
+
+    /// [`EthApi::execute_encoded`] once the request may run.
+    async fn execute_unlaned(
+        &self,
+        method: &str,
+        params: Value,
+    ) -> Result<Box<RawValue>, RpcError> {
         if let Some(future) = self.extension(method, &params) {
             return encoded(&future.await?);
         }
@@ -788,7 +822,7 @@ mod tests {
     /// receipts and reads of one value are not.
     #[test]
     fn heavy_methods() {
-        for m in ["eth_call", "eth_estimateGas", "eth_getLogs", "debug_traceCall"] {
+        for m in ["eth_call", "eth_estimateGas", "eth_getLogs", "debug_traceCall", "trace_block"] {
             assert!(is_heavy(m), "{m}");
         }
         for m in ["eth_sendRawTransaction", "eth_getTransactionReceipt", "eth_getBalance"] {

@@ -19,7 +19,8 @@
 //! - `trace_block(block)`: the traces of every transaction of the block (a number, tag or
 //!   hash), in order; an unknown block is -32001, the pending block -32602.
 //!
-//! Re-execution runs on tokio's blocking pool.
+//! These are expensive requests ([`crate::api::is_heavy`]): they take turns, and run on the
+//! low-priority runtime of [`crate::background`].
 
 use crate::{
     api::{EthApi, RpcResult, blocking, ok},

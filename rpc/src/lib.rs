@@ -7,6 +7,7 @@
 //! [`Backend`]: anh_evm_host::Backend
 
 pub mod api;
+mod background;
 mod convert;
 mod debug;
 mod dev;

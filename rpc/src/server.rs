@@ -5,6 +5,8 @@
 //! - `GET /` with a WebSocket upgrade opens a session that takes the same messages.
 //! - Bodies above [`ServerConfig::max_request_size`] are refused with -32600 and HTTP 413
 //!   before they are read whole; batches above [`ServerConfig::max_batch_size`] with -32600.
+//!   A batch's members run one after another, yielding to other clients between each other;
+//!   a batch of more than [`BULK_BATCH`] is bulk work, run at a lower priority.
 //! - CORS is open (any origin), so browser dapps on another port can talk to the node.
 //! - `eth_subscribe` / `eth_unsubscribe` are served on WebSocket connections only (see
 //!   the `pubsub` module); over HTTP they are refused with -32601 "notifications not supported".
@@ -167,23 +169,36 @@ async fn handle_payload(
                 ));
                 return Some(error_response(Value::Null, error));
             }
-            let mut responses = Vec::with_capacity(items.len());
-            for item in items {
-                if let Some(response) =
-                    handle_request(&state.api, item, session.as_deref_mut()).await
-                {
-                    responses.push(response);
+            let bulk = items.len() > BULK_BATCH;
+            let run = async {
+                let mut responses = Vec::with_capacity(items.len());
+                for item in items {
+                    if let Some(response) =
+                        handle_request(&state.api, item, session.as_deref_mut()).await
+                    {
+                        responses.push(response);
+                    }
+                    // A batch is up to a thousand requests that may each finish without
+                    // waiting (a refused transaction: decoded, its sender recovered): let other
+                    // clients' requests run between them rather than behind the whole batch.
+                    tokio::task::yield_now().await;
                 }
-                // A batch is up to a thousand requests that may each finish without waiting
-                // (a refused transaction: decoded, its sender recovered): let other clients'
-                // requests run between them rather than behind the whole batch.
-                tokio::task::yield_now().await;
-            }
+                responses
+            };
+            let responses = match bulk {
+                true => state.api.in_background(run).await,
+                false => run.await,
+            };
             (!responses.is_empty()).then(|| format!("[{}]", responses.join(",")))
         }
         single => handle_request(&state.api, single, session).await,
     }
 }
+
+/// Batches of more members than this (more than the client libraries send by default) are
+/// bulk work: their members run on the low-priority runtime of [`crate::background`], so a
+/// flood of batches yields the machine to everyone else.
+pub const BULK_BATCH: usize = 100;
 
 /// Handles one request object; `None` for a notification.
 async fn handle_request(
