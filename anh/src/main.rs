@@ -327,7 +327,22 @@ fn node_key_from_env() -> Result<Option<k256::ecdsa::SigningKey>, String> {
     }
 }
 
+/// Caps glibc's malloc arenas at the number of cores (unless `MALLOC_ARENA_MAX` says
+/// otherwise). glibc's default, 8 per core, lets every thread that allocates a large answer
+/// (a trace, a log query, a model) keep its own arena of freed memory: measured with the soak
+/// benchmark, traces alone left +728 MiB resident, half that with 2 arenas.
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        let arenas = libc::c_int::try_from(cores.max(2)).unwrap_or(libc::c_int::MAX);
+        // SAFETY: `mallopt` takes two integers; it runs before any other thread starts.
+        unsafe { libc::mallopt(libc::M_ARENA_MAX, arenas) };
+    }
+}
+
 fn main() -> ExitCode {
+    limit_malloc_arenas();
     let cli = Cli::parse();
     init_tracing();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {

@@ -70,7 +70,13 @@ pub struct ModelApi {
     backend: Arc<Backend>,
     uploads: UploadLimits,
     uploading: Arc<tokio::sync::Semaphore>,
+    /// The store's bytes of models, and when they were counted ([`ModelApi::stored_bytes`]).
+    stored: Arc<std::sync::Mutex<Option<(std::time::Instant, u64)>>>,
 }
+
+/// How long a count of the store's bytes answers quota checks: a client sending uploads back
+/// to back past the quota is refused without the store's folder being listed each time.
+const STORED_BYTES_FOR: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// Why an upload is not taken.
 enum UploadRefused {
@@ -105,7 +111,7 @@ impl ModelApi {
         uploads: UploadLimits,
     ) -> Self {
         let uploading = Arc::new(tokio::sync::Semaphore::new(uploads.max_concurrent.max(1)));
-        Self { store, runtime, backend, uploads, uploading }
+        Self { store, runtime, backend, uploads, uploading, stored: Arc::default() }
     }
 
     /// Whether an upload presenting `bearer` (the `Authorization` header's token, if any) may
@@ -142,7 +148,7 @@ impl ModelApi {
 
     /// Refuses an upload of `size` bytes that would take the store past its quota.
     fn check_quota(&self, size: u64) -> Result<(), UploadRefused> {
-        let stored = stored_bytes(self.store.dir());
+        let stored = self.stored_bytes();
         if stored.saturating_add(size) > self.uploads.max_store_bytes {
             return Err(UploadRefused::Full(format!(
                 "the model store is full: it holds {stored} bytes of models, and {size} more \
@@ -151,6 +157,31 @@ impl ModelApi {
             )));
         }
         Ok(())
+    }
+
+    /// The bytes of models in the store: counted at most [`STORED_BYTES_FOR`] ago, or again
+    /// after an upload through this API stored one.
+    fn stored_bytes(&self) -> u64 {
+        let mut stored = self.stored.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        match *stored {
+            Some((at, bytes)) if at.elapsed() < STORED_BYTES_FOR => bytes,
+            _ => {
+                let bytes = stored_bytes(self.store.dir());
+                *stored = Some((std::time::Instant::now(), bytes));
+                bytes
+            }
+        }
+    }
+
+    /// Stores `bytes` (blocking), and forgets the count of the store's bytes.
+    async fn put(
+        &self,
+        bytes: impl AsRef<[u8]> + Send + 'static,
+    ) -> Result<Result<ModelInfo, RuntimeError>, String> {
+        let store = self.store.clone();
+        let result = tokio::task::spawn_blocking(move || store.put(bytes.as_ref())).await;
+        *self.stored.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
+        result.map_err(|e| e.to_string())
     }
 
     /// The node's model store.
@@ -245,11 +276,8 @@ impl RpcExtension for ModelApi {
                 if !api.store.contains(&alloy_primitives::keccak256(&bytes)) {
                     api.check_quota(bytes.len() as u64).map_err(|e| e.rpc())?;
                 }
-                let store = api.store.clone();
-                let info = tokio::task::spawn_blocking(move || store.put(&bytes))
-                    .await
-                    .map_err(RpcError::internal)?
-                    .map_err(|e| put_error(&e))?;
+                let info =
+                    api.put(bytes).await.map_err(RpcError::internal)?.map_err(|e| put_error(&e))?;
                 Ok(json!(info.hash))
             }),
             "anh_getModel" => Box::pin(async move {
@@ -296,9 +324,7 @@ async fn put_model(State(api): State<ModelApi>, headers: HeaderMap, body: Body) 
     {
         return refused.http();
     }
-    let store = api.store.clone();
-    let result = tokio::task::spawn_blocking(move || store.put(&body)).await;
-    match result {
+    match api.put(body).await {
         Ok(Ok(info)) => {
             Json(json!({ "hash": info.hash, "model": model_json(&info) })).into_response()
         }
@@ -312,8 +338,7 @@ async fn put_model(State(api): State<ModelApi>, headers: HeaderMap, body: Body) 
                 };
             (status, Json(json!({ "error": format!("model refused: {e}") }))).into_response()
         }
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({ "error": e.to_string() })))
-            .into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({ "error": e }))).into_response(),
     }
 }
 
