@@ -613,6 +613,7 @@ fn open_dnn(config: &NodeConfig) -> Result<DnnParts, RuntimeError> {
         max_run_time: config.dnn.max_run_time,
         // The in-process executors keep every model the chain counts as warm.
         max_cached_models: cached_models(config.genesis.dnn.gas.warm_models),
+        gas_per_mmac: config.genesis.dnn.gas.gas_per_mmac,
         ..RuntimeConfig::default()
     };
     let runtime = Arc::new(OrtRuntime::new(store.clone(), runtime_config)?);

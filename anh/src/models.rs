@@ -78,6 +78,11 @@ pub struct ModelApi {
 /// to back past the quota is refused without the store's folder being listed each time.
 const STORED_BYTES_FOR: std::time::Duration = std::time::Duration::from_millis(250);
 
+/// How long a refused upload waits for its answer: a client retrying in a loop (a full
+/// store, a busy node, a wrong token) is slowed to a few attempts a second per connection,
+/// while the node only keeps a sleeping task; it also bounds guessing the upload token.
+pub const REFUSAL_DELAY: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// Why an upload is not taken.
 enum UploadRefused {
     Unauthorized(String),
@@ -86,16 +91,26 @@ enum UploadRefused {
 }
 
 impl UploadRefused {
-    fn http(&self) -> Response {
+    /// The HTTP answer, after [`REFUSAL_DELAY`].
+    async fn http(&self) -> Response {
+        tokio::time::sleep(REFUSAL_DELAY).await;
         let (status, error) = match self {
             Self::Unauthorized(e) => (StatusCode::UNAUTHORIZED, e),
             Self::Busy(e) => (StatusCode::SERVICE_UNAVAILABLE, e),
             Self::Full(e) => (StatusCode::INSUFFICIENT_STORAGE, e),
         };
-        (status, Json(json!({ "error": error }))).into_response()
+        let mut response = (status, Json(json!({ "error": error }))).into_response();
+        if let Self::Busy(_) = self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        }
+        response
     }
 
-    fn rpc(&self) -> RpcError {
+    /// The JSON-RPC error, after [`REFUSAL_DELAY`].
+    async fn rpc(&self) -> RpcError {
+        tokio::time::sleep(REFUSAL_DELAY).await;
         let (Self::Unauthorized(e) | Self::Busy(e) | Self::Full(e)) = self;
         RpcError::new(anh_rpc::error::SERVER_ERROR, e.clone())
     }
@@ -272,9 +287,14 @@ impl RpcExtension for ModelApi {
                          with `Authorization: Bearer <token>` (anh model push --upload-token)",
                     ));
                 }
-                let _permit = api.admit(None).map_err(|e| e.rpc())?;
-                if !api.store.contains(&alloy_primitives::keccak256(&bytes)) {
-                    api.check_quota(bytes.len() as u64).map_err(|e| e.rpc())?;
+                let _permit = match api.admit(None) {
+                    Ok(permit) => permit,
+                    Err(refused) => return Err(refused.rpc().await),
+                };
+                if !api.store.contains(&alloy_primitives::keccak256(&bytes))
+                    && let Err(refused) = api.check_quota(bytes.len() as u64)
+                {
+                    return Err(refused.rpc().await);
                 }
                 let info =
                     api.put(bytes).await.map_err(RpcError::internal)?.map_err(|e| put_error(&e))?;
@@ -303,7 +323,7 @@ async fn put_model(State(api): State<ModelApi>, headers: HeaderMap, body: Body) 
         .and_then(|v| v.strip_prefix("Bearer "));
     let _permit = match api.admit(bearer) {
         Ok(permit) => permit,
-        Err(refused) => return refused.http(),
+        Err(refused) => return refused.http().await,
     };
     let declared = headers
         .get(header::CONTENT_LENGTH)
@@ -312,7 +332,7 @@ async fn put_model(State(api): State<ModelApi>, headers: HeaderMap, body: Body) 
     if let Some(size) = declared
         && let Err(refused) = api.check_quota(size)
     {
-        return refused.http();
+        return refused.http().await;
     }
     let limit = usize::try_from(api.store.limits().max_model_bytes).unwrap_or(usize::MAX);
     let Ok(body) = axum::body::to_bytes(body, limit).await else {
@@ -322,7 +342,7 @@ async fn put_model(State(api): State<ModelApi>, headers: HeaderMap, body: Body) 
     if !api.store.contains(&alloy_primitives::keccak256(&body))
         && let Err(refused) = api.check_quota(body.len() as u64)
     {
-        return refused.http();
+        return refused.http().await;
     }
     match api.put(body).await {
         Ok(Ok(info)) => {

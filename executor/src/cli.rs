@@ -71,6 +71,10 @@ pub struct ExecutorArgs {
     /// Largest request body, in bytes.
     #[arg(long, default_value_t = ServerLimits::default().max_body_bytes)]
     pub max_body_bytes: usize,
+    /// The chain's price of 10^6 MACs in gas (its chain spec's `gas.gasPerMmac`): a run may
+    /// take 20 times the time it paid for, plus 2 s, at most --max-run-time.
+    #[arg(long, default_value_t = RuntimeConfig::default().gas_per_mmac)]
+    pub gas_per_mmac: u64,
     /// Models whose sessions stay loaded. It must be at least the chain's `warmModels` (16 unless
     /// its chain spec says otherwise): the chain charges no load for a warm model.
     #[arg(long, default_value_t = RuntimeConfig::default().max_cached_models)]
@@ -136,6 +140,7 @@ pub async fn run(args: ExecutorArgs) -> Result<()> {
         intra_op_threads: args.intra_op_threads.max(1),
         max_run_time: std::time::Duration::from_secs(args.max_run_time.max(1)),
         max_cached_models: args.max_cached_models.max(1),
+        gas_per_mmac: args.gas_per_mmac,
         ..RuntimeConfig::default()
     };
     let runtime_source = source.clone();

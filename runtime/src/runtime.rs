@@ -133,6 +133,9 @@ pub struct RuntimeConfig {
     /// is told to stop it ([`RuntimeError::Deadline`]; default 60 s). A run's own deadline is
     /// shorter when the work it paid for is small ([`RuntimeConfig::deadline`]).
     pub max_run_time: std::time::Duration,
+    /// The chain's price of 10^6 multiply-accumulates in gas (its gas schedule's
+    /// `gas_per_mmac`; default the measured schedule's), from which a run's deadline follows.
+    pub gas_per_mmac: u64,
 }
 
 impl RuntimeConfig {
@@ -147,16 +150,19 @@ impl RuntimeConfig {
     pub const RUN_TIME_FACTOR: u64 = 20;
 
     /// The deadline of a run of `macs` multiply-accumulates (`None`: unknown): the time they
-    /// are paid for at the schedule's reference price
-    /// ([`anh_precompiles::gas::MEASURED_PS_PER_MAC`]) times [`Self::RUN_TIME_FACTOR`], plus
+    /// are paid for at the chain's price ([`Self::gas_per_mmac`], at
+    /// [`anh_precompiles::gas::NS_PER_GAS`] per gas) times [`Self::RUN_TIME_FACTOR`], plus
     /// [`Self::MIN_RUN_TIME`], and never more than [`Self::max_run_time`]. A run past it is
     /// work nobody paid for.
     pub fn deadline(&self, macs: Option<u64>) -> std::time::Duration {
         let Some(macs) = macs else { return self.max_run_time };
-        let ps = u128::from(macs)
-            * u128::from(anh_precompiles::gas::MEASURED_PS_PER_MAC)
-            * u128::from(Self::RUN_TIME_FACTOR);
-        let paid = std::time::Duration::from_nanos(u64::try_from(ps / 1000).unwrap_or(u64::MAX));
+        // gas = macs × gas_per_mmac / 10^6; ns = gas × 10^9 / GAS_PER_SECOND.
+        let ns = u128::from(macs)
+            * u128::from(self.gas_per_mmac)
+            * u128::from(Self::RUN_TIME_FACTOR)
+            * 1_000
+            / u128::from(anh_precompiles::gas::GAS_PER_SECOND);
+        let paid = std::time::Duration::from_nanos(u64::try_from(ns).unwrap_or(u64::MAX));
         (Self::MIN_RUN_TIME.saturating_add(paid)).min(self.max_run_time)
     }
 }
@@ -173,6 +179,7 @@ impl Default for RuntimeConfig {
             max_sessions_per_model: 2 * cores,
             library: None,
             max_run_time: Self::DEFAULT_MAX_RUN_TIME,
+            gas_per_mmac: anh_precompiles::GasSchedule::MEASURED.gas_per_mmac,
         }
     }
 }
@@ -732,8 +739,11 @@ mod tests {
         // 10^9 MACs at 240 ps: 0.24 s, × 20 = 4.8 s.
         assert_eq!(config.deadline(Some(1_000_000_000)), Duration::from_millis(6_800));
         assert_eq!(config.deadline(Some(u64::MAX)), Duration::from_secs(60));
-        let short = RuntimeConfig { max_run_time: Duration::from_secs(1), ..config };
+        let short = RuntimeConfig { max_run_time: Duration::from_secs(1), ..config.clone() };
         assert_eq!(short.deadline(Some(0)), Duration::from_secs(1));
+        // A chain that prices a MAC twice as high pays for twice the time: 0.48 s × 20.
+        let dear = RuntimeConfig { gas_per_mmac: 14_400, ..config };
+        assert_eq!(dear.deadline(Some(1_000_000_000)), Duration::from_millis(11_600));
     }
 
     fn loaded(byte: u8) -> LoadedModel {
