@@ -354,6 +354,19 @@ pub fn check_readme_gas(readme: &str, row: &str, measured: u64) -> Result<()> {
     Ok(())
 }
 
+/// The rows of `measured` (row, gas) that are not within 1 % of the README: every one of
+/// them, so that one run shows all the figures to update.
+pub fn readme_gas_off<'a>(
+    readme: &str,
+    measured: impl IntoIterator<Item = (&'a str, u64)>,
+) -> Vec<String> {
+    measured
+        .into_iter()
+        .filter_map(|(row, gas)| check_readme_gas(readme, row, gas).err())
+        .map(|e| e.to_string())
+        .collect()
+}
+
 #[cfg(test)]
 mod readme_tests {
     use super::*;
@@ -369,5 +382,10 @@ mod readme_tests {
         assert!(check_readme_gas(readme, "guarded flash loan", 322_000).is_ok());
         let e = check_readme_gas(readme, "guarded flash loan", 330_000).unwrap_err();
         assert!(e.to_string().contains("3.1 % off"), "{e}");
+        let rows =
+            [("guarded flash loan", 330_000), ("`train` transaction", 331_140), ("missing", 1)];
+        let off = readme_gas_off(readme, rows);
+        assert_eq!(off.len(), 2, "{off:?}");
+        assert!(off[0].contains("3.1 % off") && off[1].contains("no gas row"), "{off:?}");
     }
 }

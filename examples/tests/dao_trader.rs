@@ -29,19 +29,16 @@ async fn dao_trader_beats_random() {
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/dao-trader/README.md"))
             .unwrap();
     let gas = &report.gas;
-    let off = [
-        ("`decide()` with the policy", gas.decide_policy),
-        ("`decide()` at random", gas.decide_random),
-        ("`endEpisode()` with a training step", gas.train),
-        ("`endEpisode()` without training", gas.end_random),
-        ("market move", gas.market_move),
-    ]
-    .into_iter()
-    .filter_map(|(row, measured)| {
-        anh_examples::common::check_readme_gas(&readme, row, measured).err()
-    })
-    .map(|e| e.to_string())
-    .collect::<Vec<_>>();
+    let off = anh_examples::common::readme_gas_off(
+        &readme,
+        [
+            ("`decide()` with the policy", gas.decide_policy),
+            ("`decide()` at random", gas.decide_random),
+            ("`endEpisode()` with a training step", gas.train),
+            ("`endEpisode()` without training", gas.end_random),
+            ("market move", gas.market_move),
+        ],
+    );
     assert!(off.is_empty(), "{off:#?} ({gas:?})");
     let png = std::fs::read(out.path().join("reward-curve.png")).unwrap();
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");

@@ -52,20 +52,17 @@ async fn flashloan_guard_blocks_the_attack_and_passes_honest_trades() {
             .unwrap();
     let mean = |gas: &[u64]| gas.iter().sum::<u64>() / gas.len() as u64;
     let others: Vec<u64> = report.trades[1..].iter().map(|t| t.gas).collect();
-    let off = [
-        ("guarded swap, the first", report.trades[0].gas),
-        ("guarded swap, the others", mean(&others)),
-        ("guarded flash loan", report.leverage_gas),
-        ("blocked attack", attack.gas),
-        ("what the detector adds to a swap", report.guard_overhead as u64),
-        ("`train` transaction, mean", mean(&report.train_gas)),
-    ]
-    .into_iter()
-    .filter_map(|(row, measured)| {
-        anh_examples::common::check_readme_gas(&readme, row, measured).err()
-    })
-    .map(|e| e.to_string())
-    .collect::<Vec<_>>();
+    let off = anh_examples::common::readme_gas_off(
+        &readme,
+        [
+            ("guarded swap, the first", report.trades[0].gas),
+            ("guarded swap, the others", mean(&others)),
+            ("guarded flash loan", report.leverage_gas),
+            ("blocked attack", attack.gas),
+            ("what the detector adds to a swap", report.guard_overhead as u64),
+            ("`train` transaction, mean", mean(&report.train_gas)),
+        ],
+    );
     assert!(off.is_empty(), "{off:#?}");
     let (small, large) = (report.boundary.first().unwrap(), report.boundary.last().unwrap());
     assert!(

@@ -25,14 +25,9 @@ async fn gan_nft_mints_distinct_decodable_images() {
     }
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/gan-nft/README.md")).unwrap();
-    let check = anh_examples::common::check_readme_gas;
     let first = std::iter::once(("`mint`, the first token", report.tokens[0].gas));
     let later = report.tokens[1..].iter().map(|t| ("`mint`, each later token", t.gas));
-    let off = first
-        .chain(later)
-        .filter_map(|(row, measured)| check(&readme, row, measured).err())
-        .map(|e| e.to_string())
-        .collect::<Vec<_>>();
+    let off = anh_examples::common::readme_gas_off(&readme, first.chain(later));
     assert!(off.is_empty(), "{off:#?}");
     assert!(report.min_difference() >= 4.0, "images too alike: {}", report.min_difference());
     assert!(report.duplicate_revert.contains("seed already minted"), "{}", report.duplicate_revert);
