@@ -206,3 +206,231 @@ pub fn classifier(features: i64, hidden: &[i64], classes: i64, seed: u64) -> Vec
     }
     .encode_to_vec()
 }
+
+/// The shape of a GPT-style model ([`gpt`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GptSpec {
+    /// Transformer blocks.
+    pub layers: usize,
+    /// Width of the residual stream.
+    pub d_model: i64,
+    /// Attention heads (`d_model` must be a multiple).
+    pub heads: i64,
+    /// Tokens in the vocabulary.
+    pub vocab: i64,
+    /// Longest sequence (rows of the position table and the causal mask).
+    pub context: i64,
+    /// Seed of the weights.
+    pub seed: u64,
+}
+
+/// A decoder-only transformer in the form `torch.onnx.export` writes GPT-2 (opset 17):
+/// `tokens` int64 `[batch, seq]` to `logits` float32 `[batch, seq, vocab]`. Token embeddings
+/// by `Gather`, positions by `Slice` of a position table to the sequence's length (read with
+/// `Shape`/`Gather`/`Unsqueeze`), then per block: `LayerNormalization`, a fused QKV `MatMul` and
+/// `Split`, heads by `Reshape` to a shape built with `Shape`/`Gather`/`Unsqueeze`/`Concat` and
+/// `Transpose`, scaled scores, a causal mask sliced from a lower-triangular table and applied
+/// with `Where`, `Softmax`, the output projection, and an MLP with GELU in its `Erf` form; a
+/// final `LayerNormalization` and an untied LM head. Weights are small and deterministic.
+pub fn gpt(spec: GptSpec) -> Vec<u8> {
+    use crate::onnx::AttributeProto;
+    let GptSpec { layers, d_model: d, heads, vocab, context, seed } = spec;
+    let head = d / heads;
+    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut next = move || {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((state >> 40) as f32 / (1u64 << 24) as f32) - 0.5
+    };
+    let mut initializer = Vec::new();
+    let mut floats = |name: &str, dims: &[i64], values: Vec<f32>| {
+        initializer.push(TensorProto {
+            name: name.into(),
+            dims: dims.to_vec(),
+            data_type: 1,
+            raw_data: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            ..Default::default()
+        });
+    };
+    let random = |n: i64, scale: f32, next: &mut dyn FnMut() -> f32| -> Vec<f32> {
+        (0..n).map(|_| next() * scale).collect()
+    };
+    let mut node = Vec::new();
+    // `output`: one name, or several separated by commas.
+    let mut op = |op_type: &str, input: &[&str], output: &str, attribute: Vec<AttributeProto>| {
+        node.push(NodeProto {
+            input: input.iter().map(|s| s.to_string()).collect(),
+            output: output.split(',').map(str::to_string).collect(),
+            op_type: op_type.into(),
+            attribute,
+            ..Default::default()
+        });
+    };
+    let int = |name: &str, i: i64| AttributeProto {
+        name: name.into(),
+        r#type: 2,
+        i,
+        ..Default::default()
+    };
+    let ints = |name: &str, ints: &[i64]| AttributeProto {
+        name: name.into(),
+        r#type: 7,
+        ints: ints.to_vec(),
+        ..Default::default()
+    };
+    let float = |name: &str, f: f32| AttributeProto {
+        name: name.into(),
+        r#type: 1,
+        f,
+        ..Default::default()
+    };
+    let mut int64s = Vec::new();
+    let mut consts = |name: &str, dims: &[i64], values: &[i64]| {
+        int64s.push(TensorProto {
+            name: name.into(),
+            dims: dims.to_vec(),
+            data_type: 7,
+            raw_data: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            ..Default::default()
+        });
+    };
+    consts("zero", &[], &[0]);
+    consts("one", &[], &[1]);
+    consts("axes0", &[1], &[0]);
+    consts("axes01", &[2], &[0, 1]);
+    consts("zeros2", &[2], &[0, 0]);
+    consts("heads_dims", &[2], &[heads, head]);
+    consts("model_dims", &[3], &[0, 0, d]);
+    consts("split", &[3], &[d, d, d]);
+    floats("wte", &[vocab, d], random(vocab * d, 0.2, &mut next));
+    floats("wpe", &[context, d], random(context * d, 0.2, &mut next));
+    let causal: Vec<u8> =
+        (0..context).flat_map(|i| (0..context).map(move |j| u8::from(j <= i))).collect();
+    int64s.push(TensorProto {
+        name: "causal".into(),
+        dims: vec![context, context],
+        data_type: 9,
+        raw_data: causal,
+        ..Default::default()
+    });
+    floats("masked", &[], vec![-1e9]);
+    floats("scale", &[], vec![1.0 / (head as f32).sqrt()]);
+    floats("half", &[], vec![0.5]);
+    floats("unit", &[], vec![1.0]);
+    floats("sqrt2", &[], vec![std::f32::consts::SQRT_2]);
+
+    // The sequence length, as torch writes it: Shape → Gather → Unsqueeze.
+    op("Shape", &["tokens"], "tokens_shape", vec![]);
+    op("Gather", &["tokens_shape", "one"], "seq", vec![int("axis", 0)]);
+    op("Unsqueeze", &["seq", "axes0"], "seq_1d", vec![]);
+    op("Gather", &["wte", "tokens"], "tok_emb", vec![int("axis", 0)]);
+    op("Unsqueeze", &["zero", "axes0"], "zero_1d", vec![]);
+    op("Slice", &["wpe", "zero_1d", "seq_1d", "axes0"], "pos_emb", vec![]);
+    op("Add", &["tok_emb", "pos_emb"], "x0", vec![]);
+    op("Concat", &["seq_1d", "seq_1d"], "mask_ends", vec![int("axis", 0)]);
+    op("Slice", &["causal", "zeros2", "mask_ends", "axes01"], "mask", vec![]);
+
+    let scale = 1.0 / (d as f32).sqrt();
+    let mut x = "x0".to_string();
+    for l in 0..layers {
+        let n = |s: &str| format!("l{l}_{s}");
+        floats(&n("ln1_g"), &[d], vec![1.0; d as usize]);
+        floats(&n("ln1_b"), &[d], vec![0.0; d as usize]);
+        floats(&n("w_qkv"), &[d, 3 * d], random(3 * d * d, scale, &mut next));
+        floats(&n("b_qkv"), &[3 * d], vec![0.0; 3 * d as usize]);
+        floats(&n("w_out"), &[d, d], random(d * d, scale, &mut next));
+        floats(&n("b_out"), &[d], vec![0.0; d as usize]);
+        floats(&n("ln2_g"), &[d], vec![1.0; d as usize]);
+        floats(&n("ln2_b"), &[d], vec![0.0; d as usize]);
+        floats(&n("w_fc"), &[d, 4 * d], random(4 * d * d, scale, &mut next));
+        floats(&n("b_fc"), &[4 * d], vec![0.0; 4 * d as usize]);
+        floats(&n("w_proj"), &[4 * d, d], random(4 * d * d, scale / 2.0, &mut next));
+        floats(&n("b_proj"), &[d], vec![0.0; d as usize]);
+        let ln = vec![int("axis", -1), float("epsilon", 1e-5)];
+        op("LayerNormalization", &[&x, &n("ln1_g"), &n("ln1_b")], &n("h"), ln.clone());
+        op("MatMul", &[&n("h"), &n("w_qkv")], &n("qkv_mm"), vec![]);
+        op("Add", &[&n("qkv_mm"), &n("b_qkv")], &n("qkv"), vec![]);
+        let qkv_out = format!("{},{},{}", n("q"), n("k"), n("v"));
+        op("Split", &[&n("qkv"), "split"], &qkv_out, vec![int("axis", 2)]);
+        // [batch, seq, heads, head] from the input's own shape.
+        op("Shape", &[&n("h")], &n("h_shape"), vec![]);
+        op("Gather", &[&n("h_shape"), "zero"], &n("b"), vec![int("axis", 0)]);
+        op("Gather", &[&n("h_shape"), "one"], &n("s"), vec![int("axis", 0)]);
+        op("Unsqueeze", &[&n("b"), "axes0"], &n("b_1d"), vec![]);
+        op("Unsqueeze", &[&n("s"), "axes0"], &n("s_1d"), vec![]);
+        op(
+            "Concat",
+            &[&n("b_1d"), &n("s_1d"), "heads_dims"],
+            &n("split_shape"),
+            vec![int("axis", 0)],
+        );
+        for (t, perm) in [("q", [0, 2, 1, 3]), ("k", [0, 2, 3, 1]), ("v", [0, 2, 1, 3])] {
+            op("Reshape", &[&n(t), &n("split_shape")], &n(&format!("{t}_heads")), vec![]);
+            op(
+                "Transpose",
+                &[&n(&format!("{t}_heads"))],
+                &n(&format!("{t}_t")),
+                vec![ints("perm", &perm)],
+            );
+        }
+        op("MatMul", &[&n("q_t"), &n("k_t")], &n("scores_raw"), vec![]);
+        op("Mul", &[&n("scores_raw"), "scale"], &n("scores"), vec![]);
+        op("Where", &["mask", &n("scores"), "masked"], &n("scores_masked"), vec![]);
+        op("Softmax", &[&n("scores_masked")], &n("attn"), vec![int("axis", -1)]);
+        op("MatMul", &[&n("attn"), &n("v_t")], &n("ctx_heads"), vec![]);
+        op("Transpose", &[&n("ctx_heads")], &n("ctx_t"), vec![ints("perm", &[0, 2, 1, 3])]);
+        op("Reshape", &[&n("ctx_t"), "model_dims"], &n("ctx"), vec![]);
+        op("MatMul", &[&n("ctx"), &n("w_out")], &n("out_mm"), vec![]);
+        op("Add", &[&n("out_mm"), &n("b_out")], &n("out"), vec![]);
+        op("Add", &[&x, &n("out")], &n("x_attn"), vec![]);
+        op("LayerNormalization", &[&n("x_attn"), &n("ln2_g"), &n("ln2_b")], &n("h2"), ln);
+        op("MatMul", &[&n("h2"), &n("w_fc")], &n("fc_mm"), vec![]);
+        op("Add", &[&n("fc_mm"), &n("b_fc")], &n("fc"), vec![]);
+        // GELU, exact: 0.5 · x · (1 + erf(x / √2)).
+        op("Div", &[&n("fc"), "sqrt2"], &n("fc_s"), vec![]);
+        op("Erf", &[&n("fc_s")], &n("fc_erf"), vec![]);
+        op("Add", &[&n("fc_erf"), "unit"], &n("fc_1p"), vec![]);
+        op("Mul", &[&n("fc"), &n("fc_1p")], &n("fc_m"), vec![]);
+        op("Mul", &[&n("fc_m"), "half"], &n("gelu"), vec![]);
+        op("MatMul", &[&n("gelu"), &n("w_proj")], &n("proj_mm"), vec![]);
+        op("Add", &[&n("proj_mm"), &n("b_proj")], &n("proj"), vec![]);
+        op("Add", &[&n("x_attn"), &n("proj")], &n("x"), vec![]);
+        x = n("x");
+    }
+    floats("lnf_g", &[d], vec![1.0; d as usize]);
+    floats("lnf_b", &[d], vec![0.0; d as usize]);
+    floats("lm_head", &[d, vocab], random(d * vocab, scale, &mut next));
+    op(
+        "LayerNormalization",
+        &[&x, "lnf_g", "lnf_b"],
+        "xf",
+        vec![int("axis", -1), float("epsilon", 1e-5)],
+    );
+    op("MatMul", &["xf", "lm_head"], "logits", vec![]);
+
+    initializer.extend(int64s);
+    let symbol = |s: &str| Dimension { dim_value: None, dim_param: Some(s.into()) };
+    let tensor = |name: &str, elem_type: i32, dims: Vec<Dimension>| ValueInfoProto {
+        name: name.into(),
+        r#type: Some(TypeProto {
+            tensor_type: Some(TypeProtoTensor {
+                elem_type,
+                shape: Some(TensorShapeProto { dim: dims }),
+            }),
+            ..Default::default()
+        }),
+    };
+    ModelProto {
+        ir_version: 8,
+        opset_import: vec![OperatorSetIdProto { domain: String::new(), version: 17 }],
+        graph: Some(GraphProto {
+            name: format!("gpt_{layers}x{d}"),
+            node,
+            initializer,
+            input: vec![tensor("tokens", 7, vec![symbol("batch"), symbol("seq")])],
+            output: vec![tensor("logits", 1, vec![symbol("batch"), symbol("seq"), fixed(vocab)])],
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+    .encode_to_vec()
+}

@@ -604,6 +604,34 @@ fn infer(node: &NodeProto, ins: &[Option<&Shape>], scope: &Scope<'_>) -> Option<
             let macs = numel(&out);
             Inferred { outputs: vec![Some(out)], consts: vec![values], macs }
         }
+        "Split" => {
+            // Sizes from the `split` input (opset 13+) or attribute, else equal parts
+            // (`num_outputs`, opset 18, or one per output), the last part the remainder.
+            let x = input(0)?;
+            let a = axis(attr_i(node, "axis").unwrap_or(0), x.len())?;
+            let parts = node.output.len().max(1) as u64;
+            let sizes: Vec<u64> = match attr_ints(node, "split").or(konst(1).map(Vec::as_slice)) {
+                Some(split) => {
+                    split.iter().map(|&n| u64::try_from(n).ok()).collect::<Option<_>>()?
+                }
+                None => {
+                    let each = x[a].div_ceil(parts);
+                    (0..parts).map(|i| each.min(x[a].saturating_sub(i * each))).collect()
+                }
+            };
+            if sizes.len() != node.output.len() || sizes.iter().sum::<u64>() != x[a] {
+                return None;
+            }
+            let outputs = sizes
+                .iter()
+                .map(|&n| {
+                    let mut out = x.clone();
+                    out[a] = n;
+                    Some(out)
+                })
+                .collect();
+            Inferred { outputs, consts: Vec::new(), macs: numel(x) }
+        }
         "Identity" | "Dropout" => {
             let x = input(0)?;
             Inferred {

@@ -17,3 +17,4 @@ mod inference;
 mod store;
 mod train;
 mod training;
+mod transformer;

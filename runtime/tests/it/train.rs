@@ -243,12 +243,12 @@ fn to_ort(t: &HostTensor) -> DynValue {
 }
 
 /// One ONNX Runtime session over a generated graph.
-struct Runner {
+pub(crate) struct Runner {
     session: Session,
 }
 
 impl Runner {
-    fn new(model: &[u8]) -> Self {
+    pub(crate) fn new(model: &[u8]) -> Self {
         let env = ort_environment().unwrap_or_else(|e| panic!("{e}"));
         let session = Session::builder(env)
             .and_then(|mut b| b.commit_from_memory(model))
@@ -257,7 +257,7 @@ impl Runner {
     }
 
     /// Runs on `inputs` (in the graph's input order); every output as f64 values.
-    fn run(&mut self, inputs: &[HostTensor]) -> Vec<Vec<f64>> {
+    pub(crate) fn run(&mut self, inputs: &[HostTensor]) -> Vec<Vec<f64>> {
         let names: Vec<String> =
             self.session.inputs().iter().map(|o| o.name().to_owned()).collect();
         assert_eq!(names.len(), inputs.len(), "inputs {names:?}");

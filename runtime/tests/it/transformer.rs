@@ -1,0 +1,91 @@
+//! Transformers: a GPT-style decoder in the form `torch.onnx.export` writes (`synth::gpt`:
+//! embeddings by `Gather`, `LayerNormalization`, heads by `Reshape` to a shape computed with
+//! `Shape`/`Gather`/`Unsqueeze`/`Concat`, a causal mask applied with `Where`, GELU as `Erf`)
+//! is analysed and priced, runs through `OrtRuntime` as ONNX Runtime runs it directly, and
+//! respects its causal mask.
+
+use crate::{common::runtime, train::Runner};
+use anh_runtime::{
+    ElemType, HostTensor, ModelRuntime, ModelStore, TensorData,
+    synth::{GptSpec, gpt},
+};
+use std::sync::Arc;
+
+const SPEC: GptSpec = GptSpec { layers: 2, d_model: 32, heads: 4, vocab: 50, context: 16, seed: 7 };
+
+fn tokens(batch: u64, ids: &[i64]) -> HostTensor {
+    let seq = ids.len() as u64 / batch;
+    HostTensor::new(vec![batch, seq], TensorData::I64(ids.to_vec())).unwrap()
+}
+
+fn logits(outputs: &[HostTensor]) -> &[f32] {
+    match outputs[0].data() {
+        TensorData::F32(v) => v,
+        other => panic!("float32 logits expected, got {other:?}"),
+    }
+}
+
+/// The store accepts it, reads its signature (`tokens` int64 `[batch, seq]`, `logits`
+/// `[batch, seq, vocab]`) and prices it as a polynomial linear in the batch and quadratic in
+/// the sequence (the attention scores).
+#[test]
+fn gpt_is_analysed_and_priced() {
+    let store = ModelStore::temporary().expect("store");
+    let info = store.put(&gpt(SPEC)).unwrap_or_else(|e| panic!("a GPT export is refused: {e}"));
+    assert_eq!(info.inputs.len(), 1);
+    assert_eq!(info.inputs[0].elem, ElemType::I64);
+    assert_eq!(info.outputs[0].elem, ElemType::F32);
+    assert_eq!(info.cost.degrees(), [1, 2], "batch linear, sequence quadratic");
+    let at = |b: u64, s: u64| info.cost.macs_at(&[b, s]).expect("priced");
+    // Linear in the batch; the position table's and the mask's slices are paid once.
+    assert_eq!(at(3, 8) - at(2, 8), at(2, 8) - at(1, 8), "each sample costs alike");
+    assert!(at(2, 8) < 2 * at(1, 8));
+    let (one, two, four) = (at(1, 4), at(1, 8), at(1, 16));
+    assert!(two > 2 * one && four - two > 2 * (two - one), "attention grows as seq²");
+    // Per token and layer: QKV 3d², output d², MLP 8d²; the LM head d·vocab.
+    let d = SPEC.d_model as u64;
+    let dense = 2 * 12 * d * d + d * SPEC.vocab as u64;
+    assert!(
+        at(1, 1) >= dense,
+        "{} MACs for one token, the dense layers alone are {dense}",
+        at(1, 1)
+    );
+}
+
+/// `OrtRuntime::run` gives what an ONNX Runtime session run directly gives, bit for bit, at
+/// two batch and sequence sizes.
+#[test]
+fn gpt_runs_as_onnx_runtime_runs_it() {
+    let bytes = gpt(SPEC);
+    let store = Arc::new(ModelStore::temporary().expect("store"));
+    let model = store.put(&bytes).expect("accepted").hash;
+    let runtime = runtime(store);
+    let mut direct = Runner::new(&bytes);
+    for (batch, ids) in
+        [(1, vec![3, 14, 15, 9, 2, 6]), (2, (0..32).map(|i| (i * 7) % 50).collect())]
+    {
+        let input = tokens(batch, &ids);
+        let ours = runtime.run(model, vec![input.clone()]).expect("runs");
+        assert_eq!(ours[0].shape(), [batch, ids.len() as u64 / batch, 50]);
+        let theirs = direct.run(&[input]);
+        let ours: Vec<f64> = logits(&ours).iter().map(|&x| f64::from(x)).collect();
+        assert_eq!(ours, theirs[0], "batch {batch}");
+        assert!(ours.iter().all(|x| x.is_finite()) && ours.iter().any(|&x| x != 0.0));
+    }
+}
+
+/// The causal mask holds: changing the token at a later position changes no earlier
+/// position's logits, and does change its own.
+#[test]
+fn gpt_is_causal() {
+    let store = Arc::new(ModelStore::temporary().expect("store"));
+    let model = store.put(&gpt(SPEC)).expect("accepted").hash;
+    let runtime = runtime(store);
+    let vocab = SPEC.vocab as usize;
+    let run = |ids: &[i64]| logits(&runtime.run(model, vec![tokens(1, ids)]).unwrap()).to_vec();
+    let base = run(&[1, 2, 3, 4, 5, 6, 7, 8]);
+    let changed = run(&[1, 2, 3, 4, 5, 49, 7, 8]);
+    assert_eq!(base[..5 * vocab], changed[..5 * vocab], "positions 0-4 do not see position 5");
+    assert_ne!(base[5 * vocab..6 * vocab], changed[5 * vocab..6 * vocab]);
+    assert_ne!(base[7 * vocab..], changed[7 * vocab..], "later positions do see it");
+}
