@@ -7,11 +7,16 @@ use crate::onnx::{
 use prost::Message;
 
 fn value_info(name: &str, dims: &[Dimension]) -> ValueInfoProto {
+    typed_value_info(name, 1, dims)
+}
+
+/// A tensor value of ONNX element type `elem_type` (1 float32, 7 int64).
+fn typed_value_info(name: &str, elem_type: i32, dims: &[Dimension]) -> ValueInfoProto {
     ValueInfoProto {
         name: name.into(),
         r#type: Some(TypeProto {
             tensor_type: Some(TypeProtoTensor {
-                elem_type: 1,
+                elem_type,
                 shape: Some(TensorShapeProto { dim: dims.to_vec() }),
             }),
             ..Default::default()
@@ -409,16 +414,6 @@ pub fn gpt(spec: GptSpec) -> Vec<u8> {
 
     initializer.extend(int64s);
     let symbol = |s: &str| Dimension { dim_value: None, dim_param: Some(s.into()) };
-    let tensor = |name: &str, elem_type: i32, dims: Vec<Dimension>| ValueInfoProto {
-        name: name.into(),
-        r#type: Some(TypeProto {
-            tensor_type: Some(TypeProtoTensor {
-                elem_type,
-                shape: Some(TensorShapeProto { dim: dims }),
-            }),
-            ..Default::default()
-        }),
-    };
     ModelProto {
         ir_version: 8,
         opset_import: vec![OperatorSetIdProto { domain: String::new(), version: 17 }],
@@ -426,8 +421,8 @@ pub fn gpt(spec: GptSpec) -> Vec<u8> {
             name: format!("gpt_{layers}x{d}"),
             node,
             initializer,
-            input: vec![tensor("tokens", 7, vec![symbol("batch"), symbol("seq")])],
-            output: vec![tensor("logits", 1, vec![symbol("batch"), symbol("seq"), fixed(vocab)])],
+            input: vec![typed_value_info("tokens", 7, &[symbol("batch"), symbol("seq")])],
+            output: vec![value_info("logits", &[symbol("batch"), symbol("seq"), fixed(vocab)])],
             ..Default::default()
         }),
         ..Default::default()

@@ -18,5 +18,6 @@ mod rpc;
 mod solidity;
 mod trace;
 mod training;
+mod transformer;
 mod utils;
 mod ws;
