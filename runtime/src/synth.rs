@@ -238,6 +238,20 @@ pub struct GptSpec {
 /// with `Where`, `Softmax`, the output projection, and an MLP with GELU in its `Erf` form; a
 /// final `LayerNormalization` and an untied LM head. Weights are small and deterministic.
 pub fn gpt(spec: GptSpec) -> Vec<u8> {
+    transformer(spec, false)
+}
+
+/// An encoder-only transformer in the form `torch.onnx.export` writes BERT (opset 17), of the
+/// same parts as [`gpt`] but: inputs `tokens`, `token_types` and `attention_mask` (int64
+/// `[batch, seq]`, a 0 marks padding), token-type embeddings, `LayerNormalization` of the
+/// embeddings and after each residual (post-LN), attention to every position the mask keeps
+/// (the mask `Cast` to bool and `Unsqueeze`d over heads and queries, applied with `Where`), and
+/// the last hidden states `[batch, seq, d_model]` as the output.
+pub fn bert(spec: GptSpec) -> Vec<u8> {
+    transformer(spec, true)
+}
+
+fn transformer(spec: GptSpec, encoder: bool) -> Vec<u8> {
     use crate::onnx::AttributeProto;
     let GptSpec { layers, d_model: d, heads, vocab, context, seed } = spec;
     let head = d / heads;
@@ -306,6 +320,9 @@ pub fn gpt(spec: GptSpec) -> Vec<u8> {
     consts("heads_dims", &[2], &[heads, head]);
     consts("model_dims", &[3], &[0, 0, d]);
     consts("split", &[3], &[d, d, d]);
+    if encoder {
+        consts("axes12", &[2], &[1, 2]);
+    }
     floats("wte", &[vocab, d], random(vocab * d, 0.2, &mut next));
     floats("wpe", &[context, d], random(context * d, 0.2, &mut next));
     let causal: Vec<u8> =
@@ -330,9 +347,27 @@ pub fn gpt(spec: GptSpec) -> Vec<u8> {
     op("Gather", &["wte", "tokens"], "tok_emb", vec![int("axis", 0)]);
     op("Unsqueeze", &["zero", "axes0"], "zero_1d", vec![]);
     op("Slice", &["wpe", "zero_1d", "seq_1d", "axes0"], "pos_emb", vec![]);
-    op("Add", &["tok_emb", "pos_emb"], "x0", vec![]);
-    op("Concat", &["seq_1d", "seq_1d"], "mask_ends", vec![int("axis", 0)]);
-    op("Slice", &["causal", "zeros2", "mask_ends", "axes01"], "mask", vec![]);
+    if encoder {
+        floats("wtt", &[2, d], random(2 * d, 0.2, &mut next));
+        floats("lne_g", &[d], vec![1.0; d as usize]);
+        floats("lne_b", &[d], vec![0.0; d as usize]);
+        op("Gather", &["wtt", "token_types"], "type_emb", vec![int("axis", 0)]);
+        op("Add", &["tok_emb", "pos_emb"], "tok_pos", vec![]);
+        op("Add", &["tok_pos", "type_emb"], "emb", vec![]);
+        op(
+            "LayerNormalization",
+            &["emb", "lne_g", "lne_b"],
+            "x0",
+            vec![int("axis", -1), float("epsilon", 1e-12)],
+        );
+        // [batch, 1, 1, seq]: which keys every query may attend to.
+        op("Cast", &["attention_mask"], "mask_bool", vec![int("to", 9)]);
+        op("Unsqueeze", &["mask_bool", "axes12"], "mask", vec![]);
+    } else {
+        op("Add", &["tok_emb", "pos_emb"], "x0", vec![]);
+        op("Concat", &["seq_1d", "seq_1d"], "mask_ends", vec![int("axis", 0)]);
+        op("Slice", &["causal", "zeros2", "mask_ends", "axes01"], "mask", vec![]);
+    }
 
     let scale = 1.0 / (d as f32).sqrt();
     let mut x = "x0".to_string();
@@ -351,7 +386,12 @@ pub fn gpt(spec: GptSpec) -> Vec<u8> {
         floats(&n("w_proj"), &[4 * d, d], random(4 * d * d, scale / 2.0, &mut next));
         floats(&n("b_proj"), &[d], vec![0.0; d as usize]);
         let ln = vec![int("axis", -1), float("epsilon", 1e-5)];
-        op("LayerNormalization", &[&x, &n("ln1_g"), &n("ln1_b")], &n("h"), ln.clone());
+        // Pre-LN (GPT) normalises each block's input; post-LN (BERT) each residual sum.
+        if encoder {
+            op("Identity", &[&x], &n("h"), vec![]);
+        } else {
+            op("LayerNormalization", &[&x, &n("ln1_g"), &n("ln1_b")], &n("h"), ln.clone());
+        }
         op("MatMul", &[&n("h"), &n("w_qkv")], &n("qkv_mm"), vec![]);
         op("Add", &[&n("qkv_mm"), &n("b_qkv")], &n("qkv"), vec![]);
         let qkv_out = format!("{},{},{}", n("q"), n("k"), n("v"));
@@ -387,7 +427,21 @@ pub fn gpt(spec: GptSpec) -> Vec<u8> {
         op("MatMul", &[&n("ctx"), &n("w_out")], &n("out_mm"), vec![]);
         op("Add", &[&n("out_mm"), &n("b_out")], &n("out"), vec![]);
         op("Add", &[&x, &n("out")], &n("x_attn"), vec![]);
-        op("LayerNormalization", &[&n("x_attn"), &n("ln2_g"), &n("ln2_b")], &n("h2"), ln);
+        if encoder {
+            op(
+                "LayerNormalization",
+                &[&n("x_attn"), &n("ln1_g"), &n("ln1_b")],
+                &n("h2"),
+                ln.clone(),
+            );
+        } else {
+            op(
+                "LayerNormalization",
+                &[&n("x_attn"), &n("ln2_g"), &n("ln2_b")],
+                &n("h2"),
+                ln.clone(),
+            );
+        }
         op("MatMul", &[&n("h2"), &n("w_fc")], &n("fc_mm"), vec![]);
         op("Add", &[&n("fc_mm"), &n("b_fc")], &n("fc"), vec![]);
         // GELU, exact: 0.5 · x · (1 + erf(x / √2)).
@@ -398,8 +452,25 @@ pub fn gpt(spec: GptSpec) -> Vec<u8> {
         op("Mul", &[&n("fc_m"), "half"], &n("gelu"), vec![]);
         op("MatMul", &[&n("gelu"), &n("w_proj")], &n("proj_mm"), vec![]);
         op("Add", &[&n("proj_mm"), &n("b_proj")], &n("proj"), vec![]);
-        op("Add", &[&n("x_attn"), &n("proj")], &n("x"), vec![]);
+        if encoder {
+            op("Add", &[&n("h2"), &n("proj")], &n("x_mlp"), vec![]);
+            op("LayerNormalization", &[&n("x_mlp"), &n("ln2_g"), &n("ln2_b")], &n("x"), ln);
+        } else {
+            op("Add", &[&n("x_attn"), &n("proj")], &n("x"), vec![]);
+        }
         x = n("x");
+    }
+    if encoder {
+        op("Identity", &[&x], "hidden", vec![]);
+        return model(
+            format!("bert_{layers}x{d}"),
+            node,
+            initializer.into_iter().chain(int64s).collect(),
+            ["tokens", "token_types", "attention_mask"]
+                .map(|name| typed_value_info(name, 7, &[symbol("batch"), symbol("seq")]))
+                .to_vec(),
+            vec![value_info("hidden", &[symbol("batch"), symbol("seq"), fixed(d)])],
+        );
     }
     floats("lnf_g", &[d], vec![1.0; d as usize]);
     floats("lnf_b", &[d], vec![0.0; d as usize]);
@@ -411,20 +482,31 @@ pub fn gpt(spec: GptSpec) -> Vec<u8> {
         vec![int("axis", -1), float("epsilon", 1e-5)],
     );
     op("MatMul", &["xf", "lm_head"], "logits", vec![]);
+    model(
+        format!("gpt_{layers}x{d}"),
+        node,
+        initializer.into_iter().chain(int64s).collect(),
+        vec![typed_value_info("tokens", 7, &[symbol("batch"), symbol("seq")])],
+        vec![value_info("logits", &[symbol("batch"), symbol("seq"), fixed(vocab)])],
+    )
+}
 
-    initializer.extend(int64s);
-    let symbol = |s: &str| Dimension { dim_value: None, dim_param: Some(s.into()) };
+fn symbol(name: &str) -> Dimension {
+    Dimension { dim_value: None, dim_param: Some(name.into()) }
+}
+
+/// An opset-17 model of one graph, encoded.
+fn model(
+    name: String,
+    node: Vec<NodeProto>,
+    initializer: Vec<TensorProto>,
+    input: Vec<ValueInfoProto>,
+    output: Vec<ValueInfoProto>,
+) -> Vec<u8> {
     ModelProto {
         ir_version: 8,
         opset_import: vec![OperatorSetIdProto { domain: String::new(), version: 17 }],
-        graph: Some(GraphProto {
-            name: format!("gpt_{layers}x{d}"),
-            node,
-            initializer,
-            input: vec![typed_value_info("tokens", 7, &[symbol("batch"), symbol("seq")])],
-            output: vec![value_info("logits", &[symbol("batch"), symbol("seq"), fixed(vocab)])],
-            ..Default::default()
-        }),
+        graph: Some(GraphProto { name, node, initializer, input, output, ..Default::default() }),
         ..Default::default()
     }
     .encode_to_vec()

@@ -2,12 +2,13 @@
 //! embeddings by `Gather`, `LayerNormalization`, heads by `Reshape` to a shape computed with
 //! `Shape`/`Gather`/`Unsqueeze`/`Concat`, a causal mask applied with `Where`, GELU as `Erf`)
 //! is analysed and priced, runs through `OrtRuntime` as ONNX Runtime runs it directly, and
-//! respects its causal mask.
+//! respects its causal mask; a BERT-style encoder (`synth::bert`: token types, post-LN, a
+//! padding mask input) likewise, attending both ways and never to padding.
 
 use crate::{common::runtime, train::Runner};
 use anh_runtime::{
     ElemType, HostTensor, ModelRuntime, ModelStore, TensorData,
-    synth::{GptSpec, gpt},
+    synth::{GptSpec, bert, gpt},
 };
 use std::sync::Arc;
 
@@ -88,4 +89,38 @@ fn gpt_is_causal() {
     assert_eq!(base[..5 * vocab], changed[..5 * vocab], "positions 0-4 do not see position 5");
     assert_ne!(base[5 * vocab..6 * vocab], changed[5 * vocab..6 * vocab]);
     assert_ne!(base[7 * vocab..], changed[7 * vocab..], "later positions do see it");
+}
+
+/// The BERT-style encoder: analysed and priced like the decoder, run as ONNX Runtime runs it,
+/// attending to later positions (no causal mask) but never to padding.
+#[test]
+fn bert_is_analysed_runs_and_ignores_padding() {
+    let bytes = bert(SPEC);
+    let store = Arc::new(ModelStore::temporary().expect("store"));
+    let info = store.put(&bytes).unwrap_or_else(|e| panic!("a BERT export is refused: {e}"));
+    assert_eq!(info.inputs.len(), 3);
+    assert_eq!(info.cost.degrees(), [1, 2], "batch linear, sequence quadratic");
+    let runtime = runtime(store);
+    let mut direct = Runner::new(&bytes);
+    let d = SPEC.d_model as usize;
+    let inputs = |ids: &[i64], mask: &[i64]| {
+        let types: Vec<i64> = (0..ids.len()).map(|i| i64::from(i >= ids.len() / 2)).collect();
+        [ids.to_vec(), types, mask.to_vec()].map(|v| tokens(1, &v)).to_vec()
+    };
+    let run = |ids: &[i64], mask: &[i64]| {
+        logits(&runtime.run(info.hash, inputs(ids, mask)).expect("runs")).to_vec()
+    };
+    let ids = [5, 6, 7, 8, 9, 10];
+    let all = [1; 6];
+    let base = run(&ids, &all);
+    let theirs = direct.run(&inputs(&ids, &all));
+    let ours: Vec<f64> = base.iter().map(|&x| f64::from(x)).collect();
+    assert_eq!(ours, theirs[0], "as ONNX Runtime runs it");
+    // Bidirectional: a change at the last position reaches the first.
+    let later = run(&[5, 6, 7, 8, 9, 49], &all);
+    assert_ne!(base[..d], later[..d]);
+    // Padding: with the last position masked, its token does not matter to the others.
+    let padded = [1, 1, 1, 1, 1, 0];
+    let (a, b) = (run(&ids, &padded), run(&[5, 6, 7, 8, 9, 49], &padded));
+    assert_eq!(a[..5 * d], b[..5 * d], "padding is not attended to");
 }
