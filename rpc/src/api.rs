@@ -124,28 +124,39 @@ pub fn is_heavy(method: &str) -> bool {
 /// The expensive requests' turns ([`HeavyLimits`]).
 #[derive(Debug)]
 struct HeavyLane {
-    running: tokio::sync::Semaphore,
+    running: Arc<tokio::sync::Semaphore>,
     waiting: std::sync::atomic::AtomicUsize,
     limits: HeavyLimits,
+}
+
+/// One place in the queue of a [`HeavyLane`], given back however the wait ends (a turn, or a
+/// client that went away while waiting).
+struct Waiting<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 impl HeavyLane {
     fn new(limits: HeavyLimits) -> Self {
         Self {
-            running: tokio::sync::Semaphore::new(limits.concurrent.max(1)),
+            running: Arc::new(tokio::sync::Semaphore::new(limits.concurrent.max(1))),
             waiting: std::sync::atomic::AtomicUsize::new(0),
             limits,
         }
     }
 
-    /// Waits for a turn, or refuses when the queue is full.
-    async fn turn(&self, method: &str) -> Result<tokio::sync::SemaphorePermit<'_>, RpcError> {
+    /// Waits for a turn, or refuses when the queue is full. The turn is owned, so that it can
+    /// go with the work it allows ([`HeavyLane::run`]).
+    async fn turn(&self, method: &str) -> Result<tokio::sync::OwnedSemaphorePermit, RpcError> {
         use std::sync::atomic::Ordering;
-        if let Ok(permit) = self.running.try_acquire() {
+        if let Ok(permit) = self.running.clone().try_acquire_owned() {
             return Ok(permit);
         }
+        let place = Waiting(&self.waiting);
         if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.limits.queued {
-            self.waiting.fetch_sub(1, Ordering::SeqCst);
             return Err(RpcError::new(
                 crate::error::LIMIT_EXCEEDED,
                 format!(
@@ -155,9 +166,27 @@ impl HeavyLane {
                 ),
             ));
         }
-        let permit = self.running.acquire().await;
-        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        let permit = self.running.clone().acquire_owned().await;
+        drop(place);
         permit.map_err(RpcError::internal)
+    }
+
+    /// Runs `work` on `background` in a turn (waiting for one, or refused). The turn goes with
+    /// the work: a client that goes away does not end it (blocking work cannot be stopped), so
+    /// the turn is held until the work ends, and a client cannot start more expensive work
+    /// at once than the lane allows by hanging up.
+    async fn run<T, F>(&self, background: &Background, method: &str, work: F) -> Result<T, RpcError>
+    where
+        T: Send + 'static,
+        F: std::future::Future<Output = Result<T, RpcError>> + Send + 'static,
+    {
+        let turn = self.turn(method).await?;
+        background
+            .run(async move {
+                let _turn = turn;
+                work.await
+            })
+            .await
     }
 }
 
@@ -290,13 +319,12 @@ impl EthApi {
     ) -> Result<Box<RawValue>, RpcError> {
         let heavy = is_heavy(method);
         if heavy || BULK.try_with(|_| ()).is_ok() {
-            let _turn = match heavy {
-                true => Some(self.inner.heavy.turn(method).await?),
-                false => None,
+            let (api, owned) = (self.clone(), method.to_owned());
+            let work = async move { api.execute_unlaned(&owned, params).await };
+            return match heavy {
+                true => self.inner.heavy.run(&self.inner.background, method, work).await,
+                false => self.inner.background.run(work).await,
             };
-            let (api, method) = (self.clone(), method.to_owned());
-            let work = async move { api.execute_unlaned(&method, params).await };
-            return self.inner.background.run(work).await;
         }
         self.execute_unlaned(method, params).await
     }
@@ -816,6 +844,44 @@ mod tests {
         drop(first);
         waiting.await.unwrap().unwrap();
         assert!(lane.turn("eth_call").await.is_ok(), "the lane is free again");
+    }
+
+    /// A client that goes away while it waits gives its place in the queue back, and one that
+    /// goes away while its work runs does not give its turn back before the work ends.
+    #[tokio::test]
+    async fn hanging_up_frees_no_turn_early_and_keeps_no_place() {
+        use std::sync::atomic::Ordering;
+        let lane = Arc::new(HeavyLane::new(HeavyLimits { concurrent: 1, queued: 1 }));
+        let background = Arc::new(Background::new(1));
+        let (release, released) = tokio::sync::oneshot::channel::<()>();
+        let running = {
+            let (lane, background) = (lane.clone(), background.clone());
+            tokio::spawn(async move {
+                let work = async move { released.await.map_err(RpcError::internal) };
+                lane.run(&background, "eth_call", work).await
+            })
+        };
+        while lane.running.available_permits() != 0 {
+            tokio::task::yield_now().await;
+        }
+        // A waiter that hangs up: its place is given back.
+        let waiter = {
+            let lane = lane.clone();
+            tokio::spawn(async move { lane.turn("eth_getLogs").await.map(drop) })
+        };
+        while lane.waiting.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+        waiter.abort();
+        let _ = waiter.await;
+        assert_eq!(lane.waiting.load(Ordering::SeqCst), 0, "the place was given back");
+        // The running client hangs up: its work goes on, and keeps the turn.
+        running.abort();
+        let _ = running.await;
+        assert_eq!(lane.running.available_permits(), 0, "the turn stays with the work");
+        release.send(()).unwrap();
+        let turn = tokio::time::timeout(std::time::Duration::from_secs(10), lane.turn("eth_call"));
+        assert!(turn.await.expect("the turn comes back").is_ok(), "once the work ended");
     }
 
     /// Which methods are expensive: executing calls, log queries and traces; sending,
