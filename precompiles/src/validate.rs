@@ -12,37 +12,65 @@ use crate::{
     model::{Dim, TensorSpec},
 };
 
+/// The symbols of `specs` (see the module docs): per input, per dimension, the symbol it is
+/// (`None` for a fixed size), and how many symbols there are. The one numbering of symbols:
+/// the chain evaluates a model's cost in it ([`symbol_sizes`]), and the analysis that fits the
+/// cost uses it too, so the two cannot disagree.
+pub fn symbol_map(specs: &[TensorSpec]) -> (Vec<Vec<Option<usize>>>, usize) {
+    let mut named: Vec<(&str, usize)> = Vec::new();
+    let mut count = 0;
+    let map = specs
+        .iter()
+        .map(|spec| {
+            spec.shape
+                .iter()
+                .map(|dim| match dim {
+                    Dim::Fixed(_) => None,
+                    Dim::Symbolic(name) if name.is_empty() => {
+                        count += 1;
+                        Some(count - 1)
+                    }
+                    Dim::Symbolic(name) => {
+                        Some(match named.iter().find(|(n, _)| *n == name.as_str()) {
+                            Some(&(_, v)) => v,
+                            None => {
+                                named.push((name, count));
+                                count += 1;
+                                count - 1
+                            }
+                        })
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    (map, count)
+}
+
 /// The number of symbols of `specs` (see the module docs).
 pub fn symbols(specs: &[TensorSpec]) -> usize {
-    symbol_sizes(specs, std::iter::empty()).len()
+    symbol_map(specs).1
 }
 
 /// The sizes `shapes` give the symbols of `specs`, in order, without checks (a dimension a
-/// shape lacks counts as 1): for inputs [`bind_shapes`] or the runtime's checks accepted.
+/// shape lacks counts as 1; a named symbol takes its first dimension's size): for inputs
+/// [`bind_shapes`] or the runtime's checks accepted.
 pub fn symbol_sizes<'a>(
     specs: &[TensorSpec],
     shapes: impl IntoIterator<Item = &'a [u64]>,
 ) -> Vec<u64> {
+    let (map, count) = symbol_map(specs);
+    let mut sizes: Vec<Option<u64>> = vec![None; count];
     let mut shapes = shapes.into_iter();
-    let mut named: Vec<&str> = Vec::new();
-    let mut sizes = Vec::new();
-    for spec in specs {
+    for dims in &map {
         let shape = shapes.next().unwrap_or_default();
-        for (d, dim) in spec.shape.iter().enumerate() {
-            let size = shape.get(d).copied().unwrap_or(1);
-            match dim {
-                Dim::Fixed(_) => {}
-                Dim::Symbolic(name) if name.is_empty() => sizes.push(size),
-                Dim::Symbolic(name) => {
-                    if !named.contains(&name.as_str()) {
-                        named.push(name);
-                        sizes.push(size);
-                    }
-                }
+        for (d, symbol) in dims.iter().enumerate() {
+            if let Some(v) = *symbol {
+                sizes[v].get_or_insert(shape.get(d).copied().unwrap_or(1));
             }
         }
     }
-    sizes
+    sizes.into_iter().map(|s| s.unwrap_or(1)).collect()
 }
 
 /// Checks `shapes` (with the caller's dtypes, for messages) against `specs`; returns the
@@ -124,7 +152,11 @@ mod tests {
         assert_eq!(bind_shapes(&specs, &[(&[8, 4], f()), (&[8, 3], f())]).unwrap(), vec![8, 3]);
         assert_eq!(symbols(&specs), 2);
         let unnamed = || Dim::Symbolic(String::new());
-        assert_eq!(symbols(&[spec(vec![unnamed(), b(), unnamed(), b()])]), 3);
+        let mixed = [spec(vec![unnamed(), b(), unnamed(), b()])];
+        assert_eq!(symbols(&mixed), 3);
+        assert_eq!(symbol_map(&mixed), (vec![vec![Some(0), Some(1), Some(2), Some(1)]], 3));
+        assert_eq!(symbol_sizes(&mixed, [&[5u64, 6, 7, 6][..]]), vec![5, 6, 7]);
+        assert_eq!(symbol_sizes(&mixed, std::iter::empty()), vec![1, 1, 1], "missing: 1");
         let err = bind_shapes(&specs, &[(&[8, 4], f()), (&[9, 3], f())]).unwrap_err();
         assert_eq!(
             err,

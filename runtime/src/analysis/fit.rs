@@ -37,8 +37,8 @@ use anh_precompiles::{
     cost::{Cost, MAX_COEFFICIENTS, MAX_DEGREE},
 };
 
-/// The symbols of a model's inputs, in order of first appearance (as
-/// [`anh_precompiles::validate::bind_shapes`] binds them).
+/// The symbols of a model's inputs, numbered as the chain numbers them
+/// ([`anh_precompiles::validate::symbol_map`]).
 struct Symbols<'a> {
     /// Per symbol: its name, or for an unnamed one the input and dimension it is.
     names: Vec<String>,
@@ -49,30 +49,19 @@ struct Symbols<'a> {
 
 impl<'a> Symbols<'a> {
     fn of(inputs: &'a [TensorSpec]) -> Self {
-        let mut names: Vec<String> = Vec::new();
-        let mut named: Vec<&str> = Vec::new();
-        let mut of_dim = Vec::with_capacity(inputs.len());
-        for spec in inputs {
-            let mut dims = Vec::with_capacity(spec.shape.len());
-            for (d, dim) in spec.shape.iter().enumerate() {
-                dims.push(match dim {
-                    Dim::Fixed(_) => None,
-                    Dim::Symbolic(name) if name.is_empty() => {
-                        names.push(format!("? (input \"{}\", dimension {d})", spec.name));
-                        named.push("");
-                        Some(names.len() - 1)
-                    }
-                    Dim::Symbolic(name) => match named.iter().position(|n| *n == name.as_str()) {
-                        Some(v) => Some(v),
-                        None => {
-                            names.push(format!("\"{name}\""));
-                            named.push(name);
-                            Some(names.len() - 1)
-                        }
-                    },
-                });
+        let (of_dim, count) = anh_precompiles::validate::symbol_map(inputs);
+        let mut names = vec![String::new(); count];
+        for (spec, dims) in inputs.iter().zip(&of_dim) {
+            for (d, (dim, symbol)) in spec.shape.iter().zip(dims).enumerate() {
+                if let (Dim::Symbolic(name), Some(v)) = (dim, symbol)
+                    && names[*v].is_empty()
+                {
+                    names[*v] = match name.is_empty() {
+                        true => format!("? (input \"{}\", dimension {d})", spec.name),
+                        false => format!("\"{name}\""),
+                    };
+                }
             }
-            of_dim.push(dims);
         }
         Self { names, of_dim, inputs }
     }
