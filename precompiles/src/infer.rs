@@ -91,10 +91,7 @@ pub(crate) fn run<CTX: ContextTr>(
     let input_bytes: u64 = inputs.iter().map(|t| t.data.len() as u64).sum();
     let macs = info.cost.macs_at(&sizes);
     meter.charge_total(macs.and_then(|macs| gas.infer(registry_gas, input_bytes, macs)))?;
-    if registry::is_cold(ctx, model, gas.warm_models)? {
-        meter.charge(gas.cold_model(info.size))?;
-        registry::mark_loaded(ctx, model)?;
-    }
+    registry::load(ctx, meter, gas, model, info.size)?;
 
     let host = inputs
         .iter()

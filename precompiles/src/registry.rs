@@ -185,13 +185,38 @@ fn loaded_at_slot(model: B256) -> U256 {
     U256::from_be_bytes(keccak256(preimage).0)
 }
 
-/// Whether `model` is cold: outside the chain's warm set of `warm_models` models (see the
-/// module docs). Two storage reads.
-pub(crate) fn is_cold<CTX: ContextTr>(
+/// Loads `model` (of `size` bytes): if it is cold, charges
+/// [`crate::gas::GasSchedule::cold_model`] for it, and it joins the warm set ([`warm_up`]); a
+/// warm model costs nothing. Out of gas reverts the call, the count with it.
+pub(crate) fn load<CTX: ContextTr>(
+    ctx: &mut CTX,
+    meter: &mut Meter,
+    gas: &crate::gas::GasSchedule,
+    model: B256,
+    size: u64,
+) -> Result<(), Stop> {
+    if warm_up(ctx, model, gas.warm_models)? {
+        meter.charge(gas.cold_model(size))?;
+    }
+    Ok(())
+}
+
+/// Puts `model` in the warm set if it is cold (a cold load is counted); whether it was cold.
+pub(crate) fn warm_up<CTX: ContextTr>(
     ctx: &mut CTX,
     model: B256,
     warm_models: u64,
 ) -> Result<bool, String> {
+    let cold = is_cold(ctx, model, warm_models)?;
+    if cold {
+        mark_loaded(ctx, model)?;
+    }
+    Ok(cold)
+}
+
+/// Whether `model` is cold: outside the chain's warm set of `warm_models` models (see the
+/// module docs). Two storage reads.
+fn is_cold<CTX: ContextTr>(ctx: &mut CTX, model: B256, warm_models: u64) -> Result<bool, String> {
     let loads = sload(ctx, LOADS_SLOT)?;
     let at = sload(ctx, loaded_at_slot(model))?;
     Ok(at.is_zero() || at > loads || loads - at >= U256::from(warm_models))
@@ -199,7 +224,7 @@ pub(crate) fn is_cold<CTX: ContextTr>(
 
 /// Counts a cold load of `model`: the clock advances, and `model` is the newest of the warm
 /// set.
-pub(crate) fn mark_loaded<CTX: ContextTr>(ctx: &mut CTX, model: B256) -> Result<(), String> {
+fn mark_loaded<CTX: ContextTr>(ctx: &mut CTX, model: B256) -> Result<(), String> {
     let loads = sload(ctx, LOADS_SLOT)?.saturating_add(U256::from(1));
     let journal = ctx.journal_mut();
     journal.sstore(ADDRESS, LOADS_SLOT, loads).map_err(|e| e.to_string())?;

@@ -98,10 +98,7 @@ pub(crate) fn run<CTX: ContextTr>(
     )?;
     // The parent is loaded (cold unless warm); the new model is written, and loaded by its first
     // run: it pays a cold load of its size now, and joins the warm set once trained.
-    if registry::is_cold(ctx, model, gas.warm_models)? {
-        meter.charge(gas.cold_model(info.size))?;
-        registry::mark_loaded(ctx, model)?;
-    }
+    registry::load(ctx, meter, gas, model, info.size)?;
     meter.charge(gas.trained_model(info.size, params.optimizer))?;
 
     let elems = info.inputs.iter().map(|s| s.elem).chain(targets);
@@ -131,9 +128,8 @@ pub(crate) fn run<CTX: ContextTr>(
         e => DnnError::from(e),
     })?;
 
-    if registry::is_cold(ctx, trained.model, gas.warm_models)? {
-        registry::mark_loaded(ctx, trained.model)?;
-    }
+    // Paid for above (`trained_model`): it joins the warm set.
+    registry::warm_up(ctx, trained.model, gas.warm_models)?;
     if registry::record_len(ctx, trained.model)?.is_none() {
         // A lineage record: the root's registration with this model's own fields.
         let lineage = registry::Lineage {
