@@ -9,10 +9,7 @@
 //! Run: `./dev bench committee` (or `cargo bench -p anh --bench committee`).
 
 use alloy::{
-    consensus::{SignableTransaction, TxEip1559, TxEnvelope},
-    eips::eip2718::Encodable2718,
-    primitives::{Address, B256, Bytes, TxKind, U256, hex},
-    signers::{SignerSync, local::MnemonicBuilder},
+    primitives::{Address, B256, Bytes},
     sol_types::SolCall,
 };
 use anh::{CommitteeOptions, NodeConfig};
@@ -48,22 +45,7 @@ fn input(seed: usize, k: i64) -> HostTensor {
 }
 
 fn signed(sender: usize, nonce: u64, to: Address, data: Vec<u8>, gas: u64) -> String {
-    let signer =
-        MnemonicBuilder::english().phrase(MNEMONIC).index(sender as u32).unwrap().build().unwrap();
-    let tx = TxEip1559 {
-        chain_id: 31337,
-        nonce,
-        gas_limit: gas,
-        max_fee_per_gas: 20_000_000_000,
-        max_priority_fee_per_gas: 1_000_000_000,
-        to: TxKind::Call(to),
-        value: U256::ZERO,
-        access_list: Default::default(),
-        input: data.into(),
-    };
-    let signature = signer.sign_hash_sync(&tx.signature_hash()).unwrap();
-    let envelope: TxEnvelope = tx.into_signed(signature).into();
-    hex::encode_prefixed(envelope.encoded_2718())
+    common::sign(&common::dev_signer(sender as u32), nonce, to, data.into(), gas).0
 }
 
 /// An oracle with no models: replaying never asks it.

@@ -59,13 +59,8 @@
 mod common;
 
 use alloy::{
-    consensus::{SignableTransaction, TxEip1559, TxEnvelope},
-    eips::eip2718::Encodable2718,
-    primitives::{Address, B256, Bytes, TxKind, U256, hex, keccak256},
-    signers::{
-        SignerSync,
-        local::{MnemonicBuilder, PrivateKeySigner},
-    },
+    primitives::{Address, B256, Bytes, hex, keccak256},
+    signers::local::PrivateKeySigner,
     sol_types::SolCall,
 };
 use anh_precompiles::{
@@ -73,7 +68,7 @@ use anh_precompiles::{
     infer, registry,
 };
 use anh_runtime::synth;
-use common::{MNEMONIC, start};
+use common::{dev_signer, sign, start};
 use serde_json::{Value, json};
 use std::{
     collections::BTreeMap,
@@ -133,34 +128,6 @@ const MEMORY_LOOP: [u8; 25] = [
 
 fn env_secs(name: &str, default: f64) -> f64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-fn dev_signer(index: u32) -> PrivateKeySigner {
-    MnemonicBuilder::english().phrase(MNEMONIC).index(index).unwrap().build().unwrap()
-}
-
-/// A signed EIP-1559 transaction: its raw bytes (hex) and its hash.
-fn sign(
-    signer: &PrivateKeySigner,
-    nonce: u64,
-    to: Address,
-    input: Bytes,
-    gas: u64,
-) -> (String, B256) {
-    let tx = TxEip1559 {
-        chain_id: 31337,
-        nonce,
-        gas_limit: gas,
-        max_fee_per_gas: 20_000_000_000,
-        max_priority_fee_per_gas: 1_000_000_000,
-        to: TxKind::Call(to),
-        value: U256::from(u8::from(input.is_empty())),
-        access_list: Default::default(),
-        input,
-    };
-    let signature = signer.sign_hash_sync(&tx.signature_hash()).unwrap();
-    let raw = TxEnvelope::from(tx.into_signed(signature)).encoded_2718();
-    (hex::encode_prefixed(&raw), keccak256(&raw))
 }
 
 /// Numbers (decimal runs, `0x…` hex) replaced, so that answers group by message.

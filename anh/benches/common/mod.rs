@@ -3,6 +3,15 @@
 
 #![allow(dead_code)] // Each benchmark uses part of it.
 
+use alloy::{
+    consensus::{SignableTransaction, TxEip1559, TxEnvelope},
+    eips::eip2718::Encodable2718,
+    primitives::{Address, B256, Bytes, TxKind, U256, hex, keccak256},
+    signers::{
+        SignerSync,
+        local::{MnemonicBuilder, PrivateKeySigner},
+    },
+};
 use serde_json::{Value, json};
 use std::{
     io::{BufRead, BufReader},
@@ -83,4 +92,34 @@ pub(crate) async fn call(
         panic!("{method} failed: {error}");
     }
     reply["result"].clone()
+}
+
+/// Dev account `index` (of [`MNEMONIC`]).
+pub(crate) fn dev_signer(index: u32) -> PrivateKeySigner {
+    MnemonicBuilder::english().phrase(MNEMONIC).index(index).unwrap().build().unwrap()
+}
+
+/// A signed EIP-1559 transaction on the dev chain (id 31337): its raw bytes (hex) and its
+/// hash. A transaction without input sends 1 wei (a transfer); one with input sends none.
+pub(crate) fn sign(
+    signer: &PrivateKeySigner,
+    nonce: u64,
+    to: Address,
+    input: Bytes,
+    gas: u64,
+) -> (String, B256) {
+    let tx = TxEip1559 {
+        chain_id: 31337,
+        nonce,
+        gas_limit: gas,
+        max_fee_per_gas: 20_000_000_000,
+        max_priority_fee_per_gas: 1_000_000_000,
+        to: TxKind::Call(to),
+        value: U256::from(u8::from(input.is_empty())),
+        access_list: Default::default(),
+        input,
+    };
+    let signature = signer.sign_hash_sync(&tx.signature_hash()).unwrap();
+    let raw = TxEnvelope::from(tx.into_signed(signature)).encoded_2718();
+    (hex::encode_prefixed(&raw), keccak256(&raw))
 }
