@@ -168,3 +168,23 @@ async fn dnn_parameters_are_pinned_by_block_0() {
         synced(&follower.http_endpoint(), mined).await;
     }
 }
+
+/// A spec's gas schedule: the cold-model fields it leaves out take their measured values, and
+/// a warm set larger than executors can be asked to hold is refused, naming the field.
+#[tokio::test(flavor = "multi_thread")]
+async fn warm_set_fields_default_and_are_bounded() {
+    let spec = spec_file(true).await;
+    let mut value = serde_json::to_value(&spec).unwrap();
+    let gas = value["gas"].as_object_mut().expect("a gas schedule");
+    for field in ["coldModelBase", "coldModelKib", "warmModels"] {
+        assert!(gas.remove(field).is_some(), "{field} is written out");
+    }
+    let parsed = ChainSpec::parse(&value.to_string()).expect("older specs still parse");
+    assert_eq!(parsed.gas, anh_precompiles::GasSchedule::MEASURED);
+    value["gas"]["warmModels"] = json!(5000);
+    assert_eq!(
+        ChainSpec::parse(&value.to_string()).unwrap_err(),
+        "\"gas.warmModels\" is 5000: at most 1024 (every executor keeps the sessions of that \
+         many models)"
+    );
+}

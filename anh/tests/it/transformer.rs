@@ -73,6 +73,17 @@ async fn gpt_through_the_precompile() {
     assert_eq!(ours[..5 * vocab], changed[..5 * vocab]);
     assert_ne!(ours[5 * vocab..], changed[5 * vocab..]);
 
+    // A token past the vocabulary is refused with a reason, not a crash.
+    let data = IInfer::inferCall { model, inputs: vec![tokens(&[1, 50])] }.abi_encode();
+    let (code, message) = rpc_error(
+        &url,
+        "eth_call",
+        json!([{ "to": infer::ADDRESS, "data": Bytes::from(data) }, "latest"]),
+    )
+    .await;
+    assert_eq!(code, 3, "{message}");
+    assert!(message.contains("InferenceFailed") && message.contains("50"), "{message}");
+
     // A mined `infer` transaction, settled by the committee.
     let data = IInfer::inferCall { model, inputs: vec![tokens(&ids)] }.abi_encode();
     let hash = crate::committee::submit(&provider, infer::ADDRESS, data).await;
