@@ -98,3 +98,4 @@ pub use oracle::{
 };
 pub use provider::{ADDRESSES, AnhPrecompiles, Dnn, DnnParams, Limits, install, is_anh_address};
 pub use tensor::{ElemType, HostTensor, TensorData};
+pub use train::IGNORE_LABEL;

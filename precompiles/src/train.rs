@@ -9,7 +9,11 @@
 //! (converted to int64) for the cross-entropy losses, targets shaped like the model's first
 //! output (converted to its element type) for MSE — then, for the weighted cross-entropy, one
 //! weight per sample `[batch]` (converted to float32). `batch` is the first input's leading
-//! dimension.
+//! dimension. A model whose first output is sequence logits `[batch, positions…, classes]`
+//! (a language model's `[batch, seq, vocab]`) trains with cross-entropy on one class index per
+//! position, `[batch, positions…]`, shaped like the output without its last axis; a label of
+//! [`IGNORE_LABEL`] (−100, PyTorch's `ignore_index`) marks a position the loss skips, such as
+//! padding.
 //!
 //! Order of work, so that gas is known before any training: decode and check the parameters
 //! (`MalformedCall`), refuse STATICCALL (`WriteInStaticCall`) and DELEGATECALL, read the
@@ -155,6 +159,10 @@ pub(crate) fn run<CTX: ContextTr>(
     }))
 }
 
+/// The class index that marks a position sequence cross-entropy skips (padding): −100, as
+/// PyTorch's `ignore_index`. Accepted only for sequence logits (`[batch, positions…, classes]`).
+pub const IGNORE_LABEL: i64 = -100;
+
 /// What a batch tensor after the model's inputs must be.
 #[derive(Debug)]
 struct TargetError {
@@ -191,6 +199,30 @@ fn target_types(
             ));
         }
         types.push(output.elem);
+    } else if let Some(output) = info.outputs.first().filter(|o| o.shape.len() > 2) {
+        // Sequence logits: one class index per position.
+        let positions = &output.shape[..output.shape.len() - 1];
+        let fits = positions.len() == labels.shape.len()
+            && (3..=6).contains(&labels.dtype)
+            && positions.iter().zip(&labels.shape).enumerate().all(|(axis, (d, &got))| match d {
+                Dim::Fixed(n) => *n == got,
+                Dim::Symbolic(_) if axis == 0 => got == samples,
+                Dim::Symbolic(_) => true,
+            });
+        if !fits {
+            let dims: Vec<String> = positions.iter().map(ToString::to_string).collect();
+            return Err((
+                0,
+                TargetError {
+                    expected: format!(
+                        "integer class indices, one per position: [{}] (output 0 without its \
+                         classes)",
+                        dims.join(", ")
+                    ),
+                },
+            ));
+        }
+        types.push(ElemType::I64);
     } else {
         // int32, int64, uint8 or int8: class indices are integers, never rounded.
         if labels.shape != [samples] || !(3..=6).contains(&labels.dtype) {
@@ -226,15 +258,22 @@ fn not_finite(t: &crate::HostTensor) -> Option<String> {
 }
 
 /// Every class index names one of the first output's classes (its last dimension, when that
-/// is fixed).
+/// is fixed), or is [`IGNORE_LABEL`] for sequence logits.
 fn check_classes(info: &ModelInfo, labels: &crate::HostTensor) -> Result<(), String> {
-    let Some(Dim::Fixed(classes)) = info.outputs.first().and_then(|o| o.shape.last()) else {
+    let Some(output) = info.outputs.first() else { return Ok(()) };
+    let Some(Dim::Fixed(classes)) = output.shape.last() else {
         return Ok(());
     };
     let crate::TensorData::I64(labels) = labels.data() else {
         return Err("labels did not convert to int64".into());
     };
-    match labels.iter().enumerate().find(|(_, l)| **l < 0 || **l as u64 >= *classes) {
+    let sequence = output.shape.len() > 2;
+    let bad = |l: i64| (l < 0 || l as u64 >= *classes) && !(sequence && l == IGNORE_LABEL);
+    match labels.iter().enumerate().find(|(_, l)| bad(**l)) {
+        Some((at, label)) if sequence => Err(format!(
+            "label {label} at position {at} is not a class index: the model has {classes} \
+             classes (and {IGNORE_LABEL} skips a position)"
+        )),
         Some((sample, label)) => Err(format!(
             "label {label} of sample {sample} is not a class index: the model has {classes} classes"
         )),

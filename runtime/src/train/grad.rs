@@ -20,6 +20,8 @@ pub(crate) enum Diff {
     First(usize),
     /// All inputs.
     All,
+    /// The inputs listed.
+    Only(&'static [usize]),
 }
 
 impl Diff {
@@ -27,6 +29,7 @@ impl Diff {
         match self {
             Self::First(n) => i < n,
             Self::All => true,
+            Self::Only(inputs) => inputs.contains(&i),
         }
     }
 }
@@ -34,12 +37,17 @@ impl Diff {
 /// The ops with gradients, and which of their inputs are differentiable; `None` for the rest.
 pub(crate) fn differentiable(op: &str) -> Option<Diff> {
     Some(match op {
-        "Gemm" | "Conv" => Diff::First(3),
-        "MatMul" | "Add" | "Sub" | "Mul" | "Div" => Diff::First(2),
+        "Gemm" | "Conv" | "LayerNormalization" => Diff::First(3),
+        "MatMul" | "Add" | "Sub" | "Mul" | "Div" | "Pow" => Diff::First(2),
         "Relu" | "LeakyRelu" | "Sigmoid" | "Tanh" | "Softmax" | "LogSoftmax" | "Reshape"
         | "Flatten" | "Transpose" | "MaxPool" | "AveragePool" | "ReduceMean" | "ReduceSum"
-        | "Identity" | "Dropout" => Diff::First(1),
+        | "Identity" | "Dropout" | "Neg" | "Sqrt" | "Exp" | "Log" | "Reciprocal" | "Erf"
+        | "Gelu" | "Cast" | "Squeeze" | "Unsqueeze" | "Expand" | "Gather" | "Slice" | "Split" => {
+            Diff::First(1)
+        }
         "Concat" => Diff::All,
+        // The condition is boolean: only the two branches carry gradients.
+        "Where" => Diff::Only(&[1, 2]),
         _ => return None,
     })
 }
@@ -58,7 +66,9 @@ pub(crate) fn check_supported(node: &NodeProto) -> Result<()> {
         return Err(refuse("has no gradient in ANH".into()));
     }
     let arity = match node.op_type.as_str() {
-        "Gemm" | "MatMul" | "Add" | "Sub" | "Mul" | "Div" | "Conv" | "Reshape" => 2,
+        "Gemm" | "MatMul" | "Add" | "Sub" | "Mul" | "Div" | "Conv" | "Reshape" | "Pow"
+        | "Expand" | "Gather" | "LayerNormalization" => 2,
+        "Slice" | "Where" => 3,
         _ => 1,
     };
     if node.input.len() < arity
@@ -83,16 +93,35 @@ pub(crate) fn check_supported(node: &NodeProto) -> Result<()> {
         "AveragePool" if node.ints("dilations").is_some_and(|d| d.iter().any(|&d| d != 1)) => {
             Err(refuse("has no gradient in ANH with dilations".into()))
         }
+        "Gelu"
+            if !matches!(node.string("approximate").as_deref(), None | Some("none" | "tanh")) =>
+        {
+            Err(refuse("has an approximate attribute other than \"none\" or \"tanh\"".into()))
+        }
+        "Split" if node.output.iter().any(String::is_empty) => {
+            Err(refuse("has an unnamed output".into()))
+        }
         _ => Ok(()),
     }
 }
 
-/// The gradients of `node`'s inputs (`None` where not needed) given `g`, the gradient of
-/// its first output. `need[i]` says whether input `i` needs one.
+/// The opset a gradient of `op` needs the step graph to have (`ScatterElements` and
+/// `ScatterND` with `reduction="add"` arrived in opset 16).
+pub(crate) fn opset_needed(op: &str) -> i64 {
+    match op {
+        "MaxPool" | "Gather" => 16,
+        _ => 0,
+    }
+}
+
+/// The gradients of `node`'s inputs (`None` where not needed) given `gs`, the gradients of
+/// its outputs (`None` for an output off every path to the loss). Only `Split` reads more
+/// than the first; the others take none when their first output has none. `need[i]` says
+/// whether input `i` needs one.
 pub(crate) fn gradient(
     b: &mut GraphBuilder,
     node: &NodeProto,
-    g: &str,
+    gs: &[Option<String>],
     need: &[bool],
 ) -> Result<Vec<Option<String>>> {
     let x = |i: usize| node.input[i].as_str();
@@ -101,8 +130,87 @@ pub(crate) fn gradient(
     let wants = |i: usize| need.get(i).copied().unwrap_or(false);
     let mut out: Vec<Option<String>> = vec![None; n];
     let op = node.op_type.as_str();
+    if op == "Split" {
+        if wants(0) {
+            out[0] = Some(split(b, node, gs));
+        }
+        return Ok(out);
+    }
+    let Some(g) = gs.first().cloned().flatten() else { return Ok(out) };
+    let g = g.as_str();
     match op {
-        "Identity" | "Dropout" => out[0] = Some(g.to_owned()),
+        // Every Cast on a path from a weight casts to the weights' type (else refused below),
+        // so its input has that type too: the gradient passes through.
+        "Identity" | "Dropout" | "Cast" => {
+            if op == "Cast" && node.int("to", 0) != i64::from(b.elem) {
+                return Err(RuntimeError::NoGradient {
+                    op: op.to_owned(),
+                    node: node_label(node),
+                    detail: format!(
+                        "casts to {}: ANH differentiates only through values of the model's \
+                         float type ({})",
+                        crate::onnx::data_type::name(node.int("to", 0) as i32),
+                        crate::onnx::data_type::name(b.elem)
+                    ),
+                });
+            }
+            out[0] = Some(g.to_owned());
+        }
+        "Neg" => out[0] = Some(like(b, "Neg", &[g], y)),
+        "Exp" => out[0] = Some(like(b, "Mul", &[g, y], y)),
+        "Log" => out[0] = Some(like(b, "Div", &[g, x(0)], y)),
+        "Reciprocal" => {
+            // d(1/x)/dx = −1/x² = −y²
+            let sq = like(b, "Mul", &[y, y], y);
+            let p = like(b, "Mul", &[g, &sq], y);
+            out[0] = Some(like(b, "Neg", &[&p], y));
+        }
+        "Sqrt" => {
+            // d√x/dx = 1 / (2√x)
+            let half = b.scalar(0.5);
+            let q = like(b, "Div", &[g, y], y);
+            out[0] = Some(like(b, "Mul", &[&q, &half], y));
+        }
+        "Erf" => {
+            // d erf(x)/dx = 2/√π · exp(−x²)
+            let d = erf_slope(b, x(0), 1.0, std::f64::consts::FRAC_2_SQRT_PI);
+            out[0] = Some(like(b, "Mul", &[g, &d], y));
+        }
+        "Gelu" => out[0] = Some(gelu(b, node, g)),
+        "Pow" => {
+            // The exponent may be an integer tensor: in the graph's float type.
+            let e = b.cast(x(1), b.elem);
+            if wants(0) {
+                // d aᵉ/da = e · aᵉ⁻¹
+                let one = b.scalar(1.0);
+                let em1 = b.emit("Sub", &[&e, &one], vec![]);
+                let p = like(b, "Pow", &[x(0), &em1], y);
+                let d = like(b, "Mul", &[&p, &e], y);
+                let full = like(b, "Mul", &[g, &d], y);
+                out[0] = Some(b.unbroadcast(&full, x(0)));
+            }
+            if wants(1) {
+                // d aᵉ/de = aᵉ · ln a
+                let ln = b.emit("Log", &[x(0)], vec![]);
+                let d = like(b, "Mul", &[y, &ln], y);
+                let full = like(b, "Mul", &[g, &d], y);
+                out[1] = Some(b.unbroadcast(&full, x(1)));
+            }
+        }
+        "Where" => {
+            let zero = b.scalar(0.0);
+            for (i, branch) in [(1, [g, zero.as_str()]), (2, [zero.as_str(), g])] {
+                if wants(i) {
+                    let full = like(b, "Where", &[x(0), branch[0], branch[1]], y);
+                    out[i] = Some(b.unbroadcast(&full, x(i)));
+                }
+            }
+        }
+        "Squeeze" | "Unsqueeze" => out[0] = Some(b.reshape_like(g, x(0))),
+        "Expand" => out[0] = Some(b.unbroadcast(g, x(0))),
+        "Gather" => out[0] = Some(gather(b, node, g)?),
+        "Slice" => out[0] = Some(slice(b, node, g)),
+        "LayerNormalization" => layer_norm(b, node, g, &mut out, [wants(0), wants(1), wants(2)])?,
         "Add" | "Sub" | "Mul" | "Div" => {
             for (i, slot) in out.iter_mut().enumerate().take(2) {
                 if !wants(i) {
@@ -559,6 +667,213 @@ fn average_pool(b: &mut GraphBuilder, node: &NodeProto, g: &str) -> Result<Strin
     let attrs = transpose_attrs(&w, &sizes)?;
     let back = b.emit("ConvTranspose", &[&g2, &ones_name], attrs);
     Ok(b.reshape_like(&back, x))
+}
+
+/// `k · exp(−a·x²)`, shaped like `x`.
+fn erf_slope(b: &mut GraphBuilder, x: &str, a: f64, k: f64) -> String {
+    let sq = like(b, "Mul", &[x, x], x);
+    let neg_a = b.scalar(-a);
+    let e = like(b, "Mul", &[&sq, &neg_a], x);
+    let e = like(b, "Exp", &[&e], x);
+    let k = b.scalar(k);
+    like(b, "Mul", &[&e, &k], x)
+}
+
+/// `Y = Gelu(X)` (opset 20), exact or with the tanh approximation.
+fn gelu(b: &mut GraphBuilder, node: &NodeProto, g: &str) -> String {
+    use std::f64::consts::{FRAC_1_SQRT_2, FRAC_2_SQRT_PI, PI};
+    let x = node.input[0].as_str();
+    let (half, one) = (b.scalar(0.5), b.scalar(1.0));
+    let d = if node.string("approximate").as_deref() == Some("tanh") {
+        // y = ½x(1 + t), t = tanh(c(x + 0.044715x³)), c = √(2/π):
+        // dy/dx = ½(1 + t) + ½x(1 − t²)·c(1 + 3·0.044715x²)
+        const K: f64 = 0.044_715;
+        let c = b.scalar((2.0 / PI).sqrt());
+        let sq = like(b, "Mul", &[x, x], x);
+        let k = b.scalar(K);
+        let cube = like(b, "Mul", &[&sq, x], x);
+        let kc = like(b, "Mul", &[&cube, &k], x);
+        let inner = like(b, "Add", &[x, &kc], x);
+        let u = like(b, "Mul", &[&inner, &c], x);
+        let t = like(b, "Tanh", &[&u], x);
+        let one_t = like(b, "Add", &[&one, &t], x);
+        let left = like(b, "Mul", &[&one_t, &half], x);
+        let t2 = like(b, "Mul", &[&t, &t], x);
+        let sech2 = like(b, "Sub", &[&one, &t2], x);
+        let k3 = b.scalar(3.0 * K);
+        let k3x2 = like(b, "Mul", &[&sq, &k3], x);
+        let du = like(b, "Add", &[&one, &k3x2], x);
+        let du = like(b, "Mul", &[&du, &c], x);
+        let r = like(b, "Mul", &[&sech2, &du], x);
+        let r = like(b, "Mul", &[&r, x], x);
+        let right = like(b, "Mul", &[&r, &half], x);
+        like(b, "Add", &[&left, &right], x)
+    } else {
+        // dy/dx = Φ(x) + x·φ(x), Φ(x) = ½(1 + erf(x/√2)), φ(x) = exp(−x²/2)/√(2π)
+        let s = b.scalar(FRAC_1_SQRT_2);
+        let xs = like(b, "Mul", &[x, &s], x);
+        let e = like(b, "Erf", &[&xs], x);
+        let e1 = like(b, "Add", &[&e, &one], x);
+        let cdf = like(b, "Mul", &[&e1, &half], x);
+        let pdf = erf_slope(b, x, 0.5, FRAC_2_SQRT_PI * FRAC_1_SQRT_2 * 0.5);
+        let xpdf = like(b, "Mul", &[x, &pdf], x);
+        like(b, "Add", &[&cdf, &xpdf], x)
+    };
+    like(b, "Mul", &[g, &d], x)
+}
+
+/// The flat position (row-major) of every element of `x`, shaped like `x`: applying an
+/// indexing op to it tells where each element of the op's output came from.
+fn positions(b: &mut GraphBuilder, x: &str) -> (String, String) {
+    let shape = b.shape_of(x);
+    let size = b.emit("Size", &[x], vec![]);
+    let (zero, one) = (b.int_scalar(0), b.int_scalar(1));
+    let range = b.emit("Range", &[&zero, &size, &one], vec![]);
+    (b.emit("Reshape", &[&range, &shape], vec![]), size)
+}
+
+/// Scatters `g` (flattened) into zeros of `x`'s size at the flat positions `picked`, summing
+/// repeats when `add`; shaped like `x`.
+fn scatter_back(
+    b: &mut GraphBuilder,
+    x: &str,
+    size: &str,
+    picked: &str,
+    g: &str,
+    add: bool,
+) -> String {
+    let flat = b.ints(&[-1]);
+    let (fi, fg) =
+        (b.emit("Reshape", &[picked, &flat], vec![]), b.emit("Reshape", &[g, &flat], vec![]));
+    let one_d = b.ints(&[1]);
+    let size = b.emit("Reshape", &[size, &one_d], vec![]);
+    let zeros =
+        b.emit("ConstantOfShape", &[&size], vec![attr_tensor("value", float_tensor(b.elem, 0.0))]);
+    let mut attrs = vec![attr_int("axis", 0)];
+    if add {
+        attrs.push(attr_str("reduction", "add"));
+    }
+    let s = b.emit("ScatterElements", &[&zeros, &fi, &fg], attrs);
+    b.reshape_like(&s, x)
+}
+
+/// `Y = Gather(X, indices, axis)`: rows of an embedding table (axis 0) get the sum of the
+/// gradients of every position that read them (`ScatterND` with `reduction="add"`); other
+/// axes go through the positions of `X`'s elements.
+fn gather(b: &mut GraphBuilder, node: &NodeProto, g: &str) -> Result<String> {
+    let (x, indices) = (node.input[0].as_str(), node.input[1].as_str());
+    let rank = b.rank(x, "Gather")?;
+    let axis = normalize(node.int("axis", 0), rank).ok_or_else(|| bad_attr(node, "axis"))?;
+    if axis != 0 {
+        let (pos, size) = positions(b, x);
+        let picked = b.emit("Gather", &[&pos, indices], vec![attr_int("axis", axis as i64)]);
+        return Ok(scatter_back(b, x, &size, &picked, g, true));
+    }
+    let shape = b.shape_of(x);
+    let zeros =
+        b.emit("ConstantOfShape", &[&shape], vec![attr_tensor("value", float_tensor(b.elem, 0.0))]);
+    // Gather takes indices in [-n, n); ScatterND wants them in [0, n).
+    let idx = b.cast(indices, dt::INT64);
+    let zero = b.int_scalar(0);
+    let rows = b.emit("Gather", &[&shape, &zero], vec![attr_int("axis", 0)]);
+    let idx = b.emit("Mod", &[&idx, &rows], vec![]);
+    let last = b.ints(&[-1]);
+    let idx = b.emit("Unsqueeze", &[&idx, &last], vec![]);
+    Ok(shaped(b, "ScatterND", &[&zeros, &idx, g], vec![attr_str("reduction", "add")], x))
+}
+
+/// `Y = Slice(X, starts, ends, axes, steps)`: the same slice of `X`'s element positions says
+/// where each gradient element goes (any starts, ends, axes and steps, constant or not).
+fn slice(b: &mut GraphBuilder, node: &NodeProto, g: &str) -> String {
+    let x = node.input[0].as_str();
+    let (pos, size) = positions(b, x);
+    let mut inputs: Vec<&str> = vec![&pos];
+    inputs.extend(node.input[1..].iter().map(String::as_str));
+    let picked = b.emit("Slice", &inputs, vec![]);
+    scatter_back(b, x, &size, &picked, g, false)
+}
+
+/// `Y₁…Yₙ = Split(X)`: the outputs' gradients concatenated back, zeros for an output off
+/// every path to the loss.
+fn split(b: &mut GraphBuilder, node: &NodeProto, gs: &[Option<String>]) -> String {
+    let parts: Vec<String> = node
+        .output
+        .iter()
+        .enumerate()
+        .map(|(i, o)| match gs.get(i).cloned().flatten() {
+            Some(g) => g,
+            None => {
+                let s = b.shape_of(o);
+                b.emit(
+                    "ConstantOfShape",
+                    &[&s],
+                    vec![attr_tensor("value", float_tensor(b.elem, 0.0))],
+                )
+            }
+        })
+        .collect();
+    let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
+    shaped(b, "Concat", &refs, vec![attr_int("axis", node.int("axis", 0))], &node.input[0])
+}
+
+/// `Y = LayerNormalization(X, γ, β)` over the axes from `axis` on: with `x̂ = (X − μ)·r`,
+/// `r = 1/√(σ² + ε)`: `dβ = Σ g`, `dγ = Σ g·x̂`, `dX = r·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂))` where
+/// `ĝ = g·γ` (μ, σ², r recomputed from X).
+fn layer_norm(
+    b: &mut GraphBuilder,
+    node: &NodeProto,
+    g: &str,
+    out: &mut [Option<String>],
+    want: [bool; 3],
+) -> Result<()> {
+    let (x, scale, y) = (node.input[0].as_str(), node.input[1].as_str(), node.output[0].as_str());
+    let rank = b.rank(x, "LayerNormalization")?;
+    let axis = normalize(node.int("axis", -1), rank).ok_or_else(|| bad_attr(node, "axis"))?;
+    let axes: Vec<i64> = (axis as i64..rank as i64).collect();
+    let static_count = b
+        .shape(x)
+        .and_then(|s| s[axis..].iter().try_fold(1i64, |acc, d| acc.checked_mul(d.known()?)));
+    let count = match static_count {
+        Some(n) => b.scalar(n as f64),
+        None => {
+            let r = b.reduce_sum(x, &axes, true);
+            let (nx, nr) = (b.size_float(x), b.size_float(&r));
+            b.emit("Div", &[&nx, &nr], vec![])
+        }
+    };
+    let mean = |b: &mut GraphBuilder, t: &str| {
+        let s = b.reduce_sum(t, &axes, true);
+        b.emit("Div", &[&s, &count], vec![])
+    };
+    let mu = mean(b, x);
+    let d = like(b, "Sub", &[x, &mu], x);
+    let sq = like(b, "Mul", &[&d, &d], x);
+    let var = mean(b, &sq);
+    let eps = b.scalar(f64::from(node.float("epsilon", 1e-5)));
+    let ve = b.emit("Add", &[&var, &eps], vec![]);
+    let sd = b.emit("Sqrt", &[&ve], vec![]);
+    let r = b.emit("Reciprocal", &[&sd], vec![]);
+    let xhat = like(b, "Mul", &[&d, &r], x);
+    if want[1] {
+        let t = like(b, "Mul", &[g, &xhat], y);
+        out[1] = Some(b.unbroadcast(&t, scale));
+    }
+    if want[2]
+        && let Some(bias) = node.input.get(2).filter(|c| !c.is_empty())
+    {
+        out[2] = Some(b.unbroadcast(g, bias));
+    }
+    if want[0] {
+        let gh = like(b, "Mul", &[g, scale], y);
+        let m1 = mean(b, &gh);
+        let t = like(b, "Mul", &[&gh, &xhat], x);
+        let m2 = mean(b, &t);
+        let a = like(b, "Sub", &[&gh, &m1], x);
+        let c = like(b, "Mul", &[&xhat, &m2], x);
+        let dd = like(b, "Sub", &[&a, &c], x);
+        out[0] = Some(like(b, "Mul", &[&dd, &r], x));
+    }
+    Ok(())
 }
 
 /// A float tensor of type `elem` named `name`.

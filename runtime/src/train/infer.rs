@@ -108,13 +108,20 @@ impl Window {
     }
 }
 
-/// What inference reads: the shapes known so far and the constant int64 tensors.
+/// What inference reads: the shapes known so far, the constant int64 tensors, and the
+/// values of small int64 tensors computed from shapes (`Shape` → `Gather` → `Unsqueeze` →
+/// `Concat`, as exporters write a reshape to `[batch, seq, heads, head]`), element by element
+/// as far as known.
 #[derive(Debug)]
 pub(crate) struct Known<'a> {
     pub(crate) shapes: &'a HashMap<String, Shape>,
     pub(crate) consts: &'a HashMap<String, Vec<i64>>,
+    pub(crate) values: &'a HashMap<String, Vec<D>>,
     pub(crate) opset: i64,
 }
+
+/// Longest shape-like value tracked (a shape tensor's length).
+const MAX_VALUE_LEN: usize = 16;
 
 impl Known<'_> {
     fn shape(&self, name: &str) -> Shape {
@@ -145,8 +152,53 @@ impl Known<'_> {
         axes.iter().map(|&a| normalize(a, rank)).collect()
     }
 
+    /// The value of an int64 input, element by element: a constant, or one computed from
+    /// shapes.
+    fn value_input(&self, node: &NodeProto, i: usize) -> Option<Vec<D>> {
+        let name = node.input.get(i).filter(|n| !n.is_empty())?;
+        match self.consts.get(name) {
+            Some(c) => Some(c.iter().map(|&v| D::Known(v)).collect()),
+            None => self.values.get(name).cloned(),
+        }
+    }
+
+    /// The value of `node`'s first output when it is shape arithmetic on known values:
+    /// `Shape`, `Gather` of one element, `Unsqueeze`/`Squeeze`/`Identity`/`Cast` (same
+    /// elements), `Concat` of 1-D values.
+    pub(crate) fn value(&self, node: &NodeProto) -> Option<Vec<D>> {
+        let v = match node.op_type.as_str() {
+            "Shape" => {
+                let s = self.input(node, 0)?;
+                let rank = i64::try_from(s.len()).ok()?;
+                let clamp = |v: i64| if v < 0 { (v + rank).max(0) } else { v.min(rank) };
+                let start = clamp(node.int("start", 0)) as usize;
+                let end = node.attr("end").map_or(rank, |a| clamp(a.i)) as usize;
+                s.get(start..end.max(start))?.to_vec()
+            }
+            "Gather" if node.int("axis", 0) == 0 => {
+                let data = self.value_input(node, 0)?;
+                let index = self.consts.get(node.input.get(1)?)?;
+                let [i] = index.as_slice() else { return None };
+                vec![data.get(normalize(*i, data.len())?)?.clone()]
+            }
+            "Unsqueeze" | "Squeeze" | "Identity" | "Cast" => self.value_input(node, 0)?,
+            "Concat" => {
+                let mut out = Vec::new();
+                for i in 0..node.input.len() {
+                    out.extend(self.value_input(node, i)?);
+                }
+                out
+            }
+            _ => return None,
+        };
+        (v.len() <= MAX_VALUE_LEN).then_some(v)
+    }
+
     /// The shapes of `node`'s outputs (`None` where unknown).
     pub(crate) fn infer(&self, node: &NodeProto) -> Vec<Shape> {
+        if node.op_type == "Split" {
+            return self.split(node);
+        }
         let first = self.infer_first(node);
         let mut out = vec![None; node.output.len()];
         if let Some(o) = out.first_mut() {
@@ -160,14 +212,49 @@ impl Known<'_> {
         out
     }
 
+    /// `Split`'s outputs: the input with the split axis cut to each part's size (from the
+    /// `split` input, or equal parts of a known size).
+    fn split(&self, node: &NodeProto) -> Vec<Shape> {
+        let n = node.output.len();
+        let Some(x) = self.input(node, 0) else { return vec![None; n] };
+        let Some(axis) = normalize(node.int("axis", 0), x.len()) else { return vec![None; n] };
+        let sizes: Vec<D> = match self.const_input(node, 1) {
+            Some(split) if split.len() == n => split.iter().map(|&s| D::Known(s)).collect(),
+            Some(_) => return vec![None; n],
+            None => {
+                let each = x[axis]
+                    .known()
+                    .filter(|&d| n > 0 && d % n as i64 == 0)
+                    .map_or(D::Unknown, |d| D::Known(d / n as i64));
+                vec![each; n]
+            }
+        };
+        sizes
+            .into_iter()
+            .map(|d| {
+                let mut s = x.clone();
+                s[axis] = d;
+                Some(s)
+            })
+            .collect()
+    }
+
     fn infer_first(&self, node: &NodeProto) -> Shape {
         let x = self.input(node, 0);
         match node.op_type.as_str() {
             "Identity" | "Dropout" | "Relu" | "LeakyRelu" | "Sigmoid" | "Tanh" | "Softmax"
             | "LogSoftmax" | "Exp" | "Log" | "Neg" | "Abs" | "Sqrt" | "Erf" | "Cast" | "Elu"
-            | "Softplus" | "Clip" => x,
-            "Add" | "Sub" | "Mul" | "Div" | "Pow" | "Equal" | "Greater" | "Less" => {
+            | "Softplus" | "Clip" | "Gelu" | "Reciprocal" | "LayerNormalization" | "Sin"
+            | "Cos" | "Tan" | "Sinh" | "Cosh" | "Asin" | "Acos" | "Atan" | "Asinh" | "Acosh"
+            | "Atanh" | "Floor" | "Ceil" | "Round" | "Sign" | "Softsign" | "Selu" | "Celu"
+            | "Mish" | "HardSigmoid" | "HardSwish" | "Hardmax" | "Shrink" | "ThresholdedRelu"
+            | "Not" | "IsNaN" | "IsInf" | "CastLike" => x,
+            "Add" | "Sub" | "Mul" | "Div" | "Pow" | "Equal" | "Greater" | "Less"
+            | "GreaterOrEqual" | "LessOrEqual" | "Mod" | "And" | "Or" | "Xor" | "PRelu" => {
                 broadcast(&x, &self.input(node, 1))
+            }
+            "Max" | "Min" | "Sum" | "Mean" => {
+                node.input.iter().skip(1).fold(x, |acc, i| broadcast(&acc, &self.shape(i)))
             }
             "Where" => broadcast(&broadcast(&x, &self.input(node, 1)), &self.input(node, 2)),
             "Gemm" => {
@@ -197,30 +284,85 @@ impl Known<'_> {
                 Some(out)
             }
             "Reshape" => {
-                let target = self.const_input(node, 1)?;
+                let target = self.value_input(node, 1)?;
                 let x = x.unwrap_or_default();
                 let mut dims: Vec<D> = target
                     .iter()
                     .enumerate()
-                    .map(|(i, &t)| match t {
-                        0 if node.int("allowzero", 0) == 0 => {
+                    .map(|(i, t)| match t {
+                        D::Known(0) if node.int("allowzero", 0) == 0 => {
                             x.get(i).cloned().unwrap_or(D::Unknown)
                         }
-                        -1 => D::Unknown,
-                        t => D::Known(t),
+                        D::Known(-1) => D::Unknown,
+                        D::Known(t) if *t < 0 => D::Unknown,
+                        t => t.clone(),
                     })
                     .collect();
                 // Resolve one -1 from a fully known input.
                 let total = product(x.iter());
                 let rest = product(dims.iter().filter(|d| **d != D::Unknown));
                 if let (Some(total), Some(rest), Some(pos)) =
-                    (total, rest, target.iter().position(|&t| t == -1))
+                    (total, rest, target.iter().position(|t| *t == D::Known(-1)))
                     && rest > 0
                 {
                     dims[pos] = D::Known(total / rest);
                 }
                 Some(dims)
             }
+            "Expand" => broadcast(&x, &self.value_input(node, 1)),
+            "Gather" => {
+                let (data, indices) = (x?, self.input(node, 1)?);
+                let axis = normalize(node.int("axis", 0), data.len())?;
+                let mut out = data[..axis].to_vec();
+                out.extend(indices);
+                out.extend_from_slice(&data[axis + 1..]);
+                Some(out)
+            }
+            "Unsqueeze" | "Squeeze" => {
+                let x = x?;
+                let axes = match node.input.get(1).filter(|a| !a.is_empty()) {
+                    Some(_) => self.const_input(node, 1)?.clone(),
+                    None => node.ints("axes").map(<[i64]>::to_vec).unwrap_or_default(),
+                };
+                if node.op_type == "Squeeze" {
+                    let axes: Vec<usize> =
+                        axes.iter().map(|&a| normalize(a, x.len())).collect::<Option<_>>()?;
+                    if axes.is_empty() {
+                        // Every dimension of size 1 goes; unknown sizes leave the rank unknown.
+                        return x
+                            .into_iter()
+                            .filter_map(|d| match d {
+                                D::Known(1) => None,
+                                D::Known(n) => Some(Some(D::Known(n))),
+                                _ => Some(None),
+                            })
+                            .collect();
+                    }
+                    Some(
+                        x.into_iter()
+                            .enumerate()
+                            .filter(|(i, _)| !axes.contains(i))
+                            .map(|(_, d)| d)
+                            .collect(),
+                    )
+                } else {
+                    let rank = x.len() + axes.len();
+                    let mut axes: Vec<usize> =
+                        axes.iter().map(|&a| normalize(a, rank)).collect::<Option<_>>()?;
+                    axes.sort_unstable();
+                    let mut rest = x.into_iter();
+                    (0..rank)
+                        .map(|i| {
+                            if axes.binary_search(&i).is_ok() {
+                                Some(D::Known(1))
+                            } else {
+                                rest.next()
+                            }
+                        })
+                        .collect()
+                }
+            }
+            "Slice" => self.slice(node),
             "Flatten" => {
                 let x = x?;
                 let axis = normalize(node.int("axis", 1), x.len() + 1)?;
@@ -295,6 +437,66 @@ impl Known<'_> {
             _ => None,
         }
     }
+}
+
+impl Known<'_> {
+    /// `Slice`'s output: the input's rank; an axis keeps its size when not sliced, gets its
+    /// size when starts, ends and steps are constant and the size known, and takes a symbolic
+    /// end's name when it is sliced from 0 with step 1 to that end (the "first `seq` rows of
+    /// the position table" idiom: were the end past the table, the op combining the slice with
+    /// a `seq`-long tensor would fail the forward pass).
+    fn slice(&self, node: &NodeProto) -> Shape {
+        let x = self.input(node, 0)?;
+        let rank = x.len();
+        let starts = self.value_input(node, 1)?;
+        let ends = self.value_input(node, 2)?;
+        let axes: Vec<usize> = match self.const_input(node, 3) {
+            Some(a) => a.iter().map(|&a| normalize(a, rank)).collect::<Option<_>>()?,
+            None if node.input.get(3).is_some_and(|a| !a.is_empty()) => {
+                return Some(vec![D::Unknown; rank]);
+            }
+            None => (0..starts.len()).collect(),
+        };
+        let steps: Vec<i64> = match self.const_input(node, 4) {
+            Some(s) => s.clone(),
+            None if node.input.get(4).is_some_and(|a| !a.is_empty()) => {
+                return Some(vec![D::Unknown; rank]);
+            }
+            None => vec![1; axes.len()],
+        };
+        if starts.len() != axes.len() || ends.len() != axes.len() || steps.len() != axes.len() {
+            return None;
+        }
+        let mut out = x.clone();
+        for (k, &axis) in axes.iter().enumerate() {
+            out[axis] = match (&x[axis], &starts[k], &ends[k], steps[k]) {
+                (D::Known(n), D::Known(s), D::Known(e), step) if step != 0 => {
+                    D::Known(slice_len(*n, *s, *e, step))
+                }
+                (_, D::Known(0), D::Sym(end), 1) => D::Sym(end.clone()),
+                _ => D::Unknown,
+            };
+        }
+        Some(out)
+    }
+}
+
+/// The length of `start..end` by `step` over a dimension of `n`, clamped as `Slice` does.
+fn slice_len(n: i64, start: i64, end: i64, step: i64) -> i64 {
+    let w = |v: i64| i128::from(v);
+    let (n, step) = (w(n), w(step));
+    let fix = |v: i64, lo: i128, hi: i128| {
+        let v = if v < 0 { w(v) + n } else { w(v) };
+        v.clamp(lo, hi)
+    };
+    let len = if step > 0 {
+        let (s, e) = (fix(start, 0, n), fix(end, 0, n));
+        (e - s + step - 1).div_euclid(step)
+    } else {
+        let (s, e) = (fix(start, 0, n - 1), fix(end, -1, n - 1));
+        (s - e + (-step) - 1).div_euclid(-step)
+    };
+    i64::try_from(len.max(0)).unwrap_or(0)
 }
 
 /// `axis` in `0..rank` (negative counts from the end); `None` when out of range.

@@ -8,7 +8,7 @@
 //!
 //! | | in this order |
 //! |---|---|
-//! | inputs | the trainable weights (named as the initializers, in initializer order or the spec's order); the optimiser state — momentum: `anh.opt.velocity.<w>` per weight; Adam: `anh.opt.m.<w>`, `anh.opt.v.<w>` per weight, then the scalar step counter `anh.opt.t`; the batch — the model's inputs in order, then `labels` (int64 `[batch]` class indices for cross-entropy, a tensor shaped like the first output for MSE), then for weighted cross-entropy `sample_weights` (`[batch]`); then the scalar learning rate `lr` |
+//! | inputs | the trainable weights (named as the initializers, in initializer order or the spec's order); the optimiser state — momentum: `anh.opt.velocity.<w>` per weight; Adam: `anh.opt.m.<w>`, `anh.opt.v.<w>` per weight, then the scalar step counter `anh.opt.t`; the batch — the model's inputs in order, then `labels` (int64 `[batch]` class indices for cross-entropy, `[batch, positions…]` for sequence logits, a tensor shaped like the first output for MSE), then for weighted cross-entropy `sample_weights` (`[batch]`); then the scalar learning rate `lr` |
 //! | outputs | the new weights, the new optimiser state (same order; Adam's `t` comes back as `t + 1`), then the scalar `loss` of the **input** weights on the batch |
 //!
 //! Weights, state, `lr` and `loss` have the model's float type (that of its first output:
@@ -17,7 +17,10 @@
 //! the [`StepGraph`].
 //!
 //! Losses ([`Loss`]): MSE = mean of `(y − t)²` over all elements; cross-entropy on logits
-//! `[batch, classes]` = mean over the batch of `−log softmax(y)[label]`; weighted
+//! `[batch, classes]` = mean over the batch of `−log softmax(y)[label]`; on sequence logits
+//! `[batch, positions…, classes]` (a language model's next-token loss) with labels
+//! `[batch, positions…]` = mean over the positions whose label is not [`IGNORE_LABEL`] (−100,
+//! padding) of `−log softmax(y)[label]`, 0 if all are ignored; weighted
 //! cross-entropy = mean of `wᵢ · CEᵢ` (policy gradient). Labels outside `0..classes` are not
 //! checked by the graph (they count as a zero one-hot row): callers check them.
 //!
@@ -33,14 +36,27 @@
 //! `auto_pad`, bias), MaxPool (through its `Indices` output; `storage_order` 0), AveragePool
 //! (`count_include_pad` either way; `ceil_mode` 0, no dilations), ReduceMean, ReduceSum
 //! (axes as attribute or input, `keepdims`); Identity and Dropout pass the gradient through
-//! (inference Dropout; one with a `training_mode` input is refused). Any other op on a path from a trained weight to the loss is refused
+//! (inference Dropout; one with a `training_mode` input is refused).
+//!
+//! For transformers as `torch.onnx.export` writes them: Gather (an embedding table's rows
+//! get the sum of their positions' gradients, `ScatterND` with `reduction="add"`; any axis,
+//! negative indices), LayerNormalization (any axis, with or without bias; its mean and
+//! inverse deviation recomputed), its decomposed form through Pow, Sqrt, Reciprocal and the
+//! reductions, Gelu (exact and `tanh`), Erf, Exp, Log, Neg, Where (the two branches; the
+//! condition is boolean), Slice and Split (any starts, ends, axes, steps, sizes, constant or
+//! computed), Squeeze, Unsqueeze, Expand, and Cast to the model's float type.
+//!
+//! Any other op on a path from a trained weight to the loss is refused
 //! with [`RuntimeError::NoGradient`] naming it; ops off such paths (preprocessing of the
-//! inputs, other outputs) are kept or dropped as the loss needs them. Conv and pooling
+//! inputs, shape arithmetic, masks, other outputs) are kept or dropped as the loss needs
+//! them. Conv and pooling
 //! gradients need static spatial sizes; symbolic batch dimensions are fine everywhere
 //! (broadcast reductions fall back to `Shape` ops when static shapes do not decide them).
+//! Static shapes follow shape arithmetic (`Shape` → `Gather` → `Unsqueeze` → `Concat` into a
+//! `Reshape`), so a transformer's step graph keeps its `batch` and `seq` symbols.
 //!
 //! Models must use opset 13 or later ([`RuntimeError::OpsetTooOld`]); the step graph keeps
-//! the model's opset, raised to 16 when a MaxPool gradient needs `ScatterElements` with
+//! the model's opset, raised to 16 when a MaxPool or Gather gradient needs a scatter with
 //! `reduction="add"`.
 //!
 //! # Weights and optimiser state in the model file
@@ -182,6 +198,10 @@ pub struct TrainSpec {
     /// the loss.
     pub trainable: Option<Vec<String>>,
 }
+
+/// The label that marks a position cross-entropy on sequence logits (`[batch, positions…,
+/// classes]`) skips, such as padding: PyTorch's default `ignore_index`.
+pub const IGNORE_LABEL: i64 = anh_precompiles::IGNORE_LABEL;
 
 /// The name of Adam's step counter, as input, state and stored initializer.
 pub const ADAM_STEP: &str = "anh.opt.t";
@@ -346,6 +366,7 @@ fn parse(bytes: &[u8]) -> Result<Parsed> {
     // Static shapes: declared inputs, initializers, constants; then inference in order.
     let mut shapes: HashMap<String, Shape> = HashMap::new();
     let mut consts: HashMap<String, Vec<i64>> = HashMap::new();
+    let mut values: HashMap<String, Vec<D>> = HashMap::new();
     let mut declared: HashMap<String, Shape> = HashMap::new();
     for v in graph.input.iter().chain(&graph.value_info).chain(&graph.output) {
         declared.entry(v.name.clone()).or_insert_with(|| declared_shape(v));
@@ -373,7 +394,11 @@ fn parse(bytes: &[u8]) -> Result<Parsed> {
             }
             continue;
         }
-        let inferred = Known { shapes: &shapes, consts: &consts, opset }.infer(node);
+        let known = Known { shapes: &shapes, consts: &consts, values: &values, opset };
+        let (inferred, value) = (known.infer(node), known.value(node));
+        if let (Some(v), Some(out)) = (value, node.output.first()) {
+            values.insert(out.clone(), v);
+        }
         for (out, s) in node.output.iter().zip(inferred) {
             let s = s.or_else(|| declared.get(out).cloned().flatten());
             shapes.insert(out.clone(), s);
@@ -557,8 +582,18 @@ fn select(p: &Parsed, trainable: Option<&[String]>) -> Result<Selection> {
             continue;
         }
         check_supported(n)?;
-        if !needs.contains(&n.output[0]) {
-            continue;
+        if n.op_type != "Split"
+            && let Some((k, o)) =
+                n.output.iter().enumerate().skip(1).find(|(_, o)| needs.contains(*o))
+        {
+            return Err(RuntimeError::NoGradient {
+                op: n.op_type.clone(),
+                node: graph::node_label(n),
+                detail: format!(
+                    "has a gradient in ANH through its first output only; its output {k} \
+                     (\"{o}\") reaches the loss"
+                ),
+            });
         }
         let diff = differentiable(&n.op_type).unwrap_or(grad::Diff::First(0));
         for (j, x) in n.input.iter().enumerate() {
@@ -662,6 +697,9 @@ fn emit_loss(
             });
             LossNodes { loss: loss_name.to_owned(), seed }
         }
+        Loss::CrossEntropy if b.shape(y).is_some_and(|s| s.len() > 2) => {
+            sequence_cross_entropy(b, y, labels, loss_name, with_seed)
+        }
         Loss::CrossEntropy | Loss::WeightedCrossEntropy => {
             let y_shape = b.shape(y);
             let lsm = b.emit_shaped("LogSoftmax", &[y], vec![attr_int("axis", 1)], y_shape.clone());
@@ -696,16 +734,67 @@ fn emit_loss(
     }
 }
 
+/// Cross-entropy on logits `[batch, positions…, classes]` with int64 labels `[batch,
+/// positions…]`: the mean of `−log softmax(y)[label]` over the positions whose label is not
+/// [`IGNORE_LABEL`] (0 when every position is ignored).
+fn sequence_cross_entropy(
+    b: &mut GraphBuilder,
+    y: &str,
+    labels: &str,
+    loss_name: &str,
+    with_seed: bool,
+) -> LossNodes {
+    let y_shape = b.shape(y);
+    let lsm = b.emit_shaped("LogSoftmax", &[y], vec![attr_int("axis", -1)], y_shape.clone());
+    let shape = b.shape_of(y);
+    let (i0, i1, last) = (b.int_scalar(0), b.int_scalar(1), b.int_scalar(-1));
+    let classes = b.emit("Gather", &[&shape, &last], vec![attr_int("axis", 0)]);
+    let range = b.emit("Range", &[&i0, &classes, &i1], vec![]);
+    let at_last = b.ints(&[-1]);
+    let column = b.emit("Unsqueeze", &[labels, &at_last], vec![]);
+    // An ignored position's one-hot row is all zeros: it adds nothing to the sum.
+    let hit = b.emit("Equal", &[&column, &range], vec![]);
+    let onehot = b.cast(&hit, b.elem);
+    let picked = b.emit("Mul", &[&onehot, &lsm], vec![]);
+    let nll = b.reduce_sum(&picked, &[-1], false);
+    let ignore = b.int_scalar(IGNORE_LABEL);
+    let ignored = b.emit("Equal", &[labels, &ignore], vec![]);
+    let kept = b.emit("Not", &[&ignored], vec![]);
+    let kept = b.cast(&kept, b.elem);
+    let all =
+        |b: &mut GraphBuilder, x: &str| b.emit("ReduceSum", &[x], vec![attr_int("keepdims", 0)]);
+    let count = all(b, &kept);
+    let one = b.scalar(1.0);
+    let count = b.emit("Max", &[&count, &one], vec![]);
+    let total = all(b, &nll);
+    let neg = b.emit("Neg", &[&total], vec![]);
+    b.emit_to("Div", &[&neg, &count], vec![], loss_name);
+    let seed = with_seed.then(|| {
+        let p = b.emit("Exp", &[&lsm], vec![]);
+        let d = b.emit("Sub", &[&p, &onehot], vec![]);
+        let kept = b.emit("Unsqueeze", &[&kept, &at_last], vec![]);
+        let d = b.emit("Mul", &[&d, &kept], vec![]);
+        b.emit_shaped("Div", &[&d, &count], vec![], y_shape)
+    });
+    LossNodes { loss: loss_name.to_owned(), seed }
+}
+
 fn build(bytes: &[u8], loss: Loss, trainable: Option<&[String]>, mode: Mode) -> Result<StepGraph> {
     let mut p = parse(bytes)?;
     let y_info = p.graph.output[0].clone();
     let y = y_info.name.clone();
-    if matches!(loss, Loss::CrossEntropy | Loss::WeightedCrossEntropy)
-        && declared_shape(&y_info).is_none_or(|s| s.len() != 2)
-    {
-        let shape = spec_of(&y_info).map(|s| s.to_string()).unwrap_or_default();
+    let y_rank = declared_shape(&y_info).map_or(0, |s| s.len());
+    let shape = || spec_of(&y_info).map(|s| s.to_string()).unwrap_or_default();
+    if loss == Loss::CrossEntropy && y_rank < 2 {
         return Err(RuntimeError::LossTarget(format!(
-            "cross-entropy needs the model's first output \"{y}\" to be logits shaped [batch, classes]; it is {shape}"
+            "cross-entropy needs the model's first output \"{y}\" to be logits shaped [batch, classes] or [batch, positions…, classes]; it is {}",
+            shape()
+        )));
+    }
+    if loss == Loss::WeightedCrossEntropy && y_rank != 2 {
+        return Err(RuntimeError::LossTarget(format!(
+            "weighted cross-entropy needs the model's first output \"{y}\" to be logits shaped [batch, classes]; it is {}",
+            shape()
         )));
     }
     let sel = if mode == Mode::LossOnly {
@@ -720,18 +809,18 @@ fn build(bytes: &[u8], loss: Loss, trainable: Option<&[String]>, mode: Mode) -> 
     let mut b = GraphBuilder::new(used, p.elem, opset);
     b.shapes = std::mem::take(&mut p.shapes);
 
-    // MaxPool gradients read the Indices output: make sure the node has one.
+    // Gradients that need a newer opset raise the step graph's; MaxPool gradients read the
+    // Indices output: make sure the node has one.
     for &i in &p.order {
         let node = &mut p.graph.node[i];
-        if node.op_type == "MaxPool"
-            && node.output.first().is_some_and(|o| sel.needs_grad.contains(o))
-        {
-            opset = opset.max(16);
-            if node.output.len() < 2 || node.output[1].is_empty() {
-                node.output.truncate(1);
-                let indices = b.fresh_named(&format!("{}.indices", node.output[0]));
-                node.output.push(indices);
-            }
+        if !node.output.iter().any(|o| sel.needs_grad.contains(o)) {
+            continue;
+        }
+        opset = opset.max(grad::opset_needed(&node.op_type));
+        if node.op_type == "MaxPool" && (node.output.len() < 2 || node.output[1].is_empty()) {
+            node.output.truncate(1);
+            let indices = b.fresh_named(&format!("{}.indices", node.output[0]));
+            node.output.push(indices);
         }
     }
     b.opset = opset;
@@ -754,10 +843,12 @@ fn build(bytes: &[u8], loss: Loss, trainable: Option<&[String]>, mode: Mode) -> 
         .map(|s| s.dim.clone())
         .unwrap_or_default();
     let batch_dim: Vec<Dimension> = y_dims.first().cloned().into_iter().collect();
+    // Class indices: one per sample, or one per position for sequence logits.
+    let label_dims: Vec<Dimension> = y_dims[..y_dims.len().saturating_sub(1)].to_vec();
     let labels = b.fresh_named("labels");
     batch_inputs.push(match loss {
         Loss::Mse => value_info(&labels, p.elem, &y_dims),
-        _ => value_info(&labels, dt::INT64, &batch_dim),
+        _ => value_info(&labels, dt::INT64, &label_dims),
     });
     b.shapes.insert(labels.clone(), declared_shape(batch_inputs.last().unwrap_or(&y_info)));
     let sample_weights = (loss == Loss::WeightedCrossEntropy).then(|| {
@@ -784,15 +875,21 @@ fn build(bytes: &[u8], loss: Loss, trainable: Option<&[String]>, mode: Mode) -> 
     }
     for &i in p.order.iter().rev() {
         let node = &p.graph.node[i];
-        let Some(out0) = node.output.first() else { continue };
-        if !sel.needs_grad.contains(out0) {
+        let gs: Vec<Option<String>> = node
+            .output
+            .iter()
+            .map(|o| {
+                let parts = grads.remove(o).filter(|_| sel.needs_grad.contains(o))?;
+                let g = b.accumulate(&parts)?;
+                let s = b.shape(o);
+                if s.is_some() {
+                    b.shapes.insert(g.clone(), s);
+                }
+                Some(g)
+            })
+            .collect();
+        if gs.iter().all(Option::is_none) {
             continue;
-        }
-        let Some(parts) = grads.remove(out0) else { continue };
-        let Some(g) = b.accumulate(&parts) else { continue };
-        let s = b.shape(out0);
-        if s.is_some() {
-            b.shapes.insert(g.clone(), s);
         }
         let diff = differentiable(&node.op_type).unwrap_or(grad::Diff::First(0));
         let need: Vec<bool> = node
@@ -801,7 +898,7 @@ fn build(bytes: &[u8], loss: Loss, trainable: Option<&[String]>, mode: Mode) -> 
             .enumerate()
             .map(|(j, x)| diff.has(j) && !x.is_empty() && sel.needs_grad.contains(x))
             .collect();
-        let input_grads = grad::gradient(&mut b, node, &g, &need)?;
+        let input_grads = grad::gradient(&mut b, node, &gs, &need)?;
         for (j, gj) in input_grads.into_iter().enumerate() {
             if let Some(gj) = gj.filter(|_| need[j]) {
                 grads.entry(node.input[j].clone()).or_default().push(gj);

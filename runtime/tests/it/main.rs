@@ -18,3 +18,4 @@ mod store;
 mod train;
 mod training;
 mod transformer;
+mod transformer_train;
