@@ -91,3 +91,156 @@ async fn gpt_through_the_precompile() {
     assert!(receipt.status(), "the inference is mined");
     assert!(receipt.gas_used > 21_000);
 }
+
+/// The text a small GPT learns in [`gpt_trains_by_transactions_and_a_follower_replays`].
+const TEXT: &[u8] = b"on chain a small model learns to spell: on chain, on chain, on chain.";
+
+/// Its characters as token ids (in order of first appearance), and the vocabulary's size.
+fn char_ids(text: &[u8]) -> (Vec<i64>, usize) {
+    let mut vocab: Vec<u8> = Vec::new();
+    let ids = text
+        .iter()
+        .map(|c| {
+            let at = vocab.iter().position(|v| v == c).unwrap_or_else(|| {
+                vocab.push(*c);
+                vocab.len() - 1
+            });
+            at as i64
+        })
+        .collect();
+    (ids, vocab.len())
+}
+
+/// `[rows, cols]` int64 tokens or labels.
+fn grid(rows: usize, values: &[i64]) -> Tensor {
+    let data: Vec<u8> = values.iter().flat_map(|v| v.to_be_bytes()).collect();
+    Tensor { dtype: 4, shape: vec![rows as u64, (values.len() / rows) as u64], data: data.into() }
+}
+
+/// A batch of `rows` windows of `seq` characters starting at `offset` (wrapping): tokens, and
+/// the next characters as labels.
+fn windows(ids: &[i64], rows: usize, seq: usize, offset: usize) -> (Vec<i64>, Vec<i64>) {
+    let (mut x, mut y) = (Vec::new(), Vec::new());
+    for r in 0..rows {
+        let start = (offset + r * 7) % (ids.len() - seq - 1);
+        x.extend_from_slice(&ids[start..start + seq]);
+        y.extend_from_slice(&ids[start + 1..start + seq + 1]);
+    }
+    (x, y)
+}
+
+/// A 2-layer character-level GPT trained by 20 `train` transactions (next-token
+/// cross-entropy, Adam), each settled by the committee: the loss the chain records falls; a
+/// padded position (label −100) is accepted; bad labels revert with a readable reason and
+/// register nothing; a follower replays every block to the same state root without running a
+/// training step or an inference.
+#[tokio::test(flavor = "multi_thread")]
+async fn gpt_trains_by_transactions_and_a_follower_replays() {
+    use alloy::{
+        network::TransactionBuilder, providers::Provider, rpc::types::TransactionRequest,
+        sol_types::SolEvent,
+    };
+    use anh_precompiles::{
+        abi::{ITrain, TrainParams},
+        train,
+    };
+    let node = node_with(NodeConfig::test()).await;
+    let url = node.http_endpoint();
+    let provider = provider(&node, KEY0);
+    let (ids, vocab) = char_ids(TEXT);
+    let spec =
+        GptSpec { layers: 2, d_model: 32, heads: 4, vocab: vocab as i64, context: 16, seed: 5 };
+    let bytes = gpt(spec);
+    let put = rpc(&url, "anh_putModel", json!([Bytes::from(bytes)])).await;
+    let root: B256 = serde_json::from_value(put["result"].clone()).expect("uploaded");
+    let register =
+        IModelRegistry::registerCall { model: root, name: "char-gpt".into() }.abi_encode();
+    let hash = crate::committee::submit(&provider, registry::ADDRESS, register).await;
+    assert!(crate::committee::receipt(&provider, hash).await.status(), "registered");
+
+    let send = |data: Vec<u8>| {
+        let provider = provider.clone();
+        async move {
+            let tx = TransactionRequest::default()
+                .with_to(train::ADDRESS)
+                .with_input(data)
+                .with_gas_limit(30_000_000);
+            let hash = *provider.send_transaction(tx).await.expect("sent").tx_hash();
+            wait_receipt(&provider, hash).await
+        }
+    };
+    let params = TrainParams { steps: 2, learningRate: 10u64.pow(16), loss: 2, optimizer: 3 };
+    let (rows, seq) = (4, 12);
+
+    // Bad labels revert, each with its reason, before any training.
+    let steps_before =
+        rpc(&url, "anh_stats", json!([])).await["result"]["trainingStepsRun"].clone();
+    let (x, mut y) = windows(&ids, rows, seq, 0);
+    y[3] = vocab as i64;
+    let (x_flat, y_flat) = (x.clone(), windows(&ids, rows, seq, 0).1);
+    for (labels, reason) in [
+        (grid(rows, &y), format!("label {vocab} at position 3 is not a class index")),
+        (grid(rows, &[&[-1], &y_flat[1..]].concat()), "label -1 at position 0".to_string()),
+        (grid(1, &y_flat), "one per position: [batch, seq]".to_string()),
+    ] {
+        let data = Bytes::from(
+            ITrain::trainCall {
+                model: root,
+                batch: vec![grid(rows, &x_flat), labels],
+                params: params.clone(),
+            }
+            .abi_encode(),
+        );
+        let (code, message) =
+            rpc_error(&url, "eth_call", json!([{ "to": train::ADDRESS, "data": data }, "latest"]))
+                .await;
+        assert_eq!(code, 3, "{message}");
+        assert!(message.contains(&reason), "{message} lacks {reason}");
+    }
+    assert_eq!(rpc(&url, "anh_stats", json!([])).await["result"]["trainingStepsRun"], steps_before);
+
+    let mut model = root;
+    let mut losses = Vec::new();
+    for round in 0..20 {
+        let (x, mut y) = windows(&ids, rows, seq, round * 5);
+        if round == 0 {
+            y[seq - 1] = anh_precompiles::IGNORE_LABEL;
+        }
+        let data = ITrain::trainCall {
+            model,
+            batch: vec![grid(rows, &x), grid(rows, &y)],
+            params: params.clone(),
+        }
+        .abi_encode();
+        let receipt = send(data).await;
+        assert!(receipt.status(), "round {round}: {receipt:?}");
+        let log = receipt
+            .inner
+            .logs()
+            .iter()
+            .find(|l| l.address() == train::ADDRESS)
+            .expect("ModelTrained");
+        let event = ITrain::ModelTrained::decode_log_data(log.data()).expect("event");
+        losses.push(i128::try_from(event.loss).expect("a loss") as f64 / 1e18);
+        model = event.model;
+    }
+    let first: f64 = losses[..3].iter().sum::<f64>() / 3.0;
+    let last: f64 = losses[17..].iter().sum::<f64>() / 3.0;
+    assert!(last < first * 0.7, "the loss falls: {losses:?}");
+
+    let follower = node_with(follower_config(&url).await).await;
+    let furl = follower.http_endpoint();
+    let head = provider.get_block_number().await.expect("head");
+    synced(&furl, head).await;
+    let root_of = |url: String| async move {
+        rpc(&url, "eth_getBlockByNumber", json!(["latest", false])).await["result"]["stateRoot"]
+            .clone()
+    };
+    assert_eq!(root_of(url.clone()).await, root_of(furl.clone()).await);
+    let f = rpc(&furl, "anh_stats", json!([])).await["result"].clone();
+    assert_eq!(
+        (f["trainingStepsRun"].clone(), f["inferencesRun"].clone()),
+        (json!(0), json!(0)),
+        "{f}"
+    );
+}
