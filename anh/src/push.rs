@@ -5,7 +5,9 @@
 //! 3. otherwise an EIP-1559 transaction calling `register(hash, name)` at `0x…0D00` is signed
 //!    with the given key (dev account 0 by default), sent, and awaited.
 //!
-//! Progress goes to stderr; stdout gets only the model hash, so scripts can capture it.
+//! Progress goes to stderr; stdout gets only the model hash, so scripts can capture it. An
+//! upload of [`PROGRESS_FROM`] bytes or more shows its progress: a bar redrawn in place on a
+//! terminal, a line at every quarter otherwise (logs, CI).
 
 use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
 use alloy_eips::eip2718::Encodable2718;
@@ -18,7 +20,84 @@ use anh_precompiles::{
     registry,
 };
 use serde_json::{Value, json};
-use std::{path::Path, time::Duration};
+use std::{
+    io::IsTerminal,
+    path::Path,
+    time::{Duration, Instant},
+};
+
+/// Uploads of at least this many bytes (4 MiB) show their progress.
+pub const PROGRESS_FROM: usize = 4 << 20;
+
+/// The upload is sent in pieces of this size (256 KiB), each counted as it leaves.
+const PIECE: usize = 256 << 10;
+
+/// An upload's progress on stderr.
+#[derive(Debug)]
+struct Progress {
+    total: usize,
+    terminal: bool,
+    started: Instant,
+    /// The last quarter reported (lines mode).
+    quarter: usize,
+}
+
+impl Progress {
+    fn new(total: usize) -> Self {
+        Self {
+            total,
+            terminal: std::io::stderr().is_terminal(),
+            started: Instant::now(),
+            quarter: 0,
+        }
+    }
+
+    /// `sent` bytes of the total have left.
+    fn sent(&mut self, sent: usize) {
+        let percent = sent * 100 / self.total.max(1);
+        let mb = |b: usize| b as f64 / 1e6;
+        let rate = mb(sent) / self.started.elapsed().as_secs_f64().max(1e-3);
+        if self.terminal {
+            let filled = percent * 30 / 100;
+            eprint!(
+                "\r  [{}{}] {percent:>3}%  {:.1} / {:.1} MB  {rate:.0} MB/s",
+                "#".repeat(filled),
+                " ".repeat(30 - filled),
+                mb(sent),
+                mb(self.total)
+            );
+            if sent == self.total {
+                eprintln!();
+            }
+        } else if percent / 25 > self.quarter {
+            self.quarter = percent / 25;
+            eprintln!(
+                "  uploaded {percent}% ({:.1} of {:.1} MB, {rate:.0} MB/s)",
+                mb(sent),
+                mb(self.total)
+            );
+        }
+        if sent == self.total {
+            eprintln!("  sent; the node is hashing and analysing the model");
+        }
+    }
+}
+
+/// The request body for `bytes`: as is when small, else in pieces that report progress.
+fn upload_body(bytes: Vec<u8>) -> reqwest::Body {
+    let total = bytes.len();
+    if total < PROGRESS_FROM {
+        return bytes.into();
+    }
+    let bytes = axum::body::Bytes::from(bytes);
+    let mut progress = Progress::new(total);
+    let pieces = (0..total).step_by(PIECE).map(move |at| {
+        let end = (at + PIECE).min(total);
+        progress.sent(end);
+        Ok::<_, std::io::Error>(bytes.slice(at..end))
+    });
+    reqwest::Body::wrap_stream(futures::stream::iter(pieces))
+}
 
 /// Dev account 0's key, used when none is given.
 pub const DEV_KEY_0: &str = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
@@ -82,7 +161,7 @@ pub async fn push(
         Client { http: reqwest::Client::new(), url: rpc_url.trim_end_matches('/').to_string() };
 
     eprintln!("uploading {} ({} bytes) to {}", file.display(), bytes.len(), client.url);
-    let mut request = client.http.put(format!("{}/models", client.url)).body(bytes);
+    let mut request = client.http.put(format!("{}/models", client.url)).body(upload_body(bytes));
     if let Some(token) = upload_token {
         request = request.bearer_auth(token);
     }
@@ -90,6 +169,7 @@ pub async fn push(
         .send()
         .await
         .map_err(|e| format!("cannot reach the node at {}: {e}", client.url))?;
+
     let status = response.status();
     let answer: Value =
         response.json().await.map_err(|e| format!("PUT /models: not JSON ({status}): {e}"))?;

@@ -582,6 +582,56 @@ async fn push_twice_is_idempotent() {
     assert_eq!(chain.provider.get_block_number().await.unwrap(), block, "no transaction sent");
 }
 
+/// `anh model push` of a model of 4 MiB or more reports its upload on stderr — a line at
+/// every quarter when stderr is not a terminal, then that the node is analysing it — and still
+/// prints only the hash on stdout; a small model's push reports no progress.
+#[tokio::test(flavor = "multi_thread")]
+async fn push_shows_progress_for_large_models() {
+    let chain = Chain::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    for (name, bytes) in [
+        ("big", anh_runtime::synth::matmul(1100, 1000)),
+        ("small", anh_runtime::synth::matmul(10, 10)),
+    ] {
+        let path = dir.path().join(format!("{name}.onnx"));
+        std::fs::write(&path, &bytes).unwrap();
+        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_anh"))
+            .args(["model", "push"])
+            .arg(&path)
+            .args(["--name", name, "--rpc-url", &chain.url])
+            .env("RUST_LOG", "warn")
+            .output()
+            .await
+            .expect("anh model push runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{stderr}");
+        assert_eq!(String::from_utf8(output.stdout).unwrap(), format!("{}\n", keccak256(&bytes)));
+        let lines: Vec<&str> = stderr.lines().filter(|l| l.contains("uploaded ")).collect();
+        if bytes.len() >= anh::push::PROGRESS_FROM {
+            // One line per quarter reached, the last at 100 %.
+            let percents: Vec<usize> = lines
+                .iter()
+                .filter_map(|l| l.split_whitespace().nth(1)?.trim_end_matches('%').parse().ok())
+                .collect();
+            assert_eq!(percents.len(), 4, "{stderr}");
+            assert!(
+                percents
+                    .iter()
+                    .enumerate()
+                    .all(|(q, &p)| (25 * (q + 1)..25 * (q + 1) + 7).contains(&p)),
+                "{stderr}"
+            );
+            assert!(lines[3].contains("(4.4 of 4.4 MB"), "{stderr}");
+            assert!(
+                stderr.contains("sent; the node is hashing and analysing the model"),
+                "{stderr}"
+            );
+        } else {
+            assert!(lines.is_empty() && !stderr.contains("sent;"), "{stderr}");
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Fixed-point.
 
