@@ -21,6 +21,7 @@ mod harness {
     alloy::sol! {
         error ValueOutOfRange(uint256 index, int256 value);
         error ShapeMismatch(uint256 elements, uint256 expected);
+        error IndexOutOfRange(uint256 index, uint256 elements);
         error InputMismatch(uint256 input, string expected, string got);
     }
 }
@@ -84,6 +85,16 @@ async fn tensor_library() {
     let negatives: Vec<u8> = [-3.0f64, -0.5, -7.0].iter().flat_map(|v| v.to_be_bytes()).collect();
     let t = DnnLibHarness::Tensor { dtype: 2, shape: vec![3], data: negatives.into() };
     assert_eq!(harness.argmaxOf(t).call().await.unwrap(), U256::from(1));
+
+    // One row of [1, 2, 3] logits: the next token after a position.
+    let rows: Vec<u8> =
+        [0.5f32, 0.1, -1.0, -2.0, 3.0, 3.0].iter().flat_map(|v| v.to_be_bytes()).collect();
+    let t = DnnLibHarness::Tensor { dtype: 1, shape: vec![1, 2, 3], data: rows.into() };
+    assert_eq!(harness.argmaxRowOf(t.clone(), U256::ZERO).call().await.unwrap(), U256::ZERO);
+    assert_eq!(harness.argmaxRowOf(t.clone(), U256::from(1)).call().await.unwrap(), U256::from(1));
+    let call = DnnLibHarness::argmaxRowOfCall { t, r: U256::from(2) }.abi_encode();
+    let e = harness::IndexOutOfRange::abi_decode(&revert_data(&url, address, call).await).unwrap();
+    assert_eq!((e.index, e.elements), (U256::from(6), U256::from(6)));
 
     let big = I256::try_from(1i128 << 63).unwrap();
     let data =

@@ -156,6 +156,15 @@ library TensorLib {
         }
     }
 
+    /// @notice The arg-max of row `r` along the last axis alone, e.g. the next token after
+    ///         position `r` of `[1, seq, vocab]` logits.
+    function argmaxRow(Tensor memory t, uint256 r) internal pure returns (uint256) {
+        uint256 width = t.shape.length == 0 ? 1 : t.shape[t.shape.length - 1];
+        uint256 n = numel(t.shape);
+        if (width == 0 || (r + 1) * width > n) revert IndexOutOfRange(r * width, n);
+        return _argmax(t, r * width, width) - r * width;
+    }
+
     /// @notice `t` with shape `s` (same elements, same order).
     function reshape(Tensor memory t, uint64[] memory s) internal pure returns (Tensor memory) {
         if (numel(s) != numel(t.shape)) revert ShapeMismatch(numel(s), numel(t.shape));

@@ -121,6 +121,11 @@ contract DnnLibHarness {
         return TensorLib.argmax(t);
     }
 
+    /// @notice The arg-max of row `r` of a raw tensor along its last axis, for the tests.
+    function argmaxRowOf(Tensor calldata t, uint256 r) external pure returns (uint256) {
+        return TensorLib.argmaxRow(t, r);
+    }
+
     /// @notice Building an out-of-range tensor, for the tests (reverts `ValueOutOfRange`).
     function badInt64(int256 v) external pure returns (Tensor memory) {
         int256[] memory values = new int256[](1);
