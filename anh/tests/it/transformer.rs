@@ -1,7 +1,9 @@
-//! A GPT-style transformer (`anh_runtime::synth::gpt`: the ops `torch.onnx.export` writes for
-//! GPT-2) through the precompiles: uploaded and registered, `infer` on int64 tokens gives what
-//! ONNX Runtime gives directly, bit for bit, its causal mask holds through the precompile, and
-//! an `infer` transaction is mined by the committee.
+//! Transformers through the precompiles. A GPT-style decoder (`anh_runtime::synth::gpt`: the
+//! ops `torch.onnx.export` writes for GPT-2) uploaded and registered: `infer` on int64 tokens
+//! gives what ONNX Runtime gives directly, bit for bit, its causal mask holds through the
+//! precompile, and an `infer` transaction is mined by the committee. A BERT-style encoder
+//! (`synth::bert`) likewise, never attending to padding. A character-level GPT trained by 20
+//! `train` transactions, its loss falling, replayed by a follower without training.
 
 use crate::utils::*;
 use alloy::{
@@ -90,6 +92,55 @@ async fn gpt_through_the_precompile() {
     let receipt = crate::committee::receipt(&provider, hash).await;
     assert!(receipt.status(), "the inference is mined");
     assert!(receipt.gas_used > 21_000);
+}
+
+/// A BERT-style encoder (`synth::bert`: tokens, token types and an attention mask, int64)
+/// through the precompile: `infer` by `eth_call` gives ONNX Runtime's hidden states bit for
+/// bit, and a masked (padding) position's token changes no other position's output.
+#[tokio::test(flavor = "multi_thread")]
+async fn bert_through_the_precompile() {
+    let node = node_with(NodeConfig::test()).await;
+    let url = node.http_endpoint();
+    let provider = provider(&node, KEY0);
+    let bytes = anh_runtime::synth::bert(SPEC);
+    let put = rpc(&url, "anh_putModel", json!([Bytes::from(bytes.clone())])).await;
+    let model: B256 = serde_json::from_value(put["result"].clone()).expect("uploaded");
+    let register = IModelRegistry::registerCall { model, name: "bert".into() }.abi_encode();
+    let hash = crate::committee::submit(&provider, registry::ADDRESS, register).await;
+    assert!(crate::committee::receipt(&provider, hash).await.status(), "registered");
+
+    let types = [0, 0, 0, 1, 1, 1];
+    let hidden = |ids: [i64; 6], mask: [i64; 6]| {
+        let url = url.clone();
+        async move {
+            let inputs = vec![tokens(&ids), tokens(&types), tokens(&mask)];
+            let data = Bytes::from(IInfer::inferCall { model, inputs }.abi_encode());
+            let reply =
+                rpc(&url, "eth_call", json!([{ "to": infer::ADDRESS, "data": data }, "latest"]))
+                    .await;
+            let out: Bytes = serde_json::from_value(reply["result"].clone())
+                .unwrap_or_else(|e| panic!("infer failed: {reply}: {e}"));
+            let outputs = IInfer::inferCall::abi_decode_returns(&out).expect("Tensor[]");
+            assert_eq!(outputs[0].shape, vec![1, 6, SPEC.d_model as u64]);
+            floats(&outputs[0])
+        }
+    };
+    let ids = [5, 6, 7, 8, 9, 10];
+    let ours = hidden(ids, [1; 6]).await;
+    let store = Arc::new(ModelStore::temporary().expect("store"));
+    store.put(&bytes).expect("accepted");
+    let runtime = OrtRuntime::new(store, RuntimeConfig::default()).expect("ONNX Runtime");
+    let host = |v: &[i64]| HostTensor::new(vec![1, 6], TensorData::I64(v.to_vec())).unwrap();
+    let direct = runtime.run(model, vec![host(&ids), host(&types), host(&[1; 6])]).expect("runs");
+    let TensorData::F32(direct) = direct[0].data() else { panic!("float32 hidden states") };
+    assert_eq!(&ours, direct, "the precompile's hidden states are ONNX Runtime's");
+
+    let d = SPEC.d_model as usize;
+    let padded = [1, 1, 1, 1, 1, 0];
+    let a = hidden(ids, padded).await;
+    let b = hidden([5, 6, 7, 8, 9, 49], padded).await;
+    assert_eq!(a[..5 * d], b[..5 * d], "padding is not attended to");
+    assert_ne!(a[..5 * d], ours[..5 * d], "the mask changes what the others see");
 }
 
 /// The text a small GPT learns in [`gpt_trains_by_transactions_and_a_follower_replays`].
