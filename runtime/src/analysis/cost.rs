@@ -16,10 +16,10 @@
 //! | `ConvTranspose` | N·C·(input spatial)·(M/group)·(kernel), plus the output's elements for the bias |
 //! | `MaxPool`, `AveragePool`, `LpPool` | n · (kernel elements) |
 //! | `GlobalAveragePool`, `GlobalMaxPool`, `GlobalLpPool` | elements of the input |
-//! | elementwise unary ops (`Relu`, `Sigmoid`, `Tanh`, `LeakyRelu`, `Exp`, `Clip`, `Cast`, …), `Softmax`, `LogSoftmax`, normalisations (`BatchNormalization`, `LayerNormalization`, …) | n |
+//! | elementwise unary ops (`Relu`, `Sigmoid`, `Tanh`, `LeakyRelu`, `Exp`, `Clip`, `Cast`, …), `Softmax`, `LogSoftmax`, `Trilu`, `CumSum`, normalisations (`BatchNormalization`, `LayerNormalization`, …) | n |
 //! | elementwise n-ary ops with broadcasting (`Add`, `Sub`, `Mul`, `Div`, `Pow`, `Where`, `Sum`, comparisons, …) | n · (inputs − 1), at least n |
 //! | reductions (`ReduceSum`, `ReduceMean`, …, `ArgMax`, `ArgMin`) | elements of the input |
-//! | data movement (`Transpose`, `Concat`, `Gather`, `Expand`, `Tile`, `Slice`, `ConstantOfShape`) | n |
+//! | data movement (`Transpose`, `Concat`, `Gather`, `Expand`, `Tile`, `Slice`, `ConstantOfShape`, `Range` of integer constants) | n |
 //! | views and metadata (`Reshape`, `Flatten`, `Squeeze`, `Unsqueeze`, `Identity`, `Dropout`, `Shape`, `Size`, `Constant`) | 0 |
 //!
 //! # Fallback
@@ -398,6 +398,8 @@ const UNARY: &[&str] = &[
     "Tan",
     "Tanh",
     "ThresholdedRelu",
+    "Trilu",
+    "CumSum",
     "BatchNormalization",
     "InstanceNormalization",
     "LayerNormalization",
@@ -743,6 +745,30 @@ fn infer(node: &NodeProto, ins: &[Option<&Shape>], scope: &Scope<'_>) -> Option<
                 .collect::<Option<Vec<_>>>()?;
             let macs = numel(&out);
             Inferred::one(out, macs)
+        }
+        "Range" => {
+            // Integer start, limit and delta (positions `Range(0, seq, 1)`); float ranges
+            // take the fallback.
+            let ([start], [limit], [delta]) =
+                (konst(0)?.as_slice(), konst(1)?.as_slice(), konst(2)?.as_slice())
+            else {
+                return None;
+            };
+            let (start, limit, delta) =
+                (i128::from(*start), i128::from(*limit), i128::from(*delta));
+            if delta == 0 {
+                return None;
+            }
+            let n =
+                u64::try_from(((limit - start) + delta - delta.signum()).div_euclid(delta).max(0))
+                    .ok()?;
+            if n > MAX_CONST_LEN {
+                return Some(Inferred::one(vec![n], n));
+            }
+            let values = (0..n as i128)
+                .map(|i| i64::try_from(start + i * delta).ok())
+                .collect::<Option<Vec<_>>>()?;
+            Inferred { outputs: vec![Some(vec![n])], consts: vec![Some(values)], macs: n }
         }
         "Slice" => {
             let x = input(0)?;

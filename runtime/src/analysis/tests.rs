@@ -665,6 +665,9 @@ mod fuzz {
         "Scan",
         "If",
         "Einsum",
+        "Range",
+        "Trilu",
+        "CumSum",
     ];
     const ATTRS: &[&str] = &[
         "axis",

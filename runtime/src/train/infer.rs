@@ -248,7 +248,30 @@ impl Known<'_> {
             | "Cos" | "Tan" | "Sinh" | "Cosh" | "Asin" | "Acos" | "Atan" | "Asinh" | "Acosh"
             | "Atanh" | "Floor" | "Ceil" | "Round" | "Sign" | "Softsign" | "Selu" | "Celu"
             | "Mish" | "HardSigmoid" | "HardSwish" | "Hardmax" | "Shrink" | "ThresholdedRelu"
-            | "Not" | "IsNaN" | "IsInf" | "CastLike" => x,
+            | "Not" | "IsNaN" | "IsInf" | "CastLike" | "Trilu" | "CumSum" => x,
+            "ConstantOfShape" => Some(
+                self.value_input(node, 0)?
+                    .into_iter()
+                    .map(|d| if d.known().is_some_and(|n| n < 0) { D::Unknown } else { d })
+                    .collect(),
+            ),
+            "Range" => {
+                let one = |i: usize| -> Option<D> {
+                    let v = self.value_input(node, i)?;
+                    (v.len() == 1).then(|| v[0].clone())
+                };
+                let n = match (one(0)?, one(1)?, one(2)?) {
+                    (D::Known(s), D::Known(l), D::Known(d)) if d != 0 => {
+                        let (s, l, d) = (i128::from(s), i128::from(l), i128::from(d));
+                        let n = ((l - s) + d - d.signum()).div_euclid(d).max(0);
+                        i64::try_from(n).map_or(D::Unknown, D::Known)
+                    }
+                    // Positions: `Range(0, seq, 1)` has `seq` elements.
+                    (D::Known(0), D::Sym(seq), D::Known(1)) => D::Sym(seq),
+                    _ => D::Unknown,
+                };
+                Some(vec![n])
+            }
             "Add" | "Sub" | "Mul" | "Div" | "Pow" | "Equal" | "Greater" | "Less"
             | "GreaterOrEqual" | "LessOrEqual" | "Mod" | "And" | "Or" | "Xor" | "PRelu" => {
                 broadcast(&x, &self.input(node, 1))

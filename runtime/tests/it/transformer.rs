@@ -124,3 +124,85 @@ fn bert_is_analysed_runs_and_ignores_padding() {
     let (a, b) = (run(&ids, &padded), run(&[5, 6, 7, 8, 9, 49], &padded));
     assert_eq!(a[..5 * d], b[..5 * d], "padding is not attended to");
 }
+
+/// [`gpt`] rewritten as other exporters write the same model: positions by
+/// `Gather(wpe, Range(0, seq, 1))` instead of a `Slice` of the table, and the causal mask by
+/// `Trilu` of a `ConstantOfShape([seq, seq], true)` instead of a slice of a stored triangle.
+fn gpt_with_range_and_trilu(spec: GptSpec) -> Vec<u8> {
+    use anh_runtime::onnx::{AttributeProto, ModelProto, NodeProto, TensorProto};
+    use prost::Message;
+    let mut m = ModelProto::decode(gpt(spec).as_slice()).expect("model");
+    let g = m.graph.as_mut().expect("graph");
+    let node = |op: &str, input: &[&str], output: &str, attribute: Vec<AttributeProto>| NodeProto {
+        input: input.iter().map(|s| s.to_string()).collect(),
+        output: vec![output.into()],
+        op_type: op.into(),
+        attribute,
+        ..Default::default()
+    };
+    let mut nodes = Vec::new();
+    for n in std::mem::take(&mut g.node) {
+        match n.output[0].as_str() {
+            "pos_emb" => {
+                nodes.push(node("Range", &["zero", "seq", "one"], "positions", vec![]));
+                nodes.push(node("Gather", &["wpe", "positions"], "pos_emb", vec![]));
+            }
+            "mask" => {
+                let ones = TensorProto {
+                    dims: vec![1],
+                    data_type: 9,
+                    raw_data: vec![1],
+                    ..Default::default()
+                };
+                let value = AttributeProto {
+                    name: "value".into(),
+                    r#type: 4,
+                    t: Some(Box::new(ones)),
+                    ..Default::default()
+                };
+                let upper =
+                    AttributeProto { name: "upper".into(), r#type: 2, i: 0, ..Default::default() };
+                nodes.push(node("ConstantOfShape", &["mask_ends"], "square", vec![value]));
+                nodes.push(node("Trilu", &["square"], "mask", vec![upper]));
+            }
+            _ => nodes.push(n),
+        }
+    }
+    g.node = nodes;
+    g.initializer.retain(|t| t.name != "causal");
+    m.encode_to_vec()
+}
+
+/// The same GPT with `Range` positions and a `Trilu` mask: priced as a polynomial of the same
+/// degrees, it gives the same logits as the original, and trains (its gradient graph builds
+/// and runs).
+#[test]
+fn range_and_trilu_forms_are_priced_run_and_train() {
+    let (original, rewritten) = (gpt(SPEC), gpt_with_range_and_trilu(SPEC));
+    let store = Arc::new(ModelStore::temporary().expect("store"));
+    let a = store.put(&original).expect("accepted");
+    let b =
+        store.put(&rewritten).unwrap_or_else(|e| panic!("the Range/Trilu form is refused: {e}"));
+    assert_eq!(b.cost.degrees(), [1, 2]);
+    let runtime = runtime(store);
+    let ids: Vec<i64> = (0..12).map(|i| (i * 5) % 50).collect();
+    let run = |m| runtime.run(m, vec![tokens(2, &ids)]).expect("runs");
+    assert_eq!(logits(&run(a.hash)), logits(&run(b.hash)), "the same model");
+    let labels = tokens(2, &ids.iter().map(|t| (t + 1) % 50).collect::<Vec<_>>());
+    let g = anh_runtime::train::build_gradient_graph(
+        &rewritten,
+        anh_runtime::train::Loss::CrossEntropy,
+        None,
+    )
+    .expect("trainable");
+    assert!(g.weights.iter().any(|w| w.name == "wpe"), "the position table trains through Range");
+    let params = anh_precompiles::TrainParams {
+        steps: 2,
+        learning_rate: 10u64.pow(16),
+        loss: 2,
+        optimizer: 3,
+    };
+    let out =
+        runtime.train(b.hash, vec![tokens(2, &ids), labels], &params, &|_, _| {}).expect("trains");
+    assert!(out.loss < out.losses[0], "{:?}", out.losses);
+}
