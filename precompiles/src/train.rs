@@ -92,7 +92,7 @@ pub(crate) fn run<CTX: ContextTr>(
         batch[..n].iter().zip(&dtypes).map(|(t, d)| (t.shape.as_slice(), *d)).collect();
     let sizes = bind_shapes(&info.inputs, &shapes)?;
     let samples = batch.first().and_then(|t| t.shape.first()).copied().unwrap_or(1);
-    let targets = target_types(info, &params, samples, &batch[n..])
+    let targets = target_types(info, &params, samples, &batch[..n], &batch[n..])
         .map_err(|(offset, e)| mismatch(n + offset, e, &batch[n + offset], dtypes[n + offset]))?;
     let batch_bytes: u64 = batch.iter().map(|t| t.data.len() as u64).sum();
     let new_record = registry::record_words(registry::LINEAGE_LEN);
@@ -169,29 +169,41 @@ struct TargetError {
     expected: String,
 }
 
+/// The size the model's inputs give symbolic dimension `name`, if one of them has it.
+fn bound(info: &ModelInfo, inputs: &[Tensor], name: &str) -> Option<u64> {
+    info.inputs.iter().zip(inputs).find_map(|(spec, t)| {
+        spec.shape
+            .iter()
+            .zip(&t.shape)
+            .find_map(|(d, &size)| matches!(d, Dim::Symbolic(n) if n == name).then_some(size))
+    })
+}
+
 /// The element types the labels (and sample weights) convert to, after checking their shapes
-/// against `samples`, the batch size; on a mismatch, the offset of the tensor after the
-/// model's inputs and what was expected.
+/// against `samples`, the batch size, and the sizes `inputs` give the symbolic dimensions; on a
+/// mismatch, the offset of the tensor after the model's inputs and what was expected.
 fn target_types(
     info: &ModelInfo,
     params: &TrainParams,
     samples: u64,
+    inputs: &[Tensor],
     extra: &[Tensor],
 ) -> Result<Vec<ElemType>, (usize, TargetError)> {
     let labels = &extra[0];
+    // A target's dimension fits the output's: a fixed size, the batch size on axis 0, or the
+    // size the inputs give a symbol (any, for a symbol only outputs have).
+    let fits = |axis: usize, d: &Dim, got: u64| match d {
+        Dim::Fixed(n) => *n == got,
+        Dim::Symbolic(_) if axis == 0 => got == samples,
+        Dim::Symbolic(name) => bound(info, inputs, name).is_none_or(|b| b == got),
+    };
     let mut types = Vec::with_capacity(extra.len());
     if params.loss == 1 {
         let Some(output) = info.outputs.first() else {
             return Err((0, TargetError { expected: "a model with an output".into() }));
         };
         let fits = output.shape.len() == labels.shape.len()
-            && output.shape.iter().zip(&labels.shape).enumerate().all(
-                |(axis, (d, &got))| match d {
-                    Dim::Fixed(n) => *n == got,
-                    Dim::Symbolic(_) if axis == 0 => got == samples,
-                    Dim::Symbolic(_) => true,
-                },
-            );
+            && output.shape.iter().zip(&labels.shape).enumerate().all(|(a, (d, &g))| fits(a, d, g));
         if !fits {
             return Err((
                 0,
@@ -204,11 +216,7 @@ fn target_types(
         let positions = &output.shape[..output.shape.len() - 1];
         let fits = positions.len() == labels.shape.len()
             && (3..=6).contains(&labels.dtype)
-            && positions.iter().zip(&labels.shape).enumerate().all(|(axis, (d, &got))| match d {
-                Dim::Fixed(n) => *n == got,
-                Dim::Symbolic(_) if axis == 0 => got == samples,
-                Dim::Symbolic(_) => true,
-            });
+            && positions.iter().zip(&labels.shape).enumerate().all(|(a, (d, &g))| fits(a, d, g));
         if !fits {
             let dims: Vec<String> = positions.iter().map(ToString::to_string).collect();
             return Err((

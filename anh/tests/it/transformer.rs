@@ -233,6 +233,7 @@ async fn gpt_trains_by_transactions_and_a_follower_replays() {
         (grid(rows, &y), format!("label {vocab} at position 3 is not a class index")),
         (grid(rows, &[&[-1], &y_flat[1..]].concat()), "label -1 at position 0".to_string()),
         (grid(1, &y_flat), "one per position: [batch, seq]".to_string()),
+        (grid(rows, &y_flat[..rows * (seq - 1)]), "one per position: [batch, seq]".to_string()),
     ] {
         let data = Bytes::from(
             ITrain::trainCall {
