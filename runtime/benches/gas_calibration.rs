@@ -28,6 +28,13 @@
 //! about 40 ms after a warm-up; the whole bench takes well under a minute on 2 cores. Nothing
 //! is asserted.
 //!
+//! **A price for this device.** Last, it prints a chain spec `gas` object for the device it
+//! ran on: `GasSchedule::MEASURED` with `gasPerMmac`, `coldModelKib` and `coldModelBase` set
+//! from this run's worst measurements plus a quarter (`MARGIN`), ready for `anh chain spec`'s
+//! output. A chain's price must cover the slowest member of its committee: calibrate on that
+//! machine (`ANH_BENCH_DEVICE=cuda` times the CUDA execution provider, in a build with
+//! `--features cuda`; without a usable GPU the runtime falls back to the CPU and says so).
+//!
 //! Run: `./dev bench gas` (or `cargo bench -p anh-runtime --bench gas_calibration`).
 
 use alloy_primitives::Address;
@@ -50,13 +57,22 @@ use std::{
     time::{Duration, Instant},
 };
 
+/// What a suggested price adds to the worst measurement.
+const MARGIN: f64 = 1.25;
+
 fn main() {
     let store = Arc::new(ModelStore::temporary().expect("temporary store"));
-    let runtime = OrtRuntime::new(store.clone(), RuntimeConfig::default())
-        .expect("ONNX Runtime: run ./dev setup");
+    let device = match std::env::var("ANH_BENCH_DEVICE").as_deref() {
+        Ok("cuda") => anh_runtime::Device::Cuda { device_id: 0 },
+        Ok("cpu") | Err(_) => anh_runtime::Device::Cpu,
+        Ok(other) => panic!("ANH_BENCH_DEVICE={other}: expected cpu or cuda"),
+    };
+    println!("device: {device:?}");
+    let config = RuntimeConfig { device, ..RuntimeConfig::default() };
+    let runtime = OrtRuntime::new(store.clone(), config).expect("ONNX Runtime: run ./dev setup");
     let started = Instant::now();
-    calibration(&store, &runtime);
-    cold_loads(&store, &runtime);
+    let per_mmac = calibration(&store, &runtime);
+    let (per_kib, base) = cold_loads(&store, &runtime);
     let mut tally = Tally::default();
     inference_coverage(&store, &runtime, &mut tally);
     let mut most_steps = Tally::default();
@@ -75,10 +91,23 @@ fn main() {
         most_steps.not_covered,
         started.elapsed().as_secs_f64()
     );
+    let suggested = GasSchedule {
+        gas_per_mmac: (per_mmac * MARGIN).ceil() as u64,
+        cold_model_kib: (per_kib * MARGIN).ceil() as u64,
+        cold_model_base: ((base * MARGIN).ceil() as u64).max(GasSchedule::MEASURED.infer_base),
+        ..GasSchedule::MEASURED
+    };
+    println!(
+        "
+a chain spec `gas` for {device:?} (this run's worst prices × {MARGIN}; the rest as \
+         measured on the reference machine):\n{}",
+        serde_json::to_string_pretty(&suggested).expect("a schedule serialises")
+    );
 }
 
-/// The per-MAC price and the fixed cost per call, from batch-1 MatMuls.
-fn calibration(store: &ModelStore, runtime: &OrtRuntime) {
+/// The per-MAC price and the fixed cost per call, from batch-1 MatMuls; returns the implied
+/// gas per 10^6 MACs.
+fn calibration(store: &ModelStore, runtime: &OrtRuntime) -> f64 {
     let mut points = Vec::new();
     println!("\nOrtRuntime::run, MatMul [1,k]·[k,n], 1 intra-op thread, median of 7 rounds\n");
     println!("| k × n | MACs | time (µs) | ps per MAC |");
@@ -133,13 +162,15 @@ fn calibration(store: &ModelStore, runtime: &OrtRuntime) {
         schedule.infer_base,
         schedule.registry_read_base
     );
+    worst_ps * 1e3 / NS_PER_GAS
 }
 
 /// The cold-model price: the time of a model's first call after its sessions were dropped
 /// (read the file, check its hash, create the ONNX Runtime session) less a warm call's, for
 /// MatMul models from 256 KiB to 256 MiB of weights and every fixture and example model,
-/// against `GasSchedule::MEASURED.cold_model`.
-fn cold_loads(store: &ModelStore, runtime: &OrtRuntime) {
+/// against `GasSchedule::MEASURED.cold_model`; returns the implied gas per KiB and the least
+/// cold time's gas.
+fn cold_loads(store: &ModelStore, runtime: &OrtRuntime) -> (f64, f64) {
     let schedule = GasSchedule::MEASURED;
     println!(
         "\nCold model: first call after eviction less a warm call (file read, hash check, \
@@ -204,6 +235,7 @@ fn cold_loads(store: &ModelStore, runtime: &OrtRuntime) {
         base / NS_PER_GAS,
         schedule.cold_model_base,
     );
+    (worst_per_kib / NS_PER_GAS, base / NS_PER_GAS)
 }
 
 /// Rounds per measurement, and about how long each lasts.
