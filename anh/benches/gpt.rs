@@ -202,7 +202,13 @@ fn step_vs_forward() {
             })
             .collect(),
     );
-    let params = |steps| TrainParams { steps, learning_rate: 10u64.pow(15), loss: 2, optimizer: 3 };
+    let params = |steps| TrainParams {
+        steps,
+        learning_rate: 10u64.pow(15),
+        loss: 2,
+        optimizer: 3,
+        trainable: Vec::new(),
+    };
     let train = |steps| {
         let t = Instant::now();
         runtime.train(model, vec![x.clone(), y.clone()], &params(steps), &|_, _| {}).unwrap();

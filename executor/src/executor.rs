@@ -25,7 +25,9 @@
 //!   is the parent's graph with new weights ([`anh_runtime::same_architecture`]), that its loss
 //!   on the batch is the claimed one within the rule's tolerance, and that it is not above the
 //!   parent's loss by more than that. Under the recompute rule it trains too and compares the
-//!   weights ([`anh_runtime::compare_weights`]).
+//!   weights ([`anh_runtime::compare_weights`]). For `trainOnly` (the payload names the
+//!   trainable weights) either rule also checks that every other weight is the parent's byte
+//!   for byte ([`anh_runtime::frozen_unchanged`]).
 //!
 //! Calls block (they may run ONNX Runtime): call them from a blocking thread pool.
 
@@ -373,6 +375,11 @@ impl Executor {
         if let Err(reason) = anh_runtime::same_architecture(&parent, &trained) {
             return Ok(Err(format!("the candidate is not the parent model retrained: {reason}")));
         }
+        if !params.trainable.is_empty()
+            && let Err(reason) = anh_runtime::frozen_unchanged(&parent, &trained, &params.trainable)
+        {
+            return Ok(Err(format!("the candidate changed a frozen weight: {reason}")));
+        }
         let old =
             self.runtime.loss(job.model, batch.clone(), params.loss).map_err(runtime_error)?;
         let new = self.runtime.loss(claimed.model, batch, params.loss).map_err(runtime_error)?;
@@ -416,6 +423,9 @@ impl Executor {
             .map_err(|e| format!("the parent model is not available: {e}"))?;
         anh_runtime::same_architecture(&parent, &theirs)
             .map_err(|e| format!("the candidate is not the parent model retrained: {e}"))?;
+        let (_, params) = decode_train_payload(&job.payload)?;
+        anh_runtime::frozen_unchanged(&parent, &theirs, &params.trainable)
+            .map_err(|e| format!("the candidate changed a frozen weight: {e}"))?;
         anh_runtime::compare_weights(&theirs, &ours, job.rule.abs, job.rule.rel)?;
         let loss = |t: &Trained| i128::try_from(t.loss).map_or(f64::NAN, |l| l as f64 / 1e18);
         let (said, own) = (loss(&claimed), loss(&mine));

@@ -327,21 +327,41 @@ pub fn encode_tensors(tensors: &[HostTensor]) -> Result<Bytes, String> {
 }
 
 /// The payload of a training job: `abi.encode(Tensor[] batch, TrainParams params)`, the batch
-/// in the element types the model and loss take.
+/// in the element types the model and loss take; for `trainOnly`,
+/// `abi.encode(Tensor[] batch, TrainParams params, string[] trainable)` (so the job id commits
+/// to which weights train).
 pub fn encode_train_payload(batch: &[HostTensor], params: &TrainParams) -> Result<Bytes, String> {
     let encoded = batch
         .iter()
         .map(|t| dtype::encode(t, None).map_err(|e| format!("{e:?}")))
         .collect::<Result<Vec<abi::Tensor>, _>>()?;
-    Ok((encoded, params.to_abi()).abi_encode_params().into())
+    Ok(if params.trainable.is_empty() {
+        (encoded, params.to_abi()).abi_encode_params()
+    } else {
+        (encoded, params.to_abi(), params.trainable.clone()).abi_encode_params()
+    }
+    .into())
 }
 
-/// Decodes what [`encode_train_payload`] wrote.
+/// Decodes what [`encode_train_payload`] wrote. ABI encodings of these types are canonical, so
+/// a payload is the two-part form (`train`) exactly when it re-encodes to itself as one.
 pub fn decode_train_payload(bytes: &[u8]) -> Result<(Vec<HostTensor>, TrainParams), String> {
-    let (tensors, params) = <(Vec<abi::Tensor>, abi::TrainParams)>::abi_decode_params(bytes)
-        .map_err(|e| e.to_string())?;
+    type Plain = (Vec<abi::Tensor>, abi::TrainParams);
+    type Only = (Vec<abi::Tensor>, abi::TrainParams, Vec<String>);
+    let (tensors, params, trainable) = match Plain::abi_decode_params(bytes) {
+        Ok(plain) if plain.abi_encode_params() == bytes => (plain.0, plain.1, None),
+        _ => {
+            let (t, p, names) = Only::abi_decode_params(bytes).map_err(|e| e.to_string())?;
+            (t, p, Some(names))
+        }
+    };
     let batch = decode_tensors(&tensors.abi_encode())?;
-    Ok((batch, TrainParams::from_abi(&params)?))
+    let params = TrainParams::from_abi(&params)?;
+    let params = match trainable {
+        Some(names) => params.only(names)?,
+        None => params,
+    };
+    Ok((batch, params))
 }
 
 /// Decodes what [`encode_tensors`] wrote.

@@ -38,8 +38,14 @@ pub struct InferRequest<'a> {
 /// Most optimiser steps one `train` call may ask for.
 pub const MAX_TRAIN_STEPS: u32 = 1000;
 
-/// How to train: the Solidity `TrainParams`, checked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Most initializers one `trainOnly` call may name.
+pub const MAX_TRAINABLE: usize = 64;
+
+/// Longest initializer name `trainOnly` takes, in bytes.
+pub const MAX_TRAINABLE_NAME: usize = 256;
+
+/// How to train: the Solidity `TrainParams`, checked, and which weights train.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TrainParams {
     /// Optimiser steps on the whole batch, 1 to [`MAX_TRAIN_STEPS`].
     pub steps: u32,
@@ -49,6 +55,9 @@ pub struct TrainParams {
     pub loss: u8,
     /// 1 SGD, 2 momentum 0.9, 3 Adam (0.9, 0.999).
     pub optimizer: u8,
+    /// The initializers that train (`trainOnly`), every other one frozen; empty: every float
+    /// initializer on a path to the loss (`train`).
+    pub trainable: Vec<String>,
 }
 
 impl TrainParams {
@@ -77,11 +86,42 @@ impl TrainParams {
             learning_rate: params.learningRate,
             loss: params.loss,
             optimizer: params.optimizer,
+            trainable: Vec::new(),
         })
     }
 
+    /// These parameters training only `names` (`trainOnly`), or why the names are not
+    /// acceptable: 1 to [`MAX_TRAINABLE`] distinct names of 1 to [`MAX_TRAINABLE_NAME`] bytes,
+    /// none of them optimiser state (`anh.opt.*`). Whether each names a weight of the model is
+    /// for the trainer to say.
+    pub fn only(self, names: Vec<String>) -> Result<Self, String> {
+        if names.is_empty() || names.len() > MAX_TRAINABLE {
+            return Err(format!(
+                "trainable names {} initializers: expected 1 to {MAX_TRAINABLE}",
+                names.len()
+            ));
+        }
+        for (i, name) in names.iter().enumerate() {
+            if name.is_empty() || name.len() > MAX_TRAINABLE_NAME {
+                return Err(format!(
+                    "trainable[{i}] is {} bytes long: expected 1 to {MAX_TRAINABLE_NAME}",
+                    name.len()
+                ));
+            }
+            if name.starts_with("anh.opt.") {
+                return Err(format!(
+                    "trainable[{i}] \"{name}\" is optimiser state (anh.opt.*), not a weight"
+                ));
+            }
+            if names[..i].contains(name) {
+                return Err(format!("trainable[{i}] \"{name}\" is named twice"));
+            }
+        }
+        Ok(Self { trainable: names, ..self })
+    }
+
     /// The Solidity struct.
-    pub fn to_abi(self) -> abi::TrainParams {
+    pub fn to_abi(&self) -> abi::TrainParams {
         abi::TrainParams {
             steps: self.steps,
             learningRate: self.learning_rate,

@@ -4,6 +4,10 @@
 //!   int256 loss)`
 //! - `trainWith(bytes32, Tensor[], TrainParams, Rule rule)`: settled by `rule` (kind 0, 4
 //!   train-loss or 5 recompute) instead of [`Rule::DEFAULT_TRAIN`].
+//! - `trainOnly(bytes32, Tensor[], TrainParams, string[] trainable)`: only the initializers
+//!   named train ([`TrainParams::only`] checks the list: `MalformedCall`); the others are frozen,
+//!   which the committee checks (the new model holds them byte for byte). Priced as `train`:
+//!   the frozen weights' gradients are not computed, so the price is an upper bound.
 //!
 //! The batch is the model's inputs in order, then the labels — class indices `[batch]`
 //! (converted to int64) for the cross-entropy losses, targets shaped like the model's first
@@ -59,14 +63,20 @@ pub(crate) fn run<CTX: ContextTr>(
     meter: &mut Meter,
 ) -> Result<Vec<u8>, Stop> {
     let gas = dnn.gas();
-    let (model, batch, params, rule) = match ITrain::ITrainCalls::abi_decode(input) {
-        Ok(ITrain::ITrainCalls::train(c)) => (c.model, c.batch, c.params, Rule::DEFAULT),
+    let (model, batch, params, rule, trainable) = match ITrain::ITrainCalls::abi_decode(input) {
+        Ok(ITrain::ITrainCalls::train(c)) => (c.model, c.batch, c.params, Rule::DEFAULT, None),
         Ok(ITrain::ITrainCalls::trainWith(c)) => {
-            (c.model, c.batch, c.params, Rule::from_abi(&c.rule))
+            (c.model, c.batch, c.params, Rule::from_abi(&c.rule), None)
+        }
+        Ok(ITrain::ITrainCalls::trainOnly(c)) => {
+            (c.model, c.batch, c.params, Rule::DEFAULT, Some(c.trainable))
         }
         Err(e) => return Err(crate::provider::call_error::<ITrain::ITrainCalls>(input, &e).into()),
     };
-    let params = TrainParams::from_abi(&params).map_err(DnnError::MalformedCall)?;
+    let mut params = TrainParams::from_abi(&params).map_err(DnnError::MalformedCall)?;
+    if let Some(names) = trainable {
+        params = params.only(names).map_err(DnnError::MalformedCall)?;
+    }
     rule.validate_for(JobKind::Train).map_err(DnnError::MalformedCall)?;
     crate::provider::refuse_static_and_delegate(call, "train")?;
 

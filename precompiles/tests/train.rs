@@ -10,7 +10,7 @@ use anh_precompiles::{
     Cost, Dim, Dnn, DnnError, DnnOracle, ElemType, HostTensor, InferRequest, ModelInfo,
     OracleError, TensorData, TensorSpec, TrainRequest, Trained,
     abi::{IModelInfo, IModelRegistry, ITrain, Rule, Tensor, TrainParams},
-    attestation::encode_train_payload,
+    attestation::{decode_train_payload, encode_train_payload},
     info, install, registry, train,
 };
 use revm::{
@@ -28,6 +28,7 @@ const CALLER: Address = Address::repeat_byte(0x01);
 #[derive(Debug, Default)]
 struct FakeTrainer {
     requests: Mutex<Vec<(usize, u64)>>,
+    trainable: Mutex<Vec<Vec<String>>>,
 }
 
 impl DnnOracle for FakeTrainer {
@@ -54,6 +55,7 @@ impl DnnOracle for FakeTrainer {
     fn train(&self, request: TrainRequest<'_>) -> Result<Trained, OracleError> {
         assert_eq!(request.batch[1].elem_type(), ElemType::I64, "labels arrive as int64");
         self.requests.lock().unwrap().push((request.batch.len(), request.params.learning_rate));
+        self.trainable.lock().unwrap().push(request.params.trainable.clone());
         let payload = encode_train_payload(&request.batch, &request.params).unwrap();
         let loss = if request.params.learning_rate == 10u64.pow(18) { f64::NAN } else { 0.25 };
         let loss = Trained::fixed_loss(loss).map_err(OracleError::Failed)?;
@@ -169,6 +171,44 @@ fn train_registers_the_new_model() {
     assert_eq!(ITrain::trainCall::abi_decode_returns(again.output().unwrap()).unwrap(), out);
 }
 
+/// A `trainOnly` call of `model` on [`batch`] naming `names`.
+fn only(model: B256, names: &[&str]) -> Vec<u8> {
+    let trainable = names.iter().map(|n| n.to_string()).collect();
+    ITrain::trainOnlyCall { model, batch: batch(), params: params(2), trainable }.abi_encode()
+}
+
+/// `trainOnly` reaches the trainer with the names, in a job whose payload (and so its id)
+/// commits to them: the same batch trained in full or with other names is another job;
+/// the payload decodes back to the same names, and a plain `train` payload to none.
+#[test]
+fn train_only_carries_its_names() {
+    let parent = B256::repeat_byte(7);
+    let (mut evm, oracle) = evm(parent);
+    let result = evm(train::ADDRESS, only(parent, &["w", "b"]), 10_000_000);
+    assert!(result.is_success(), "{result:?}");
+    let named = ITrain::trainOnlyCall::abi_decode_returns(result.output().unwrap()).unwrap();
+    let result = evm(train::ADDRESS, only(parent, &["w"]), 10_000_000);
+    let fewer = ITrain::trainOnlyCall::abi_decode_returns(result.output().unwrap()).unwrap();
+    let call = ITrain::trainCall { model: parent, batch: batch(), params: params(2) };
+    let result = evm(train::ADDRESS, call.abi_encode(), 10_000_000);
+    let full = ITrain::trainCall::abi_decode_returns(result.output().unwrap()).unwrap();
+    // The fake trainer names its model after the payload's hash.
+    assert_ne!(named.newModel, full.newModel);
+    assert_ne!(named.newModel, fewer.newModel);
+    assert_eq!(oracle.trainable.lock().unwrap().as_slice(), [vec!["w", "b"], vec!["w"], vec![]]);
+
+    let host = vec![
+        HostTensor::new(vec![1, 2], TensorData::F32(vec![0.5, 1.0])).unwrap(),
+        HostTensor::new(vec![1], TensorData::I64(vec![2])).unwrap(),
+    ];
+    let plain = anh_precompiles::TrainParams::from_abi(&params(2)).unwrap();
+    let named = plain.clone().only(vec!["w".into(), "b".into()]).unwrap();
+    for p in [plain, named] {
+        let payload = encode_train_payload(&host, &p).unwrap();
+        assert_eq!(decode_train_payload(&payload).unwrap(), (host.clone(), p));
+    }
+}
+
 /// Gas is the schedule's, known before training: the same call with one gas less runs out
 /// of gas, and registers nothing.
 #[test]
@@ -228,6 +268,14 @@ fn bad_calls_are_refused() {
             .abi_encode(),
             "unknown optimizer 0",
         ),
+        (only(parent, &[]), "MalformedCall: trainable names 0 initializers: expected 1 to 64"),
+        (only(parent, &["w"; 65]), "trainable names 65 initializers: expected 1 to 64"),
+        (only(parent, &["w", "b", "w"]), "trainable[2] \"w\" is named twice"),
+        (
+            only(parent, &["anh.opt.m.w"]),
+            "\"anh.opt.m.w\" is optimiser state (anh.opt.*), not a weight",
+        ),
+        (only(parent, &[""]), "trainable[0] is 0 bytes long: expected 1 to 256"),
         (
             ITrain::trainCall {
                 model: parent,
@@ -371,8 +419,13 @@ fn bad_calls_are_refused() {
             HostTensor::new(vec![2, 2], TensorData::F32(vec![0.0, 1.0, 1.0, 0.0])).unwrap(),
             HostTensor::new(vec![2], TensorData::I64(vec![2, 0])).unwrap(),
         ];
-        let params =
-            anh_precompiles::TrainParams { steps: 3, learning_rate, loss: 2, optimizer: 3 };
+        let params = anh_precompiles::TrainParams {
+            steps: 3,
+            learning_rate,
+            loss: 2,
+            optimizer: 3,
+            trainable: Vec::new(),
+        };
         keccak256(encode_train_payload(&host, &params).unwrap())
     };
     assert_eq!(would_be(10u64.pow(16)), payload_model);

@@ -595,6 +595,7 @@ fn training_coverage(
         learning_rate,
         loss,
         optimizer,
+        trainable: Vec::new(),
     };
     let e17 = 10u64.pow(17);
     // The examples' `TRAIN_PARAMS` and batches; the train_step bench's model and batch.
@@ -655,7 +656,7 @@ fn training_coverage(
     );
     println!("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|");
     for case in &cases {
-        train_row(store, runtime, case, case.params, tally);
+        train_row(store, runtime, case, case.params.clone(), tally);
     }
     println!(
         "\ngas: registry read of the parent's full record, batch bytes as sent (float32 inputs, \
@@ -675,7 +676,7 @@ fn training_coverage(
     );
     println!("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|");
     for case in cases.iter().filter(|c| c.from.starts_with("examples/")) {
-        let params = TrainParams { steps: MAX_TRAIN_STEPS, ..case.params };
+        let params = TrainParams { steps: MAX_TRAIN_STEPS, ..case.params.clone() };
         train_row(store, runtime, case, params, most_steps);
     }
 }

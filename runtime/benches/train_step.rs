@@ -115,6 +115,7 @@ fn main() {
             learning_rate: 10u64.pow(15),
             loss: 2,
             optimizer: optimizer.code(),
+            trainable: Vec::new(),
         };
         runtime.train(model, batch.clone(), &params(1), &|_, _| {}).unwrap();
         let start = Instant::now();

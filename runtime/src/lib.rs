@@ -53,7 +53,9 @@ pub use runtime::{
     CallLane, Device, ModelRuntime, OrtRuntime, RuntimeConfig, RuntimeStats, TrainOutput,
 };
 pub use store::{ModelSource, ModelStore, SCRATCH_BYTES, SCRATCH_MODELS};
-pub use trainer::{OPTIMIZER_STATE_PREFIX, compare_weights, log_progress, same_architecture};
+pub use trainer::{
+    OPTIMIZER_STATE_PREFIX, compare_weights, frozen_unchanged, log_progress, same_architecture,
+};
 pub use validate::{spec_string, tensor_string, validate_inputs};
 
 /// Re-exported from `anh-precompiles`: the types this crate's API speaks.

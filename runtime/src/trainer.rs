@@ -110,7 +110,8 @@ fn spec_of(params: &TrainParams) -> Result<TrainSpec> {
         .ok_or_else(|| RuntimeError::Training(format!("unknown loss {}", params.loss)))?;
     let optimizer = Optimizer::from_code(params.optimizer)
         .ok_or_else(|| RuntimeError::Training(format!("unknown optimizer {}", params.optimizer)))?;
-    Ok(TrainSpec { loss, optimizer, trainable: None })
+    let trainable = (!params.trainable.is_empty()).then(|| params.trainable.clone());
+    Ok(TrainSpec { loss, optimizer, trainable })
 }
 
 /// `values` as a tensor of `spec`'s (fixed) shape in element type `elem`.
@@ -365,6 +366,28 @@ pub fn same_architecture(parent: &[u8], trained: &[u8]) -> Result<(), String> {
     // indices) — must be the parent's byte for byte: only float weights may change.
     if weightless(p_model.clone()) != weightless(t_model.clone()) {
         return Err("the model differs from its parent beyond its float weights".into());
+    }
+    Ok(())
+}
+
+/// Checks that `trained` holds every initializer of `parent` that is not in `trainable` (nor
+/// optimiser state) byte for byte: what `trainOnly` froze stayed frozen. Assumes
+/// [`same_architecture`] held.
+pub fn frozen_unchanged(parent: &[u8], trained: &[u8], trainable: &[String]) -> Result<(), String> {
+    let (p, t) = (graph(parent, "parent")?, graph(trained, "trained")?);
+    let theirs: HashMap<&str, &TensorProto> =
+        t.initializer.iter().map(|i| (i.name.as_str(), i)).collect();
+    for init in p
+        .initializer
+        .iter()
+        .filter(|i| !i.name.starts_with(OPTIMIZER_STATE_PREFIX) && !trainable.contains(&i.name))
+    {
+        if theirs.get(init.name.as_str()) != Some(&init) {
+            return Err(format!(
+                "initializer {:?} changed, but only {trainable:?} may train",
+                init.name
+            ));
+        }
     }
     Ok(())
 }

@@ -320,3 +320,70 @@ async fn call_training_writes_no_file() {
     assert!(store.models().unwrap().contains(&trained), "the block's model is written");
     assert!(store.model_path(&trained).is_file());
 }
+
+/// `trainOnly` through a node and its committee: the last layer of an MLP trains and the loss
+/// falls, the new model file holds every other weight byte for byte, a bad list reverts
+/// `MalformedCall` and a name that is not a weight `TrainingFailed`, each naming it, with
+/// nothing trained or registered; a follower replays it without training.
+#[tokio::test(flavor = "multi_thread")]
+async fn train_only_the_last_layer() {
+    use anh_runtime::onnx::ModelProto;
+    use prost::Message;
+    let node = node().await;
+    let url = node.http_endpoint();
+    let provider = provider(&node, KEY0);
+    let bytes = synth::classifier(2, &[8], 2, 5);
+    let root = keccak256(&bytes);
+    rpc(&url, "anh_putModel", json!([Bytes::from(bytes.clone())])).await;
+    let register = IModelRegistry::registerCall { model: root, name: "mlp".into() }.abi_encode();
+    assert!(send(&provider, registry::ADDRESS, register).await.status());
+
+    let (x, y) = blobs(32, 1);
+    let only = |names: &[&str]| {
+        ITrain::trainOnlyCall {
+            model: root,
+            batch: vec![features(&x), labels(&y)],
+            params: params(15),
+            trainable: names.iter().map(|n| n.to_string()).collect(),
+        }
+        .abi_encode()
+    };
+    let steps = |s: &Value| s["trainingStepsRun"].as_u64().unwrap();
+    let before = steps(&stats(&url).await);
+    for (data, reason) in [
+        (only(&["w1", "w1"]), "MalformedCall: trainable[1] \"w1\" is named twice"),
+        (only(&["nope"]), "\"nope\" is not a float32/float64 initializer of the model"),
+    ] {
+        let reply = call(&url, train::ADDRESS, data).await;
+        let message = reply["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(reason), "{reply}");
+    }
+    assert_eq!(steps(&stats(&url).await), before, "nothing trained");
+
+    let receipt = send(&provider, train::ADDRESS, only(&["w1", "b1"])).await;
+    assert!(receipt.status(), "{receipt:?}");
+    let log = receipt.inner.logs().iter().find(|l| l.address() == train::ADDRESS).unwrap();
+    let event = ITrain::ModelTrained::decode_log_data(log.data()).unwrap();
+    assert!(event.loss < I256::try_from(6 * 10i128.pow(17)).unwrap(), "{}", event.loss);
+    let file = reqwest::get(format!("{url}/models/{}", event.model)).await.unwrap();
+    let trained = file.bytes().await.unwrap();
+    let weights = |b: &[u8]| -> Vec<(String, Vec<u8>)> {
+        let graph = ModelProto::decode(b).unwrap().graph.unwrap();
+        graph.initializer.into_iter().map(|t| (t.name, t.raw_data)).collect()
+    };
+    let after = weights(&trained);
+    for (name, raw) in weights(&bytes) {
+        let new = &after.iter().find(|(n, _)| *n == name).expect("every weight kept").1;
+        assert_eq!(raw == *new, !["w1", "b1"].contains(&name.as_str()), "{name}");
+    }
+
+    let follower = node_with(follower_config(&url).await).await;
+    let furl = follower.http_endpoint();
+    synced(&furl, provider.get_block_number().await.unwrap()).await;
+    let root_of = |u: String| async move {
+        rpc(&u, "eth_getBlockByNumber", json!(["latest", false])).await["result"]["stateRoot"]
+            .clone()
+    };
+    assert_eq!(root_of(url.clone()).await, root_of(furl.clone()).await);
+    assert_eq!(steps(&stats(&furl).await), 0);
+}

@@ -141,6 +141,21 @@ library Dnn {
         return TRAIN.train(model, batch, params);
     }
 
+    /// @notice Trains only the initializers named in `trainable` (1 to 64) of `model`; the rest
+    ///         stay as they are. Otherwise like `train`.
+    /// @param model The model to train from.
+    /// @param batch Its inputs, then the labels, then (weighted cross-entropy) sample weights.
+    /// @param params Steps, learning rate (×1e18), loss and optimizer codes.
+    /// @param trainable The initializers that train.
+    /// @return newModel The trained model.
+    /// @return loss Its loss on the batch, fixed-point ×1e18.
+    function trainOnly(bytes32 model, Tensor[] memory batch, TrainParams memory params, string[] memory trainable)
+        internal
+        returns (bytes32 newModel, int256 loss)
+    {
+        return TRAIN.trainOnly(model, batch, params, trainable);
+    }
+
     /// @notice `TrainParams` from its parts.
     /// @param steps Optimizer steps (1 to 1000).
     /// @param learningRate Fixed-point ×1e18 (0.01 is 1e16).

@@ -173,6 +173,14 @@ interface ITrain {
     function trainWith(bytes32 model, Tensor[] calldata batch, TrainParams calldata params, Rule calldata rule)
         external
         returns (bytes32 newModel, int256 loss);
+
+    /// @notice Like `train`, updating only the initializers named in `trainable` (1 to 64
+    ///         names; every other weight is frozen: the new model holds it unchanged, and the
+    ///         committee checks that it does). A name that is not a float initializer of the
+    ///         model, or one that does not reach the loss, reverts `TrainingFailed`.
+    function trainOnly(bytes32 model, Tensor[] calldata batch, TrainParams calldata params, string[] calldata trainable)
+        external
+        returns (bytes32 newModel, int256 loss);
 }
 
 /// @notice 0x…0D03: what the registry recorded.

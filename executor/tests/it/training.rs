@@ -1,7 +1,8 @@
 //! Settlement of training by an in-process committee of 3 with threshold 2, on real ONNX
 //! Runtime: one member trains, the others check the train-loss property without training; a
 //! Byzantine trainer — a loss its weights do not give, another architecture, a model file it
-//! does not hand over — is not settled, and an honest member's result is.
+//! does not hand over, a frozen weight changed under `trainOnly` — is not settled, and an
+//! honest member's result is.
 
 use crate::common::*;
 use alloy_primitives::{B256, Bytes, I256, U256, keccak256};
@@ -24,6 +25,9 @@ enum Lie {
     Architecture,
     /// Claims a model it does not hand over.
     Withhold,
+    /// Hands over its model with a weight `trainOnly` froze nudged by one ulp (the loss barely
+    /// moves: only the frozen-weight check can tell).
+    Frozen,
 }
 
 /// A member that trains honestly, then lies about the result; it attests honestly.
@@ -32,6 +36,23 @@ struct Liar {
     inner: Arc<dyn Member>,
     lie: Lie,
     other: Vec<u8>,
+    forged: std::sync::Mutex<Vec<u8>>,
+}
+
+impl Liar {
+    fn new(inner: Arc<dyn Member>, lie: Lie, other: Vec<u8>) -> Self {
+        Self { inner, lie, other, forged: Default::default() }
+    }
+}
+
+/// `model` with the first element of initializer `name` one ulp larger.
+fn nudged(model: &[u8], name: &str) -> Vec<u8> {
+    use prost::Message;
+    let mut m = anh_runtime::onnx::ModelProto::decode(model).unwrap();
+    let init = m.graph.as_mut().unwrap().initializer.iter_mut().find(|i| i.name == name).unwrap();
+    let first = f32::from_le_bytes(init.raw_data[..4].try_into().unwrap());
+    init.raw_data[..4].copy_from_slice(&f32::from_bits(first.to_bits() + 1).to_le_bytes());
+    m.encode_to_vec()
 }
 
 impl Member for Liar {
@@ -57,6 +78,13 @@ impl Member for Liar {
                     trained.size = self.other.len() as u64;
                 }
                 Lie::Withhold => trained.model = B256::repeat_byte(0xee),
+                Lie::Frozen => {
+                    let honest = self.inner.artifact(trained.model).await?;
+                    let forged = nudged(&honest, "w0");
+                    trained.model = keccak256(&forged);
+                    trained.size = forged.len() as u64;
+                    *self.forged.lock().unwrap() = forged;
+                }
             }
             Ok(trained.encode())
         })
@@ -79,6 +107,10 @@ impl Member for Liar {
             if model == keccak256(&self.other) {
                 return Ok(Bytes::from(self.other.clone()));
             }
+            let forged = self.forged.lock().unwrap().clone();
+            if model == keccak256(&forged) {
+                return Ok(Bytes::from(forged));
+            }
             self.inner.artifact(model).await
         })
     }
@@ -97,15 +129,21 @@ fn classifier(world: &World) -> (ModelInfo, Vec<HostTensor>) {
     (info, batch)
 }
 
-/// `batch` with its first feature shifted until member `leader` of 3 leads its training job.
-fn leading_batch(info: &ModelInfo, batch: &[HostTensor], leader: usize) -> Vec<HostTensor> {
+/// `batch` with its first feature shifted until member `leader` of 3 leads its training job
+/// (trained with `params`).
+fn leading_batch(
+    info: &ModelInfo,
+    batch: &[HostTensor],
+    params: &TrainParams,
+    leader: usize,
+) -> Vec<HostTensor> {
     let TensorData::F32(x) = batch[0].data() else { unreachable!("float32 features") };
     for shift in 0..64 {
         let mut x = x.clone();
         x[0] += shift as f32 * 0.01;
         let shifted =
             vec![HostTensor::new(vec![16, 2], TensorData::F32(x)).unwrap(), batch[1].clone()];
-        let payload = encode_train_payload(&shifted, &PARAMS).unwrap();
+        let payload = encode_train_payload(&shifted, params).unwrap();
         let job = anh_executor::Job::train(CHAIN_ID, info.hash, payload, Rule::DEFAULT_TRAIN).id();
         if (U256::from_be_bytes(job.0) % U256::from(3)).to::<u64>() as usize == leader {
             return shifted;
@@ -114,8 +152,13 @@ fn leading_batch(info: &ModelInfo, batch: &[HostTensor], leader: usize) -> Vec<H
     panic!("no batch led by member {leader}")
 }
 
-const PARAMS: TrainParams =
-    TrainParams { steps: 5, learning_rate: 100_000_000_000_000_000, loss: 2, optimizer: 3 };
+const PARAMS: TrainParams = TrainParams {
+    steps: 5,
+    learning_rate: 100_000_000_000_000_000,
+    loss: 2,
+    optimizer: 3,
+    trainable: Vec::new(),
+};
 
 fn train(
     oracle: &anh_executor::CommitteeOracle,
@@ -123,11 +166,21 @@ fn train(
     batch: Vec<HostTensor>,
     rule: Rule,
 ) -> Result<Trained, OracleError> {
+    train_with(oracle, info, batch, rule, PARAMS)
+}
+
+fn train_with(
+    oracle: &anh_executor::CommitteeOracle,
+    info: &ModelInfo,
+    batch: Vec<HostTensor>,
+    rule: Rule,
+    params: TrainParams,
+) -> Result<Trained, OracleError> {
     oracle.train(TrainRequest {
         model: info.hash,
         info,
         batch,
-        params: PARAMS,
+        params,
         context: CallContext { chain_id: CHAIN_ID, block_number: 1 },
         rule,
     })
@@ -169,36 +222,38 @@ fn one_member_trains_the_others_check() {
 #[test]
 fn byzantine_trainers_are_not_settled() {
     let other = synth::classifier(2, &[16], 2, 3);
-    for lie in [Lie::Loss, Lie::Architecture, Lie::Withhold] {
+    for lie in [Lie::Loss, Lie::Architecture, Lie::Withhold, Lie::Frozen] {
         let world = World::new(3);
         let (info, batch) = classifier(&world);
+        // The frozen-weight lie needs frozen weights: train the last layer only.
+        let params = match lie {
+            Lie::Frozen => PARAMS.only(vec!["w1".into(), "b1".into()]).unwrap(),
+            _ => PARAMS,
+        };
         for liar in 0..3 {
             // A batch whose job the liar leads: the leader is `job id mod n`.
-            let batch = leading_batch(&info, &batch, liar);
+            let batch = leading_batch(&info, &batch, &params, liar);
             let honest = {
                 let oracle =
                     world.oracle(world.members(), 2, TIMEOUT).with_model_store(world.store.clone());
-                train(&oracle, &info, batch.clone(), Rule::DEFAULT).unwrap()
+                train_with(&oracle, &info, batch.clone(), Rule::DEFAULT, params.clone()).unwrap()
             };
             let mut members = world.members();
-            let lying = Counting::new(Arc::new(Liar {
-                inner: members[liar].clone(),
-                lie,
-                other: other.clone(),
-            }));
+            let lying =
+                Counting::new(Arc::new(Liar::new(members[liar].clone(), lie, other.clone())));
             members[liar] = lying.clone();
             let oracle = world.oracle(members, 2, TIMEOUT).with_model_store(world.store.clone());
-            let got = train(&oracle, &info, batch, Rule::DEFAULT).unwrap();
+            let got = train_with(&oracle, &info, batch, Rule::DEFAULT, params.clone()).unwrap();
             assert_eq!(lying.computes(), 1, "{lie:?}: member {liar} led and lied");
             assert_eq!(got, honest, "{lie:?} at member {liar}");
         }
         let liars: Vec<Arc<dyn Member>> = world
             .members()
             .into_iter()
-            .map(|m| Arc::new(Liar { inner: m, lie, other: other.clone() }) as Arc<dyn Member>)
+            .map(|m| Arc::new(Liar::new(m, lie, other.clone())) as Arc<dyn Member>)
             .collect();
         let oracle = world.oracle(liars, 2, TIMEOUT).with_model_store(world.store.clone());
-        let err = train(&oracle, &info, batch, Rule::DEFAULT).unwrap_err();
+        let err = train_with(&oracle, &info, batch, Rule::DEFAULT, params).unwrap_err();
         assert!(matches!(err, OracleError::NoQuorum { signatures: 0, .. }), "{lie:?}: {err:?}");
     }
 }

@@ -201,6 +201,7 @@ fn range_and_trilu_forms_are_priced_run_and_train() {
         learning_rate: 10u64.pow(16),
         loss: 2,
         optimizer: 3,
+        trainable: Vec::new(),
     };
     let out =
         runtime.train(b.hash, vec![tokens(2, &ids), labels], &params, &|_, _| {}).expect("trains");

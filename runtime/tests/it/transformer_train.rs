@@ -394,7 +394,13 @@ fn gpt_learns_a_sequence_under_adam() {
     let rt = runtime(store);
     let seq = [1i64, 2, 3, 4, 5, 6];
     let batch = vec![classes(&[1, 5], &seq[..5]), classes(&[1, 5], &seq[1..])];
-    let params = TrainParams { steps: 30, learning_rate: 10u64.pow(16), loss: 2, optimizer: 3 };
+    let params = TrainParams {
+        steps: 30,
+        learning_rate: 10u64.pow(16),
+        loss: 2,
+        optimizer: 3,
+        trainable: Vec::new(),
+    };
     let out = rt.train(info.hash, batch, &params, &|_, _| {}).expect("trains");
     assert_eq!(out.losses.len(), 31, "the loss before each step, and after the last");
     assert!(out.losses.windows(2).all(|w| w[1] < w[0]), "{:?}", out.losses);
