@@ -208,6 +208,7 @@ fn step_vs_forward() {
         loss: 2,
         optimizer: 3,
         trainable: Vec::new(),
+        rank: 0,
     };
     let train = |steps| {
         let t = Instant::now();

@@ -328,8 +328,9 @@ pub fn encode_tensors(tensors: &[HostTensor]) -> Result<Bytes, String> {
 
 /// The payload of a training job: `abi.encode(Tensor[] batch, TrainParams params)`, the batch
 /// in the element types the model and loss take; for `trainOnly`,
-/// `abi.encode(Tensor[] batch, TrainParams params, string[] trainable)` (so the job id commits
-/// to which weights train).
+/// `abi.encode(Tensor[] batch, TrainParams params, string[] trainable)`, for `trainAdapters`
+/// `abi.encode(Tensor[] batch, TrainParams params, string[] targets, uint32 rank)` (so the job
+/// id commits to which weights train, and how).
 pub fn encode_train_payload(batch: &[HostTensor], params: &TrainParams) -> Result<Bytes, String> {
     let encoded = batch
         .iter()
@@ -337,31 +338,61 @@ pub fn encode_train_payload(batch: &[HostTensor], params: &TrainParams) -> Resul
         .collect::<Result<Vec<abi::Tensor>, _>>()?;
     Ok(if params.trainable.is_empty() {
         (encoded, params.to_abi()).abi_encode_params()
-    } else {
+    } else if params.rank == 0 {
         (encoded, params.to_abi(), params.trainable.clone()).abi_encode_params()
+    } else {
+        (encoded, params.to_abi(), params.trainable.clone(), u32::from(params.rank))
+            .abi_encode_params()
     }
     .into())
 }
 
 /// Decodes what [`encode_train_payload`] wrote. ABI encodings of these types are canonical, so
-/// a payload is the two-part form (`train`) exactly when it re-encodes to itself as one.
+/// a payload is of a form (`train`, `trainOnly`, `trainAdapters`) exactly when it decodes as
+/// that form and re-encodes to itself.
 pub fn decode_train_payload(bytes: &[u8]) -> Result<(Vec<HostTensor>, TrainParams), String> {
     type Plain = (Vec<abi::Tensor>, abi::TrainParams);
     type Only = (Vec<abi::Tensor>, abi::TrainParams, Vec<String>);
-    let (tensors, params, trainable) = match Plain::abi_decode_params(bytes) {
-        Ok(plain) if plain.abi_encode_params() == bytes => (plain.0, plain.1, None),
-        _ => {
-            let (t, p, names) = Only::abi_decode_params(bytes).map_err(|e| e.to_string())?;
-            (t, p, Some(names))
-        }
+    type Adapters = (Vec<abi::Tensor>, abi::TrainParams, Vec<String>, u32);
+    let canonical = |encoded: Vec<u8>| encoded == bytes;
+    let (tensors, params, names, rank) = if let Ok(p) =
+        Plain::abi_decode_params(bytes).filter_canonical(|p| canonical(p.abi_encode_params()))
+    {
+        (p.0, p.1, None, 0)
+    } else if let Ok(p) =
+        Only::abi_decode_params(bytes).filter_canonical(|p| canonical(p.abi_encode_params()))
+    {
+        (p.0, p.1, Some(p.2), 0)
+    } else {
+        let p = Adapters::abi_decode_params(bytes)
+            .filter_canonical(|p| canonical(p.abi_encode_params()))
+            .map_err(|e| format!("not a training payload: {e}"))?;
+        let rank = u8::try_from(p.3).map_err(|_| format!("rank is {}: expected 1 to 64", p.3))?;
+        (p.0, p.1, Some(p.2), rank)
     };
     let batch = decode_tensors(&tensors.abi_encode())?;
     let params = TrainParams::from_abi(&params)?;
-    let params = match trainable {
-        Some(names) => params.only(names)?,
-        None => params,
+    let params = match (names, rank) {
+        (Some(names), 0) => params.only(names)?,
+        (Some(names), rank) => params.adapters(names, rank)?,
+        (None, _) => params,
     };
     Ok((batch, params))
+}
+
+/// A decoding kept only when its value re-encodes to the input (the one canonical form).
+trait FilterCanonical<T> {
+    fn filter_canonical(self, keep: impl FnOnce(&T) -> bool) -> Result<T, String>;
+}
+
+impl<T, E: std::fmt::Display> FilterCanonical<T> for Result<T, E> {
+    fn filter_canonical(self, keep: impl FnOnce(&T) -> bool) -> Result<T, String> {
+        match self {
+            Ok(v) if keep(&v) => Ok(v),
+            Ok(_) => Err("not the canonical encoding".into()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
 }
 
 /// Decodes what [`encode_tensors`] wrote.

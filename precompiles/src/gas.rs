@@ -182,6 +182,14 @@ impl GasSchedule {
             .checked_add(self.register(new_record_words))
     }
 
+    /// Gas of merging rank-`rank` adapters into the weights of a model of `size` bytes: `k·r·n`
+    /// multiply-accumulates per adapted `[k, n]` weight, at most `rank × size / 4` (every
+    /// weight adapted, 4 bytes a parameter), priced as inference work; `None` on overflow.
+    pub fn adapter_merge(&self, size: u64, rank: u8) -> Option<u64> {
+        let macs = u128::from(size / 4).checked_mul(u128::from(rank))?;
+        u64::try_from(macs.checked_mul(u128::from(self.gas_per_mmac))?.div_ceil(1_000_000)).ok()
+    }
+
     /// Gas of the model a `train` call writes, from its parent's `size` and the `optimizer`
     /// (1 SGD, 2 momentum, 3 Adam): a cold load of the parent's size once more per optimiser
     /// state the new file may carry (momentum's velocity, Adam's two moments), an upper bound
@@ -256,6 +264,10 @@ mod tests {
             s.words(),
             [3_000, 2_100, 100, 1, 7_200, 25_000, 20_000, 700, 2_000, 30_000, 200, 16]
         );
+        // Adapters' merge: rank 8 on a 400 MB model, 800 M MACs at 7 200 gas per 10^6.
+        assert_eq!(s.adapter_merge(400_000_000, 8), Some(5_760_000));
+        let dear = GasSchedule { gas_per_mmac: u64::MAX, ..s };
+        assert_eq!(dear.adapter_merge(u64::MAX, 64), None, "out of gas, not a wrapped price");
         // A cold model of 814 369 bytes (795.3 KiB, so 796): 30 000 + 796 × 200.
         assert_eq!(s.cold_model(814_369), 189_200);
         assert_eq!(s.cold_model(0), 30_000);

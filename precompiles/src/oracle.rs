@@ -44,6 +44,9 @@ pub const MAX_TRAINABLE: usize = 64;
 /// Longest initializer name `trainOnly` takes, in bytes.
 pub const MAX_TRAINABLE_NAME: usize = 256;
 
+/// Largest rank of a `trainAdapters` adapter.
+pub const MAX_ADAPTER_RANK: u32 = 64;
+
 /// How to train: the Solidity `TrainParams`, checked, and which weights train.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TrainParams {
@@ -56,8 +59,12 @@ pub struct TrainParams {
     /// 1 SGD, 2 momentum 0.9, 3 Adam (0.9, 0.999).
     pub optimizer: u8,
     /// The initializers that train (`trainOnly`), every other one frozen; empty: every float
-    /// initializer on a path to the loss (`train`).
+    /// initializer on a path to the loss (`train`). With a `rank`, the weights that get
+    /// adapters (`trainAdapters`).
     pub trainable: Vec<String>,
+    /// 0, or the rank of the LoRA adapters `trainAdapters` trains on each weight of
+    /// `trainable` (merged into those weights afterwards; every other weight frozen).
+    pub rank: u8,
 }
 
 impl TrainParams {
@@ -87,6 +94,7 @@ impl TrainParams {
             loss: params.loss,
             optimizer: params.optimizer,
             trainable: Vec::new(),
+            rank: 0,
         })
     }
 
@@ -118,6 +126,16 @@ impl TrainParams {
             }
         }
         Ok(Self { trainable: names, ..self })
+    }
+
+    /// These parameters training rank-`rank` adapters on the weights `targets`
+    /// (`trainAdapters`), or why not: the names as [`TrainParams::only`] takes them, the rank
+    /// 1 to [`MAX_ADAPTER_RANK`].
+    pub fn adapters(self, targets: Vec<String>, rank: u8) -> Result<Self, String> {
+        if rank == 0 || u32::from(rank) > MAX_ADAPTER_RANK {
+            return Err(format!("rank is {rank}: expected 1 to {MAX_ADAPTER_RANK}"));
+        }
+        Ok(Self { rank, ..self.only(targets)? })
     }
 
     /// The Solidity struct.

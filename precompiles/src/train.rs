@@ -8,6 +8,10 @@
 //!   named train ([`TrainParams::only`] checks the list: `MalformedCall`); the others are frozen,
 //!   which the committee checks (the new model holds them byte for byte). Priced as `train`:
 //!   the frozen weights' gradients are not computed, so the price is an upper bound.
+//! - `trainAdapters(bytes32, Tensor[], TrainParams, string[] targets, uint8 rank)`: rank-`rank`
+//!   LoRA adapters on the weights named, merged into them after the steps (every other weight
+//!   frozen, checked alike). Priced as `train` on twice the model's MACs (an adapter costs at
+//!   most its product's own work) plus [`crate::gas::GasSchedule::adapter_merge`].
 //!
 //! The batch is the model's inputs in order, then the labels — class indices `[batch]`
 //! (converted to int64) for the cross-entropy losses, targets shaped like the model's first
@@ -63,20 +67,26 @@ pub(crate) fn run<CTX: ContextTr>(
     meter: &mut Meter,
 ) -> Result<Vec<u8>, Stop> {
     let gas = dnn.gas();
-    let (model, batch, params, rule, trainable) = match ITrain::ITrainCalls::abi_decode(input) {
+    let (model, batch, params, rule, names) = match ITrain::ITrainCalls::abi_decode(input) {
         Ok(ITrain::ITrainCalls::train(c)) => (c.model, c.batch, c.params, Rule::DEFAULT, None),
         Ok(ITrain::ITrainCalls::trainWith(c)) => {
             (c.model, c.batch, c.params, Rule::from_abi(&c.rule), None)
         }
         Ok(ITrain::ITrainCalls::trainOnly(c)) => {
-            (c.model, c.batch, c.params, Rule::DEFAULT, Some(c.trainable))
+            (c.model, c.batch, c.params, Rule::DEFAULT, Some((c.trainable, None)))
+        }
+        Ok(ITrain::ITrainCalls::trainAdapters(c)) => {
+            (c.model, c.batch, c.params, Rule::DEFAULT, Some((c.targets, Some(c.rank))))
         }
         Err(e) => return Err(crate::provider::call_error::<ITrain::ITrainCalls>(input, &e).into()),
     };
     let mut params = TrainParams::from_abi(&params).map_err(DnnError::MalformedCall)?;
-    if let Some(names) = trainable {
-        params = params.only(names).map_err(DnnError::MalformedCall)?;
+    params = match names {
+        Some((names, None)) => params.only(names),
+        Some((names, Some(rank))) => params.adapters(names, rank),
+        None => Ok(params),
     }
+    .map_err(DnnError::MalformedCall)?;
     rule.validate_for(JobKind::Train).map_err(DnnError::MalformedCall)?;
     crate::provider::refuse_static_and_delegate(call, "train")?;
 
@@ -107,9 +117,13 @@ pub(crate) fn run<CTX: ContextTr>(
     let batch_bytes: u64 = batch.iter().map(|t| t.data.len() as u64).sum();
     let new_record = registry::record_words(registry::LINEAGE_LEN);
     let macs = info.cost.macs_at(&sizes);
-    meter.charge_total(
-        macs.and_then(|macs| gas.train(registry_gas, batch_bytes, macs, params.steps, new_record)),
-    )?;
+    // Adapters at most double a step's work (`anh_runtime::train::adapt`), and merging them
+    // into their weights is paid apart.
+    let macs = if params.rank > 0 { macs.and_then(|m| m.checked_mul(2)) } else { macs };
+    let merge = if params.rank > 0 { gas.adapter_merge(info.size, params.rank) } else { Some(0) };
+    meter.charge_total(macs.and_then(|macs| {
+        gas.train(registry_gas, batch_bytes, macs, params.steps, new_record)?.checked_add(merge?)
+    }))?;
     // The parent is loaded (cold unless warm); the new model is written, and loaded by its first
     // run: it pays a cold load of its size now, and joins the warm set once trained.
     registry::load(ctx, meter, gas, model, info.size)?;

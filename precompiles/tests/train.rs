@@ -177,6 +177,47 @@ fn only(model: B256, names: &[&str]) -> Vec<u8> {
     ITrain::trainOnlyCall { model, batch: batch(), params: params(2), trainable }.abi_encode()
 }
 
+/// A `trainAdapters` call of `model` on [`batch`] with rank-`rank` adapters on `names`.
+fn adapters(model: B256, names: &[&str], rank: u8) -> Vec<u8> {
+    let targets = names.iter().map(|n| n.to_string()).collect();
+    ITrain::trainAdaptersCall { model, batch: batch(), params: params(2), targets, rank }
+        .abi_encode()
+}
+
+/// `trainAdapters` reaches the trainer with its targets and rank, in a job of its own (not
+/// `trainOnly`'s on the same names); it pays more than `trainOnly`, the merge on top; its
+/// payload decodes back to the same rank.
+#[test]
+fn train_adapters_carries_its_rank_and_pays_more() {
+    let parent = B256::repeat_byte(7);
+    let (mut evm, _) = evm(parent);
+    let adapted = evm(train::ADDRESS, adapters(parent, &["w"], 4), 10_000_000);
+    assert!(adapted.is_success(), "{adapted:?}");
+    let (mut fresh, _) = self::evm(parent);
+    let only = fresh(train::ADDRESS, only(parent, &["w"]), 10_000_000);
+    let (a, o) = (
+        ITrain::trainAdaptersCall::abi_decode_returns(adapted.output().unwrap()).unwrap(),
+        ITrain::trainOnlyCall::abi_decode_returns(only.output().unwrap()).unwrap(),
+    );
+    assert_ne!(a.newModel, o.newModel, "another job");
+    // The merge is paid on top of the doubled work (which alone costs more than the bytes
+    // of the longer calldata).
+    let merge = anh_precompiles::GasSchedule::MEASURED.adapter_merge(10, 4).unwrap();
+    assert!(merge > 0);
+    assert!(adapted.tx_gas_used() > only.tx_gas_used() + merge, "{adapted:?} vs {only:?}");
+
+    let host = vec![
+        HostTensor::new(vec![1, 2], TensorData::F32(vec![0.5, 1.0])).unwrap(),
+        HostTensor::new(vec![1], TensorData::I64(vec![2])).unwrap(),
+    ];
+    let p = anh_precompiles::TrainParams::from_abi(&params(2))
+        .unwrap()
+        .adapters(vec!["w".into()], 4)
+        .unwrap();
+    let payload = encode_train_payload(&host, &p).unwrap();
+    assert_eq!(decode_train_payload(&payload).unwrap(), (host, p));
+}
+
 /// `trainOnly` reaches the trainer with the names, in a job whose payload (and so its id)
 /// commits to them: the same batch trained in full or with other names is another job;
 /// the payload decodes back to the same names, and a plain `train` payload to none.
@@ -276,6 +317,9 @@ fn bad_calls_are_refused() {
             "\"anh.opt.m.w\" is optimiser state (anh.opt.*), not a weight",
         ),
         (only(parent, &[""]), "trainable[0] is 0 bytes long: expected 1 to 256"),
+        (adapters(parent, &["w"], 0), "MalformedCall: rank is 0: expected 1 to 64"),
+        (adapters(parent, &["w"], 65), "rank is 65: expected 1 to 64"),
+        (adapters(parent, &[], 4), "trainable names 0 initializers"),
         (
             ITrain::trainCall {
                 model: parent,
@@ -425,6 +469,7 @@ fn bad_calls_are_refused() {
             loss: 2,
             optimizer: 3,
             trainable: Vec::new(),
+            rank: 0,
         };
         keccak256(encode_train_payload(&host, &params).unwrap())
     };

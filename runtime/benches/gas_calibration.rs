@@ -596,6 +596,7 @@ fn training_coverage(
         loss,
         optimizer,
         trainable: Vec::new(),
+        rank: 0,
     };
     let e17 = 10u64.pow(17);
     // The examples' `TRAIN_PARAMS` and batches; the train_step bench's model and batch.

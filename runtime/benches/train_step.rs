@@ -116,6 +116,7 @@ fn main() {
             loss: 2,
             optimizer: optimizer.code(),
             trainable: Vec::new(),
+            rank: 0,
         };
         runtime.train(model, batch.clone(), &params(1), &|_, _| {}).unwrap();
         let start = Instant::now();

@@ -12,6 +12,11 @@
 //! ([`RuntimeError::Training`]); the new model file is the parent's with the new weights and
 //! the optimiser state ([`crate::train::write_weights`]).
 //!
+//! **Adapters** (`TrainParams::rank` > 0): the steps run on [`crate::train::adapt::adapt`]'s
+//! rewrite of the model with only the adapters trainable (its step graph cached under the
+//! rewrite's hash), and [`crate::train::adapt::merge`] writes the adapted weights into the
+//! parent; the run's MAC budget (deadline) is doubled, as the call's price is.
+//!
 //! **Losses** ([`ModelRuntime::loss`]) run [`crate::train::build_loss_graph`] of the model.
 //!
 //! The checks read model files from the model store, which analysed them when they were put
@@ -23,8 +28,9 @@ use crate::{
     onnx::{GraphProto, ModelProto, TensorProto},
     runtime::{from_ort, to_ort},
     train::{
-        Loss, Optimizer, StepGraph, StepGraphCache, TrainSpec, build_loss_graph, read_state,
-        read_weights, tensor_floats, write_weights,
+        Loss, Optimizer, StepGraph, StepGraphCache, TrainSpec,
+        adapt::{adapt, merge},
+        build_loss_graph, read_state, read_weights, tensor_floats, write_weights,
     },
 };
 use alloy_primitives::{B256, keccak256};
@@ -110,7 +116,9 @@ fn spec_of(params: &TrainParams) -> Result<TrainSpec> {
         .ok_or_else(|| RuntimeError::Training(format!("unknown loss {}", params.loss)))?;
     let optimizer = Optimizer::from_code(params.optimizer)
         .ok_or_else(|| RuntimeError::Training(format!("unknown optimizer {}", params.optimizer)))?;
-    let trainable = (!params.trainable.is_empty()).then(|| params.trainable.clone());
+    // Adapter targets are not trained themselves: `train` replaces this with the adapters.
+    let trainable =
+        (!params.trainable.is_empty() && params.rank == 0).then(|| params.trainable.clone());
     Ok(TrainSpec { loss, optimizer, trainable })
 }
 
@@ -212,21 +220,34 @@ pub(crate) fn train(
     params: &TrainParams,
     progress: &dyn Fn(u32, f64),
 ) -> Result<TrainOutput> {
-    let spec = spec_of(params)?;
-    let bytes = runtime.source().model_bytes(&model)?;
-    let graph: Arc<StepGraph> =
-        runtime.training().graphs.get_or_build(model, &spec, || Ok(bytes.as_slice()))?;
+    let mut spec = spec_of(params)?;
+    let parent = runtime.source().model_bytes(&model)?;
+    // With adapters, the steps run on the adapted model (its adapters the only weights), and
+    // the adapters are merged into the parent at the end.
+    let adapted = if params.rank > 0 {
+        let adapted = adapt(&parent, &params.trainable, u32::from(params.rank))?;
+        spec.trainable = Some(adapted.trainable());
+        Some(adapted)
+    } else {
+        None
+    };
+    let (bytes, key) = match &adapted {
+        Some(a) => (a.model.as_slice(), keccak256(&a.model)),
+        None => (parent.as_slice(), model),
+    };
+    let graph: Arc<StepGraph> = runtime.training().graphs.get_or_build(key, &spec, || Ok(bytes))?;
     graph.check_batch(&batch)?;
-    // A step is priced as three forward passes on the batch.
-    let step_macs = batch_macs(runtime, model, &batch).and_then(|m| m.checked_mul(3));
+    // A step is priced as three forward passes on the batch (adapters at most double them).
+    let work = if adapted.is_some() { 6 } else { 3 };
+    let step_macs = batch_macs(runtime, model, &batch).and_then(|m| m.checked_mul(work));
     let session = graph_session(runtime, model, &graph.model)?;
     let elem = graph.elem;
-    let mut weights = read_weights(&bytes, &spec)?
+    let mut weights = read_weights(bytes, &spec)?
         .into_iter()
         .zip(&graph.weights)
         .map(|((_, values), spec)| tensor(spec, elem, values))
         .collect::<Result<Vec<_>>>()?;
-    let mut state = read_state(&bytes, &spec)?
+    let mut state = read_state(bytes, &spec)?
         .into_iter()
         .zip(&graph.state)
         .map(|((_, values), spec)| tensor(spec, elem, values))
@@ -284,8 +305,12 @@ pub(crate) fn train(
             })
             .collect::<Result<Vec<_>>>()
     };
-    let new_model =
-        write_weights(&bytes, &named(&weights, &graph.weights)?, &named(&state, &graph.state)?)?;
+    let new_model = match &adapted {
+        Some(a) => merge(&parent, a, &named(&weights, &graph.weights)?)?,
+        None => {
+            write_weights(bytes, &named(&weights, &graph.weights)?, &named(&state, &graph.state)?)?
+        }
+    };
     let loss = losses.last().copied().unwrap_or(f64::NAN);
     Ok(TrainOutput { model: new_model, loss, losses })
 }

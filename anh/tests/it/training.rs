@@ -321,10 +321,11 @@ async fn call_training_writes_no_file() {
     assert!(store.model_path(&trained).is_file());
 }
 
-/// `trainOnly` through a node and its committee: the last layer of an MLP trains and the loss
-/// falls, the new model file holds every other weight byte for byte, a bad list reverts
-/// `MalformedCall` and a name that is not a weight `TrainingFailed`, each naming it, with
-/// nothing trained or registered; a follower replays it without training.
+/// `trainOnly` and `trainAdapters` through a node and its committee: the last layer of an MLP
+/// trains, then rank-4 LoRA adapters on its hidden layer; each time the new model file holds
+/// every other weight byte for byte; a bad list reverts `MalformedCall` and a name that is not
+/// a weight `TrainingFailed`, each naming it, with nothing trained or registered; a follower
+/// replays it all without training.
 #[tokio::test(flavor = "multi_thread")]
 async fn train_only_the_last_layer() {
     use anh_runtime::onnx::ModelProto;
@@ -332,7 +333,7 @@ async fn train_only_the_last_layer() {
     let node = node().await;
     let url = node.http_endpoint();
     let provider = provider(&node, KEY0);
-    let bytes = synth::classifier(2, &[8], 2, 5);
+    let bytes = synth::classifier(2, &[16, 16], 2, 5);
     let root = keccak256(&bytes);
     rpc(&url, "anh_putModel", json!([Bytes::from(bytes.clone())])).await;
     let register = IModelRegistry::registerCall { model: root, name: "mlp".into() }.abi_encode();
@@ -360,22 +361,45 @@ async fn train_only_the_last_layer() {
     }
     assert_eq!(steps(&stats(&url).await), before, "nothing trained");
 
-    let receipt = send(&provider, train::ADDRESS, only(&["w1", "b1"])).await;
-    assert!(receipt.status(), "{receipt:?}");
-    let log = receipt.inner.logs().iter().find(|l| l.address() == train::ADDRESS).unwrap();
-    let event = ITrain::ModelTrained::decode_log_data(log.data()).unwrap();
-    assert!(event.loss < I256::try_from(6 * 10i128.pow(17)).unwrap(), "{}", event.loss);
-    let file = reqwest::get(format!("{url}/models/{}", event.model)).await.unwrap();
-    let trained = file.bytes().await.unwrap();
     let weights = |b: &[u8]| -> Vec<(String, Vec<u8>)> {
         let graph = ModelProto::decode(b).unwrap().graph.unwrap();
-        graph.initializer.into_iter().map(|t| (t.name, t.raw_data)).collect()
+        // Weights only: optimiser state (`anh.opt.*`) comes and goes with the optimiser.
+        let weights = graph.initializer.into_iter().filter(|t| !t.name.starts_with("anh.opt."));
+        weights.map(|t| (t.name, t.raw_data)).collect()
     };
-    let after = weights(&trained);
-    for (name, raw) in weights(&bytes) {
-        let new = &after.iter().find(|(n, _)| *n == name).expect("every weight kept").1;
-        assert_eq!(raw == *new, !["w1", "b1"].contains(&name.as_str()), "{name}");
-    }
+    // The model each transaction trained, checked against its parent's weights.
+    let trained = |receipt: alloy::rpc::types::TransactionReceipt,
+                   parent: Vec<u8>,
+                   changed: &'static [&'static str]| {
+        let url = url.clone();
+        async move {
+            assert!(receipt.status(), "{receipt:?}");
+            let log = receipt.inner.logs().iter().find(|l| l.address() == train::ADDRESS).unwrap();
+            let event = ITrain::ModelTrained::decode_log_data(log.data()).unwrap();
+            let file = reqwest::get(format!("{url}/models/{}", event.model)).await.unwrap();
+            let file = file.bytes().await.unwrap().to_vec();
+            let after = weights(&file);
+            for (name, raw) in weights(&parent) {
+                let new = &after.iter().find(|(n, _)| *n == name).expect("every weight kept").1;
+                assert_eq!(raw == *new, !changed.contains(&name.as_str()), "{name}");
+            }
+            (event, file)
+        }
+    };
+    let receipt = send(&provider, train::ADDRESS, only(&["w2", "b2"])).await;
+    let (event, file) = trained(receipt, bytes.clone(), &["w2", "b2"]).await;
+    assert!(event.loss < I256::try_from(6 * 10i128.pow(17)).unwrap(), "{}", event.loss);
+
+    let lora = ITrain::trainAdaptersCall {
+        model: event.model,
+        batch: vec![features(&x), labels(&y)],
+        params: params(15),
+        targets: vec!["w1".into()],
+        rank: 4,
+    };
+    let receipt = send(&provider, train::ADDRESS, lora.abi_encode()).await;
+    let (adapted, _) = trained(receipt, file, &["w1"]).await;
+    assert!(adapted.loss < event.loss, "{} then {}", event.loss, adapted.loss);
 
     let follower = node_with(follower_config(&url).await).await;
     let furl = follower.http_endpoint();

@@ -181,6 +181,20 @@ interface ITrain {
     function trainOnly(bytes32 model, Tensor[] calldata batch, TrainParams calldata params, string[] calldata trainable)
         external
         returns (bytes32 newModel, int256 loss);
+
+    /// @notice Like `train`, training rank-`rank` LoRA adapters (1 to 64) on the weights named
+    ///         in `targets` (1 to 64 names; each the weight operand of MatMuls, or of Gemms with
+    ///         transA 0 and alpha 1): `x·W` becomes `x·W + (x·A)·B`, `B` starting at zero, and
+    ///         after the steps `W + A·B` is written into the new model, whose architecture is
+    ///         the parent's; every other weight is frozen. Priced as `train` on twice the
+    ///         model's work, plus the merge.
+    function trainAdapters(
+        bytes32 model,
+        Tensor[] calldata batch,
+        TrainParams calldata params,
+        string[] calldata targets,
+        uint8 rank
+    ) external returns (bytes32 newModel, int256 loss);
 }
 
 /// @notice 0x…0D03: what the registry recorded.

@@ -158,6 +158,7 @@ const PARAMS: TrainParams = TrainParams {
     loss: 2,
     optimizer: 3,
     trainable: Vec::new(),
+    rank: 0,
 };
 
 fn train(

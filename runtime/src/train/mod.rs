@@ -72,6 +72,7 @@
 //! Building a step graph walks the whole model: [`StepGraphCache`] keeps them per (model
 //! hash, spec), bounded, for callers that train the same model repeatedly.
 
+pub mod adapt;
 mod grad;
 mod graph;
 mod infer;

@@ -40,7 +40,14 @@ fn batch(x: &[f32], y: &[i64]) -> Vec<HostTensor> {
 }
 
 fn params(steps: u32, lr: f64, loss: u8, optimizer: u8) -> TrainParams {
-    TrainParams { steps, learning_rate: (lr * 1e18) as u64, loss, optimizer, trainable: Vec::new() }
+    TrainParams {
+        steps,
+        learning_rate: (lr * 1e18) as u64,
+        loss,
+        optimizer,
+        trainable: Vec::new(),
+        rank: 0,
+    }
 }
 
 /// The share of samples whose arg-max logit is the label.
@@ -240,6 +247,62 @@ fn trains_only_the_named_weights() {
         (vec!["w0".to_string(), "x".to_string()], "\"x\" is not a float32/float64 initializer"),
     ] {
         let p = TrainParams { trainable: names, ..params(2, 0.05, 2, 3) };
+        let e = runtime.train(parent, batch(&x, &y), &p, &|_, _| {}).unwrap_err();
+        assert!(e.to_string().contains(message), "{e}");
+    }
+}
+
+/// LoRA: `trainAdapters`' path. The adapted model computes exactly what its parent does (its
+/// `B` is zero); training rank-4 adapters on `w1` lowers the loss; the new file is the parent
+/// with only `w1` changed (to `w1 + A·B`), and its own loss is the one training reported;
+/// targets and ranks the adapters cannot take are refused by name.
+#[test]
+fn trains_low_rank_adapters() {
+    use anh_runtime::train::adapt::{adapt, merge};
+    let store = Arc::new(ModelStore::temporary().unwrap());
+    let parent_bytes = synth::classifier(2, &[32, 32], 2, 7);
+    let parent = store.put(&parent_bytes).unwrap().hash;
+    let runtime = runtime(store.clone());
+    let (x, y) = blobs(64);
+
+    let adapted = adapt(&parent_bytes, &["w1".to_string()], 4).unwrap();
+    assert_eq!(adapted.trainable(), ["anh.lora.A.w1", "anh.lora.B.w1"]);
+    let input = batch(&x, &y)[..1].to_vec();
+    let run = |bytes: &[u8]| crate::train::Runner::new(bytes).run(&input);
+    assert_eq!(run(&adapted.model), run(&parent_bytes), "B = 0: the parent's outputs exactly");
+    // Merging untrained adapters (B = 0) gives the parent back, bit for bit.
+    let untrained: Vec<(String, Vec<f32>)> = anh_runtime::train::read_weights(
+        &adapted.model,
+        &anh_runtime::train::TrainSpec {
+            loss: anh_runtime::train::Loss::CrossEntropy,
+            optimizer: anh_runtime::train::Optimizer::Sgd,
+            trainable: Some(adapted.trainable()),
+        },
+    )
+    .unwrap();
+    let same = merge(&parent_bytes, &adapted, &untrained).unwrap();
+    assert_eq!(run(&same), run(&parent_bytes));
+
+    let lora = TrainParams { trainable: vec!["w1".into()], rank: 4, ..params(30, 0.05, 2, 3) };
+    let out = runtime.train(parent, batch(&x, &y), &lora, &|_, _| {}).unwrap();
+    assert!(out.loss < out.losses[0] * 0.8, "{:?}", out.losses);
+    same_architecture(&parent_bytes, &out.model).unwrap();
+    frozen_unchanged(&parent_bytes, &out.model, &["w1".to_string()]).unwrap();
+    assert!(frozen_unchanged(&parent_bytes, &out.model, &[]).is_err(), "w1 changed");
+    let trained = store.put_with_parent(&out.model, Some(parent)).unwrap().hash;
+    let merged_loss = runtime.loss(trained, batch(&x, &y), 2).unwrap();
+    assert!((merged_loss - out.loss).abs() < 1e-5, "{merged_loss} vs {}", out.loss);
+
+    for (targets, rank, message) in [
+        (vec!["b1"], 2, "adapter target \"b1\" is not a 2-D float32/float64 initializer"),
+        (vec!["w1"], 20, "adapter target \"w1\" [32, 32] is too small for rank 20"),
+        (vec!["nope"], 2, "\"nope\" is not a float32/float64 initializer of the model"),
+    ] {
+        let p = TrainParams {
+            trainable: targets.iter().map(|t| t.to_string()).collect(),
+            rank,
+            ..params(2, 0.05, 2, 3)
+        };
         let e = runtime.train(parent, batch(&x, &y), &p, &|_, _| {}).unwrap_err();
         assert!(e.to_string().contains(message), "{e}");
     }

@@ -202,6 +202,7 @@ fn range_and_trilu_forms_are_priced_run_and_train() {
         loss: 2,
         optimizer: 3,
         trainable: Vec::new(),
+        rank: 0,
     };
     let out =
         runtime.train(b.hash, vec![tokens(2, &ids), labels], &params, &|_, _| {}).expect("trains");

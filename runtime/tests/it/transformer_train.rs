@@ -400,6 +400,7 @@ fn gpt_learns_a_sequence_under_adam() {
         loss: 2,
         optimizer: 3,
         trainable: Vec::new(),
+        rank: 0,
     };
     let out = rt.train(info.hash, batch, &params, &|_, _| {}).expect("trains");
     assert_eq!(out.losses.len(), 31, "the loss before each step, and after the last");
@@ -447,4 +448,102 @@ fn transformer_refusals() {
     let e = build_step_graph(&m.bytes(), &sgd(Loss::CrossEntropy)).unwrap_err();
     assert!(matches!(e, RuntimeError::LossTarget(_)), "{e}");
     assert!(e.to_string().contains("[batch, classes] or [batch, positions…, classes]"), "{e}");
+}
+
+/// LoRA adapters differentiate like any weight: on the fused QKV and MLP weights of a GPT
+/// (MatMul) and on a Gemm with `transB` 1, every weight of the adapted model (the adapters
+/// included) checks against finite differences, after one step moved `B` off zero; merging
+/// the adapters gives a model whose outputs match the adapted one's.
+#[test]
+fn gradient_through_adapters() {
+    use anh_runtime::train::adapt::{adapt, merge};
+    // A Gemm reading its weight transposed, and a MatMul, adapted together.
+    let mut rng = Rng(30);
+    let mut m = Model::new(F32);
+    m.input("x", &[BATCH, 6])
+        .weight("wt", &[8, 6], rng.signed(48))
+        .weight("bias", &[8], rng.signed(8))
+        .weight("w2", &[8, 8], rng.signed(64))
+        .node(node("Gemm", &["x", "wt", "bias"], &["h"], vec![a_int("transB", 1)]))
+        .node(node("Tanh", &["h"], &["t"], vec![]))
+        .node(node("MatMul", &["t", "w2"], &["y"], vec![]))
+        .output("y", &[BATCH, 8]);
+    let targets = vec!["wt".to_string(), "w2".to_string()];
+    let adapted = adapt(&m.bytes(), &targets, 2).unwrap();
+    // B away from zero (one SGD step on random targets), so that every gradient is alive.
+    let batch = vec![input(F32, &mut rng, &[4, 6]), targets_for(&mut rng, &[4, 8])];
+    let stepped = step_adapters(&adapted.model, &adapted.trainable(), batch.clone());
+    grad_check_model(
+        "Gemm transB + MatMul adapters",
+        &stepped,
+        F32,
+        &float_weights(&stepped),
+        Loss::Mse,
+        batch.clone(),
+        Some(1e-3),
+    );
+    let trained: Vec<(String, Vec<f32>)> = float_weights(&stepped)
+        .into_iter()
+        .filter(|(n, _, _)| n.starts_with("anh.lora."))
+        .map(|(n, _, v)| (n, v.iter().map(|&x| x as f32).collect()))
+        .collect();
+    let merged = merge(&m.bytes(), &adapted, &trained).unwrap();
+    let (a, b) = (Runner::new(&stepped).run(&batch[..1]), Runner::new(&merged).run(&batch[..1]));
+    for (x, y) in a[0].iter().zip(&b[0]) {
+        assert!((x - y).abs() < 1e-5, "merged {y} vs adapted {x}");
+    }
+
+    let gpt = tiny_gpt(1);
+    let adapted = adapt(&gpt, &["l0_w_qkv".to_string(), "l0_w_fc".to_string()], 2).unwrap();
+    let tokens = classes(&[1, 5], &[1, 4, 4, 0, 6]);
+    let next = classes(&[1, 5], &[4, 4, 0, 6, 2]);
+    let batch = vec![tokens, next];
+    let stepped = step_adapters_ce(&adapted.model, &adapted.trainable(), batch.clone());
+    grad_check_model(
+        "GPT with adapters",
+        &stepped,
+        F32,
+        &float_weights(&stepped),
+        Loss::CrossEntropy,
+        batch,
+        Some(1e-3),
+    );
+}
+
+fn targets_for(rng: &mut Rng, shape: &[u64]) -> HostTensor {
+    targets(F32, rng, shape)
+}
+
+/// `model` after one SGD step (learning rate 0.5) of its `trainable` weights on `batch`.
+fn step_adapters(model: &[u8], trainable: &[String], batch: Vec<HostTensor>) -> Vec<u8> {
+    step_with(model, trainable, batch, Loss::Mse)
+}
+
+fn step_adapters_ce(model: &[u8], trainable: &[String], batch: Vec<HostTensor>) -> Vec<u8> {
+    step_with(model, trainable, batch, Loss::CrossEntropy)
+}
+
+fn step_with(model: &[u8], trainable: &[String], batch: Vec<HostTensor>, loss: Loss) -> Vec<u8> {
+    let spec = TrainSpec { loss, optimizer: Optimizer::Sgd, trainable: Some(trainable.to_vec()) };
+    let g = build_step_graph(model, &spec).unwrap();
+    let weights = anh_runtime::train::read_weights(model, &spec).unwrap();
+    let mut feed: Vec<HostTensor> = g
+        .weights
+        .iter()
+        .zip(&weights)
+        .map(|(s, (_, v))| {
+            let shape: Vec<u64> = s.shape.iter().map(|d| d.to_string().parse().unwrap()).collect();
+            HostTensor::new(shape, TensorData::F32(v.clone())).unwrap()
+        })
+        .collect();
+    feed.extend(batch);
+    feed.push(host(F32, &[], &[0.5]));
+    let out = Runner::new(&g.model).run(&feed);
+    let new: Vec<(String, Vec<f32>)> = g
+        .weights
+        .iter()
+        .zip(&out)
+        .map(|(s, v)| (s.name.clone(), v.iter().map(|&x| x as f32).collect()))
+        .collect();
+    anh_runtime::train::write_weights(model, &new, &[]).unwrap()
 }
