@@ -161,7 +161,14 @@ pub async fn push(
         Client { http: reqwest::Client::new(), url: rpc_url.trim_end_matches('/').to_string() };
 
     eprintln!("uploading {} ({} bytes) to {}", file.display(), bytes.len(), client.url);
-    let mut request = client.http.put(format!("{}/models", client.url)).body(upload_body(bytes));
+    // The length up front (a streamed body would go chunked without it): the node refuses an
+    // upload over its limits before reading it.
+    let length = bytes.len();
+    let mut request = client
+        .http
+        .put(format!("{}/models", client.url))
+        .header(reqwest::header::CONTENT_LENGTH, length)
+        .body(upload_body(bytes));
     if let Some(token) = upload_token {
         request = request.bearer_auth(token);
     }

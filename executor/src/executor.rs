@@ -424,8 +424,10 @@ impl Executor {
         anh_runtime::same_architecture(&parent, &theirs)
             .map_err(|e| format!("the candidate is not the parent model retrained: {e}"))?;
         let (_, params) = decode_train_payload(&job.payload)?;
-        anh_runtime::frozen_unchanged(&parent, &theirs, &params.trainable)
-            .map_err(|e| format!("the candidate changed a frozen weight: {e}"))?;
+        if !params.trainable.is_empty() {
+            anh_runtime::frozen_unchanged(&parent, &theirs, &params.trainable)
+                .map_err(|e| format!("the candidate changed a frozen weight: {e}"))?;
+        }
         anh_runtime::compare_weights(&theirs, &ours, job.rule.abs, job.rule.rel)?;
         let loss = |t: &Trained| i128::try_from(t.loss).map_or(f64::NAN, |l| l as f64 / 1e18);
         let (said, own) = (loss(&claimed), loss(&mine));

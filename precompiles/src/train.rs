@@ -236,6 +236,18 @@ fn target_types(
         }
         types.push(output.elem);
     } else if let Some(output) = info.outputs.first().filter(|o| o.shape.len() > 2) {
+        if params.loss == 3 {
+            let shape = output.to_string();
+            return Err((
+                0,
+                TargetError {
+                    expected: format!(
+                        "a model whose output 0 is [batch, classes] logits (weighted \
+                         cross-entropy weighs samples); output 0 is {shape}"
+                    ),
+                },
+            ));
+        }
         // Sequence logits: one class index per position.
         let positions = &output.shape[..output.shape.len() - 1];
         let fits = positions.len() == labels.shape.len()

@@ -92,9 +92,13 @@ async fn tensor_library() {
     let t = DnnLibHarness::Tensor { dtype: 1, shape: vec![1, 2, 3], data: rows.into() };
     assert_eq!(harness.argmaxRowOf(t.clone(), U256::ZERO).call().await.unwrap(), U256::ZERO);
     assert_eq!(harness.argmaxRowOf(t.clone(), U256::from(1)).call().await.unwrap(), U256::from(1));
+    let t2 = t.clone();
     let call = DnnLibHarness::argmaxRowOfCall { t, r: U256::from(2) }.abi_encode();
     let e = harness::IndexOutOfRange::abi_decode(&revert_data(&url, address, call).await).unwrap();
-    assert_eq!((e.index, e.elements), (U256::from(6), U256::from(6)));
+    assert_eq!((e.index, e.elements), (U256::from(2), U256::from(2)), "row 2 of 2 rows");
+    let call = DnnLibHarness::argmaxRowOfCall { t: t2, r: U256::MAX }.abi_encode();
+    let e = harness::IndexOutOfRange::abi_decode(&revert_data(&url, address, call).await).unwrap();
+    assert_eq!(e.index, U256::MAX, "a huge row is a named revert, not an overflow panic");
 
     let big = I256::try_from(1i128 << 63).unwrap();
     let data =

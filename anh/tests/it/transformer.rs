@@ -249,6 +249,20 @@ async fn gpt_trains_by_transactions_and_a_follower_replays() {
         assert_eq!(code, 3, "{message}");
         assert!(message.contains(&reason), "{message} lacks {reason}");
     }
+    // Weighted cross-entropy weighs samples: sequence logits are refused before any work.
+    let weighted = TrainParams { loss: 3, ..params.clone() };
+    let weights: Vec<u8> = [1.0f32; 4].iter().flat_map(|v| v.to_be_bytes()).collect();
+    let weights = Tensor { dtype: 1, shape: vec![4], data: weights.into() };
+    let batch = vec![grid(rows, &x_flat), grid(rows, &y_flat), weights];
+    let data = ITrain::trainCall { model: root, batch, params: weighted }.abi_encode();
+    let (code, message) = rpc_error(
+        &url,
+        "eth_call",
+        json!([{ "to": train::ADDRESS, "data": Bytes::from(data) }, "latest"]),
+    )
+    .await;
+    assert_eq!(code, 3, "{message}");
+    assert!(message.contains("InputMismatch") && message.contains("weighs samples"), "{message}");
     assert_eq!(rpc(&url, "anh_stats", json!([])).await["result"]["trainingStepsRun"], steps_before);
 
     let mut model = root;

@@ -157,11 +157,12 @@ library TensorLib {
     }
 
     /// @notice The arg-max of row `r` along the last axis alone, e.g. the next token after
-    ///         position `r` of `[1, seq, vocab]` logits.
+    ///         position `r` of `[1, seq, vocab]` logits; reverts `IndexOutOfRange(r, rows)` past
+    ///         the last row.
     function argmaxRow(Tensor memory t, uint256 r) internal pure returns (uint256) {
         uint256 width = t.shape.length == 0 ? 1 : t.shape[t.shape.length - 1];
         uint256 n = numel(t.shape);
-        if (width == 0 || (r + 1) * width > n) revert IndexOutOfRange(r * width, n);
+        if (width == 0 || r >= n / width) revert IndexOutOfRange(r, n / (width == 0 ? 1 : width));
         return _argmax(t, r * width, width) - r * width;
     }
 

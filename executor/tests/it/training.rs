@@ -28,6 +28,9 @@ enum Lie {
     /// Hands over its model with a weight `trainOnly` froze nudged by one ulp (the loss barely
     /// moves: only the frozen-weight check can tell).
     Frozen,
+    /// Hands over its model with a trained weight nudged by one ulp: not a lie under the
+    /// recompute rule's tolerance (another machine's arithmetic could do as much).
+    Nudge,
 }
 
 /// A member that trains honestly, then lies about the result; it attests honestly.
@@ -78,9 +81,10 @@ impl Member for Liar {
                     trained.size = self.other.len() as u64;
                 }
                 Lie::Withhold => trained.model = B256::repeat_byte(0xee),
-                Lie::Frozen => {
+                Lie::Frozen | Lie::Nudge => {
                     let honest = self.inner.artifact(trained.model).await?;
-                    let forged = nudged(&honest, "w0");
+                    let forged =
+                        nudged(&honest, if matches!(self.lie, Lie::Frozen) { "w0" } else { "w1" });
                     trained.model = keccak256(&forged);
                     trained.size = forged.len() as u64;
                     *self.forged.lock().unwrap() = forged;
@@ -130,11 +134,11 @@ fn classifier(world: &World) -> (ModelInfo, Vec<HostTensor>) {
 }
 
 /// `batch` with its first feature shifted until member `leader` of 3 leads its training job
-/// (trained with `params`).
+/// (trained with `params`, settled by `rule`).
 fn leading_batch(
     info: &ModelInfo,
     batch: &[HostTensor],
-    params: &TrainParams,
+    (params, rule): (&TrainParams, Rule),
     leader: usize,
 ) -> Vec<HostTensor> {
     let TensorData::F32(x) = batch[0].data() else { unreachable!("float32 features") };
@@ -144,7 +148,7 @@ fn leading_batch(
         let shifted =
             vec![HostTensor::new(vec![16, 2], TensorData::F32(x)).unwrap(), batch[1].clone()];
         let payload = encode_train_payload(&shifted, params).unwrap();
-        let job = anh_executor::Job::train(CHAIN_ID, info.hash, payload, Rule::DEFAULT_TRAIN).id();
+        let job = anh_executor::Job::train(CHAIN_ID, info.hash, payload, rule).id();
         if (U256::from_be_bytes(job.0) % U256::from(3)).to::<u64>() as usize == leader {
             return shifted;
         }
@@ -233,7 +237,7 @@ fn byzantine_trainers_are_not_settled() {
         };
         for liar in 0..3 {
             // A batch whose job the liar leads: the leader is `job id mod n`.
-            let batch = leading_batch(&info, &batch, &params, liar);
+            let batch = leading_batch(&info, &batch, (&params, Rule::DEFAULT_TRAIN), liar);
             let honest = {
                 let oracle =
                     world.oracle(world.members(), 2, TIMEOUT).with_model_store(world.store.clone());
@@ -256,5 +260,30 @@ fn byzantine_trainers_are_not_settled() {
         let oracle = world.oracle(liars, 2, TIMEOUT).with_model_store(world.store.clone());
         let err = train_with(&oracle, &info, batch, Rule::DEFAULT, params).unwrap_err();
         assert!(matches!(err, OracleError::NoQuorum { signatures: 0, .. }), "{lie:?}: {err:?}");
+    }
+}
+
+/// Under the recompute rule a candidate within the tolerance of each member's own training is
+/// settled, though not bit-identical: a leader whose weights differ by one ulp (as another
+/// machine's arithmetic may) gets its signatures, for `train` (no frozen weights) as for
+/// `trainOnly` (the nudged weight being one that trains).
+#[test]
+fn recompute_settles_results_within_tolerance() {
+    let world = World::new(3);
+    let (info, batch) = classifier(&world);
+    for params in [PARAMS, PARAMS.only(vec!["w1".into(), "b1".into()]).unwrap()] {
+        let rule = Rule::recompute(1_000, 1_000);
+        let batch = leading_batch(&info, &batch, (&params, rule), 0);
+        let mut members = world.members();
+        members[0] = Arc::new(Liar::new(members[0].clone(), Lie::Nudge, Vec::new()));
+        let oracle = world.oracle(members, 2, TIMEOUT).with_model_store(world.store.clone());
+        let got = train_with(&oracle, &info, batch.clone(), rule, params.clone())
+            .unwrap_or_else(|e| panic!("{:?}: {e:?}", params.trainable));
+        let honest = {
+            let oracle =
+                world.oracle(world.members(), 2, TIMEOUT).with_model_store(world.store.clone());
+            train_with(&oracle, &info, batch, rule, params.clone()).unwrap()
+        };
+        assert_ne!(got.model, honest.model, "the leader's own (nudged) model is the one settled");
     }
 }

@@ -759,9 +759,7 @@ fn infer(node: &NodeProto, ins: &[Option<&Shape>], scope: &Scope<'_>) -> Option<
             if delta == 0 {
                 return None;
             }
-            let n =
-                u64::try_from(((limit - start) + delta - delta.signum()).div_euclid(delta).max(0))
-                    .ok()?;
+            let n = u64::try_from(range_len(start, limit, delta)).ok()?;
             if n > MAX_CONST_LEN {
                 return Some(Inferred::one(vec![n], n));
             }
@@ -810,6 +808,13 @@ fn int_arith(op: &str, a: &[i64], b: &[i64]) -> Option<Vec<i64>> {
         .collect()
 }
 
+/// The length of `Range(start, limit, delta)`: `max(ceil((limit − start) / delta), 0)`
+/// (`delta` not 0).
+pub(crate) fn range_len(start: i128, limit: i128, delta: i128) -> i128 {
+    let (span, step) = if delta > 0 { (limit - start, delta) } else { (start - limit, -delta) };
+    (span + step - 1).div_euclid(step).max(0)
+}
+
 /// The length of `start:end:step` over a dimension of size `d`, numpy-style.
 fn slice_len(d: i64, start: i64, end: i64, step: i64) -> Option<u64> {
     if step == 0 {
@@ -820,8 +825,11 @@ fn slice_len(d: i64, start: i64, end: i64, step: i64) -> Option<u64> {
     let len = if step > 0 {
         let (s, e) = (start.clamp(0, d), end.clamp(0, d));
         if e <= s { 0 } else { (e - s - 1) / step + 1 }
+    } else if d <= 0 {
+        0
     } else {
-        let (s, e) = (start.clamp(-1, d - 1), end.clamp(-1, d - 1));
+        // ONNX clamps a backward start to [0, d − 1] and a backward end to [−1, d − 1].
+        let (s, e) = (start.clamp(0, d - 1), end.clamp(-1, d - 1));
         if s <= e { 0 } else { (s - e - 1) / step.checked_neg()? + 1 }
     };
     u64::try_from(len).ok()

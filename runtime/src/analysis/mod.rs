@@ -42,7 +42,7 @@
 //! Analysis never panics, whatever the bytes (a property test feeds it mutated and random
 //! files).
 
-mod cost;
+pub(crate) mod cost;
 mod fit;
 pub mod proto;
 #[cfg(test)]

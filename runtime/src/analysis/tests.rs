@@ -929,3 +929,31 @@ fn cost_that_is_not_a_polynomial_is_refused() {
          priced before it runs"
     );
 }
+
+/// `Range` and backward `Slice` are counted as ONNX runs them: `max(ceil((limit − start) /
+/// delta), 0)` elements (negative deltas included), a backward start clamped into `[0, d − 1]`.
+#[test]
+fn range_and_backward_slice_lengths() {
+    use super::cost::range_len;
+    for start in -6i128..6 {
+        for limit in -6i128..6 {
+            for delta in [-3i128, -2, -1, 1, 2, 3] {
+                let mut n = 0;
+                let mut v = start;
+                while (delta > 0 && v < limit) || (delta < 0 && v > limit) {
+                    n += 1;
+                    v += delta;
+                }
+                assert_eq!(range_len(start, limit, delta), n, "{start} {limit} {delta}");
+            }
+        }
+    }
+    // Slice(x[5], starts -100, ends -200, steps -1): the start clamps to 0, one row.
+    let g = graph(
+        vec![node("Slice", &["x", "s", "e", "a", "st"], &["y"], Vec::new())],
+        vec![f32_vi("x", &[5, 64])],
+        vec![f32_vi("y", &[1, 64])],
+        vec![ints("s", &[-100]), ints("e", &[-200]), ints("a", &[0]), ints("st", &[-1])],
+    );
+    assert_eq!(macs(g), 64, "one row of 64 moved");
+}

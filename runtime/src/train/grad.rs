@@ -180,19 +180,24 @@ pub(crate) fn gradient(
         "Pow" => {
             // The exponent may be an integer tensor: in the graph's float type.
             let e = b.cast(x(1), b.elem);
+            let zero = b.scalar(0.0);
             if wants(0) {
-                // d aᵉ/da = e · aᵉ⁻¹
+                // d aᵉ/da = e · aᵉ⁻¹, which is 0 for e = 0 (where 0⁻¹ would make it NaN).
                 let one = b.scalar(1.0);
                 let em1 = b.emit("Sub", &[&e, &one], vec![]);
                 let p = like(b, "Pow", &[x(0), &em1], y);
                 let d = like(b, "Mul", &[&p, &e], y);
+                let flat = b.emit("Equal", &[&e, &zero], vec![]);
+                let d = like(b, "Where", &[&flat, &zero, &d], y);
                 let full = like(b, "Mul", &[g, &d], y);
                 out[0] = Some(b.unbroadcast(&full, x(0)));
             }
             if wants(1) {
-                // d aᵉ/de = aᵉ · ln a
+                // d aᵉ/de = aᵉ · ln a, taken as 0 at a = 0 (where ln a is −∞).
                 let ln = b.emit("Log", &[x(0)], vec![]);
                 let d = like(b, "Mul", &[y, &ln], y);
+                let at_zero = b.emit("Equal", &[x(0), &zero], vec![]);
+                let d = like(b, "Where", &[&at_zero, &zero, &d], y);
                 let full = like(b, "Mul", &[g, &d], y);
                 out[1] = Some(b.unbroadcast(&full, x(1)));
             }

@@ -157,7 +157,8 @@ impl Known<'_> {
     fn value_input(&self, node: &NodeProto, i: usize) -> Option<Vec<D>> {
         let name = node.input.get(i).filter(|n| !n.is_empty())?;
         match self.consts.get(name) {
-            Some(c) => Some(c.iter().map(|&v| D::Known(v)).collect()),
+            Some(c) if c.len() <= MAX_VALUE_LEN => Some(c.iter().map(|&v| D::Known(v)).collect()),
+            Some(_) => None,
             None => self.values.get(name).cloned(),
         }
     }
@@ -175,17 +176,31 @@ impl Known<'_> {
                 let end = node.attr("end").map_or(rank, |a| clamp(a.i)) as usize;
                 s.get(start..end.max(start))?.to_vec()
             }
-            "Gather" if node.int("axis", 0) == 0 => {
+            // A 1-D value (a shape, or a 1-D constant) read at one constant index.
+            "Gather"
+                if node.int("axis", 0) == 0
+                    && node.input.first().is_some_and(|d| {
+                        self.values.contains_key(d)
+                            || self.input(node, 0).is_some_and(|s| s.len() == 1)
+                    }) =>
+            {
                 let data = self.value_input(node, 0)?;
                 let index = self.consts.get(node.input.get(1)?)?;
                 let [i] = index.as_slice() else { return None };
                 vec![data.get(normalize(*i, data.len())?)?.clone()]
             }
-            "Unsqueeze" | "Squeeze" | "Identity" | "Cast" => self.value_input(node, 0)?,
+            // A Cast keeps the values only to int64 (narrower types may wrap them).
+            "Unsqueeze" | "Squeeze" | "Identity" => self.value_input(node, 0)?,
+            "Cast" if node.int("to", 0) == i64::from(super::graph::dt::INT64) => {
+                self.value_input(node, 0)?
+            }
             "Concat" => {
                 let mut out = Vec::new();
                 for i in 0..node.input.len() {
                     out.extend(self.value_input(node, i)?);
+                    if out.len() > MAX_VALUE_LEN {
+                        return None;
+                    }
                 }
                 out
             }
@@ -263,7 +278,7 @@ impl Known<'_> {
                 let n = match (one(0)?, one(1)?, one(2)?) {
                     (D::Known(s), D::Known(l), D::Known(d)) if d != 0 => {
                         let (s, l, d) = (i128::from(s), i128::from(l), i128::from(d));
-                        let n = ((l - s) + d - d.signum()).div_euclid(d).max(0);
+                        let n = crate::analysis::cost::range_len(s, l, d);
                         i64::try_from(n).map_or(D::Unknown, D::Known)
                     }
                     // Positions: `Range(0, seq, 1)` has `seq` elements.
@@ -504,8 +519,13 @@ impl Known<'_> {
     }
 }
 
-/// The length of `start..end` by `step` over a dimension of `n`, clamped as `Slice` does.
+/// The length of `start..end` by `step` over a dimension of `n`, clamped as `Slice` does
+/// (forward: both into `[0, n]`; backward: the start into `[0, n − 1]`, the end into
+/// `[−1, n − 1]`); 0 for an empty (or impossible, negative) dimension.
 fn slice_len(n: i64, start: i64, end: i64, step: i64) -> i64 {
+    if n <= 0 {
+        return 0;
+    }
     let w = |v: i64| i128::from(v);
     let (n, step) = (w(n), w(step));
     let fix = |v: i64, lo: i128, hi: i128| {
@@ -532,4 +552,71 @@ pub(crate) fn normalize(axis: i64, rank: usize) -> Option<usize> {
 /// The product of known dims; `None` if one is unknown or it overflows.
 fn product<'a>(dims: impl Iterator<Item = &'a D>) -> Option<i64> {
     dims.into_iter().try_fold(1i64, |acc, d| acc.checked_mul(d.known()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// ONNX's Slice, element by element: the reference the closed form must equal.
+    pub(crate) fn slice_reference(d: i64, start: i64, end: i64, step: i64) -> i64 {
+        let norm = |v: i64| if v < 0 { v + d } else { v };
+        let (mut i, e) = if step > 0 {
+            (norm(start).clamp(0, d), norm(end).clamp(0, d))
+        } else {
+            (norm(start).clamp(0, (d - 1).max(0)), norm(end).clamp(-1, d - 1))
+        };
+        if d == 0 {
+            return 0;
+        }
+        let mut n = 0;
+        while (step > 0 && i < e) || (step < 0 && i > e) {
+            n += 1;
+            i += step;
+        }
+        n
+    }
+
+    /// `slice_len` is ONNX's Slice for every small case, 0 for an empty dimension (no panic
+    /// backward), and no value is read from a 2-D constant or through a narrowing Cast.
+    #[test]
+    fn slice_len_and_values_follow_onnx() {
+        for d in 0..5 {
+            for start in -7..7 {
+                for end in -7..7 {
+                    for step in [-3, -2, -1, 1, 2, 3] {
+                        assert_eq!(
+                            slice_len(d, start, end, step),
+                            slice_reference(d, start, end, step),
+                            "d {d} start {start} end {end} step {step}"
+                        );
+                    }
+                }
+            }
+        }
+        assert_eq!(slice_len(-3, 0, 5, -1), 0);
+
+        let shapes: HashMap<String, Shape> = [
+            ("m".to_string(), Some(vec![D::Known(2), D::Known(2)])),
+            ("v".to_string(), Some(vec![D::Known(4)])),
+            ("i".to_string(), Some(vec![])),
+        ]
+        .into();
+        let consts: HashMap<String, Vec<i64>> =
+            [("m".into(), vec![2, 3, 4, 5]), ("v".into(), vec![2, 3, 4, 5]), ("i".into(), vec![1])]
+                .into();
+        let values = HashMap::new();
+        let known = Known { shapes: &shapes, consts: &consts, values: &values, opset: 17 };
+        let node = |op: &str, inputs: &[&str], to: Option<i64>| NodeProto {
+            op_type: op.into(),
+            input: inputs.iter().map(|s| s.to_string()).collect(),
+            output: vec!["out".into()],
+            attribute: to.map(|t| super::super::graph::attr_int("to", t)).into_iter().collect(),
+            ..Default::default()
+        };
+        assert_eq!(known.value(&node("Gather", &["v", "i"], None)), Some(vec![D::Known(3)]));
+        assert_eq!(known.value(&node("Gather", &["m", "i"], None)), None, "a row, not a value");
+        assert_eq!(known.value(&node("Cast", &["v"], Some(7))).map(|v| v.len()), Some(4));
+        assert_eq!(known.value(&node("Cast", &["v"], Some(3))), None, "int8 may wrap");
+    }
 }

@@ -376,7 +376,7 @@ fn parse(bytes: &[u8]) -> Result<Parsed> {
         shapes.insert(v.name.clone(), declared_shape(v));
     }
     for t in &graph.initializer {
-        shapes.insert(t.name.clone(), Some(t.dims.iter().map(|&d| D::Known(d)).collect()));
+        shapes.insert(t.name.clone(), Some(t.dims.iter().map(|&d| known_dim(d)).collect()));
         if let Some(v) = tensor_ints(t) {
             consts.insert(t.name.clone(), v);
         }
@@ -420,12 +420,17 @@ fn declared_shape(v: &ValueInfoProto) -> Shape {
             .dim
             .iter()
             .map(|d| match (&d.dim_value, &d.dim_param) {
-                (Some(n), _) => D::Known(*n),
+                (Some(n), _) if *n >= 0 => D::Known(*n),
                 (None, Some(p)) if !p.is_empty() => D::Sym(p.clone()),
                 _ => D::Unknown,
             })
             .collect(),
     )
+}
+
+/// A stored dimension: known, unless negative (which no valid tensor has).
+fn known_dim(d: i64) -> D {
+    if d >= 0 { D::Known(d) } else { D::Unknown }
 }
 
 /// The shape and (for integers) values of a `Constant` node.
@@ -434,7 +439,7 @@ fn constant_value(node: &NodeProto) -> (Shape, Option<Vec<i64>>) {
         match a.name.as_str() {
             "value" => {
                 if let Some(t) = &a.t {
-                    return (Some(t.dims.iter().map(|&d| D::Known(d)).collect()), tensor_ints(t));
+                    return (Some(t.dims.iter().map(|&d| known_dim(d)).collect()), tensor_ints(t));
                 }
             }
             "value_ints" => {
@@ -750,6 +755,11 @@ fn sequence_cross_entropy(
     let shape = b.shape_of(y);
     let (i0, i1, last) = (b.int_scalar(0), b.int_scalar(1), b.int_scalar(-1));
     let classes = b.emit("Gather", &[&shape, &last], vec![attr_int("axis", 0)]);
+    // The labels reshaped to the logits' positions: a labels tensor of another size fails
+    // the run instead of broadcasting into a wrong loss.
+    let (from, to) = (b.ints(&[0]), b.ints(&[-1]));
+    let positions = b.emit("Slice", &[&shape, &from, &to], vec![]);
+    let labels = &b.emit("Reshape", &[labels, &positions], vec![]);
     let range = b.emit("Range", &[&i0, &classes, &i1], vec![]);
     let at_last = b.ints(&[-1]);
     let column = b.emit("Unsqueeze", &[labels, &at_last], vec![]);

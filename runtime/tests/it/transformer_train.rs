@@ -75,8 +75,8 @@ fn gradient_elementwise() {
     }
 }
 
-/// Pow with a weight base and a weight exponent (both gradients, broadcast), and with an
-/// int64 constant exponent (the decomposed LayerNorm's `Pow(d, 2)`).
+/// Pow with a weight base and a weight exponent (both gradients, broadcast), at a zero base,
+/// and with an int64 constant exponent (the decomposed LayerNorm's `Pow(d, 2)`).
 #[test]
 fn gradient_pow() {
     let mut rng = Rng(22);
@@ -87,6 +87,16 @@ fn gradient_pow() {
         .node(node("Pow", &["a", "e"], &["y"], vec![]))
         .output("y", &[3, 4]);
     grad_check("Pow a^e", &model, Loss::Mse, vec![targets(F64, &mut rng, &[3, 4])]);
+
+    // At a = 0: the exponent's gradient there is 0 (not 0 · ln 0 = NaN); with e = 2 the
+    // base's is 0 too, and both check against finite differences.
+    let mut model = Model::new(F64);
+    model
+        .weight("a", &[3], vec![0.0, 0.5, 1.2])
+        .weight("e", &[], vec![2.0])
+        .node(node("Pow", &["a", "e"], &["y"], vec![]))
+        .output("y", &[3]);
+    grad_check("Pow at a = 0", &model, Loss::Mse, vec![targets(F64, &mut rng, &[3])]);
 
     let mut model = Model::new(F64);
     let two = TensorProto {

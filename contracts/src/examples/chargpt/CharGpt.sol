@@ -26,7 +26,7 @@ contract CharGpt {
     uint256 public constant MAX_CORPUS = 16_384;
     /// @notice Most characters one `generate` or `sample` writes.
     uint256 public constant MAX_GENERATE = 64;
-    /// @notice Most windows one `trainOn` batch holds, and most characters a window holds.
+    /// @notice Most windows one `trainOn` batch holds.
     uint256 public constant MAX_ROWS = 32;
     /// @notice Decimals of the logits `sample` reads (`inferAs` to fixed-point).
     uint8 internal constant DECIMALS = 6;
@@ -89,7 +89,12 @@ contract CharGpt {
     {
         require(rows >= 1 && rows <= MAX_ROWS, "CharGpt: 1 to 32 windows");
         require(seq >= 1 && seq <= context, "CharGpt: a window holds 1 to context characters");
-        require(offset + (rows - 1) * stride + seq < corpus.length, "CharGpt: the windows run past the corpus");
+        // Bounded first, so that the sum cannot overflow.
+        require(
+            offset < MAX_CORPUS && stride < MAX_CORPUS && seq < MAX_CORPUS
+                && offset + (rows - 1) * stride + seq < corpus.length,
+            "CharGpt: the windows run past the corpus"
+        );
         bytes32 parent = model;
         bytes32 next;
         (next, loss) = Dnn.train(
@@ -238,8 +243,9 @@ contract CharGpt {
         last = n - 1;
     }
 
-    /// @dev `e^(d / 1e6) × 1e6` for `d ≤ 0`, within 1e-6 relative: `e^d = 2^-k · e^r` with
-    ///      `r` in (−ln 2, 0], `e^r` by its Taylor series to the 8th power.
+    /// @dev `e^(d / 1e6) × 1e6` for `d ≤ 0`, within a few units of 1e-6 (absolute):
+    ///      `e^d = 2^-k · e^r` with `r` in (−ln 2, 0], `e^r` by its Taylor series to the 8th
+    ///      power; below e^-40 it is 0.
     function _expNeg(int256 d) private pure returns (uint256) {
         if (d < -40 * ONE) return 0;
         int256 ln2 = 693_147;
