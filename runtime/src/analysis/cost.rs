@@ -599,8 +599,11 @@ fn infer(node: &NodeProto, ins: &[Option<&Shape>], scope: &Scope<'_>) -> Option<
                 }
                 out[a] = out[a].checked_add(s[a])?;
             }
+            // Values only of a short 1-D result: a node listing many constants must not make
+            // the analysis hold them all.
+            let small = first.len() == 1 && numel(&out) <= MAX_CONST_LEN;
             let values = (0..node.input.len())
-                .map(|i| konst(i).filter(|_| first.len() == 1))
+                .map(|i| konst(i).filter(|_| small))
                 .collect::<Option<Vec<_>>>()
                 .map(|v| v.into_iter().flatten().copied().collect());
             let macs = numel(&out);
