@@ -110,7 +110,7 @@ fn len_in(slots: &mut Slots<'_>, model: B256) -> Result<Option<usize>, String> {
 }
 
 /// Words a record of `len` bytes occupies, its length word included.
-pub(crate) fn record_words(len: usize) -> u64 {
+pub fn record_words(len: usize) -> u64 {
     1 + len.div_ceil(32) as u64
 }
 

@@ -11,7 +11,8 @@
 //! - `trainAdapters(bytes32, Tensor[], TrainParams, string[] targets, uint8 rank)`: rank-`rank`
 //!   LoRA adapters on the weights named, merged into them after the steps (every other weight
 //!   frozen, checked alike). Priced as `train` on twice the model's MACs (an adapter costs at
-//!   most its product's own work) plus [`crate::gas::GasSchedule::adapter_merge`].
+//!   most its product's own work) plus [`crate::gas::GasSchedule::adapter_merge`]; the model
+//!   it writes pays a cold load of the parent's size (no optimiser state is kept).
 //!
 //! The batch is the model's inputs in order, then the labels — class indices `[batch]`
 //! (converted to int64) for the cross-entropy losses, targets shaped like the model's first
@@ -127,7 +128,12 @@ pub(crate) fn run<CTX: ContextTr>(
     // The parent is loaded (cold unless warm); the new model is written, and loaded by its first
     // run: it pays a cold load of its size now, and joins the warm set once trained.
     registry::load(ctx, meter, gas, model, info.size)?;
-    meter.charge(gas.trained_model(info.size, params.optimizer))?;
+    // Adapters are merged into the parent's file with no optimiser state: at most its size.
+    meter.charge(if params.rank > 0 {
+        gas.cold_model(info.size)
+    } else {
+        gas.trained_model(info.size, params.optimizer)
+    })?;
 
     let elems = info.inputs.iter().map(|s| s.elem).chain(targets);
     let host = batch
