@@ -274,7 +274,7 @@ fn partial_training() {
         ),
         (
             "rank-8 LoRA on the last block's MLP (`trainAdapters`)",
-            base.clone().adapters(vec!["l11_w_fc".into(), "l11_w_proj".into()], 8).unwrap(),
+            base.adapters(vec!["l11_w_fc".into(), "l11_w_proj".into()], 8).unwrap(),
         ),
     ];
     println!(
