@@ -15,13 +15,15 @@
 //!     only (`trainOnly`), and rank-8 LoRA adapters on the last block's MLP weights
 //!     (`trainAdapters`): the call's gas (the schedule's price, before its registry reads and
 //!     cold loads), the wall time of `OrtRuntime::train` once its step graph and session are
-//!     cached, and the bytes of the model file it writes.
+//!     cached, the bytes of the model file it writes, and what the model store keeps of it (a
+//!     delta of the parent where training changed only part of it).
 //!
 //! The chain's block gas limit is raised to 300 M: the big model's first use pays its cold
 //! load (`30 000 + 200 gas per KiB`, ≈ 77 M gas), which is more than a 30 M block holds.
 //!
 //! Run: `./dev bench gpt` (or `cargo bench -p anh --bench gpt`). `ANH_BENCH_CALLS` sets the
-//! `eth_call`s and direct runs timed (default 10).
+//! `eth_call`s and direct runs timed (default 10); `ANH_BENCH_PARTS` the parts run (default
+//! `abc`).
 
 mod common;
 
@@ -246,10 +248,13 @@ fn step_vs_forward() {
 fn partial_training() {
     let bytes = gpt(GPT2_SMALL);
     let size = bytes.len() as u64;
-    let store = Arc::new(ModelStore::temporary().unwrap());
+    // The whole model's file with Adam's state is three times the model: past the default
+    // 512 MiB limit of a node's store (`--max-model-size`), so this store takes 2 GiB.
+    let limits = anh_runtime::Limits { max_model_bytes: 2 << 30, ..anh_runtime::Limits::default() };
+    let store = Arc::new(ModelStore::temporary_with_limits(limits).unwrap());
     let info = store.put(&bytes).unwrap();
     drop(bytes);
-    let runtime = OrtRuntime::new(store, RuntimeConfig::default()).unwrap();
+    let runtime = OrtRuntime::new(store.clone(), RuntimeConfig::default()).unwrap();
     let x = tokens(1, TOKENS, GPT2_SMALL.vocab, 4);
     let TensorData::I64(ids) = x.data() else { unreachable!() };
     let next: Vec<i64> = ids.iter().map(|t| (t + 1) % GPT2_SMALL.vocab).collect();
@@ -281,8 +286,8 @@ fn partial_training() {
         "\n(c) one Adam step of the GPT-2-small-shaped model ({:.0} MB) on 32 tokens\n",
         size as f64 / 1e6
     );
-    println!("| what trains | gas | wall time (s) | bytes written |");
-    println!("|---|---:|---:|---:|");
+    println!("| what trains | gas | wall time (s) | new model file (bytes) | stored (bytes) |");
+    println!("|---|---:|---:|---:|---:|");
     for (name, params) in ways {
         let work = if params.rank > 0 { macs * 2 } else { macs };
         let merge =
@@ -299,15 +304,29 @@ fn partial_training() {
         let t = Instant::now();
         let out = runtime.train(info.hash, batch, &params, &|_, _| {}).unwrap();
         let wall = t.elapsed();
-        println!("| {name} | {gas} | {:.2} | {} |", wall.as_secs_f64(), out.model.len());
+        let stored = store.put_with_parent(&out.model, Some(info.hash)).unwrap().hash;
+        println!(
+            "| {name} | {gas} | {:.2} | {} | {}{} |",
+            wall.as_secs_f64(),
+            out.model.len(),
+            store.stored_size(&stored),
+            if store.is_delta(&stored) { " (a delta)" } else { "" }
+        );
     }
 }
 
 fn main() {
     let calls: usize =
         std::env::var("ANH_BENCH_CALLS").ok().and_then(|v| v.parse().ok()).unwrap_or(10);
+    let parts = std::env::var("ANH_BENCH_PARTS").unwrap_or_else(|_| "abc".into());
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    step_vs_forward();
-    big_model(&runtime, calls);
-    partial_training();
+    if parts.contains('b') {
+        step_vs_forward();
+    }
+    if parts.contains('a') {
+        big_model(&runtime, calls);
+    }
+    if parts.contains('c') {
+        partial_training();
+    }
 }

@@ -403,12 +403,12 @@ async fn get_model_file(State(api): State<ModelApi>, Path(hash): Path<String>) -
     }
 }
 
-/// Bytes of the model files (`*.onnx`) in `dir`.
+/// Bytes of the model files (`*.onnx`, and trained models' `*.delta`) in `dir`.
 fn stored_bytes(dir: &std::path::Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
     entries
         .filter_map(|e| e.ok())
-        .filter(|e| e.path().extension().is_some_and(|x| x == "onnx"))
+        .filter(|e| e.path().extension().is_some_and(|x| x == "onnx" || x == "delta"))
         .filter_map(|e| e.metadata().ok())
         .map(|m| m.len())
         .sum()

@@ -5,6 +5,16 @@
 //! - `<hash>.onnx` — a model's bytes, named by their keccak256 (64 lowercase hex digits).
 //! - `<hash>.parent` — for a trained model, the hash of the model it was trained from (as
 //!   `0x…` text). Written before the model file, so a model file never lacks it.
+//! - `<hash>.delta` and `<hash>.base` — a trained model stored as a **delta**: instead of its
+//!   `.onnx` file, its protobuf fields (and its graph's) each as a copy of its *base*'s field
+//!   with the same bytes, or as literal bytes (`make_delta`), and the base's hash (`0x…` text,
+//!   written first). The base is a model stored whole: the parent, or the parent's own base, so
+//!   a delta is one step from whole bytes. A model is stored as a delta only when the delta is
+//!   at most half its size and rebuilds its bytes exactly; reading rebuilds them and checks their keccak256,
+//!   so a model's identity is its whole bytes either way. Training rewrites only the tensors it
+//!   changed (`train::write_weights` splices fields), so a model whose training changed one
+//!   layer takes that layer's bytes and its optimiser state, not the whole model's. Nothing is
+//!   ever deleted, so a base outlives its deltas.
 //! - `.tmp-*` — files being written; each is renamed into place when complete, so readers
 //!   never see a partial model. Left-overs older than an hour are removed at open.
 //!
@@ -113,6 +123,9 @@ impl Scratch {
 
 const MODEL_EXT: &str = "onnx";
 const PARENT_EXT: &str = "parent";
+const DELTA_EXT: &str = "delta";
+const BASE_EXT: &str = "base";
+
 const TEMP_PREFIX: &str = ".tmp-";
 const STALE_TEMP_AGE: Duration = Duration::from_secs(3600);
 
@@ -173,6 +186,47 @@ impl ModelStore {
         self.dir.join(format!("{}.{PARENT_EXT}", hex(model)))
     }
 
+    fn delta_path(&self, model: &B256) -> PathBuf {
+        self.dir.join(format!("{}.{DELTA_EXT}", hex(model)))
+    }
+
+    fn base_path(&self, model: &B256) -> PathBuf {
+        self.dir.join(format!("{}.{BASE_EXT}", hex(model)))
+    }
+
+    /// Whether `model` is stored as a delta ([`ModelStore::put_with_parent`]).
+    pub fn is_delta(&self, model: &B256) -> bool {
+        !self.model_path(model).is_file() && self.delta_path(model).is_file()
+    }
+
+    /// The bytes `model` takes on disk: its file, or its delta (0 if neither).
+    pub fn stored_size(&self, model: &B256) -> u64 {
+        [self.model_path(model), self.delta_path(model)]
+            .iter()
+            .find_map(|p| std::fs::metadata(p).ok())
+            .map_or(0, |m| m.len())
+    }
+
+    /// The model a child of `parent` is stored against: `parent` when stored whole, else its
+    /// own base.
+    fn base_for(&self, parent: &B256) -> Option<B256> {
+        if self.model_path(parent).is_file() {
+            Some(*parent)
+        } else if self.delta_path(parent).is_file() {
+            self.read_hash(&self.base_path(parent))
+        } else {
+            None
+        }
+    }
+
+    /// `bytes` as a delta against the whole model `base`, when it is one (see the module docs).
+    fn delta_against(&self, base: &B256, bytes: &[u8]) -> Option<Vec<u8>> {
+        let base_bytes = self.read_whole(base).ok()?;
+        let delta = make_delta(&base_bytes, bytes)?;
+        (delta.len() <= bytes.len() / 2 && rebuild(&base_bytes, &delta).as_deref() == Some(bytes))
+            .then_some(delta)
+    }
+
     /// Stores a model: analyses `bytes` (nothing is written if analysis refuses them), writes
     /// them atomically, and returns the analysis. Idempotent for the same bytes.
     pub fn put(&self, bytes: &[u8]) -> Result<ModelInfo> {
@@ -189,7 +243,7 @@ impl ModelStore {
         if let Some(existing) = self.infos.read().get(&hash) {
             return Ok(existing.clone());
         }
-        if path.is_file() && self.read(&hash).is_ok() {
+        if (path.is_file() || self.delta_path(&hash).is_file()) && self.read(&hash).is_ok() {
             // Stored by an earlier process: keep its parent record.
             info.parent = self.read_parent(&hash);
             self.infos.write().insert(hash, info.clone());
@@ -202,8 +256,19 @@ impl ModelStore {
             // A stale parent file from a corrupt earlier copy must not be picked up.
             let _ = std::fs::remove_file(self.parent_path(&hash));
         }
-        self.write_atomically(&path, bytes)?;
-        self.mark_verified(&hash);
+        let delta = parent
+            .and_then(|p| self.base_for(&p))
+            .and_then(|base| self.delta_against(&base, bytes).map(|d| (base, d)));
+        match delta {
+            Some((base, delta)) => {
+                self.write_atomically(&self.base_path(&hash), format!("{base}\n").as_bytes())?;
+                self.write_atomically(&self.delta_path(&hash), &delta)?;
+            }
+            None => {
+                self.write_atomically(&path, bytes)?;
+                self.mark_verified(&hash);
+            }
+        }
         info.parent = parent;
         self.infos.write().insert(hash, info.clone());
         self.scratch.lock().remove(&hash);
@@ -262,10 +327,11 @@ impl ModelStore {
         Ok(())
     }
 
-    /// Whether the store holds `model`: its file, or in memory.
+    /// Whether the store holds `model`: its file or delta, or in memory.
     pub fn contains(&self, model: &B256) -> bool {
         self.infos.read().contains_key(model)
             || self.model_path(model).is_file()
+            || self.delta_path(model).is_file()
             || self.scratch.lock().get(model).is_some()
     }
 
@@ -311,16 +377,48 @@ impl ModelStore {
         }
     }
 
-    /// The bytes of `model`, checked against its hash.
+    /// The bytes of `model`, checked against its hash: its file, its delta rebuilt on its
+    /// base, or the copy held in memory.
     pub fn read(&self, model: &B256) -> Result<Vec<u8>> {
+        match self.read_whole(model) {
+            Err(RuntimeError::UnknownModel(_)) if self.delta_path(model).is_file() => {
+                self.read_delta(model)
+            }
+            Err(RuntimeError::UnknownModel(_)) => match self.scratch.lock().get(model) {
+                Some((_, bytes)) => Ok(bytes.to_vec()),
+                None => Err(RuntimeError::UnknownModel(*model)),
+            },
+            other => other,
+        }
+    }
+
+    /// The bytes of a model stored as a delta: its base's (a whole file) with the delta's
+    /// initializers, checked against its hash.
+    fn read_delta(&self, model: &B256) -> Result<Vec<u8>> {
+        let path = self.delta_path(model);
+        let corrupt =
+            |actual| RuntimeError::CorruptModel { expected: *model, actual, path: path.clone() };
+        let base = self.read_hash(&self.base_path(model)).ok_or_else(|| corrupt(B256::ZERO))?;
+        let base_bytes = self.read_whole(&base)?;
+        let delta = std::fs::read(&path)
+            .map_err(|source| RuntimeError::Io { path: path.clone(), source })?;
+        let bytes = rebuild(&base_bytes, &delta).ok_or_else(|| corrupt(B256::ZERO))?;
+        let actual = keccak256(&bytes);
+        if actual != *model {
+            self.infos.write().remove(model);
+            return Err(corrupt(actual));
+        }
+        Ok(bytes)
+    }
+
+    /// The bytes of `model`'s whole file (`<hash>.onnx`), checked against its hash;
+    /// `UnknownModel` when there is no such file.
+    fn read_whole(&self, model: &B256) -> Result<Vec<u8>> {
         let path = self.model_path(model);
         let bytes = match std::fs::read(&path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return match self.scratch.lock().get(model) {
-                    Some((_, bytes)) => Ok(bytes.to_vec()),
-                    None => Err(RuntimeError::UnknownModel(*model)),
-                };
+                return Err(RuntimeError::UnknownModel(*model));
             }
             Err(source) => return Err(RuntimeError::Io { path, source }),
         };
@@ -358,12 +456,16 @@ impl ModelStore {
     }
 
     fn read_parent(&self, model: &B256) -> Option<B256> {
-        let path = self.parent_path(model);
-        let text = std::fs::read_to_string(&path).ok()?;
+        self.read_hash(&self.parent_path(model))
+    }
+
+    /// The hash written in the record file `path` (a parent or a base).
+    fn read_hash(&self, path: &Path) -> Option<B256> {
+        let text = std::fs::read_to_string(path).ok()?;
         match text.trim().parse::<B256>() {
             Ok(parent) => Some(parent),
             Err(e) => {
-                tracing::warn!(%model, path = %path.display(), error = %e, "unreadable parent record; ignoring it");
+                tracing::warn!(path = %path.display(), error = %e, "unreadable hash record; ignoring it");
                 None
             }
         }
@@ -376,7 +478,7 @@ impl ModelStore {
         for entry in std::fs::read_dir(&self.dir).map_err(io)? {
             let name = entry.map_err(io)?.file_name();
             let Some(name) = name.to_str() else { continue };
-            if let Some(stem) = name.strip_suffix(".onnx")
+            if let Some(stem) = name.strip_suffix(".onnx").or_else(|| name.strip_suffix(".delta"))
                 && stem.len() == 64
                 && let Ok(hash) = stem.parse::<B256>()
             {
@@ -396,6 +498,96 @@ impl ModelSource for ModelStore {
     fn model_bytes(&self, model: &B256) -> Result<Vec<u8>> {
         self.read(model)
     }
+}
+
+/// The first bytes of a delta file.
+const DELTA_MAGIC: &[u8] = b"ANHDELTA1";
+
+/// The model file `bytes` as a delta of `base`'s, at the level of protobuf fields: each
+/// top-level field, and each field of the graph, is a copy of the base's field with the same
+/// bytes (by index) or literal bytes. `None` when either is not a protobuf with one graph.
+///
+/// Layout: the magic, then a varint count of model fields, each `0 index` (copy), `1 length
+/// bytes` (literal) or `2 count` and that many graph fields, each `0 index` or `1 length
+/// bytes`.
+fn make_delta(base: &[u8], bytes: &[u8]) -> Option<Vec<u8>> {
+    use crate::train::weights::fields;
+    let (bf, cf) = (fields(base).ok()?, fields(bytes).ok()?);
+    let mut graphs = bf.iter().filter(|f| f.number == 7);
+    let base_graph = graphs.next()?.payload?;
+    if graphs.next().is_some() {
+        return None;
+    }
+    let bgf = fields(base_graph).ok()?;
+    let model_index: HashMap<&[u8], usize> =
+        bf.iter().enumerate().map(|(i, f)| (f.raw, i)).collect();
+    let graph_index: HashMap<&[u8], usize> =
+        bgf.iter().enumerate().map(|(i, f)| (f.raw, i)).collect();
+    let mut out = DELTA_MAGIC.to_vec();
+    let entry = |out: &mut Vec<u8>, index: &HashMap<&[u8], usize>, raw: &[u8]| match index.get(raw)
+    {
+        Some(&i) => {
+            out.push(0);
+            prost::encoding::encode_varint(i as u64, out);
+        }
+        None => {
+            out.push(1);
+            prost::encoding::encode_varint(raw.len() as u64, out);
+            out.extend_from_slice(raw);
+        }
+    };
+    prost::encoding::encode_varint(cf.len() as u64, &mut out);
+    for f in &cf {
+        match (f.number, f.payload) {
+            (7, Some(graph)) if !model_index.contains_key(f.raw) => {
+                let gf = fields(graph).ok()?;
+                out.push(2);
+                prost::encoding::encode_varint(gf.len() as u64, &mut out);
+                for g in &gf {
+                    entry(&mut out, &graph_index, g.raw);
+                }
+            }
+            _ => entry(&mut out, &model_index, f.raw),
+        }
+    }
+    Some(out)
+}
+
+/// The model file `delta` describes against `base`'s bytes, or `None` if it does not fit them.
+fn rebuild(base: &[u8], delta: &[u8]) -> Option<Vec<u8>> {
+    use crate::train::weights::{fields, put_message, varint};
+    let bf = fields(base).ok()?;
+    let bgf = fields(bf.iter().find(|f| f.number == 7)?.payload?).ok()?;
+    let mut d = delta.strip_prefix(DELTA_MAGIC)?;
+    let take = |d: &mut &[u8], out: &mut Vec<u8>, copies: &[crate::train::weights::Field<'_>]| {
+        let (&kind, rest) = d.split_first()?;
+        *d = rest;
+        match kind {
+            0 => out.extend_from_slice(copies.get(usize::try_from(varint(d)?).ok()?)?.raw),
+            1 => {
+                let len = usize::try_from(varint(d)?).ok()?;
+                let (literal, rest) = (d.get(..len)?, d.get(len..)?);
+                out.extend_from_slice(literal);
+                *d = rest;
+            }
+            _ => return None,
+        }
+        Some(())
+    };
+    let mut out = Vec::with_capacity(base.len());
+    for _ in 0..varint(&mut d)? {
+        if d.first() == Some(&2) {
+            d = &d[1..];
+            let mut graph = Vec::with_capacity(base.len());
+            for _ in 0..varint(&mut d)? {
+                take(&mut d, &mut graph, &bgf)?;
+            }
+            put_message(&mut out, 7, &graph);
+        } else {
+            take(&mut d, &mut out, &bf)?;
+        }
+    }
+    d.is_empty().then_some(out)
 }
 
 /// 64 lowercase hex digits, no `0x`.

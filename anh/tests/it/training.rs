@@ -318,12 +318,12 @@ async fn call_training_writes_no_file() {
     let log = receipt.inner.logs().iter().find(|l| l.address() == train::ADDRESS).unwrap();
     let trained = ITrain::ModelTrained::decode_log_data(log.data()).unwrap().model;
     assert!(store.models().unwrap().contains(&trained), "the block's model is written");
-    assert!(store.model_path(&trained).is_file());
+    assert!(store.model_path(&trained).is_file() || store.is_delta(&trained));
 }
 
 /// `trainOnly` and `trainAdapters` through a node and its committee: the last layer of an MLP
 /// trains, then rank-4 LoRA adapters on its hidden layer; each time the new model file holds
-/// every other weight byte for byte; a bad list reverts `MalformedCall` and a name that is not
+/// every other weight byte for byte (and the first is stored as a delta of its parent); a bad list reverts `MalformedCall` and a name that is not
 /// a weight `TrainingFailed`, each naming it, with nothing trained or registered; a follower
 /// replays it all without training.
 #[tokio::test(flavor = "multi_thread")]
@@ -389,6 +389,11 @@ async fn train_only_the_last_layer() {
     let receipt = send(&provider, train::ADDRESS, only(&["w2", "b2"])).await;
     let (event, file) = trained(receipt, bytes.clone(), &["w2", "b2"]).await;
     assert!(event.loss < I256::try_from(6 * 10i128.pow(17)).unwrap(), "{}", event.loss);
+    // Stored as the changed tensors (and their Adam state), not the whole model.
+    let store = node.models().store().clone();
+    assert!(store.is_delta(&event.model));
+    let (whole, delta) = (store.stored_size(&root), store.stored_size(&event.model));
+    assert!(delta * 2 < whole, "a {delta}-byte delta of a {whole}-byte model");
 
     let lora = ITrain::trainAdaptersCall {
         model: event.model,

@@ -194,14 +194,14 @@ fn malformed(what: &str) -> RuntimeError {
 
 /// One protobuf field: its number, its bytes (key included), and its payload when
 /// length-delimited.
-struct Field<'a> {
-    number: u64,
-    raw: &'a [u8],
-    payload: Option<&'a [u8]>,
+pub(crate) struct Field<'a> {
+    pub(crate) number: u64,
+    pub(crate) raw: &'a [u8],
+    pub(crate) payload: Option<&'a [u8]>,
 }
 
 /// The top-level fields of a protobuf message.
-fn fields(mut buf: &[u8]) -> Result<Vec<Field<'_>>> {
+pub(crate) fn fields(mut buf: &[u8]) -> Result<Vec<Field<'_>>> {
     let mut out = Vec::new();
     while !buf.is_empty() {
         let start = buf;
@@ -234,7 +234,7 @@ fn fields(mut buf: &[u8]) -> Result<Vec<Field<'_>>> {
 }
 
 /// Reads a base-128 varint.
-fn varint(buf: &mut &[u8]) -> Option<u64> {
+pub(crate) fn varint(buf: &mut &[u8]) -> Option<u64> {
     let mut value = 0u64;
     for i in 0..10 {
         let (&b, rest) = buf.split_first()?;
@@ -248,7 +248,7 @@ fn varint(buf: &mut &[u8]) -> Option<u64> {
 }
 
 /// Appends a length-delimited field.
-fn put_message(out: &mut Vec<u8>, number: u32, bytes: &[u8]) {
+pub(crate) fn put_message(out: &mut Vec<u8>, number: u32, bytes: &[u8]) {
     encode_key(number, WireType::LengthDelimited, out);
     encode_varint(bytes.len() as u64, out);
     out.extend_from_slice(bytes);

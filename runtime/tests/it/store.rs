@@ -234,3 +234,61 @@ fn scratch_models_are_bounded() {
     assert!(matches!(refused, Err(RuntimeError::Analysis(_))), "{refused:?}");
     assert!(!store.contains(&keccak256(b"not onnx")));
 }
+
+/// A trained model is stored as a delta of its base when only initializers changed: on disk
+/// it takes about the changed tensor, not the model; it reads back byte for byte (also from a
+/// store opened again), is listed and contained; its own child is stored against the same
+/// base; a corrupt delta is never served; a model whose graph differs is stored whole.
+#[test]
+fn trained_models_are_stored_as_deltas() {
+    use anh_runtime::train::write_weights;
+    let dir = tempfile::tempdir().unwrap();
+    let store = ModelStore::open(dir.path()).unwrap();
+    // Two layers, 512 × 512 and 512 × 2: training only the small one changes 4 KiB of 1 MiB.
+    let root_bytes = anh_runtime::synth::classifier(4, &[512], 2, 3);
+    let root = store.put(&root_bytes).unwrap().hash;
+    let child_bytes = write_weights(&root_bytes, &[("w1".into(), vec![0.25; 1024])], &[]).unwrap();
+    let child = store.put_with_parent(&child_bytes, Some(root)).unwrap();
+    assert_eq!(child.parent, Some(root));
+    assert!(store.is_delta(&child.hash));
+    let (whole, delta) = (store.stored_size(&root), store.stored_size(&child.hash));
+    assert!(delta < 8 * 1024 && whole > 8 * 1024, "delta {delta} of a {whole}-byte model");
+    assert_eq!(store.read(&child.hash).unwrap(), child_bytes);
+    assert!(store.contains(&child.hash));
+    assert_eq!(store.models().unwrap().len(), 2);
+
+    let grandchild_bytes =
+        write_weights(&child_bytes, &[("b1".into(), vec![0.5; 2])], &[]).unwrap();
+    let grandchild = store.put_with_parent(&grandchild_bytes, Some(child.hash)).unwrap();
+    assert!(store.is_delta(&grandchild.hash));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join(format!("{}.base", hex(&grandchild.hash))))
+            .unwrap()
+            .trim(),
+        root.to_string(),
+        "one step from a whole file"
+    );
+
+    let reopened = ModelStore::open(dir.path()).unwrap();
+    assert_eq!(reopened.read(&grandchild.hash).unwrap(), grandchild_bytes);
+    assert_eq!(reopened.info(&grandchild.hash).unwrap().parent, Some(child.hash));
+
+    // Corrupt the delta: never served.
+    let path = dir.path().join(format!("{}.delta", hex(&child.hash)));
+    let mut bytes = std::fs::read(&path).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&path, bytes).unwrap();
+    assert!(matches!(reopened.read(&child.hash), Err(RuntimeError::CorruptModel { .. })));
+    assert_eq!(reopened.get(&child.hash), None);
+
+    // Another graph under the same "parent": stored whole.
+    let other = anh_runtime::synth::matmul(4, 2);
+    let other = store.put_with_parent(&other, Some(root)).unwrap();
+    assert!(!store.is_delta(&other.hash));
+    assert!(store.model_path(&other.hash).is_file());
+}
+
+fn hex(hash: &alloy_primitives::B256) -> String {
+    alloy_primitives::hex::encode(hash)
+}

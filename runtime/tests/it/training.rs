@@ -213,24 +213,27 @@ fn cuda_against_cpu() {
 }
 
 /// `trainOnly`: with `trainable` naming the last layer, the new file changes only its weights
-/// (the frozen ones byte for byte the parent's, which `frozen_unchanged` confirms), the loss
+/// (the frozen ones byte for byte the parent's, which `frozen_unchanged` confirms; the store
+/// keeps it as a delta of the parent), the loss
 /// still falls; a file whose frozen weight changed is caught; a name that is not a weight is
 /// refused by name.
 #[test]
 fn trains_only_the_named_weights() {
     let store = Arc::new(ModelStore::temporary().unwrap());
-    let parent_bytes = synth::classifier(2, &[8], 2, 7);
+    let parent_bytes = synth::classifier(2, &[64, 64], 2, 7);
     let parent = store.put(&parent_bytes).unwrap().hash;
-    let runtime = runtime(store);
+    let runtime = runtime(store.clone());
     let (x, y) = blobs(64);
-    let last = vec!["w1".to_string(), "b1".to_string()];
+    let last = vec!["w2".to_string(), "b2".to_string()];
     let only = TrainParams { trainable: last.clone(), ..params(20, 0.05, 2, 3) };
     let out = runtime.train(parent, batch(&x, &y), &only, &|_, _| {}).unwrap();
     assert!(out.loss < out.losses[0], "{:?}", out.losses);
     same_architecture(&parent_bytes, &out.model).unwrap();
     frozen_unchanged(&parent_bytes, &out.model, &last).unwrap();
-    let e = frozen_unchanged(&parent_bytes, &out.model, &["w1".to_string()]).unwrap_err();
-    assert_eq!(e, "initializer \"b1\" changed, but only [\"w1\"] may train");
+    let stored = store.put_with_parent(&out.model, Some(parent)).unwrap();
+    assert!(store.is_delta(&stored.hash), "stored as the changed layer and its Adam state");
+    let e = frozen_unchanged(&parent_bytes, &out.model, &["w2".to_string()]).unwrap_err();
+    assert_eq!(e, "initializer \"b2\" changed, but only [\"w2\"] may train");
 
     let weights = |bytes: &[u8]| -> Vec<(String, Vec<u8>)> {
         let m = anh_runtime::onnx::ModelProto::decode(bytes).unwrap();
