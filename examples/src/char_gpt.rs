@@ -96,13 +96,6 @@ pub struct Report {
     pub past_corpus: String,
 }
 
-/// An `eth_call` of `call` on `to`, decoded.
-async fn call<C: SolCall>(devnet: &Devnet, to: Address, call: C) -> Result<C::Return> {
-    let tx = TransactionRequest::default().with_to(to).with_input(call.abi_encode());
-    let out = devnet.provider.call(tx).await?;
-    Ok(C::abi_decode_returns(&out)?)
-}
-
 /// Runs `rounds` training transactions and writes `loss-curve.png` into `out`.
 pub async fn run(devnet: &Devnet, out: &Path, rounds: usize) -> Result<Report> {
     let bytes = gpt(SPEC);
@@ -110,7 +103,7 @@ pub async fn run(devnet: &Devnet, out: &Path, rounds: usize) -> Result<Report> {
     println!("model {root} ({} bytes) uploaded and registered", bytes.len());
     let contract =
         devnet.deploy("CharGpt", &(root, U256::from(SPEC.context)).abi_encode_params()).await?;
-    let alphabet = call(devnet, contract, ICharGpt::ALPHABETCall {}).await?;
+    let alphabet = devnet.view(contract, ICharGpt::ALPHABETCall {}).await?;
     if alphabet.len() != SPEC.vocab as usize {
         return Err(format!(
             "the alphabet has {} characters, the model {}",
@@ -127,7 +120,7 @@ pub async fn run(devnet: &Devnet, out: &Path, rounds: usize) -> Result<Report> {
         let receipt = devnet.send(contract, ICharGpt::writeCall { text }.abi_encode()).await?;
         write_gas.push(receipt.gas_used);
     }
-    let corpus = call(devnet, contract, ICharGpt::corpusLengthCall {}).await?.to::<u64>();
+    let corpus = devnet.view(contract, ICharGpt::corpusLengthCall {}).await?.to::<u64>();
     println!("wrote {corpus} characters in {} transactions", write_gas.len());
 
     let generate = |devnet: &Devnet| {
@@ -135,7 +128,7 @@ pub async fn run(devnet: &Devnet, out: &Path, rounds: usize) -> Result<Report> {
         async move {
             let call_data =
                 ICharGpt::generateCall { prompt: PROMPT.into(), length: U256::from(40) };
-            call(&devnet, contract, call_data).await
+            devnet.view(contract, call_data).await
         }
     };
     let before = generate(devnet).await?;
@@ -171,7 +164,7 @@ pub async fn run(devnet: &Devnet, out: &Path, rounds: usize) -> Result<Report> {
         losses.push(loss);
         train_gas.push(receipt.gas_used);
     }
-    let model = call(devnet, contract, ICharGpt::modelCall {}).await?;
+    let model = devnet.view(contract, ICharGpt::modelCall {}).await?;
     let after = generate(devnet).await?;
     println!("after training:  {after:?}");
 

@@ -121,6 +121,13 @@ impl Devnet {
         Ok((receipt, event.model, loss))
     }
 
+    /// An `eth_call` of `call` on `to`, decoded.
+    pub async fn view<C: SolCall>(&self, to: Address, call: C) -> Result<C::Return> {
+        let tx = TransactionRequest::default().with_to(to).with_input(call.abi_encode());
+        let out = self.provider.call(tx).await?;
+        Ok(C::abi_decode_returns(&out)?)
+    }
+
     /// Deploys contract `name` from `contracts/out/<name>.json` with ABI-encoded constructor
     /// arguments `args`.
     pub async fn deploy(&self, name: &str, args: &[u8]) -> Result<Address> {

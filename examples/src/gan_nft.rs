@@ -125,13 +125,13 @@ pub async fn run_with(devnet: &Devnet, out: &Path, generator: &[u8]) -> Result<R
             .find_map(|l| IGanArt::Drawn::decode_log_data(l.data()).ok())
             .ok_or("mint emitted no Drawn event")?;
         let id = drawn.id;
-        let uri = call(devnet, contract, IGanArt::tokenURICall { id }).await?;
+        let uri = devnet.view(contract, IGanArt::tokenURICall { id }).await?;
         let pixels = decode_token_uri(&uri).map_err(|e| format!("token {id}: {e}"))?;
-        let stored = call(devnet, contract, IGanArt::imageOfCall { id }).await?;
+        let stored = devnet.view(contract, IGanArt::imageOfCall { id }).await?;
         if stored.as_ref() != pixels.as_slice() || drawn.image != stored {
             return Err(format!("token {id}: the SVG's pixels are not the stored image").into());
         }
-        let z = call(devnet, contract, IGanArt::latentOfCall { seed }).await?;
+        let z = devnet.view(contract, IGanArt::latentOfCall { seed }).await?;
         check_against_local(generator, &z, &pixels).map_err(|e| format!("token {id}: {e}"))?;
         let png = out.join(format!("token-{id}.png"));
         render(&pixels, PNG_SCALE).save(&png)?;
@@ -166,13 +166,6 @@ pub async fn run_with(devnet: &Devnet, out: &Path, generator: &[u8]) -> Result<R
     }
     println!("tokenURI(999) reverts: {unknown_revert}");
     Ok(Report { model, contract, tokens, duplicate_revert, unknown_revert })
-}
-
-/// An `eth_call` of `call` on `to`, decoded.
-async fn call<C: SolCall>(devnet: &Devnet, to: Address, call: C) -> Result<C::Return> {
-    let tx = TransactionRequest::default().with_to(to).with_input(call.abi_encode());
-    let out = devnet.provider.call(tx).await?;
-    Ok(C::abi_decode_returns(&out)?)
 }
 
 /// Checks the chain's image against the generator run here on the contract's latent vector
