@@ -5,7 +5,9 @@
 //!     394 MB) uploaded with `PUT /models` and registered; an `infer` transaction on 32 tokens
 //!     mined by the in-process committee (gas and wall time, first with the model cold — its
 //!     load is paid — then warm); the same inference by `eth_call` against ONNX Runtime run
-//!     directly (`OrtRuntime::run` with the node's settings), medians;
+//!     directly (`OrtRuntime::run` with the node's settings), medians; then a `trainOnly`
+//!     transaction fine-tuning its LM head (one SGD step on 32 tokens), and what the node's
+//!     store keeps of the new model (a delta);
 //! (b) one training step (next-token cross-entropy, Adam) of a small transformer (2 layers,
 //!     d 128, 4 heads, vocabulary 256) against one forward pass, batch 8 × 32 tokens, through
 //!     `OrtRuntime` (a step is the time of 21 steps less that of 1, over 20).
@@ -35,8 +37,8 @@ use anh::NodeConfig;
 use anh_evm_host::GenesisConfig;
 use anh_precompiles::{
     HostTensor, TensorData, TrainParams,
-    abi::{IInfer, IModelRegistry},
-    dtype, infer, registry,
+    abi::{IInfer, IModelRegistry, ITrain},
+    dtype, infer, registry, train,
 };
 use anh_runtime::{
     ModelRuntime, ModelStore, OrtRuntime, RuntimeConfig,
@@ -138,7 +140,7 @@ fn big_model(runtime: &tokio::runtime::Runtime, calls: usize) {
     drop(direct);
 
     let client = reqwest::Client::new();
-    let (upload, register_time, cold, warm, call_times) = runtime.block_on(async {
+    let (upload, register_time, cold, warm, call_times, trained, stored) = runtime.block_on(async {
         let genesis = GenesisConfig { gas_limit: GAS_LIMIT, ..GenesisConfig::default() };
         let node = anh::spawn(NodeConfig { genesis, ..NodeConfig::test() }).await.expect("node");
         let url = node.http_endpoint();
@@ -166,8 +168,29 @@ fn big_model(runtime: &tokio::runtime::Runtime, calls: usize) {
             rpc(&client, &url, "eth_call", request.clone()).await;
             call_times.push(t.elapsed());
         }
+        // Fine-tuning by transaction: the LM head only, one SGD step on the next tokens.
+        let x = tokens(1, TOKENS, GPT2_SMALL.vocab, 5);
+        let TensorData::I64(ids) = x.data() else { unreachable!() };
+        let next: Vec<i64> = ids.iter().map(|t| (t + 1) % GPT2_SMALL.vocab).collect();
+        let y = HostTensor::new(vec![1, TOKENS as u64], TensorData::I64(next)).unwrap();
+        let head = ITrain::trainOnlyCall {
+            model,
+            batch: vec![dtype::encode(&x, None).unwrap(), dtype::encode(&y, None).unwrap()],
+            params: anh_precompiles::abi::TrainParams {
+                steps: 1,
+                learningRate: 10u64.pow(16),
+                loss: 2,
+                optimizer: 1,
+            },
+            trainable: vec!["lm_head".into()],
+        };
+        let trained = mined(&client, &url, 3, train::ADDRESS, head.abi_encode()).await;
+        let log = &trained.0["logs"][0];
+        let new_model: B256 = log["topics"][2].as_str().unwrap().parse().unwrap();
+        let store = node.models().store();
+        let stored = (store.stored_size(&new_model), store.is_delta(&new_model));
         drop(node);
-        (upload, register_time, cold, warm, call_times)
+        (upload, register_time, cold, warm, call_times, trained, stored)
     });
     println!("| step | gas | wall time (ms) |");
     println!("|---|---:|---:|");
@@ -182,6 +205,16 @@ fn big_model(runtime: &tokio::runtime::Runtime, calls: usize) {
         "| `infer` transaction, 32 tokens, model warm | {} | {:.0} |",
         gas(&warm.0),
         ms(warm.1)
+    );
+    println!(
+        "| `trainOnly` transaction, LM head, 1 SGD step on 32 tokens | {} | {:.0} |",
+        gas(&trained.0),
+        ms(trained.1)
+    );
+    println!(
+        "\nThe trained model in the node's store: {} bytes{}",
+        stored.0,
+        if stored.1 { " (a delta of its parent)" } else { "" }
     );
     let (call_ms, direct_ms) = (ms(median(call_times)), ms(median(direct_times)));
     println!("\n| 32 tokens, one sequence (median of {calls}) | ms |");
