@@ -30,6 +30,7 @@
 mod analysis;
 mod deadline;
 mod error;
+mod fields;
 mod flush;
 mod oracle;
 mod ort_lib;

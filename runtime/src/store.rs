@@ -511,7 +511,7 @@ const DELTA_MAGIC: &[u8] = b"ANHDELTA1";
 /// bytes` (literal) or `2 count` and that many graph fields, each `0 index` or `1 length
 /// bytes`.
 fn make_delta(base: &[u8], bytes: &[u8]) -> Option<Vec<u8>> {
-    use crate::train::weights::fields;
+    use crate::fields::fields;
     let (bf, cf) = (fields(base).ok()?, fields(bytes).ok()?);
     let mut graphs = bf.iter().filter(|f| f.number == 7);
     let base_graph = graphs.next()?.payload?;
@@ -555,11 +555,11 @@ fn make_delta(base: &[u8], bytes: &[u8]) -> Option<Vec<u8>> {
 
 /// The model file `delta` describes against `base`'s bytes, or `None` if it does not fit them.
 fn rebuild(base: &[u8], delta: &[u8]) -> Option<Vec<u8>> {
-    use crate::train::weights::{fields, put_message, varint};
+    use crate::fields::{Field, fields, put_message, varint};
     let bf = fields(base).ok()?;
     let bgf = fields(bf.iter().find(|f| f.number == 7)?.payload?).ok()?;
     let mut d = delta.strip_prefix(DELTA_MAGIC)?;
-    let take = |d: &mut &[u8], out: &mut Vec<u8>, copies: &[crate::train::weights::Field<'_>]| {
+    let take = |d: &mut &[u8], out: &mut Vec<u8>, copies: &[Field<'_>]| {
         let (&kind, rest) = d.split_first()?;
         *d = rest;
         match kind {

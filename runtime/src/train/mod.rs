@@ -76,7 +76,7 @@ pub mod adapt;
 mod grad;
 mod graph;
 mod infer;
-pub(crate) mod weights;
+mod weights;
 
 pub use weights::{read_state, read_weights, write_weights};
 

@@ -7,15 +7,13 @@ use super::{
     graph::{dt, is_float, numel, tensor_floats},
     is_state_name, parse, select, state_name,
 };
+use crate::fields::{fields, put_message};
 use crate::{
     analysis::{Limits, analyze},
     error::{Result, RuntimeError},
     onnx::{ModelProto, TensorProto},
 };
-use prost::{
-    Message,
-    encoding::{WireType, encode_key, encode_varint},
-};
+use prost::Message;
 use std::collections::HashMap;
 
 /// The trainable weights of `model` under `spec`, in [`super::StepGraph::weights`] order,
@@ -155,7 +153,7 @@ pub fn write_weights(
     // drop stored state, append the new state.
     let mut graphs = 0;
     let mut out = Vec::with_capacity(model.len() + 64);
-    for f in fields(model)? {
+    for f in fields(model).map_err(malformed)? {
         if f.number != 7 {
             out.extend_from_slice(f.raw);
             continue;
@@ -163,7 +161,7 @@ pub fn write_weights(
         graphs += 1;
         let payload = f.payload.ok_or_else(|| malformed("graph"))?;
         let mut g = Vec::with_capacity(payload.len() + 64);
-        for gf in fields(payload)? {
+        for gf in fields(payload).map_err(malformed)? {
             if gf.number == 5 {
                 let bytes = gf.payload.ok_or_else(|| malformed("initializer"))?;
                 let t = TensorProto::decode(bytes).map_err(|_| malformed("initializer"))?;
@@ -190,68 +188,6 @@ pub fn write_weights(
 
 fn malformed(what: &str) -> RuntimeError {
     RuntimeError::BadTrainModel(format!("malformed {what} field"))
-}
-
-/// One protobuf field: its number, its bytes (key included), and its payload when
-/// length-delimited.
-pub(crate) struct Field<'a> {
-    pub(crate) number: u64,
-    pub(crate) raw: &'a [u8],
-    pub(crate) payload: Option<&'a [u8]>,
-}
-
-/// The top-level fields of a protobuf message.
-pub(crate) fn fields(mut buf: &[u8]) -> Result<Vec<Field<'_>>> {
-    let mut out = Vec::new();
-    while !buf.is_empty() {
-        let start = buf;
-        let key = varint(&mut buf).ok_or_else(|| malformed("protobuf"))?;
-        let payload = match key & 7 {
-            0 => {
-                varint(&mut buf).ok_or_else(|| malformed("varint"))?;
-                None
-            }
-            1 | 5 => {
-                let n = if key & 7 == 1 { 8 } else { 4 };
-                buf = buf.get(n..).ok_or_else(|| malformed("fixed-width"))?;
-                None
-            }
-            2 => {
-                let len = varint(&mut buf)
-                    .and_then(|l| usize::try_from(l).ok())
-                    .filter(|&l| l <= buf.len())
-                    .ok_or_else(|| malformed("length-delimited"))?;
-                let (payload, rest) = buf.split_at(len);
-                buf = rest;
-                Some(payload)
-            }
-            _ => return Err(malformed("protobuf")),
-        };
-        let used = start.len() - buf.len();
-        out.push(Field { number: key >> 3, raw: &start[..used], payload });
-    }
-    Ok(out)
-}
-
-/// Reads a base-128 varint.
-pub(crate) fn varint(buf: &mut &[u8]) -> Option<u64> {
-    let mut value = 0u64;
-    for i in 0..10 {
-        let (&b, rest) = buf.split_first()?;
-        *buf = rest;
-        value |= u64::from(b & 0x7f) << (7 * i);
-        if b & 0x80 == 0 {
-            return Some(value);
-        }
-    }
-    None
-}
-
-/// Appends a length-delimited field.
-pub(crate) fn put_message(out: &mut Vec<u8>, number: u32, bytes: &[u8]) {
-    encode_key(number, WireType::LengthDelimited, out);
-    encode_varint(bytes.len() as u64, out);
-    out.extend_from_slice(bytes);
 }
 
 #[cfg(test)]
