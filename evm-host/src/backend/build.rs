@@ -355,18 +355,24 @@ pub(super) fn prevrandao(number: u64) -> B256 {
 const CHAIN_DOMAIN: &[u8] = b"\x19ANH-CHAIN-v1";
 
 /// Genesis' `extraData`, so that block 0's hash commits to what replay depends on besides
-/// state: on a dev chain with the default DNN parameters, the committee's hash (empty without a
-/// committee: the hash such chains always had); otherwise
-/// `keccak256(CHAIN_DOMAIN ‖ that ‖ dev (1 byte) ‖ DnnParams::hash)`, which also commits to
-/// the dev flag, the tensor limit and the gas schedule.
+/// state: on a dev chain with the default DNN parameters and chain id, the committee's hash
+/// (empty without a committee: the hash such chains always had); otherwise
+/// `keccak256(CHAIN_DOMAIN ‖ that ‖ dev (1 byte) ‖ DnnParams::hash [‖ chain id (8 bytes,
+/// big-endian), unless the default])`, which also commits to the dev flag, the tensor limit,
+/// the gas schedule and the chain id (which signatures depend on; no header field holds it).
 fn genesis_extra_data(genesis: &GenesisConfig) -> Bytes {
     let committee = genesis.committee.as_ref().map(|c| c.hash().to_vec()).unwrap_or_default();
-    if genesis.dev && genesis.dnn == DnnParams::default() {
+    let default_id = genesis.chain_id == crate::genesis::DEFAULT_CHAIN_ID;
+    if genesis.dev && genesis.dnn == DnnParams::default() && default_id {
         return Bytes::from(committee);
     }
     let dev = [u8::from(genesis.dev)];
     let params = genesis.dnn.hash();
-    Bytes::from(keccak256([CHAIN_DOMAIN, &committee, &dev, params.as_slice()].concat()).to_vec())
+    let mut preimage = [CHAIN_DOMAIN, &committee, &dev, params.as_slice()].concat();
+    if !default_id {
+        preimage.extend_from_slice(&genesis.chain_id.to_be_bytes());
+    }
+    Bytes::from(keccak256(preimage).to_vec())
 }
 
 /// Block 0 of `genesis` with `state_root`.
@@ -394,5 +400,25 @@ pub fn genesis_block(genesis: &GenesisConfig, state_root: B256) -> Block {
         transactions: Vec::new(),
         jobs: Vec::new(),
         dev: DevRecord::default(),
+    }
+}
+
+#[cfg(test)]
+mod genesis_tests {
+    use super::*;
+
+    /// Block 0 commits to the chain id: two chains alike in all else (same second, same
+    /// accounts) have different genesis hashes, and the default dev chain keeps its own.
+    #[test]
+    fn block_zero_commits_to_the_chain_id() {
+        let at = |chain_id| GenesisConfig { chain_id, timestamp: Some(1), ..Default::default() };
+        let hash = |g: &GenesisConfig| genesis_block(g, B256::ZERO).hash;
+        let default = at(crate::genesis::DEFAULT_CHAIN_ID);
+        assert_ne!(hash(&default), hash(&at(7)));
+        assert_ne!(hash(&at(7)), hash(&at(8)));
+        assert!(
+            genesis_extra_data(&default).is_empty(),
+            "the default dev chain's block 0 as before"
+        );
     }
 }
