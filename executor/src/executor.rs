@@ -372,13 +372,8 @@ impl Executor {
                 trained.len()
             )));
         }
-        if let Err(reason) = anh_runtime::same_architecture(&parent, &trained) {
-            return Ok(Err(format!("the candidate is not the parent model retrained: {reason}")));
-        }
-        if !params.trainable.is_empty()
-            && let Err(reason) = anh_runtime::frozen_unchanged(&parent, &trained, &params.trainable)
-        {
-            return Ok(Err(format!("the candidate changed a frozen weight: {reason}")));
+        if let Err(reason) = retrained(&parent, &trained, &params) {
+            return Ok(Err(reason));
         }
         let old =
             self.runtime.loss(job.model, batch.clone(), params.loss).map_err(runtime_error)?;
@@ -421,13 +416,8 @@ impl Executor {
             .models
             .model_bytes(&job.model)
             .map_err(|e| format!("the parent model is not available: {e}"))?;
-        anh_runtime::same_architecture(&parent, &theirs)
-            .map_err(|e| format!("the candidate is not the parent model retrained: {e}"))?;
         let (_, params) = decode_train_payload(&job.payload)?;
-        if !params.trainable.is_empty() {
-            anh_runtime::frozen_unchanged(&parent, &theirs, &params.trainable)
-                .map_err(|e| format!("the candidate changed a frozen weight: {e}"))?;
-        }
+        retrained(&parent, &theirs, &params)?;
         anh_runtime::compare_weights(&theirs, &ours, job.rule.abs, job.rule.rel)?;
         let loss = |t: &Trained| i128::try_from(t.loss).map_or(f64::NAN, |l| l as f64 / 1e18);
         let (said, own) = (loss(&claimed), loss(&mine));
@@ -568,4 +558,22 @@ mod tests {
         assert_eq!(info.macs_for([&[7u64, 2][..], &[1]]), Some(70));
         assert_eq!(info.macs_for([&[1u64, 2][..], &[1]]), Some(10));
     }
+}
+
+/// Whether `candidate` is `parent` trained as `params` asked, by either settlement rule: the
+/// parent's architecture with new weights ([`anh_runtime::same_architecture`]) and, when the job
+/// named the weights that train (`trainOnly`, `trainAdapters`), every other weight unchanged
+/// ([`anh_runtime::frozen_unchanged`]).
+fn retrained(
+    parent: &[u8],
+    candidate: &[u8],
+    params: &anh_precompiles::TrainParams,
+) -> Result<(), String> {
+    anh_runtime::same_architecture(parent, candidate)
+        .map_err(|e| format!("the candidate is not the parent model retrained: {e}"))?;
+    if params.trainable.is_empty() {
+        return Ok(());
+    }
+    anh_runtime::frozen_unchanged(parent, candidate, &params.trainable)
+        .map_err(|e| format!("the candidate changed a frozen weight: {e}"))
 }
