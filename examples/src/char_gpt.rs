@@ -19,10 +19,7 @@
 
 use crate::common::{Devnet, Result, chart};
 use alloy::{
-    network::TransactionBuilder,
     primitives::{Address, B256, U256},
-    providers::Provider,
-    rpc::types::TransactionRequest,
     sol,
     sol_types::{SolCall, SolEvent, SolValue},
 };
@@ -94,6 +91,8 @@ pub struct Report {
     pub bad_character: String,
     /// The revert reason of training on windows past the corpus.
     pub past_corpus: String,
+    /// The revert reasons of `sample` with an empty prompt, 65 characters, temperature 0.
+    pub bad_requests: Vec<String>,
 }
 
 /// Runs `rounds` training transactions and writes `loss-curve.png` into `out`.
@@ -186,7 +185,7 @@ pub async fn run(devnet: &Devnet, out: &Path, rounds: usize) -> Result<Report> {
     println!("sampled (seed 7, temperature 0.8, gas {}): {sampled:?}", receipt.gas_used);
 
     let bad = ICharGpt::writeCall { text: "ok #1".into() }.abi_encode();
-    let bad_character = revert_of(devnet, contract, bad).await?;
+    let bad_character = devnet.revert_of(contract, bad).await?;
     let past = ICharGpt::trainOnCall {
         offset: U256::from(corpus - 10),
         rows: U256::from(1),
@@ -195,7 +194,18 @@ pub async fn run(devnet: &Devnet, out: &Path, rounds: usize) -> Result<Report> {
         steps: 1,
         learningRate: 10u64.pow(16),
     };
-    let past_corpus = revert_of(devnet, contract, past.abi_encode()).await?;
+    let past_corpus = devnet.revert_of(contract, past.abi_encode()).await?;
+    // Requests for writing that cannot be served.
+    let mut bad_requests = Vec::new();
+    for (prompt, length, temperature) in [("", 1, 800_000), ("the", 65, 800_000), ("the", 4, 0)] {
+        let call = ICharGpt::sampleCall {
+            prompt: prompt.into(),
+            length: U256::from(length),
+            seed: U256::from(1),
+            temperature: U256::from(temperature),
+        };
+        bad_requests.push(devnet.revert_of(contract, call.abi_encode()).await?);
+    }
     println!("write(\"ok #1\") reverts: {bad_character}");
     println!("trainOn past the corpus reverts: {past_corpus}");
 
@@ -214,15 +224,8 @@ pub async fn run(devnet: &Devnet, out: &Path, rounds: usize) -> Result<Report> {
         model,
         bad_character,
         past_corpus,
+        bad_requests,
     })
-}
-
-/// The revert reason of an `eth_call` of `data` on `to` (an error if it does not revert).
-async fn revert_of(devnet: &Devnet, to: Address, data: Vec<u8>) -> Result<String> {
-    match devnet.provider.call(TransactionRequest::default().with_to(to).with_input(data)).await {
-        Ok(_) => Err("the call did not revert".into()),
-        Err(e) => Ok(e.to_string()),
-    }
 }
 
 /// The share of characters of `text` after the prompt that continue [`CORPUS`] somewhere:

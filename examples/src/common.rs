@@ -128,6 +128,15 @@ impl Devnet {
         Ok(C::abi_decode_returns(&out)?)
     }
 
+    /// The revert reason of an `eth_call` of `data` on `to`; an error if it does not revert.
+    pub async fn revert_of(&self, to: Address, data: Vec<u8>) -> Result<String> {
+        let tx = TransactionRequest::default().with_to(to).with_input(data);
+        match self.provider.call(tx).await {
+            Ok(_) => Err("the call did not revert".into()),
+            Err(e) => Ok(e.to_string()),
+        }
+    }
+
     /// Deploys contract `name` from `contracts/out/<name>.json` with ABI-encoded constructor
     /// arguments `args`.
     pub async fn deploy(&self, name: &str, args: &[u8]) -> Result<Address> {

@@ -18,10 +18,7 @@ pub mod gan;
 
 use crate::common::{Devnet, Image, Result};
 use alloy::{
-    network::TransactionBuilder,
     primitives::{Address, B256, U256},
-    providers::Provider,
-    rpc::types::TransactionRequest,
     sol,
     sol_types::{SolCall, SolEvent, SolValue},
 };
@@ -153,14 +150,8 @@ pub async fn run_with(devnet: &Devnet, out: &Path, generator: &[u8]) -> Result<R
     }
     println!("mint(seed {}) again reverts: {duplicate_revert}", SEEDS[0]);
     let missing = IGanArt::tokenURICall { id: U256::from(999) }.abi_encode();
-    let unknown_revert = match devnet
-        .provider
-        .call(TransactionRequest::default().with_to(contract).with_input(missing))
-        .await
-    {
-        Ok(_) => return Err("tokenURI(999) did not revert".into()),
-        Err(e) => e.to_string(),
-    };
+    let unknown_revert =
+        devnet.revert_of(contract, missing).await.map_err(|e| format!("tokenURI(999): {e}"))?;
     if !unknown_revert.contains("GanArt: unknown token id") {
         return Err(format!("tokenURI(999): {unknown_revert}").into());
     }

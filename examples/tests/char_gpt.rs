@@ -39,6 +39,14 @@ async fn char_gpt_learns_its_corpus() {
         report.past_corpus
     );
 
+    for (reason, expected) in report.bad_requests.iter().zip([
+        "CharGpt: the prompt is empty",
+        "CharGpt: at most 64 characters at once",
+        "CharGpt: temperature 0.01 to 10 (x 1e6)",
+    ]) {
+        assert!(reason.contains(expected), "{reason} lacks {expected}");
+    }
+    assert_eq!(report.bad_requests.len(), 3);
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/char-gpt/README.md"))
             .unwrap();
