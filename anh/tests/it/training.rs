@@ -9,7 +9,7 @@ use alloy::{
     primitives::{B256, Bytes, I256, keccak256},
     providers::{DynProvider, Provider},
     rpc::types::TransactionRequest,
-    sol_types::{SolCall, SolEvent},
+    sol_types::SolCall,
 };
 use anh_precompiles::{
     abi::{IInfer, IModelInfo, IModelRegistry, ITrain, Tensor, TrainParams},
@@ -122,13 +122,7 @@ async fn training_converges_and_replays_without_training() {
             .abi_encode();
             let receipt = send(&provider, train::ADDRESS, data).await;
             assert!(receipt.status(), "{name} round {round}: {receipt:?}");
-            let log = receipt
-                .inner
-                .logs()
-                .iter()
-                .find(|l| l.address() == train::ADDRESS)
-                .expect("ModelTrained");
-            let event = ITrain::ModelTrained::decode_log_data(log.data()).unwrap();
+            let event = model_trained(&receipt);
             assert_eq!(event.parent, model);
             losses.push(event.loss);
             model = event.model;
@@ -315,8 +309,7 @@ async fn call_training_writes_no_file() {
 
     let receipt = send(&provider, train::ADDRESS, data).await;
     assert!(receipt.status());
-    let log = receipt.inner.logs().iter().find(|l| l.address() == train::ADDRESS).unwrap();
-    let trained = ITrain::ModelTrained::decode_log_data(log.data()).unwrap().model;
+    let trained = model_trained(&receipt).model;
     assert!(store.models().unwrap().contains(&trained), "the block's model is written");
     assert!(store.model_path(&trained).is_file() || store.is_delta(&trained));
 }
@@ -374,8 +367,7 @@ async fn train_only_the_last_layer() {
         let url = url.clone();
         async move {
             assert!(receipt.status(), "{receipt:?}");
-            let log = receipt.inner.logs().iter().find(|l| l.address() == train::ADDRESS).unwrap();
-            let event = ITrain::ModelTrained::decode_log_data(log.data()).unwrap();
+            let event = model_trained(&receipt);
             let file = reqwest::get(format!("{url}/models/{}", event.model)).await.unwrap();
             let file = file.bytes().await.unwrap().to_vec();
             let after = weights(&file);

@@ -24,9 +24,9 @@ use std::sync::Arc;
 
 const SPEC: GptSpec = GptSpec { layers: 2, d_model: 32, heads: 4, vocab: 50, context: 16, seed: 3 };
 
+/// One sequence of int64 tokens, `[1, seq]`.
 fn tokens(ids: &[i64]) -> Tensor {
-    let data: Vec<u8> = ids.iter().flat_map(|v| v.to_be_bytes()).collect();
-    Tensor { dtype: 4, shape: vec![1, ids.len() as u64], data: data.into() }
+    grid(1, ids)
 }
 
 fn floats(tensor: &Tensor) -> Vec<f32> {
@@ -187,10 +187,7 @@ fn windows(ids: &[i64], rows: usize, seq: usize, offset: usize) -> (Vec<i64>, Ve
 /// training step or an inference.
 #[tokio::test(flavor = "multi_thread")]
 async fn gpt_trains_by_transactions_and_a_follower_replays() {
-    use alloy::{
-        network::TransactionBuilder, providers::Provider, rpc::types::TransactionRequest,
-        sol_types::SolEvent,
-    };
+    use alloy::{network::TransactionBuilder, providers::Provider, rpc::types::TransactionRequest};
     use anh_precompiles::{
         abi::{ITrain, TrainParams},
         train,
@@ -280,13 +277,7 @@ async fn gpt_trains_by_transactions_and_a_follower_replays() {
         .abi_encode();
         let receipt = send(data).await;
         assert!(receipt.status(), "round {round}: {receipt:?}");
-        let log = receipt
-            .inner
-            .logs()
-            .iter()
-            .find(|l| l.address() == train::ADDRESS)
-            .expect("ModelTrained");
-        let event = ITrain::ModelTrained::decode_log_data(log.data()).expect("event");
+        let event = model_trained(&receipt);
         losses.push(i128::try_from(event.loss).expect("a loss") as f64 / 1e18);
         model = event.model;
     }

@@ -225,3 +225,17 @@ pub(crate) async fn store(
     assert!(receipt.status(), "Storage.set({key}, {value}) reverted");
     receipt
 }
+
+/// The `ModelTrained` event a mined `train` transaction emitted.
+pub(crate) fn model_trained(
+    receipt: &alloy::rpc::types::TransactionReceipt,
+) -> anh_precompiles::abi::ITrain::ModelTrained {
+    use alloy::sol_types::SolEvent;
+    let log = receipt
+        .inner
+        .logs()
+        .iter()
+        .find(|l| l.address() == anh_precompiles::train::ADDRESS)
+        .unwrap_or_else(|| panic!("no ModelTrained in {receipt:?}"));
+    anh_precompiles::abi::ITrain::ModelTrained::decode_log_data(log.data()).expect("ModelTrained")
+}
