@@ -216,6 +216,12 @@ fn train_adapters_carries_its_rank_and_pays_more() {
         .unwrap();
     let payload = encode_train_payload(&host, &p).unwrap();
     assert_eq!(decode_train_payload(&payload).unwrap(), (host, p));
+    // A payload that is none of the forms, or one with its tail cut off, decodes to an error.
+    assert!(decode_train_payload(b"junk").is_err());
+    assert!(decode_train_payload(&payload[..payload.len() - 32]).is_err());
+    let mut longer = payload.to_vec();
+    longer.extend([0u8; 32]);
+    assert!(decode_train_payload(&longer).is_err(), "trailing words are not a canonical form");
 }
 
 /// `trainOnly` reaches the trainer with the names, in a job whose payload (and so its id)

@@ -504,6 +504,15 @@ fn gradient_through_adapters() {
     }
 
     let gpt = tiny_gpt(1);
+    // The embedding table is read by a Gather: merging an adapter would change what it gathers.
+    let e = adapt(&gpt, &["wte".to_string()], 2).unwrap_err();
+    assert!(
+        e.to_string().contains("adapter target \"wte\" is read by node")
+            && e.to_string().contains("(Gather) other than as the weight operand of a MatMul"),
+        "{e}"
+    );
+    let e = adapt(&gpt, &["l0_w_fc".to_string()], 0).unwrap_err();
+    assert!(e.to_string().contains("adapter rank 0: expected 1 to 64"), "{e}");
     let adapted = adapt(&gpt, &["l0_w_qkv".to_string(), "l0_w_fc".to_string()], 2).unwrap();
     let tokens = classes(&[1, 5], &[1, 4, 4, 0, 6]);
     let next = classes(&[1, 5], &[4, 4, 0, 6, 2]);
