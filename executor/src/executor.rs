@@ -514,6 +514,24 @@ fn check(job: &Job, candidate: &Bytes, own: &Bytes) -> Result<(), String> {
     job.rule.check(&candidate, &own)
 }
 
+/// Whether `candidate` is `parent` trained as `params` asked, by either settlement rule: the
+/// parent's architecture with new weights ([`anh_runtime::same_architecture`]) and, when the job
+/// named the weights that train (`trainOnly`, `trainAdapters`), every other weight unchanged
+/// ([`anh_runtime::frozen_unchanged`]).
+fn retrained(
+    parent: &[u8],
+    candidate: &[u8],
+    params: &anh_precompiles::TrainParams,
+) -> Result<(), String> {
+    anh_runtime::same_architecture(parent, candidate)
+        .map_err(|e| format!("the candidate is not the parent model retrained: {e}"))?;
+    if params.trainable.is_empty() {
+        return Ok(());
+    }
+    anh_runtime::frozen_unchanged(parent, candidate, &params.trainable)
+        .map_err(|e| format!("the candidate changed a frozen weight: {e}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -558,22 +576,4 @@ mod tests {
         assert_eq!(info.macs_for([&[7u64, 2][..], &[1]]), Some(70));
         assert_eq!(info.macs_for([&[1u64, 2][..], &[1]]), Some(10));
     }
-}
-
-/// Whether `candidate` is `parent` trained as `params` asked, by either settlement rule: the
-/// parent's architecture with new weights ([`anh_runtime::same_architecture`]) and, when the job
-/// named the weights that train (`trainOnly`, `trainAdapters`), every other weight unchanged
-/// ([`anh_runtime::frozen_unchanged`]).
-fn retrained(
-    parent: &[u8],
-    candidate: &[u8],
-    params: &anh_precompiles::TrainParams,
-) -> Result<(), String> {
-    anh_runtime::same_architecture(parent, candidate)
-        .map_err(|e| format!("the candidate is not the parent model retrained: {e}"))?;
-    if params.trainable.is_empty() {
-        return Ok(());
-    }
-    anh_runtime::frozen_unchanged(parent, candidate, &params.trainable)
-        .map_err(|e| format!("the candidate changed a frozen weight: {e}"))
 }
