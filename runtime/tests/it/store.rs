@@ -287,6 +287,15 @@ fn trained_models_are_stored_as_deltas() {
     let other = store.put_with_parent(&other, Some(root)).unwrap();
     assert!(!store.is_delta(&other.hash));
     assert!(store.model_path(&other.hash).is_file());
+
+    // A corrupt base: its deltas rebuild to other bytes, which their hash check refuses.
+    let base = store.model_path(&root);
+    let mut bytes = std::fs::read(&base).unwrap();
+    let at = bytes.len() - 1;
+    bytes[at] ^= 1;
+    std::fs::write(&base, bytes).unwrap();
+    let fresh = ModelStore::open(dir.path()).unwrap();
+    assert!(matches!(fresh.read(&grandchild.hash), Err(RuntimeError::CorruptModel { .. })));
 }
 
 fn hex(hash: &alloy_primitives::B256) -> String {
