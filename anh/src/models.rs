@@ -22,7 +22,9 @@
 //! not uploads and are never refused for the quota.
 //! - `GET /models/{hash}`: the raw file (`application/octet-stream`), or 404. A stored file is
 //!   streamed in 256 KiB chunks, its hash checked once ([`ModelStore::verified_file`]), not
-//!   read whole and re-hashed per request.
+//!   read whole and re-hashed per request. A trained model stored as a delta is rebuilt (and hashed) per
+//!   request, in one of the `max_concurrent` upload slots: past them, HTTP 503 after the
+//!   refusal delay, like a busy upload.
 
 use alloy_eips::BlockId;
 use alloy_primitives::{B256, Bytes};
@@ -392,7 +394,23 @@ async fn get_model_file(State(api): State<ModelApi>, Path(hash): Path<String>) -
         )
             .into_response();
     }
-    // Held in memory only (trained by a call), or not at all.
+    // Stored as a delta: rebuilding it reads and hashes a whole model, so it takes one of the
+    // slots uploads are analysed in (a client asking again and again gets 503, not that work).
+    let _rebuilding = if api.store.is_delta(&hash) {
+        match api.uploading.clone().try_acquire_owned() {
+            Ok(permit) => Some(permit),
+            Err(_) => {
+                let busy = format!(
+                    "{} model uploads or rebuilds are in progress: try again later",
+                    api.uploads.max_concurrent
+                );
+                return UploadRefused::Busy(busy).http().await;
+            }
+        }
+    } else {
+        None
+    };
+    // Rebuilt from a delta, held in memory only (trained by a call), or not at all.
     match tokio::task::spawn_blocking(move || api.store.get(&hash)).await {
         Ok(Some(bytes)) => {
             ([(header::CONTENT_TYPE, "application/octet-stream")], Body::from(bytes))

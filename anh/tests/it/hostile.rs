@@ -623,3 +623,97 @@ async fn traces_have_a_budget() {
         rpc(&url, "debug_traceTransaction", json!([hash, { "tracer": "callTracer" }])).await;
     assert_eq!(calls["result"]["to"], json!(looper.to_string().to_lowercase()), "{calls}");
 }
+
+/// Serving a model stored as a delta rebuilds and hashes a whole model: it takes one of the
+/// upload slots, so with the only slot held (an upload whose body never ends) the request is
+/// answered 503 with `Retry-After`, and served in full once the slot is free.
+#[tokio::test(flavor = "multi_thread")]
+async fn rebuilding_a_delta_takes_an_upload_slot() {
+    use alloy::{
+        network::TransactionBuilder, providers::Provider, rpc::types::TransactionRequest,
+        sol_types::SolCall,
+    };
+    use anh_precompiles::abi::{IModelRegistry, ITrain, Tensor, TrainParams};
+    use tokio::io::AsyncWriteExt;
+    let mut config = NodeConfig::test();
+    config.uploads.max_concurrent = 1;
+    let node = node_with(config).await;
+    let url = node.http_endpoint();
+    let provider = provider(&node, KEY0);
+    let bytes = anh_runtime::synth::classifier(2, &[16, 16], 2, 5);
+    let root = alloy::primitives::keccak256(&bytes);
+    rpc(&url, "anh_putModel", json!([Bytes::from(bytes)])).await;
+    let register = IModelRegistry::registerCall { model: root, name: "mlp".into() }.abi_encode();
+    let send = |to, data: Vec<u8>| {
+        let provider = provider.clone();
+        async move {
+            let tx = TransactionRequest::default()
+                .with_to(to)
+                .with_input(data)
+                .with_gas_limit(20_000_000);
+            let hash = *provider.send_transaction(tx).await.unwrap().tx_hash();
+            wait_receipt(&provider, hash).await
+        }
+    };
+    assert!(send(anh_precompiles::registry::ADDRESS, register).await.status());
+    let floats = |v: &[f32]| Tensor {
+        dtype: 1,
+        shape: vec![2, 2],
+        data: v.iter().flat_map(|x| x.to_be_bytes()).collect::<Vec<u8>>().into(),
+    };
+    let labels = Tensor {
+        dtype: 4,
+        shape: vec![2],
+        data: [0i64, 1].iter().flat_map(|v| v.to_be_bytes()).collect::<Vec<u8>>().into(),
+    };
+    let call = ITrain::trainOnlyCall {
+        model: root,
+        batch: vec![floats(&[-1.0, -1.0, 1.0, 1.0]), labels],
+        params: TrainParams { steps: 2, learningRate: 10u64.pow(16), loss: 2, optimizer: 1 },
+        trainable: vec!["w2".into(), "b2".into()],
+    };
+    let receipt = send(anh_precompiles::train::ADDRESS, call.abi_encode()).await;
+    let trained = model_trained(&receipt).model;
+    assert!(node.models().store().is_delta(&trained));
+
+    let host = url.trim_start_matches("http://").to_string();
+    let stall = || async {
+        let mut stalled = tokio::net::TcpStream::connect(&host).await.unwrap();
+        let head =
+            format!("PUT /models HTTP/1.1\r\nhost: {host}\r\ncontent-length: 1000000\r\n\r\nONNX");
+        stalled.write_all(head.as_bytes()).await.unwrap();
+        stalled.flush().await.unwrap();
+        stalled
+    };
+    let mut stalled = stall().await;
+    let file = format!("{url}/models/{trained}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let response = loop {
+        let response = reqwest::get(&file).await.unwrap();
+        if response.status() == 503 {
+            break response;
+        }
+        assert!(std::time::Instant::now() < deadline, "never busy: {}", response.status());
+        let mut byte = [0u8; 1];
+        let wait = std::time::Duration::from_millis(10);
+        if let Ok(Ok(_)) = tokio::time::timeout(wait, stalled.peek(&mut byte)).await {
+            stalled = stall().await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(response.headers()["retry-after"], "1");
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer["error"], "1 model uploads or rebuilds are in progress: try again later");
+    drop(stalled);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let response = reqwest::get(&file).await.unwrap();
+        if response.status() == 200 {
+            let served = response.bytes().await.unwrap();
+            assert_eq!(alloy::primitives::keccak256(&served), trained, "the whole model");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the slot never came back");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
