@@ -20,6 +20,16 @@
 //! `Authorization: Bearer <token>` (else HTTP 401), and `anh_putModel`, which cannot carry it,
 //! is refused pointing there. Models the chain itself stores (what the committee trains) are
 //! not uploads and are never refused for the quota.
+//! - `PUT /blobs/{hash}?offset=N&size=S` with a chunk of a **weight blob** as body (at most
+//!   [`MAX_BLOB_CHUNK`] bytes): the external weights of a large model, uploaded before the model
+//!   that names them (`runtime`'s `analysis::external` says what a model may name). Chunks must
+//!   arrive in order: one that does not start where the upload stands gets HTTP 409 with
+//!   `{"error", "offset"}`, the offset to resume from. Answers `{"hash", "offset", "size",
+//!   "stored"}`; the last chunk hashes the blob, and a blob whose bytes are not its name is
+//!   dropped (HTTP 400). Admitted like `PUT /models` (token, slots, quota: each chunk).
+//! - `GET /blobs/{hash}/status`: `{"hash", "stored", "offset", "size"}`, where an upload
+//!   stands (what `anh model push` asks before sending, to resume); `GET /blobs/{hash}`: the
+//!   blob's bytes (executors fetch them), checked against the hash once, or 404.
 //! - `GET /models/{hash}`: the raw file (`application/octet-stream`), or 404. A stored file is
 //!   streamed in 256 KiB chunks, its hash checked once ([`ModelStore::verified_file`]), not
 //!   read whole and re-hashed per request. A trained model stored as a delta is rebuilt (and hashed) per
@@ -34,11 +44,11 @@ use anh_rpc::{
     RpcError, RpcExtension, RpcFuture,
     params::{none, parse},
 };
-use anh_runtime::{ModelStore, OrtRuntime, RuntimeError};
+use anh_runtime::{BlobStatus, ModelStore, OrtRuntime, RuntimeError};
 use axum::{
     Json, Router,
     body::Body,
-    extract::{Path, State},
+    extract::{Path, Query, State},
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
     routing::{get, put},
@@ -211,11 +221,13 @@ impl ModelApi {
         self.runtime.active_device()
     }
 
-    /// The `/models` routes.
+    /// The `/models` and `/blobs` routes.
     pub fn router(&self) -> Router {
         Router::new()
             .route("/models", put(put_model))
             .route("/models/{hash}", get(get_model_file))
+            .route("/blobs/{hash}", put(put_blob).get(get_blob))
+            .route("/blobs/{hash}/status", get(blob_status))
             .with_state(self.clone())
     }
 
@@ -336,7 +348,8 @@ async fn put_model(State(api): State<ModelApi>, headers: HeaderMap, body: Body) 
     {
         return refused.http().await;
     }
-    let limit = usize::try_from(api.store.limits().max_model_bytes).unwrap_or(usize::MAX);
+    let limit = api.store.limits().max_model_bytes.min(anh_runtime::MAX_PROTOBUF_BYTES);
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
     let Ok(body) = axum::body::to_bytes(body, limit).await else {
         let error = format!("model refused: the file is larger than the limit of {limit} bytes");
         return (StatusCode::PAYLOAD_TOO_LARGE, Json(json!({ "error": error }))).into_response();
@@ -364,35 +377,141 @@ async fn put_model(State(api): State<ModelApi>, headers: HeaderMap, body: Body) 
     }
 }
 
+/// Most bytes one `PUT /blobs` request may carry.
+pub const MAX_BLOB_CHUNK: usize = 64 << 20;
+
+/// The query of `PUT /blobs/{hash}`.
+#[derive(Debug, serde::Deserialize)]
+struct ChunkAt {
+    offset: Option<u64>,
+    size: Option<u64>,
+}
+
+fn bad_request(error: impl Into<String>) -> Response {
+    (StatusCode::BAD_REQUEST, Json(json!({ "error": error.into() }))).into_response()
+}
+
+const NOT_A_BLOB_HASH: &str = "expected a 32-byte hex blob hash";
+
+fn status_json(blob: B256, status: BlobStatus) -> Value {
+    let (stored, offset, size) = match status {
+        BlobStatus::Stored { size } => (true, size, Some(size)),
+        BlobStatus::Partial { offset, size } => (false, offset, Some(size)),
+        BlobStatus::Absent => (false, 0, None),
+    };
+    json!({ "hash": blob, "stored": stored, "offset": offset, "size": size })
+}
+
+async fn put_blob(
+    State(api): State<ModelApi>,
+    Path(hash): Path<String>,
+    Query(at): Query<ChunkAt>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let Ok(blob) = hash.parse::<B256>() else { return bad_request(NOT_A_BLOB_HASH) };
+    let (Some(offset), Some(size)) = (at.offset, at.size) else {
+        return bad_request("PUT /blobs/{hash} needs ?offset=<bytes sent before>&size=<blob size>");
+    };
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let _permit = match api.admit(bearer) {
+        Ok(permit) => permit,
+        Err(refused) => return refused.http().await,
+    };
+    let Ok(chunk) = axum::body::to_bytes(body, MAX_BLOB_CHUNK).await else {
+        let error = format!("a blob chunk may be at most {MAX_BLOB_CHUNK} bytes");
+        return (StatusCode::PAYLOAD_TOO_LARGE, Json(json!({ "error": error }))).into_response();
+    };
+    if let Err(refused) = api.check_quota(chunk.len() as u64) {
+        return refused.http().await;
+    }
+    let store = api.store.clone();
+    let result =
+        tokio::task::spawn_blocking(move || store.append_blob(&blob, size, offset, &chunk)).await;
+    *api.stored.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
+    let error = |status: StatusCode, e: &RuntimeError| {
+        (status, Json(json!({ "error": e.to_string() }))).into_response()
+    };
+    match result {
+        Ok(Ok(status)) => Json(status_json(blob, status)).into_response(),
+        Ok(Err(e @ RuntimeError::BlobOffset { expected, .. })) => {
+            (StatusCode::CONFLICT, Json(json!({ "error": e.to_string(), "offset": expected })))
+                .into_response()
+        }
+        Ok(Err(e @ RuntimeError::BlobUpload { .. }))
+            if size > api.store.limits().max_model_bytes =>
+        {
+            error(StatusCode::PAYLOAD_TOO_LARGE, &e)
+        }
+        Ok(Err(e @ (RuntimeError::BlobUpload { .. } | RuntimeError::BlobHash { .. }))) => {
+            error(StatusCode::BAD_REQUEST, &e)
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(%blob, error = %e, "blob upload failed");
+            error(StatusCode::INTERNAL_SERVER_ERROR, &e)
+        }
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({ "error": e.to_string() })))
+            .into_response(),
+    }
+}
+
+async fn blob_status(State(api): State<ModelApi>, Path(hash): Path<String>) -> Response {
+    let Ok(blob) = hash.parse::<B256>() else { return bad_request(NOT_A_BLOB_HASH) };
+    let store = api.store.clone();
+    match tokio::task::spawn_blocking(move || store.blob_status(&blob)).await {
+        Ok(status) => Json(status_json(blob, status)).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+async fn get_blob(State(api): State<ModelApi>, Path(hash): Path<String>) -> Response {
+    let Ok(blob) = hash.parse::<B256>() else { return bad_request(NOT_A_BLOB_HASH) };
+    let store = api.store.clone();
+    match tokio::task::spawn_blocking(move || store.verified_blob(&blob)).await {
+        Ok(Some((path, len))) => stream_file(&path, len).await,
+        _ => (StatusCode::NOT_FOUND, format!("blob {blob} is not in this node's store\n"))
+            .into_response(),
+    }
+}
+
+/// A file's bytes as a response body, read in 256 KiB chunks.
+async fn stream_file(path: &std::path::Path, len: u64) -> Response {
+    let Ok(file) = tokio::fs::File::open(path).await else {
+        return (StatusCode::NOT_FOUND, "not in this node's store\n").into_response();
+    };
+    let chunks = futures::stream::unfold(file, |mut file| async move {
+        use tokio::io::AsyncReadExt;
+        let mut chunk = vec![0u8; 256 << 10];
+        match file.read(&mut chunk).await {
+            Ok(0) => None,
+            Ok(n) => {
+                chunk.truncate(n);
+                Some((Ok::<_, std::io::Error>(chunk), file))
+            }
+            Err(e) => Some((Err(e), file)),
+        }
+    });
+    (
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+            (header::CONTENT_LENGTH, len.to_string()),
+        ],
+        Body::from_stream(chunks),
+    )
+        .into_response()
+}
+
 async fn get_model_file(State(api): State<ModelApi>, Path(hash): Path<String>) -> Response {
     let Ok(hash) = hash.parse::<B256>() else {
         return (StatusCode::BAD_REQUEST, "expected a 32-byte hex model hash\n").into_response();
     };
     let store = api.store.clone();
     let file = tokio::task::spawn_blocking(move || store.verified_file(&hash)).await;
-    if let Ok(Some((path, len))) = file
-        && let Ok(file) = tokio::fs::File::open(&path).await
-    {
-        let chunks = futures::stream::unfold(file, |mut file| async move {
-            use tokio::io::AsyncReadExt;
-            let mut chunk = vec![0u8; 256 << 10];
-            match file.read(&mut chunk).await {
-                Ok(0) => None,
-                Ok(n) => {
-                    chunk.truncate(n);
-                    Some((Ok::<_, std::io::Error>(chunk), file))
-                }
-                Err(e) => Some((Err(e), file)),
-            }
-        });
-        return (
-            [
-                (header::CONTENT_TYPE, "application/octet-stream".to_string()),
-                (header::CONTENT_LENGTH, len.to_string()),
-            ],
-            Body::from_stream(chunks),
-        )
-            .into_response();
+    if let Ok(Some((path, len))) = file {
+        return stream_file(&path, len).await;
     }
     // Stored as a delta: rebuilding it reads and hashes a whole model, so it takes one of the
     // slots uploads are analysed in (a client asking again and again gets 503, not that work).
@@ -421,12 +540,18 @@ async fn get_model_file(State(api): State<ModelApi>, Path(hash): Path<String>) -
     }
 }
 
-/// Bytes of the model files (`*.onnx`, and trained models' `*.delta`) in `dir`.
+/// Bytes of the model files (`*.onnx`, trained models' `*.delta`, weight blobs `*.blob` and
+/// blob uploads in progress `.part-*`) in `dir`.
 fn stored_bytes(dir: &std::path::Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
     entries
         .filter_map(|e| e.ok())
-        .filter(|e| e.path().extension().is_some_and(|x| x == "onnx" || x == "delta"))
+        .filter(|e| {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            [".onnx", ".delta", ".blob"].iter().any(|x| name.ends_with(x))
+                || name.starts_with(".part-")
+        })
         .filter_map(|e| e.metadata().ok())
         .map(|m| m.len())
         .sum()

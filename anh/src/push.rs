@@ -1,8 +1,12 @@
 //! `anh model push FILE --name NAME`: upload a model to a node and register it on chain.
 //!
-//! 1. `PUT /models` with the file (the node analyses it and answers its hash, or why not);
-//! 2. if the registry already has the model, nothing more is sent (pushing is idempotent);
-//! 3. otherwise an EIP-1559 transaction calling `register(hash, name)` at `0x…0D00` is signed
+//! 1. if the model keeps weights in data files (ONNX's external data, as every model past
+//!    2 GB does), each file is uploaded as a weight blob (`PUT /blobs`, in resumable chunks;
+//!    one the node holds already is skipped) and the model is rewritten to name them by hash
+//!    (`push/blobs.rs`);
+//! 2. `PUT /models` with the file (the node analyses it and answers its hash, or why not);
+//! 3. if the registry already has the model, nothing more is sent (pushing is idempotent);
+//! 4. otherwise an EIP-1559 transaction calling `register(hash, name)` at `0x…0D00` is signed
 //!    with the given key (dev account 0 by default), sent, and awaited.
 //!
 //! Progress goes to stderr; stdout gets only the model hash, so scripts can capture it. An
@@ -20,6 +24,8 @@ use anh_precompiles::{
     registry,
 };
 use serde_json::{Value, json};
+mod blobs;
+
 use std::{
     io::IsTerminal,
     path::Path,
@@ -40,15 +46,18 @@ struct Progress {
     started: Instant,
     /// The last quarter reported (lines mode).
     quarter: usize,
+    /// What is said when all is sent.
+    done: &'static str,
 }
 
 impl Progress {
-    fn new(total: usize) -> Self {
+    fn new(total: usize, done: &'static str) -> Self {
         Self {
             total,
             terminal: std::io::stderr().is_terminal(),
             started: Instant::now(),
             quarter: 0,
+            done,
         }
     }
 
@@ -78,7 +87,7 @@ impl Progress {
             );
         }
         if sent == self.total {
-            eprintln!("  sent; the node is hashing and analysing the model");
+            eprintln!("  {}", self.done);
         }
     }
 }
@@ -90,7 +99,7 @@ fn upload_body(bytes: Vec<u8>) -> reqwest::Body {
         return bytes.into();
     }
     let bytes = axum::body::Bytes::from(bytes);
-    let mut progress = Progress::new(total);
+    let mut progress = Progress::new(total, "sent; the node is hashing and analysing the model");
     let pieces = (0..total).step_by(PIECE).map(move |at| {
         let end = (at + PIECE).min(total);
         progress.sent(end);
@@ -159,6 +168,8 @@ pub async fn push(
     let bytes = std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
     let client =
         Client { http: reqwest::Client::new(), url: rpc_url.trim_end_matches('/').to_string() };
+    let (bytes, blob_files) = blobs::name_blobs(file, bytes)?;
+    blobs::upload(&client, &blob_files, upload_token).await?;
 
     eprintln!("uploading {} ({} bytes) to {}", file.display(), bytes.len(), client.url);
     // The length up front (a streamed body would go chunked without it): the node refuses an

@@ -4,8 +4,10 @@
 //! On a miss, [`NodeModelSource`] fetches `GET {node}/models/{hash}` (the node's raw model
 //! file route), refuses bytes whose keccak256 is not the hash asked for (nothing is stored),
 //! bounds the download by the store's `max_model_bytes`, and puts the bytes in the local store
-//! (which analyses them). Fetches are serialised, so concurrent misses of one model download
-//! it once.
+//! (which analyses them). A model whose weights are in blobs (external data) names them: each
+//! blob the store lacks is fetched from `GET {node}/blobs/{hash}` into the store, which checks
+//! it against its hash, before the model is stored. Fetches are serialised, so concurrent
+//! misses of one model download it once.
 //!
 //! The [`ModelSource`] calls block on the network: call them from a blocking thread (as the
 //! executor's jobs run), never from an async task.
@@ -117,11 +119,78 @@ impl NodeModelSource {
                 path: PathBuf::from(url),
             });
         }
-        let info = self.store.put(&bytes)?;
-        tracing::info!(%model, size = info.size, node = %self.node, "fetched model from the node");
-        Ok(info)
+        // Each blob the model names and the store lacks, then the model (a graph names a
+        // bounded number of blobs: each round stores one more, or fails).
+        loop {
+            match self.store.put(&bytes) {
+                Err(RuntimeError::MissingBlob { blob, .. }) => self.fetch_blob(&blob)?,
+                Err(e) => return Err(e),
+                Ok(info) => {
+                    tracing::info!(%model, size = info.size, node = %self.node, "fetched model from the node");
+                    return Ok(info);
+                }
+            }
+        }
+    }
+
+    /// Fetches weight blob `blob` from the node into the store, which checks its hash on
+    /// the last piece. Blocks.
+    fn fetch_blob(&self, blob: &B256) -> anh_runtime::Result<()> {
+        let url = format!("{}/blobs/{blob}", self.node);
+        let limit = self.store.limits().max_model_bytes;
+        let io = |message: String| RuntimeError::Io {
+            path: PathBuf::from(&url),
+            source: std::io::Error::other(message),
+        };
+        self.handle.block_on(async {
+            let mut response = self
+                .client
+                .get(&url)
+                .send()
+                .await
+                .map_err(|e| io(format!("cannot fetch the blob from the node: {e}")))?;
+            if !response.status().is_success() {
+                return Err(io(format!("the node answered HTTP {}", response.status())));
+            }
+            let size = response
+                .content_length()
+                .ok_or_else(|| io("the node sent no Content-Length".into()))?;
+            if size > limit {
+                return Err(io(format!("the blob is over this executor's limit of {limit} bytes")));
+            }
+            // A partial copy from an earlier attempt: its bytes are skipped, not sent again.
+            let mut offset = match self.store.blob_status(blob) {
+                anh_runtime::BlobStatus::Partial { offset, size: s } if s == size => offset,
+                _ => 0,
+            };
+            let (mut received, mut piece) = (0u64, Vec::with_capacity(BLOB_PIECE));
+            while let Some(chunk) =
+                response.chunk().await.map_err(|e| io(format!("download failed: {e}")))?
+            {
+                let start = received;
+                received += chunk.len() as u64;
+                if received > size {
+                    return Err(io("the node sent more bytes than its Content-Length".into()));
+                }
+                let skip = offset.saturating_sub(start).min(chunk.len() as u64) as usize;
+                piece.extend_from_slice(&chunk[skip..]);
+                if piece.len() >= BLOB_PIECE || received == size {
+                    self.store.append_blob(blob, size, offset, &piece)?;
+                    offset += piece.len() as u64;
+                    piece.clear();
+                }
+            }
+            if received != size {
+                return Err(io(format!("the download ended after {received} of {size} bytes")));
+            }
+            tracing::info!(%blob, size, node = %self.node, "fetched weight blob from the node");
+            Ok(())
+        })
     }
 }
+
+/// Bytes a blob download writes at a time.
+const BLOB_PIECE: usize = 8 << 20;
 
 impl ModelSource for NodeModelSource {
     fn model_info(&self, model: &B256) -> Option<ModelInfo> {
@@ -134,6 +203,16 @@ impl ModelSource for NodeModelSource {
                 tracing::warn!(%model, error = %e, "model unavailable");
                 None
             }
+        }
+    }
+
+    fn external_file(&self, model: &B256) -> anh_runtime::Result<Option<PathBuf>> {
+        match self.store.external_file(model) {
+            Err(RuntimeError::UnknownModel(_)) => {
+                self.fetch(model)?;
+                self.store.external_file(model)
+            }
+            other => other,
         }
     }
 

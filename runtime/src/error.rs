@@ -81,6 +81,65 @@ pub enum RuntimeError {
         /// The file.
         path: PathBuf,
     },
+    /// A model references a weight blob the store does not hold.
+    #[error(
+        "model needs weight blob {blob} (tensor \"{tensor}\"), which this store does not hold: \
+         upload it first (PUT /blobs/{blob}, or `anh model push`, which does both)"
+    )]
+    MissingBlob {
+        /// The blob.
+        blob: B256,
+        /// A tensor kept in it.
+        tensor: String,
+    },
+    /// A model reads past the end of a weight blob.
+    #[error("model reads {needs} bytes of weight blob {blob}, which holds {size}")]
+    BlobTooShort {
+        /// The blob.
+        blob: B256,
+        /// Its size.
+        size: u64,
+        /// How many bytes from its start the model reads.
+        needs: u64,
+    },
+    /// A chunk of a blob upload does not start where the upload stands.
+    #[error(
+        "blob {blob}: a chunk at offset {offset}, but the upload stands at {expected}: resume from there"
+    )]
+    BlobOffset {
+        /// The blob.
+        blob: B256,
+        /// Where the chunk starts.
+        offset: u64,
+        /// Where the upload stands (bytes received).
+        expected: u64,
+    },
+    /// A blob's bytes do not hash to the name it was uploaded under; the upload is dropped.
+    #[error(
+        "blob upload dropped: its {size} bytes hash to {actual}, not {expected}, the name it was uploaded under"
+    )]
+    BlobHash {
+        /// The name it was uploaded under.
+        expected: B256,
+        /// The keccak256 of what arrived.
+        actual: B256,
+        /// How many bytes arrived.
+        size: u64,
+    },
+    /// A blob upload that cannot go on as asked (its size, a chunk past its end).
+    #[error("blob {blob}: {reason}")]
+    BlobUpload {
+        /// The blob.
+        blob: B256,
+        /// Why.
+        reason: String,
+    },
+    /// Training a model whose weights are in blobs.
+    #[error(
+        "model {0} keeps its weights in blobs (external data): ANH runs such models but does not \
+         train them yet; train a model of one file"
+    )]
+    ExternalWeights(B256),
     /// A file-system operation of the model store failed.
     #[error("model store I/O error on {}: {source}", path.display())]
     Io {

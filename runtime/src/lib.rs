@@ -43,7 +43,9 @@ mod validate;
 
 /// The subset of `onnx.proto` ANH reads and writes, as prost messages.
 pub use analysis::proto as onnx;
-pub use analysis::{AnalysisError, IoKind, Limits, analyze};
+pub use analysis::{
+    Analysis, AnalysisError, IoKind, Limits, MAX_PROTOBUF_BYTES, analyze, analyze_model, external,
+};
 pub use error::{InputMismatch, Result, RuntimeError};
 pub use oracle::LocalOracle;
 pub use ort_lib::{
@@ -53,7 +55,7 @@ pub use ort_lib::{
 pub use runtime::{
     CallLane, Device, ModelRuntime, OrtRuntime, RuntimeConfig, RuntimeStats, TrainOutput,
 };
-pub use store::{ModelSource, ModelStore, SCRATCH_BYTES, SCRATCH_MODELS};
+pub use store::{BlobStatus, ModelSource, ModelStore, SCRATCH_BYTES, SCRATCH_MODELS};
 pub use trainer::{
     OPTIMIZER_STATE_PREFIX, compare_weights, frozen_unchanged, log_progress, same_architecture,
 };

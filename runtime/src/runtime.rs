@@ -511,12 +511,22 @@ impl OrtRuntime {
 
     fn create_session(&self, info: &ModelInfo) -> Result<Session> {
         let model = info.hash;
-        let bytes = self.source.model_bytes(&model)?;
+        // A model with external weights loads from its file, beside its blobs, which ONNX
+        // Runtime memory-maps where it can; a model of one file loads from its checked bytes.
+        let file = self.source.external_file(&model)?;
+        let bytes = match &file {
+            Some(_) => Vec::new(),
+            None => self.source.model_bytes(&model)?,
+        };
+        let commit = |builder: &mut SessionBuilder| match &file {
+            Some(path) => builder.commit_from_file(path),
+            None => builder.commit_from_memory(&bytes),
+        };
         let mut session = None;
         if let Device::Cuda { device_id } = self.active_device() {
             let mut builder = self.builder(model)?;
             match register_cuda(&mut builder, device_id)
-                .and_then(|()| builder.commit_from_memory(&bytes).map_err(|e| e.to_string()))
+                .and_then(|()| commit(&mut builder).map_err(|e| e.to_string()))
             {
                 Ok(s) => session = Some(s),
                 Err(reason) => self.disable_cuda(&reason),
@@ -524,9 +534,7 @@ impl OrtRuntime {
         }
         let session = match session {
             Some(s) => s,
-            None => {
-                self.builder(model)?.commit_from_memory(&bytes).map_err(session_error(model))?
-            }
+            None => commit(&mut self.builder(model)?).map_err(session_error(model))?,
         };
         // The analysis and ONNX Runtime must agree on the inputs, or names would be fed wrong.
         let ours: Vec<&str> = info.inputs.iter().map(|s| s.name.as_str()).collect();

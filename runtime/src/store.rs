@@ -15,6 +15,9 @@
 //!   changed (`train::write_weights` splices fields), so a model whose training changed one
 //!   layer takes that layer's bytes and its optimiser state, not the whole model's. Nothing is
 //!   ever deleted, so a base outlives its deltas.
+//! - `<hash>.blob` and `.part-<hash>-<size>` — weight blobs of models with external weights,
+//!   complete or being uploaded (`store/blobs.rs`). A model that references blobs is stored
+//!   only when the store holds each of them, long enough and checked against its hash.
 //! - `.tmp-*` — files being written; each is renamed into place when complete, so readers
 //!   never see a partial model. Left-overs older than an hour are removed at open.
 //!
@@ -32,8 +35,12 @@
 //! restart. A block that trains the same model makes it permanent ([`ModelStore::put_with_parent`],
 //! [`ModelStore::keep`]). So no number of calls fills the disk.
 
+mod blobs;
+
+pub use blobs::BlobStatus;
+
 use crate::{
-    analysis::{Limits, analyze},
+    analysis::{Limits, analyze, analyze_model, external::ExternalTensor},
     error::{Result, RuntimeError},
 };
 use alloy_primitives::{B256, keccak256};
@@ -57,6 +64,11 @@ pub trait ModelSource: Send + Sync + fmt::Debug {
 
     /// The bytes of `model`, checked against its hash.
     fn model_bytes(&self, model: &B256) -> Result<Vec<u8>>;
+
+    /// For a model whose weights are in blobs (external data), the path of its file in a folder
+    /// that holds those blobs, every one checked against its hash; `None` for a model of one
+    /// file (load it from [`ModelSource::model_bytes`]).
+    fn external_file(&self, model: &B256) -> Result<Option<PathBuf>>;
 }
 
 /// Content-addressed ONNX files in a folder (see the module docs). Thread-safe.
@@ -69,6 +81,12 @@ pub struct ModelStore {
     /// Files whose bytes were checked against their hash, with the length and modification
     /// time they had then ([`ModelStore::verified_file`]).
     verified: RwLock<HashMap<B256, (u64, std::time::SystemTime)>>,
+    /// Blobs whose bytes were checked against their hash, likewise.
+    verified_blobs: RwLock<HashMap<B256, (u64, std::time::SystemTime)>>,
+    /// Serialises blob uploads' writes.
+    blob_writes: Mutex<()>,
+    /// The external weights of each analysed model that has some.
+    external: RwLock<HashMap<B256, Vec<ExternalTensor>>>,
     /// Keeps a [`ModelStore::temporary`] folder alive as long as the store.
     _temp: Option<TempDir>,
 }
@@ -128,6 +146,8 @@ const BASE_EXT: &str = "base";
 
 const TEMP_PREFIX: &str = ".tmp-";
 const STALE_TEMP_AGE: Duration = Duration::from_secs(3600);
+/// Partial blob uploads untouched this long are removed at open.
+const STALE_PART_AGE: Duration = Duration::from_secs(24 * 3600);
 
 impl ModelStore {
     /// Opens (creating it if needed) a store in `dir`, with default [`Limits`].
@@ -147,6 +167,9 @@ impl ModelStore {
             infos: RwLock::new(HashMap::new()),
             scratch: Mutex::default(),
             verified: RwLock::default(),
+            verified_blobs: RwLock::default(),
+            blob_writes: Mutex::default(),
+            external: RwLock::default(),
             _temp: None,
         })
     }
@@ -237,8 +260,13 @@ impl ModelStore {
     /// [`ModelInfo::parent`] records. A model already stored keeps the parent it was stored
     /// with.
     pub fn put_with_parent(&self, bytes: &[u8], parent: Option<B256>) -> Result<ModelInfo> {
-        let mut info = analyze(bytes, &self.limits)?;
+        let analysis = analyze_model(bytes, &self.limits)?;
+        self.check_blobs(&analysis.external)?;
+        let mut info = analysis.info;
         let hash = info.hash;
+        if !analysis.external.is_empty() {
+            self.external.write().insert(hash, analysis.external);
+        }
         let path = self.model_path(&hash);
         if let Some(existing) = self.infos.read().get(&hash) {
             return Ok(existing.clone());
@@ -447,8 +475,13 @@ impl ModelStore {
             return Some(info.clone());
         }
         let bytes = self.get(model)?;
-        let mut info = match analyze(&bytes, &self.limits) {
-            Ok(info) => info,
+        let mut info = match analyze_model(&bytes, &self.limits) {
+            Ok(analysis) => {
+                if !analysis.external.is_empty() {
+                    self.external.write().insert(*model, analysis.external);
+                }
+                analysis.info
+            }
             Err(e) => {
                 tracing::warn!(%model, error = %e, "stored model no longer passes analysis");
                 return None;
@@ -457,6 +490,16 @@ impl ModelStore {
         info.parent = self.read_parent(model);
         self.infos.write().insert(*model, info.clone());
         Some(info)
+    }
+
+    /// [`ModelSource::external_file`]: `model`'s file, when its weights are in blobs, after
+    /// checking the file and every blob against their hashes (once per change of either).
+    pub fn external_file(&self, model: &B256) -> Result<Option<PathBuf>> {
+        self.info(model).ok_or(RuntimeError::UnknownModel(*model))?;
+        let Some(external) = self.external.read().get(model).cloned() else { return Ok(None) };
+        self.check_blobs(&external)?;
+        let (path, _) = self.verified_file(model).ok_or(RuntimeError::UnknownModel(*model))?;
+        Ok(Some(path))
     }
 
     fn read_parent(&self, model: &B256) -> Option<B256> {
@@ -501,6 +544,10 @@ impl ModelSource for ModelStore {
 
     fn model_bytes(&self, model: &B256) -> Result<Vec<u8>> {
         self.read(model)
+    }
+
+    fn external_file(&self, model: &B256) -> Result<Option<PathBuf>> {
+        ModelStore::external_file(self, model)
     }
 }
 
@@ -605,12 +652,17 @@ fn remove_stale_temp_files(dir: &Path) {
     };
     let now = SystemTime::now();
     for entry in entries.flatten() {
-        let is_temp = entry.file_name().to_str().is_some_and(|n| n.starts_with(TEMP_PREFIX));
+        let name = entry.file_name();
+        let max_age = match name.to_str() {
+            Some(n) if n.starts_with(TEMP_PREFIX) => STALE_TEMP_AGE,
+            Some(n) if n.starts_with(blobs::PART_PREFIX) => STALE_PART_AGE,
+            _ => continue,
+        };
         let old = entry
             .metadata()
             .and_then(|m| m.modified())
-            .is_ok_and(|t| now.duration_since(t).unwrap_or_default() > STALE_TEMP_AGE);
-        if is_temp && old {
+            .is_ok_and(|t| now.duration_since(t).unwrap_or_default() > max_age);
+        if old {
             let _ = std::fs::remove_file(entry.path());
         }
     }

@@ -212,6 +212,15 @@ fn batch_macs(runtime: &OrtRuntime, model: B256, batch: &[HostTensor]) -> Option
     info.macs_for(batch.iter().take(info.inputs.len()).map(HostTensor::shape))
 }
 
+/// The bytes of `model`, which training rewrites: refused for a model whose weights are in
+/// blobs ([`RuntimeError::ExternalWeights`]), whose file holds none of them.
+fn trainable_bytes(runtime: &OrtRuntime, model: B256) -> Result<Vec<u8>> {
+    if runtime.source().external_file(&model)?.is_some() {
+        return Err(RuntimeError::ExternalWeights(model));
+    }
+    runtime.source().model_bytes(&model)
+}
+
 /// [`ModelRuntime::train`] on ONNX Runtime (see the module docs).
 pub(crate) fn train(
     runtime: &OrtRuntime,
@@ -221,7 +230,7 @@ pub(crate) fn train(
     progress: &dyn Fn(u32, f64),
 ) -> Result<TrainOutput> {
     let mut spec = spec_of(params)?;
-    let parent = runtime.source().model_bytes(&model)?;
+    let parent = trainable_bytes(runtime, model)?;
     // With adapters, the steps run on the adapted model (its adapters the only weights), and
     // the adapters are merged into the parent at the end.
     let adapted = if params.rank > 0 {
@@ -324,7 +333,7 @@ pub(crate) fn loss(
 ) -> Result<f64> {
     let kind = Loss::from_code(code)
         .ok_or_else(|| RuntimeError::Training(format!("unknown loss {code}")))?;
-    let bytes = runtime.source().model_bytes(&model)?;
+    let bytes = trainable_bytes(runtime, model)?;
     let graph = build_loss_graph(&bytes, kind)?;
     let output = ModelProto::decode(graph.as_slice())
         .ok()

@@ -1354,14 +1354,17 @@ async fn bad_models_are_refused() {
     let chain = Chain::start().await;
     let http = reqwest::Client::new();
     let cases: [(&str, &str); 9] = [
-        ("external_data.onnx", "external data is not allowed: tensor \"w\" references a file"),
+        (
+            "external_data.onnx",
+            "tensor \"w\" names external data location \"weights.bin\": a model may only name weight blobs of the model store",
+        ),
         (
             "external_data_constant.onnx",
-            "external data is not allowed: tensor \"c_value\" references a file",
+            "external data is not allowed for tensor \"c_value\": only initializers of the main graph",
         ),
         (
             "external_data_subgraph.onnx",
-            "external data is not allowed: tensor \"sub_w\" references a file",
+            "external data is not allowed for tensor \"sub_w\": only initializers of the main graph",
         ),
         (
             "custom_domain.onnx",

@@ -74,7 +74,10 @@ fn start_node(world: &World) -> (Arc<MockNode>, String) {
     let node = Arc::new(MockNode::default());
     node.files.lock().insert(world.mlp.hash, fixture("mlp.onnx"));
     node.files.lock().insert(world.int64.hash, fixture("int64.onnx"));
-    let app = Router::new().route("/models/{hash}", get(serve_model)).with_state(node.clone());
+    let app = Router::new()
+        .route("/models/{hash}", get(serve_model))
+        .route("/blobs/{hash}", get(serve_model))
+        .with_state(node.clone());
     let url = serve(&world.rt, app);
     (node, url)
 }
@@ -271,6 +274,43 @@ fn model_with_wrong_hash_is_refused() {
     let unknown = Arc::new(anh_executor::Job { model: B256::repeat_byte(9), ..(*unknown).clone() });
     let error = world.rt.block_on(member.compute(unknown)).unwrap_err();
     assert!(matches!(error, ExecutorError::ModelUnavailable { .. }), "{error}");
+}
+
+/// A model whose weights are in a blob: the executor fetches the model, then the blob it
+/// names, checks both against their hashes, and runs it as the one-file model; a blob whose
+/// bytes are not its name is refused and not kept.
+#[test]
+fn a_model_with_external_weights_is_fetched_with_its_blob() {
+    use anh_runtime::external::{externalize, name_blobs};
+    let world = World::new(0);
+    let (node, node_url) = start_node(&world);
+    let (graph, data) = externalize(&fixture("mlp.onnx"), "w.bin", 16).unwrap();
+    let blob = alloy_primitives::keccak256(&data);
+    let graph = name_blobs(&graph, |_| Ok(blob)).unwrap();
+    let staging = ModelStore::temporary().unwrap();
+    staging.put_blob(&data).unwrap();
+    let info = staging.put(&graph).unwrap();
+    node.files.lock().insert(info.hash, graph);
+    // First the node serves wrong bytes under the blob's name.
+    node.files.lock().insert(blob, vec![0; data.len()]);
+    let remote = start_executor(&world, &node_url, 1, ServerLimits::default(), None);
+    let member =
+        RemoteMember::new(&remote.url, remote.executor.address(), Arc::new(node_key())).unwrap();
+    let job = Arc::new(infer_job(&info, &mlp_input(0.5), Rule::EXACT));
+    let error = world.rt.block_on(member.compute(job.clone())).unwrap_err();
+    assert!(
+        matches!(&error, ExecutorError::ModelUnavailable { reason, .. } if reason.contains("blob upload dropped")),
+        "{error}"
+    );
+    assert!(remote.store.models().unwrap().is_empty(), "nothing stored");
+    assert_eq!(remote.store.blob_status(&blob), anh_runtime::BlobStatus::Absent);
+
+    node.files.lock().insert(blob, data);
+    let output = world.rt.block_on(member.compute(job)).unwrap();
+    let want = world.runtime.run(world.mlp.hash, mlp_input(0.5)).unwrap();
+    assert_eq!(output, encode_tensors(&want).unwrap());
+    assert_eq!(remote.store.models().unwrap(), vec![info.hash]);
+    assert!(remote.store.verified_blob(&blob).is_some());
 }
 
 /// A committee of two in-process executors and one `anh executor` over HTTP (t = 3, so the

@@ -12,7 +12,8 @@
 //! on. Checked in this order (5 to 7 together, in one walk over the graphs, so the first
 //! offence found is reported):
 //!
-//! 1. **Size**: more than [`Limits::max_model_bytes`] → [`AnalysisError::TooLarge`].
+//! 1. **Size**: a file of more than [`Limits::max_model_bytes`] (or protobuf's 2 GiB), or a
+//!    model whose file and external weights together are → [`AnalysisError::TooLarge`].
 //! 2. **Protobuf bombs** (wire pre-scan, before anything is allocated): subgraphs nested deeper
 //!    than [`Limits::max_subgraph_depth`] → [`AnalysisError::NestingTooDeep`]; more than
 //!    [`Limits::max_nodes`] nodes → [`AnalysisError::TooManyNodes`]; more than
@@ -23,9 +24,13 @@
 //! 5. **Non-standard operator domains** anywhere, subgraphs included (only `""`,
 //!    `"ai.onnx"` and `"ai.onnx.ml"`) → [`AnalysisError::CustomDomain`]: their semantics, and so
 //!    their cost and their results across executors, are not pinned down by the ONNX standard.
-//! 6. **External data** anywhere (initializers, sparse initializers, tensor attributes of
-//!    `Constant` and other nodes, subgraphs) → [`AnalysisError::ExternalData`]: a model is one
-//!    content-addressed file, and ONNX Runtime must never open a path a model names.
+//! 6. **External data** outside the main graph's initializers (sparse initializers, tensor
+//!    attributes of `Constant` and other nodes, subgraphs), or of a type that holds shapes or
+//!    indices → [`AnalysisError::ExternalData`]; a location that is not a blob of the store
+//!    (a path) → [`AnalysisError::ExternalLocation`]; a bad entry (a length that is not the
+//!    tensor's, unknown keys) → [`AnalysisError::ExternalEntry`]. ONNX Runtime must never open
+//!    a path a model names: `external.rs` says what a model may reference, and the store
+//!    checks that every blob it references is there.
 //! 7. **Shapes**: a negative dimension → [`AnalysisError::InvalidShape`]; an element count that
 //!    overflows `u64` (declared tensors, inputs, outputs, value infos, or shapes found by
 //!    propagation) → [`AnalysisError::ShapeOverflow`]; more than
@@ -43,6 +48,7 @@
 //! files).
 
 pub(crate) mod cost;
+pub mod external;
 mod fit;
 pub mod proto;
 #[cfg(test)]
@@ -58,7 +64,9 @@ use std::collections::HashSet;
 /// Bounds on what [`analyze`] accepts. The defaults suit a devnet node on a laptop.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
-    /// Largest model file, in bytes (default 512 MiB).
+    /// Largest model, in bytes: its file and the external weights it references together
+    /// (default 512 MiB; `anh node` raises it to what the machine holds). A file alone is
+    /// also held to protobuf's 2 GiB.
     pub max_model_bytes: u64,
     /// Most nodes, all graphs and subgraphs together (default 100 000).
     pub max_nodes: u64,
@@ -113,7 +121,8 @@ impl core::fmt::Display for IoKind {
 /// Why [`analyze`] refused a model.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AnalysisError {
-    /// The file is larger than [`Limits::max_model_bytes`].
+    /// The model (its file and external weights) is larger than [`Limits::max_model_bytes`],
+    /// or its file alone than protobuf's 2 GiB.
     #[error("model is {size} bytes, more than the limit of {limit} bytes")]
     TooLarge {
         /// The file's size.
@@ -162,11 +171,35 @@ pub enum AnalysisError {
         /// Its domain.
         domain: String,
     },
-    /// A tensor's data lives in another file.
-    #[error("external data is not allowed: tensor \"{tensor}\" references a file")]
+    /// A tensor keeps its data outside the file where that is not allowed.
+    #[error(
+        "external data is not allowed for tensor \"{tensor}\": only initializers of the main \
+         graph, of a type that holds no shapes or indices (not int32, int64, string or packed \
+         4-bit types), may keep their bytes in a weight blob"
+    )]
     ExternalData {
         /// The tensor's name.
         tensor: String,
+    },
+    /// A tensor's external data location is not a blob of the model store.
+    #[error(
+        "tensor \"{tensor}\" names external data location \"{location}\": a model may only \
+         name weight blobs of the model store, as \"<keccak256 hex>.blob\", never a path \
+         (`anh model push` uploads a model's external data files as blobs and renames them)"
+    )]
+    ExternalLocation {
+        /// The tensor's name.
+        tensor: String,
+        /// The location it names (at most 200 characters of it).
+        location: String,
+    },
+    /// A tensor's external data entries are malformed.
+    #[error("tensor \"{tensor}\" has bad external data: {reason}")]
+    ExternalEntry {
+        /// The tensor's name.
+        tensor: String,
+        /// What is wrong.
+        reason: String,
     },
     /// A shape has a negative dimension.
     #[error("invalid shape for \"{tensor}\": dimension {dim} is {value}")]
@@ -231,12 +264,31 @@ pub enum AnalysisError {
 /// Domains whose operators ANH accepts.
 const STANDARD_DOMAINS: [&str; 3] = ["", "ai.onnx", "ai.onnx.ml"];
 
+/// Protobuf's limit on a message, so on a model file.
+pub const MAX_PROTOBUF_BYTES: u64 = (2 << 30) - 1;
+
+/// What [`analyze_model`] finds: the model's [`ModelInfo`] and where its external weights are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Analysis {
+    /// The analysis the chain records. Its `size` counts the file and its external weights.
+    pub info: ModelInfo,
+    /// The initializers kept in blobs, in the file's order (empty for a one-file model).
+    pub external: Vec<external::ExternalTensor>,
+}
+
 /// Analyses an ONNX model file: refuses what ANH does not run (see the module docs), and
 /// returns its I/O signature and cost. `parent` of the result is `None`.
 pub fn analyze(bytes: &[u8], limits: &Limits) -> Result<ModelInfo, AnalysisError> {
-    let size = bytes.len() as u64;
-    if size > limits.max_model_bytes {
-        return Err(AnalysisError::TooLarge { size, limit: limits.max_model_bytes });
+    analyze_model(bytes, limits).map(|a| a.info)
+}
+
+/// [`analyze`], with the external weights the model references (which the caller must check
+/// are there: the model store does).
+pub fn analyze_model(bytes: &[u8], limits: &Limits) -> Result<Analysis, AnalysisError> {
+    let file_size = bytes.len() as u64;
+    let file_limit = limits.max_model_bytes.min(MAX_PROTOBUF_BYTES);
+    if file_size > file_limit {
+        return Err(AnalysisError::TooLarge { size: file_size, limit: file_limit });
     }
     wire::scan(bytes, limits)?;
     let model = ModelProto::decode(bytes).map_err(|e| {
@@ -261,7 +313,12 @@ pub fn analyze(bytes: &[u8], limits: &Limits) -> Result<ModelInfo, AnalysisError
     }
 
     let mut declared = 0u64;
-    check_graph(graph, limits, &mut declared, 0)?;
+    let mut external = Vec::new();
+    check_graph(graph, limits, &mut declared, 0, &mut external)?;
+    let size = external.iter().fold(file_size, |size, t| size.saturating_add(t.length));
+    if size > limits.max_model_bytes {
+        return Err(AnalysisError::TooLarge { size, limit: limits.max_model_bytes });
+    }
 
     let initializers: HashSet<&str> = graph
         .initializer
@@ -287,15 +344,18 @@ pub fn analyze(bytes: &[u8], limits: &Limits) -> Result<ModelInfo, AnalysisError
     }
 
     let cost = fit::model_cost(graph, &inputs)?;
-    Ok(ModelInfo { hash: keccak256(bytes), size, cost, inputs, outputs, parent: None })
+    let info = ModelInfo { hash: keccak256(bytes), size, cost, inputs, outputs, parent: None };
+    Ok(Analysis { info, external })
 }
 
 /// Checks one graph and its subgraphs: domains, external data, shapes, declared elements.
+/// The main graph's (`depth` 0) external initializers are added to `external`.
 fn check_graph(
     graph: &GraphProto,
     limits: &Limits,
     declared: &mut u64,
     depth: u32,
+    external: &mut Vec<external::ExternalTensor>,
 ) -> Result<(), AnalysisError> {
     // The wire scan enforces this already; kept so that this recursion is bounded on its own.
     if depth > limits.max_subgraph_depth {
@@ -305,7 +365,14 @@ fn check_graph(
         return Err(AnalysisError::TooManyNodes { limit: limits.max_nodes });
     }
     for t in &graph.initializer {
-        check_tensor(t, &t.name, limits, declared)?;
+        if depth == 0 && external::is_external(t) {
+            let dims = tensor_dims(&t.dims, &t.name)?;
+            let n = checked_numel(&dims)
+                .ok_or_else(|| AnalysisError::ShapeOverflow { tensor: t.name.clone() })?;
+            external.push(external::external_tensor(t, n)?);
+        } else {
+            check_tensor(t, &t.name, limits, declared)?;
+        }
     }
     for s in &graph.sparse_initializer {
         check_sparse(s, limits, declared)?;
@@ -357,7 +424,7 @@ fn check_graph(
                 check_sparse(s, limits, declared)?;
             }
             for g in attr.g.as_deref().into_iter().chain(&attr.graphs) {
-                check_graph(g, limits, declared, depth + 1)?;
+                check_graph(g, limits, declared, depth + 1, external)?;
             }
         }
     }
@@ -387,7 +454,7 @@ fn check_tensor(
     limits: &Limits,
     declared: &mut u64,
 ) -> Result<(), AnalysisError> {
-    if t.data_location == proto::DATA_LOCATION_EXTERNAL || !t.external_data.is_empty() {
+    if external::is_external(t) {
         return Err(AnalysisError::ExternalData { tensor: name.to_owned() });
     }
     let dims = tensor_dims(&t.dims, name)?;

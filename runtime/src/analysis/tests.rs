@@ -228,18 +228,31 @@ fn refuses_unused_local_function() {
     assert_eq!(e, AnalysisError::LocalFunction { name: "f".into(), domain: "d".into() });
 }
 
-/// External data is found by either marker, in sparse initializers and attribute tensor lists.
+/// External data is found by either marker, in sparse initializers and attribute tensor lists;
+/// a main-graph initializer with one marker but not the other is malformed.
 #[test]
 fn refuses_external_data_everywhere() {
     let entry = StringStringEntryProto { key: "location".into(), value: "w.bin".into() };
     // Only the external_data entries, location left DEFAULT.
     let mut g = unary("Relu", &[1], &[1], Vec::new());
     g.initializer.push(TensorProto { external_data: vec![entry], ..weights("w1", &[1]) });
-    assert_eq!(refusal(g), AnalysisError::ExternalData { tensor: "w1".into() });
-    // Only data_location = EXTERNAL.
+    assert_eq!(
+        refusal(g),
+        AnalysisError::ExternalEntry {
+            tensor: "w1".into(),
+            reason: "it has external data entries but data_location is not EXTERNAL".into()
+        }
+    );
+    // Only data_location = EXTERNAL, its data inline.
     let mut g = unary("Relu", &[1], &[1], Vec::new());
     g.initializer.push(TensorProto { data_location: 1, ..weights("w2", &[1]) });
-    assert_eq!(refusal(g), AnalysisError::ExternalData { tensor: "w2".into() });
+    assert_eq!(
+        refusal(g),
+        AnalysisError::ExternalEntry {
+            tensor: "w2".into(),
+            reason: "it has both inline and external data".into()
+        }
+    );
     // In a sparse initializer's values.
     let mut g = unary("Relu", &[1], &[1], Vec::new());
     g.sparse_initializer.push(SparseTensorProto {

@@ -111,12 +111,22 @@ fn every_elem_type_accepted() {
     assert_eq!(info.macs(), 12);
 }
 
-/// An initializer with external data is refused, naming it.
+/// An initializer whose external data names a file (as ONNX's exporters write it) is
+/// refused, naming the tensor and the location: only blobs of the store may be named.
 #[test]
 fn refuses_external_initializer() {
     let e = analyze_fixture("external_data.onnx").unwrap_err();
-    assert_eq!(e, AnalysisError::ExternalData { tensor: "w".into() });
-    assert_eq!(e.to_string(), "external data is not allowed: tensor \"w\" references a file");
+    assert_eq!(
+        e,
+        AnalysisError::ExternalLocation { tensor: "w".into(), location: "weights.bin".into() }
+    );
+    assert!(
+        e.to_string().starts_with(
+            "tensor \"w\" names external data location \"weights.bin\": a model may only name \
+             weight blobs of the model store"
+        ),
+        "{e}"
+    );
 }
 
 /// A Constant node whose value tensor has external data is refused.

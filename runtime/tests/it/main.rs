@@ -12,6 +12,7 @@
 
 mod analysis;
 mod common;
+mod external;
 mod fuzz;
 mod inference;
 mod store;
