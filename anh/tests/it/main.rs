@@ -10,6 +10,7 @@ mod dev;
 mod differential;
 mod dnn;
 mod errors;
+mod external;
 mod follow;
 mod hostile;
 mod mining;
