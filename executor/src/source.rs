@@ -206,11 +206,14 @@ impl ModelSource for NodeModelSource {
         }
     }
 
-    fn external_file(&self, model: &B256) -> anh_runtime::Result<Option<PathBuf>> {
-        match self.store.external_file(model) {
+    fn external_weights(
+        &self,
+        model: &B256,
+    ) -> anh_runtime::Result<Option<anh_runtime::ExternalWeights>> {
+        match self.store.external_weights(model) {
             Err(RuntimeError::UnknownModel(_)) => {
                 self.fetch(model)?;
-                self.store.external_file(model)
+                self.store.external_weights(model)
             }
             other => other,
         }

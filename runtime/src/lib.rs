@@ -35,6 +35,7 @@ mod flush;
 mod oracle;
 mod ort_lib;
 mod runtime;
+mod shared;
 mod store;
 pub mod synth;
 pub mod train;
@@ -55,7 +56,9 @@ pub use ort_lib::{
 pub use runtime::{
     CallLane, Device, ModelRuntime, OrtRuntime, RuntimeConfig, RuntimeStats, TrainOutput,
 };
-pub use store::{BlobStatus, ModelSource, ModelStore, SCRATCH_BYTES, SCRATCH_MODELS};
+pub use store::{
+    BlobStatus, ExternalWeights, ModelSource, ModelStore, SCRATCH_BYTES, SCRATCH_MODELS,
+};
 pub use trainer::{
     OPTIMIZER_STATE_PREFIX, compare_weights, frozen_unchanged, log_progress, same_architecture,
 };

@@ -33,6 +33,7 @@
 use crate::{
     error::{Result, RuntimeError},
     ort_lib,
+    shared::{SharedByModel, SharedWeights},
     store::ModelSource,
     validate::validate_inputs,
 };
@@ -233,6 +234,8 @@ struct LoadedModel {
     info: ModelInfo,
     pool: Mutex<Pool>,
     returned: Condvar,
+    /// The weights every session of the model shares, in both lanes (`shared.rs`).
+    shared: Arc<SharedWeights>,
 }
 
 struct Pool {
@@ -322,6 +325,8 @@ pub struct OrtRuntime {
     try_cuda: AtomicBool,
     runs: AtomicU64,
     sessions_created: AtomicU64,
+    /// Each loaded model's shared weights, while a lane holds the model ([`LoadedModel`]).
+    shared: SharedByModel,
     /// Step graphs and their sessions, for training.
     training: crate::trainer::TrainingCache,
     training_steps: AtomicU64,
@@ -355,6 +360,7 @@ impl OrtRuntime {
             try_cuda: AtomicBool::new(matches!(config.device, Device::Cuda { .. })),
             runs: AtomicU64::new(0),
             sessions_created: AtomicU64::new(0),
+            shared: SharedByModel::default(),
             training: crate::trainer::TrainingCache::default(),
             training_steps: AtomicU64::new(0),
             environment,
@@ -468,6 +474,7 @@ impl OrtRuntime {
             info,
             pool: Mutex::new(Pool { idle: Vec::new(), total: 0 }),
             returned: Condvar::new(),
+            shared: self.shared.get(model),
         };
         Ok(lane.cache.lock().insert(loaded, self.config.max_cached_models))
     }
@@ -486,7 +493,7 @@ impl OrtRuntime {
             model.returned.wait(&mut pool);
         }
         drop(pool);
-        match self.create_session(&model.info) {
+        match self.create_session(&model.info, &model.shared) {
             Ok(session) => Ok(PooledSession { model, session: Some(session) }),
             Err(e) => {
                 model.pool.lock().total -= 1;
@@ -509,32 +516,37 @@ impl OrtRuntime {
             .map_err(session_error(model))
     }
 
-    fn create_session(&self, info: &ModelInfo) -> Result<Session> {
+    fn create_session(&self, info: &ModelInfo, shared: &SharedWeights) -> Result<Session> {
         let model = info.hash;
-        // A model with external weights loads from its file, beside its blobs, which ONNX
-        // Runtime memory-maps where it can; a model of one file loads from its checked bytes.
-        let file = self.source.external_file(&model)?;
-        let bytes = match &file {
+        // A model with external weights loads from its file, its weights given to the session
+        // (read once from its blobs, shared by its sessions); a model of one file loads from
+        // its checked bytes.
+        let external = self.source.external_weights(&model)?;
+        let bytes = match &external {
             Some(_) => Vec::new(),
             None => self.source.model_bytes(&model)?,
         };
-        let commit = |builder: &mut SessionBuilder| match &file {
-            Some(path) => builder.commit_from_file(path),
-            None => builder.commit_from_memory(&bytes),
+        let weights =
+            external.as_ref().map(|e| (e.file.parent().unwrap_or(&e.file), e.tensors.as_slice()));
+        let commit = |builder: SessionBuilder| {
+            let mut builder = shared.share(builder, weights)?;
+            match &external {
+                Some(e) => builder.commit_from_file(&e.file),
+                None => builder.commit_from_memory(&bytes),
+            }
+            .map_err(|e| e.to_string())
         };
         let mut session = None;
         if let Device::Cuda { device_id } = self.active_device() {
             let mut builder = self.builder(model)?;
-            match register_cuda(&mut builder, device_id)
-                .and_then(|()| commit(&mut builder).map_err(|e| e.to_string()))
-            {
+            match register_cuda(&mut builder, device_id).and_then(|()| commit(builder)) {
                 Ok(s) => session = Some(s),
                 Err(reason) => self.disable_cuda(&reason),
             }
         }
         let session = match session {
             Some(s) => s,
-            None => commit(&mut self.builder(model)?).map_err(session_error(model))?,
+            None => commit(self.builder(model)?).map_err(session_error(model))?,
         };
         // The analysis and ONNX Runtime must agree on the inputs, or names would be fed wrong.
         let ours: Vec<&str> = info.inputs.iter().map(|s| s.name.as_str()).collect();
@@ -767,6 +779,7 @@ mod tests {
             info,
             pool: Mutex::new(Pool { idle: Vec::new(), total: 0 }),
             returned: Condvar::new(),
+            shared: Arc::new(SharedWeights::new()),
         }
     }
 

@@ -65,10 +65,19 @@ pub trait ModelSource: Send + Sync + fmt::Debug {
     /// The bytes of `model`, checked against its hash.
     fn model_bytes(&self, model: &B256) -> Result<Vec<u8>>;
 
-    /// For a model whose weights are in blobs (external data), the path of its file in a folder
-    /// that holds those blobs, every one checked against its hash; `None` for a model of one
-    /// file (load it from [`ModelSource::model_bytes`]).
-    fn external_file(&self, model: &B256) -> Result<Option<PathBuf>>;
+    /// For a model whose weights are in blobs (external data): its file, in a folder that
+    /// holds those blobs (every one checked against its hash), and its external tensors;
+    /// `None` for a model of one file (load it from [`ModelSource::model_bytes`]).
+    fn external_weights(&self, model: &B256) -> Result<Option<ExternalWeights>>;
+}
+
+/// A model whose weights are in blobs, as [`ModelSource::external_weights`] finds it.
+#[derive(Debug, Clone)]
+pub struct ExternalWeights {
+    /// The model's file; its blobs are beside it.
+    pub file: PathBuf,
+    /// Where each external tensor's bytes are.
+    pub tensors: Vec<ExternalTensor>,
 }
 
 /// Content-addressed ONNX files in a folder (see the module docs). Thread-safe.
@@ -492,14 +501,15 @@ impl ModelStore {
         Some(info)
     }
 
-    /// [`ModelSource::external_file`]: `model`'s file, when its weights are in blobs, after
-    /// checking the file and every blob against their hashes (once per change of either).
-    pub fn external_file(&self, model: &B256) -> Result<Option<PathBuf>> {
+    /// [`ModelSource::external_weights`]: `model`'s file and external tensors, when its
+    /// weights are in blobs, after checking the file and every blob against their hashes
+    /// (once per change of either).
+    pub fn external_weights(&self, model: &B256) -> Result<Option<ExternalWeights>> {
         self.info(model).ok_or(RuntimeError::UnknownModel(*model))?;
-        let Some(external) = self.external.read().get(model).cloned() else { return Ok(None) };
-        self.check_blobs(&external)?;
-        let (path, _) = self.verified_file(model).ok_or(RuntimeError::UnknownModel(*model))?;
-        Ok(Some(path))
+        let Some(tensors) = self.external.read().get(model).cloned() else { return Ok(None) };
+        self.check_blobs(&tensors)?;
+        let (file, _) = self.verified_file(model).ok_or(RuntimeError::UnknownModel(*model))?;
+        Ok(Some(ExternalWeights { file, tensors }))
     }
 
     fn read_parent(&self, model: &B256) -> Option<B256> {
@@ -546,8 +556,8 @@ impl ModelSource for ModelStore {
         self.read(model)
     }
 
-    fn external_file(&self, model: &B256) -> Result<Option<PathBuf>> {
-        ModelStore::external_file(self, model)
+    fn external_weights(&self, model: &B256) -> Result<Option<ExternalWeights>> {
+        ModelStore::external_weights(self, model)
     }
 }
 

@@ -215,7 +215,7 @@ fn batch_macs(runtime: &OrtRuntime, model: B256, batch: &[HostTensor]) -> Option
 /// The bytes of `model`, which training rewrites: refused for a model whose weights are in
 /// blobs ([`RuntimeError::ExternalWeights`]), whose file holds none of them.
 fn trainable_bytes(runtime: &OrtRuntime, model: B256) -> Result<Vec<u8>> {
-    if runtime.source().external_file(&model)?.is_some() {
+    if runtime.source().external_weights(&model)?.is_some() {
         return Err(RuntimeError::ExternalWeights(model));
     }
     runtime.source().model_bytes(&model)

@@ -229,6 +229,18 @@ async fn push_refuses_data_files_outside_the_models_folder() {
     assert_eq!(stored, 0, "nothing was uploaded");
 }
 
+/// This process's resident memory: anonymous (allocated) and file-backed (memory-mapped).
+fn memory() -> String {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map_or("?".into(), |v| v.trim().to_string())
+    };
+    format!("resident: {} allocated, {} mapped from files", field("RssAnon:"), field("RssFile:"))
+}
+
 /// Why this machine cannot hold the model past 2 GB, if it cannot (or `ANH_SKIP_LARGE_MODEL`
 /// is set): it needs about 12 GiB of free memory and 6 GiB of free disk.
 fn no_room_for_large_model(dir: &Path) -> Option<String> {
@@ -382,7 +394,7 @@ async fn a_model_past_2_gb_uploads_registers_and_infers_in_a_mined_transaction()
     for attempt in ["cold", "warm"] {
         let started = Instant::now();
         let outputs = eth_call_infer(&url, model, &inputs).await.unwrap();
-        eprintln!("eth_call infer ({attempt}): {:.1?}", started.elapsed());
+        eprintln!("eth_call infer ({attempt}): {:.1?}; {}", started.elapsed(), memory());
         assert_eq!(outputs[0].shape, vec![rows.len() as u64, N as u64]);
         let got = values(&outputs[0]);
         let wrong: Vec<usize> = (0..want.len()).filter(|&i| got[i] != want[i]).collect();
@@ -405,5 +417,5 @@ async fn a_model_past_2_gb_uploads_registers_and_infers_in_a_mined_transaction()
     let started = Instant::now();
     let receipt = send(&provider, tx).await;
     assert!(receipt.status(), "the mined inference succeeds");
-    eprintln!("mined infer: {} gas, {:.1?}", receipt.gas_used, started.elapsed());
+    eprintln!("mined infer: {} gas, {:.1?}; {}", receipt.gas_used, started.elapsed(), memory());
 }

@@ -62,6 +62,10 @@ pub struct ExternalTensor {
     pub offset: u64,
     /// How many there are.
     pub length: u64,
+    /// Its ONNX element type code.
+    pub data_type: i32,
+    /// Its dimensions.
+    pub dims: Vec<u64>,
 }
 
 /// Whether `t` keeps its bytes outside the file.
@@ -128,7 +132,8 @@ pub(crate) fn external_tensor(
         )));
     }
     offset.checked_add(length).ok_or_else(|| bad("offset + length overflows".into()))?;
-    Ok(ExternalTensor { tensor, blob, offset, length })
+    let dims = super::tensor_dims(&t.dims, &t.name)?;
+    Ok(ExternalTensor { tensor, blob, offset, length, data_type: t.data_type, dims })
 }
 
 /// How much of each blob a model reads: `(blob, bytes from its start)`, one entry per blob,

@@ -10,10 +10,10 @@
 //!   name, the part is renamed into place; if not, it is deleted and the upload refused.
 //!   Parts untouched for a day are removed when the store opens.
 //!
-//! ONNX Runtime reads blobs itself, memory-mapping them where it can: a model with external
-//! weights is loaded from its file in the store's folder ([`ModelStore::external_file`]), and
-//! the only locations its analysis accepts are `<hash>.blob`, so ONNX Runtime opens blobs of
-//! this folder and nothing else.
+//! The runtime reads a model's external weights from its blobs once, into tensors every
+//! session of the model shares (`shared.rs`); the sessions load the model's file from the
+//! store's folder ([`ModelStore::external_weights`]), and the only locations its analysis
+//! accepts are `<hash>.blob`, so nothing outside this folder is ever opened.
 
 use super::{ModelStore, hex};
 use crate::{
