@@ -1,10 +1,11 @@
 //! ANH's ONNX Runtime side: the model store, model analysis, and cached inference sessions.
 //!
 //! - [`ModelStore`] keeps ONNX files on disk by keccak256 hash, analysed before they are
-//!   written.
+//!   written, and the weight blobs of models past 2 GB (uploaded in resumable chunks; a model
+//!   names them by hash, [`external`]).
 //! - [`analyze`] reads an ONNX file (hand-written prost messages, bounded against protobuf
 //!   bombs) and returns the [`ModelInfo`] the chain records — I/O signature and cost in MACs —
-//!   or refuses the model with an [`AnalysisError`] (external data, custom operator domains,
+//!   or refuses the model with an [`AnalysisError`] (external data naming a path, custom operator domains,
 //!   model-local functions, overflowing shapes, unsupported types, …).
 //! - [`ModelRuntime`] is the one trait the rest of ANH runs models through; [`OrtRuntime`]
 //!   implements it on ONNX Runtime 1.31.1, loaded at run time from the library
