@@ -132,28 +132,11 @@ pub struct DnnOptions {
     pub intra_op_threads: usize,
     /// Largest model accepted, in bytes: its file and the weight blobs it names together (this
     /// node's upload limit, not consensus). `anh node` defaults it to
-    /// [`default_max_model_size`].
+    /// [`ModelLimits::machine_max_model_bytes`].
     pub max_model_size: u64,
     /// How long one ONNX Runtime run (an inference or a training step) may take, in Call mode
     /// and in the in-process executors, before it is stopped.
     pub max_run_time: std::time::Duration,
-}
-
-/// `anh node`'s default `--max-model-size`: half this machine's memory (at least 512 MiB). ONNX
-/// Runtime holds a model's weights in memory (memory-mapped from the store where it can, and
-/// packed again for its matrix products), so a larger model could not run here; the other
-/// half is left to the chain, the sessions' work and the operating system.
-pub fn default_max_model_size() -> u64 {
-    let total_kib = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
-        m.lines()
-            .find_map(|l| l.strip_prefix("MemTotal:"))?
-            .trim()
-            .trim_end_matches("kB")
-            .trim()
-            .parse::<u64>()
-            .ok()
-    });
-    total_kib.map_or(0, |kib| kib * 1024 / 2).max(ModelLimits::DEFAULT_MAX_MODEL_BYTES)
 }
 
 impl Default for DnnOptions {

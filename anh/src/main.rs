@@ -159,9 +159,9 @@ struct NodeArgs {
     /// exceeded`).
     #[arg(long, default_value_t = PoolLimits::default().max_queued_per_sender)]
     txpool_max_queued: usize,
-    /// Largest model accepted, in bytes: its file and its weight blobs together (default:
-    /// half this machine's memory, at least 512 MiB; a file alone is also held to 2 GiB).
-    #[arg(long, default_value_t = anh::default_max_model_size())]
+    /// Largest model accepted, in bytes: its file and its weight blobs together (default: a
+    /// quarter of this machine's memory, at least 512 MiB; a file alone is also held to 2 GiB).
+    #[arg(long, default_value_t = anh_runtime::Limits::machine_max_model_bytes())]
     max_model_size: u64,
     /// Most elements in one tensor passed to `infer` (chain configuration: block 0 commits to
     /// a value other than the default).

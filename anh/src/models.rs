@@ -27,8 +27,9 @@
 //!   `{"error", "offset"}`, the offset to resume from. Answers `{"hash", "offset", "size",
 //!   "stored"}`; the last chunk hashes the blob, and a blob whose bytes are not its name is
 //!   dropped (HTTP 400). Admitted like `PUT /models` (token, slots, quota: each chunk).
-//! - `GET /blobs/{hash}/status`: `{"hash", "stored", "offset", "size"}`, where an upload
-//!   stands (what `anh model push` asks before sending, to resume); `GET /blobs/{hash}`: the
+//! - `GET /blobs/{hash}/status[?size=S]`: `{"hash", "stored", "offset", "size"}`, where an
+//!   upload stands (of that size; else the furthest): what `anh model push` asks before
+//!   sending, to resume; `GET /blobs/{hash}`: the
 //!   blob's bytes (executors fetch them), checked against the hash once, or 404.
 //! - `GET /models/{hash}`: the raw file (`application/octet-stream`), or 404. A stored file is
 //!   streamed in 256 KiB chunks, its hash checked once ([`ModelStore::verified_file`]), not
@@ -458,10 +459,14 @@ async fn put_blob(
     }
 }
 
-async fn blob_status(State(api): State<ModelApi>, Path(hash): Path<String>) -> Response {
+async fn blob_status(
+    State(api): State<ModelApi>,
+    Path(hash): Path<String>,
+    Query(at): Query<ChunkAt>,
+) -> Response {
     let Ok(blob) = hash.parse::<B256>() else { return bad_request(NOT_A_BLOB_HASH) };
     let store = api.store.clone();
-    match tokio::task::spawn_blocking(move || store.blob_status(&blob)).await {
+    match tokio::task::spawn_blocking(move || store.blob_status_of(&blob, at.size)).await {
         Ok(status) => Json(status_json(blob, status)).into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }

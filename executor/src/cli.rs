@@ -55,6 +55,11 @@ pub struct ExecutorArgs {
     /// timeout, never a failure to sign).
     #[arg(long, value_name = "SECS", default_value_t = RuntimeConfig::DEFAULT_MAX_RUN_TIME.as_secs())]
     pub max_run_time: u64,
+    /// Largest model fetched, in bytes: its file and its weight blobs together (default: a
+    /// quarter of this machine's memory, at least 512 MiB). At least the node's, or models past
+    /// it are never run here.
+    #[arg(long, default_value_t = anh_runtime::Limits::machine_max_model_bytes())]
+    pub max_model_size: u64,
     /// Folder of the model cache (default: `models/` under the executor's cache folder,
     /// `~/.cache/anh/executor/`).
     #[arg(long, value_name = "DIR")]
@@ -129,7 +134,11 @@ pub async fn run(args: ExecutorArgs) -> Result<()> {
         args.node_address.clone()
     };
     let model_dir = args.model_dir.clone().unwrap_or_else(default_model_dir);
-    let store = Arc::new(ModelStore::open(&model_dir)?);
+    let limits = anh_runtime::Limits {
+        max_model_bytes: args.max_model_size,
+        ..anh_runtime::Limits::default()
+    };
+    let store = Arc::new(ModelStore::open_with_limits(&model_dir, limits)?);
     let source =
         Arc::new(NodeModelSource::new(&args.node, store, tokio::runtime::Handle::current())?);
     let config = RuntimeConfig {

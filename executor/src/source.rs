@@ -119,11 +119,15 @@ impl NodeModelSource {
                 path: PathBuf::from(url),
             });
         }
-        // Each blob the model names and the store lacks, then the model (a graph names a
-        // bounded number of blobs: each round stores one more, or fails).
+        // Each blob the model names and the store lacks, then the model: each round stores
+        // one more blob or fails, and a blob missing again after it was fetched (the node
+        // served bytes that do not stay) ends it.
+        let mut fetched = std::collections::HashSet::new();
         loop {
             match self.store.put(&bytes) {
-                Err(RuntimeError::MissingBlob { blob, .. }) => self.fetch_blob(&blob)?,
+                Err(RuntimeError::MissingBlob { blob, .. }) if fetched.insert(blob) => {
+                    self.fetch_blob(&blob)?;
+                }
                 Err(e) => return Err(e),
                 Ok(info) => {
                     tracing::info!(%model, size = info.size, node = %self.node, "fetched model from the node");
@@ -158,11 +162,15 @@ impl NodeModelSource {
             if size > limit {
                 return Err(io(format!("the blob is over this executor's limit of {limit} bytes")));
             }
-            // A partial copy from an earlier attempt: its bytes are skipped, not sent again.
-            let mut offset = match self.store.blob_status(blob) {
-                anh_runtime::BlobStatus::Partial { offset, size: s } if s == size => offset,
+            // A partial copy from an earlier attempt: the node sends the whole blob again, and
+            // the bytes the copy holds are skipped rather than written twice.
+            let mut offset = match self.store.blob_status_of(blob, Some(size)) {
+                anh_runtime::BlobStatus::Partial { offset, .. } => offset,
                 _ => 0,
             };
+            if size == 0 {
+                self.store.append_blob(blob, 0, 0, &[])?;
+            }
             let (mut received, mut piece) = (0u64, Vec::with_capacity(BLOB_PIECE));
             while let Some(chunk) =
                 response.chunk().await.map_err(|e| io(format!("download failed: {e}")))?

@@ -81,9 +81,8 @@ impl SharedByModel {
 }
 
 /// The `tensors`' bytes, read from their blobs in `dir` into tensors over memory of this
-/// process (ONNX Runtime takes only such memory as shared initializers). Float16, bfloat16 and
-/// float8 tensors (which need more of ONNX Runtime's crate than ANH builds) are left out:
-/// each session reads those from the blobs itself.
+/// process (ONNX Runtime takes only such memory as shared initializers). Float8 tensors (no
+/// Rust type for them) are left out: each session reads those from the blobs itself.
 fn read_external(
     dir: &Path,
     tensors: &[ExternalTensor],
@@ -114,6 +113,8 @@ fn read_external(
             11 => read_values::<f64>(file, shape, n),
             12 => read_values::<u32>(file, shape, n),
             13 => read_values::<u64>(file, shape, n),
+            10 => read_values::<half::f16>(file, shape, n),
+            16 => read_values::<half::bf16>(file, shape, n),
             9 => read_bools(file, shape, n),
             _ => continue,
         }
@@ -135,16 +136,26 @@ fn read_bools(
     Tensor::from_array((shape, values)).map(|t| t.into_dyn()).map_err(|e| e.to_string())
 }
 
-/// A little-endian number type whose every bit pattern is a value.
-trait Plain: PrimitiveTensorElementType + Copy + Default + std::fmt::Debug + 'static {}
-impl Plain for f32 {}
-impl Plain for f64 {}
-impl Plain for u8 {}
-impl Plain for i8 {}
-impl Plain for u16 {}
-impl Plain for i16 {}
-impl Plain for u32 {}
-impl Plain for u64 {}
+/// A number type whose every bit pattern is a value, stored little-endian as ONNX stores it.
+///
+/// # Safety
+/// Every bit pattern of `size_of::<Self>()` bytes must be a valid value (no `bool`, no enums,
+/// no padding).
+unsafe trait Plain:
+    PrimitiveTensorElementType + Copy + Default + std::fmt::Debug + 'static
+{
+}
+// SAFETY: plain numbers: every bit pattern is a value.
+unsafe impl Plain for f32 {}
+unsafe impl Plain for f64 {}
+unsafe impl Plain for u8 {}
+unsafe impl Plain for i8 {}
+unsafe impl Plain for u16 {}
+unsafe impl Plain for i16 {}
+unsafe impl Plain for u32 {}
+unsafe impl Plain for u64 {}
+unsafe impl Plain for half::f16 {}
+unsafe impl Plain for half::bf16 {}
 
 /// `n` values of `T` read from `file` into a tensor of `shape`, with no copy in between.
 fn read_values<T: Plain>(

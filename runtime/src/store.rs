@@ -40,7 +40,7 @@ mod blobs;
 pub use blobs::BlobStatus;
 
 use crate::{
-    analysis::{Limits, analyze, analyze_model, external::ExternalTensor},
+    analysis::{Limits, analyze_model, external::ExternalTensor},
     error::{Result, RuntimeError},
 };
 use alloy_primitives::{B256, keccak256};
@@ -94,6 +94,8 @@ pub struct ModelStore {
     verified_blobs: RwLock<HashMap<B256, (u64, std::time::SystemTime)>>,
     /// Serialises blob uploads' writes.
     blob_writes: Mutex<()>,
+    /// Serialises hashing complete blobs ([`ModelStore::verified_blob`]).
+    blob_hashing: Mutex<()>,
     /// The external weights of each analysed model that has some.
     external: RwLock<HashMap<B256, Vec<ExternalTensor>>>,
     /// Keeps a [`ModelStore::temporary`] folder alive as long as the store.
@@ -178,6 +180,7 @@ impl ModelStore {
             verified: RwLock::default(),
             verified_blobs: RwLock::default(),
             blob_writes: Mutex::default(),
+            blob_hashing: Mutex::default(),
             external: RwLock::default(),
             _temp: None,
         })
@@ -324,7 +327,12 @@ impl ModelStore {
         if let Some(info) = self.info(&hash) {
             return Ok(info);
         }
-        let mut info = analyze(bytes, &self.limits)?;
+        let analysis = analyze_model(bytes, &self.limits)?;
+        if !analysis.external.is_empty() {
+            // A trained model holds its weights; a file naming blobs is not one.
+            return Err(RuntimeError::ExternalWeights(analysis.info.hash));
+        }
+        let mut info = analysis.info;
         info.parent = Some(parent);
         let mut scratch = self.scratch.lock();
         if scratch.get(&hash).is_none() {

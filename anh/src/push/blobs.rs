@@ -2,8 +2,9 @@
 //! (ONNX's standard external-data form), uploaded as blobs in resumable chunks, and named in
 //! the model by their hashes (`anh_runtime::external`).
 //!
-//! A location must be a plain relative file name under the model's folder: a model file is
-//! input from anywhere, and pushing one must never upload `/etc/shadow` or `../secrets`.
+//! A location must be a plain relative file name under the model's folder, and stay there once
+//! symbolic links are followed: a model file is input from anywhere, and pushing one must never
+//! upload `/etc/shadow`, `../secrets` or a link to `~/.ssh/id_rsa`.
 
 use super::{Client, Progress};
 use alloy_primitives::{B256, Keccak256};
@@ -91,15 +92,13 @@ pub(crate) async fn upload(
 ) -> Result<(), String> {
     let mut to_send = Vec::new();
     for (blob, file) in files {
-        let status = blob_status(client, blob).await?;
+        let status = blob_status(client, blob, file.size).await?;
         if status["stored"] == true {
             eprintln!("weight blob {blob} ({} bytes) is on the node already", file.size);
             continue;
         }
-        let offset = match status["size"].as_u64() {
-            Some(size) if size == file.size => status["offset"].as_u64().unwrap_or(0),
-            _ => 0,
-        };
+        // The node's word, bounded by the file: a node saying more than it can hold restarts.
+        let offset = status["offset"].as_u64().filter(|&o| o <= file.size).unwrap_or(0);
         to_send.push((blob, file, offset));
     }
     let total: u64 = to_send.iter().map(|(_, f, offset)| f.size - offset).sum();
@@ -115,8 +114,10 @@ pub(crate) async fn upload(
         }
         let mut reader = std::fs::File::open(&file.path)
             .map_err(|e| format!("cannot read {}: {e}", file.path.display()))?;
-        let mut failures = 0;
-        while offset < file.size {
+        let (mut failures, mut moves) = (0, 0);
+        // Until the node says the blob is stored: a part already whole (its last check failed
+        // to run) is completed by an empty last chunk.
+        loop {
             let len = CHUNK.min((file.size - offset) as usize);
             let mut chunk = vec![0u8; len];
             reader
@@ -124,18 +125,35 @@ pub(crate) async fn upload(
                 .and_then(|_| reader.read_exact(&mut chunk))
                 .map_err(|e| format!("cannot read {}: {e}", file.path.display()))?;
             match put_chunk(client, blob, file.size, offset, chunk, token).await {
-                Ok(now) => {
-                    sent += now - offset;
-                    offset = now;
+                Ok((now, stored)) => {
+                    sent += now.saturating_sub(offset);
+                    offset = now.min(file.size);
                     failures = 0;
-                    progress.sent(sent as usize);
+                    progress.sent(sent.min(total) as usize);
+                    if stored {
+                        break;
+                    }
                 }
-                Err(Resume::At(now)) => offset = now,
+                Err(Resume::At(now)) if moves < RETRIES && now <= file.size => {
+                    moves += 1;
+                    offset = now;
+                }
                 Err(Resume::Retry(e)) if failures < RETRIES => {
                     failures += 1;
                     eprintln!("  {e}; resuming ({failures}/{RETRIES})");
                     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-                    offset = blob_status(client, blob).await?["offset"].as_u64().unwrap_or(0);
+                    let status = blob_status(client, blob, file.size).await?;
+                    if status["stored"] == true {
+                        break;
+                    }
+                    offset = status["offset"].as_u64().filter(|&o| o <= file.size).unwrap_or(0);
+                }
+                Err(Resume::At(now)) => {
+                    return Err(format!(
+                        "the node keeps moving blob {blob}'s upload (now at {now} of {} bytes): \
+                         is another push of it running?",
+                        file.size
+                    ));
                 }
                 Err(Resume::Retry(e) | Resume::Fail(e)) => return Err(e),
             }
@@ -154,13 +172,13 @@ enum Resume {
     Fail(String),
 }
 
-async fn blob_status(client: &Client, blob: &B256) -> Result<Value, String> {
-    let url = format!("{}/blobs/{blob}/status", client.url);
+async fn blob_status(client: &Client, blob: &B256, size: u64) -> Result<Value, String> {
+    let url = format!("{}/blobs/{blob}/status?size={size}", client.url);
     let response = client.http.get(&url).send().await.map_err(|e| format!("GET {url}: {e}"))?;
     response.json().await.map_err(|e| format!("GET {url}: not JSON: {e}"))
 }
 
-/// Sends one chunk; the offset the upload stands at after it.
+/// Sends one chunk; the offset the upload stands at after it, and whether the blob is stored.
 async fn put_chunk(
     client: &Client,
     blob: &B256,
@@ -168,7 +186,7 @@ async fn put_chunk(
     offset: u64,
     chunk: Vec<u8>,
     token: Option<&str>,
-) -> Result<u64, Resume> {
+) -> Result<(u64, bool), Resume> {
     let url = format!("{}/blobs/{blob}?offset={offset}&size={size}", client.url);
     let mut request = client.http.put(&url).body(chunk);
     if let Some(token) = token {
@@ -183,9 +201,10 @@ async fn put_chunk(
         .map_err(|e| Resume::Retry(format!("PUT /blobs: not JSON ({status}): {e}")))?;
     let error = || answer["error"].as_str().unwrap_or("the node refused the blob").to_string();
     match status.as_u16() {
-        200 => {
-            answer["offset"].as_u64().ok_or_else(|| Resume::Fail(format!("PUT /blobs: {answer}")))
-        }
+        200 => answer["offset"]
+            .as_u64()
+            .map(|offset| (offset, answer["stored"] == true))
+            .ok_or_else(|| Resume::Fail(format!("PUT /blobs: {answer}"))),
         409 => answer["offset"]
             .as_u64()
             .map(Resume::At)

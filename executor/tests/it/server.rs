@@ -304,6 +304,16 @@ fn a_model_with_external_weights_is_fetched_with_its_blob() {
     );
     assert!(remote.store.models().unwrap().is_empty(), "nothing stored");
     assert_eq!(remote.store.blob_status(&blob), anh_runtime::BlobStatus::Absent);
+    // No bytes at all under its name: refused alike (not fetched again and again).
+    node.files.lock().insert(blob, Vec::new());
+    let gets = node.gets.load(Ordering::SeqCst);
+    let error = world.rt.block_on(member.compute(job.clone())).unwrap_err();
+    assert!(
+        matches!(&error, ExecutorError::ModelUnavailable { reason, .. } if reason.contains("its 0 bytes hash to")),
+        "{error}"
+    );
+    // The model, then its blob, once per look-up (the analysis, then the run): no loop.
+    assert!(node.gets.load(Ordering::SeqCst) - gets <= 4, "fetched again and again");
 
     node.files.lock().insert(blob, data);
     let output = world.rt.block_on(member.compute(job)).unwrap();

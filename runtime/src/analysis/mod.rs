@@ -86,6 +86,19 @@ pub struct Limits {
 impl Limits {
     /// 512 MiB.
     pub const DEFAULT_MAX_MODEL_BYTES: u64 = 512 * 1024 * 1024;
+
+    /// The largest model this machine holds, for a node's or an executor's default: a quarter
+    /// of its memory (`/proc/meminfo`), at least [`Limits::DEFAULT_MAX_MODEL_BYTES`]. A model's
+    /// weights take about twice their size once loaded (read once, and packed again for ONNX
+    /// Runtime's matrix products, both shared by its sessions); the other half is left to the
+    /// chain, the sessions' work and the system.
+    pub fn machine_max_model_bytes() -> u64 {
+        let total_kib = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
+            let line = m.lines().find_map(|l| l.strip_prefix("MemTotal:"))?;
+            line.trim().trim_end_matches("kB").trim().parse::<u64>().ok()
+        });
+        total_kib.map_or(0, |kib| kib * 1024 / 4).max(Self::DEFAULT_MAX_MODEL_BYTES)
+    }
 }
 
 impl Default for Limits {

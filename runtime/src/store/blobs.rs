@@ -7,8 +7,12 @@
 //!   the size the upload declared. [`ModelStore::append_blob`] takes the chunk that starts
 //!   exactly where the part ends, so an upload resumes from [`ModelStore::blob_status`] after
 //!   a dropped connection or a restart. The last chunk hashes the whole part: if it is the
-//!   name, the part is renamed into place; if not, it is deleted and the upload refused.
-//!   Parts untouched for a day are removed when the store opens.
+//!   name, the part is renamed into place; if not (or it cannot be read), it is deleted and
+//!   the upload refused. Uploads of one blob declaring different sizes are different parts, so
+//!   one that declared a wrong size cannot hold up the right one. An empty chunk is taken only
+//!   as the last one (it completes a part already whole). Parts untouched for a day are
+//!   removed when the store next opens.
+//! - A complete blob found corrupt when checked is deleted (and can be uploaded again).
 //!
 //! The runtime reads a model's external weights from its blobs once, into tensors every
 //! session of the model shares (`shared.rs`); the sessions load the model's file from the
@@ -54,45 +58,51 @@ impl ModelStore {
         self.dir.join(format!("{}.{BLOB_EXT}", hex(blob)))
     }
 
-    /// The partial upload of `blob`, with the size it declared, if one is in progress.
-    fn part_of(&self, blob: &B256) -> Option<(PathBuf, u64)> {
+    /// The partial upload of `blob` declaring `size`.
+    fn part_path(&self, blob: &B256, size: u64) -> PathBuf {
+        self.dir.join(format!("{PART_PREFIX}{}-{size}", hex(blob)))
+    }
+
+    /// The partial uploads of `blob`: (bytes received, size declared), furthest first.
+    fn parts_of(&self, blob: &B256) -> Vec<(u64, u64)> {
         let prefix = format!("{PART_PREFIX}{}-", hex(blob));
-        let entries = std::fs::read_dir(&self.dir).ok()?;
-        entries.flatten().find_map(|e| {
-            let name = e.file_name();
-            let size = name.to_str()?.strip_prefix(&prefix)?.parse().ok()?;
-            Some((e.path(), size))
-        })
+        let Ok(entries) = std::fs::read_dir(&self.dir) else { return Vec::new() };
+        let mut parts: Vec<(u64, u64)> = entries
+            .flatten()
+            .filter_map(|e| {
+                let size = e.file_name().to_str()?.strip_prefix(&prefix)?.parse().ok()?;
+                Some((e.metadata().ok()?.len(), size))
+            })
+            .collect();
+        parts.sort_unstable_by(|a, b| b.cmp(a));
+        parts
     }
 
-    /// Where the upload of `blob` stands.
+    /// Where the upload of `blob` stands: stored, or the furthest partial upload.
     pub fn blob_status(&self, blob: &B256) -> BlobStatus {
-        let _writing = self.blob_writes.lock();
-        self.blob_status_locked(blob)
+        self.blob_status_of(blob, None)
     }
 
-    fn blob_status_locked(&self, blob: &B256) -> BlobStatus {
+    /// Where the upload of `blob` stands; with `size`, only a partial upload declaring it.
+    pub fn blob_status_of(&self, blob: &B256, size: Option<u64>) -> BlobStatus {
+        let _writing = self.blob_writes.lock();
         if let Ok(meta) = std::fs::metadata(self.blob_path(blob)) {
             return BlobStatus::Stored { size: meta.len() };
         }
-        match self.part_of(blob) {
-            Some((path, size)) => {
-                let offset = std::fs::metadata(path).map_or(0, |m| m.len());
-                BlobStatus::Partial { offset, size }
-            }
-            None => BlobStatus::Absent,
-        }
+        self.parts_of(blob)
+            .into_iter()
+            .find(|&(_, declared)| size.is_none_or(|size| size == declared))
+            .map_or(BlobStatus::Absent, |(offset, size)| BlobStatus::Partial { offset, size })
     }
 
     /// Adds `chunk`, which starts at byte `offset` of `blob`, a blob of `size` bytes, to its
     /// upload (see the module docs); where the upload stands after it. A chunk of a blob
-    /// already stored is a no-op.
+    /// already stored (and sound) is a no-op.
     ///
-    /// Refused: a blob larger than the store's `max_model_bytes`; a `size` other than the one
-    /// the upload started with; a chunk that does not start where the upload stands
-    /// ([`RuntimeError::BlobOffset`], which says where) or runs past `size`; and, on the last
-    /// chunk, bytes that do not hash to `blob` ([`RuntimeError::BlobHash`]; the part is
-    /// deleted).
+    /// Refused: a blob larger than the store's `max_model_bytes`; a chunk that does not start
+    /// where the upload of that size stands ([`RuntimeError::BlobOffset`], which says where),
+    /// runs past `size`, or is empty but not the last; and, on the last chunk, bytes that do
+    /// not hash to `blob` ([`RuntimeError::BlobHash`]; the part is deleted).
     pub fn append_blob(
         &self,
         blob: &B256,
@@ -107,17 +117,14 @@ impl ModelStore {
                 self.limits.max_model_bytes
             )));
         }
+        if std::fs::metadata(self.blob_path(blob)).is_ok()
+            && let Some((_, stored)) = self.verified_blob(blob)
+        {
+            return Ok(BlobStatus::Stored { size: stored });
+        }
         let _writing = self.blob_writes.lock();
-        let (path, offset_now) = match self.blob_status_locked(blob) {
-            status @ BlobStatus::Stored { .. } => return Ok(status),
-            BlobStatus::Partial { size: declared, .. } if declared != size => {
-                return Err(refuse(format!(
-                    "an upload of it as {declared} bytes is in progress, not {size}"
-                )));
-            }
-            BlobStatus::Partial { offset, .. } => (self.part_of(blob).map(|p| p.0), offset),
-            BlobStatus::Absent => (None, 0),
-        };
+        let path = self.part_path(blob, size);
+        let offset_now = std::fs::metadata(&path).map_or(0, |m| m.len());
         if offset != offset_now {
             return Err(RuntimeError::BlobOffset { blob: *blob, offset, expected: offset_now });
         }
@@ -128,8 +135,9 @@ impl ModelStore {
                 chunk.len()
             )));
         };
-        let path =
-            path.unwrap_or_else(|| self.dir.join(format!("{PART_PREFIX}{}-{size}", hex(blob))));
+        if chunk.is_empty() && end < size {
+            return Err(refuse("an empty chunk is taken only as the last one".into()));
+        }
         let io = |source| RuntimeError::Io { path: path.clone(), source };
         let mut file =
             std::fs::OpenOptions::new().create(true).append(true).open(&path).map_err(io)?;
@@ -137,9 +145,15 @@ impl ModelStore {
         if end < size {
             return Ok(BlobStatus::Partial { offset: end, size });
         }
-        file.sync_all().map_err(io)?;
+        let checked = file.sync_all().map_err(io).and_then(|()| hash_file(&path));
         drop(file);
-        let actual = hash_file(&path)?;
+        let actual = match checked {
+            Ok(actual) => actual,
+            Err(e) => {
+                let _ = std::fs::remove_file(&path);
+                return Err(e);
+            }
+        };
         if actual != *blob {
             let _ = std::fs::remove_file(&path);
             return Err(RuntimeError::BlobHash { expected: *blob, actual, size });
@@ -163,10 +177,16 @@ impl ModelStore {
     }
 
     /// The file of `blob` and its size, its bytes checked against the hash once (when stored
-    /// or first read) and again only if its length or modification time changed since.
-    /// `None` if the store holds no such blob, or it is corrupt (which is logged).
+    /// or first read) and again only if its length or modification time changed since; one
+    /// blob is hashed at a time, so requests arriving together hash it once. `None` if the
+    /// store holds no such blob, or it is corrupt (which is logged, and the file deleted).
     pub fn verified_blob(&self, blob: &B256) -> Option<(PathBuf, u64)> {
         let path = self.blob_path(blob);
+        let now = stamp(&path)?;
+        if self.verified_blobs.read().get(blob) == Some(&now) {
+            return Some((path, now.0));
+        }
+        let _hashing = self.blob_hashing.lock();
         let now = stamp(&path)?;
         if self.verified_blobs.read().get(blob) == Some(&now) {
             return Some((path, now.0));
@@ -174,7 +194,8 @@ impl ModelStore {
         match hash_file(&path) {
             Ok(actual) if actual == *blob => {}
             Ok(actual) => {
-                tracing::warn!(%blob, %actual, path = %path.display(), "weight blob is corrupt");
+                tracing::warn!(%blob, %actual, path = %path.display(), "weight blob is corrupt; deleting it");
+                let _ = std::fs::remove_file(&path);
                 return None;
             }
             Err(e) => {

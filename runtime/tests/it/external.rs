@@ -61,9 +61,37 @@ fn external_weights_infer_like_the_one_file_model() {
     let ours = runtime.run(info.hash, vec![sample()]).expect("runs");
     let theirs = runtime.run(one_file.hash, vec![sample()]).expect("runs");
     assert_eq!(ours, theirs);
-    // Training refuses it by name (its file holds no weights to rewrite).
-    let e = anh_runtime::RuntimeError::ExternalWeights(info.hash).to_string();
-    assert!(e.contains("does not train them yet"), "{e}");
+    // Training refuses it by name (its file holds no weights to rewrite), before any work.
+    let labels = HostTensor::new(vec![2], TensorData::I64(vec![1, 7])).expect("labels");
+    let params = anh_precompiles::TrainParams {
+        steps: 1,
+        learning_rate: 10u64.pow(16),
+        loss: 2,
+        optimizer: 1,
+        trainable: Vec::new(),
+        rank: 0,
+    };
+    let e = runtime.train(info.hash, vec![sample(), labels], &params, &|_, _| {}).unwrap_err();
+    assert!(matches!(e, RuntimeError::ExternalWeights(m) if m == info.hash), "{e}");
+    assert!(e.to_string().contains("does not train them yet"), "{e}");
+    assert_eq!(runtime.stats().training_steps, 0);
+}
+
+/// A model that reads past the end of its blob is refused, naming both sizes.
+#[test]
+fn a_blob_too_short_for_its_model_is_refused() {
+    let store = ModelStore::temporary().expect("store");
+    let (graph, data) =
+        externalize(&fixture("mlp_784_256_10.onnx"), "weights.bin", 64).expect("externalize");
+    let short = &data[..data.len() - 4];
+    let blob = store.put_blob(short).expect("blob");
+    let graph = name_blobs(&graph, |_| Ok(blob)).expect("rename");
+    let e = store.put(&graph).unwrap_err();
+    assert!(
+        matches!(e, RuntimeError::BlobTooShort { size, needs, .. } if size + 4 == needs),
+        "{e}"
+    );
+    assert!(!store.contains(&keccak256(&graph)));
 }
 
 /// A GPT (embedding Gather, LayerNorm, attention) with its float weights in a blob infers as
@@ -111,14 +139,23 @@ fn blob_uploads_resume_and_are_checked() {
     let e = store.append_blob(&blob, size, 3000, &data[3000..5000]).unwrap_err();
     assert!(matches!(e, RuntimeError::BlobOffset { offset: 3000, expected: 4000, .. }), "{e}");
     assert!(e.to_string().contains("the upload stands at 4000: resume from there"), "{e}");
-    // Another size for the same blob, or a chunk past its size, is refused.
-    let e = store.append_blob(&blob, size + 1, 4000, &data[4000..]).unwrap_err();
-    assert!(e.to_string().contains("an upload of it as 10000 bytes is in progress"), "{e}");
+    // An upload declaring another size is another part: it cannot hold up this one (and
+    // fails its hash when complete).
+    let other = store.append_blob(&blob, size + 1, 0, &data[..10]).expect("another part");
+    assert_eq!(other, BlobStatus::Partial { offset: 10, size: size + 1 });
+    assert_eq!(store.blob_status_of(&blob, Some(size)), BlobStatus::Partial { offset: 4000, size });
+    assert_eq!(store.blob_status(&blob), BlobStatus::Partial { offset: 4000, size });
+    // A chunk past its size, or an empty chunk that is not the last, is refused.
     let e = store.append_blob(&blob, size, 4000, &[0; 7000]).unwrap_err();
     assert!(e.to_string().contains("runs past its size of 10000 bytes"), "{e}");
+    let e = store.append_blob(&blob, size, 4000, &[]).unwrap_err();
+    assert!(e.to_string().contains("an empty chunk is taken only as the last one"), "{e}");
     // A reopened store (a restarted node) resumes from the same place.
     let reopened = ModelStore::open(store.dir()).expect("reopen");
-    assert_eq!(reopened.blob_status(&blob), BlobStatus::Partial { offset: 4000, size });
+    assert_eq!(
+        reopened.blob_status_of(&blob, Some(size)),
+        BlobStatus::Partial { offset: 4000, size }
+    );
     assert_eq!(
         reopened.append_blob(&blob, size, 4000, &data[4000..]).expect("rest"),
         BlobStatus::Stored { size }
@@ -147,18 +184,22 @@ fn blob_uploads_resume_and_are_checked() {
 }
 
 /// A corrupted blob is not loaded: the model is unavailable with the reason, not run on
-/// other bytes.
+/// other bytes; the corrupt file is deleted, and the blob uploaded again serves the model.
 #[test]
 fn a_corrupt_blob_is_never_loaded() {
     let store = Arc::new(ModelStore::temporary().expect("store"));
     let (graph, data) = mlp_with_blob();
     let blob = store.put_blob(&data).expect("blob");
     let info = store.put(&graph).expect("graph");
-    let mut bad = data;
+    let mut bad = data.clone();
     bad[5000] ^= 1;
     std::fs::write(store.blob_path(&blob), &bad).expect("corrupt it");
-    let e = runtime(store).run(info.hash, vec![sample()]).unwrap_err();
+    let runtime = runtime(store.clone());
+    let e = runtime.run(info.hash, vec![sample()]).unwrap_err();
     assert!(matches!(e, RuntimeError::MissingBlob { blob: b, .. } if b == blob), "{e}");
+    assert_eq!(store.blob_status(&blob), BlobStatus::Absent, "the corrupt file is gone");
+    store.put_blob(&data).expect("uploaded again");
+    runtime.run(info.hash, vec![sample()]).expect("runs");
 }
 
 fn with_location(graph: &[u8], location: &str) -> Vec<u8> {
