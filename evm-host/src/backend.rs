@@ -167,6 +167,9 @@ pub struct Backend {
     /// Every address and storage slot ever written: the preimages of the state tries' keys,
     /// which `anvil_dumpState` needs to list the state.
     touched: RwLock<Touched>,
+    /// Storage read by calls on the head state, with the version it was read from
+    /// ([`Backend::head_reads`]).
+    head_reads: Mutex<Option<(WorldState, Arc<crate::state::ReadCache>)>>,
 }
 
 /// Addresses and storage slots ever written (the state tries are keyed by their hashes).
@@ -280,6 +283,7 @@ impl Backend {
             next_base_fee: Mutex::default(),
             auto_impersonate: Default::default(),
             touched: RwLock::new(touched),
+            head_reads: Mutex::default(),
         }))
     }
 

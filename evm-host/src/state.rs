@@ -9,7 +9,7 @@ use crate::trie::{Trie, TrieValue};
 use alloy_primitives::{Address, B256, Bytes, KECCAK256_EMPTY, U256, keccak256};
 use alloy_rlp::{RlpDecodable, RlpEncodable};
 use alloy_trie::TrieAccount;
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use revm::{
     bytecode::Bytecode,
     database_interface::{Database, DatabaseCommit, DatabaseRef},
@@ -120,6 +120,12 @@ impl WorldState {
     /// The state root.
     pub fn root(&self) -> B256 {
         self.accounts.root()
+    }
+
+    /// Whether `other` is this very version of the state (a clone of it, changed by neither
+    /// since): then both hold the same accounts and storage ([`Trie::same_version`]).
+    pub fn same_version(&self, other: &Self) -> bool {
+        self.accounts.same_version(&other.accounts)
     }
 
     /// The account trie (for proofs and dumps).
@@ -336,6 +342,43 @@ impl RecentHashes {
     }
 }
 
+/// Storage values read from one version of the state ([`WorldState::same_version`]), for the
+/// executions that read it next: the calls on the head state read the same slots again and
+/// again (a model's registry record is some 60 of them per `infer`), and each read from the
+/// tries hashes its address and slot and walks two tries. Holds at most
+/// [`ReadCache::MAX_SLOTS`] values; a [`StateDb`] uses it only while its state is that
+/// version.
+#[derive(Debug, Default)]
+pub struct ReadCache {
+    slots: Mutex<HashMap<(Address, U256), U256>>,
+}
+
+impl ReadCache {
+    /// The most values one cache holds (about 6 MiB).
+    pub const MAX_SLOTS: usize = 1 << 16;
+
+    fn get(&self, address: Address, slot: U256) -> Option<U256> {
+        self.slots.lock().get(&(address, slot)).copied()
+    }
+
+    fn insert(&self, address: Address, slot: U256, value: U256) {
+        let mut slots = self.slots.lock();
+        if slots.len() < Self::MAX_SLOTS {
+            slots.insert((address, slot), value);
+        }
+    }
+
+    /// Values it holds.
+    pub fn len(&self) -> usize {
+        self.slots.lock().len()
+    }
+
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// A revm database over a [`WorldState`] that it updates in place and whose changes it
 /// records.
 #[derive(Debug)]
@@ -344,12 +387,35 @@ pub struct StateDb {
     codes: CodeStore,
     hashes: Arc<RecentHashes>,
     changes: ChangeSet,
+    /// The accounts storage reads found, while `state` is unchanged: a storage read then
+    /// hashes only its slot (a contract reading many slots, such as a registry record of 60
+    /// words, paid the address's hash and the account trie's walk for each). Emptied by every
+    /// change to `state`.
+    accounts: HashMap<Address, Option<AccountState>>,
+    /// Values read from this version of the state, shared with other executions on it
+    /// ([`StateDb::with_reads`]); dropped at the first change to `state`.
+    reads: Option<Arc<ReadCache>>,
 }
 
 impl StateDb {
     /// A database starting at `state`.
     pub fn new(state: WorldState, codes: CodeStore, hashes: Arc<RecentHashes>) -> Self {
-        Self { state, codes, hashes, changes: ChangeSet::default() }
+        Self {
+            state,
+            codes,
+            hashes,
+            changes: ChangeSet::default(),
+            accounts: HashMap::new(),
+            reads: None,
+        }
+    }
+
+    /// Reads storage through `reads`, a cache of values read from this very version of the
+    /// state by earlier executions (the caller vouches for the version); it is let go at the
+    /// first change.
+    pub fn with_reads(mut self, reads: Arc<ReadCache>) -> Self {
+        self.reads = Some(reads);
+        self
     }
 
     /// The current state.
@@ -359,6 +425,7 @@ impl StateDb {
 
     /// Mutable access to the current state, for overrides (not recorded as changes).
     pub fn state_mut(&mut self) -> &mut WorldState {
+        self.forget_reads();
         &mut self.state
     }
 
@@ -367,9 +434,16 @@ impl StateDb {
         (self.state, self.changes.finish())
     }
 
+    /// Lets go of what was read from the state as it was: it is about to change.
+    fn forget_reads(&mut self) {
+        self.accounts.clear();
+        self.reads = None;
+    }
+
     /// Writes a storage slot outside any transaction, as a system call does (EIP-2935's
     /// parent-hash write), recording it in the diff. The account must exist.
     pub fn system_store(&mut self, address: Address, slot: U256, value: U256) {
+        self.forget_reads();
         let Some(mut account) = self.state.account(&address).cloned() else { return };
         account.set_storage(slot, value);
         let fields = AccountFields {
@@ -464,7 +538,17 @@ impl Database for StateDb {
         address: Address,
         index: StorageKey,
     ) -> Result<StorageValue, Self::Error> {
-        self.storage_ref(address, index)
+        if let Some(value) = self.reads.as_ref().and_then(|reads| reads.get(address, index)) {
+            return Ok(value);
+        }
+        let state = &self.state;
+        let account =
+            self.accounts.entry(address).or_insert_with(|| state.account(&address).cloned());
+        let value = account.as_ref().map(|a| a.storage_value(index)).unwrap_or_default();
+        if let Some(reads) = &self.reads {
+            reads.insert(address, index, value);
+        }
+        Ok(value)
     }
 
     fn block_hash(&mut self, number: u64) -> Result<B256, Self::Error> {
@@ -474,6 +558,7 @@ impl Database for StateDb {
 
 impl DatabaseCommit for StateDb {
     fn commit(&mut self, changes: AddressMap<Account>) {
+        self.forget_reads();
         for (address, account) in &changes {
             self.commit_account(*address, account);
         }
@@ -537,5 +622,78 @@ mod tests {
         let encoded = alloy_rlp::encode(&diff);
         let decoded: StateChanges = alloy_rlp::Decodable::decode(&mut encoded.as_slice()).unwrap();
         assert_eq!(decoded, diff);
+    }
+
+    /// Storage reads through revm's `Database` see every change to the state: a commit, an
+    /// override through `state_mut` and a system write (the accounts it remembers between
+    /// reads are forgotten on each).
+    #[test]
+    fn storage_reads_follow_every_change() {
+        use revm::state::{EvmStorageSlot, TransactionId};
+        let a = address!("0x1000000000000000000000000000000000000001");
+        let b = address!("0x2000000000000000000000000000000000000002");
+        let (one, two) = (U256::from(1), U256::from(2));
+        let mut state = WorldState::default();
+        let mut account = AccountState::with_balance(U256::from(5));
+        account.set_storage(one, U256::from(10));
+        state.set_account(&a, account);
+        let mut db = StateDb::new(state, CodeStore::default(), Arc::default());
+        assert_eq!(db.storage(a, one).unwrap(), U256::from(10));
+        assert_eq!(db.storage(b, one).unwrap(), U256::ZERO, "no account, no storage");
+
+        let mut changed = Account::from(db.basic(a).unwrap().unwrap());
+        changed.mark_touch();
+        changed.storage.insert(
+            one,
+            EvmStorageSlot::new_changed(U256::from(10), U256::from(11), TransactionId::ZERO),
+        );
+        let mut created =
+            Account::from(AccountInfo { balance: U256::from(1), ..Default::default() });
+        created.mark_touch();
+        created.storage.insert(
+            two,
+            EvmStorageSlot::new_changed(U256::ZERO, U256::from(22), TransactionId::ZERO),
+        );
+        db.commit(AddressMap::from_iter([(a, changed), (b, created)]));
+        assert_eq!(db.storage(a, one).unwrap(), U256::from(11), "after a commit");
+        assert_eq!(db.storage(b, two).unwrap(), U256::from(22), "an account the commit made");
+
+        db.state_mut().set_account(&a, AccountState::with_balance(U256::ZERO));
+        assert_eq!(db.storage(a, one).unwrap(), U256::ZERO, "after an override");
+
+        db.system_store(b, two, U256::from(23));
+        assert_eq!(db.storage(b, two).unwrap(), U256::from(23), "after a system write");
+    }
+
+    /// A database with a read cache answers from it (the caller vouched that the cache is of
+    /// this version of the state) until the state changes, and fills it with what it reads;
+    /// a full cache takes no more.
+    #[test]
+    fn a_read_cache_serves_its_version_only() {
+        let a = address!("0x1000000000000000000000000000000000000001");
+        let mut state = WorldState::default();
+        let mut account = AccountState::with_balance(U256::from(5));
+        account.set_storage(U256::from(1), U256::from(10));
+        state.set_account(&a, account);
+        let reads = Arc::new(ReadCache::default());
+        reads.insert(a, U256::from(2), U256::from(77));
+        let mut db = StateDb::new(state.clone(), CodeStore::default(), Arc::default())
+            .with_reads(reads.clone());
+        assert_eq!(db.storage(a, U256::from(2)).unwrap(), U256::from(77), "from the cache");
+        assert_eq!(db.storage(a, U256::from(1)).unwrap(), U256::from(10), "from the state");
+        assert_eq!(reads.get(a, U256::from(1)), Some(U256::from(10)), "and kept");
+
+        db.commit(AddressMap::default());
+        assert_eq!(db.storage(a, U256::from(2)).unwrap(), U256::ZERO, "the state, once changed");
+
+        let full = ReadCache::default();
+        for slot in 0..ReadCache::MAX_SLOTS as u64 + 3 {
+            full.insert(a, U256::from(slot), U256::from(1));
+        }
+        assert_eq!(full.len(), ReadCache::MAX_SLOTS);
+        assert!(state.same_version(&state.clone()));
+        let mut changed = state.clone();
+        changed.set_account(&a, AccountState::default());
+        assert!(!changed.same_version(&state));
     }
 }

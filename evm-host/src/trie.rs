@@ -156,6 +156,17 @@ impl<V: TrieValue> Trie<V> {
         }
     }
 
+    /// Whether `other` is this very version: the same root node. Nodes never change (an
+    /// insert or a removal makes new ones up to the root), so the same root means the same
+    /// contents.
+    pub fn same_version(&self, other: &Self) -> bool {
+        match (&self.root, &other.root) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        }
+    }
+
     /// Sets `key` to `value`.
     pub fn insert(&mut self, key: B256, value: V) {
         self.root = Some(Self::insert_at(self.root.as_ref(), &key, 0, value));

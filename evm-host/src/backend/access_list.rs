@@ -13,7 +13,6 @@ use super::{
 use crate::{
     error::{HostError, HostResult},
     evm::{call_cfg, call_tx_env, revert_reason},
-    state::StateDb,
 };
 use alloy_eips::{BlockId, eip2930::AccessList};
 use alloy_primitives::U256;
@@ -45,7 +44,7 @@ impl Backend {
         for _ in 0..MAX_ROUNDS {
             tx.access_list = list.clone();
             let cfg = call_cfg(&self.evm, &tx);
-            let db = StateDb::new(state.clone(), self.codes.clone(), hashes.clone());
+            let db = self.call_db(state.clone(), hashes.clone());
             let inspector = AccessListInspector::new(list.clone());
             let mut evm = self.evm.evm_with_inspector(
                 db,

@@ -65,6 +65,42 @@ impl Backend {
         })
     }
 
+    /// The storage already read from `state` by calls on it, if it is the head state as it is
+    /// now (a call with state overrides runs on another version, a call at an older block on
+    /// an older one: they read the tries). One cache, for the head's current version: a new
+    /// block or a dev method's edit starts a new one.
+    pub(super) fn head_reads(&self, state: &WorldState) -> Option<Arc<crate::state::ReadCache>> {
+        if !state.same_version(&self.chain.read().head_state) {
+            return None;
+        }
+        let mut cached = self.head_reads.lock();
+        match &*cached {
+            Some((version, reads)) if version.same_version(state) => Some(reads.clone()),
+            _ => {
+                let reads = Arc::new(crate::state::ReadCache::default());
+                *cached = Some((state.clone(), reads.clone()));
+                Some(reads)
+            }
+        }
+    }
+
+    /// The database a call (or a gas search's, an access list's, a traced call's execution)
+    /// runs on: `state`, read through [`Backend::head_reads`] when it is the head's.
+    pub(super) fn call_db(&self, state: WorldState, hashes: Arc<RecentHashes>) -> StateDb {
+        let reads = self.head_reads(&state);
+        let db = StateDb::new(state, self.codes.clone(), hashes);
+        match reads {
+            Some(reads) => db.with_reads(reads),
+            None => db,
+        }
+    }
+
+    /// Storage values the head's read cache holds ([`Backend::head_reads`]; for tests and
+    /// stats).
+    pub fn cached_reads(&self) -> usize {
+        self.head_reads.lock().as_ref().map_or(0, |(_, reads)| reads.len())
+    }
+
     pub(super) fn run_call(
         &self,
         request: &TransactionRequest,
@@ -82,7 +118,7 @@ impl Backend {
             tx.gas_limit = gas;
         }
         let cfg = call_cfg(&self.evm, &tx);
-        let db = StateDb::new(state, self.codes.clone(), hashes);
+        let db = self.call_db(state, hashes);
         let mut evm = self.evm.evm(db, cfg, block, precompiles);
         evm.transact(tx).map(|r| r.result).map_err(|e| call_error(e, from))
     }

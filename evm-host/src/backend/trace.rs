@@ -255,7 +255,7 @@ impl Backend {
         let tx = call_tx_env(request, block.gas_limit, nonce, self.chain_id())
             .map_err(HostError::InvalidRequest)?;
         let cfg = call_cfg(&self.evm, &tx);
-        let db = StateDb::new(state, self.codes.clone(), hashes);
+        let db = self.call_db(state, hashes);
         let mut evm =
             self.evm.evm_with_inspector(db, cfg, block, self.evm.call_precompiles(), inspector);
         let result = evm.inspect_tx(tx.clone()).map_err(|e| call_error(e, from))?;

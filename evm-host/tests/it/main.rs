@@ -2,6 +2,7 @@
 //! — no RPC, no ONNX Runtime — with a stub DNN oracle that knows no model, so that pool
 //! validation, gas estimation, mining, import and snapshots are tested on their own.
 
+mod call;
 mod estimate;
 mod import;
 mod mining;
