@@ -240,6 +240,10 @@ fn runs_stop_at_their_deadline() {
     );
     let ok = HostTensor::new(vec![1, 4], TensorData::F32(vec![0.5; 4])).unwrap();
     runtime.run(small, vec![ok.clone()]).expect("the permit is free again");
+    // The watchdog now sleeps with nothing to watch; a run due before it wakes wakes it.
+    let x = HostTensor::new(vec![64, 512], TensorData::F32(vec![0.01; 64 * 512])).unwrap();
+    let error = runtime.run(deep, vec![x]).unwrap_err();
+    assert!(matches!(error, RuntimeError::Deadline { model, .. } if model == deep), "{error}");
 
     let zero =
         RuntimeConfig { max_run_time: std::time::Duration::ZERO, ..RuntimeConfig::default() };
