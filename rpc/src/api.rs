@@ -184,7 +184,7 @@ impl HeavyLane {
         background
             .run(async move {
                 let _turn = turn;
-                work.await
+                HEAVY_TURN.scope((), work).await
             })
             .await
     }
@@ -230,13 +230,24 @@ tokio::task_local! {
     static BULK: ();
 }
 
-/// Runs `f` on the blocking pool of the runtime it is called on (an expensive request's:
-/// [`crate::background`]; the server's for anything else).
+tokio::task_local! {
+    /// Set while an expensive request runs in its turn of the heavy lane ([`HeavyLane::run`]).
+    static HEAVY_TURN: ();
+}
+
+/// Runs `f`, blocking work: directly on this thread when it is an expensive request's, in its
+/// turn, on a [`crate::background`] runtime's worker (which saves two hand-overs between
+/// threads: see that module); else on the blocking pool of the runtime it is called on. Only
+/// expensive requests run directly: they execute, scan and trace, and never wait for another
+/// task (mining, which waits for the committee, must not run on a worker thread).
 pub(crate) async fn blocking<T, F>(f: F) -> Result<T, RpcError>
 where
     T: Send + 'static,
     F: FnOnce() -> Result<T, HostError> + Send + 'static,
 {
+    if HEAVY_TURN.try_with(|()| ()).is_ok() && crate::background::on_background_thread() {
+        return f().map_err(RpcError::from);
+    }
     tokio::task::spawn_blocking(f).await.map_err(RpcError::internal)?.map_err(RpcError::from)
 }
 
@@ -882,6 +893,35 @@ mod tests {
         release.send(()).unwrap();
         let turn = tokio::time::timeout(std::time::Duration::from_secs(10), lane.turn("eth_call"));
         assert!(turn.await.expect("the turn comes back").is_ok(), "once the work ended");
+    }
+
+    /// An expensive request's blocking work runs on the background worker that runs the
+    /// request (no hand-over to the blocking pool and back); blocking work outside a turn —
+    /// a bulk batch's `evm_mine`, which may wait for the committee — still goes to the pool,
+    /// where waiting on a runtime is allowed.
+    #[tokio::test]
+    async fn only_expensive_requests_block_their_worker() {
+        let lane = HeavyLane::new(HeavyLimits { concurrent: 1, queued: 1 });
+        let background = Background::new(1);
+        let thread = || Ok(std::thread::current().id());
+        let work = async move {
+            let here = std::thread::current().id();
+            Ok((here, blocking(thread).await?))
+        };
+        let (worker, ran) = lane.run(&background, "eth_call", work).await.unwrap();
+        assert_eq!(worker, ran, "a turn's work runs where the request runs");
+
+        let bulk = async move {
+            let here = std::thread::current().id();
+            let pooled = blocking(|| {
+                let handle = tokio::runtime::Handle::current();
+                Ok((std::thread::current().id(), handle.block_on(async { 7 })))
+            });
+            Ok((here, pooled.await?))
+        };
+        let (worker, (ran, waited)) = background.run(bulk).await.unwrap();
+        assert_ne!(worker, ran, "other work goes to the blocking pool");
+        assert_eq!(waited, 7, "where it may wait on the runtime");
     }
 
     /// Which methods are expensive: executing calls, log queries and traces; sending,

@@ -8,8 +8,16 @@
 //! transactions and cheap reads get the cores first, and a client whose expensive requests
 //! keep the machine busy slows itself more than anyone else. On an idle machine the priority
 //! changes nothing. The heavy lane ([`crate::api::HeavyLimits`]) bounds how many expensive
-//! requests run at once; the runtime has as many worker threads, and its blocking pool (the
-//! work itself: executing, scanning, tracing) at most twice as many.
+//! requests run at once; the runtime has a worker thread for each and one more (for bulk
+//! batches), and its blocking pool at most twice as many.
+//!
+//! An expensive request's work itself (executing, scanning, tracing) runs on the worker thread
+//! that runs the request ([`on_background_thread`]; [`crate::api`]'s `blocking`), not on the
+//! blocking pool: each hand-over between threads is a wake-up, which on a virtual machine's
+//! idle core costs tens of microseconds — as much as a small model's inference. Such a request
+//! thus crosses threads twice (to this runtime and back), not four times. A worker busy with
+//! one does not hold up another: the lane gives fewer turns than there are workers. A bulk
+//! batch's members other than expensive requests keep using the blocking pool.
 
 use crate::error::RpcError;
 use std::future::Future;
@@ -27,11 +35,12 @@ pub(crate) struct Background {
 }
 
 impl Background {
-    /// A runtime of `threads` workers (at least 1) at [`NICE`].
+    /// A runtime for `threads` expensive requests at once (at least 1) at [`NICE`]: a worker
+    /// for each, and one for bulk batches.
     pub(crate) fn new(threads: usize) -> Self {
         let threads = threads.max(1);
         let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(threads)
+            .worker_threads(threads + 1)
             .max_blocking_threads(2 * threads)
             .thread_name("anh-rpc-heavy")
             .on_thread_start(lower_priority)
@@ -70,8 +79,21 @@ impl Drop for Background {
     }
 }
 
-/// Lowers this thread's scheduling priority to [`NICE`] (Linux: the nice value is per thread).
+std::thread_local! {
+    /// Whether this thread is one of a [`Background`] runtime's.
+    static BACKGROUND_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether the calling thread is one of a [`Background`] runtime's: blocking work may run on
+/// it directly (see the module docs).
+pub(crate) fn on_background_thread() -> bool {
+    BACKGROUND_THREAD.with(std::cell::Cell::get)
+}
+
+/// Marks this thread as a [`Background`] runtime's and lowers its scheduling priority to
+/// [`NICE`] (Linux: the nice value is per thread).
 fn lower_priority() {
+    BACKGROUND_THREAD.with(|marked| marked.set(true));
     #[cfg(target_os = "linux")]
     {
         // SAFETY: `setpriority` only reads its integer arguments; `who = 0` is the calling
@@ -118,5 +140,7 @@ mod tests {
             .unwrap();
         assert_eq!((worker, blocking), (NICE, NICE));
         assert_eq!(nice(), 0, "the caller's thread keeps its priority");
+        let marked = background.run(async { Ok(on_background_thread()) }).await.unwrap();
+        assert!(marked && !on_background_thread(), "only its threads are marked");
     }
 }
