@@ -6,7 +6,7 @@
 
 use crate::{
     error::DnnError, gas::GasSchedule, infer, info, meter::metered, model::Registration,
-    oracle::DnnOracle, registry, train,
+    oracle::DnnOracle, registry, registry::RawRecord, train,
 };
 use alloy_primitives::{Address, B256, Bytes};
 use revm::{
@@ -85,8 +85,8 @@ impl DnnParams {
 }
 
 /// The DNN side of the precompiles: where results come from, limits, gas, and a cache of
-/// decoded registrations. The cache is keyed by the content of the registry record each call
-/// reads from its own state (not by model id), so it can never disagree with state: a
+/// decoded registrations. An entry is used only for the very record bytes it was decoded from,
+/// which each call reads from its own state, so it can never disagree with state: a
 /// registration in a transaction that reverts, a record forged by an `eth_call` state override
 /// or rewritten by `anvil_setStorageAt`, and Build and Replay mode after `anvil_reset` each
 /// read what their state holds.
@@ -95,10 +95,13 @@ pub struct Dnn {
     oracle: Arc<dyn DnnOracle>,
     limits: Limits,
     gas: GasSchedule,
-    /// Decoded registrations by the content of their records (see
+    /// Decoded registrations by model, each with the record it was decoded from (see
     /// [`crate::registry::read_registration_cached`]).
-    registrations: RwLock<HashMap<B256, Arc<Registration>>>,
+    registrations: RwLock<CachedRegistrations>,
 }
+
+/// Decoded registrations by model, each with the record bytes it was decoded from.
+type CachedRegistrations = HashMap<B256, (RawRecord, Arc<Registration>)>;
 
 /// Most decoded registrations a [`Dnn`] keeps.
 const MAX_CACHED_REGISTRATIONS: usize = 4096;
@@ -146,15 +149,20 @@ impl Dnn {
         &self.gas
     }
 
-    pub(crate) fn cached_registration(&self, key: &B256) -> Option<Arc<Registration>> {
-        self.registrations.read().ok()?.get(key).cloned()
+    /// The registration decoded from exactly `record`, if it is cached (a byte comparison:
+    /// hashing a record of 2 KB on every call cost more than the rest of the look-up).
+    pub(crate) fn cached_registration(&self, record: &RawRecord) -> Option<Arc<Registration>> {
+        let cache = self.registrations.read().ok()?;
+        let (cached, registration) = cache.get(&record.model)?;
+        (cached == record).then(|| registration.clone())
     }
 
-    /// Keeps a decoded registration under its record's content key; a full cache (forged
-    /// records through state overrides can make many) is emptied first.
+    /// Keeps the registration decoded from `record` (in place of another record of the same
+    /// model: a forged one replaces the real one until the real one is read again); a full
+    /// cache (forged records of made-up models can make many) is emptied first.
     pub(crate) fn cache_registration(
         &self,
-        key: B256,
+        record: RawRecord,
         registration: Registration,
     ) -> Arc<Registration> {
         let registration = Arc::new(registration);
@@ -162,7 +170,7 @@ impl Dnn {
             if cache.len() >= MAX_CACHED_REGISTRATIONS {
                 cache.clear();
             }
-            cache.insert(key, registration.clone());
+            cache.insert(record.model, (record, registration.clone()));
         }
         registration
     }

@@ -75,8 +75,13 @@ fn header_slot(model: B256) -> U256 {
     U256::from_be_bytes(keccak256(preimage).0)
 }
 
+/// Slot of the first word of the bytes whose length word is at `header`.
+fn data_start(header: U256) -> U256 {
+    U256::from_be_bytes(keccak256(header.to_be_bytes::<32>()).0)
+}
+
 fn data_slot(header: U256, word: usize) -> U256 {
-    U256::from_be_bytes(keccak256(header.to_be_bytes::<32>()).0).wrapping_add(U256::from(word))
+    data_start(header).wrapping_add(U256::from(word))
 }
 
 /// Reads a registry storage slot. The registry's account is loaded into the journal first:
@@ -116,10 +121,10 @@ pub fn record_words(len: usize) -> u64 {
 
 /// Reads the `len` bytes of `model`'s record.
 fn record_in(slots: &mut Slots<'_>, model: B256, len: usize) -> Result<Vec<u8>, String> {
-    let header = header_slot(model);
+    let start = data_start(header_slot(model));
     let mut out = Vec::with_capacity(len.div_ceil(32) * 32);
     for word in 0..len.div_ceil(32) {
-        let value = slots(data_slot(header, word))?;
+        let value = slots(start.wrapping_add(U256::from(word)))?;
         out.extend_from_slice(&value.to_be_bytes::<32>());
     }
     out.truncate(len);
@@ -319,8 +324,9 @@ fn registration_in(
 
 /// A registration's bytes as state holds them: the model's record, and its root's for a
 /// trained model (whose own record is a lineage record).
-struct RawRecord {
-    model: B256,
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct RawRecord {
+    pub(crate) model: B256,
     bytes: Vec<u8>,
     root: Option<(B256, Vec<u8>)>,
 }
@@ -335,21 +341,6 @@ impl RawRecord {
         Ok(Self { model, bytes, root })
     }
 
-    /// What the registration decodes from exactly these bytes: `keccak256(model ‖ record ‖
-    /// root ‖ root's record)`, each record prefixed by its length.
-    fn content_key(&self) -> B256 {
-        let mut preimage = Vec::with_capacity(self.bytes.len() + 128);
-        preimage.extend_from_slice(self.model.as_slice());
-        preimage.extend_from_slice(&(self.bytes.len() as u64).to_be_bytes());
-        preimage.extend_from_slice(&self.bytes);
-        if let Some((root, bytes)) = &self.root {
-            preimage.extend_from_slice(root.as_slice());
-            preimage.extend_from_slice(&(bytes.len() as u64).to_be_bytes());
-            preimage.extend_from_slice(bytes);
-        }
-        keccak256(preimage)
-    }
-
     fn decode(&self) -> Result<Registration, DnnError> {
         let Some((root, root_bytes)) = &self.root else {
             return decode_full(self.model, &self.bytes);
@@ -359,9 +350,9 @@ impl RawRecord {
     }
 }
 
-/// `model`'s registration (found by [`locate`]), decoded once per record content: the cache of
-/// `dnn` is keyed by [`RawRecord::content_key`], so an entry is only ever the decoding of the
-/// very bytes this state holds — a state override or a dev edit that forges a record gets
+/// `model`'s registration (found by [`locate`]), decoded once per record content: an entry of
+/// `dnn`'s cache is used only for the record bytes it was decoded from, so it is only ever the
+/// decoding of the very bytes this state holds — a state override or a dev edit that forges a record gets
 /// its own entry and cannot change what another state reads.
 pub(crate) fn read_registration_cached<CTX: ContextTr>(
     ctx: &mut CTX,
@@ -370,11 +361,10 @@ pub(crate) fn read_registration_cached<CTX: ContextTr>(
     dnn: &crate::Dnn,
 ) -> Result<Result<Arc<Registration>, DnnError>, String> {
     let record = RawRecord::read(&mut |slot| sload(ctx, slot), model, located)?;
-    let key = record.content_key();
-    if let Some(registration) = dnn.cached_registration(&key) {
+    if let Some(registration) = dnn.cached_registration(&record) {
         return Ok(Ok(registration));
     }
-    Ok(record.decode().map(|r| dnn.cache_registration(key, r)))
+    Ok(record.decode().map(|r| dnn.cache_registration(record, r)))
 }
 
 /// `model`'s registration read through `sload` (a storage read of this address at a slot),
@@ -401,11 +391,12 @@ pub(crate) fn write_record<CTX: ContextTr>(
     let header = header_slot(model);
     let length = U256::from(bytes.len()) * U256::from(2) + U256::from(1);
     journal.sstore(ADDRESS, header, length).map_err(|e| e.to_string())?;
+    let start = data_start(header);
     for (word, chunk) in bytes.chunks(32).enumerate() {
         let mut padded = [0u8; 32];
         padded[..chunk.len()].copy_from_slice(chunk);
         journal
-            .sstore(ADDRESS, data_slot(header, word), U256::from_be_bytes(padded))
+            .sstore(ADDRESS, start.wrapping_add(U256::from(word)), U256::from_be_bytes(padded))
             .map_err(|e| e.to_string())?;
     }
     journal.touch_account(ADDRESS);
