@@ -14,8 +14,9 @@
 //!
 //! Run: `./dev bench call` (or `cargo bench -p anh --bench call`). `ANH_BENCH_CALLS` sets the
 //! calls per round (default 500; 5 rounds). To profile the node: `ANH_BENCH_PROFILE=SECS` sends
-//! only `infer` calls for that long, after printing the node's process id (for
-//! `perf record -g -p PID`).
+//! only `infer` calls (or the row `ANH_BENCH_PROFILE_ROW`, 0-3) for that long, after printing
+//! the node's process id (for `perf record -g -p PID`). `ANH_BENCH_NODE=PATH` runs another `anh` binary (an older build,
+//! to compare before and after a change).
 
 mod common;
 
@@ -87,7 +88,9 @@ fn median(mut v: Vec<f64>) -> f64 {
 async fn main() {
     let calls: usize =
         std::env::var("ANH_BENCH_CALLS").ok().and_then(|v| v.parse().ok()).unwrap_or(500);
-    let node = start(&PathBuf::from(env!("CARGO_BIN_EXE_anh")), &["node"], "Listening on");
+    let program = std::env::var_os("ANH_BENCH_NODE")
+        .map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_anh")), PathBuf::from);
+    let node = start(&program, &["node"], "Listening on");
     let url = node.url.clone();
     let client = reqwest::Client::new();
 
@@ -142,11 +145,15 @@ async fn main() {
     ];
 
     if let Some(secs) = std::env::var("ANH_BENCH_PROFILE").ok().and_then(|v| v.parse().ok()) {
-        println!("node pid {}: sending infer calls for {secs} s", node.pid());
-        let until = Instant::now() + Duration::from_secs(secs);
+        let row = std::env::var("ANH_BENCH_PROFILE_ROW").ok().and_then(|v| v.parse().ok());
+        let (name, body) = &bodies[row.unwrap_or(3).min(bodies.len() - 1)];
+        println!("node pid {}: sending {name} for {secs} s", node.pid());
+        let (until, mut sent) = (Instant::now() + Duration::from_secs(secs), 0);
         while Instant::now() < until {
-            time_rpc(&client, &url, &bodies[3].1, 100).await;
+            time_rpc(&client, &url, body, 100).await;
+            sent += 100;
         }
+        println!("sent {sent}");
         return;
     }
 
