@@ -13,7 +13,8 @@
 //!
 //! Run: `./dev bench rpc` (or `cargo bench -p anh --bench rpc`).
 //! Environment: `ANH_ANVIL` (path to anvil's native binary), `ANH_BENCH_CALLS` (default
-//! 20 000 `eth_call`s per node).
+//! 20 000 `eth_call`s per node), `ANH_BENCH_NODE` (path to another `anh` build, run in anvil's
+//! place: before/after figures of a change).
 
 mod common;
 
@@ -129,10 +130,13 @@ fn main() {
     let total: usize =
         std::env::var("ANH_BENCH_CALLS").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-    let nodes: Vec<(&'static str, PathBuf, Vec<&str>)> = vec![
-        ("anh node", PathBuf::from(env!("CARGO_BIN_EXE_anh")), vec!["node"]),
-        ("anvil 1.7.1", anvil_binary(), vec![]),
-    ];
+    // Against anvil, or against another `anh` build (before/after a change).
+    let other = match std::env::var_os("ANH_BENCH_NODE") {
+        Some(path) => ("anh, ANH_BENCH_NODE", PathBuf::from(path), vec!["node"]),
+        None => ("anvil 1.7.1", anvil_binary(), vec![]),
+    };
+    let nodes: Vec<(&'static str, PathBuf, Vec<&str>)> =
+        vec![("anh node", PathBuf::from(env!("CARGO_BIN_EXE_anh")), vec!["node"]), other];
     let mut rows = Vec::new();
     for (name, program, args) in nodes {
         let server = start(&program, &args, "Listening on");
@@ -180,7 +184,9 @@ fn main() {
         );
     }
     println!(
-        "| anh / anvil (higher is better) | {:.1}× | {:.1}× | {:.1}× |",
+        "| {} / {} (higher is better) | {:.1}× | {:.1}× | {:.1}× |",
+        a.name,
+        b.name,
         a.calls / b.calls,
         ms(b.all_logs.0) / ms(a.all_logs.0),
         ms(b.one_key.0) / ms(a.one_key.0)
