@@ -70,6 +70,43 @@ impl Background {
     }
 }
 
+impl Background {
+    /// Runs `future` there like [`Background::run`]; if the caller goes away before `started`
+    /// is set, the future is cancelled (at its next await), else it runs to its end.
+    pub(crate) async fn run_unless_gone<T, F>(
+        &self,
+        future: F,
+        started: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ) -> Result<T, RpcError>
+    where
+        T: Send + 'static,
+        F: Future<Output = Result<T, RpcError>> + Send + 'static,
+    {
+        /// Cancels the task when dropped before it started.
+        struct Cancel {
+            task: tokio::task::AbortHandle,
+            started: std::sync::Arc<std::sync::atomic::AtomicBool>,
+        }
+        impl Drop for Cancel {
+            fn drop(&mut self) {
+                if !self.started.load(std::sync::atomic::Ordering::SeqCst) {
+                    self.task.abort();
+                }
+            }
+        }
+        match &self.runtime {
+            Some(runtime) => {
+                let task = runtime.spawn(future);
+                let _cancel = Cancel { task: task.abort_handle(), started };
+                task.await.map_err(|e| {
+                    RpcError::internal(format!("an expensive request's work failed: {e}"))
+                })?
+            }
+            None => future.await,
+        }
+    }
+}
+
 impl Drop for Background {
     fn drop(&mut self) {
         // Dropping a runtime blocks until its threads end, which an async context forbids.
