@@ -15,9 +15,11 @@
 //! that runs the request ([`on_background_thread`]; [`crate::api`]'s `blocking`), not on the
 //! blocking pool: each hand-over between threads is a wake-up, which on a virtual machine's
 //! idle core costs tens of microseconds — as much as a small model's inference. Such a request
-//! thus crosses threads twice (to this runtime and back), not four times. A worker busy with
-//! one does not hold up another: the lane gives fewer turns than there are workers. A bulk
-//! batch's members other than expensive requests keep using the blocking pool.
+//! thus crosses threads twice (to this runtime and back), not four times. It also waits for its
+//! turn here, so that a turn given back goes to the next request on the same thread. A worker
+//! busy with one request does not hold up another: the lane gives fewer turns than there are
+//! workers, and a request waiting for its turn holds no thread. A bulk batch's members other
+//! than expensive requests keep using the blocking pool.
 
 use crate::error::RpcError;
 use std::future::Future;
