@@ -112,7 +112,7 @@ impl UploadRefused {
             Self::Busy(e) => (StatusCode::SERVICE_UNAVAILABLE, e),
             Self::Full(e) => (StatusCode::INSUFFICIENT_STORAGE, e),
         };
-        let mut response = (status, Json(json!({ "error": error }))).into_response();
+        let mut response = refusal(status, error.as_str());
         if let Self::Busy(_) = self {
             response
                 .headers_mut()
@@ -332,11 +332,7 @@ impl RpcExtension for ModelApi {
 }
 
 async fn put_model(State(api): State<ModelApi>, headers: HeaderMap, body: Body) -> Response {
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    let _permit = match api.admit(bearer) {
+    let _permit = match api.admit(bearer(&headers)) {
         Ok(permit) => permit,
         Err(refused) => return refused.http().await,
     };
@@ -353,7 +349,7 @@ async fn put_model(State(api): State<ModelApi>, headers: HeaderMap, body: Body) 
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
     let Ok(body) = axum::body::to_bytes(body, limit).await else {
         let error = format!("model refused: the file is larger than the limit of {limit} bytes");
-        return (StatusCode::PAYLOAD_TOO_LARGE, Json(json!({ "error": error }))).into_response();
+        return refusal(StatusCode::PAYLOAD_TOO_LARGE, error);
     };
     if !api.store.contains(&alloy_primitives::keccak256(&body))
         && let Err(refused) = api.check_quota(body.len() as u64)
@@ -372,9 +368,9 @@ async fn put_model(State(api): State<ModelApi>, headers: HeaderMap, body: Body) 
                 } else {
                     StatusCode::BAD_REQUEST
                 };
-            (status, Json(json!({ "error": format!("model refused: {e}") }))).into_response()
+            refusal(status, format!("model refused: {e}"))
         }
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({ "error": e }))).into_response(),
+        Err(e) => refusal(StatusCode::INTERNAL_SERVER_ERROR, e),
     }
 }
 
@@ -388,8 +384,21 @@ struct ChunkAt {
     size: Option<u64>,
 }
 
+/// The token of an `Authorization: Bearer …` header, if any.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+}
+
+/// A JSON `{ "error": … }` answer with `status`.
+fn refusal(status: StatusCode, error: impl Into<String>) -> Response {
+    (status, Json(json!({ "error": error.into() }))).into_response()
+}
+
 fn bad_request(error: impl Into<String>) -> Response {
-    (StatusCode::BAD_REQUEST, Json(json!({ "error": error.into() }))).into_response()
+    refusal(StatusCode::BAD_REQUEST, error)
 }
 
 const NOT_A_BLOB_HASH: &str = "expected a 32-byte hex blob hash";
@@ -414,17 +423,13 @@ async fn put_blob(
     let (Some(offset), Some(size)) = (at.offset, at.size) else {
         return bad_request("PUT /blobs/{hash} needs ?offset=<bytes sent before>&size=<blob size>");
     };
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    let _permit = match api.admit(bearer) {
+    let _permit = match api.admit(bearer(&headers)) {
         Ok(permit) => permit,
         Err(refused) => return refused.http().await,
     };
     let Ok(chunk) = axum::body::to_bytes(body, MAX_BLOB_CHUNK).await else {
         let error = format!("a blob chunk may be at most {MAX_BLOB_CHUNK} bytes");
-        return (StatusCode::PAYLOAD_TOO_LARGE, Json(json!({ "error": error }))).into_response();
+        return refusal(StatusCode::PAYLOAD_TOO_LARGE, error);
     };
     if let Err(refused) = api.check_quota(chunk.len() as u64) {
         return refused.http().await;
@@ -433,9 +438,6 @@ async fn put_blob(
     let result =
         tokio::task::spawn_blocking(move || store.append_blob(&blob, size, offset, &chunk)).await;
     *api.stored.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
-    let error = |status: StatusCode, e: &RuntimeError| {
-        (status, Json(json!({ "error": e.to_string() }))).into_response()
-    };
     match result {
         Ok(Ok(status)) => Json(status_json(blob, status)).into_response(),
         Ok(Err(e @ RuntimeError::BlobOffset { expected, .. })) => {
@@ -445,17 +447,16 @@ async fn put_blob(
         Ok(Err(e @ RuntimeError::BlobUpload { .. }))
             if size > api.store.limits().max_model_bytes =>
         {
-            error(StatusCode::PAYLOAD_TOO_LARGE, &e)
+            refusal(StatusCode::PAYLOAD_TOO_LARGE, e.to_string())
         }
         Ok(Err(e @ (RuntimeError::BlobUpload { .. } | RuntimeError::BlobHash { .. }))) => {
-            error(StatusCode::BAD_REQUEST, &e)
+            bad_request(e.to_string())
         }
         Ok(Err(e)) => {
             tracing::warn!(%blob, error = %e, "blob upload failed");
-            error(StatusCode::INTERNAL_SERVER_ERROR, &e)
+            refusal(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
         }
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({ "error": e.to_string() })))
-            .into_response(),
+        Err(e) => refusal(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
 }
 
