@@ -506,20 +506,12 @@ async fn the_model_store_has_a_quota() {
 /// ends, the next answers 503 at once; once that connection is gone, uploads work again.
 #[tokio::test(flavor = "multi_thread")]
 async fn uploads_at_once_are_bounded() {
-    use tokio::io::AsyncWriteExt;
     let mut config = NodeConfig::test();
     config.uploads.max_concurrent = 1;
     let node = node_with(config).await;
     let url = node.http_endpoint();
     let host = url.trim_start_matches("http://").to_string();
-    let stall = || async {
-        let mut stalled = tokio::net::TcpStream::connect(&host).await.unwrap();
-        let head =
-            format!("PUT /models HTTP/1.1\r\nhost: {host}\r\ncontent-length: 1000000\r\n\r\nONNX");
-        stalled.write_all(head.as_bytes()).await.unwrap();
-        stalled.flush().await.unwrap();
-        stalled
-    };
+    let stall = || stalled_upload(&host);
     let mut stalled = stall().await;
     let bytes = std::fs::read(testdata("mlp.onnx")).unwrap();
     let http = reqwest::Client::new();
@@ -634,7 +626,6 @@ async fn rebuilding_a_delta_takes_an_upload_slot() {
         sol_types::SolCall,
     };
     use anh_precompiles::abi::{IModelRegistry, ITrain, Tensor, TrainParams};
-    use tokio::io::AsyncWriteExt;
     let mut config = NodeConfig::test();
     config.uploads.max_concurrent = 1;
     let node = node_with(config).await;
@@ -677,14 +668,7 @@ async fn rebuilding_a_delta_takes_an_upload_slot() {
     assert!(node.models().store().is_delta(&trained));
 
     let host = url.trim_start_matches("http://").to_string();
-    let stall = || async {
-        let mut stalled = tokio::net::TcpStream::connect(&host).await.unwrap();
-        let head =
-            format!("PUT /models HTTP/1.1\r\nhost: {host}\r\ncontent-length: 1000000\r\n\r\nONNX");
-        stalled.write_all(head.as_bytes()).await.unwrap();
-        stalled.flush().await.unwrap();
-        stalled
-    };
+    let stall = || stalled_upload(&host);
     let mut stalled = stall().await;
     let file = format!("{url}/models/{trained}");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
@@ -716,4 +700,15 @@ async fn rebuilding_a_delta_takes_an_upload_slot() {
         assert!(std::time::Instant::now() < deadline, "the slot never came back");
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+}
+
+/// A connection holding an upload slot: a `PUT /models` whose body of a megabyte never comes.
+async fn stalled_upload(host: &str) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let mut stalled = tokio::net::TcpStream::connect(host).await.unwrap();
+    let head =
+        format!("PUT /models HTTP/1.1\r\nhost: {host}\r\ncontent-length: 1000000\r\n\r\nONNX");
+    stalled.write_all(head.as_bytes()).await.unwrap();
+    stalled.flush().await.unwrap();
+    stalled
 }
