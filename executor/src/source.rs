@@ -75,23 +75,11 @@ impl NodeModelSource {
         }
         let url = format!("{}/models/{model}", self.node);
         let limit = self.store.limits().max_model_bytes;
-        let io = |message: String| RuntimeError::Io {
-            path: PathBuf::from(&url),
-            source: std::io::Error::other(message),
-        };
+        let io = io_error(&url);
         let bytes = self.handle.block_on(async {
-            let mut response = self
-                .client
-                .get(&url)
-                .send()
-                .await
-                .map_err(|e| io(format!("cannot fetch the model from the node: {e}")))?;
-            if response.status() == reqwest::StatusCode::NOT_FOUND {
+            let Some(mut response) = self.get(&url, "model").await? else {
                 return Err(RuntimeError::UnknownModel(*model));
-            }
-            if !response.status().is_success() {
-                return Err(io(format!("the node answered HTTP {}", response.status())));
-            }
+            };
             if response.content_length().is_some_and(|n| n > limit) {
                 return Err(io(format!(
                     "the model is over this executor's limit of {limit} bytes"
@@ -116,7 +104,7 @@ impl NodeModelSource {
             return Err(RuntimeError::CorruptModel {
                 expected: *model,
                 actual,
-                path: PathBuf::from(url),
+                path: PathBuf::from(&url),
             });
         }
         // Each blob the model names and the store lacks, then the model: each round stores
@@ -137,25 +125,35 @@ impl NodeModelSource {
         }
     }
 
+    /// `GET url` on the node (`what` it fetches, for errors): the response, `None` for 404,
+    /// or an error for another failure.
+    async fn get(&self, url: &str, what: &str) -> anh_runtime::Result<Option<reqwest::Response>> {
+        let io = io_error(url);
+        let response = self
+            .client
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| io(format!("cannot fetch the {what} from the node: {e}")))?;
+        if response.status() == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !response.status().is_success() {
+            return Err(io(format!("the node answered HTTP {}", response.status())));
+        }
+        Ok(Some(response))
+    }
+
     /// Fetches weight blob `blob` from the node into the store, which checks its hash on
     /// the last piece. Blocks.
     fn fetch_blob(&self, blob: &B256) -> anh_runtime::Result<()> {
         let url = format!("{}/blobs/{blob}", self.node);
         let limit = self.store.limits().max_model_bytes;
-        let io = |message: String| RuntimeError::Io {
-            path: PathBuf::from(&url),
-            source: std::io::Error::other(message),
-        };
+        let io = io_error(&url);
         self.handle.block_on(async {
-            let mut response = self
-                .client
-                .get(&url)
-                .send()
-                .await
-                .map_err(|e| io(format!("cannot fetch the blob from the node: {e}")))?;
-            if !response.status().is_success() {
-                return Err(io(format!("the node answered HTTP {}", response.status())));
-            }
+            let Some(mut response) = self.get(&url, "blob").await? else {
+                return Err(io("the node answered HTTP 404 Not Found".into()));
+            };
             let size = response
                 .content_length()
                 .ok_or_else(|| io("the node sent no Content-Length".into()))?;
@@ -194,6 +192,14 @@ impl NodeModelSource {
             tracing::info!(%blob, size, node = %self.node, "fetched weight blob from the node");
             Ok(())
         })
+    }
+}
+
+/// An I/O error of fetching `url`.
+fn io_error(url: &str) -> impl Fn(String) -> RuntimeError + '_ {
+    move |message| RuntimeError::Io {
+        path: PathBuf::from(url),
+        source: std::io::Error::other(message),
     }
 }
 
