@@ -22,7 +22,7 @@
 use alloy_eips::{BlockId, BlockNumberOrTag};
 use alloy_primitives::{Address, B256, Bytes};
 use anh_evm_host::{Backend, Block, HostError, TxLocation, txpool::Exclusion};
-use anh_precompiles::{JobKind, JobRecord, Rule};
+use anh_primitives::{JobKind, JobRecord, Rule};
 use anh_rpc::{
     RpcError, RpcExtension, RpcFuture,
     params::{none, parse},

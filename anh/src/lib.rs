@@ -331,7 +331,7 @@ pub async fn spawn(mut config: NodeConfig) -> Result<NodeHandle, NodeError> {
         Some(key) => key.clone(),
         None => dev_node_key(&genesis.mnemonic)?,
     };
-    let node_address = anh_precompiles::attestation::address_of(&node_key);
+    let node_address = anh_primitives::signature::address_of(&node_key);
 
     let upstream = config.follow.as_deref().map(follow::Upstream::new);
     let mut upstream_genesis = None;

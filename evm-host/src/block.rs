@@ -5,7 +5,7 @@ use alloy_consensus::{Header, ReceiptEnvelope, Transaction, TxEnvelope};
 use alloy_eips::eip2718::{Decodable2718, Encodable2718};
 use alloy_primitives::{Address, B256, Bytes, keccak256};
 use alloy_rlp::{RlpDecodable, RlpEncodable};
-use anh_precompiles::JobRecord;
+use anh_primitives::JobRecord;
 
 use crate::state::StateChanges;
 

@@ -28,7 +28,7 @@ use alloy::{
     sol,
     sol_types::{SolCall, SolEvent, SolValue},
 };
-use anh_precompiles::abi::TrainParams;
+use anh_primitives::abi::TrainParams;
 use std::path::Path;
 
 sol! {

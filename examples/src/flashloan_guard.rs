@@ -28,10 +28,8 @@ use alloy::{
     sol,
     sol_types::{SolCall, SolError, SolEvent, SolValue},
 };
-use anh_precompiles::{
-    abi::{IInfer, TrainParams},
-    infer,
-};
+use anh_precompiles::infer;
+use anh_primitives::abi::{IInfer, TrainParams};
 use serde_json::{Value, json};
 use std::path::Path;
 
@@ -627,7 +625,7 @@ pub async fn run(devnet: &Devnet, out: &Path) -> Result<Report> {
     let attack_attestation = attestation(devnet, block, detector).await?;
     let output: alloy::primitives::Bytes =
         serde_json::from_value(attack_attestation["output"].clone())?;
-    let attested = <Vec<anh_precompiles::abi::Tensor>>::abi_decode(&output)?;
+    let attested = <Vec<anh_primitives::abi::Tensor>>::abi_decode(&output)?;
     let attested_logits = f32_values(attested.first().ok_or("the attested output is empty")?);
     println!(
         "the committee attested logits {attested_logits:?} (normal, manipulation) for the attack's window"

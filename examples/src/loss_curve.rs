@@ -9,7 +9,7 @@
 
 use crate::common::{Devnet, Result, Rng, chart, f32_tensor, i64_tensor};
 use alloy::primitives::B256;
-use anh_precompiles::abi::TrainParams;
+use anh_primitives::abi::TrainParams;
 use std::path::Path;
 
 /// What the demo did.

@@ -14,7 +14,7 @@
 
 use crate::error::{ExecutorError, Result};
 use alloy_primitives::{Address, B256, hex, keccak256};
-use anh_precompiles::attestation::{recover, sign};
+use anh_primitives::signature::{recover, sign};
 use k256::ecdsa::SigningKey;
 use std::{
     collections::HashSet,
@@ -131,7 +131,7 @@ impl NodeAuth {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use anh_precompiles::attestation::address_of;
+    use anh_primitives::signature::address_of;
 
     fn key(i: u8) -> SigningKey {
         SigningKey::from_slice(&[i; 32]).unwrap()

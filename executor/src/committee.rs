@@ -49,10 +49,11 @@ use crate::{
     member::{Member, MemberFuture},
 };
 use alloy_primitives::{B256, Bytes, U256, keccak256};
-use anh_precompiles::{
+use anh_primitives::{
     Committee, DnnOracle, HostTensor, InferRequest, JobKind, JobLedger, JobRecord, ModelInfo,
     OracleError, Rule, TrainRequest, Trained,
-    attestation::{decode_analysis, decode_tensors, encode_tensors, encode_train_payload, recover},
+    job::{decode_analysis, decode_tensors, encode_tensors, encode_train_payload},
+    signature::recover,
 };
 use anh_runtime::ModelStore;
 use futures::future::join_all;

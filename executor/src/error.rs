@@ -148,12 +148,12 @@ impl ExecutorError {
     }
 
     /// The outcome a job failure of `model` is recorded and signed as (see
-    /// [`anh_precompiles::JobRecord::failure_of`]); `None` for any other error.
-    pub fn job_failure(&self, model: B256) -> Option<anh_precompiles::OracleError> {
+    /// [`anh_primitives::JobRecord::failure_of`]); `None` for any other error.
+    pub fn job_failure(&self, model: B256) -> Option<anh_primitives::OracleError> {
         match self {
-            Self::Failed(reason) => Some(anh_precompiles::OracleError::Failed(reason.clone())),
+            Self::Failed(reason) => Some(anh_primitives::OracleError::Failed(reason.clone())),
             Self::ModelUnavailable { .. } => {
-                Some(anh_precompiles::OracleError::ModelUnavailable(model))
+                Some(anh_primitives::OracleError::ModelUnavailable(model))
             }
             _ => None,
         }

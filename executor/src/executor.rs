@@ -37,9 +37,10 @@ use crate::{
     key::ExecutorKey,
 };
 use alloy_primitives::{Address, B256, Bytes, keccak256};
-use anh_precompiles::{
+use anh_primitives::{
     JobKind, JobRecord, ModelInfo, Rule, Trained,
-    attestation::{decode_tensors, decode_train_payload, encode_analysis, encode_tensors, sign},
+    job::{decode_tensors, decode_train_payload, encode_analysis, encode_tensors},
+    signature::sign,
 };
 use anh_runtime::{ModelRuntime, ModelSource, RuntimeError, validate_inputs};
 use parking_lot::Mutex;
@@ -521,7 +522,7 @@ fn check(job: &Job, candidate: &Bytes, own: &Bytes) -> Result<(), String> {
 fn retrained(
     parent: &[u8],
     candidate: &[u8],
-    params: &anh_precompiles::TrainParams,
+    params: &anh_primitives::TrainParams,
 ) -> Result<(), String> {
     anh_runtime::same_architecture(parent, candidate)
         .map_err(|e| format!("the candidate is not the parent model retrained: {e}"))?;
@@ -535,7 +536,7 @@ fn retrained(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use anh_precompiles::{Dim, ElemType, TensorSpec};
+    use anh_primitives::{Dim, ElemType, TensorSpec};
 
     fn config(entries: usize, bytes: usize) -> ExecutorConfig {
         ExecutorConfig { cache_entries: entries, cache_bytes: bytes, ..Default::default() }
@@ -565,7 +566,7 @@ mod tests {
         let info = ModelInfo {
             hash: B256::ZERO,
             size: 0,
-            cost: anh_precompiles::Cost::new(vec![1], vec![10, 10]).unwrap(),
+            cost: anh_primitives::Cost::new(vec![1], vec![10, 10]).unwrap(),
             inputs: vec![
                 spec(vec![Dim::Symbolic("batch".into()), Dim::Fixed(2)]),
                 spec(vec![Dim::Fixed(1)]),

@@ -23,9 +23,10 @@ use crate::{
     member::{Member, MemberFuture},
 };
 use alloy_primitives::{Address, Bytes};
-use anh_precompiles::{
+use anh_primitives::{
     HostTensor, TensorData,
-    attestation::{address_of, decode_tensors, encode_tensors, sign},
+    job::{decode_tensors, encode_tensors},
+    signature::{address_of, sign},
 };
 use k256::ecdsa::SigningKey;
 use std::{sync::Arc, time::Duration};

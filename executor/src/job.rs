@@ -10,9 +10,9 @@
 
 use crate::error::{ExecutorError, Result};
 use alloy_primitives::{B256, Bytes};
-use anh_precompiles::{
+use anh_primitives::{
     JobKind, JobRecord, Rule,
-    attestation::{digest, failure_digest, job_id},
+    job::{digest, failure_digest, job_id},
 };
 use serde::{Deserialize, Serialize};
 

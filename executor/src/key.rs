@@ -13,7 +13,7 @@
 use crate::error::{ExecutorError, Result};
 use alloy_primitives::{Address, hex};
 use alloy_signer_local::MnemonicBuilder;
-use anh_precompiles::attestation::address_of;
+use anh_primitives::signature::address_of;
 use k256::ecdsa::SigningKey;
 use std::{fmt, path::Path};
 

@@ -13,9 +13,9 @@
 //! - [`Member`]: a committee member as the committee sees it — [`LocalMember`] (an executor
 //!   in this process) or [`RemoteMember`] (an `anh executor` over HTTP, requests signed by
 //!   the node's key). [`FaultyMember`] injects faults, for tests.
-//! - [`CommitteeOracle`]: the block builder's [`anh_precompiles::DnnOracle`]; settles each job
+//! - [`CommitteeOracle`]: the block builder's [`anh_primitives::DnnOracle`]; settles each job
 //!   in two rounds (compute, attest), verifies every signature, escalates past faulty members,
-//!   and keeps one [`anh_precompiles::JobRecord`] per job per block. The protocol is in
+//!   and keeps one [`anh_primitives::JobRecord`] per job per block. The protocol is in
 //!   [`committee`].
 //! - [`server`]: the HTTP protocol of `anh executor` (`/v1/compute`, `/v1/attest`,
 //!   `/v1/health`), authenticated by [`auth`], bounded in concurrency, queue, body size and job
@@ -24,7 +24,7 @@
 //!
 //! A job is `keccak256(abi.encode(kind, model, keccak256(payload), ruleHash))`; an executor
 //! signs `keccak256("\x19ANH-ATTEST-v1" ‖ chainId ‖ job ‖ keccak256(output) ‖ ruleHash)` with a
-//! low-s signature (`anh_precompiles::attestation`), so a replaying node verifies a block's
+//! low-s signature (`anh_primitives::attestation`), so a replaying node verifies a block's
 //! records with the committee's addresses alone.
 
 pub mod auth;

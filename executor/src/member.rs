@@ -34,7 +34,7 @@ pub trait Member: Send + Sync + fmt::Debug {
     /// The member's signature of `candidate` as the output of `job`, if it agrees.
     fn attest(&self, job: Arc<Job>, candidate: Bytes) -> MemberFuture<'_, Bytes>;
 
-    /// The member's signature of `failure` (a [`anh_precompiles::JobRecord::failure_of`]) as
+    /// The member's signature of `failure` (a [`anh_primitives::JobRecord::failure_of`]) as
     /// the outcome of `job`, if its own computation failed alike.
     fn attest_failure(&self, job: Arc<Job>, failure: Bytes) -> MemberFuture<'_, Bytes>;
 

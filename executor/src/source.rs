@@ -14,7 +14,7 @@
 
 use crate::error::{ExecutorError, Result};
 use alloy_primitives::{B256, keccak256};
-use anh_precompiles::ModelInfo;
+use anh_primitives::ModelInfo;
 use anh_runtime::{ModelSource, ModelStore, RuntimeError};
 use parking_lot::Mutex;
 use std::{fmt, path::PathBuf, sync::Arc, time::Duration};

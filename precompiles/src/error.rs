@@ -5,6 +5,7 @@
 use crate::abi::IDnnErrors::{self, IDnnErrorsErrors};
 use alloy_primitives::{B256, Bytes, FixedBytes, U256};
 use alloy_sol_types::{SolError, SolInterface};
+use anh_primitives::OracleError;
 
 /// Why a precompile call reverted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -185,6 +186,18 @@ impl DnnError {
 /// A sentence for revert data that is one of the precompiles' errors.
 pub fn describe(data: &[u8]) -> Option<String> {
     DnnError::abi_decode(data).map(|e| e.to_string())
+}
+
+impl From<OracleError> for DnnError {
+    fn from(error: OracleError) -> Self {
+        match error {
+            OracleError::ModelUnavailable(model) => Self::ModelUnavailable(model),
+            OracleError::Failed(reason) => Self::InferenceFailed(reason),
+            OracleError::NoQuorum { job, signatures, threshold } => {
+                Self::NoQuorum { job, signatures, threshold }
+            }
+        }
+    }
 }
 
 #[cfg(test)]

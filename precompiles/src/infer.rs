@@ -17,19 +17,18 @@
 //! set, so it works under STATICCALL.
 
 use crate::{
-    Dnn,
+    Dnn, JobKind, Rule,
     abi::{IInfer, Tensor},
-    attestation::{JobKind, Rule},
     dtype::{self, Dtype, TensorError},
     error::DnnError,
     meter::{Meter, Stop},
     model::ModelInfo,
     oracle::{CallContext, InferRequest},
     registry,
-    validate::bind_shapes,
 };
 use alloy_primitives::{Address, address};
 use alloy_sol_types::{SolCall, SolInterface};
+use anh_primitives::{ShapeError, shapes::EmptyDims};
 use revm::context_interface::{Block, Cfg, ContextTr};
 
 /// Address of the inference precompile.
@@ -218,4 +217,24 @@ fn check_outputs(
         }
     }
     Ok(())
+}
+
+/// Checks a call's input shapes (with its dtypes, for messages) against `specs` with the one
+/// binder ([`anh_primitives::shapes::bind`]); returns the sizes of the symbols, in order.
+pub(crate) fn bind_shapes(
+    specs: &[crate::TensorSpec],
+    shapes: &[(&[u64], Dtype)],
+) -> Result<Vec<u64>, DnnError> {
+    anh_primitives::shapes::bind(specs, shapes.iter().map(|(shape, _)| *shape), EmptyDims::Refused)
+        .map_err(|e| {
+            let Some(input) = e.input() else {
+                return DnnError::WrongInputCount { expected: specs.len(), got: shapes.len() };
+            };
+            let (spec, (shape, dtype)) = (&specs[input], &shapes[input]);
+            let expected = match e {
+                ShapeError::Empty { .. } => format!("{spec} (symbolic dimensions of at least 1)"),
+                _ => spec.to_string(),
+            };
+            DnnError::InputMismatch { input, expected, got: format!("{dtype} {shape:?}") }
+        })
 }

@@ -9,7 +9,8 @@
 //!
 //! The crate stands on its own: [`install`] (or `Evm::with_precompiles(AnhPrecompiles::…)`)
 //! adds the precompiles to any revm EVM, and a [`DnnOracle`] supplies the results. The ABI is
-//! `contracts/src/dnn/IDnn.sol`, bound with `sol!` in [`abi`]; tensors convert as [`dtype`]
+//! `contracts/src/dnn/IDnn.sol`, bound with `sol!` in [`abi`] (the base crate `anh-primitives`,
+//! re-exported here with the tensor, model and oracle types); tensors convert as [`dtype`]
 //! describes; gas follows [`gas`]; every failure is a custom error of [`error::DnnError`].
 //!
 //! On a bare revm EVM — no node, no RPC — with an oracle that doubles its input:
@@ -70,32 +71,21 @@
 //! assert_eq!(y, vec![2.0, 4.0, 7.0]);
 //! ```
 
-pub mod abi;
-pub mod attestation;
-pub mod cost;
-pub mod dtype;
 pub mod error;
-pub mod gas;
 pub mod infer;
 pub mod info;
 mod meter;
-pub mod model;
-pub mod oracle;
 pub mod provider;
 pub mod registry;
-pub mod tensor;
 pub mod train;
-pub mod validate;
 
-pub use attestation::{Committee, JobKind, JobRecord, ReplayOracle, Rule};
-pub use cost::Cost;
-pub use error::DnnError;
-pub use gas::GasSchedule;
-pub use model::{Dim, ModelInfo, Registration, TensorSpec};
-pub use oracle::{
-    CallContext, DnnOracle, InferRequest, JobLedger, MAX_TRAIN_STEPS, OracleError, Remembering,
-    TrainParams, TrainRequest, Trained,
+// The types the precompiles speak in live in the base crate; they are re-exported here so that
+// a user of the precompiles needs one import.
+pub use anh_primitives::{
+    CallContext, Committee, Cost, Dim, DnnOracle, ElemType, GasSchedule, HostTensor, InferRequest,
+    JobKind, JobLedger, JobRecord, MAX_TRAIN_STEPS, ModelInfo, OracleError, Registration,
+    Remembering, ReplayOracle, Rule, TensorData, TensorSpec, TrainParams, TrainRequest, Trained,
+    abi, cost, dtype, gas, model, oracle, tensor, train::IGNORE_LABEL,
 };
+pub use error::DnnError;
 pub use provider::{ADDRESSES, AnhPrecompiles, Dnn, DnnParams, Limits, install, is_anh_address};
-pub use tensor::{ElemType, HostTensor, TensorData};
-pub use train::IGNORE_LABEL;

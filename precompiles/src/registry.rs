@@ -39,9 +39,8 @@
 //! DELEGATECALL/CALLCODE, `register` reverts.
 
 use crate::{
-    Dnn,
+    Dnn, JobKind, Rule,
     abi::IModelRegistry,
-    attestation::{JobKind, Rule},
     error::DnnError,
     meter::{Meter, Stop},
     model::Registration,

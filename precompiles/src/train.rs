@@ -36,18 +36,16 @@
 //! model is registered already, and emit `ModelTrained`.
 
 use crate::{
-    Dnn,
+    Dnn, IGNORE_LABEL, JobKind, Rule, TrainParams,
     abi::{ITrain, Tensor},
-    attestation::{JobKind, Rule},
     dtype::{self, Dtype},
     error::DnnError,
-    infer::{check_tensor, input_error},
+    infer::{bind_shapes, check_tensor, input_error},
     meter::{Meter, Stop},
     model::{Dim, ModelInfo},
-    oracle::{CallContext, TrainParams, TrainRequest},
+    oracle::{CallContext, TrainRequest},
     registry,
     tensor::ElemType,
-    validate::bind_shapes,
 };
 use alloy_primitives::{Address, Log, address};
 use alloy_sol_types::{SolCall, SolEvent, SolInterface};
@@ -188,10 +186,6 @@ pub(crate) fn run<CTX: ContextTr>(
         loss: trained.loss,
     }))
 }
-
-/// The class index that marks a position sequence cross-entropy skips (padding): −100, as
-/// PyTorch's `ignore_index`. Accepted only for sequence logits (`[batch, positions…, classes]`).
-pub const IGNORE_LABEL: i64 = -100;
 
 /// What a batch tensor after the model's inputs must be.
 #[derive(Debug)]

@@ -10,9 +10,9 @@ use anh_precompiles::{
     Cost, Dim, Dnn, DnnError, DnnOracle, ElemType, HostTensor, InferRequest, ModelInfo,
     OracleError, TensorData, TensorSpec, TrainRequest, Trained,
     abi::{IModelInfo, IModelRegistry, ITrain, Rule, Tensor, TrainParams},
-    attestation::{decode_train_payload, encode_train_payload},
     info, install, registry, train,
 };
+use anh_primitives::job::{decode_train_payload, encode_train_payload};
 use revm::{
     Context, ExecuteCommitEvm, MainBuilder, MainContext,
     context::{TxEnv, result::ExecutionResult},

@@ -39,12 +39,11 @@
 
 use alloy_primitives::Address;
 use alloy_sol_types::SolValue;
-use anh_precompiles::{
+use anh_precompiles::registry::LINEAGE_LEN;
+use anh_primitives::{
     MAX_TRAIN_STEPS, ModelInfo, Registration, Rule, TrainParams,
-    dtype::Dtype,
     gas::{GasSchedule, NS_PER_GAS},
-    registry::LINEAGE_LEN,
-    validate::bind_shapes,
+    shapes::{EmptyDims, bind},
 };
 use anh_runtime::{
     Dim, ElemType, HostTensor, ModelRuntime, ModelStore, OrtRuntime, RuntimeConfig, TensorData,
@@ -147,7 +146,7 @@ fn calibration(store: &ModelStore, runtime: &OrtRuntime) -> f64 {
     let schedule = GasSchedule::MEASURED;
     println!(
         "\nworst cost per MAC (models of 10^6 MACs or more): {worst_ps:.1} ps (charged as {} ps)",
-        anh_precompiles::gas::MEASURED_PS_PER_MAC
+        anh_primitives::gas::MEASURED_PS_PER_MAC
     );
     println!("fixed cost per call, at most: {:.1} µs", fixed_ns / 1e3);
     println!("one gas = {NS_PER_GAS:.1} ns (30 M gas per second of one core)");
@@ -502,9 +501,8 @@ fn shapes(tensors: &[HostTensor]) -> String {
 
 /// The MACs the chain charges for `tensors`: the model's cost at their symbolic sizes.
 fn charged_macs(info: &ModelInfo, tensors: &[HostTensor]) -> Result<u64, String> {
-    let shapes: Vec<(&[u64], Dtype)> =
-        tensors.iter().map(|t| (t.shape(), Dtype::Elem(t.elem_type()))).collect();
-    let sizes = bind_shapes(&info.inputs, &shapes).map_err(|e| e.to_string())?;
+    let sizes = bind(&info.inputs, tensors.iter().map(HostTensor::shape), EmptyDims::Refused)
+        .map_err(|e| e.to_string())?;
     info.cost.macs_at(&sizes).ok_or_else(|| "cost overflows".to_string())
 }
 

@@ -194,22 +194,22 @@ struct Instant {
     store: std::sync::OnceLock<Arc<ModelStore>>,
 }
 
-impl anh_precompiles::DnnOracle for Instant {
+impl anh_primitives::DnnOracle for Instant {
     fn model_info(
         &self,
         model: alloy_primitives::B256,
-    ) -> Result<anh_precompiles::ModelInfo, anh_precompiles::OracleError> {
+    ) -> Result<anh_primitives::ModelInfo, anh_primitives::OracleError> {
         use anh_runtime::ModelSource;
         self.store
             .get()
             .and_then(|store| store.model_info(&model))
-            .ok_or(anh_precompiles::OracleError::ModelUnavailable(model))
+            .ok_or(anh_primitives::OracleError::ModelUnavailable(model))
     }
 
     fn infer(
         &self,
-        _request: anh_precompiles::InferRequest<'_>,
-    ) -> Result<Vec<HostTensor>, anh_precompiles::OracleError> {
+        _request: anh_primitives::InferRequest<'_>,
+    ) -> Result<Vec<HostTensor>, anh_primitives::OracleError> {
         Ok(self.outputs.clone())
     }
 }

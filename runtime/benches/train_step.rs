@@ -10,7 +10,7 @@ mod common;
 
 use common::{median, session, time};
 
-use anh_precompiles::TrainParams;
+use anh_primitives::TrainParams;
 use anh_runtime::{
     HostTensor, ModelRuntime, ModelStore, OrtRuntime, RuntimeConfig, TensorData, synth,
     train::{Loss, Optimizer, TrainSpec, build_step_graph, read_state, read_weights},

@@ -66,4 +66,4 @@ pub use trainer::{
 pub use validate::{spec_string, tensor_string, validate_inputs};
 
 /// Re-exported from `anh-precompiles`: the types this crate's API speaks.
-pub use anh_precompiles::{Dim, ElemType, HostTensor, ModelInfo, TensorData, TensorSpec};
+pub use anh_primitives::{Dim, ElemType, HostTensor, ModelInfo, TensorData, TensorSpec};

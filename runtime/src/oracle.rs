@@ -8,7 +8,7 @@
 
 use crate::{ModelRuntime, ModelSource, ModelStore, RuntimeError};
 use alloy_primitives::B256;
-use anh_precompiles::{
+use anh_primitives::{
     DnnOracle, HostTensor, InferRequest, ModelInfo, OracleError, Rule, TrainRequest, Trained,
 };
 use std::sync::{

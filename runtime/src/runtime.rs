@@ -38,7 +38,7 @@ use crate::{
     validate::validate_inputs,
 };
 use alloy_primitives::B256;
-use anh_precompiles::{ElemType, HostTensor, ModelInfo, TensorData, TrainParams};
+use anh_primitives::{ElemType, HostTensor, ModelInfo, TensorData, TrainParams};
 use ort::{
     session::{
         RunOptions, Session,
@@ -152,7 +152,7 @@ impl RuntimeConfig {
 
     /// The deadline of a run of `macs` multiply-accumulates (`None`: unknown): the time they
     /// are paid for at the chain's price ([`Self::gas_per_mmac`], at
-    /// [`anh_precompiles::gas::NS_PER_GAS`] per gas) times [`Self::RUN_TIME_FACTOR`], plus
+    /// [`anh_primitives::gas::NS_PER_GAS`] per gas) times [`Self::RUN_TIME_FACTOR`], plus
     /// [`Self::MIN_RUN_TIME`], and never more than [`Self::max_run_time`]. A run past it is
     /// work nobody paid for.
     pub fn deadline(&self, macs: Option<u64>) -> std::time::Duration {
@@ -162,7 +162,7 @@ impl RuntimeConfig {
             * u128::from(self.gas_per_mmac)
             * u128::from(Self::RUN_TIME_FACTOR)
             * 1_000
-            / u128::from(anh_precompiles::gas::GAS_PER_SECOND);
+            / u128::from(anh_primitives::gas::GAS_PER_SECOND);
         let paid = std::time::Duration::from_nanos(u64::try_from(ns).unwrap_or(u64::MAX));
         (Self::MIN_RUN_TIME.saturating_add(paid)).min(self.max_run_time)
     }
@@ -180,7 +180,7 @@ impl Default for RuntimeConfig {
             max_sessions_per_model: 2 * cores,
             library: None,
             max_run_time: Self::DEFAULT_MAX_RUN_TIME,
-            gas_per_mmac: anh_precompiles::GasSchedule::MEASURED.gas_per_mmac,
+            gas_per_mmac: anh_primitives::GasSchedule::MEASURED.gas_per_mmac,
         }
     }
 }
@@ -770,7 +770,7 @@ mod tests {
         let info = ModelInfo {
             hash: B256::repeat_byte(byte),
             size: 0,
-            cost: anh_precompiles::Cost::constant(0, 0),
+            cost: anh_primitives::Cost::constant(0, 0),
             inputs: Vec::new(),
             outputs: Vec::new(),
             parent: None,

@@ -44,7 +44,7 @@ use crate::{
     error::{Result, RuntimeError},
 };
 use alloy_primitives::{B256, keccak256};
-use anh_precompiles::ModelInfo;
+use anh_primitives::ModelInfo;
 use parking_lot::{Mutex, RwLock};
 use std::{
     collections::{HashMap, VecDeque},

@@ -34,7 +34,7 @@ use crate::{
     },
 };
 use alloy_primitives::{B256, keccak256};
-use anh_precompiles::{Dim, ElemType, HostTensor, TensorData, TensorSpec, TrainParams};
+use anh_primitives::{Dim, ElemType, HostTensor, TensorData, TensorSpec, TrainParams};
 use ort::{session::Session, value::DynValue};
 use parking_lot::Mutex;
 use prost::Message;

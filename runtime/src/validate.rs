@@ -1,14 +1,18 @@
 //! Input checks against a model's declared signature, before anything reaches ONNX Runtime.
 //!
 //! In order, each failure its own [`RuntimeError`] variant: the input count; then per input,
-//! the element type, the rank, each fixed dimension, and each symbolic dimension — the first
-//! input that uses a `dim_param` binds it, and every later use (in any input) must have the
-//! same size. Unnamed free dimensions (`Dim::Symbolic("")`) accept any size independently.
-//! Dimensions above `i64::MAX` are refused, as ONNX Runtime takes `i64`s.
+//! the element type, then the shape by the binder the precompiles use too
+//! ([`anh_primitives::shapes::bind`]): the rank, each dimension at most `i64::MAX` (ONNX Runtime
+//! takes `i64`s; a symbolic one may be 0: an empty batch runs), each fixed dimension, and each symbolic
+//! dimension — the first input that uses a `dim_param` binds it, and every later use (in any
+//! input) must have the same size. Unnamed free dimensions (`Dim::Symbolic("")`) accept any
+//! size independently.
 
 use crate::error::{InputMismatch, Result, RuntimeError};
-use anh_precompiles::{Dim, HostTensor, ModelInfo, TensorSpec};
-use std::collections::HashMap;
+use anh_primitives::{
+    HostTensor, ModelInfo, TensorSpec,
+    shapes::{EmptyDims, ShapeError, bind},
+};
 
 /// Checks `inputs` against `info`'s declared inputs (see the module docs).
 pub fn validate_inputs(info: &ModelInfo, inputs: &[HostTensor]) -> Result<()> {
@@ -24,73 +28,64 @@ pub fn validate_inputs(info: &ModelInfo, inputs: &[HostTensor]) -> Result<()> {
                 .join(", "),
         });
     }
-    // symbol -> (size, index of the input that bound it)
-    let mut bound: HashMap<&str, (u64, usize)> = HashMap::new();
-    for (index, (spec, tensor)) in info.inputs.iter().zip(inputs).enumerate() {
-        let name = || spec.name.clone();
-        let mismatch = || {
-            Box::new(InputMismatch {
-                index,
-                name: name(),
-                expected: spec_string(spec),
-                got: tensor_string(tensor),
-            })
-        };
-        if tensor.elem_type() != spec.elem {
-            return Err(RuntimeError::InputElemType(mismatch()));
-        }
-        let shape = tensor.shape();
-        if shape.len() != spec.shape.len() {
-            return Err(RuntimeError::InputRank {
-                mismatch: mismatch(),
-                expected_rank: spec.shape.len(),
-                got_rank: shape.len(),
-            });
-        }
-        for (dim, (declared, &size)) in spec.shape.iter().zip(shape).enumerate() {
-            if i64::try_from(size).is_err() {
-                return Err(RuntimeError::InputDimTooLarge { index, name: name(), dim, size });
-            }
-            match declared {
-                Dim::Fixed(fixed) if *fixed != size => {
-                    return Err(RuntimeError::InputDim { mismatch: mismatch(), dim, size: *fixed });
-                }
-                Dim::Symbolic(symbol) if !symbol.is_empty() => match bound.get(symbol.as_str()) {
-                    Some(&(first, first_index)) if first != size => {
-                        return Err(RuntimeError::InputSymbol {
-                            mismatch: mismatch(),
-                            dim,
-                            symbol: symbol.clone(),
-                            bound: first,
-                            first_index,
-                            first_name: info.inputs[first_index].name.clone(),
-                        });
-                    }
-                    Some(_) => {}
-                    None => {
-                        bound.insert(symbol, (size, index));
-                    }
-                },
-                _ => {}
-            }
-        }
+    let mismatch = |index: usize| {
+        Box::new(InputMismatch {
+            index,
+            name: info.inputs[index].name.clone(),
+            expected: spec_string(&info.inputs[index]),
+            got: tensor_string(&inputs[index]),
+        })
+    };
+    // An input's element type is checked before its shape: the first input with either kind
+    // of mismatch is the one reported.
+    let elem = info.inputs.iter().zip(inputs).position(|(spec, t)| t.elem_type() != spec.elem);
+    let shape = bind(&info.inputs, inputs.iter().map(HostTensor::shape), EmptyDims::Allowed).err();
+    if let Some(index) = elem
+        && shape.as_ref().and_then(ShapeError::input).is_none_or(|other| index <= other)
+    {
+        return Err(RuntimeError::InputElemType(mismatch(index)));
     }
-    Ok(())
+    let Some(error) = shape else { return Ok(()) };
+    Err(match error {
+        // The count was checked above.
+        ShapeError::Count { expected, got } => {
+            RuntimeError::InputCount { expected, got, names: String::new() }
+        }
+        ShapeError::Rank { input, expected, got } => RuntimeError::InputRank {
+            mismatch: mismatch(input),
+            expected_rank: expected,
+            got_rank: got,
+        },
+        ShapeError::TooLarge { input, dim, size } => RuntimeError::InputDimTooLarge {
+            index: input,
+            name: info.inputs[input].name.clone(),
+            dim,
+            size,
+        },
+        // Not with `EmptyDims::Allowed` (the runtime runs empty batches).
+        ShapeError::Empty { input, dim } => {
+            RuntimeError::InputDim { mismatch: mismatch(input), dim, size: 1 }
+        }
+        ShapeError::Fixed { input, dim, expected, .. } => {
+            RuntimeError::InputDim { mismatch: mismatch(input), dim, size: expected }
+        }
+        ShapeError::Symbol { input, dim, symbol, bound, first_input, .. } => {
+            RuntimeError::InputSymbol {
+                mismatch: mismatch(input),
+                dim,
+                symbol,
+                bound,
+                first_index: first_input,
+                first_name: info.inputs[first_input].name.clone(),
+            }
+        }
+    })
 }
 
 /// A declared type and shape as messages show it: `float32 [batch, 4]` (`?` for an unnamed
-/// free dimension).
+/// free dimension): [`TensorSpec`]'s `Display`.
 pub fn spec_string(spec: &TensorSpec) -> String {
-    let dims: Vec<String> = spec
-        .shape
-        .iter()
-        .map(|d| match d {
-            Dim::Fixed(n) => n.to_string(),
-            Dim::Symbolic(s) if s.is_empty() => "?".to_owned(),
-            Dim::Symbolic(s) => s.clone(),
-        })
-        .collect();
-    format!("{} [{}]", spec.elem, dims.join(", "))
+    spec.to_string()
 }
 
 /// A tensor's type and shape as messages show it: `int64 [1, 4]`.
@@ -103,13 +98,13 @@ pub fn tensor_string(tensor: &HostTensor) -> String {
 mod tests {
     use super::*;
     use alloy_primitives::B256;
-    use anh_precompiles::{ElemType, TensorData};
+    use anh_primitives::{Dim, ElemType, TensorData};
 
     fn info(inputs: Vec<TensorSpec>) -> ModelInfo {
         ModelInfo {
             hash: B256::ZERO,
             size: 0,
-            cost: anh_precompiles::Cost::constant(0, 0),
+            cost: anh_primitives::Cost::constant(0, 0),
             inputs,
             outputs: Vec::new(),
             parent: None,

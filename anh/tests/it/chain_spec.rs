@@ -180,7 +180,7 @@ async fn warm_set_fields_default_and_are_bounded() {
         assert!(gas.remove(field).is_some(), "{field} is written out");
     }
     let parsed = ChainSpec::parse(&value.to_string()).expect("older specs still parse");
-    assert_eq!(parsed.gas, anh_precompiles::GasSchedule::MEASURED);
+    assert_eq!(parsed.gas, anh_primitives::GasSchedule::MEASURED);
     value["gas"]["warmModels"] = json!(5000);
     assert_eq!(
         ChainSpec::parse(&value.to_string()).unwrap_err(),

@@ -14,11 +14,11 @@ use alloy::{
 use anh::{CommitteeOptions, NodeConfig, NodeHandle};
 use anh_evm_host::{Block, MiningMode, block::jobs_root};
 use anh_executor::{Executor, ExecutorError, ExecutorKey, Job, LocalMember, Member, MemberFuture};
-use anh_precompiles::{
+use anh_precompiles::{abi::IModelRegistry, registry};
+use anh_primitives::{
     Committee, JobRecord, Rule,
-    abi::IModelRegistry,
-    attestation::{address_of, digest, sign},
-    registry,
+    job::digest,
+    signature::{address_of, sign},
 };
 use anh_runtime::{ModelRuntime, ModelSource, ModelStore, OrtRuntime, RuntimeConfig};
 use axum::{Router, body::Bytes as Body, extract::State, routing::post};

@@ -38,7 +38,7 @@ use alloy_rpc_types_trace::{
     },
     parity::LocalizedTransactionTrace,
 };
-use anh_precompiles::ReplayOracle;
+use anh_primitives::ReplayOracle;
 use revm::{
     DatabaseCommit, InspectEvm, Inspector,
     context::{TxEnv, result::ResultAndState},

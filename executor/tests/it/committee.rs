@@ -5,9 +5,10 @@
 use crate::common::*;
 use alloy_primitives::{B256, Bytes, U256};
 use anh_executor::{CommitteeConfig, CommitteeOracle, ExecutorError, Fault, FaultyMember, Member};
-use anh_precompiles::{
+use anh_primitives::{
     Committee, DnnOracle, HostTensor, JobLedger, OracleError, Rule, TensorData,
-    attestation::{decode_tensors, encode_tensors, recover},
+    job::{decode_tensors, encode_tensors},
+    signature::recover,
 };
 use anh_runtime::ModelRuntime;
 use std::{sync::Arc, time::Duration};

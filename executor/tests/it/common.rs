@@ -5,9 +5,9 @@ use alloy_primitives::{Address, B256, Bytes};
 use anh_executor::{
     CommitteeConfig, CommitteeOracle, Executor, ExecutorKey, Job, LocalMember, Member, MemberFuture,
 };
-use anh_precompiles::{
+use anh_primitives::{
     CallContext, Committee, DnnOracle, HostTensor, InferRequest, ModelInfo, OracleError, Rule,
-    TensorData, attestation::encode_tensors,
+    TensorData, job::encode_tensors,
 };
 use anh_runtime::{ModelRuntime, ModelStore, OrtRuntime, RuntimeConfig, find_ort_library};
 use k256::ecdsa::SigningKey;

@@ -10,10 +10,7 @@ use anh_executor::{
     auth::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign_request, unix_now},
     router,
 };
-use anh_precompiles::{
-    DnnOracle, JobLedger, Rule,
-    attestation::{address_of, encode_tensors},
-};
+use anh_primitives::{DnnOracle, JobLedger, Rule, job::encode_tensors, signature::address_of};
 use anh_runtime::{ModelRuntime, ModelStore};
 use axum::{
     Router,

@@ -7,9 +7,9 @@
 use crate::common::*;
 use alloy_primitives::{B256, Bytes, I256, U256, keccak256};
 use anh_executor::{Member, MemberFuture};
-use anh_precompiles::{
+use anh_primitives::{
     CallContext, DnnOracle, HostTensor, JobKind, JobLedger, ModelInfo, OracleError, Rule,
-    TensorData, TrainParams, TrainRequest, Trained, attestation::encode_train_payload,
+    TensorData, TrainParams, TrainRequest, Trained, job::encode_train_payload,
 };
 use anh_runtime::{ModelRuntime, ModelSource, synth};
 use std::{sync::Arc, time::Duration};

@@ -1,4 +1,4 @@
-//! A model's cost as a polynomial in its symbolic dimensions ([`anh_precompiles::cost`]).
+//! A model's cost as a polynomial in its symbolic dimensions ([`anh_primitives::cost`]).
 //!
 //! The counting rules (`cost.rs`) give the MACs of one evaluation at given sizes of the
 //! symbolic dimensions. The cost of real graphs is a polynomial in those sizes: products of
@@ -32,13 +32,13 @@ use super::{
     cost::{Bound, graph_macs},
     proto::GraphProto,
 };
-use anh_precompiles::{
+use anh_primitives::{
     Dim, TensorSpec,
     cost::{Cost, MAX_COEFFICIENTS, MAX_DEGREE},
 };
 
 /// The symbols of a model's inputs, numbered as the chain numbers them
-/// ([`anh_precompiles::validate::symbol_map`]).
+/// ([`anh_primitives::shapes::symbol_map`]).
 struct Symbols<'a> {
     /// Per symbol: its name, or for an unnamed one the input and dimension it is.
     names: Vec<String>,
@@ -49,7 +49,7 @@ struct Symbols<'a> {
 
 impl<'a> Symbols<'a> {
     fn of(inputs: &'a [TensorSpec]) -> Self {
-        let (of_dim, count) = anh_precompiles::validate::symbol_map(inputs);
+        let (of_dim, count) = anh_primitives::shapes::symbol_map(inputs);
         let mut names = vec![String::new(); count];
         for (spec, dims) in inputs.iter().zip(&of_dim) {
             for (d, (dim, symbol)) in spec.shape.iter().zip(dims).enumerate() {

@@ -57,7 +57,7 @@ mod wire;
 
 use self::proto::{GraphProto, ModelProto, TensorProto, TypeProto, ValueInfoProto};
 use alloy_primitives::keccak256;
-use anh_precompiles::{Dim, ElemType, ModelInfo, TensorSpec};
+use anh_primitives::{Dim, ElemType, ModelInfo, TensorSpec};
 use prost::Message;
 use std::collections::HashSet;
 

@@ -307,7 +307,7 @@ fn symbolic_dims_are_one() {
         Vec::new(),
     );
     let info = analyze(&model(g), &Limits::default()).expect("accepted");
-    use anh_precompiles::Dim;
+    use anh_primitives::Dim;
     assert_eq!(
         info.inputs[0].shape,
         vec![Dim::Symbolic("batch".into()), Dim::Fixed(3), Dim::Symbolic(String::new())]
@@ -841,7 +841,7 @@ mod fuzz {
 }
 
 /// The cost of `g` (see `fit.rs`).
-fn cost(g: GraphProto) -> anh_precompiles::Cost {
+fn cost(g: GraphProto) -> anh_primitives::Cost {
     analyze(&model(g), &Limits::default()).expect("accepted").cost
 }
 

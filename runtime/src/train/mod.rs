@@ -97,7 +97,7 @@ use crate::{
     validate::validate_inputs,
 };
 use alloy_primitives::B256;
-use anh_precompiles::{Dim, ElemType, HostTensor, ModelInfo, TensorSpec};
+use anh_primitives::{Dim, ElemType, HostTensor, ModelInfo, TensorSpec};
 use parking_lot::Mutex;
 use prost::Message;
 use std::{
@@ -202,7 +202,7 @@ pub struct TrainSpec {
 
 /// The label that marks a position cross-entropy on sequence logits (`[batch, positions…,
 /// classes]`) skips, such as padding: PyTorch's default `ignore_index`.
-pub const IGNORE_LABEL: i64 = anh_precompiles::IGNORE_LABEL;
+pub const IGNORE_LABEL: i64 = anh_primitives::train::IGNORE_LABEL;
 
 /// The name of Adam's step counter, as input, state and stored initializer.
 pub const ADAM_STEP: &str = "anh.opt.t";
@@ -262,7 +262,7 @@ impl StepGraph {
         let info = ModelInfo {
             hash: B256::ZERO,
             size: 0,
-            cost: anh_precompiles::Cost::constant(0, 0),
+            cost: anh_primitives::Cost::constant(0, 0),
             inputs: self.batch.clone(),
             outputs: Vec::new(),
             parent: None,

@@ -63,7 +63,7 @@ fn external_weights_infer_like_the_one_file_model() {
     assert_eq!(ours, theirs);
     // Training refuses it by name (its file holds no weights to rewrite), before any work.
     let labels = HostTensor::new(vec![2], TensorData::I64(vec![1, 7])).expect("labels");
-    let params = anh_precompiles::TrainParams {
+    let params = anh_primitives::TrainParams {
         steps: 1,
         learning_rate: 10u64.pow(16),
         loss: 2,

@@ -3,7 +3,7 @@
 
 use crate::common::runtime;
 use alloy_primitives::keccak256;
-use anh_precompiles::TrainParams;
+use anh_primitives::TrainParams;
 use anh_runtime::{
     HostTensor, ModelRuntime, ModelStore, RuntimeError, TensorData, compare_weights,
     frozen_unchanged, same_architecture, synth,
@@ -157,7 +157,7 @@ fn cuda_against_cpu() {
         eprintln!("cuda_against_cpu: skipped (set ANH_REQUIRE_CUDA=1 on a GPU machine)");
         return;
     }
-    use anh_precompiles::Rule;
+    use anh_primitives::Rule;
     use anh_runtime::{Device, RuntimeConfig};
     use std::time::Instant;
     let store = Arc::new(ModelStore::temporary().unwrap());

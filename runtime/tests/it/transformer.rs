@@ -196,7 +196,7 @@ fn range_and_trilu_forms_are_priced_run_and_train() {
     )
     .expect("trainable");
     assert!(g.weights.iter().any(|w| w.name == "wpe"), "the position table trains through Range");
-    let params = anh_precompiles::TrainParams {
+    let params = anh_primitives::TrainParams {
         steps: 2,
         learning_rate: 10u64.pow(16),
         loss: 2,

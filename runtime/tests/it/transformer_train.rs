@@ -8,7 +8,7 @@ use crate::train::{
     ANY, BATCH, F32, F64, I64, Model, Rng, Runner, SEQ, a_float, a_int, a_str, grad_check,
     grad_check_model, host, input, int_tensor, node, targets, tensor,
 };
-use anh_precompiles::TrainParams;
+use anh_primitives::TrainParams;
 use anh_runtime::{
     HostTensor, ModelRuntime, ModelStore, RuntimeError, TensorData,
     onnx::{ModelProto, TensorProto},

@@ -11,7 +11,7 @@
 //!
 //! The symbols are the model inputs' symbolic dimensions in order of first appearance (inputs
 //! in graph order, dimensions left to right): a named one (`batch`) once, however often it
-//! appears; each unnamed one on its own. [`crate::validate::bind_shapes`] returns the sizes a
+//! appears; each unnamed one on its own. [`crate::shapes::bind`] returns the sizes a
 //! call gives them, in that order.
 //!
 //! # The polynomial

@@ -6,9 +6,9 @@
 
 use crate::{
     abi,
-    attestation::Rule,
     cost::Cost,
     dtype::{Dtype, elem_code},
+    rule::Rule,
     tensor::ElemType,
 };
 use alloy_primitives::{Address, B256};
@@ -87,7 +87,7 @@ impl ModelInfo {
     /// Multiply-accumulates of one evaluation on inputs of `shapes` (already checked against
     /// the inputs), or `None` if the count does not fit in `u64`.
     pub fn macs_for<'a>(&self, shapes: impl IntoIterator<Item = &'a [u64]>) -> Option<u64> {
-        self.cost.macs_at(&crate::validate::symbol_sizes(&self.inputs, shapes))
+        self.cost.macs_at(&crate::shapes::symbol_sizes(&self.inputs, shapes))
     }
 }
 
@@ -178,7 +178,7 @@ impl Registration {
         let inputs: Vec<TensorSpec> =
             record.inputs.into_iter().map(spec_from_abi).collect::<Result<_, _>>()?;
         let cost = Cost::new(record.cost.degrees, record.cost.coefficients)?;
-        let symbols = crate::validate::symbols(&inputs);
+        let symbols = crate::shapes::symbols(&inputs);
         if cost.degrees().len() != symbols {
             return Err(format!(
                 "cost has {} symbols, the inputs have {symbols} symbolic dimensions",

@@ -16,10 +16,10 @@
 //! dimensions) at the sizes the call's inputs give them: a batch of 32 costs what 32 samples
 //! cost, work that does not grow with the batch is paid once, and work that grows faster
 //! (`x·xᵀ`, attention over a sequence) is paid as it grows. A model trained on chain has a
-//! lineage record that points at its root's full record (`crate::registry`): the read term is
+//! lineage record that points at its root's full record (`anh_precompiles::registry`): the read term is
 //! paid for each.
 //!
-//! A call on a model outside the chain's warm set (see [`crate::registry`]) also pays
+//! A call on a model outside the chain's warm set (see `anh_precompiles::registry`) also pays
 //! [`GasSchedule::cold_model`] for loading it: `COLD_MODEL_BASE + COLD_MODEL_KIB × ⌈size /
 //! 1024⌉`; `train` pays it for its parent when cold, and always for the model it writes (at
 //! the parent's size, times one more per optimiser state).
@@ -60,7 +60,7 @@ pub const MEASURED_PS_PER_MAC: u64 = 240;
 pub const MEASURED_CALL_OVERHEAD_NS: u64 = 5_000;
 
 /// The constants the precompiles charge: chain configuration (a chain spec's `gas`, committed
-/// to by block 0 through [`crate::DnnParams::hash`]).
+/// to by block 0 through `anh_precompiles::DnnParams::hash`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GasSchedule {
@@ -85,7 +85,7 @@ pub struct GasSchedule {
     #[serde(default = "measured_train_step")]
     pub train_step: u64,
     /// Fixed cost of a call on a cold model (one outside the chain's warm set: see
-    /// [`crate::registry`]): creating its ONNX Runtime session.
+    /// `anh_precompiles::registry`): creating its ONNX Runtime session.
     #[serde(default = "measured_cold_model_base")]
     pub cold_model_base: u64,
     /// …and per KiB of its file (reading it, checking its hash, loading its weights).
@@ -203,7 +203,7 @@ impl GasSchedule {
         self.cold_model(size.saturating_mul(1 + states))
     }
 
-    /// The constants in declaration order (what [`crate::DnnParams::hash`] commits to).
+    /// The constants in declaration order (what `anh_precompiles::DnnParams::hash` commits to).
     pub fn words(&self) -> [u64; 12] {
         [
             self.infer_base,

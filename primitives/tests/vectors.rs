@@ -6,9 +6,10 @@
 //! even where signing and verifying would still agree with each other.
 
 use alloy_primitives::{Address, B256, address, b256, hex};
-use anh_precompiles::{
+use anh_primitives::{
     Committee, JobKind, Rule,
-    attestation::{address_of, digest, failure_digest, job_id, recover, sign},
+    job::{digest, failure_digest, job_id},
+    signature::{address_of, recover, sign},
 };
 
 const CHAIN_ID: u64 = 31337;
