@@ -77,16 +77,7 @@ impl ChainApi {
 
 /// A rule as JSON: its kind by name and its tolerances (units of 1e-9).
 pub fn rule_json(rule: &Rule) -> Value {
-    let kind = match rule.kind {
-        0 => "default",
-        1 => "exact",
-        2 => "tolerance",
-        3 => "argmax",
-        4 => "train-loss",
-        5 => "recompute",
-        _ => "unknown",
-    };
-    json!({ "kind": kind, "absTolerance": rule.abs, "relTolerance": rule.rel })
+    json!({ "kind": rule.kind.name(), "absTolerance": rule.abs, "relTolerance": rule.rel })
 }
 
 /// A job record as `anh_getAttestations` shows it.

@@ -11,7 +11,7 @@
 use crate::error::{ExecutorError, Result};
 use alloy_primitives::{B256, Bytes};
 use anh_primitives::{
-    JobKind, JobRecord, Rule,
+    JobKind, JobRecord, Rule, RuleKind,
     job::{digest, failure_digest, job_id},
 };
 use serde::{Deserialize, Serialize};
@@ -80,7 +80,7 @@ impl Job {
     /// Checks that the job is well formed: a concrete, valid rule; a registration has no
     /// payload and the exact rule.
     pub fn validate(&self) -> Result<()> {
-        if self.rule.kind == 0 {
+        if self.rule.kind == RuleKind::Default {
             return Err(ExecutorError::BadJob(
                 "the rule is the default one: the committee resolves it before asking".into(),
             ));
@@ -89,7 +89,7 @@ impl Job {
         if (self.kind == JobKind::Train) != self.rule.is_training() {
             return Err(ExecutorError::BadJob(format!(
                 "rule kind {} does not settle {} jobs",
-                self.rule.kind,
+                self.rule.kind.code(),
                 if self.kind == JobKind::Train { "training" } else { "inference" }
             )));
         }
@@ -132,7 +132,7 @@ mod tests {
         assert!(Job::infer(1, model, Bytes::new(), Rule::tolerance(1, 2)).validate().is_ok());
         for bad in [
             Job::infer(1, model, Bytes::new(), Rule::DEFAULT),
-            Job::infer(1, model, Bytes::new(), Rule { kind: 9, abs: 0, rel: 0 }),
+            Job::infer(1, model, Bytes::new(), Rule { kind: RuleKind::Exact, abs: 9, rel: 0 }),
             Job { rule: Rule::ARGMAX, ..Job::register(1, model) },
             Job { payload: Bytes::from_static(b"x"), ..Job::register(1, model) },
         ] {

@@ -60,7 +60,7 @@ pub(crate) fn run<CTX: ContextTr>(
                 0 => None,
                 code => Some(output_dtype(code)?),
             };
-            let rule = Rule::from_abi(&c.rule);
+            let rule = Rule::from_abi(&c.rule).map_err(DnnError::MalformedCall)?;
             rule.validate_for(JobKind::Infer).map_err(DnnError::MalformedCall)?;
             (c.model, c.inputs, dtype, Some(rule), Function::InferWith)
         }

@@ -411,12 +411,13 @@ pub(crate) fn run<CTX: ContextTr>(
     meter: &mut Meter,
 ) -> Result<Vec<u8>, Stop> {
     let (model, name, rule) = match decode(input)? {
-        IModelRegistry::IModelRegistryCalls::register(c) => (c.model, c.name, Rule::DEFAULT),
+        IModelRegistry::IModelRegistryCalls::register(c) => (c.model, c.name, Ok(Rule::DEFAULT)),
         IModelRegistry::IModelRegistryCalls::registerWithRule(c) => {
             (c.model, c.name, Rule::from_abi(&c.rule))
         }
     };
     // The registered rule settles the model's inference.
+    let rule = rule.map_err(DnnError::MalformedCall)?;
     rule.validate_for(JobKind::Register).map_err(DnnError::MalformedCall)?;
     refuse_static_and_delegate(call, "register")?;
     if name.len() > MAX_NAME_LEN {

@@ -67,15 +67,15 @@ pub(crate) fn run<CTX: ContextTr>(
 ) -> Result<Vec<u8>, Stop> {
     let gas = dnn.gas();
     let (model, batch, params, rule, names) = match ITrain::ITrainCalls::abi_decode(input) {
-        Ok(ITrain::ITrainCalls::train(c)) => (c.model, c.batch, c.params, Rule::DEFAULT, None),
+        Ok(ITrain::ITrainCalls::train(c)) => (c.model, c.batch, c.params, Ok(Rule::DEFAULT), None),
         Ok(ITrain::ITrainCalls::trainWith(c)) => {
             (c.model, c.batch, c.params, Rule::from_abi(&c.rule), None)
         }
         Ok(ITrain::ITrainCalls::trainOnly(c)) => {
-            (c.model, c.batch, c.params, Rule::DEFAULT, Some((c.trainable, None)))
+            (c.model, c.batch, c.params, Ok(Rule::DEFAULT), Some((c.trainable, None)))
         }
         Ok(ITrain::ITrainCalls::trainAdapters(c)) => {
-            (c.model, c.batch, c.params, Rule::DEFAULT, Some((c.targets, Some(c.rank))))
+            (c.model, c.batch, c.params, Ok(Rule::DEFAULT), Some((c.targets, Some(c.rank))))
         }
         Err(e) => return Err(crate::provider::call_error::<ITrain::ITrainCalls>(input, &e).into()),
     };
@@ -86,6 +86,7 @@ pub(crate) fn run<CTX: ContextTr>(
         None => Ok(params),
     }
     .map_err(DnnError::MalformedCall)?;
+    let rule = rule.map_err(DnnError::MalformedCall)?;
     rule.validate_for(JobKind::Train).map_err(DnnError::MalformedCall)?;
     crate::provider::refuse_static_and_delegate(call, "train")?;
 

@@ -421,6 +421,17 @@ fn bad_calls_are_refused() {
             "rule kind 2 settles inference",
         ),
         (
+            ITrain::trainWithCall {
+                model: parent,
+                batch: batch(),
+                params: params(2),
+                rule: Rule { kind: 9, absTolerance: 0, relTolerance: 0 },
+            }
+            .abi_encode(),
+            "MalformedCall: unknown rule kind 9: expected 0 (default), 1 (exact), 2 (tolerance), \
+             3 (argmax), 4 (train-loss) or 5 (recompute)",
+        ),
+        (
             ITrain::trainCall {
                 model: parent,
                 batch: batch(),

@@ -42,7 +42,7 @@ pub use oracle::{
     CallContext, DnnOracle, InferRequest, JobLedger, OracleError, Remembering, TrainRequest,
 };
 pub use replay::ReplayOracle;
-pub use rule::Rule;
+pub use rule::{Rule, RuleKind};
 pub use shapes::ShapeError;
 pub use tensor::{ElemType, HostTensor, TensorData};
 pub use train::{MAX_TRAIN_STEPS, TrainParams, Trained};

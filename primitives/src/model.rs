@@ -204,7 +204,7 @@ impl Registration {
             name: record.name,
             owner: record.owner,
             registered_at: record.registeredAt,
-            rule: Rule::from_abi(&record.rule),
+            rule: Rule::from_abi(&record.rule)?,
         })
     }
 }

@@ -9,46 +9,134 @@ use crate::{
 };
 use alloy_primitives::{B256, Bytes, U256, keccak256};
 use alloy_rlp::{RlpDecodable, RlpEncodable};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Which property a [`Rule`] checks. On the wire (ABI, RLP, JSON) it is its code, a `uint8`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum RuleKind {
+    /// "Use the committee's default rule" (inference) or [`Rule::DEFAULT_TRAIN`] (training).
+    Default = 0,
+    /// The same output bytes.
+    Exact = 1,
+    /// Every element within `abs + rel × |candidate|`.
+    Tolerance = 2,
+    /// The same arg-max along the last axis of every output.
+    Argmax = 3,
+    /// Training: the claimed loss, and a loss that did not rise, within `abs`.
+    TrainLoss = 4,
+    /// Training: every new weight within `abs + rel × |candidate|` of the member's own.
+    Recompute = 5,
+}
+
+impl RuleKind {
+    /// The kind's code (`Rule.kind` in Solidity).
+    pub const fn code(self) -> u8 {
+        self as u8
+    }
+
+    /// The kind with code `code`, or why there is none.
+    pub fn from_code(code: u8) -> Result<Self, String> {
+        Ok(match code {
+            0 => Self::Default,
+            1 => Self::Exact,
+            2 => Self::Tolerance,
+            3 => Self::Argmax,
+            4 => Self::TrainLoss,
+            5 => Self::Recompute,
+            k => {
+                return Err(format!(
+                    "unknown rule kind {k}: expected 0 (default), 1 (exact), 2 (tolerance), \
+                     3 (argmax), 4 (train-loss) or 5 (recompute)"
+                ));
+            }
+        })
+    }
+
+    /// The kind's name as `anh_` methods show it: `exact`, `train-loss`, ….
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Default => "default",
+            Self::Exact => "exact",
+            Self::Tolerance => "tolerance",
+            Self::Argmax => "argmax",
+            Self::TrainLoss => "train-loss",
+            Self::Recompute => "recompute",
+        }
+    }
+
+    /// Whether the kind settles training rather than inference.
+    pub const fn is_training(self) -> bool {
+        matches!(self, Self::TrainLoss | Self::Recompute)
+    }
+}
+
+impl Serialize for RuleKind {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u8(self.code())
+    }
+}
+
+impl<'de> Deserialize<'de> for RuleKind {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Self::from_code(u8::deserialize(deserializer)?).map_err(serde::de::Error::custom)
+    }
+}
+
+impl alloy_rlp::Encodable for RuleKind {
+    fn encode(&self, out: &mut dyn alloy_rlp::BufMut) {
+        self.code().encode(out);
+    }
+
+    fn length(&self) -> usize {
+        self.code().length()
+    }
+}
+
+impl alloy_rlp::Decodable for RuleKind {
+    fn decode(buf: &mut &[u8]) -> alloy_rlp::Result<Self> {
+        Self::from_code(u8::decode(buf)?).map_err(|_| alloy_rlp::Error::Custom("unknown rule kind"))
+    }
+}
 
 /// How executors agree on a result.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, RlpEncodable, RlpDecodable,
 )]
 pub struct Rule {
-    /// 0 default, 1 exact, 2 tolerance, 3 argmax.
-    pub kind: u8,
-    /// Absolute tolerance, in units of 1e-9 (kind 2).
+    /// The property checked.
+    pub kind: RuleKind,
+    /// Absolute tolerance, in units of 1e-9 (tolerance, train-loss, recompute).
     pub abs: u64,
-    /// Relative tolerance, in units of 1e-9 (kind 2).
+    /// Relative tolerance, in units of 1e-9 (tolerance, recompute).
     pub rel: u64,
 }
 
 impl Rule {
     /// "Use the committee's default rule."
-    pub const DEFAULT: Self = Self { kind: 0, abs: 0, rel: 0 };
+    pub const DEFAULT: Self = Self { kind: RuleKind::Default, abs: 0, rel: 0 };
     /// The same output bytes.
-    pub const EXACT: Self = Self { kind: 1, abs: 0, rel: 0 };
+    pub const EXACT: Self = Self { kind: RuleKind::Exact, abs: 0, rel: 0 };
     /// The same arg-max along the last axis of every output.
-    pub const ARGMAX: Self = Self { kind: 3, abs: 0, rel: 0 };
+    pub const ARGMAX: Self = Self { kind: RuleKind::Argmax, abs: 0, rel: 0 };
     /// The rule a `train` call without one settles by: train-loss within 10^-4.
     pub const DEFAULT_TRAIN: Self = Self::train_loss(100_000);
 
     /// Every element within `abs + rel × |candidate|` (both in units of 1e-9).
     pub const fn tolerance(abs: u64, rel: u64) -> Self {
-        Self { kind: 2, abs, rel }
+        Self { kind: RuleKind::Tolerance, abs, rel }
     }
 
     /// Training: the new weights' loss on the batch is the claimed loss within `eps`, and not
     /// above the old weights' loss by more than `eps` (units of 1e-9).
     pub const fn train_loss(eps: u64) -> Self {
-        Self { kind: 4, abs: eps, rel: 0 }
+        Self { kind: RuleKind::TrainLoss, abs: eps, rel: 0 }
     }
 
     /// Training: each executor trains too, and every new weight is within
     /// `abs + rel × |candidate|` of its own (units of 1e-9).
     pub const fn recompute(abs: u64, rel: u64) -> Self {
-        Self { kind: 5, abs, rel }
+        Self { kind: RuleKind::Recompute, abs, rel }
     }
 
     /// The train-loss rule's second property (other rules: none): training did not raise the
@@ -56,7 +144,7 @@ impl Rule {
     /// they answer, so that a run the committee would refuse fails with this reason rather
     /// than with no quorum.
     pub fn check_loss_rise(&self, old: f64, new: f64) -> Result<(), String> {
-        if self.kind != 4 {
+        if self.kind != RuleKind::TrainLoss {
             return Ok(());
         }
         let eps = self.abs as f64 * 1e-9;
@@ -74,22 +162,21 @@ impl Rule {
 
     /// Whether the rule settles training (kinds 4 and 5) rather than inference.
     pub const fn is_training(&self) -> bool {
-        matches!(self.kind, 4 | 5)
+        self.kind.is_training()
     }
 
-    /// Whether this is a known rule (kinds 0–5; tolerances only with kinds 2, 4 (absolute
-    /// only) and 5).
+    /// Whether the tolerances fit the kind: none with default, exact and argmax, an absolute
+    /// one only with train-loss.
     pub fn validate(&self) -> Result<(), String> {
+        use RuleKind::*;
         match self.kind {
-            0 | 1 | 3 if self.abs == 0 && self.rel == 0 => Ok(()),
-            0 | 1 | 3 => Err(format!("rule kind {} takes no tolerances", self.kind)),
-            2 | 5 => Ok(()),
-            4 if self.rel == 0 => Ok(()),
-            4 => Err("rule kind 4 (train-loss) takes an absolute tolerance only".into()),
-            k => Err(format!(
-                "unknown rule kind {k}: expected 0 (default), 1 (exact), 2 (tolerance), \
-                 3 (argmax), 4 (train-loss) or 5 (recompute)"
-            )),
+            Default | Exact | Argmax if self.abs == 0 && self.rel == 0 => Ok(()),
+            Default | Exact | Argmax => {
+                Err(format!("rule kind {} takes no tolerances", self.kind.code()))
+            }
+            Tolerance | Recompute => Ok(()),
+            TrainLoss if self.rel == 0 => Ok(()),
+            TrainLoss => Err("rule kind 4 (train-loss) takes an absolute tolerance only".into()),
         }
     }
 
@@ -99,15 +186,17 @@ impl Rule {
     pub fn validate_for(&self, kind: JobKind) -> Result<(), String> {
         self.validate()?;
         match kind {
-            JobKind::Train if self.kind != 0 && !self.is_training() => Err(format!(
-                "rule kind {} settles inference, not training: train takes 0 (default), \
-                 4 (train-loss) or 5 (recompute)",
-                self.kind
-            )),
+            JobKind::Train if self.kind != RuleKind::Default && !self.is_training() => {
+                Err(format!(
+                    "rule kind {} settles inference, not training: train takes 0 (default), \
+                     4 (train-loss) or 5 (recompute)",
+                    self.kind.code()
+                ))
+            }
             JobKind::Infer | JobKind::Register if self.is_training() => Err(format!(
                 "rule kind {} settles training, not inference: inference takes 0 (default), \
                  1 (exact), 2 (tolerance) or 3 (argmax)",
-                self.kind
+                self.kind.code()
             )),
             _ => Ok(()),
         }
@@ -115,22 +204,30 @@ impl Rule {
 
     /// `self`, or `default` if `self` is the default rule.
     pub fn or(self, default: Self) -> Self {
-        if self.kind == 0 { default } else { self }
+        if self.kind == RuleKind::Default { default } else { self }
     }
 
     /// `keccak256(abi.encode(uint8 kind, uint64 abs, uint64 rel))`.
     pub fn hash(&self) -> B256 {
-        keccak256(words(&[U256::from(self.kind), U256::from(self.abs), U256::from(self.rel)]))
+        keccak256(words(&[
+            U256::from(self.kind.code()),
+            U256::from(self.abs),
+            U256::from(self.rel),
+        ]))
     }
 
     /// The rule as the Solidity struct.
     pub fn to_abi(self) -> abi::Rule {
-        abi::Rule { kind: self.kind, absTolerance: self.abs, relTolerance: self.rel }
+        abi::Rule { kind: self.kind.code(), absTolerance: self.abs, relTolerance: self.rel }
     }
 
-    /// The rule from the Solidity struct.
-    pub fn from_abi(rule: &abi::Rule) -> Self {
-        Self { kind: rule.kind, abs: rule.absTolerance, rel: rule.relTolerance }
+    /// The rule from the Solidity struct, or why its kind is unknown.
+    pub fn from_abi(rule: &abi::Rule) -> Result<Self, String> {
+        Ok(Self {
+            kind: RuleKind::from_code(rule.kind)?,
+            abs: rule.absTolerance,
+            rel: rule.relTolerance,
+        })
     }
 
     /// Checks this rule's property of `candidate` (the leader's output) against `own` (this
@@ -150,13 +247,13 @@ impl Rule {
                 ));
             }
             match self.kind {
-                1 => {
+                RuleKind::Exact => {
                     let (a, b) = (encode(c), encode(o));
                     if a != b {
                         return Err(format!("output {i} differs"));
                     }
                 }
-                2 => {
+                RuleKind::Tolerance => {
                     let (abs, rel) = (self.abs as f64 * 1e-9, self.rel as f64 * 1e-9);
                     for (j, (x, y)) in values(c.data()).zip(values(o.data())).enumerate() {
                         let bound = abs + rel * x.abs();
@@ -172,12 +269,12 @@ impl Rule {
                         }
                     }
                 }
-                3 => {
+                RuleKind::Argmax => {
                     if argmax(c) != argmax(o) {
                         return Err(format!("output {i}: the arg-max differs"));
                     }
                 }
-                k => return Err(format!("rule kind {k} cannot be checked")),
+                k => return Err(format!("rule kind {} cannot be checked", k.code())),
             }
         }
         Ok(())
@@ -241,7 +338,38 @@ mod tests {
         assert!(Rule::ARGMAX.check(&a, &swapped).is_err());
         let nan = t(vec![f32::NAN, 2.0, 3.0, 0.5]);
         assert!(Rule::tolerance(1_000_000_000, 0).check(&a, &nan).is_err(), "NaN is never within");
-        assert!(Rule { kind: 7, abs: 0, rel: 0 }.validate().is_err());
-        assert!(Rule { kind: 1, abs: 5, rel: 0 }.validate().is_err());
+        assert!(Rule { kind: RuleKind::Exact, abs: 5, rel: 0 }.validate().is_err());
+        assert!(Rule { kind: RuleKind::TrainLoss, abs: 5, rel: 1 }.validate().is_err());
+    }
+
+    /// Kinds travel as their codes (ABI, RLP, JSON); an unknown code is refused with the list
+    /// of known ones, whichever way it comes in.
+    #[test]
+    fn kinds_round_trip_as_codes() {
+        for code in 0..=5u8 {
+            let kind = RuleKind::from_code(code).unwrap();
+            assert_eq!(kind.code(), code);
+            let rule = Rule { kind, abs: 0, rel: 0 };
+            assert_eq!(Rule::from_abi(&rule.to_abi()), Ok(rule));
+            let rlp = alloy_rlp::encode(rule);
+            assert_eq!(<Rule as alloy_rlp::Decodable>::decode(&mut rlp.as_slice()), Ok(rule));
+        }
+        let e = RuleKind::from_code(9).unwrap_err();
+        assert_eq!(
+            e,
+            "unknown rule kind 9: expected 0 (default), 1 (exact), 2 (tolerance), 3 (argmax), \
+             4 (train-loss) or 5 (recompute)"
+        );
+        let abi = abi::Rule { kind: 9, absTolerance: 0, relTolerance: 0 };
+        assert_eq!(Rule::from_abi(&abi), Err(e));
+        // `rlp([kind, abs, rel])` with kind 9: the RLP of Argmax with its code byte changed.
+        let mut rlp = alloy_rlp::encode(Rule::ARGMAX);
+        assert_eq!(rlp[1], 3, "the kind is the list's first item");
+        rlp[1] = 9;
+        assert!(<Rule as alloy_rlp::Decodable>::decode(&mut rlp.as_slice()).is_err());
+        let json = serde_json::json!({ "kind": 9, "abs": 0, "rel": 0 });
+        let e = serde_json::from_value::<Rule>(json).unwrap_err().to_string();
+        assert!(e.starts_with("unknown rule kind 9"), "{e}");
+        assert_eq!(serde_json::to_value(Rule::ARGMAX).unwrap()["kind"], 3);
     }
 }

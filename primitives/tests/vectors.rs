@@ -22,7 +22,7 @@ fn rule_hashes() {
         b256!("0x255ace0592d6d0057743ec81f2494d71fe5466986a2fd6f28c632dc1ef83d48b")
     );
     assert_eq!(
-        Rule { kind: 2, abs: 1000, rel: 5 }.hash(),
+        Rule::tolerance(1000, 5).hash(),
         b256!("0xeed026e9374fd0a3d505efa8f91e9d036d0617cf14e8b1997798ac90d1d35e8b")
     );
 }
@@ -36,7 +36,7 @@ fn job_ids() {
         b256!("0xcecbbc195664d8ea7828d550de2f3ed4a90e171486c3c77e5f16ddd66d69d4e0")
     );
     assert_eq!(
-        job_id(JobKind::Register, model, &[], &Rule { kind: 2, abs: 1000, rel: 5 }),
+        job_id(JobKind::Register, model, &[], &Rule::tolerance(1000, 5)),
         b256!("0x463daa950ca8d0c8c2e096877df1ae8f37577228c2bde7c4604097169bef4ccc")
     );
 }

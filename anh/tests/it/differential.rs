@@ -758,7 +758,7 @@ impl Coverage {
                 _ => self.train_records += 1,
             }
             self.failure_records += u64::from(!job.is_settled());
-            self.rules.insert(job.rule.kind);
+            self.rules.insert(job.rule.kind.code());
         }
         self.edit_blocks += u64::from(!block.dev.edits.accounts.is_empty());
         self.base_fee_overrides += u64::from(block.dev.base_fee_override);
