@@ -14,6 +14,7 @@
 //! | [`oracle`] | the [`DnnOracle`] boundary the precompiles ask |
 //! | [`signature`], [`committee`] | members' signatures, and a record's verification against the committee |
 //! | [`replay`] | [`ReplayOracle`]: a follower's oracle, answering from a block's verified records |
+//! | [`seal`] | block-level attestations: one signed digest over a Merkle root of a block's records, inclusion proofs, and the check that names a tampered, missing or reordered record |
 //!
 //! The byte layouts of job ids and digests are documented in `docs/design.md` and pinned by
 //! known-answer vectors (`tests/vectors.rs`) computed outside this code base.
@@ -28,6 +29,7 @@ pub mod model;
 pub mod oracle;
 pub mod replay;
 pub mod rule;
+pub mod seal;
 pub mod shapes;
 pub mod signature;
 pub mod tensor;
@@ -43,6 +45,7 @@ pub use oracle::{
 };
 pub use replay::ReplayOracle;
 pub use rule::{Rule, RuleKind};
+pub use seal::{BlockAttestation, SealError};
 pub use shapes::ShapeError;
 pub use tensor::{ElemType, HostTensor, TensorData};
 pub use train::{MAX_TRAIN_STEPS, TrainParams, Trained};

@@ -1,14 +1,16 @@
 //! Known-answer vectors for the settlement's byte layouts (docs/design.md, "The digest members
 //! sign"): the rule hash, job ids, result and failure digests, the committee hash and a
-//! member's signature. The expected values were computed outside this code base — by a
-//! Keccak-256 written from the specification and python-ecdsa's RFC 6979 signing — from the
-//! documented layouts, so a change to a layout (a field's width, order or domain) fails here
+//! member's signature, and the block-level attestation's leaf, root and digest. The expected
+//! values were computed outside this code base — by a Keccak-256 written from the
+//! specification (and, for the block-level layouts, Python's `eth_hash`) and python-ecdsa's
+//! RFC 6979 signing — from the documented layouts, so a change to a layout (a field's width, order or domain) fails here
 //! even where signing and verifying would still agree with each other.
 
-use alloy_primitives::{Address, B256, address, b256, hex};
+use alloy_primitives::{Address, B256, Bytes, address, b256, hex, keccak256};
 use anh_primitives::{
-    Committee, JobKind, Rule,
+    Committee, JobKind, JobRecord, Rule,
     job::{digest, failure_digest, job_id},
+    seal,
     signature::{address_of, recover, sign},
 };
 
@@ -89,4 +91,31 @@ fn member_signature() {
         )
     );
     assert_eq!(recover(&digest, &signature).unwrap(), address_of(&key));
+}
+
+/// A block-level attestation's layouts (`seal.rs`): a record's leaf `keccak256(0x00 ‖
+/// abi.encode(job, kind, model, ruleHash, keccak256(output), keccak256(failure)))`, the
+/// RFC 6962 root with inner nodes `keccak256(0x01 ‖ left ‖ right)`, and the block digest
+/// `keccak256("\x19ANH-BLOCK-v1" ‖ chainId ‖ number ‖ parentHash ‖ count ‖ root)`.
+#[test]
+fn block_attestation_layouts() {
+    let job = job_id(JobKind::Infer, B256::repeat_byte(0x11), &[1, 2, 3], &Rule::EXACT);
+    let record = JobRecord {
+        job,
+        kind: JobKind::Infer as u8,
+        model: B256::repeat_byte(0x11),
+        rule: Rule::EXACT,
+        output: Bytes::from_static(b"out"),
+        signatures: Vec::new(),
+        failure: Bytes::new(),
+    };
+    let first = seal::leaf(&record);
+    assert_eq!(first, b256!("0xbe1f38713da3303b099877aa5736ca08aa9b1561132fe2b5157518d6b84a8771"));
+    let leaves = [first, keccak256(b"b"), keccak256(b"c")];
+    let root = seal::root(&leaves);
+    assert_eq!(root, b256!("0x1dba2dfd32339c715d41ac9ea2a613787a2c2e1a9155618b0f00c18794f5fc18"));
+    assert_eq!(
+        seal::block_digest(CHAIN_ID, 7, B256::repeat_byte(0xaa), 3, root),
+        b256!("0x56f4fe39bb75b78c496536f6c429246c6ea60f8e388ee71dbf8e3dd64e2efd2d")
+    );
 }

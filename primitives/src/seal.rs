@@ -1,0 +1,564 @@
+//! Block-level attestations: the committee signs one digest per block that commits to every
+//! job record in it, so a follower recovers `t` signatures per block instead of `t` per job,
+//! and checks each record against what was signed.
+//!
+//! - A record's **leaf** is `keccak256(0x00 ‖ abi.encode(job, kind, model, ruleHash,
+//!   keccak256(output), keccak256(failure)))`: everything a replay takes from the record.
+//! - The **root** of a block's leaves (in block order) is the Merkle tree hash of RFC 6962
+//!   with keccak256: one leaf is its own root; `n > 1` leaves split at the largest power of two
+//!   below `n`, and an inner node is `keccak256(0x01 ‖ left ‖ right)`. The `0x00`/`0x01`
+//!   prefixes keep a leaf from passing for an inner node. No leaves: the zero hash.
+//! - Members sign `keccak256("\x19ANH-BLOCK-v1" ‖ chainId ‖ number ‖ parentHash ‖ count ‖
+//!   root)` (32-byte big-endian words; `count` the number of leaves): a root signed for another
+//!   chain, height or parent recovers to other addresses, and the count, which an inclusion
+//!   proof needs and a root alone does not fix, is signed too.
+//! - A [`BlockAttestation`] carries the signed leaves as well as the signatures, so a follower
+//!   that finds a record not matching names it: tampered, missing, reordered or added.
+//! - [`inclusion_proof`] and [`verify_inclusion`] let a light client or a contract check one
+//!   job against a block's root without the other records.
+//!
+//! The follower's replay and the committee's block round use this form in the next step of
+//! the settlement work; today's blocks still carry per-job signatures (`committee.rs`).
+
+use crate::{committee::Committee, job::JobRecord, rule::RuleKind, signature::recover};
+use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
+use alloy_rlp::{RlpDecodable, RlpEncodable};
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
+
+/// The domain-separation prefix of block digests.
+pub const BLOCK_DOMAIN: &[u8] = b"\x19ANH-BLOCK-v1";
+
+/// A leaf's first byte.
+const LEAF_PREFIX: u8 = 0x00;
+
+/// An inner node's first byte.
+const NODE_PREFIX: u8 = 0x01;
+
+/// The leaf of `record` (see the module docs).
+pub fn leaf(record: &JobRecord) -> B256 {
+    let mut preimage = Vec::with_capacity(1 + 6 * 32);
+    preimage.push(LEAF_PREFIX);
+    preimage.extend_from_slice(record.job.as_slice());
+    preimage.extend_from_slice(&U256::from(record.kind).to_be_bytes::<32>());
+    preimage.extend_from_slice(record.model.as_slice());
+    preimage.extend_from_slice(record.rule.hash().as_slice());
+    preimage.extend_from_slice(keccak256(&record.output).as_slice());
+    preimage.extend_from_slice(keccak256(&record.failure).as_slice());
+    keccak256(preimage)
+}
+
+fn node(left: &B256, right: &B256) -> B256 {
+    let mut preimage = [0u8; 65];
+    preimage[0] = NODE_PREFIX;
+    preimage[1..33].copy_from_slice(left.as_slice());
+    preimage[33..].copy_from_slice(right.as_slice());
+    keccak256(preimage)
+}
+
+/// The largest power of two below `n` (`n ≥ 2`).
+const fn split(n: usize) -> usize {
+    1 << (usize::BITS - 1 - (n - 1).leading_zeros())
+}
+
+/// The root of `leaves` (see the module docs).
+pub fn root(leaves: &[B256]) -> B256 {
+    match leaves {
+        [] => B256::ZERO,
+        [only] => *only,
+        _ => {
+            let k = split(leaves.len());
+            node(&root(&leaves[..k]), &root(&leaves[k..]))
+        }
+    }
+}
+
+/// The sibling hashes that lead from leaf `index` of `leaves` to their root, bottom up, or
+/// `None` when `index` is out of range.
+pub fn inclusion_proof(leaves: &[B256], index: usize) -> Option<Vec<B256>> {
+    if index >= leaves.len() {
+        return None;
+    }
+    let mut proof = Vec::new();
+    let (mut part, mut at) = (leaves, index);
+    while part.len() > 1 {
+        let k = split(part.len());
+        if at < k {
+            proof.push(root(&part[k..]));
+            part = &part[..k];
+        } else {
+            proof.push(root(&part[..k]));
+            part = &part[k..];
+            at -= k;
+        }
+    }
+    proof.reverse();
+    Some(proof)
+}
+
+/// Whether `leaf`, at `index` of a block's `count` leaves, is in the tree of `root` by
+/// `proof` ([`inclusion_proof`]). The index is part of the check: a proof for one position
+/// does not prove another. Take `count` and `root` from what the committee signed
+/// ([`block_digest`] commits to both): a root alone does not fix the count.
+pub fn verify_inclusion(
+    leaf: B256,
+    index: usize,
+    count: usize,
+    proof: &[B256],
+    root: B256,
+) -> bool {
+    fn walk(leaf: B256, index: usize, count: usize, proof: &[B256]) -> Option<B256> {
+        if count == 1 {
+            return proof.is_empty().then_some(leaf);
+        }
+        let (sibling, rest) = proof.split_last()?;
+        let k = split(count);
+        Some(if index < k {
+            node(&walk(leaf, index, k, rest)?, sibling)
+        } else {
+            node(sibling, &walk(leaf, index - k, count - k, rest)?)
+        })
+    }
+    index < count && walk(leaf, index, count, proof) == Some(root)
+}
+
+/// What members sign for block `number`, child of `parent`, whose `count` records have root
+/// `root`.
+pub fn block_digest(chain_id: u64, number: u64, parent: B256, count: usize, root: B256) -> B256 {
+    let mut preimage = Vec::with_capacity(BLOCK_DOMAIN.len() + 5 * 32);
+    preimage.extend_from_slice(BLOCK_DOMAIN);
+    preimage.extend_from_slice(&U256::from(chain_id).to_be_bytes::<32>());
+    preimage.extend_from_slice(&U256::from(number).to_be_bytes::<32>());
+    preimage.extend_from_slice(parent.as_slice());
+    preimage.extend_from_slice(&U256::from(count).to_be_bytes::<32>());
+    preimage.extend_from_slice(root.as_slice());
+    keccak256(preimage)
+}
+
+/// The committee's signatures of a block's records: the leaves they signed, in block order,
+/// and at least `threshold` members' signatures of [`block_digest`] over their root.
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, RlpEncodable, RlpDecodable,
+)]
+#[serde(rename_all = "camelCase")]
+pub struct BlockAttestation {
+    /// The records' leaves, in block order.
+    pub leaves: Vec<B256>,
+    /// Members' 65-byte signatures of the block digest.
+    pub signatures: Vec<Bytes>,
+}
+
+impl BlockAttestation {
+    /// The attestation of `records` so far unsigned: their leaves, no signatures.
+    pub fn unsigned(records: &[JobRecord]) -> Self {
+        Self { leaves: records.iter().map(leaf).collect(), signatures: Vec::new() }
+    }
+
+    /// The root of the signed leaves.
+    pub fn root(&self) -> B256 {
+        root(&self.leaves)
+    }
+
+    /// What members sign for these leaves as block `number`, child of `parent`.
+    pub fn digest(&self, chain_id: u64, number: u64, parent: B256) -> B256 {
+        block_digest(chain_id, number, parent, self.leaves.len(), self.root())
+    }
+}
+
+/// Why a block's records do not verify against its attestation.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SealError {
+    /// A signature is malformed, high-s, or does not recover.
+    #[error("block {number}: signature {index}: {reason}")]
+    BadSignature {
+        /// The block.
+        number: u64,
+        /// Index of the signature.
+        index: usize,
+        /// Why.
+        reason: String,
+    },
+    /// A signature recovers to someone outside the committee: signed for another block,
+    /// chain or set of records, or by a stranger.
+    #[error(
+        "block {number}: signature {index} recovers to {signer}, who is not in the committee \
+         (a root signed for another block, or another key)"
+    )]
+    NotMember {
+        /// The block.
+        number: u64,
+        /// Index of the signature.
+        index: usize,
+        /// Whom it recovers to.
+        signer: Address,
+    },
+    /// A member's signature appears twice.
+    #[error("block {number}: {signer} signed more than once")]
+    Duplicate {
+        /// The block.
+        number: u64,
+        /// The signer.
+        signer: Address,
+    },
+    /// Too few members signed.
+    #[error("block {number}: {signatures} signature(s), the committee needs {threshold}")]
+    BelowThreshold {
+        /// The block.
+        number: u64,
+        /// Valid signatures.
+        signatures: usize,
+        /// Threshold.
+        threshold: usize,
+    },
+    /// The committee cannot settle anything (threshold 0).
+    #[error("block {number}: the committee's threshold is 0, so no record can settle")]
+    NoThreshold {
+        /// The block.
+        number: u64,
+    },
+    /// A record is not the one signed at its place, nor anywhere else in the block.
+    #[error("block {number}: job {job} at index {index} is not a record the committee signed")]
+    Tampered {
+        /// The block.
+        number: u64,
+        /// Its place in the block.
+        index: usize,
+        /// Its job id.
+        job: B256,
+    },
+    /// A signed leaf has no record in the block.
+    #[error(
+        "block {number}: the committee signed a record at index {index} (leaf {leaf}) that the block lacks"
+    )]
+    Missing {
+        /// The block.
+        number: u64,
+        /// The signed place.
+        index: usize,
+        /// The signed leaf.
+        leaf: B256,
+    },
+    /// A record the committee signed at another place.
+    #[error(
+        "block {number}: job {job} is at index {index}, the committee signed it at index {signed}"
+    )]
+    Reordered {
+        /// The block.
+        number: u64,
+        /// Its job id.
+        job: B256,
+        /// Its place in the block.
+        index: usize,
+        /// The place it was signed at.
+        signed: usize,
+    },
+    /// A record that appears more than once.
+    #[error("block {number}: job {job} appears again at index {index}")]
+    Repeated {
+        /// The block.
+        number: u64,
+        /// Its job id.
+        job: B256,
+        /// The later place.
+        index: usize,
+    },
+    /// A record inconsistent in itself (rule, failure with an output, signatures of its own).
+    #[error("block {number}: job {job}: {reason}")]
+    Malformed {
+        /// The block.
+        number: u64,
+        /// Its job id.
+        job: B256,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl Committee {
+    /// Verifies block `number` (child of `parent`) on chain `chain_id`: at least `threshold`
+    /// distinct members signed the block digest of the attestation's leaves (any bad, foreign
+    /// or repeated signature fails it), and `records` are exactly the signed leaves, in order.
+    /// The error names the first signature or record at fault.
+    pub fn verify_block(
+        &self,
+        chain_id: u64,
+        number: u64,
+        parent: B256,
+        records: &[JobRecord],
+        attestation: &BlockAttestation,
+    ) -> Result<(), SealError> {
+        if self.threshold == 0 {
+            return Err(SealError::NoThreshold { number });
+        }
+        let digest = attestation.digest(chain_id, number, parent);
+        let mut seen = HashSet::new();
+        for (index, signature) in attestation.signatures.iter().enumerate() {
+            let signer = recover(&digest, signature).map_err(|reason| SealError::BadSignature {
+                number,
+                index,
+                reason,
+            })?;
+            if !self.members.contains(&signer) {
+                return Err(SealError::NotMember { number, index, signer });
+            }
+            if !seen.insert(signer) {
+                return Err(SealError::Duplicate { number, signer });
+            }
+        }
+        if seen.len() < self.threshold {
+            return Err(SealError::BelowThreshold {
+                number,
+                signatures: seen.len(),
+                threshold: self.threshold,
+            });
+        }
+        for record in records {
+            check_record(number, record)?;
+        }
+        match_leaves(number, records, &attestation.leaves)
+    }
+}
+
+/// A record's own consistency: a concrete rule, no no-quorum failure, no output on a failure,
+/// no signatures of its own (the block's signatures stand for it).
+fn check_record(number: u64, record: &JobRecord) -> Result<(), SealError> {
+    let malformed =
+        |reason: &str| SealError::Malformed { number, job: record.job, reason: reason.to_owned() };
+    if record.rule.kind == RuleKind::Default || record.rule.validate().is_err() {
+        return Err(malformed("the rule is not a concrete rule"));
+    }
+    if record.is_no_quorum() {
+        return Err(malformed(
+            "a no-quorum failure is recorded, but nobody can prove one: its transaction belongs \
+             out of the block",
+        ));
+    }
+    if !record.is_settled() && !record.output.is_empty() {
+        return Err(malformed("a failed job's record carries an output"));
+    }
+    if !record.signatures.is_empty() {
+        return Err(malformed(
+            "the record carries signatures of its own in a block-attested block",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks that `records` are exactly `signed`, in order, naming the first that is not.
+fn match_leaves(number: u64, records: &[JobRecord], signed: &[B256]) -> Result<(), SealError> {
+    let mut signed_at: HashMap<B256, usize> = HashMap::with_capacity(signed.len());
+    for (i, leaf) in signed.iter().enumerate() {
+        signed_at.entry(*leaf).or_insert(i);
+    }
+    let leaves: Vec<B256> = records.iter().map(leaf).collect();
+    let mut found = HashSet::with_capacity(leaves.len());
+    for (index, (record, leaf)) in records.iter().zip(&leaves).enumerate() {
+        if !signed_at.contains_key(leaf) {
+            return Err(SealError::Tampered { number, index, job: record.job });
+        }
+        if !found.insert(*leaf) {
+            return Err(SealError::Repeated { number, job: record.job, index });
+        }
+    }
+    if let Some((index, leaf)) = signed.iter().enumerate().find(|(_, l)| !found.contains(*l)) {
+        return Err(SealError::Missing { number, index, leaf: *leaf });
+    }
+    for (index, (record, leaf)) in records.iter().zip(&leaves).enumerate() {
+        let at = signed_at[leaf];
+        if at != index {
+            return Err(SealError::Reordered { number, job: record.job, index, signed: at });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        job::{JobKind, job_id},
+        oracle::OracleError,
+        rule::Rule,
+        signature::{address_of, sign},
+    };
+    use k256::ecdsa::SigningKey;
+
+    const CHAIN: u64 = 31337;
+
+    fn key(i: u8) -> SigningKey {
+        SigningKey::from_slice(&[i; 32]).unwrap()
+    }
+
+    fn committee() -> Committee {
+        Committee {
+            members: (1..=3).map(|i| address_of(&key(i))).collect(),
+            threshold: 2,
+            default_rule: Rule::EXACT,
+        }
+    }
+
+    fn record(i: u8) -> JobRecord {
+        let rule = Rule::EXACT;
+        JobRecord {
+            job: job_id(JobKind::Infer, B256::repeat_byte(1), &[i], &rule),
+            kind: JobKind::Infer as u8,
+            model: B256::repeat_byte(1),
+            rule,
+            output: Bytes::from(vec![i; 3]),
+            signatures: Vec::new(),
+            failure: Bytes::new(),
+        }
+    }
+
+    fn attest(
+        records: &[JobRecord],
+        number: u64,
+        parent: B256,
+        signers: &[u8],
+    ) -> BlockAttestation {
+        let mut attestation = BlockAttestation::unsigned(records);
+        let digest = attestation.digest(CHAIN, number, parent);
+        attestation.signatures = signers
+            .iter()
+            .map(|&i| Bytes::from(sign(&key(i), &digest).unwrap().to_vec()))
+            .collect();
+        attestation
+    }
+
+    /// Every leaf of every tree size proves its place and no other.
+    #[test]
+    fn inclusion_proofs() {
+        assert_eq!(root(&[]), B256::ZERO);
+        for n in 1..=9usize {
+            let leaves: Vec<B256> = (0..n).map(|i| keccak256([i as u8])).collect();
+            let r = root(&leaves);
+            for (i, l) in leaves.iter().enumerate() {
+                let proof = inclusion_proof(&leaves, i).unwrap();
+                assert!(verify_inclusion(*l, i, n, &proof, r), "n {n} leaf {i}");
+                assert!(!verify_inclusion(*l, (i + 1) % n.max(2), n, &proof, r) || n == 1);
+                assert!(!verify_inclusion(keccak256(b"other"), i, n, &proof, r));
+            }
+            assert_eq!(inclusion_proof(&leaves, n), None);
+        }
+        // A leaf never passes for an inner node: the two-leaf root is not a leaf of one.
+        let (a, b) = (keccak256(b"a"), keccak256(b"b"));
+        assert_ne!(root(&[a, b]), keccak256([a.as_slice(), b.as_slice()].concat()));
+    }
+
+    /// Signed records verify; a tampered, missing, reordered or repeated record, a root signed
+    /// for another block, and too few or foreign signatures are refused, naming the culprit.
+    #[test]
+    fn verify_block_names_what_is_wrong() {
+        let c = committee();
+        let parent = B256::repeat_byte(0xaa);
+        let records: Vec<JobRecord> = (0..4).map(record).collect();
+        let good = attest(&records, 7, parent, &[1, 3]);
+        assert_eq!(c.verify_block(CHAIN, 7, parent, &records, &good), Ok(()));
+
+        let mut tampered = records.clone();
+        tampered[2].output = Bytes::from_static(b"forged");
+        assert_eq!(
+            c.verify_block(CHAIN, 7, parent, &tampered, &good),
+            Err(SealError::Tampered { number: 7, index: 2, job: records[2].job })
+        );
+        let mut missing = records.clone();
+        missing.remove(1);
+        assert_eq!(
+            c.verify_block(CHAIN, 7, parent, &missing, &good),
+            Err(SealError::Missing { number: 7, index: 1, leaf: leaf(&records[1]) })
+        );
+        let mut reordered = records.clone();
+        reordered.swap(0, 3);
+        assert_eq!(
+            c.verify_block(CHAIN, 7, parent, &reordered, &good),
+            Err(SealError::Reordered { number: 7, job: records[3].job, index: 0, signed: 3 })
+        );
+        let mut repeated = records.clone();
+        repeated.push(records[0].clone());
+        assert_eq!(
+            c.verify_block(CHAIN, 7, parent, &repeated, &good),
+            Err(SealError::Repeated { number: 7, job: records[0].job, index: 4 })
+        );
+        for (number, parent) in [(8, parent), (7, B256::repeat_byte(0xbb))] {
+            let e = c.verify_block(CHAIN, number, parent, &records, &good).unwrap_err();
+            assert!(matches!(e, SealError::NotMember { index: 0, .. }), "{e}");
+            assert!(e.to_string().contains("a root signed for another block"), "{e}");
+        }
+        assert!(matches!(
+            c.verify_block(1, 7, parent, &records, &good),
+            Err(SealError::NotMember { .. })
+        ));
+        assert_eq!(
+            c.verify_block(CHAIN, 7, parent, &records, &attest(&records, 7, parent, &[2])),
+            Err(SealError::BelowThreshold { number: 7, signatures: 1, threshold: 2 })
+        );
+        assert!(matches!(
+            c.verify_block(CHAIN, 7, parent, &records, &attest(&records, 7, parent, &[1, 1])),
+            Err(SealError::Duplicate { .. })
+        ));
+        assert!(matches!(
+            c.verify_block(CHAIN, 7, parent, &records, &attest(&records, 7, parent, &[1, 9])),
+            Err(SealError::NotMember { index: 1, .. })
+        ));
+        let mut short = good;
+        short.signatures[0] = Bytes::from_static(b"short");
+        assert!(matches!(
+            c.verify_block(CHAIN, 7, parent, &records, &short),
+            Err(SealError::BadSignature { index: 0, .. })
+        ));
+        let none = Committee { threshold: 0, ..c };
+        assert_eq!(
+            none.verify_block(CHAIN, 7, parent, &[], &BlockAttestation::default()),
+            Err(SealError::NoThreshold { number: 7 })
+        );
+    }
+
+    /// A record must be consistent in itself, whatever the signatures say.
+    #[test]
+    fn records_are_checked_in_themselves() {
+        let c = committee();
+        let parent = B256::ZERO;
+        let check = |r: JobRecord| {
+            let records = vec![r];
+            c.verify_block(CHAIN, 1, parent, &records, &attest(&records, 1, parent, &[1, 2]))
+        };
+        let mut own = record(0);
+        own.signatures.push(Bytes::from_static(b"x"));
+        assert!(matches!(check(own), Err(SealError::Malformed { .. })));
+        let mut default_rule = record(0);
+        default_rule.rule = Rule::DEFAULT;
+        assert!(matches!(check(default_rule), Err(SealError::Malformed { .. })));
+        let mut no_quorum = record(0);
+        no_quorum.output = Bytes::new();
+        no_quorum.failure = JobRecord::failure_of(&OracleError::NoQuorum {
+            job: B256::ZERO,
+            signatures: 1,
+            threshold: 2,
+        });
+        let e = check(no_quorum).unwrap_err();
+        assert!(e.to_string().contains("nobody can prove one"), "{e}");
+        let mut failed_with_output = record(0);
+        failed_with_output.failure = JobRecord::failure_of(&OracleError::Failed("x".into()));
+        let e = check(failed_with_output).unwrap_err();
+        assert!(e.to_string().contains("carries an output"), "{e}");
+        let mut failed = record(0);
+        failed.output = Bytes::new();
+        failed.failure = JobRecord::failure_of(&OracleError::Failed("Gemm: bad shapes".into()));
+        assert_eq!(check(failed), Ok(()));
+    }
+
+    /// An attestation survives RLP and JSON.
+    #[test]
+    fn encodings() {
+        let records: Vec<JobRecord> = (0..3).map(record).collect();
+        let a = attest(&records, 3, B256::ZERO, &[1, 2]);
+        let rlp = alloy_rlp::encode(&a);
+        assert_eq!(
+            <BlockAttestation as alloy_rlp::Decodable>::decode(&mut rlp.as_slice()),
+            Ok(a.clone())
+        );
+        let json = serde_json::to_value(&a).unwrap();
+        assert_eq!(json["leaves"].as_array().unwrap().len(), 3);
+        assert_eq!(serde_json::from_value::<BlockAttestation>(json).unwrap(), a);
+    }
+}
