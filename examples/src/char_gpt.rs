@@ -14,10 +14,13 @@
 //!    settles each, the new model replaces the old in the contract, `Trained` carries the loss;
 //! 4. asks for the greedy continuation again, then records a seeded sample at temperature 0.8
 //!    with a `sample` transaction (softmax on fixed-point logits, in Solidity);
-//! 5. draws the loss curve to `loss-curve.png` and checks the readable reverts: a character
+//! 5. draws the loss curve to `loss-curve.svg` and checks the readable reverts: a character
 //!    outside the alphabet, windows past the corpus.
 
-use crate::common::{Devnet, Result, chart};
+use crate::{
+    charts::{Legend, LineChart, Series, Style},
+    common::{Devnet, Result},
+};
 use alloy::{
     primitives::{Address, B256, U256},
     sol,
@@ -95,7 +98,7 @@ pub struct Report {
     pub bad_requests: Vec<String>,
 }
 
-/// Runs `rounds` training transactions and writes `loss-curve.png` into `out`.
+/// Runs `rounds` training transactions and writes `loss-curve.svg` into `out`.
 pub async fn run(devnet: &Devnet, out: &Path, rounds: usize) -> Result<Report> {
     let bytes = gpt(SPEC);
     let root = devnet.upload_model(&bytes, "char-gpt").await?;
@@ -209,8 +212,33 @@ pub async fn run(devnet: &Devnet, out: &Path, rounds: usize) -> Result<Report> {
     println!("write(\"ok #1\") reverts: {bad_character}");
     println!("trainOn past the corpus reverts: {past_corpus}");
 
-    let path = out.join("loss-curve.png");
-    chart(640, 400, &[([40, 90, 200], &losses)]).save(&path)?;
+    let path = out.join("loss-curve.svg");
+    let uniform = (SPEC.vocab as f64).ln();
+    LineChart {
+        title: "CharGpt trained on chain: next-character loss per trainOn".into(),
+        x_label: format!(
+            "trainOn transaction ({ROWS} windows of {SEQ} characters, 8 Adam steps at 0.01)"
+        ),
+        y_label: "next-character cross-entropy (nats)".into(),
+        series: vec![
+            Series::level(
+                &format!("a uniform guess over {} characters (ln {0} = {uniform:.2})", SPEC.vocab),
+                [120, 120, 120],
+                uniform,
+                1.0,
+                losses.len() as f64,
+            ),
+            Series::numbered(
+                "the new weights' loss on the transaction's windows (Trained)",
+                [40, 90, 200],
+                Style::LinePoints,
+                &losses,
+            ),
+        ],
+        legend: Legend::LowerLeft,
+        y_from_zero: true,
+    }
+    .save(&path)?;
     println!("wrote {}", path.display());
     Ok(Report {
         contract,

@@ -1,6 +1,6 @@
 //! What every demo needs: a signing connection to the node, contract deployment from
-//! `contracts/out`, model upload and registration, tensors, a deterministic random number
-//! generator, and a PNG writer.
+//! `contracts/out`, model upload and registration, tensors, and a deterministic random number
+//! generator. The figures, charts and images, are drawn by [`crate::charts`].
 
 use alloy::sol_types::SolEvent;
 use alloy::{
@@ -15,7 +15,7 @@ use anh_precompiles::{
     abi::{IModelRegistry, ITrain, Tensor, TrainParams},
     registry, train,
 };
-use std::{io::Write, path::Path};
+use std::path::Path;
 
 /// A demo's failure, for people.
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -238,102 +238,6 @@ impl Rng {
     pub fn below(&mut self, n: u64) -> u64 {
         (self.uniform() * n as f64) as u64 % n.max(1)
     }
-}
-
-/// An RGB image, row-major.
-#[derive(Debug, Clone)]
-pub struct Image {
-    /// Width in pixels.
-    pub width: usize,
-    /// Height in pixels.
-    pub height: usize,
-    /// `width × height` pixels.
-    pub pixels: Vec<[u8; 3]>,
-}
-
-impl Image {
-    /// A white image.
-    pub fn new(width: usize, height: usize) -> Self {
-        Self { width, height, pixels: vec![[255; 3]; width * height] }
-    }
-
-    /// Sets a pixel (ignored outside the image).
-    pub fn put(&mut self, x: i64, y: i64, colour: [u8; 3]) {
-        if (0..self.width as i64).contains(&x) && (0..self.height as i64).contains(&y) {
-            self.pixels[y as usize * self.width + x as usize] = colour;
-        }
-    }
-
-    /// A two-pixel-wide line.
-    pub fn line(&mut self, (x0, y0): (i64, i64), (x1, y1): (i64, i64), colour: [u8; 3]) {
-        let steps = (x1 - x0).abs().max((y1 - y0).abs()).max(1);
-        for i in 0..=steps {
-            let (x, y) = (x0 + (x1 - x0) * i / steps, y0 + (y1 - y0) * i / steps);
-            self.put(x, y, colour);
-            self.put(x + 1, y, colour);
-            self.put(x, y + 1, colour);
-        }
-    }
-
-    /// The image as a PNG file (8-bit RGB).
-    pub fn png(&self) -> Vec<u8> {
-        fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
-            out.extend((data.len() as u32).to_be_bytes());
-            let mut crc = flate2::Crc::new();
-            crc.update(kind);
-            crc.update(data);
-            out.extend(kind);
-            out.extend(data);
-            out.extend(crc.sum().to_be_bytes());
-        }
-        let mut raw = Vec::with_capacity((self.width * 3 + 1) * self.height);
-        for row in self.pixels.chunks(self.width.max(1)) {
-            raw.push(0);
-            raw.extend(row.iter().flatten());
-        }
-        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
-        z.write_all(&raw).expect("writing to memory");
-        let data = z.finish().expect("writing to memory");
-        let mut header = Vec::with_capacity(13);
-        header.extend((self.width as u32).to_be_bytes());
-        header.extend((self.height as u32).to_be_bytes());
-        header.extend([8, 2, 0, 0, 0]);
-        let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
-        chunk(&mut out, b"IHDR", &header);
-        chunk(&mut out, b"IDAT", &data);
-        chunk(&mut out, b"IEND", &[]);
-        out
-    }
-
-    /// Writes the PNG to `path`.
-    pub fn save(&self, path: &Path) -> Result<()> {
-        std::fs::write(path, self.png()).map_err(|e| format!("{}: {e}", path.display()).into())
-    }
-}
-
-/// A line chart of `series` (each a colour and its values, drawn from y = `min` to `max`) on a
-/// `width`×`height` canvas with axes.
-pub fn chart(width: usize, height: usize, series: &[([u8; 3], &[f64])]) -> Image {
-    let mut image = Image::new(width, height);
-    let (w, h) = (width as i64, height as i64);
-    let (left, right, top, bottom) = (40i64, w - 20, 20i64, h - 30);
-    image.line((left, bottom), (right, bottom), [60; 3]);
-    image.line((left, top), (left, bottom), [60; 3]);
-    let all = series.iter().flat_map(|(_, v)| v.iter().copied());
-    let (min, max) = all.fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
-    let span = if max > min { max - min } else { 1.0 };
-    for (colour, values) in series {
-        let n = values.len().max(2) - 1;
-        let point = |i: usize, v: f64| {
-            let x = left + ((right - left) as f64 * i as f64 / n as f64) as i64;
-            let y = bottom - ((bottom - top) as f64 * ((v - min) / span)) as i64;
-            (x, y)
-        };
-        for i in 1..values.len() {
-            image.line(point(i - 1, values[i - 1]), point(i, values[i]), *colour);
-        }
-    }
-    image
 }
 
 /// The gas an example's README states in its gas table for the row whose first cell starts

@@ -19,7 +19,10 @@
 //! as sample weights). The demo prints each episode's return for both treasuries and the gas
 //! used, and draws the reward curves.
 
-use crate::common::{Devnet, Result, Rng, chart};
+use crate::{
+    charts::{Legend, LineChart, Series, Style},
+    common::{Devnet, Result, Rng},
+};
 use alloy::{
     network::TransactionBuilder,
     primitives::{Address, B256, U256},
@@ -77,6 +80,9 @@ pub const TRAIN_PARAMS: TrainParams =
 /// How much the policy's mean episode return over the last episodes must exceed the random
 /// treasury's over the same episodes, in percentage points.
 pub const MARGIN_PCT: f64 = 4.0;
+
+/// Episodes in the reward curve's running mean.
+const SMOOTHING: usize = 5;
 
 const TOKEN: u128 = 1_000_000_000_000_000_000;
 const POOL_STABLE: u128 = 100_000_000;
@@ -229,7 +235,7 @@ impl Mean {
 }
 
 /// Runs `episodes` episodes of [`EPISODE_STEPS`] decisions for the learning and the random
-/// treasury on the same price path and writes `reward-curve.png` into `out`.
+/// treasury on the same price path and writes `reward-curve.svg` into `out`.
 pub async fn run(devnet: &Devnet, out: &Path, episodes: usize) -> Result<Report> {
     let bytes = anh_runtime::synth::classifier(4, &[16], 3, POLICY_SEED);
     let model = devnet.upload_model(&bytes, "dao-policy").await?;
@@ -310,25 +316,50 @@ pub async fn run(devnet: &Devnet, out: &Path, episodes: usize) -> Result<Report>
         gas,
         model: out_model,
     };
-    let path = out.join("reward-curve.png");
+    let path = out.join("reward-curve.svg");
     let smooth = |v: &[f64]| -> Vec<f64> {
         (0..v.len())
             .map(|i| {
-                let w = &v[i.saturating_sub(4)..=i];
+                let w = &v[i.saturating_sub(SMOOTHING - 1)..=i];
                 w.iter().sum::<f64>() / w.len() as f64
             })
             .collect()
     };
-    chart(
-        640,
-        400,
-        &[
-            ([150, 190, 230], &report.random),
-            ([240, 170, 170], &report.policy),
-            ([30, 80, 200], &smooth(&report.random)),
-            ([200, 30, 30], &smooth(&report.policy)),
+    let mean = format!("mean of the last {SMOOTHING} episodes");
+    LineChart {
+        title: "DAO treasuries: a policy trained on chain vs random trading".into(),
+        x_label: format!("episode ({EPISODE_STEPS} decisions, then a training step)"),
+        y_label: format!("return in the episode (% of the {TREASURY_STABLE} tUSD book)"),
+        series: vec![
+            Series::level("break-even", [120, 120, 120], 0.0, 1.0, episodes as f64),
+            Series::numbered(
+                "random treasury, each episode",
+                [160, 195, 235],
+                Style::Line(1),
+                &report.random,
+            ),
+            Series::numbered(
+                "policy treasury, each episode",
+                [240, 170, 170],
+                Style::Line(1),
+                &report.policy,
+            ),
+            Series::numbered(
+                &format!("random treasury, {mean}"),
+                [30, 80, 200],
+                Style::Line(3),
+                &smooth(&report.random),
+            ),
+            Series::numbered(
+                &format!("policy treasury, {mean}"),
+                [200, 30, 30],
+                Style::Line(3),
+                &smooth(&report.policy),
+            ),
         ],
-    )
+        legend: Legend::UpperLeft,
+        y_from_zero: false,
+    }
     .save(&path)?;
     println!("wrote {}", path.display());
     Ok(report)

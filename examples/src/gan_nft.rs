@@ -16,7 +16,10 @@
 
 pub mod gan;
 
-use crate::common::{Devnet, Image, Result};
+use crate::{
+    charts::GreyImage,
+    common::{Devnet, Result},
+};
 use alloy::{
     primitives::{Address, B256, U256},
     sol,
@@ -283,26 +286,24 @@ pub fn base64_decode(text: &str) -> Result<Vec<u8>> {
 }
 
 /// An image of grey levels (white on black), each pixel a `scale`×`scale` square.
-pub fn render(pixels: &[u8], scale: usize) -> Image {
+pub fn render(pixels: &[u8], scale: usize) -> GreyImage {
     sheet(&[pixels.to_vec()], 1, scale)
 }
 
 /// Images of 64 grey levels in a grid of `cols` columns, each pixel `scale`×`scale`, with a
 /// `scale`-wide mid-grey gap between images.
-pub fn sheet(images: &[Vec<u8>], cols: usize, scale: usize) -> Image {
+pub fn sheet(images: &[Vec<u8>], cols: usize, scale: usize) -> GreyImage {
     let (cols, rows) = (cols.max(1), images.len().div_ceil(cols.max(1)).max(1));
     let cell = SIDE * scale;
     let gap = if images.len() > 1 { scale } else { 0 };
-    let mut image = Image::new(cols * cell + (cols - 1) * gap, rows * cell + (rows - 1) * gap);
-    image.pixels.fill([128; 3]);
+    let mut image =
+        GreyImage::new(cols * cell + (cols - 1) * gap, rows * cell + (rows - 1) * gap, 128);
     for (k, pixels) in images.iter().enumerate() {
         let (ox, oy) = ((k % cols) * (cell + gap), (k / cols) * (cell + gap));
-        for (i, &v) in pixels.iter().enumerate() {
-            for dy in 0..scale {
-                for dx in 0..scale {
-                    let (x, y) = (ox + (i % SIDE) * scale + dx, oy + (i / SIDE) * scale + dy);
-                    image.put(x as i64, y as i64, [v; 3]);
-                }
+        for (i, &v) in pixels.iter().enumerate().take(PIXELS) {
+            let (x, y) = (ox + (i % SIDE) * scale, oy + (i / SIDE) * scale);
+            for row in y..y + scale {
+                image.pixels[row * image.width + x..][..scale].fill(v);
             }
         }
     }
@@ -398,6 +399,25 @@ mod tests {
         assert!(parse_svg(&doc(missing)).unwrap_err().to_string().contains("missing"));
         let twice: String = (0..64).chain([5]).map(|i| rect(i, 0)).collect();
         assert!(parse_svg(&doc(twice)).unwrap_err().to_string().contains("twice"));
+    }
+
+    /// A sheet lays images out left to right, top to bottom, each pixel a square, with
+    /// mid-grey gaps; a single image has no gap.
+    #[test]
+    fn sheet_scales_pixels_and_leaves_grey_gaps() {
+        let a: Vec<u8> = (0..PIXELS as u8).collect();
+        let b = vec![255; PIXELS];
+        let one = render(&a, 2);
+        assert_eq!((one.width, one.height), (16, 16));
+        assert_eq!(one.pixels[..4], [0, 0, 1, 1]);
+        assert_eq!(one.pixels[16..20], [0, 0, 1, 1]);
+        assert_eq!(one.pixels[15 * 16 + 15], 63);
+        let two = sheet(&[a, b.clone(), b], 2, 2);
+        assert_eq!((two.width, two.height), (34, 34));
+        assert_eq!(two.pixels[16], 128, "the gap between columns");
+        assert_eq!(two.pixels[18], 255, "the second image");
+        assert_eq!(two.pixels[18 * 34], 255, "the third image, on the second row");
+        assert_eq!(two.pixels[33 * 34 + 33], 128, "no fourth image");
     }
 
     /// Pixels round like the precompile's uint8 conversion: to nearest, ties to even.

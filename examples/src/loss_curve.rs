@@ -2,12 +2,15 @@
 //!
 //! Uploads and registers a small MLP (2-8-2), then sends `train` transactions, each 8 SGD
 //! steps (learning rate 0.2) on a fresh batch of 32 samples from two noisy blobs. Every
-//! transaction's `ModelTrained` event carries the new weights' loss; the curve goes to a PNG.
+//! transaction's `ModelTrained` event carries the new weights' loss; the curve goes to an SVG.
 //! Plain SGD with a small rate lowers the loss on the batch it steps on, which the committee's
 //! train-loss rule checks; Adam, whose momentum comes from earlier batches, can raise it once
 //! the loss is tiny, and such a transaction reverts `TrainingFailed` with the two losses.
 
-use crate::common::{Devnet, Result, Rng, chart, f32_tensor, i64_tensor};
+use crate::{
+    charts::{Legend, LineChart, Series, Style},
+    common::{Devnet, Result, Rng, f32_tensor, i64_tensor},
+};
 use alloy::primitives::B256;
 use anh_primitives::abi::TrainParams;
 use std::path::Path;
@@ -36,7 +39,7 @@ fn blobs(rng: &mut Rng, n: usize) -> (Vec<f32>, Vec<i64>) {
     (x, y)
 }
 
-/// Runs `rounds` training transactions and writes `loss-curve.png` into `out`.
+/// Runs `rounds` training transactions and writes `loss-curve.svg` into `out`.
 pub async fn run(devnet: &Devnet, out: &Path, rounds: usize) -> Result<Report> {
     let bytes = anh_runtime::synth::classifier(2, &[8], 2, 3);
     let mut model = devnet.upload_model(&bytes, "blobs-mlp").await?;
@@ -59,8 +62,21 @@ pub async fn run(devnet: &Devnet, out: &Path, rounds: usize) -> Result<Report> {
         gas.push(receipt.gas_used);
         model = next;
     }
-    let path = out.join("loss-curve.png");
-    chart(640, 400, &[([200, 40, 40], &losses)]).save(&path)?;
+    let path = out.join("loss-curve.svg");
+    LineChart {
+        title: "A 2-8-2 MLP trained on chain: loss per train transaction".into(),
+        x_label: "train transaction (8 SGD steps on a fresh batch of 32 points)".into(),
+        y_label: "cross-entropy loss on the batch (nats)".into(),
+        series: vec![Series::numbered(
+            "the new weights' loss on the transaction's batch (ModelTrained)",
+            [200, 40, 40],
+            Style::LinePoints,
+            &losses,
+        )],
+        legend: Legend::UpperRight,
+        y_from_zero: true,
+    }
+    .save(&path)?;
     println!("wrote {}", path.display());
     Ok(Report { losses, gas, model })
 }

@@ -6,7 +6,7 @@ use anh_examples::common::Devnet;
 
 /// After 24 episodes of on-chain policy-gradient training, the policy's mean return over the
 /// last episodes exceeds the random treasury's on the same price path by the demo's margin,
-/// the committee settled the training steps, and the reward curve is a PNG.
+/// the committee settled the training steps, and the reward curve is an SVG chart.
 #[tokio::test(flavor = "multi_thread")]
 async fn dao_trader_beats_random() {
     let node = anh::spawn(NodeConfig::test()).await.expect("node starts");
@@ -40,6 +40,6 @@ async fn dao_trader_beats_random() {
         ],
     );
     assert!(off.is_empty(), "{off:#?} ({gas:?})");
-    let png = std::fs::read(out.path().join("reward-curve.png")).unwrap();
-    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    let svg = std::fs::read_to_string(out.path().join("reward-curve.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("policy treasury, each episode"), "{svg}");
 }

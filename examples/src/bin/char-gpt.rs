@@ -1,6 +1,6 @@
 //! `char-gpt [OUT_DIR]`: a character-level GPT trained by a contract with 20 `trainOn`
 //! transactions on text written on chain, on the node at `ANH_RPC_URL`; writes its loss curve
-//! to `OUT_DIR/loss-curve.png`.
+//! to `OUT_DIR/loss-curve.svg`.
 
 use anh_examples::{
     char_gpt,

@@ -1,6 +1,6 @@
 //! `dao-trader [OUT_DIR]`: runs a DAO treasury that trades with a policy network it trains on
 //! chain, next to a random treasury on the same price path, against the node at `ANH_RPC_URL`;
-//! writes `OUT_DIR/reward-curve.png` and exits non-zero unless the policy beats random.
+//! writes `OUT_DIR/reward-curve.svg` and exits non-zero unless the policy beats random.
 
 use anh_examples::{
     common::{Devnet, rpc_url},

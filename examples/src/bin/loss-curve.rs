@@ -1,5 +1,5 @@
 //! `loss-curve [OUT_DIR]`: trains a classifier with 25 `train` transactions on the node at
-//! `ANH_RPC_URL` and writes its loss curve to `OUT_DIR/loss-curve.png`.
+//! `ANH_RPC_URL` and writes its loss curve to `OUT_DIR/loss-curve.svg`.
 
 use anh_examples::{
     common::{Devnet, rpc_url},
