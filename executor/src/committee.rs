@@ -33,6 +33,15 @@
 //! are the responsive ones and one hung executor costs at most one timeout per back-off
 //! window, not one per job. It is still asked when the others do not make a quorum.
 //!
+//! **Sealing a block** ([`JobLedger::seal`]): the block's provable records, in first-use order,
+//! go to every member in one request (`attest_block`: each job with its settled output or
+//! failure, the block's number and parent hash); a member checks each as it would one by one
+//! (from its cache when it computed the job already) and signs the block digest over their
+//! Merkle root ([`anh_primitives::seal`]). `t` valid signatures seal the block: its records
+//! carry no signatures of their own, and a follower recovers `t` signatures per block. Short of
+//! `t`, the block keeps the records' per-job signatures (its transactions are never lost for
+//! want of a block round).
+//!
 //! The oracle answers from the record — the output decoded as a replaying node decodes it, or
 //! `JobRecord::failure_error()` — so Build and Replay mode return the same thing. Identical
 //! jobs settle once per block: the current block's records are kept by job id, and
@@ -45,13 +54,13 @@
 
 use crate::{
     error::{ExecutorError, Result},
-    job::Job,
+    job::{BlockJobs, Job, Settled},
     member::{Member, MemberFuture},
 };
 use alloy_primitives::{B256, Bytes, U256, keccak256};
 use anh_primitives::{
-    Committee, DnnOracle, HostTensor, InferRequest, JobKind, JobLedger, JobRecord, ModelInfo,
-    OracleError, Rule, TrainRequest, Trained,
+    BlockAttestation, Committee, DnnOracle, HostTensor, InferRequest, JobKind, JobLedger,
+    JobRecord, ModelInfo, OracleError, Rule, TrainRequest, Trained,
     job::{decode_analysis, decode_tensors, encode_tensors, encode_train_payload},
     signature::recover,
 };
@@ -124,13 +133,28 @@ pub struct CommitteeStats {
     pub jobs_failed: u64,
     /// Jobs that could not be settled provably (no quorum): their transactions left blocks.
     pub jobs_unprovable: u64,
+    /// Blocks sealed with a block-level attestation (the others keep per-job signatures).
+    pub blocks_sealed: u64,
 }
 
-/// The current block's records, by job id, and the order they were first used in.
+/// The current block's records and their jobs, by job id, and the order they were first used
+/// in.
 #[derive(Debug, Default)]
 struct BlockRecords {
     order: Vec<B256>,
-    records: HashMap<B256, JobRecord>,
+    records: HashMap<B256, (JobRecord, Arc<Job>)>,
+}
+
+impl BlockRecords {
+    /// The provable records, in first-use order, with their jobs.
+    fn provable(mut self) -> Vec<(JobRecord, Arc<Job>)> {
+        let order = std::mem::take(&mut self.order);
+        order
+            .into_iter()
+            .filter_map(|job| self.records.remove(&job))
+            .filter(|(record, _)| is_provable(record))
+            .collect()
+    }
 }
 
 /// The shortest back-off of a member that missed a call.
@@ -186,6 +210,7 @@ pub struct CommitteeOracle {
     formed: AtomicU64,
     failed: AtomicU64,
     unprovable_jobs: AtomicU64,
+    blocks_sealed: AtomicU64,
 }
 
 impl fmt::Debug for CommitteeOracle {
@@ -216,6 +241,7 @@ impl CommitteeOracle {
             formed: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             unprovable_jobs: AtomicU64::new(0),
+            blocks_sealed: AtomicU64::new(0),
         })
     }
 
@@ -252,6 +278,7 @@ impl CommitteeOracle {
             attestations_formed: self.formed.load(Ordering::Relaxed),
             jobs_failed: self.failed.load(Ordering::Relaxed),
             jobs_unprovable: self.unprovable_jobs.load(Ordering::Relaxed),
+            blocks_sealed: self.blocks_sealed.load(Ordering::Relaxed),
         }
     }
 
@@ -271,25 +298,64 @@ impl CommitteeOracle {
     /// settlement. Blocks: call it from a blocking thread.
     pub fn settle_once(&self, job: Job) -> JobRecord {
         let id = job.id();
-        if let Some(record) = self.block.lock().records.get(&id) {
+        if let Some((record, _)) = self.block.lock().records.get(&id) {
             return record.clone();
         }
-        let record = self.handle.block_on(self.settle(job));
-        self.keep(record)
+        let job = Arc::new(job);
+        let record = self.handle.block_on(self.settle((*job).clone()));
+        self.keep(record, job)
     }
 
-    /// Keeps `record` in the current block (the first record of a job wins) and returns the
-    /// kept one.
-    fn keep(&self, record: JobRecord) -> JobRecord {
+    /// Keeps `record` of `job` in the current block (the first record of a job wins) and
+    /// returns the kept one.
+    fn keep(&self, record: JobRecord, job: Arc<Job>) -> JobRecord {
         let mut block = self.block.lock();
         let BlockRecords { order, records } = &mut *block;
         records
             .entry(record.job)
             .or_insert_with(|| {
                 order.push(record.job);
-                record
+                (record, job)
             })
+            .0
             .clone()
+    }
+
+    /// The block round (see the module docs): every member is asked to sign all of the block's
+    /// outcomes at once — the responsive ones first, those in back-off only if the others do
+    /// not make `t` — and `t` valid signatures of the block digest seal it. `None` when they
+    /// do not.
+    async fn attest_block(&self, block: BlockJobs) -> Option<Vec<Bytes>> {
+        let members = &self.config.members;
+        let t = self.config.committee.threshold;
+        let digest = block.digest();
+        let number = block.number;
+        let block = Arc::new(block);
+        let slow = self.backed_off();
+        let (later, first): (Vec<usize>, Vec<usize>) =
+            (0..members.len()).partition(|m| slow.contains(m));
+        let mut signatures = BTreeMap::new();
+        for ask in [first, later] {
+            if signatures.len() >= t || ask.is_empty() {
+                continue;
+            }
+            let results =
+                join_all(ask.iter().map(|&m| self.call(m, members[m].attest_block(block.clone()))))
+                    .await;
+            for (&m, result) in ask.iter().zip(results) {
+                self.accept(&format!("block {number}"), &digest, m, result, &mut signatures);
+            }
+        }
+        if signatures.len() < t {
+            tracing::warn!(
+                number,
+                signatures = signatures.len(),
+                threshold = t,
+                "no quorum for the block round: the block keeps per-job signatures"
+            );
+            return None;
+        }
+        Some(signatures.into_values().collect())
     }
 
     /// Settles `job` (see the module docs), without looking at the current block's records.
@@ -415,7 +481,7 @@ impl CommitteeOracle {
             }))
             .await;
             for (&m, result) in ask.iter().zip(results) {
-                self.accept(job, &digest, m, result, &mut claim.signatures);
+                self.accept(&job.id(), &digest, m, result, &mut claim.signatures);
             }
             if claim.signatures.len() >= t {
                 return Some(self.failed(job, claim));
@@ -480,15 +546,15 @@ impl CommitteeOracle {
         )
         .await;
         for (&m, result) in ask.iter().zip(results) {
-            self.accept(job, &digest, m, result, &mut candidate.signatures);
+            self.accept(&job.id(), &digest, m, result, &mut candidate.signatures);
         }
     }
 
-    /// Keeps member `m`'s answer to an attestation request if it is a valid signature of
-    /// `digest` by a committee member not counted yet.
+    /// Keeps member `m`'s answer to an attestation request (of a job, or of a block: `what`)
+    /// if it is a valid signature of `digest` by a committee member not counted yet.
     fn accept(
         &self,
-        job: &Job,
+        what: &dyn fmt::Display,
         digest: &B256,
         m: usize,
         result: Result<Bytes>,
@@ -498,7 +564,7 @@ impl CommitteeOracle {
         let signature = match result {
             Ok(signature) => signature,
             Err(e) => {
-                tracing::warn!(job = %job.id(), %member, error = %e, "no attestation");
+                tracing::warn!(%what, %member, error = %e, "no attestation");
                 return;
             }
         };
@@ -510,13 +576,13 @@ impl CommitteeOracle {
         });
         match index {
             Ok(index) if signatures.contains_key(&index) => {
-                tracing::warn!(job = %job.id(), %member, "a signature counted already (copied or repeated)");
+                tracing::warn!(%what, %member, "a signature counted already (copied or repeated)");
             }
             Ok(index) => {
                 signatures.insert(index, signature);
             }
             Err(reason) => {
-                tracing::warn!(job = %job.id(), %member, %reason, "invalid attestation")
+                tracing::warn!(%what, %member, %reason, "invalid attestation")
             }
         }
     }
@@ -614,8 +680,40 @@ fn is_provable(record: &JobRecord) -> bool {
 impl JobLedger for CommitteeOracle {
     fn take_records(&self) -> Vec<JobRecord> {
         let block = std::mem::take(&mut *self.block.lock());
-        let BlockRecords { order, mut records } = block;
-        order.into_iter().filter_map(|job| records.remove(&job)).filter(is_provable).collect()
+        block.provable().into_iter().map(|(record, _)| record).collect()
+    }
+
+    fn seal(&self, number: u64, parent: B256) -> (Vec<JobRecord>, BlockAttestation) {
+        let provable = std::mem::take(&mut *self.block.lock()).provable();
+        if provable.is_empty() {
+            return (Vec::new(), BlockAttestation::default());
+        }
+        let block = BlockJobs {
+            chain_id: self.config.chain_id,
+            number,
+            parent,
+            jobs: provable
+                .iter()
+                .map(|(record, job)| Settled {
+                    job: (**job).clone(),
+                    output: record.output.clone(),
+                    failure: record.failure.clone(),
+                })
+                .collect(),
+        };
+        let records = block.records();
+        match self.handle.block_on(self.attest_block(block)) {
+            Some(signatures) => {
+                self.blocks_sealed.fetch_add(1, Ordering::Relaxed);
+                let attestation =
+                    BlockAttestation { signatures, ..BlockAttestation::unsigned(&records) };
+                (records, attestation)
+            }
+            None => (
+                provable.into_iter().map(|(record, _)| record).collect(),
+                BlockAttestation::default(),
+            ),
+        }
     }
 
     fn take_unprovable(&self) -> Vec<String> {

@@ -18,6 +18,10 @@
 //!   its own. Failures are cached by job id like results, so signing one does not compute it
 //!   again.
 //!
+//! - [`Executor::attest_block`]: a whole block's outcomes at once — each checked as above
+//!   (from the cache when this executor computed or attested the job already) — signed as one
+//!   block digest ([`anh_primitives::seal`]).
+//!
 //! - Training jobs ([`JobKind::Train`]): the leader trains ([`ModelRuntime::train`]) and
 //!   answers [`Trained`] (new model hash, size, loss); it keeps the new model file, which the
 //!   committee fetches with [`Executor::artifact`] and puts in the node's store. Under the
@@ -33,7 +37,7 @@
 
 use crate::{
     error::{ExecutorError, Result},
-    job::Job,
+    job::{BlockJobs, Job},
     key::ExecutorKey,
 };
 use alloy_primitives::{Address, B256, Bytes, keccak256};
@@ -241,29 +245,76 @@ impl Executor {
     /// Signs `candidate` as the output of `job` if the rule's property holds against this
     /// executor's own result; else [`ExecutorError::Refused`]. Blocks.
     pub fn attest(&self, job: &Job, candidate: &Bytes) -> Result<[u8; 65]> {
-        let verdict = if job.kind == JobKind::Train && job.rule.kind == Rule::DEFAULT_TRAIN.kind {
-            job.validate()?;
-            self.check_training(job, candidate)?
-        } else {
-            let own = self.compute(job)?;
-            check(job, candidate, &own).and_then(|()| self.check_recomputed(job, candidate, &own))
-        };
-        let id = job.id();
-        if let Err(reason) = verdict {
-            self.refused.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(job = %id, %reason, "refusing to sign a candidate");
-            return Err(ExecutorError::Refused { executor: self.address(), job: id, reason });
-        }
-        let signature =
-            sign(self.key.signing_key(), &job.digest(candidate)).map_err(ExecutorError::Signing)?;
-        self.signed.fetch_add(1, Ordering::Relaxed);
-        Ok(signature)
+        let verdict = self.output_verdict(job, candidate)?;
+        self.refuse_unless(job.id(), verdict, "refusing to sign a candidate")?;
+        self.sign(&job.digest(candidate))
     }
 
     /// Signs `failure` as the outcome of `job` if this executor's own computation of the job
     /// failed with exactly that failure (cached, or computed now); else
     /// [`ExecutorError::Refused`]. Blocks.
     pub fn attest_failure(&self, job: &Job, failure: &Bytes) -> Result<[u8; 65]> {
+        let verdict = self.failure_verdict(job, failure)?;
+        self.refuse_unless(job.id(), verdict, "refusing to sign a failure")?;
+        self.sign(&job.failure_digest(failure))
+    }
+
+    /// Signs a whole block's outcomes at once (the block digest over their records) if it
+    /// agrees with every one of them as [`Self::attest`] and [`Self::attest_failure`] would;
+    /// else [`ExecutorError::Refused`] naming the first job it does not agree with. The jobs it
+    /// computed already (as leader, or to attest them one by one) come from its cache. Blocks.
+    pub fn attest_block(&self, block: &BlockJobs) -> Result<[u8; 65]> {
+        block.validate()?;
+        for (i, settled) in block.jobs.iter().enumerate() {
+            let job = &settled.job;
+            let verdict = if settled.failure.is_empty() {
+                self.output_verdict(job, &settled.output)?
+            } else {
+                self.failure_verdict(job, &settled.failure)?
+            };
+            let verdict = verdict.map_err(|reason| {
+                format!("block {}, job {i} of {}: {reason}", block.number, block.jobs.len())
+            });
+            self.refuse_unless(job.id(), verdict, "refusing to sign a block")?;
+        }
+        self.sign(&block.digest())
+    }
+
+    /// Whether `candidate` is an output this executor agrees with for `job` (`Ok(Err(why))`
+    /// when it does not; `Err` when it cannot tell).
+    fn output_verdict(&self, job: &Job, candidate: &Bytes) -> Result<Result<(), String>> {
+        if job.kind == JobKind::Train && job.rule.kind == Rule::DEFAULT_TRAIN.kind {
+            job.validate()?;
+            return self.check_training(job, candidate);
+        }
+        let own = self.compute(job)?;
+        Ok(check(job, candidate, &own).and_then(|()| self.check_recomputed(job, candidate, &own)))
+    }
+
+    /// Counts and logs a refusal, as [`ExecutorError::Refused`].
+    fn refuse_unless(
+        &self,
+        job: B256,
+        verdict: std::result::Result<(), String>,
+        what: &str,
+    ) -> Result<()> {
+        verdict.map_err(|reason| {
+            self.refused.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(%job, %reason, "{what}");
+            ExecutorError::Refused { executor: self.address(), job, reason }
+        })
+    }
+
+    /// Signs `digest` with this executor's key.
+    fn sign(&self, digest: &B256) -> Result<[u8; 65]> {
+        let signature = sign(self.key.signing_key(), digest).map_err(ExecutorError::Signing)?;
+        self.signed.fetch_add(1, Ordering::Relaxed);
+        Ok(signature)
+    }
+
+    /// Whether `failure` is the very failure this executor's own computation of `job` ended
+    /// in (`Ok(Err(why))` when not; `Err` when it cannot tell).
+    fn failure_verdict(&self, job: &Job, failure: &Bytes) -> Result<Result<(), String>> {
         job.validate()?;
         let id = job.id();
         let cached = self.failures.lock().get(&id);
@@ -280,7 +331,7 @@ impl Executor {
                 },
             },
         };
-        let verdict = own.and_then(|own| {
+        Ok(own.and_then(|own| {
             if own == *failure {
                 Ok(())
             } else {
@@ -290,16 +341,7 @@ impl Executor {
                     String::from_utf8_lossy(failure)
                 ))
             }
-        });
-        if let Err(reason) = verdict {
-            self.refused.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(job = %id, %reason, "refusing to sign a failure");
-            return Err(ExecutorError::Refused { executor: self.address(), job: id, reason });
-        }
-        let signature = sign(self.key.signing_key(), &job.failure_digest(failure))
-            .map_err(ExecutorError::Signing)?;
-        self.signed.fetch_add(1, Ordering::Relaxed);
-        Ok(signature)
+        }))
     }
 
     /// The file of a model this executor trained recently, if it still keeps it.

@@ -12,14 +12,15 @@
 //! | [`Fault::ForeignKey`] | as the real member | a signature of the right digest by a key outside the committee |
 //! | [`Fault::CopySignatureOf`] | as the real member | another member's signature, copied |
 //!
-//! `attest_failure` misbehaves as `attest` does.
+//! `attest_failure` and `attest_block` misbehave as `attest` does (a wrong digest: another
+//! block number's).
 //!
 //! Nothing in the node or the executor uses it; it is public so that other crates' tests
 //! (end-to-end, benchmarks) can build Byzantine committees.
 
 use crate::{
     error::ExecutorError,
-    job::Job,
+    job::{BlockJobs, Job},
     member::{Member, MemberFuture},
 };
 use alloy_primitives::{Address, Bytes};
@@ -200,6 +201,29 @@ impl Member for FaultyMember {
                 }
                 Fault::CopySignatureOf(other) => other.attest_failure(job, failure).await,
                 Fault::WrongOutput => self.inner.attest_failure(job, failure).await,
+            }
+        })
+    }
+
+    fn attest_block(&self, block: Arc<BlockJobs>) -> MemberFuture<'_, Bytes> {
+        Box::pin(async move {
+            match &self.fault {
+                Fault::Down => Err(self.down()),
+                Fault::Slow(delay) => {
+                    tokio::time::sleep(*delay).await;
+                    self.inner.attest_block(block).await
+                }
+                Fault::WrongDigest => {
+                    let other = BlockJobs { number: block.number ^ 1, ..(*block).clone() };
+                    self.inner.attest_block(Arc::new(other)).await
+                }
+                Fault::ForeignKey(key) => {
+                    self.inner.attest_block(block.clone()).await?;
+                    let signature = sign(key, &block.digest()).map_err(ExecutorError::Signing)?;
+                    Ok(Bytes::from(signature.to_vec()))
+                }
+                Fault::CopySignatureOf(other) => other.attest_block(block).await,
+                Fault::WrongOutput => self.inner.attest_block(block).await,
             }
         })
     }

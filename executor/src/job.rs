@@ -11,7 +11,7 @@
 use crate::error::{ExecutorError, Result};
 use alloy_primitives::{B256, Bytes};
 use anh_primitives::{
-    JobKind, JobRecord, Rule, RuleKind,
+    BlockAttestation, JobKind, JobRecord, Rule, RuleKind,
     job::{digest, failure_digest, job_id},
 };
 use serde::{Deserialize, Serialize};
@@ -107,6 +107,88 @@ impl Job {
     }
 }
 
+/// Most jobs one block round carries (a block's jobs are bounded by its gas far below this).
+pub const MAX_BLOCK_JOBS: usize = 100_000;
+
+/// One job of a block with the outcome the committee settled it to: an output, or a failure
+/// ([`JobRecord::failure_of`] bytes), never both.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Settled {
+    /// The job.
+    pub job: Job,
+    /// Its settled output (empty when it failed).
+    pub output: Bytes,
+    /// Its failure (empty when it settled).
+    pub failure: Bytes,
+}
+
+/// A block's jobs and their outcomes, in block order: what a member signs once for the whole
+/// block ([`anh_primitives::seal`]). Over HTTP it is the JSON object `{"chainId", "number",
+/// "parent", "jobs": [{"job", "output", "failure"}]}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BlockJobs {
+    /// The chain.
+    pub chain_id: u64,
+    /// The block's number.
+    pub number: u64,
+    /// Its parent's hash.
+    pub parent: B256,
+    /// The jobs, in the order of the block's records.
+    pub jobs: Vec<Settled>,
+}
+
+impl BlockJobs {
+    /// The block's records, without signatures of their own.
+    pub fn records(&self) -> Vec<JobRecord> {
+        self.jobs
+            .iter()
+            .map(|s| s.job.record(s.output.clone(), Vec::new(), s.failure.clone()))
+            .collect()
+    }
+
+    /// What a member signs for the block: the block digest over the records' leaves.
+    pub fn digest(&self) -> B256 {
+        BlockAttestation::unsigned(&self.records()).digest(self.chain_id, self.number, self.parent)
+    }
+
+    /// Checks the shape: at least one job and at most [`MAX_BLOCK_JOBS`], every job of this
+    /// chain and well formed, each outcome an output or a failure, no job twice.
+    pub fn validate(&self) -> Result<()> {
+        if self.jobs.is_empty() || self.jobs.len() > MAX_BLOCK_JOBS {
+            return Err(ExecutorError::BadJob(format!(
+                "a block round carries 1 to {MAX_BLOCK_JOBS} jobs, not {}",
+                self.jobs.len()
+            )));
+        }
+        let mut seen = std::collections::HashSet::with_capacity(self.jobs.len());
+        for (i, settled) in self.jobs.iter().enumerate() {
+            let job = &settled.job;
+            if job.chain_id != self.chain_id {
+                return Err(ExecutorError::BadJob(format!(
+                    "job {i} is for chain {}, the block for chain {}",
+                    job.chain_id, self.chain_id
+                )));
+            }
+            job.validate()?;
+            if settled.output.is_empty() == settled.failure.is_empty() {
+                return Err(ExecutorError::BadJob(format!(
+                    "job {i} ({}): an outcome is an output or a failure, exactly one",
+                    job.id()
+                )));
+            }
+            if !seen.insert(job.id()) {
+                return Err(ExecutorError::BadJob(format!(
+                    "job {i} ({}) appears twice in the block",
+                    job.id()
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,5 +220,51 @@ mod tests {
         ] {
             assert!(matches!(bad.validate(), Err(ExecutorError::BadJob(_))), "{bad:?}");
         }
+    }
+
+    /// A block round's shape: one chain, well-formed jobs, one outcome each, no repeats; its
+    /// digest is the block digest over the unsigned records' leaves.
+    #[test]
+    fn block_jobs() {
+        let model = B256::repeat_byte(1);
+        let infer = |i: u8| Settled {
+            job: Job::infer(7, model, Bytes::from(vec![i]), Rule::EXACT),
+            output: Bytes::from_static(b"out"),
+            failure: Bytes::new(),
+        };
+        let block = BlockJobs {
+            chain_id: 7,
+            number: 3,
+            parent: B256::ZERO,
+            jobs: vec![infer(1), infer(2)],
+        };
+        assert!(block.validate().is_ok());
+        let records = block.records();
+        assert!(records.iter().all(|r| r.signatures.is_empty()));
+        assert_eq!(
+            block.digest(),
+            anh_primitives::seal::block_digest(
+                7,
+                3,
+                B256::ZERO,
+                2,
+                anh_primitives::seal::root(
+                    &records.iter().map(anh_primitives::seal::leaf).collect::<Vec<_>>()
+                )
+            )
+        );
+        let bad = |block: BlockJobs, wanted: &str| {
+            let e = block.validate().unwrap_err().to_string();
+            assert!(e.contains(wanted), "{e}");
+        };
+        bad(BlockJobs { jobs: Vec::new(), ..block }, "carries 1 to");
+        bad(BlockJobs { chain_id: 8, ..block }, "is for chain 7, the block for chain 8");
+        bad(BlockJobs { jobs: vec![infer(1), infer(1)], ..block }, "appears twice");
+        let mut both = infer(1);
+        both.failure = Bytes::from_static(b"failed: x");
+        bad(BlockJobs { jobs: vec![both], ..block }, "exactly one");
+        let mut neither = infer(1);
+        neither.output = Bytes::new();
+        bad(BlockJobs { jobs: vec![neither], ..block }, "exactly one");
     }
 }

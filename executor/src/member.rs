@@ -4,6 +4,8 @@
 //! - `attest(job, candidate)` → the member's 65-byte signature of
 //!   `digest(chainId, job, candidate, rule)` if the rule's property holds against its own
 //!   result (round 2), else [`crate::ExecutorError::Refused`].
+//! - `attest_block(block)` → its signature of the block digest over all of a block's outcomes
+//!   ([`crate::job::BlockJobs`]) if it agrees with each as `attest` and `attest_failure` would.
 //! - `attest_failure(job, failure)` → its signature of `failureDigest(chainId, job, failure,
 //!   rule)` if its own computation of the job failed with exactly that failure, else
 //!   [`crate::ExecutorError::Refused`].
@@ -13,7 +15,11 @@
 //! pool) and [`crate::RemoteMember`] (an `anh executor` over HTTP). [`crate::FaultyMember`]
 //! wraps either to inject faults in tests.
 
-use crate::{error::Result, executor::Executor, job::Job};
+use crate::{
+    error::Result,
+    executor::Executor,
+    job::{BlockJobs, Job},
+};
 use alloy_primitives::{Address, B256, Bytes};
 use std::{fmt, future::Future, pin::Pin, sync::Arc};
 
@@ -37,6 +43,10 @@ pub trait Member: Send + Sync + fmt::Debug {
     /// The member's signature of `failure` (a [`anh_primitives::JobRecord::failure_of`]) as
     /// the outcome of `job`, if its own computation failed alike.
     fn attest_failure(&self, job: Arc<Job>, failure: Bytes) -> MemberFuture<'_, Bytes>;
+
+    /// The member's one signature of all of `block`'s outcomes (the block digest), if it
+    /// agrees with every one of them.
+    fn attest_block(&self, block: Arc<BlockJobs>) -> MemberFuture<'_, Bytes>;
 
     /// The file of the model this member trained as `model` (the leader's new weights, which
     /// the committee puts in the node's store before the others attest). Wrappers must pass
@@ -98,6 +108,14 @@ impl Member for LocalMember {
         let executor = self.executor.clone();
         Box::pin(async move {
             let signature = blocking(move || executor.attest_failure(&job, &failure)).await?;
+            Ok(Bytes::from(signature.to_vec()))
+        })
+    }
+
+    fn attest_block(&self, block: Arc<BlockJobs>) -> MemberFuture<'_, Bytes> {
+        let executor = self.executor.clone();
+        Box::pin(async move {
+            let signature = blocking(move || executor.attest_block(&block)).await?;
             Ok(Bytes::from(signature.to_vec()))
         })
     }

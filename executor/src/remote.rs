@@ -13,9 +13,12 @@
 use crate::{
     auth::{sign_request, unix_now},
     error::{ExecutorError, Result},
-    job::Job,
+    job::{BlockJobs, Job},
     member::{Member, MemberFuture},
-    wire::{ArtifactRequest, AttestResponse, ComputeResponse, ErrorResponse, HealthResponse},
+    wire::{
+        ArtifactRequest, AttestResponse, BlockAttestResponse, ComputeResponse, ErrorResponse,
+        HealthResponse,
+    },
 };
 use alloy_primitives::{Address, Bytes};
 use k256::ecdsa::SigningKey;
@@ -207,9 +210,11 @@ impl RemoteMember {
             (StatusCode::UNAUTHORIZED, _) => ExecutorError::Unauthorized(from(message)),
             (StatusCode::SERVICE_UNAVAILABLE, _) => ExecutorError::Busy(from(message)),
             (StatusCode::PAYLOAD_TOO_LARGE, _) => ExecutorError::TooLarge(from(message)),
-            (StatusCode::CONFLICT, Some(job)) => {
-                ExecutorError::Refused { executor: self.address, job: job.id(), reason }
-            }
+            (StatusCode::CONFLICT, _) => ExecutorError::Refused {
+                executor: self.address,
+                job: job.map(Job::id).or(error.as_ref().and_then(|e| e.job)).unwrap_or_default(),
+                reason,
+            },
             (StatusCode::UNPROCESSABLE_ENTITY, _) if code == "failed" => {
                 ExecutorError::Failed(reason)
             }
@@ -265,6 +270,20 @@ impl Member for RemoteMember {
             let request = AttestFailureBody { job: &job, failure: &failure };
             let answer: AttestResponse = self.post("/v1/attest-failure", &request, &job).await?;
             self.check_job(answer.job, &job)?;
+            Ok(answer.signature)
+        })
+    }
+
+    fn attest_block(&self, block: Arc<BlockJobs>) -> MemberFuture<'_, Bytes> {
+        Box::pin(async move {
+            let response = self.signed_post("/v1/attest-block", &*block).await?;
+            let answer: BlockAttestResponse = self.answer(response, None).await?;
+            if answer.number != block.number {
+                return Err(ExecutorError::Transport {
+                    member: self.url.clone(),
+                    reason: format!("answered for block {}, not {}", answer.number, block.number),
+                });
+            }
             Ok(answer.signature)
         })
     }

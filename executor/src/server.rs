@@ -5,10 +5,11 @@
 //! | `POST /v1/compute` | a job: `{"chainId", "kind", "model", "payload", "rule"}` | `{"job", "output"}` |
 //! | `POST /v1/attest` | the job's fields and `"candidate"` | `{"job", "signature"}` |
 //! | `POST /v1/attest-failure` | the job's fields and `"failure"` | `{"job", "signature"}` (of the failure digest) |
+//! | `POST /v1/attest-block` | `{"chainId", "number", "parent", "jobs": [{"job", "output", "failure"}]}` | `{"number", "signature"}` (of the block digest over all the outcomes) |
 //! | `POST /v1/artifact` | `{"model"}` | the model file this executor trained as `model` (bytes) |
 //! | `GET /v1/health` | — | `{"address", "busy", "queued"}` |
 //!
-//! `/v1/compute`, `/v1/attest`, `/v1/attest-failure` and `/v1/artifact` must be signed by a node the executor serves
+//! `/v1/compute`, `/v1/attest`, `/v1/attest-failure`, `/v1/attest-block` and `/v1/artifact` must be signed by a node the executor serves
 //! ([`crate::auth`]). `/v1/health` is open: it shows only the executor's address (which the
 //! chain's committee configuration already shows) and its load.
 //!
@@ -34,10 +35,10 @@ use crate::{
     auth::{NodeAuth, SIGNATURE_HEADER, TIMESTAMP_HEADER, unix_now},
     error::{ExecutorError, Result},
     executor::Executor,
-    job::Job,
+    job::{BlockJobs, Job},
     wire::{
-        ArtifactRequest, AttestFailureRequest, AttestRequest, AttestResponse, ComputeResponse,
-        ErrorResponse, HealthResponse,
+        ArtifactRequest, AttestFailureRequest, AttestRequest, AttestResponse, BlockAttestResponse,
+        ComputeResponse, ErrorResponse, HealthResponse,
     },
 };
 use alloy_primitives::Bytes;
@@ -125,6 +126,7 @@ pub fn router(executor: Arc<Executor>, limits: ServerLimits, auth: NodeAuth) -> 
         .route("/v1/compute", post(compute))
         .route("/v1/attest", post(attest))
         .route("/v1/attest-failure", post(attest_failure))
+        .route("/v1/attest-block", post(attest_block))
         .route("/v1/artifact", post(artifact))
         .route("/v1/health", get(health))
         .with_state(server)
@@ -153,7 +155,12 @@ fn error_response(error: &ExecutorError) -> Response {
         }
         _ => None,
     };
-    let body = ErrorResponse { error: error.to_string(), code: error.code().to_string(), reason };
+    let job = match error {
+        ExecutorError::Refused { job, .. } => Some(*job),
+        _ => None,
+    };
+    let body =
+        ErrorResponse { error: error.to_string(), code: error.code().to_string(), reason, job };
     (status_of(error), Json(body)).into_response()
 }
 
@@ -279,6 +286,25 @@ async fn attest_failure(
         let id = job.id();
         let signature = server.run(move |executor| executor.attest_failure(&job, &failure)).await?;
         Ok(AttestResponse { job: id, signature: Bytes::from(signature.to_vec()) })
+    }
+    .await;
+    match result {
+        Ok(answer) => Json(answer).into_response(),
+        Err(e) => error_response(&e),
+    }
+}
+
+async fn attest_block(
+    State(server): State<Arc<Server>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let result = async {
+        let body = server.authorized_body(&headers, body).await?;
+        let block: BlockJobs = parse(&body)?;
+        let number = block.number;
+        let signature = server.run(move |executor| executor.attest_block(&block)).await?;
+        Ok(BlockAttestResponse { number, signature: Bytes::from(signature.to_vec()) })
     }
     .await;
     match result {

@@ -45,6 +45,16 @@ pub struct AttestResponse {
     pub signature: Bytes,
 }
 
+/// `POST /v1/attest-block` answer: the executor's signature of the block digest over all of
+/// the block's outcomes (the body is a [`crate::job::BlockJobs`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockAttestResponse {
+    /// The block's number.
+    pub number: u64,
+    /// 65 bytes, `r ‖ s ‖ v`, low-s.
+    pub signature: Bytes,
+}
+
 /// `POST /v1/artifact` body: which trained model file to send (the answer is the file's
 /// bytes, `application/octet-stream`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,4 +86,7 @@ pub struct ErrorResponse {
     /// The bare reason of a refusal or a job failure.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The job a refusal is about (a block round names the first job refused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<B256>,
 }

@@ -78,6 +78,9 @@ pub enum AttestationError {
         /// Why.
         reason: String,
     },
+    /// The block-level attestation does not verify ([`Committee::verify_block`]).
+    #[error(transparent)]
+    Block(#[from] crate::seal::SealError),
 }
 
 impl Committee {

@@ -9,6 +9,7 @@ use crate::{
     job::{JobKind, JobRecord, NO_QUORUM, encode_tensors, encode_train_payload, job_id},
     model::ModelInfo,
     rule::Rule,
+    seal::BlockAttestation,
     tensor::HostTensor,
     train::{TrainParams, Trained},
 };
@@ -107,6 +108,15 @@ pub trait JobLedger: Send + Sync {
     /// Why jobs answered since the last call could not be settled provably (no quorum:
     /// members down, slow or disagreeing), one reason per answer.
     fn take_unprovable(&self) -> Vec<String>;
+
+    /// Seals block `number` (child of `parent`): [`Self::take_records`], and the committee's
+    /// block-level attestation of them ([`crate::seal`]), the records then without signatures
+    /// of their own. When no `t` members sign the whole block, the records keep their per-job
+    /// signatures and the attestation is empty. The default: the records as they are.
+    fn seal(&self, number: u64, parent: B256) -> (Vec<JobRecord>, BlockAttestation) {
+        let _ = (number, parent);
+        (self.take_records(), BlockAttestation::default())
+    }
 }
 
 /// An oracle that remembers its inner oracle's answers by job (model, inputs or batch and

@@ -10,6 +10,7 @@ use crate::{
     model::ModelInfo,
     oracle::{DnnOracle, InferRequest, OracleError, TrainRequest},
     rule::Rule,
+    seal::BlockAttestation,
     tensor::HostTensor,
     train::Trained,
 };
@@ -17,7 +18,7 @@ use alloy_primitives::B256;
 use std::{
     collections::{HashMap, HashSet},
     sync::{
-        Mutex,
+        Mutex, OnceLock,
         atomic::{AtomicU64, Ordering},
     },
 };
@@ -25,28 +26,86 @@ use std::{
 /// An oracle that answers from a block's job records, verifying the committee's signatures:
 /// it never runs a model. A job without a valid record is noted as a replay failure (the
 /// importer then refuses the block) and answered as failed.
+///
+/// A block sealed with a block-level attestation ([`Self::with_block`]) is verified once, as a
+/// whole: `t` signatures of its digest and every record against the signed leaves
+/// ([`Committee::verify_block`]). A block without one carries per-job signatures, each record
+/// verified on its own ([`Committee::verify`]): the form a builder falls back to when no `t`
+/// members sign the whole block (members that each settled some of its jobs), so that such a
+/// block keeps its transactions.
 #[derive(Debug)]
 pub struct ReplayOracle {
     committee: Committee,
     chain_id: u64,
     records: HashMap<B256, JobRecord>,
+    /// The block-level attestation, with the block it is for and its records in order.
+    block: Option<SealedBlock>,
+    /// The outcome of the block-level check, made once.
+    block_checked: OnceLock<Result<(), AttestationError>>,
     failures: Mutex<Vec<String>>,
     /// Records whose signatures were checked (each is checked once, however often it is used).
     checked: Mutex<HashSet<B256>>,
     verified: AtomicU64,
 }
 
+/// A block's records with its block-level attestation.
+#[derive(Debug)]
+struct SealedBlock {
+    number: u64,
+    parent: B256,
+    records: Vec<JobRecord>,
+    attestation: BlockAttestation,
+}
+
 impl ReplayOracle {
-    /// An oracle over `records`, signed by `committee` on chain `chain_id`.
+    /// An oracle over `records` with per-job signatures by `committee` on chain `chain_id`.
     pub fn new(committee: Committee, chain_id: u64, records: Vec<JobRecord>) -> Self {
         Self {
             committee,
             chain_id,
             records: records.into_iter().map(|r| (r.job, r)).collect(),
+            block: None,
+            block_checked: OnceLock::new(),
             failures: Mutex::default(),
             checked: Mutex::default(),
             verified: AtomicU64::new(0),
         }
+    }
+
+    /// An oracle over the `records` of block `number` (child of `parent`): sealed by
+    /// `attestation` when it is not empty, else with per-job signatures ([`Self::new`]).
+    pub fn for_block(
+        committee: Committee,
+        chain_id: u64,
+        number: u64,
+        parent: B256,
+        records: Vec<JobRecord>,
+        attestation: BlockAttestation,
+    ) -> Self {
+        let sealed = attestation != BlockAttestation::default();
+        let mut oracle = Self::new(committee, chain_id, records.clone());
+        if sealed {
+            oracle.block = Some(SealedBlock { number, parent, records, attestation });
+        }
+        oracle
+    }
+
+    /// The block-level check (once): `Ok` when the block is not sealed as a whole.
+    fn check_block(&self) -> Result<(), AttestationError> {
+        let Some(block) = &self.block else { return Ok(()) };
+        self.block_checked
+            .get_or_init(|| {
+                self.committee.verify_block(
+                    self.chain_id,
+                    block.number,
+                    block.parent,
+                    &block.records,
+                    &block.attestation,
+                )?;
+                self.verified.fetch_add(block.records.len() as u64, Ordering::Relaxed);
+                Ok(())
+            })
+            .clone()
     }
 
     /// Why the replay went wrong, if it did.
@@ -58,6 +117,9 @@ impl ReplayOracle {
     /// (replaying then finds them checked). A block with a bad attestation is refused whether
     /// or not its transactions would have used it.
     pub fn verify_all(&self) -> Result<(), AttestationError> {
+        if self.block.is_some() {
+            return self.check_block();
+        }
         let records: Vec<&JobRecord> = self.records.values().collect();
         let threads =
             std::thread::available_parallelism().map_or(1, usize::from).min(records.len()).max(1);
@@ -92,7 +154,7 @@ impl ReplayOracle {
         Ok(())
     }
 
-    /// Distinct attestations verified so far.
+    /// Records verified so far (each once, by its own signatures or by its block's).
     pub fn verified(&self) -> u64 {
         self.verified.load(Ordering::Relaxed)
     }
@@ -108,8 +170,9 @@ impl ReplayOracle {
         let Some(record) = self.records.get(&job) else {
             return Err(self.fail(format!("the block has no record of job {job}")));
         };
-        let fresh = self.checked.lock().map(|checked| !checked.contains(&job)).unwrap_or(true);
-        if fresh {
+        if self.block.is_some() {
+            self.check_block().map_err(|e| self.fail(e.to_string()))?;
+        } else if self.checked.lock().map(|checked| !checked.contains(&job)).unwrap_or(true) {
             self.committee.verify(self.chain_id, record).map_err(|e| self.fail(e.to_string()))?;
             if let Ok(mut checked) = self.checked.lock() {
                 checked.insert(job);

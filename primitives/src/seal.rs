@@ -561,4 +561,39 @@ mod tests {
         assert_eq!(json["leaves"].as_array().unwrap().len(), 3);
         assert_eq!(serde_json::from_value::<BlockAttestation>(json).unwrap(), a);
     }
+
+    /// A follower's oracle checks a sealed block once, as a whole, and answers from it; a
+    /// tampered record fails the block, naming the record, and every answer from it.
+    #[test]
+    fn replay_checks_a_sealed_block_once() {
+        use crate::replay::ReplayOracle;
+        let (c, parent) = (committee(), B256::repeat_byte(3));
+        let records: Vec<JobRecord> = (0..3).map(record).collect();
+        let sealed = attest(&records, 5, parent, &[1, 2]);
+        let oracle =
+            ReplayOracle::for_block(c.clone(), CHAIN, 5, parent, records.clone(), sealed.clone());
+        assert_eq!(oracle.verify_all(), Ok(()));
+        assert_eq!(oracle.verified(), 3);
+        assert_eq!(oracle.settled(records[1].job).unwrap(), &records[1]);
+        assert_eq!(oracle.verified(), 3, "each record checked once");
+
+        let mut tampered = records.clone();
+        tampered[1].output = Bytes::from_static(b"forged");
+        let oracle = ReplayOracle::for_block(c.clone(), CHAIN, 5, parent, tampered, sealed);
+        let e = oracle.verify_all().unwrap_err().to_string();
+        assert_eq!(
+            e,
+            format!(
+                "block 5: job {} at index 1 is not a record the committee signed",
+                records[1].job
+            )
+        );
+        assert!(oracle.settled(records[0].job).is_err());
+        assert_eq!(oracle.failures(), vec![e]);
+
+        // Without a block-level attestation, records need their own signatures.
+        let oracle =
+            ReplayOracle::for_block(c, CHAIN, 5, parent, records, BlockAttestation::default());
+        assert!(oracle.verify_all().is_err(), "unsigned records, no block signatures");
+    }
 }

@@ -312,3 +312,148 @@ fn a_slow_member_is_asked_last() {
     assert_eq!(slow.computes(), 1, "asked once, then last");
     assert_eq!(oracle.backed_off(), vec![0]);
 }
+
+/// Sealing a block: one request per member signs all of its outcomes; the records then carry
+/// no signatures of their own and the block verifies as a whole. With one member faulty
+/// (down, wrong digest, foreign key) the other two still seal it; with two down the block keeps
+/// its per-job signatures, which verify one by one.
+#[test]
+fn blocks_are_sealed_by_one_round() {
+    let parent = B256::repeat_byte(0x42);
+    let faults: [Option<MakeFault>; 4] = [
+        None,
+        Some(|_, _| Fault::Down),
+        Some(|_, _| Fault::WrongDigest),
+        Some(|_, _| Fault::ForeignKey(signing_key(99))),
+    ];
+    for make in faults {
+        let world = World::new(3);
+        let mut members = world.members();
+        if let Some(make) = make {
+            let fault = make(&members, 0);
+            members[0] = Arc::new(FaultyMember::new(members[0].clone(), fault));
+        }
+        let oracle = world.oracle(members, 2, TIMEOUT);
+        for seed in [0.0, 0.25, 0.5] {
+            infer(&oracle, &world.mlp, mlp_input(seed), Rule::DEFAULT).unwrap();
+        }
+        let (records, attestation) = oracle.seal(9, parent);
+        assert_eq!(records.len(), 3);
+        assert!(records.iter().all(|r| r.signatures.is_empty()), "no per-job signatures");
+        assert_eq!(attestation.leaves.len(), 3);
+        assert_eq!(attestation.signatures.len(), if make.is_some() { 2 } else { 3 });
+        oracle.committee().verify_block(CHAIN_ID, 9, parent, &records, &attestation).unwrap();
+        let e = oracle.committee().verify_block(CHAIN_ID, 10, parent, &records, &attestation);
+        assert!(e.is_err(), "signed for block 9 only");
+        assert_eq!(oracle.stats().blocks_sealed, 1);
+    }
+}
+
+/// A member that does its part in every job but will not sign blocks.
+#[derive(Debug)]
+struct NoBlocks(Arc<dyn Member>);
+
+impl Member for NoBlocks {
+    fn address(&self) -> alloy_primitives::Address {
+        self.0.address()
+    }
+
+    fn describe(&self) -> String {
+        format!("{} (signs no blocks)", self.0.describe())
+    }
+
+    fn compute(&self, job: Arc<anh_executor::Job>) -> anh_executor::MemberFuture<'_, Bytes> {
+        self.0.compute(job)
+    }
+
+    fn attest(
+        &self,
+        job: Arc<anh_executor::Job>,
+        candidate: Bytes,
+    ) -> anh_executor::MemberFuture<'_, Bytes> {
+        self.0.attest(job, candidate)
+    }
+
+    fn attest_failure(
+        &self,
+        job: Arc<anh_executor::Job>,
+        failure: Bytes,
+    ) -> anh_executor::MemberFuture<'_, Bytes> {
+        self.0.attest_failure(job, failure)
+    }
+
+    fn attest_block(
+        &self,
+        block: Arc<anh_executor::BlockJobs>,
+    ) -> anh_executor::MemberFuture<'_, Bytes> {
+        Box::pin(async move {
+            Err(ExecutorError::Refused {
+                executor: self.0.address(),
+                job: block.jobs[0].job.id(),
+                reason: "this member signs no blocks".into(),
+            })
+        })
+    }
+
+    fn artifact(&self, model: B256) -> anh_executor::MemberFuture<'_, Bytes> {
+        self.0.artifact(model)
+    }
+}
+
+/// Jobs settled one by one, but no `t` members sign the whole block: it keeps its records'
+/// per-job signatures (its transactions are not lost), each of which verifies.
+#[test]
+fn a_block_without_a_quorum_keeps_per_job_signatures() {
+    let world = World::new(3);
+    let members: Vec<Arc<dyn Member>> = world
+        .members()
+        .into_iter()
+        .enumerate()
+        .map(|(i, m)| if i < 2 { Arc::new(NoBlocks(m)) as Arc<dyn Member> } else { m })
+        .collect();
+    let oracle = world.oracle(members, 2, TIMEOUT);
+    infer(&oracle, &world.mlp, mlp_input(0.1), Rule::DEFAULT).unwrap();
+    infer(&oracle, &world.mlp, mlp_input(0.2), Rule::DEFAULT).unwrap();
+    let (records, attestation) = oracle.seal(3, B256::ZERO);
+    assert_eq!(records.len(), 2);
+    assert_eq!(attestation, anh_primitives::BlockAttestation::default());
+    for record in &records {
+        assert_eq!(record.signatures.len(), 2);
+        oracle.committee().verify(CHAIN_ID, record).unwrap();
+    }
+    assert_eq!(oracle.stats().blocks_sealed, 0);
+}
+
+/// An executor signs a block only if it agrees with every outcome in it, and names the job it
+/// does not agree with.
+#[test]
+fn an_executor_refuses_a_block_with_a_wrong_outcome() {
+    use anh_executor::{BlockJobs, Settled};
+    let world = World::new(1);
+    let executor = &world.executors[0];
+    let job = |seed| infer_job(&world.mlp, &mlp_input(seed), Rule::EXACT);
+    let output = |seed| executor.compute(&job(seed)).unwrap();
+    let mut block = BlockJobs {
+        chain_id: CHAIN_ID,
+        number: 4,
+        parent: B256::ZERO,
+        jobs: [0.0, 0.5]
+            .map(|s| Settled { job: job(s), output: output(s), failure: Bytes::new() })
+            .to_vec(),
+    };
+    let signature = executor.attest_block(&block).unwrap();
+    assert_eq!(recover(&block.digest(), &signature).unwrap(), executor.address());
+    let mut forged = decode_tensors(&block.jobs[1].output).unwrap();
+    let first = forged[0].clone();
+    let TensorData::F32(mut values) = first.data().clone() else { panic!("float32 output") };
+    values[0] += 1.0;
+    forged[0] = HostTensor::new(first.shape().to_vec(), TensorData::F32(values)).unwrap();
+    block.jobs[1].output = encode_tensors(&forged).unwrap();
+    match executor.attest_block(&block) {
+        Err(ExecutorError::Refused { job, reason, .. }) => {
+            assert_eq!(job, block.jobs[1].job.id());
+            assert!(reason.starts_with("block 4, job 1 of 2: "), "{reason}");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}

@@ -174,6 +174,10 @@ impl Member for Counting {
         self.inner.attest_failure(job, failure)
     }
 
+    fn attest_block(&self, block: Arc<anh_executor::BlockJobs>) -> MemberFuture<'_, Bytes> {
+        self.inner.attest_block(block)
+    }
+
     fn artifact(&self, model: B256) -> MemberFuture<'_, Bytes> {
         self.inner.artifact(model)
     }

@@ -354,6 +354,40 @@ fn remote_member_settles_with_in_process_members() {
     oracle.committee().verify(CHAIN_ID, record).expect("a signed failure verifies");
     assert_eq!(remote.executor.stats().signed, 2);
 
+    // A block of an output and a failure, sealed in one round: the remote executor signs both
+    // outcomes at once through /v1/attest-block (from its cache: nothing is computed again).
+    infer(&oracle, &world.mlp, inputs.clone(), Rule::DEFAULT).unwrap();
+    infer(&oracle, &world.int64, int64_input([0, 11, 0, 0, 0]), Rule::DEFAULT).unwrap_err();
+    let (computed, signed) = (remote.executor.stats().computed, remote.executor.stats().signed);
+    let parent = B256::repeat_byte(7);
+    let (records, attestation) = oracle.seal(12, parent);
+    assert_eq!(records.len(), 2);
+    assert_eq!(attestation.signatures.len(), 3, "the remote member signed the block too");
+    oracle.committee().verify_block(CHAIN_ID, 12, parent, &records, &attestation).unwrap();
+    assert_eq!(remote.executor.stats().signed, signed + 1, "one signature for the block");
+    assert_eq!(remote.executor.stats().computed, computed, "answered from its cache");
+
+    // A block with a forged output: 409, a refusal naming the job, and no signature.
+    let mut block = anh_executor::BlockJobs {
+        chain_id: CHAIN_ID,
+        number: 13,
+        parent,
+        jobs: vec![anh_executor::Settled {
+            job: infer_job(&world.mlp, &mlp_input(0.25), Rule::EXACT),
+            output: records[0].output.clone(),
+            failure: Bytes::new(),
+        }],
+    };
+    block.jobs[0].output = Bytes::from_static(b"forged");
+    let job = block.jobs[0].job.id();
+    match world.rt.block_on(member.attest_block(Arc::new(block))) {
+        Err(ExecutorError::Refused { job: refused, reason, .. }) => {
+            assert_eq!(refused, job);
+            assert!(reason.starts_with("block 13, job 0 of 1: "), "{reason}");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+
     // A failure the remote executor did not reach: 409, a refusal naming its own outcome.
     let job = Arc::new(infer_job(&world.int64, &int64_input([0, 1, 0, 0, 0]), Rule::EXACT));
     let forged = Bytes::from_static(b"failed: a failure the producer made up");

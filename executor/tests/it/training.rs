@@ -106,6 +106,10 @@ impl Member for Liar {
         self.inner.attest_failure(job, failure)
     }
 
+    fn attest_block(&self, block: Arc<anh_executor::BlockJobs>) -> MemberFuture<'_, Bytes> {
+        self.inner.attest_block(block)
+    }
+
     fn artifact(&self, model: B256) -> MemberFuture<'_, Bytes> {
         Box::pin(async move {
             if model == keccak256(&self.other) {
