@@ -3,8 +3,13 @@
 //!
 //! - `anh_getAttestations(block) -> [object] | null`: the block's DNN job records, each
 //!   `{job, kind, model, rule: {kind, absTolerance, relTolerance}, output, signatures,
-//!   settled, failure}`, signatures 65-byte hex (`r ‖ s ‖ v`, low-s). `block` is a number,
-//!   a tag or a block hash.
+//!   settled, failure, sealed}`, signatures 65-byte hex (`r ‖ s ‖ v`, low-s). In a block the
+//!   committee sealed as a whole, a record's own `signatures` are empty and `sealed` is
+//!   `{blockNumber, parentHash, index, count, leaf, root, proof, digest, signatures}`: the
+//!   record's leaf, its Merkle path to the signed root (`anh_primitives::seal`), the block
+//!   digest and the committee's signatures of it — enough to check one job without the others.
+//!   `sealed` is `null` in a block whose records carry their own signatures. `block` is a
+//!   number, a tag or a block hash.
 //! - `anh_committee() -> object`: `{members, threshold, defaultRule, executors, nodeAddress}`
 //!   (`executors` describes how this node reaches each member: "in-process" or a URL;
 //!   `nodeAddress` is the key this node signs executor requests with).
@@ -22,7 +27,7 @@
 use alloy_eips::{BlockId, BlockNumberOrTag};
 use alloy_primitives::{Address, B256, Bytes};
 use anh_evm_host::{Backend, Block, HostError, TxLocation, txpool::Exclusion};
-use anh_primitives::{JobKind, JobRecord, Rule};
+use anh_primitives::{BlockAttestation, JobKind, JobRecord, Rule, seal};
 use anh_rpc::{
     RpcError, RpcExtension, RpcFuture,
     params::{none, parse},
@@ -100,6 +105,44 @@ pub fn record_json(record: &JobRecord) -> Value {
     })
 }
 
+/// `anh_getAttestations`: each record ([`record_json`]) and, in a block the committee sealed
+/// as a whole, the record's `sealed` proof: its place and leaf, the Merkle path to the signed
+/// root, the block digest and the committee's signatures of it (`null` in a block whose
+/// records carry their own signatures).
+pub fn attestations_json(block: &Block, chain_id: u64) -> Value {
+    let sealed = block.attestation != BlockAttestation::default();
+    let (root, digest) = (
+        block.attestation.root(),
+        block.attestation.digest(chain_id, block.number(), block.header.parent_hash),
+    );
+    let leaves = &block.attestation.leaves;
+    Value::Array(
+        block
+            .jobs
+            .iter()
+            .enumerate()
+            .map(|(index, record)| {
+                let mut value = record_json(record);
+                value["sealed"] = match sealed.then(|| seal::inclusion_proof(leaves, index)) {
+                    Some(Some(proof)) => json!({
+                        "blockNumber": block.number(),
+                        "parentHash": block.header.parent_hash,
+                        "index": index,
+                        "count": leaves.len(),
+                        "leaf": leaves[index],
+                        "root": root,
+                        "proof": proof,
+                        "digest": digest,
+                        "signatures": block.attestation.signatures,
+                    }),
+                    _ => Value::Null,
+                };
+                value
+            })
+            .collect(),
+    )
+}
+
 impl ChainApi {
     /// `anh_transactionStatus` (see the module docs).
     fn transaction_status(&self, hash: &B256) -> Value {
@@ -125,7 +168,7 @@ impl RpcExtension for ChainApi {
             "anh_getAttestations" => Box::pin(async move {
                 let (id,): (BlockId,) = parse(params_value, 1)?;
                 Ok(match api.block(id)? {
-                    Some(block) => Value::Array(block.jobs.iter().map(record_json).collect()),
+                    Some(block) => attestations_json(&block, api.backend.chain_id()),
                     None => Value::Null,
                 })
             }),

@@ -5,7 +5,7 @@ use alloy_consensus::{Header, ReceiptEnvelope, Transaction, TxEnvelope};
 use alloy_eips::eip2718::{Decodable2718, Encodable2718};
 use alloy_primitives::{Address, B256, Bytes, keccak256};
 use alloy_rlp::{RlpDecodable, RlpEncodable};
-use anh_primitives::JobRecord;
+use anh_primitives::{BlockAttestation, JobRecord};
 
 use crate::state::StateChanges;
 
@@ -42,6 +42,10 @@ pub struct Block {
     /// The DNN jobs its transactions asked for, settled by the executor committee (or
     /// failed), which a replaying node takes its results from.
     pub jobs: Vec<JobRecord>,
+    /// The committee's signatures of all of `jobs` at once (the records then carry none of
+    /// their own); empty when the block has no jobs, or when no `t` members signed it as a
+    /// whole and its records carry per-job signatures.
+    pub attestation: BlockAttestation,
     /// The dev methods' effects on this block (state edits, impersonation, base fee).
     pub dev: DevRecord,
 }
@@ -71,12 +75,16 @@ impl DevRecord {
 }
 
 /// What a header's `extraData` commits to: nothing for a block without jobs and dev effects,
-/// else `keccak256(rlp(jobs) ‖ rlp(dev))`.
-pub fn extra_data(jobs: &[JobRecord], dev: &DevRecord) -> Bytes {
+/// else `keccak256(rlp(jobs) ‖ rlp(attestation) ‖ rlp(dev))`, each of the last two only when
+/// not empty.
+pub fn extra_data(jobs: &[JobRecord], attestation: &BlockAttestation, dev: &DevRecord) -> Bytes {
     if jobs.is_empty() && dev.is_empty() {
         return Bytes::new();
     }
     let mut preimage = alloy_rlp::encode(jobs.to_vec());
+    if *attestation != BlockAttestation::default() {
+        preimage.extend(alloy_rlp::encode(attestation));
+    }
     if !dev.is_empty() {
         preimage.extend(alloy_rlp::encode(dev));
     }
@@ -84,8 +92,8 @@ pub fn extra_data(jobs: &[JobRecord], dev: &DevRecord) -> Bytes {
 }
 
 /// [`extra_data`] of a block without dev effects.
-pub fn jobs_root(jobs: &[JobRecord]) -> Bytes {
-    extra_data(jobs, &DevRecord::default())
+pub fn jobs_root(jobs: &[JobRecord], attestation: &BlockAttestation) -> Bytes {
+    extra_data(jobs, attestation, &DevRecord::default())
 }
 
 impl Block {
@@ -118,6 +126,7 @@ impl Block {
                 .map(|t| Bytes::from(t.receipt.encoded_2718()))
                 .collect(),
             jobs: self.jobs.clone(),
+            attestation: self.attestation.clone(),
             dev: self.dev.clone(),
         };
         alloy_rlp::encode(&record)
@@ -158,7 +167,14 @@ impl Block {
             previous_cumulative = cumulative;
         }
         let hash = record.header.hash_slow();
-        Ok(Self { header: record.header, hash, transactions, jobs: record.jobs, dev: record.dev })
+        Ok(Self {
+            header: record.header,
+            hash,
+            transactions,
+            jobs: record.jobs,
+            attestation: record.attestation,
+            dev: record.dev,
+        })
     }
 }
 
@@ -169,6 +185,7 @@ struct BlockRecord {
     senders: Vec<Address>,
     receipts: Vec<Bytes>,
     jobs: Vec<JobRecord>,
+    attestation: BlockAttestation,
     dev: DevRecord,
 }
 

@@ -7,12 +7,14 @@
 //! (a block's attested records, importing it: no model runs), Call (the node's own runtime, no
 //! quorum).
 
+use crate::Block;
 use crate::genesis::SPEC;
 use alloy_consensus::{Transaction, TxEnvelope};
 use alloy_eips::eip7702::SignedAuthorization;
 use alloy_primitives::{Address, B256, Bytes, TxKind, U256};
 use alloy_rpc_types_eth::TransactionRequest;
-use anh_precompiles::{AnhPrecompiles, Committee, Dnn, JobLedger, JobRecord, ReplayOracle};
+use anh_precompiles::{AnhPrecompiles, Dnn};
+use anh_primitives::{BlockAttestation, Committee, JobLedger, JobRecord, ReplayOracle};
 use revert_decode::decode_revert;
 use revm::{
     Context, MainBuilder, MainContext,
@@ -123,6 +125,12 @@ impl EvmConfig {
         self.ledger().map(|l| l.take_records()).unwrap_or_default()
     }
 
+    /// The job records of block `number` (child of `parent`) being sealed, and the
+    /// committee's block-level attestation of them (see [`JobLedger::seal`]).
+    pub fn seal(&self, number: u64, parent: B256) -> (Vec<JobRecord>, BlockAttestation) {
+        self.ledger().map(|l| l.seal(number, parent)).unwrap_or_default()
+    }
+
     /// Why jobs asked for since the last call could not be settled provably (see
     /// [`JobLedger::take_unprovable`]).
     pub fn take_unprovable(&self) -> Vec<String> {
@@ -133,16 +141,19 @@ impl EvmConfig {
         self.dnn.as_ref().and_then(|d| d.ledger.as_ref())
     }
 
-    /// Precompiles replaying `records`, and the oracle that tells whether the replay found
-    /// everything it needed.
-    pub fn replay_precompiles(
-        &self,
-        records: Vec<JobRecord>,
-    ) -> (AnhPrecompiles, Option<Arc<ReplayOracle>>) {
+    /// Precompiles replaying `block`'s records, and the oracle that tells whether the replay
+    /// found everything it needed.
+    pub fn replay_precompiles(&self, block: &Block) -> (AnhPrecompiles, Option<Arc<ReplayOracle>>) {
         match &self.dnn {
             Some(d) => {
-                let oracle =
-                    Arc::new(ReplayOracle::new(d.committee.clone(), self.chain_id, records));
+                let oracle = Arc::new(ReplayOracle::for_block(
+                    d.committee.clone(),
+                    self.chain_id,
+                    block.number(),
+                    block.header.parent_hash,
+                    block.jobs.clone(),
+                    block.attestation.clone(),
+                ));
                 let dnn = Arc::new(d.call.with_oracle(oracle.clone()));
                 (AnhPrecompiles::with_dnn(SPEC, dnn), Some(oracle))
             }

@@ -137,22 +137,25 @@ pub struct CommitteeStats {
     pub blocks_sealed: u64,
 }
 
-/// The current block's records and their jobs, by job id, and the order they were first used
-/// in.
+/// One of the current block's records: the record, its job, and the members (committee
+/// indices) whose signatures it carries.
+type Kept = (JobRecord, Arc<Job>, Vec<usize>);
+
+/// The current block's records, by job id, and the order they were first used in.
 #[derive(Debug, Default)]
 struct BlockRecords {
     order: Vec<B256>,
-    records: HashMap<B256, (JobRecord, Arc<Job>)>,
+    records: HashMap<B256, Kept>,
 }
 
 impl BlockRecords {
-    /// The provable records, in first-use order, with their jobs.
-    fn provable(mut self) -> Vec<(JobRecord, Arc<Job>)> {
+    /// The provable records, in first-use order, with their jobs and signers.
+    fn provable(mut self) -> Vec<Kept> {
         let order = std::mem::take(&mut self.order);
         order
             .into_iter()
             .filter_map(|job| self.records.remove(&job))
-            .filter(|(record, _)| is_provable(record))
+            .filter(|(record, ..)| is_provable(record))
             .collect()
     }
 }
@@ -203,6 +206,8 @@ pub struct CommitteeOracle {
     /// Where trained models go (the node's store), so that members can fetch them.
     models: Option<Arc<ModelStore>>,
     block: Mutex<BlockRecords>,
+    /// Who signed each job settled since it was kept in the block (committee indices).
+    signers: Mutex<HashMap<B256, Vec<usize>>>,
     /// Each member's recent misses, in committee order.
     health: Mutex<Vec<Health>>,
     /// Why answers since the last [`JobLedger::take_unprovable`] were not provable.
@@ -236,6 +241,7 @@ impl CommitteeOracle {
             handle,
             models: None,
             block: Mutex::default(),
+            signers: Mutex::default(),
             health,
             unprovable: Mutex::default(),
             formed: AtomicU64::new(0),
@@ -298,7 +304,7 @@ impl CommitteeOracle {
     /// settlement. Blocks: call it from a blocking thread.
     pub fn settle_once(&self, job: Job) -> JobRecord {
         let id = job.id();
-        if let Some((record, _)) = self.block.lock().records.get(&id) {
+        if let Some((record, ..)) = self.block.lock().records.get(&id) {
             return record.clone();
         }
         let job = Arc::new(job);
@@ -309,31 +315,35 @@ impl CommitteeOracle {
     /// Keeps `record` of `job` in the current block (the first record of a job wins) and
     /// returns the kept one.
     fn keep(&self, record: JobRecord, job: Arc<Job>) -> JobRecord {
+        let signers = self.signers.lock().remove(&record.job).unwrap_or_default();
         let mut block = self.block.lock();
         let BlockRecords { order, records } = &mut *block;
         records
             .entry(record.job)
             .or_insert_with(|| {
                 order.push(record.job);
-                (record, job)
+                (record, job, signers)
             })
             .0
             .clone()
     }
 
-    /// The block round (see the module docs): every member is asked to sign all of the block's
-    /// outcomes at once — the responsive ones first, those in back-off only if the others do
-    /// not make `t` — and `t` valid signatures of the block digest seal it. `None` when they
-    /// do not.
-    async fn attest_block(&self, block: BlockJobs) -> Option<Vec<Bytes>> {
+    /// The block round (see the module docs): the `t` members that have the fewest of the
+    /// block's jobs left to check (they signed the others already; members in back-off last)
+    /// are asked to sign all of its outcomes at once, the others only if those do not make
+    /// `t`; `t` valid signatures of the block digest seal it. `None` when they do not.
+    async fn attest_block(&self, block: BlockJobs, signers: &[Vec<usize>]) -> Option<Vec<Bytes>> {
         let members = &self.config.members;
         let t = self.config.committee.threshold;
         let digest = block.digest();
         let number = block.number;
         let block = Arc::new(block);
         let slow = self.backed_off();
-        let (later, first): (Vec<usize>, Vec<usize>) =
-            (0..members.len()).partition(|m| slow.contains(m));
+        let unchecked = |m: usize| signers.iter().filter(|s| !s.contains(&m)).count();
+        let mut order: Vec<usize> = (0..members.len()).collect();
+        order.sort_by_key(|&m| (slow.contains(&m), unchecked(m), m));
+        let later = order.split_off(t.min(order.len()));
+        let first = order;
         let mut signatures = BTreeMap::new();
         for ask in [first, later] {
             if signatures.len() >= t || ask.is_empty() {
@@ -637,6 +647,7 @@ impl CommitteeOracle {
     }
 
     fn settled(&self, job: &Job, candidate: &Candidate) -> JobRecord {
+        self.signers.lock().insert(job.id(), candidate.signatures.keys().copied().collect());
         let signatures = candidate.signatures.values().cloned().collect();
         let record = job.record(candidate.output.clone(), signatures, Bytes::new());
         // Never put into a block what a replaying node would refuse.
@@ -651,6 +662,7 @@ impl CommitteeOracle {
 
     /// The record of a failure `t` members signed.
     fn failed(&self, job: &Job, claim: &FailureClaim) -> JobRecord {
+        self.signers.lock().insert(job.id(), claim.signatures.keys().copied().collect());
         let signatures = claim.signatures.values().cloned().collect();
         let record = job.record(Bytes::new(), signatures, claim.failure.clone());
         if let Err(e) = self.config.committee.verify(self.config.chain_id, &record) {
@@ -680,7 +692,7 @@ fn is_provable(record: &JobRecord) -> bool {
 impl JobLedger for CommitteeOracle {
     fn take_records(&self) -> Vec<JobRecord> {
         let block = std::mem::take(&mut *self.block.lock());
-        block.provable().into_iter().map(|(record, _)| record).collect()
+        block.provable().into_iter().map(|(record, ..)| record).collect()
     }
 
     fn seal(&self, number: u64, parent: B256) -> (Vec<JobRecord>, BlockAttestation) {
@@ -694,7 +706,7 @@ impl JobLedger for CommitteeOracle {
             parent,
             jobs: provable
                 .iter()
-                .map(|(record, job)| Settled {
+                .map(|(record, job, _)| Settled {
                     job: (**job).clone(),
                     output: record.output.clone(),
                     failure: record.failure.clone(),
@@ -702,7 +714,8 @@ impl JobLedger for CommitteeOracle {
                 .collect(),
         };
         let records = block.records();
-        match self.handle.block_on(self.attest_block(block)) {
+        let signers: Vec<Vec<usize>> = provable.iter().map(|(.., s)| s.clone()).collect();
+        match self.handle.block_on(self.attest_block(block, &signers)) {
             Some(signatures) => {
                 self.blocks_sealed.fetch_add(1, Ordering::Relaxed);
                 let attestation =
@@ -710,7 +723,7 @@ impl JobLedger for CommitteeOracle {
                 (records, attestation)
             }
             None => (
-                provable.into_iter().map(|(record, _)| record).collect(),
+                provable.into_iter().map(|(record, ..)| record).collect(),
                 BlockAttestation::default(),
             ),
         }

@@ -15,17 +15,20 @@
 //!   the node's key). [`FaultyMember`] injects faults, for tests.
 //! - [`CommitteeOracle`]: the block builder's [`anh_primitives::DnnOracle`]; settles each job
 //!   in two rounds (compute, attest), verifies every signature, escalates past faulty members,
-//!   and keeps one [`anh_primitives::JobRecord`] per job per block. The protocol is in
-//!   [`committee`].
+//!   keeps one [`anh_primitives::JobRecord`] per job per block, and seals the block in one
+//!   round ([`anh_primitives::JobLedger::seal`]: every member signs all of its outcomes at
+//!   once). The protocol is in [`committee`].
 //! - [`server`]: the HTTP protocol of `anh executor` (`/v1/compute`, `/v1/attest`,
-//!   `/v1/health`), authenticated by [`auth`], bounded in concurrency, queue, body size and job
+//!   `/v1/attest-failure`, `/v1/attest-block`, `/v1/artifact`, `/v1/health`), authenticated by
+//!   [`auth`], bounded in concurrency, queue, body size and job
 //!   cost; models come from the node through [`NodeModelSource`], checked against their hash.
 //! - [`cli`]: the flags and the process of `anh executor`.
 //!
 //! A job is `keccak256(abi.encode(kind, model, keccak256(payload), ruleHash))`; an executor
-//! signs `keccak256("\x19ANH-ATTEST-v1" ‖ chainId ‖ job ‖ keccak256(output) ‖ ruleHash)` with a
-//! low-s signature (`anh_primitives::attestation`), so a replaying node verifies a block's
-//! records with the committee's addresses alone.
+//! signs `keccak256("\x19ANH-ATTEST-v1" ‖ chainId ‖ job ‖ keccak256(output) ‖ ruleHash)` for
+//! one job and the block digest over a Merkle root of a block's records for a whole block, with
+//! low-s signatures (`anh_primitives::job`, `anh_primitives::seal`), so a replaying node
+//! verifies a block's records with the committee's addresses alone.
 
 pub mod auth;
 pub mod cli;

@@ -148,6 +148,14 @@ pub fn status_of(error: &ExecutorError) -> StatusCode {
     }
 }
 
+/// The JSON answer, or the error's.
+fn reply<T: serde::Serialize>(result: Result<T>) -> Response {
+    match result {
+        Ok(answer) => Json(answer).into_response(),
+        Err(e) => error_response(&e),
+    }
+}
+
 fn error_response(error: &ExecutorError) -> Response {
     let reason = match error {
         ExecutorError::Refused { reason, .. } | ExecutorError::Failed(reason) => {
@@ -254,10 +262,7 @@ async fn compute(State(server): State<Arc<Server>>, headers: HeaderMap, body: Bo
         Ok(ComputeResponse { job: id, output })
     }
     .await;
-    match result {
-        Ok(answer) => Json(answer).into_response(),
-        Err(e) => error_response(&e),
-    }
+    reply(result)
 }
 
 async fn attest(State(server): State<Arc<Server>>, headers: HeaderMap, body: Body) -> Response {
@@ -269,10 +274,7 @@ async fn attest(State(server): State<Arc<Server>>, headers: HeaderMap, body: Bod
         Ok(AttestResponse { job: id, signature: Bytes::from(signature.to_vec()) })
     }
     .await;
-    match result {
-        Ok(answer) => Json(answer).into_response(),
-        Err(e) => error_response(&e),
-    }
+    reply(result)
 }
 
 async fn attest_failure(
@@ -288,10 +290,7 @@ async fn attest_failure(
         Ok(AttestResponse { job: id, signature: Bytes::from(signature.to_vec()) })
     }
     .await;
-    match result {
-        Ok(answer) => Json(answer).into_response(),
-        Err(e) => error_response(&e),
-    }
+    reply(result)
 }
 
 async fn attest_block(
@@ -307,10 +306,7 @@ async fn attest_block(
         Ok(BlockAttestResponse { number, signature: Bytes::from(signature.to_vec()) })
     }
     .await;
-    match result {
-        Ok(answer) => Json(answer).into_response(),
-        Err(e) => error_response(&e),
-    }
+    reply(result)
 }
 
 async fn artifact(State(server): State<Arc<Server>>, headers: HeaderMap, body: Body) -> Response {

@@ -16,8 +16,7 @@ use anh_evm_host::{Block, MiningMode, block::jobs_root};
 use anh_executor::{Executor, ExecutorError, ExecutorKey, Job, LocalMember, Member, MemberFuture};
 use anh_precompiles::{abi::IModelRegistry, registry};
 use anh_primitives::{
-    Committee, JobRecord, Rule,
-    job::digest,
+    BlockAttestation, Committee, JobRecord, Rule, seal,
     signature::{address_of, sign},
 };
 use anh_runtime::{ModelRuntime, ModelSource, ModelStore, OrtRuntime, RuntimeConfig};
@@ -135,18 +134,45 @@ async fn follower_replays_without_running_models() {
     assert_eq!((committee.members.len(), committee.threshold), (3, 2));
     let block = raw_block(&url, block_number).await;
     assert_eq!(block.jobs.len(), 2, "identical jobs settle once");
+    // Sealed as a whole: t signatures for the block, none on the records.
+    assert!(block.attestation.signatures.len() >= 2, "{:?}", block.attestation);
     for job in &block.jobs {
         assert!(job.is_settled());
-        assert!(job.signatures.len() >= 2);
-        committee.verify(31337, job).expect("the attestation verifies");
+        assert!(job.signatures.is_empty(), "the block's signatures stand for the record");
     }
-    assert_eq!(block.header.extra_data, jobs_root(&block.jobs), "the header commits to the jobs");
+    let parent = block.header.parent_hash;
+    committee
+        .verify_block(31337, block_number, parent, &block.jobs, &block.attestation)
+        .expect("the block's attestation verifies");
+    assert_eq!(
+        block.header.extra_data,
+        jobs_root(&block.jobs, &block.attestation),
+        "the header commits to the jobs and their attestation"
+    );
     let listed = rpc(&url, "anh_getAttestations", json!([format!("{block_number:#x}")])).await;
     let listed = listed["result"].as_array().unwrap().clone();
     assert_eq!(listed.len(), 2);
     assert_eq!(listed[0]["model"], json!(model));
     assert_eq!(listed[0]["rule"]["kind"], "tolerance");
-    assert_eq!(listed[0]["signatures"][0].as_str().unwrap().len(), 2 + 130, "65-byte hex");
+    // Each job with its inclusion proof: checked alone against the signed root.
+    for (index, (entry, record)) in listed.iter().zip(&block.jobs).enumerate() {
+        let sealed = &entry["sealed"];
+        assert_eq!(sealed["index"], index);
+        assert_eq!(sealed["count"], 2);
+        let leaf: B256 = serde_json::from_value(sealed["leaf"].clone()).unwrap();
+        let root: B256 = serde_json::from_value(sealed["root"].clone()).unwrap();
+        let proof: Vec<B256> = serde_json::from_value(sealed["proof"].clone()).unwrap();
+        assert_eq!(leaf, seal::leaf(record));
+        assert!(seal::verify_inclusion(leaf, index, 2, &proof, root));
+        let digest: B256 = serde_json::from_value(sealed["digest"].clone()).unwrap();
+        assert_eq!(digest, seal::block_digest(31337, block_number, parent, 2, root));
+        let signatures: Vec<Bytes> = serde_json::from_value(sealed["signatures"].clone()).unwrap();
+        for signature in &signatures {
+            let signer = anh_primitives::signature::recover(&digest, signature).unwrap();
+            assert!(committee.members.contains(&signer));
+        }
+        assert_eq!(entry["signatures"], json!([]));
+    }
 
     let follower = follower(&url).await;
     let furl = follower.http_endpoint();
@@ -216,84 +242,147 @@ async fn tampering_proxy(
 
 /// Replaces the jobs of `block` and makes its header commit to them again (so only the
 /// signatures can give the forgery away).
-fn with_jobs(mut block: Block, jobs: Vec<JobRecord>) -> Block {
-    block.header.extra_data = jobs_root(&jobs);
+fn with_jobs(block: Block, jobs: Vec<JobRecord>) -> Block {
+    let attestation = block.attestation.clone();
+    with_sealed(block, jobs, attestation)
+}
+
+/// Replaces the jobs and the block-level attestation of `block`, and makes its header commit
+/// to them again.
+fn with_sealed(mut block: Block, jobs: Vec<JobRecord>, attestation: BlockAttestation) -> Block {
+    block.header.extra_data = jobs_root(&jobs, &attestation);
     block.jobs = jobs;
+    block.attestation = attestation;
     block
 }
 
-/// A follower refuses a block whose attestation was tampered with, forged by keys outside the
-/// committee, left out, or replaced by a failure the committee did not sign (a model error or
-/// no quorum) — and says why in its sync status and log.
+/// `block`'s attestation of `jobs`, signed with `keys` as block `number`.
+fn signed(block: &Block, jobs: &[JobRecord], number: u64, keys: &[SigningKey]) -> BlockAttestation {
+    let mut attestation = BlockAttestation::unsigned(jobs);
+    let digest = attestation.digest(31337, number, block.header.parent_hash);
+    attestation.signatures =
+        keys.iter().map(|k| Bytes::from(sign(k, &digest).unwrap().to_vec())).collect();
+    attestation
+}
+
+/// The in-process members' keys of a dev node (`anh node`'s default committee).
+fn member_keys() -> Vec<SigningKey> {
+    anh_executor::dev_executor_keys(
+        "test test test test test test test test test test test junk",
+        3,
+    )
+    .unwrap()
+    .iter()
+    .map(|k| k.signing_key().clone())
+    .collect()
+}
+
+/// A follower checks a sealed block's `t` signatures once and every job against them, and
+/// refuses — naming the job or the signature, in its sync status — a block whose record was
+/// tampered with, left out, moved or recorded as a failure nobody signed; whose signatures were
+/// flipped, made by keys outside the committee or made for another block; or whose block-level
+/// attestation was stripped from records that carry no signatures of their own.
 #[tokio::test(flavor = "multi_thread")]
 async fn follower_refuses_tampered_attestations() {
     let builder = node().await;
     let url = builder.http_endpoint();
     let provider = provider(&builder, KEY0);
     let (model, consumer_address) = setup(&url, &provider).await;
-    let hash = submit(&provider, consumer_address, run_call(model, [0.5, -1.0, 2.0, 0.25])).await;
-    let target = receipt(&provider, hash).await.block_number.unwrap();
+    rpc(&url, "evm_setAutomine", json!([false])).await;
+    let first = submit(&provider, consumer_address, run_call(model, [0.5, -1.0, 2.0, 0.25])).await;
+    let p1 = provider_at(&url, KEY1);
+    submit(&p1, consumer_address, run_call(model, [1.0, 1.0, 1.0, 1.0])).await;
+    rpc(&url, "evm_mine", json!([])).await;
+    rpc(&url, "evm_setAutomine", json!([true])).await;
+    let target = receipt(&provider, first).await.block_number.unwrap();
+    let sealed = raw_block(&url, target).await;
+    assert_eq!(sealed.jobs.len(), 2);
+    let (job0, job1) = (sealed.jobs[0].job, sealed.jobs[1].job);
 
-    let flip: Arc<dyn Fn(Block) -> Block + Send + Sync> = Arc::new(|mut block: Block| {
-        let mut sig = block.jobs[0].signatures[0].to_vec();
+    type Tamper = Arc<dyn Fn(Block) -> Block + Send + Sync>;
+    let flip: Tamper = Arc::new(|mut block: Block| {
+        let mut sig = block.attestation.signatures[0].to_vec();
         sig[10] ^= 0xff;
-        block.jobs[0].signatures[0] = sig.into();
-        block
+        block.attestation.signatures[0] = sig.into();
+        let (jobs, attestation) = (block.jobs.clone(), block.attestation.clone());
+        with_sealed(block, jobs, attestation)
     });
-    let forge: Arc<dyn Fn(Block) -> Block + Send + Sync> = Arc::new(|block: Block| {
-        let mut job = block.jobs[0].clone();
+    let changed = |mut job: JobRecord| {
         let mut output = job.output.to_vec();
         let last = output.len() - 1;
         output[last] ^= 1;
         job.output = output.into();
-        let d = digest(31337, job.job, &job.output, &job.rule);
-        job.signatures = [7u8, 8]
-            .iter()
-            .map(|&i| {
-                Bytes::from(sign(&SigningKey::from_slice(&[i; 32]).unwrap(), &d).unwrap().to_vec())
-            })
-            .collect();
-        with_jobs(block, vec![job])
+        job
+    };
+    let tamper: Tamper = Arc::new(move |block: Block| {
+        let jobs = vec![changed(block.jobs[0].clone()), block.jobs[1].clone()];
+        with_jobs(block, jobs)
     });
-    let drop_record: Arc<dyn Fn(Block) -> Block + Send + Sync> =
-        Arc::new(|block: Block| with_jobs(block, Vec::new()));
-    // The producer picks the branch: the settled job recorded as failed, with no signature…
-    let claim_failure: Arc<dyn Fn(Block) -> Block + Send + Sync> = Arc::new(|block: Block| {
+    let forge: Tamper = Arc::new(move |block: Block| {
+        let jobs = vec![changed(block.jobs[0].clone()), block.jobs[1].clone()];
+        let keys = [7u8, 8].map(|i| SigningKey::from_slice(&[i; 32]).unwrap());
+        let attestation = signed(&block, &jobs, block.number(), &keys);
+        with_sealed(block, jobs, attestation)
+    });
+    let other_block: Tamper = Arc::new(|block: Block| {
+        let jobs = block.jobs.clone();
+        let attestation = signed(&block, &jobs, block.number() + 1, &member_keys());
+        with_sealed(block, jobs, attestation)
+    });
+    let missing: Tamper = Arc::new(|block: Block| {
+        let jobs = vec![block.jobs[0].clone()];
+        with_jobs(block, jobs)
+    });
+    let reorder: Tamper = Arc::new(|block: Block| {
+        let jobs = vec![block.jobs[1].clone(), block.jobs[0].clone()];
+        with_jobs(block, jobs)
+    });
+    // The producer picks the branch: the settled job recorded as failed…
+    let claim_failure: Tamper = Arc::new(|block: Block| {
         let job = JobRecord {
             output: Bytes::new(),
-            signatures: Vec::new(),
             failure: Bytes::from_static(b"failed: the producer says so"),
             ..block.jobs[0].clone()
         };
-        with_jobs(block, vec![job])
+        let jobs = vec![job, block.jobs[1].clone()];
+        with_jobs(block, jobs)
     });
-    // …or as a no-quorum failure, which nobody can sign.
-    let claim_no_quorum: Arc<dyn Fn(Block) -> Block + Send + Sync> = Arc::new(|block: Block| {
+    // …or as a no-quorum failure, which nobody can sign, even when the members signed it.
+    let claim_no_quorum: Tamper = Arc::new(|block: Block| {
         let job = JobRecord {
             output: Bytes::new(),
-            signatures: Vec::new(),
             failure: Bytes::from_static(b"no quorum: 1/2"),
             ..block.jobs[0].clone()
         };
-        with_jobs(block, vec![job])
+        let jobs = vec![job, block.jobs[1].clone()];
+        let attestation = signed(&block, &jobs, block.number(), &member_keys());
+        with_sealed(block, jobs, attestation)
+    });
+    let strip: Tamper = Arc::new(|block: Block| {
+        let jobs = block.jobs.clone();
+        with_sealed(block, jobs, BlockAttestation::default())
     });
     let cases = [
-        (flip, "attestation check failed"),
-        (forge, "is not in the committee"),
-        (drop_record, "has no record of job"),
-        (claim_failure, "0 signature(s), the committee needs 2"),
-        (claim_no_quorum, "a no-quorum failure is recorded, but nobody can prove one"),
+        (flip, "signature 0".to_string()),
+        (tamper, format!("job {job0} at index 0 is not a record the committee signed")),
+        (forge, "who is not in the committee (a root signed for another block".into()),
+        (other_block, "who is not in the committee (a root signed for another block".into()),
+        (missing, format!("signed a record at index 1 (leaf {})", seal::leaf(&sealed.jobs[1]))),
+        (reorder, format!("job {job1} is at index 0, the committee signed it at index 1")),
+        (claim_failure, format!("job {job0} at index 0 is not a record the committee signed")),
+        (claim_no_quorum, "a no-quorum failure is recorded, but nobody can prove one".into()),
+        (strip, "0 signature(s), the committee needs 2".into()),
     ];
     for (tamper, expected) in cases {
         let proxy = tampering_proxy(url.clone(), target, tamper).await;
         let follower = follower(&proxy).await;
         let furl = follower.http_endpoint();
         let status = sync_status(&furl, target).await;
-        assert_eq!(status["state"], "halted", "{status}");
+        assert_eq!(status["state"], "halted", "{expected}: {status}");
         let error = status["error"].as_str().unwrap();
         assert!(
-            error.contains(&format!("block {target} refused")) && error.contains(expected),
-            "{error}"
+            error.contains(&format!("block {target} refused")) && error.contains(&expected),
+            "wanted {expected:?} in {error}"
         );
         assert_eq!(status["currentBlock"], target - 1, "nothing past the refused block");
         let syncing = rpc(&furl, "eth_syncing", json!([])).await["result"].clone();
@@ -395,11 +484,12 @@ async fn remote_executor_processes() {
     assert!(r.status());
     let block = raw_block(&url, r.block_number.unwrap()).await;
     assert_eq!(block.jobs.len(), 1);
-    committee.verify(31337, &block.jobs[0]).unwrap();
+    let parent = block.header.parent_hash;
+    committee.verify_block(31337, block.number(), parent, &block.jobs, &block.attestation).unwrap();
     assert_eq!(
-        block.jobs[0].signatures.len(),
+        block.attestation.signatures.len(),
         3,
-        "every member signed, the two processes included"
+        "every member signed the block, the two processes included (/v1/attest-block)"
     );
 
     // Training through the same committee, three jobs so that the processes lead too: the
@@ -436,8 +526,9 @@ async fn remote_executor_processes() {
         .await;
         assert!(r.status(), "training settled by the mixed committee (seed {seed})");
         let block = raw_block(&url, r.block_number.unwrap()).await;
-        committee.verify(31337, &block.jobs[0]).unwrap();
-        assert_eq!(block.jobs[0].signatures.len(), 3);
+        let (number, parent) = (block.number(), block.header.parent_hash);
+        committee.verify_block(31337, number, parent, &block.jobs, &block.attestation).unwrap();
+        assert_eq!(block.attestation.signatures.len(), 3);
         let job = U256::from_be_bytes(block.jobs[0].job.0);
         remote_leaders += usize::from(job % U256::from(3) != U256::ZERO);
     }
@@ -489,6 +580,13 @@ impl Member for Switchable {
             return Box::pin(async { Err(down()) });
         }
         self.inner.attest_failure(job, failure)
+    }
+
+    fn attest_block(&self, block: Arc<anh_executor::BlockJobs>) -> MemberFuture<'_, Bytes> {
+        if self.down.load(Ordering::Relaxed) {
+            return Box::pin(async { Err(down()) });
+        }
+        self.inner.attest_block(block)
     }
 
     fn artifact(&self, model: B256) -> MemberFuture<'_, Bytes> {
@@ -593,7 +691,14 @@ async fn no_quorum_leaves_the_transaction_out() {
     assert!(t.status());
     let block = raw_block(&url, t.block_number.unwrap()).await;
     assert_eq!(block.transactions.len(), 1, "the transfer only: the job is still unsettled");
-    assert!(block.jobs.iter().all(|j| j.is_settled() || !j.signatures.is_empty()));
+    // Whatever the block records, the committee vouched for.
+    let (number, parent) = (block.number(), block.header.parent_hash);
+    let committee = committee_of(&url).await;
+    if block.attestation == BlockAttestation::default() {
+        assert!(block.jobs.iter().all(|j| committee.verify(31337, j).is_ok()));
+    } else {
+        committee.verify_block(31337, number, parent, &block.jobs, &block.attestation).unwrap();
+    }
 
     // Back up: the next block settles it.
     down.store(false, Ordering::Relaxed);
@@ -602,7 +707,7 @@ async fn no_quorum_leaves_the_transaction_out() {
     assert!(r.status());
     assert!(contract.lastError().call().await.unwrap().is_empty(), "settled, nothing caught");
     let block = raw_block(&url, r.block_number.unwrap()).await;
-    assert!(block.jobs[0].is_settled() && block.jobs[0].signatures.len() >= 2);
+    assert!(block.jobs[0].is_settled() && block.attestation.signatures.len() >= 2);
     let status = rpc(&url, "anh_transactionStatus", json!([hash])).await["result"].clone();
     assert_eq!(status["status"], "mined", "{status}");
     let unknown = rpc(&url, "anh_transactionStatus", json!([B256::ZERO])).await["result"].clone();
@@ -656,7 +761,7 @@ async fn committee_block_on_cuda() {
     let elapsed = started.elapsed();
     assert!(r.status());
     let block = raw_block(&url, r.block_number.unwrap()).await;
-    assert!(block.jobs[0].is_settled() && block.jobs[0].signatures.len() >= 2);
+    assert!(block.jobs[0].is_settled() && block.attestation.signatures.len() >= 2);
     let follower = follower(&url).await;
     let head = provider.get_block_number().await.unwrap();
     assert_eq!(sync_status(&follower.http_endpoint(), head).await["state"], "synced");

@@ -145,7 +145,7 @@ async fn training_converges_and_replays_without_training() {
     let jobs = rpc(&url, "anh_getAttestations", json!(["latest"])).await["result"].clone();
     assert_eq!(jobs[0]["kind"], "train", "{jobs}");
     assert_eq!(jobs[0]["rule"]["kind"], "train-loss");
-    assert!(jobs[0]["signatures"].as_array().unwrap().len() >= 2);
+    assert!(jobs[0]["sealed"]["signatures"].as_array().unwrap().len() >= 2, "{jobs}");
     let built = stats(&url).await;
     assert_eq!(built["trainingStepsRun"], 2 * 4 * 15, "only the leader trains: {built}");
 

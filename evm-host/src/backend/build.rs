@@ -18,7 +18,8 @@ use alloy_eips::{
 };
 use alloy_primitives::{Address, B64, B256, Bloom, Bytes, U256, keccak256};
 use alloy_trie::EMPTY_ROOT_HASH;
-use anh_precompiles::{AnhPrecompiles, DnnParams, JobRecord};
+use anh_precompiles::{AnhPrecompiles, DnnParams};
+use anh_primitives::{BlockAttestation, JobRecord};
 use revm::{
     ExecuteCommitEvm, ExecuteEvm,
     context::result::{EVMError, ExecutionResult, InvalidTransaction},
@@ -86,7 +87,7 @@ impl Backend {
             self.evm.build_precompiles(),
             false,
         )?;
-        let jobs = self.evm.take_records();
+        let (jobs, attestation) = self.evm.seal(number, parent.hash);
         self.note_exclusions(&executed.excluded, number - 1);
         if executed.mined.is_empty() && !executed.excluded.is_empty() && !options.allow_empty {
             // Everything was left out: no empty block (the transactions wait for the next).
@@ -110,7 +111,7 @@ impl Backend {
             edits,
             base_fee_override: base_fee_override.is_some(),
         };
-        let block = Arc::new(seal(&parent, &params, &executed, jobs, dev));
+        let block = Arc::new(seal(&parent, &params, &executed, jobs, attestation, dev));
         // Out of the pool before the block is published: whoever waits on the block for a
         // dropped transaction sees it gone.
         {
@@ -311,6 +312,7 @@ pub(super) fn seal(
     params: &BlockParams,
     executed: &Executed,
     jobs: Vec<JobRecord>,
+    attestation: BlockAttestation,
     dev: DevRecord,
 ) -> Block {
     let logs_bloom = executed.mined.iter().fold(Bloom::ZERO, |mut bloom, t| {
@@ -332,7 +334,7 @@ pub(super) fn seal(
         gas_limit: params.gas_limit,
         gas_used: executed.gas_used,
         timestamp: params.timestamp,
-        extra_data: extra_data(&jobs, &dev),
+        extra_data: extra_data(&jobs, &attestation, &dev),
         mix_hash: params.mix_hash,
         nonce: B64::ZERO,
         base_fee_per_gas: Some(params.base_fee),
@@ -343,7 +345,14 @@ pub(super) fn seal(
         requests_hash: Some(EMPTY_REQUESTS_HASH),
         ..Default::default()
     };
-    Block { hash: header.hash_slow(), header, transactions: executed.mined.clone(), jobs, dev }
+    Block {
+        hash: header.hash_slow(),
+        header,
+        transactions: executed.mined.clone(),
+        jobs,
+        attestation,
+        dev,
+    }
 }
 
 /// The `prevrandao` of block `number`: deterministic, so that replays agree.
@@ -399,6 +408,7 @@ pub fn genesis_block(genesis: &GenesisConfig, state_root: B256) -> Block {
         header,
         transactions: Vec::new(),
         jobs: Vec::new(),
+        attestation: BlockAttestation::default(),
         dev: DevRecord::default(),
     }
 }

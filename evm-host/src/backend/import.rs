@@ -120,7 +120,7 @@ impl Backend {
                 .map_err(|e| refuse(format!("transaction {i} has no valid signature: {e}")))?;
             txs.push((mined.tx.clone(), sender, *mined.tx.tx_hash()));
         }
-        let (precompiles, oracle) = self.evm.replay_precompiles(block.jobs.clone());
+        let (precompiles, oracle) = self.evm.replay_precompiles(&block);
         if let Some(oracle) = &oracle {
             oracle.verify_all().map_err(|e| refuse(format!("attestation check failed: {e}")))?;
         }
@@ -134,7 +134,14 @@ impl Backend {
             self.attestations_verified
                 .fetch_add(oracle.verified(), std::sync::atomic::Ordering::Relaxed);
         }
-        let ours = seal(&parent, &params, &executed, block.jobs.clone(), block.dev.clone());
+        let ours = seal(
+            &parent,
+            &params,
+            &executed,
+            block.jobs.clone(),
+            block.attestation.clone(),
+            block.dev.clone(),
+        );
         let checks: [(&str, String, String); 6] = [
             ("state root", ours.header.state_root.to_string(), header.state_root.to_string()),
             (

@@ -340,12 +340,12 @@ impl Backend {
             .iter()
             .map(|t| (t.tx.clone(), t.sender, t.hash))
             .collect();
-        let (precompiles, oracle) = self.evm.replay_precompiles(block.jobs.clone());
+        let (precompiles, oracle) = self.evm.replay_precompiles(block);
         let executed =
             self.execute(&parent, state, hashes.clone(), &params, before, precompiles, true)?;
         check_replay(oracle.as_deref(), number)?;
 
-        let (precompiles, oracle) = self.evm.replay_precompiles(block.jobs.clone());
+        let (precompiles, oracle) = self.evm.replay_precompiles(block);
         let env = params.env();
         let db = StateDb::new(executed.state, self.codes.clone(), hashes);
         let mut evm = self.evm.evm_with_inspector(db, self.evm.cfg(), env, precompiles, inspector);
