@@ -4,11 +4,12 @@
 use crate::{
     job::JobRecord,
     rule::{Rule, RuleKind},
+    seal::{BlockAttestation, SealError, leaf},
     signature::recover,
 };
 use alloy_primitives::{Address, B256, U256, keccak256};
 use serde::{Deserialize, Serialize};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 /// The committee: who signs, how many must, and the default rule.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,7 +81,7 @@ pub enum AttestationError {
     },
     /// The block-level attestation does not verify ([`Committee::verify_block`]).
     #[error(transparent)]
-    Block(#[from] crate::seal::SealError),
+    Block(#[from] SealError),
 }
 
 impl Committee {
@@ -199,6 +200,104 @@ impl Committee {
         }
         Ok(())
     }
+}
+
+impl Committee {
+    /// Verifies block `number` (child of `parent`) on chain `chain_id`: at least `threshold`
+    /// distinct members signed the block digest of the attestation's leaves (any bad, foreign
+    /// or repeated signature fails it), and `records` are exactly the signed leaves, in order.
+    /// The error names the first signature or record at fault.
+    pub fn verify_block(
+        &self,
+        chain_id: u64,
+        number: u64,
+        parent: B256,
+        records: &[JobRecord],
+        attestation: &BlockAttestation,
+    ) -> Result<(), SealError> {
+        if self.threshold == 0 {
+            return Err(SealError::NoThreshold { number });
+        }
+        let digest = attestation.digest(chain_id, number, parent);
+        let mut seen = HashSet::new();
+        for (index, signature) in attestation.signatures.iter().enumerate() {
+            let signer = recover(&digest, signature).map_err(|reason| SealError::BadSignature {
+                number,
+                index,
+                reason,
+            })?;
+            if !self.members.contains(&signer) {
+                return Err(SealError::NotMember { number, index, signer });
+            }
+            if !seen.insert(signer) {
+                return Err(SealError::Duplicate { number, signer });
+            }
+        }
+        if seen.len() < self.threshold {
+            return Err(SealError::BelowThreshold {
+                number,
+                signatures: seen.len(),
+                threshold: self.threshold,
+            });
+        }
+        for record in records {
+            check_record(number, record)?;
+        }
+        match_leaves(number, records, &attestation.leaves)
+    }
+}
+
+/// A record's own consistency: a concrete rule, no no-quorum failure, no output on a failure,
+/// no signatures of its own (the block's signatures stand for it).
+fn check_record(number: u64, record: &JobRecord) -> Result<(), SealError> {
+    let malformed =
+        |reason: &str| SealError::Malformed { number, job: record.job, reason: reason.to_owned() };
+    if record.rule.kind == RuleKind::Default || record.rule.validate().is_err() {
+        return Err(malformed("the rule is not a concrete rule"));
+    }
+    if record.is_no_quorum() {
+        return Err(malformed(
+            "a no-quorum failure is recorded, but nobody can prove one: its transaction belongs \
+             out of the block",
+        ));
+    }
+    if !record.is_settled() && !record.output.is_empty() {
+        return Err(malformed("a failed job's record carries an output"));
+    }
+    if !record.signatures.is_empty() {
+        return Err(malformed(
+            "the record carries signatures of its own in a block-attested block",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks that `records` are exactly `signed`, in order, naming the first that is not.
+fn match_leaves(number: u64, records: &[JobRecord], signed: &[B256]) -> Result<(), SealError> {
+    let mut signed_at: HashMap<B256, usize> = HashMap::with_capacity(signed.len());
+    for (i, leaf) in signed.iter().enumerate() {
+        signed_at.entry(*leaf).or_insert(i);
+    }
+    let leaves: Vec<B256> = records.iter().map(leaf).collect();
+    let mut found = HashSet::with_capacity(leaves.len());
+    for (index, (record, leaf)) in records.iter().zip(&leaves).enumerate() {
+        if !signed_at.contains_key(leaf) {
+            return Err(SealError::Tampered { number, index, job: record.job });
+        }
+        if !found.insert(*leaf) {
+            return Err(SealError::Repeated { number, job: record.job, index });
+        }
+    }
+    if let Some((index, leaf)) = signed.iter().enumerate().find(|(_, l)| !found.contains(*l)) {
+        return Err(SealError::Missing { number, index, leaf: *leaf });
+    }
+    for (index, (record, leaf)) in records.iter().zip(&leaves).enumerate() {
+        let at = signed_at[leaf];
+        if at != index {
+            return Err(SealError::Reordered { number, job: record.job, index, signed: at });
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

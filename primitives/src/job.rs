@@ -26,7 +26,7 @@ use crate::{
     abi,
     dtype::{self, Dtype},
     model::{ModelInfo, Registration},
-    rule::{Rule, words},
+    rule::{Rule, RuleKind, words},
     tensor::HostTensor,
     train::TrainParams,
 };
@@ -63,6 +63,30 @@ impl JobKind {
             2 => Some(Self::Register),
             3 => Some(Self::Train),
             _ => None,
+        }
+    }
+}
+
+impl Rule {
+    /// Whether this is a known rule ([`Self::validate`]) that can settle jobs of `kind`: the
+    /// default (kind 0), or kinds 1–3 for inference (a registered rule settles its model's
+    /// inference: pass [`JobKind::Infer`] for registrations too), 4 and 5 for training.
+    pub fn validate_for(&self, kind: JobKind) -> Result<(), String> {
+        self.validate()?;
+        match kind {
+            JobKind::Train if self.kind != RuleKind::Default && !self.is_training() => {
+                Err(format!(
+                    "rule kind {} settles inference, not training: train takes 0 (default), \
+                     4 (train-loss) or 5 (recompute)",
+                    self.kind.code()
+                ))
+            }
+            JobKind::Infer | JobKind::Register if self.is_training() => Err(format!(
+                "rule kind {} settles training, not inference: inference takes 0 (default), \
+                 1 (exact), 2 (tolerance) or 3 (argmax)",
+                self.kind.code()
+            )),
+            _ => Ok(()),
         }
     }
 }

@@ -4,7 +4,6 @@
 
 use crate::{
     abi, dtype,
-    job::JobKind,
     tensor::{HostTensor, TensorData},
 };
 use alloy_primitives::{B256, Bytes, U256, keccak256};
@@ -177,28 +176,6 @@ impl Rule {
             Tolerance | Recompute => Ok(()),
             TrainLoss if self.rel == 0 => Ok(()),
             TrainLoss => Err("rule kind 4 (train-loss) takes an absolute tolerance only".into()),
-        }
-    }
-
-    /// Whether this is a known rule ([`Self::validate`]) that can settle jobs of `kind`: the
-    /// default (kind 0), or kinds 1–3 for inference (a registered rule settles its model's
-    /// inference: pass [`JobKind::Infer`] for registrations too), 4 and 5 for training.
-    pub fn validate_for(&self, kind: JobKind) -> Result<(), String> {
-        self.validate()?;
-        match kind {
-            JobKind::Train if self.kind != RuleKind::Default && !self.is_training() => {
-                Err(format!(
-                    "rule kind {} settles inference, not training: train takes 0 (default), \
-                     4 (train-loss) or 5 (recompute)",
-                    self.kind.code()
-                ))
-            }
-            JobKind::Infer | JobKind::Register if self.is_training() => Err(format!(
-                "rule kind {} settles training, not inference: inference takes 0 (default), \
-                 1 (exact), 2 (tolerance) or 3 (argmax)",
-                self.kind.code()
-            )),
-            _ => Ok(()),
         }
     }
 
