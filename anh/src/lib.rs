@@ -555,6 +555,7 @@ async fn open_committee(
     };
     let oracle = CommitteeOracle::new(config, tokio::runtime::Handle::current())
         .map_err(|e| NodeError::Committee(e.to_string()))?
+        .optimistic()
         .with_model_store(store);
     Ok((committee, Arc::new(oracle), printed))
 }

@@ -126,9 +126,10 @@ impl EvmConfig {
     }
 
     /// The job records of block `number` (child of `parent`) being sealed, and the
-    /// committee's block-level attestation of them (see [`JobLedger::seal`]).
-    pub fn seal(&self, number: u64, parent: B256) -> (Vec<JobRecord>, BlockAttestation) {
-        self.ledger().map(|l| l.seal(number, parent)).unwrap_or_default()
+    /// committee's block-level attestation of them, or `None` when the block must be executed
+    /// again (see [`JobLedger::seal`]).
+    pub fn seal(&self, number: u64, parent: B256) -> Option<(Vec<JobRecord>, BlockAttestation)> {
+        self.ledger().map_or_else(|| Some(Default::default()), |l| l.seal(number, parent))
     }
 
     /// Why jobs asked for since the last call could not be settled provably (see

@@ -33,6 +33,16 @@
 //! are the responsive ones and one hung executor costs at most one timeout per back-off
 //! window, not one per job. It is still asked when the others do not make a quorum.
 //!
+//! **Optimistic blocks** ([`CommitteeOracle::optimistic`], what `anh node` uses): while a block
+//! is built, an inference job is answered by one member (the first of its leader order that
+//! answers; a deterministic failure is an answer too), kept as pending, and settled by the
+//! block round below — the only round, in which the `t` members asked check every answer (the
+//! one that answered has its result cached). If the round does not confirm the answers (a wrong
+//! or disputed answer, members down), [`JobLedger::seal`] answers `None`: the builder executes
+//! the block again, and this time its jobs settle one by one as described above (a job no
+//! quorum settles leaves the block with its transaction). Registration and training jobs always
+//! settle one by one.
+//!
 //! **Sealing a block** ([`JobLedger::seal`]): the block's provable records, in first-use order,
 //! go to every member in one request (`attest_block`: each job with its settled output or
 //! failure, the block's number and parent hash); a member checks each as it would one by one
@@ -72,7 +82,7 @@ use std::{
     fmt,
     sync::{
         Arc,
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::Duration,
 };
@@ -137,9 +147,15 @@ pub struct CommitteeStats {
     pub blocks_sealed: u64,
 }
 
-/// One of the current block's records: the record, its job, and the members (committee
-/// indices) whose signatures it carries.
-type Kept = (JobRecord, Arc<Job>, Vec<usize>);
+/// One of the current block's records: the record, its job, the members (committee indices)
+/// that signed or computed it, and whether it is an optimistic answer no quorum confirmed yet.
+#[derive(Debug)]
+struct Kept {
+    record: JobRecord,
+    job: Arc<Job>,
+    signers: Vec<usize>,
+    pending: bool,
+}
 
 /// The current block's records, by job id, and the order they were first used in.
 #[derive(Debug, Default)]
@@ -155,7 +171,7 @@ impl BlockRecords {
         order
             .into_iter()
             .filter_map(|job| self.records.remove(&job))
-            .filter(|(record, ..)| is_provable(record))
+            .filter(|kept| kept.pending || is_provable(&kept.record))
             .collect()
     }
 }
@@ -206,6 +222,12 @@ pub struct CommitteeOracle {
     /// Where trained models go (the node's store), so that members can fetch them.
     models: Option<Arc<ModelStore>>,
     block: Mutex<BlockRecords>,
+    /// Whether inference jobs are answered optimistically while a block is built
+    /// ([`Self::optimistic`]).
+    optimistic: bool,
+    /// Set when an optimistic block round failed: the block is executed again and its jobs
+    /// settle one by one.
+    per_job: AtomicBool,
     /// Who signed each job settled since it was kept in the block (committee indices).
     signers: Mutex<HashMap<B256, Vec<usize>>>,
     /// Each member's recent misses, in committee order.
@@ -241,6 +263,8 @@ impl CommitteeOracle {
             handle,
             models: None,
             block: Mutex::default(),
+            optimistic: false,
+            per_job: AtomicBool::new(false),
             signers: Mutex::default(),
             health,
             unprovable: Mutex::default(),
@@ -249,6 +273,15 @@ impl CommitteeOracle {
             unprovable_jobs: AtomicU64::new(0),
             blocks_sealed: AtomicU64::new(0),
         })
+    }
+
+    /// Answers inference jobs optimistically while a block is built (see the module docs): one
+    /// member computes each job, and the block round — every outcome checked by `t` members,
+    /// one request each — is the only round. When it fails, [`JobLedger::seal`] asks for the
+    /// block again and its jobs settle one by one.
+    pub fn optimistic(mut self) -> Self {
+        self.optimistic = true;
+        self
     }
 
     /// Puts the models the committee trains into `store` (the node's), where the members
@@ -289,23 +322,82 @@ impl CommitteeOracle {
     }
 
     /// `record`'s outcome for the precompiles, noting an unprovable one for the block builder.
-    fn answer(&self, record: &JobRecord) -> Result<(), OracleError> {
+    fn answer(&self, (record, pending): &(JobRecord, bool)) -> Result<(), OracleError> {
         if record.is_settled() {
             return Ok(());
         }
         let error = record.failure_error();
-        if !is_provable(record) {
+        if !pending && !is_provable(record) {
             self.unprovable.lock().push(error.to_string());
         }
         Err(error)
+    }
+
+    /// [`Self::answer`] of a settled record, and the record.
+    fn answered(&self, record: JobRecord) -> Result<JobRecord, OracleError> {
+        let outcome = (record, false);
+        self.answer(&outcome)?;
+        Ok(outcome.0)
+    }
+
+    /// The outcome of an inference job asked for while a block is built: in optimistic mode, one member's answer (kept as pending until the block round confirms it), else the
+    /// settled record. The flag says whether it is pending.
+    fn outcome(&self, job: Job) -> (JobRecord, bool) {
+        if let Some(kept) = self.block.lock().records.get(&job.id()) {
+            return (kept.record.clone(), kept.pending);
+        }
+        if !self.optimistic || self.per_job.load(Ordering::Relaxed) {
+            return (self.settle_once(job), false);
+        }
+        let job = Arc::new(job);
+        let (record, signer) = self.handle.block_on(self.candidate(&job));
+        let pending = signer.is_some();
+        let kept = Kept { record, job, signers: signer.into_iter().collect(), pending };
+        let mut block = self.block.lock();
+        let BlockRecords { order, records } = &mut *block;
+        let kept = records.entry(kept.record.job).or_insert_with(|| {
+            order.push(kept.record.job);
+            kept
+        });
+        (kept.record.clone(), kept.pending)
+    }
+
+    /// One member's outcome of `job` (in leader order; a member that cannot be reached or is
+    /// busy is passed over), unsigned, and who computed it; an unprovable record when nobody
+    /// answers.
+    async fn candidate(&self, job: &Arc<Job>) -> (JobRecord, Option<usize>) {
+        if let Err(e) = job.validate() {
+            return (self.unprovable(job, OracleError::Failed(e.to_string())), None);
+        }
+        let members = &self.config.members;
+        for m in self.order(job.id()) {
+            match self.call(m, members[m].compute(job.clone())).await {
+                Ok(output) => return (job.record(output, Vec::new(), Bytes::new()), Some(m)),
+                Err(e) => match e.job_failure(job.model) {
+                    Some(failure) => {
+                        let failure = JobRecord::failure_of(&failure);
+                        return (job.record(Bytes::new(), Vec::new(), failure), Some(m));
+                    }
+                    None => {
+                        tracing::warn!(job = %job.id(), member = %members[m].describe(), error = %e, "compute failed");
+                    }
+                },
+            }
+        }
+        let error = OracleError::NoQuorum {
+            job: job.id(),
+            signatures: 0,
+            threshold: self.config.committee.threshold,
+        };
+        (self.unprovable(job, error), None)
     }
 
     /// The record of `job` in the current block: the one already settled, or a new
     /// settlement. Blocks: call it from a blocking thread.
     pub fn settle_once(&self, job: Job) -> JobRecord {
         let id = job.id();
-        if let Some((record, ..)) = self.block.lock().records.get(&id) {
-            return record.clone();
+        if let Some(kept) = self.block.lock().records.get(&id) {
+            return kept.record.clone();
         }
         let job = Arc::new(job);
         let record = self.handle.block_on(self.settle((*job).clone()));
@@ -322,9 +414,9 @@ impl CommitteeOracle {
             .entry(record.job)
             .or_insert_with(|| {
                 order.push(record.job);
-                (record, job, signers)
+                Kept { record, job, signers, pending: false }
             })
-            .0
+            .record
             .clone()
     }
 
@@ -691,46 +783,64 @@ fn is_provable(record: &JobRecord) -> bool {
 
 impl JobLedger for CommitteeOracle {
     fn take_records(&self) -> Vec<JobRecord> {
+        self.per_job.store(false, Ordering::Relaxed);
         let block = std::mem::take(&mut *self.block.lock());
-        block.provable().into_iter().map(|(record, ..)| record).collect()
-    }
-
-    fn seal(&self, number: u64, parent: B256) -> (Vec<JobRecord>, BlockAttestation) {
-        let provable = std::mem::take(&mut *self.block.lock()).provable();
-        if provable.is_empty() {
-            return (Vec::new(), BlockAttestation::default());
-        }
-        let block = BlockJobs {
-            chain_id: self.config.chain_id,
-            number,
-            parent,
-            jobs: provable
-                .iter()
-                .map(|(record, job, _)| Settled {
-                    job: (**job).clone(),
-                    output: record.output.clone(),
-                    failure: record.failure.clone(),
-                })
-                .collect(),
-        };
-        let records = block.records();
-        let signers: Vec<Vec<usize>> = provable.iter().map(|(.., s)| s.clone()).collect();
-        match self.handle.block_on(self.attest_block(block, &signers)) {
-            Some(signatures) => {
-                self.blocks_sealed.fetch_add(1, Ordering::Relaxed);
-                let attestation =
-                    BlockAttestation { signatures, ..BlockAttestation::unsigned(&records) };
-                (records, attestation)
-            }
-            None => (
-                provable.into_iter().map(|(record, ..)| record).collect(),
-                BlockAttestation::default(),
-            ),
-        }
+        block.provable().into_iter().map(|kept| kept.record).collect()
     }
 
     fn take_unprovable(&self) -> Vec<String> {
         std::mem::take(&mut *self.unprovable.lock())
+    }
+
+    fn seal(&self, number: u64, parent: B256) -> Option<(Vec<JobRecord>, BlockAttestation)> {
+        let kept = std::mem::take(&mut *self.block.lock()).provable();
+        if kept.is_empty() {
+            self.per_job.store(false, Ordering::Relaxed);
+            return Some((Vec::new(), BlockAttestation::default()));
+        }
+        let optimistic = kept.iter().any(|k| k.pending);
+        let block = BlockJobs {
+            chain_id: self.config.chain_id,
+            number,
+            parent,
+            jobs: kept
+                .iter()
+                .map(|k| Settled {
+                    job: (*k.job).clone(),
+                    output: k.record.output.clone(),
+                    failure: k.record.failure.clone(),
+                })
+                .collect(),
+        };
+        let records = block.records();
+        let signers: Vec<Vec<usize>> = kept.iter().map(|k| k.signers.clone()).collect();
+        match self.handle.block_on(self.attest_block(block, &signers)) {
+            Some(signatures) => {
+                self.per_job.store(false, Ordering::Relaxed);
+                self.blocks_sealed.fetch_add(1, Ordering::Relaxed);
+                self.formed.fetch_add(
+                    kept.iter().filter(|k| k.pending && k.record.is_settled()).count() as u64,
+                    Ordering::Relaxed,
+                );
+                let attestation =
+                    BlockAttestation { signatures, ..BlockAttestation::unsigned(&records) };
+                Some((records, attestation))
+            }
+            None if optimistic => {
+                // An optimistic answer no quorum confirmed: the block is built again, its jobs
+                // settled one by one (a job's record then holds whatever `t` members agree on).
+                tracing::warn!(
+                    number,
+                    "the block round did not confirm the optimistic answers: settling job by job"
+                );
+                self.per_job.store(true, Ordering::Relaxed);
+                None
+            }
+            None => {
+                self.per_job.store(false, Ordering::Relaxed);
+                Some((kept.into_iter().map(|k| k.record).collect(), BlockAttestation::default()))
+            }
+        }
     }
 }
 
@@ -758,7 +868,7 @@ fn claim(claims: &mut Vec<FailureClaim>, m: usize, error: &ExecutorError, model:
 impl DnnOracle for CommitteeOracle {
     fn model_info(&self, model: B256) -> Result<ModelInfo, OracleError> {
         let record = self.settle_once(Job::register(self.config.chain_id, model));
-        self.answer(&record)?;
+        let record = &self.answered(record)?;
         decode_analysis(&record.output).map_err(|e| {
             OracleError::Failed(format!("job {}: undecodable analysis: {e}", record.job))
         })
@@ -769,8 +879,9 @@ impl DnnOracle for CommitteeOracle {
         // What a replaying node computes too: the same error without a record.
         let payload = encode_tensors(&request.inputs).map_err(OracleError::Failed)?;
         let job = Job::infer(self.config.chain_id, request.model, payload, rule);
-        let record = self.settle_once(job);
-        self.answer(&record)?;
+        let outcome = self.outcome(job);
+        self.answer(&outcome)?;
+        let record = outcome.0;
         decode_tensors(&record.output).map_err(|e| {
             OracleError::Failed(format!("job {}: undecodable output: {e}", record.job))
         })
@@ -782,8 +893,7 @@ impl DnnOracle for CommitteeOracle {
         let payload =
             encode_train_payload(&request.batch, &request.params).map_err(OracleError::Failed)?;
         let job = Job::train(self.config.chain_id, request.model, payload, rule);
-        let record = self.settle_once(job);
-        self.answer(&record)?;
+        let record = self.answered(self.settle_once(job))?;
         Trained::decode(&record.output).map_err(|e| {
             OracleError::Failed(format!("job {}: undecodable training result: {e}", record.job))
         })

@@ -265,14 +265,38 @@ impl Executor {
     /// computed already (as leader, or to attest them one by one) come from its cache. Blocks.
     pub fn attest_block(&self, block: &BlockJobs) -> Result<[u8; 65]> {
         block.validate()?;
-        for (i, settled) in block.jobs.iter().enumerate() {
-            let job = &settled.job;
-            let verdict = if settled.failure.is_empty() {
-                self.output_verdict(job, &settled.output)?
+        // The jobs are checked side by side on the machine's cores (ONNX Runtime's sessions
+        // are pooled per model), then their verdicts read in block order.
+        let verdict = |settled: &crate::job::Settled| {
+            if settled.failure.is_empty() {
+                self.output_verdict(&settled.job, &settled.output)
             } else {
-                self.failure_verdict(job, &settled.failure)?
-            };
-            let verdict = verdict.map_err(|reason| {
+                self.failure_verdict(&settled.job, &settled.failure)
+            }
+        };
+        let threads = std::thread::available_parallelism().map_or(1, usize::from);
+        let chunk = block.jobs.len().div_ceil(threads).max(1);
+        let verdicts: Vec<Result<std::result::Result<(), String>>> = std::thread::scope(|scope| {
+            let parts: Vec<_> = block
+                .jobs
+                .chunks(chunk)
+                .map(|part| scope.spawn(move || part.iter().map(verdict).collect::<Vec<_>>()))
+                .collect();
+            parts
+                .into_iter()
+                .flat_map(|part| {
+                    part.join().unwrap_or_else(|_| {
+                        vec![Err(ExecutorError::Failed("a check of the block panicked".into()))]
+                    })
+                })
+                .collect()
+        });
+        if verdicts.len() != block.jobs.len() {
+            return Err(ExecutorError::Failed("a check of the block did not finish".into()));
+        }
+        for (i, (settled, verdict)) in block.jobs.iter().zip(verdicts).enumerate() {
+            let job = &settled.job;
+            let verdict = verdict?.map_err(|reason| {
                 format!("block {}, job {i} of {}: {reason}", block.number, block.jobs.len())
             });
             self.refuse_unless(job.id(), verdict, "refusing to sign a block")?;

@@ -112,10 +112,12 @@ pub trait JobLedger: Send + Sync {
     /// Seals block `number` (child of `parent`): [`Self::take_records`], and the committee's
     /// block-level attestation of them ([`crate::seal`]), the records then without signatures
     /// of their own. When no `t` members sign the whole block, the records keep their per-job
-    /// signatures and the attestation is empty. The default: the records as they are.
-    fn seal(&self, number: u64, parent: B256) -> (Vec<JobRecord>, BlockAttestation) {
+    /// signatures and the attestation is empty. `None`: an answer given optimistically was not
+    /// confirmed — execute the block again (the ledger then settles its jobs one by one, and
+    /// seals the second time). The default: the records as they are.
+    fn seal(&self, number: u64, parent: B256) -> Option<(Vec<JobRecord>, BlockAttestation)> {
         let _ = (number, parent);
-        (self.take_records(), BlockAttestation::default())
+        Some((self.take_records(), BlockAttestation::default()))
     }
 }
 

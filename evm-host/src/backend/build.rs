@@ -74,20 +74,40 @@ impl Backend {
             beneficiary: *self.coinbase.lock(),
             mix_hash: prevrandao(number),
         };
-        let txs = candidates.iter().map(|p| (p.tx.clone(), p.sender, p.hash)).collect();
+        let txs: Vec<_> = candidates.iter().map(|p| (p.tx.clone(), p.sender, p.hash)).collect();
         // Records left over from calls that never made it into a block are not this block's.
         let _ = self.evm.take_records();
         let _ = self.evm.take_unprovable();
-        let executed = self.execute(
-            &parent,
-            state,
-            hashes,
-            &params,
-            txs,
-            self.evm.build_precompiles(),
-            false,
-        )?;
-        let (jobs, attestation) = self.evm.seal(number, parent.hash);
+        // At most twice: a committee that answered optimistically and could not confirm it
+        // asks for the block again, and settles its jobs one by one then.
+        let mut again = 0;
+        let (executed, jobs, attestation) = loop {
+            let executed = self.execute(
+                &parent,
+                state.clone(),
+                hashes.clone(),
+                &params,
+                txs.clone(),
+                self.evm.build_precompiles(),
+                false,
+            )?;
+            match self.evm.seal(number, parent.hash) {
+                Some((jobs, attestation)) => break (executed, jobs, attestation),
+                None if again == 0 => {
+                    again += 1;
+                    let _ = self.evm.take_unprovable();
+                    debug!(
+                        number,
+                        "the committee did not confirm the block's answers: building it again"
+                    );
+                }
+                None => {
+                    return Err(HostError::Internal(
+                        "the committee asked for the block again twice".into(),
+                    ));
+                }
+            }
+        };
         self.note_exclusions(&executed.excluded, number - 1);
         if executed.mined.is_empty() && !executed.excluded.is_empty() && !options.allow_empty {
             // Everything was left out: no empty block (the transactions wait for the next).

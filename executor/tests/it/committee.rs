@@ -337,7 +337,7 @@ fn blocks_are_sealed_by_one_round() {
         for seed in [0.0, 0.25, 0.5] {
             infer(&oracle, &world.mlp, mlp_input(seed), Rule::DEFAULT).unwrap();
         }
-        let (records, attestation) = oracle.seal(9, parent);
+        let (records, attestation) = oracle.seal(9, parent).expect("not optimistic: sealed");
         assert_eq!(records.len(), 3);
         assert!(records.iter().all(|r| r.signatures.is_empty()), "no per-job signatures");
         assert_eq!(attestation.leaves.len(), 3);
@@ -414,7 +414,7 @@ fn a_block_without_a_quorum_keeps_per_job_signatures() {
     let oracle = world.oracle(members, 2, TIMEOUT);
     infer(&oracle, &world.mlp, mlp_input(0.1), Rule::DEFAULT).unwrap();
     infer(&oracle, &world.mlp, mlp_input(0.2), Rule::DEFAULT).unwrap();
-    let (records, attestation) = oracle.seal(3, B256::ZERO);
+    let (records, attestation) = oracle.seal(3, B256::ZERO).expect("not optimistic: sealed");
     assert_eq!(records.len(), 2);
     assert_eq!(attestation, anh_primitives::BlockAttestation::default());
     for record in &records {
@@ -456,4 +456,68 @@ fn an_executor_refuses_a_block_with_a_wrong_outcome() {
         }
         other => panic!("expected a refusal, got {other:?}"),
     }
+}
+
+/// Optimistically, one member answers each job while the block executes and the block round is
+/// the only round: a block of three inferences costs three computations by the first member
+/// and three by the second (the round), and the block is sealed by both.
+#[test]
+fn optimistic_blocks_need_one_round() {
+    let world = World::new(3);
+    let counting: Vec<_> = world.members().into_iter().map(Counting::new).collect();
+    let members = counting.iter().map(|c| c.clone() as Arc<dyn Member>).collect();
+    let oracle = world.oracle(members, 2, TIMEOUT).optimistic();
+    let mut want = Vec::new();
+    for seed in [0.0, 0.25, 0.5] {
+        let got = infer(&oracle, &world.mlp, mlp_input(seed), Rule::DEFAULT).unwrap();
+        assert_eq!(got, world.runtime.run(world.mlp.hash, mlp_input(seed)).unwrap());
+        want.push(got);
+    }
+    let computes = || counting.iter().map(|c| c.computes()).sum::<usize>();
+    assert_eq!(computes(), 3, "one member per job while the block executes");
+    assert_eq!(
+        counting.iter().map(|c| c.attests.load(std::sync::atomic::Ordering::SeqCst)).sum::<usize>(),
+        0,
+        "no per-job round"
+    );
+    let parent = B256::repeat_byte(5);
+    let (records, attestation) = oracle.seal(2, parent).expect("confirmed");
+    assert_eq!(records.len(), 3);
+    assert_eq!(attestation.signatures.len(), 2);
+    oracle.committee().verify_block(CHAIN_ID, 2, parent, &records, &attestation).unwrap();
+    let executors_computed: u64 = world.executors.iter().map(|e| e.stats().computed).sum();
+    assert_eq!(executors_computed, 6, "the first member's three, then the other signer's three");
+    assert_eq!(oracle.stats().attestations_formed, 3);
+}
+
+/// An optimistic answer that is wrong (the answering member lies) is not confirmed: the block
+/// is asked for again, and then its jobs settle one by one, with the honest output.
+#[test]
+fn a_wrong_optimistic_answer_makes_the_block_settle_job_by_job() {
+    let world = World::new(3);
+    let inputs = mlp_input(0.5);
+    let want = world.runtime.run(world.mlp.hash, inputs.clone()).unwrap();
+    let job = infer_job(&world.mlp, &inputs, Rule::EXACT).id();
+    let mut members = world.members();
+    // The member that answers first lies about every output.
+    let first = leader(job, 3);
+    members[first] = Arc::new(FaultyMember::new(members[first].clone(), Fault::WrongOutput));
+    let oracle = world.oracle(members, 2, TIMEOUT).optimistic();
+    let lie = infer(&oracle, &world.mlp, inputs.clone(), Rule::DEFAULT).unwrap();
+    assert_ne!(lie, want, "the optimistic answer was the liar's");
+    assert!(oracle.seal(4, B256::ZERO).is_none(), "not confirmed: build the block again");
+    // The second execution settles job by job.
+    let settled = infer(&oracle, &world.mlp, inputs, Rule::DEFAULT).unwrap();
+    assert_eq!(settled, want);
+    let (records, attestation) = oracle.seal(4, B256::ZERO).expect("sealed the second time");
+    assert_eq!(records.len(), 1);
+    assert_eq!(decode_tensors(&records[0].output).unwrap(), want);
+    if attestation == anh_primitives::BlockAttestation::default() {
+        oracle.committee().verify(CHAIN_ID, &records[0]).unwrap();
+    } else {
+        oracle.committee().verify_block(CHAIN_ID, 4, B256::ZERO, &records, &attestation).unwrap();
+    }
+    // The next block is optimistic again.
+    infer(&oracle, &world.mlp, mlp_input(0.75), Rule::DEFAULT).unwrap();
+    assert!(oracle.seal(5, B256::repeat_byte(1)).is_some());
 }

@@ -360,7 +360,7 @@ fn remote_member_settles_with_in_process_members() {
     infer(&oracle, &world.int64, int64_input([0, 11, 0, 0, 0]), Rule::DEFAULT).unwrap_err();
     let (computed, signed) = (remote.executor.stats().computed, remote.executor.stats().signed);
     let parent = B256::repeat_byte(7);
-    let (records, attestation) = oracle.seal(12, parent);
+    let (records, attestation) = oracle.seal(12, parent).expect("not optimistic: sealed");
     assert_eq!(records.len(), 2);
     assert_eq!(attestation.signatures.len(), 3, "the remote member signed the block too");
     oracle.committee().verify_block(CHAIN_ID, 12, parent, &records, &attestation).unwrap();
