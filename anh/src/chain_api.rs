@@ -116,6 +116,8 @@ pub fn attestations_json(block: &Block, chain_id: u64) -> Value {
         block.attestation.digest(chain_id, block.number(), block.header.parent_hash),
     );
     let leaves = &block.attestation.leaves;
+    // Every proof in one pass over the tree (a proof apiece would hash the tree once per job).
+    let mut proofs = if sealed { seal::inclusion_proofs(leaves) } else { Vec::new() }.into_iter();
     Value::Array(
         block
             .jobs
@@ -123,8 +125,8 @@ pub fn attestations_json(block: &Block, chain_id: u64) -> Value {
             .enumerate()
             .map(|(index, record)| {
                 let mut value = record_json(record);
-                value["sealed"] = match sealed.then(|| seal::inclusion_proof(leaves, index)) {
-                    Some(Some(proof)) => json!({
+                value["sealed"] = match proofs.next() {
+                    Some(proof) => json!({
                         "blockNumber": block.number(),
                         "parentHash": block.header.parent_hash,
                         "index": index,

@@ -77,24 +77,30 @@ pub fn root(leaves: &[B256]) -> B256 {
 /// The sibling hashes that lead from leaf `index` of `leaves` to their root, bottom up, or
 /// `None` when `index` is out of range.
 pub fn inclusion_proof(leaves: &[B256], index: usize) -> Option<Vec<B256>> {
-    if index >= leaves.len() {
-        return None;
-    }
-    let mut proof = Vec::new();
-    let (mut part, mut at) = (leaves, index);
-    while part.len() > 1 {
-        let k = split(part.len());
-        if at < k {
-            proof.push(root(&part[k..]));
-            part = &part[..k];
-        } else {
-            proof.push(root(&part[..k]));
-            part = &part[k..];
-            at -= k;
+    inclusion_proofs(leaves).into_iter().nth(index)
+}
+
+/// Every leaf's [`inclusion_proof`], in one pass over the tree: each inner node is hashed once
+/// (`n − 1` hashes for `n` leaves), not once per proof.
+pub fn inclusion_proofs(leaves: &[B256]) -> Vec<Vec<B256>> {
+    /// The root of `part`, after pushing onto each of its leaves' proofs the siblings below it.
+    fn walk(part: &[B256], proofs: &mut [Vec<B256>]) -> B256 {
+        if let [only] = part {
+            return *only;
         }
+        let k = split(part.len());
+        let (left_proofs, right_proofs) = proofs.split_at_mut(k);
+        let left = walk(&part[..k], left_proofs);
+        let right = walk(&part[k..], right_proofs);
+        left_proofs.iter_mut().for_each(|p| p.push(right));
+        right_proofs.iter_mut().for_each(|p| p.push(left));
+        node(&left, &right)
     }
-    proof.reverse();
-    Some(proof)
+    let mut proofs = vec![Vec::new(); leaves.len()];
+    if !leaves.is_empty() {
+        walk(leaves, &mut proofs);
+    }
+    proofs
 }
 
 /// Whether `leaf`, at `index` of a block's `count` leaves, is in the tree of `root` by
