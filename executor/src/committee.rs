@@ -424,7 +424,14 @@ impl CommitteeOracle {
     /// block's jobs left to check (they signed the others already; members in back-off last)
     /// are asked to sign all of its outcomes at once, the others only if those do not make
     /// `t`; `t` valid signatures of the block digest seal it. `None` when they do not.
-    async fn attest_block(&self, block: BlockJobs, signers: &[Vec<usize>]) -> Option<Vec<Bytes>> {
+    ///
+    /// The jobs members refused come back too (with the signatures or without): an
+    /// optimistic answer they refused puts the member that gave it in back-off.
+    async fn attest_block(
+        &self,
+        block: BlockJobs,
+        signers: &[Vec<usize>],
+    ) -> (Option<Vec<Bytes>>, HashSet<B256>) {
         let members = &self.config.members;
         let t = self.config.committee.threshold;
         let digest = block.digest();
@@ -437,6 +444,7 @@ impl CommitteeOracle {
         let later = order.split_off(t.min(order.len()));
         let first = order;
         let mut signatures = BTreeMap::new();
+        let mut refused = HashSet::new();
         for ask in [first, later] {
             if signatures.len() >= t || ask.is_empty() {
                 continue;
@@ -445,6 +453,9 @@ impl CommitteeOracle {
                 join_all(ask.iter().map(|&m| self.call(m, members[m].attest_block(block.clone()))))
                     .await;
             for (&m, result) in ask.iter().zip(results) {
+                if let Err(ExecutorError::Refused { job, .. }) = &result {
+                    refused.insert(*job);
+                }
                 self.accept(&format!("block {number}"), &digest, m, result, &mut signatures);
             }
         }
@@ -455,9 +466,9 @@ impl CommitteeOracle {
                 threshold = t,
                 "no quorum for the block round: the block keeps per-job signatures"
             );
-            return None;
+            return (None, refused);
         }
-        Some(signatures.into_values().collect())
+        (Some(signatures.into_values().collect()), refused)
     }
 
     /// Settles `job` (see the module docs), without looking at the current block's records.
@@ -705,6 +716,12 @@ impl CommitteeOracle {
                 | ExecutorError::Transport { .. }
                 | ExecutorError::Busy(_))
         );
+        self.note(member, missed);
+        result
+    }
+
+    /// Notes a member's miss (back-off: see the module docs) or an answer (back-off cleared).
+    fn note(&self, member: usize, missed: bool) {
         let mut health = self.health.lock();
         if let Some(h) = health.get_mut(member) {
             if missed {
@@ -718,7 +735,6 @@ impl CommitteeOracle {
                 *h = Health::default();
             }
         }
-        result
     }
 
     /// Member indices in the order job `id` asks them: [`leader_order`], with the members in
@@ -814,7 +830,15 @@ impl JobLedger for CommitteeOracle {
         };
         let records = block.records();
         let signers: Vec<Vec<usize>> = kept.iter().map(|k| k.signers.clone()).collect();
-        match self.handle.block_on(self.attest_block(block, &signers)) {
+        let (signatures, refused) = self.handle.block_on(self.attest_block(block, &signers));
+        // A member whose optimistic answer another refused answers last from now on (it is
+        // wrong, or alone in its result): a lying member cannot make every block be built twice.
+        for k in kept.iter().filter(|k| k.pending && refused.contains(&k.record.job)) {
+            if let Some(&m) = k.signers.first() {
+                self.note(m, true);
+            }
+        }
+        match signatures {
             Some(signatures) => {
                 self.per_job.store(false, Ordering::Relaxed);
                 self.blocks_sealed.fetch_add(1, Ordering::Relaxed);

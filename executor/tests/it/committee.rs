@@ -491,7 +491,8 @@ fn optimistic_blocks_need_one_round() {
 }
 
 /// An optimistic answer that is wrong (the answering member lies) is not confirmed: the block
-/// is asked for again, and then its jobs settle one by one, with the honest output.
+/// is asked for again, and then its jobs settle one by one, with the honest output; the liar
+/// answers last afterwards.
 #[test]
 fn a_wrong_optimistic_answer_makes_the_block_settle_job_by_job() {
     let world = World::new(3);
@@ -517,7 +518,13 @@ fn a_wrong_optimistic_answer_makes_the_block_settle_job_by_job() {
     } else {
         oracle.committee().verify_block(CHAIN_ID, 4, B256::ZERO, &records, &attestation).unwrap();
     }
-    // The next block is optimistic again.
-    infer(&oracle, &world.mlp, mlp_input(0.75), Rule::DEFAULT).unwrap();
-    assert!(oracle.seal(5, B256::repeat_byte(1)).is_some());
+    // The liar now answers last: a job it would lead is answered by an honest member, and the
+    // next block is sealed in one round, not built twice.
+    let seed = (1..100)
+        .map(|i| i as f32 / 100.0)
+        .find(|&s| leader(infer_job(&world.mlp, &mlp_input(s), Rule::EXACT).id(), 3) == first)
+        .expect("a job the liar would lead");
+    let answered = infer(&oracle, &world.mlp, mlp_input(seed), Rule::DEFAULT).unwrap();
+    assert_eq!(answered, world.runtime.run(world.mlp.hash, mlp_input(seed)).unwrap());
+    assert!(oracle.seal(5, B256::repeat_byte(1)).is_some(), "confirmed in one round");
 }
