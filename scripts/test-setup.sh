@@ -28,6 +28,9 @@ fresh_copy() { # $1 = name; prints the copy's root
   cp -R "$ROOT/dev" "$ROOT/scripts" "$ROOT/package.json" "$ROOT/package-lock.json" "$dir/"
   cp "$ROOT/clients/setup.sh" "$ROOT/clients/package.json" "$ROOT/clients/package-lock.json" "$dir/clients/"
   cp "$ROOT/clients/python/setup.sh" "$ROOT/clients/python/requirements.txt" "$dir/clients/python/"
+  mkdir -p "$dir/sdk/python" "$dir/sdk/js"
+  cp "$ROOT/sdk/python/test.sh" "$ROOT/sdk/python/requirements-test.txt" "$dir/sdk/python/"
+  cp "$ROOT/sdk/js/test.sh" "$ROOT/sdk/js/package.json" "$ROOT/sdk/js/package-lock.json" "$dir/sdk/js/"
   echo "$dir"
 }
 
@@ -97,6 +100,15 @@ expect_failure onnxruntime-hash-mismatch "did not match scripts/pins/onnxruntime
 expect_failure web3py-hash-mismatch "pip could not install clients/python/requirements.txt" \
   .cache/clients-venv/.anh-requirements.sha256 clients/python/requirements.txt \
   clients/python/setup.sh
+
+expect_failure sdk-python-hash-mismatch "pip could not install sdk/python/requirements-test.txt" \
+  .cache/sdk-python-venv/.anh-requirements.sha256 sdk/python/requirements-test.txt \
+  sdk/python/test.sh
+
+expect_failure sdk-js-registry-unreachable "npm ci failed in sdk/js" \
+  sdk/js/node_modules/.anh-sdk-js-stamp - \
+  env npm_config_registry=http://127.0.0.1:9 npm_config_cache="$scratch/empty-npm-sdk" \
+  npm_config_fetch_retries=0 sdk/js/test.sh
 
 echo
 echo "set-up: $passed passed, $failed failed"

@@ -24,9 +24,6 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
 REQUIREMENTS="$HERE/requirements-test.txt"
 CACHE_DIR="${ANH_CACHE_DIR:-$HOME/.cache/anh}"
-VENV="$CACHE_DIR/sdk-python-venv"
-PY="$VENV/bin/python"
-STAMP="$VENV/.anh-requirements.sha256"
 PYTHON="${PYTHON:-python3}"
 export PIP_CACHE_DIR="${PIP_CACHE_DIR:-$CACHE_DIR/pip}"
 export PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -38,18 +35,10 @@ command -v "$PYTHON" >/dev/null || die "python3 (3.11+) is needed"
 "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
     || die "Python 3.11+ is needed for the test environment, $PYTHON is $("$PYTHON" --version 2>&1)"
 
-# 1. The pinned venv.
+# 1. The pinned venv (scripts/pinned-venv.sh).
 want="$( (cat "$REQUIREMENTS"; "$PYTHON" --version) | sha256sum | cut -d' ' -f1)"
-if ! [[ -x "$PY" && -f "$STAMP" && "$(cat "$STAMP")" == "$want" ]]; then
-    rm -rf "$VENV"
-    mkdir -p "$CACHE_DIR"
-    echo "sdk/python/test.sh: creating $VENV" >&2
-    "$PYTHON" -m venv "$VENV" >&2 || die "python3 -m venv failed (Debian: apt-get install python3-venv)"
-    "$PY" -m pip install --quiet --no-deps --require-hashes -r "$REQUIREMENTS" >&2 \
-        || die "pip could not install sdk/python/requirements-test.txt (see pip's message above)"
-    "$PY" -m pip check >&2 || die "the SDK test venv's dependencies do not fit together (pip check)"
-    echo "$want" >"$STAMP"
-fi
+PY="$("$HERE/../../scripts/pinned-venv.sh" sdk-python-venv "$REQUIREMENTS" --no-deps)" \
+    || die "set-up of the SDK's test venv failed (its reason is above)"
 
 # 2. The SDK itself, from a copy of this folder (no build artefacts left in the tree).
 WORK="$(mktemp -d)"
