@@ -33,18 +33,25 @@
 //! are the responsive ones and one hung executor costs at most one timeout per back-off
 //! window, not one per job. It is still asked when the others do not make a quorum.
 //!
-//! **Optimistic blocks** ([`CommitteeOracle::optimistic`], what `anh node` uses): while a block
-//! is built, an inference job is answered by one member (the first of its leader order that
-//! answers; a deterministic failure is an answer too), kept as pending, and settled by the
-//! block round below — the only round, in which the `t` members asked check every answer (the
-//! one that answered has its result cached). If the round does not confirm the answers (a wrong
-//! or disputed answer, members down), [`JobLedger::seal`] answers `None`: the builder executes
-//! the block again, and this time its jobs settle one by one as described above (a job no
-//! quorum settles leaves the block with its transaction). Registration and training jobs always
-//! settle one by one.
+//! **Optimistic blocks** ([`CommitteeOracle::optimistic`], what `anh node` uses): while block
+//! `b` is built, an inference job is answered by one member — the first that answers in the
+//! *block order*: the committee's order from `m_{b mod n}`, members in back-off last, so one
+//! member answers a whole block and the work turns with the blocks (a deterministic failure is
+//! an answer too) — and kept as pending. A member in this process computes on the builder's own
+//! thread ([`Member::in_process`]); no hand-over. The next `t − 1` members of the block order
+//! *check* each answer while the block executes: the job goes to each of them as soon as it is
+//! answered (one worker per checking member and block, a job at a time; a member in this
+//! process on one blocking thread), so the model runs twice at once, not one run after the
+//! other. The block round below is the only round, and when the answering and the checking
+//! members are the ones asked, it runs no model: they sign from their caches. If the round does
+//! not confirm the answers (a wrong or disputed answer, members down), [`JobLedger::seal`]
+//! answers `None`: the builder executes the block again, and this time its jobs settle one by
+//! one as described above (a job no quorum settles leaves the block with its transaction).
+//! Registration and training jobs always settle one by one.
 //!
-//! **Sealing a block** ([`JobLedger::seal`]): the block's provable records, in first-use order,
-//! go to every member in one request (`attest_block`: each job with its settled output or
+//! **Sealing a block** ([`JobLedger::seal`]): the members checking the block finish first (a
+//! member that missed a check goes into back-off); then the block's provable records, in
+//! first-use order, go to every member in one request (`attest_block`: each job with its settled output or
 //! failure, the block's number and parent hash); a member checks each as it would one by one
 //! (from its cache when it computed the job already) and signs the block digest over their
 //! Merkle root ([`anh_primitives::seal`]). `t` valid signatures seal the block: its records
@@ -64,7 +71,7 @@
 
 use crate::{
     error::{ExecutorError, Result},
-    job::{BlockJobs, Job, Settled},
+    job::{BlockJobs, BlockRound, Job, Settled},
     member::{Member, MemberFuture},
 };
 use alloy_primitives::{B256, Bytes, U256, keccak256};
@@ -86,7 +93,7 @@ use std::{
     },
     time::Duration,
 };
-use tokio::runtime::Handle;
+use tokio::{runtime::Handle, sync::mpsc, task::JoinHandle};
 
 /// The committee's configuration: who, how many, and how long each may take.
 #[derive(Debug, Clone)]
@@ -157,11 +164,34 @@ struct Kept {
     pending: bool,
 }
 
-/// The current block's records, by job id, and the order they were first used in.
+/// The current block's records, by job id, the order they were first used in, and the
+/// members checking its optimistic answers while it executes.
 #[derive(Debug, Default)]
 struct BlockRecords {
     order: Vec<B256>,
     records: HashMap<B256, Kept>,
+    checks: Vec<Checks>,
+}
+
+/// A checking member's outcomes so far, by job id.
+type CheckResults = Arc<Mutex<Vec<(B256, Result<Bytes>)>>>;
+
+/// A member checking the current block's optimistic answers while the block executes: each
+/// job goes to it as soon as it is answered, so that by the block round it has computed every
+/// job (its results are cached where it signs from) and the round costs no model run.
+#[derive(Debug)]
+struct Checks {
+    /// The checking member (committee index).
+    member: usize,
+    /// The jobs to compute (with their ids), in the order they were answered; `None` once
+    /// closed.
+    queue: Option<mpsc::UnboundedSender<(Arc<Job>, B256)>>,
+    /// Its outcome of each job computed so far.
+    results: CheckResults,
+    /// Set when the block is sealed without waiting for the rest: no further job is started.
+    stop: Arc<AtomicBool>,
+    /// The worker; it ends when the queue is closed and empty, after a miss, or when stopped.
+    done: JoinHandle<()>,
 }
 
 impl BlockRecords {
@@ -340,56 +370,194 @@ impl CommitteeOracle {
         Ok(outcome.0)
     }
 
-    /// The outcome of an inference job asked for while a block is built: in optimistic mode, one member's answer (kept as pending until the block round confirms it), else the
+    /// The outcome of an inference job asked for while block `number` is built: in optimistic
+    /// mode, one member's answer (kept as pending until the block round confirms it), else the
     /// settled record. The flag says whether it is pending.
-    fn outcome(&self, job: Job) -> (JobRecord, bool) {
-        if let Some(kept) = self.block.lock().records.get(&job.id()) {
+    fn outcome(&self, job: Job, number: u64) -> (JobRecord, bool) {
+        let id = job.id();
+        if let Some(kept) = self.block.lock().records.get(&id) {
             return (kept.record.clone(), kept.pending);
         }
         if !self.optimistic || self.per_job.load(Ordering::Relaxed) {
             return (self.settle_once(job), false);
         }
         let job = Arc::new(job);
-        let (record, signer) = self.handle.block_on(self.candidate(&job));
-        let pending = signer.is_some();
-        let kept = Kept { record, job, signers: signer.into_iter().collect(), pending };
+        let order = self.block_order(number);
+        let (record, answerer) = self.candidate(&job, id, &order);
         let mut block = self.block.lock();
-        let BlockRecords { order, records } = &mut *block;
-        let kept = records.entry(kept.record.job).or_insert_with(|| {
-            order.push(kept.record.job);
-            kept
-        });
+        let BlockRecords { order: first_use, records, checks } = &mut *block;
+        if let std::collections::hash_map::Entry::Vacant(entry) = records.entry(id) {
+            first_use.push(id);
+            if let Some(answerer) = answerer {
+                // The next t − 1 members of the block's order check the answer while the block
+                // executes (see `Checks`).
+                let t = self.config.committee.threshold;
+                for &m in order.iter().filter(|&&m| m != answerer).take(t.saturating_sub(1)) {
+                    let position = match checks.iter().position(|c| c.member == m) {
+                        Some(position) => position,
+                        None => {
+                            checks.push(self.start_checks(m));
+                            checks.len() - 1
+                        }
+                    };
+                    // A closed queue means its worker stopped after a miss: the round asks
+                    // someone else.
+                    if let Some(queue) = &checks[position].queue {
+                        let _ = queue.send((job.clone(), id));
+                    }
+                }
+            }
+            let signers = answerer.into_iter().collect();
+            entry.insert(Kept { record, job, signers, pending: answerer.is_some() });
+        }
+        let kept = &records[&id];
         (kept.record.clone(), kept.pending)
     }
 
-    /// One member's outcome of `job` (in leader order; a member that cannot be reached or is
-    /// busy is passed over), unsigned, and who computed it; an unprovable record when nobody
-    /// answers.
-    async fn candidate(&self, job: &Arc<Job>) -> (JobRecord, Option<usize>) {
+    /// The members in the order block `number`'s optimistic answers ask them: the committee's
+    /// order starting at `number mod n` (so one member answers, and the same `t − 1` check,
+    /// every job of a block, and the work turns with the blocks), members in back-off last.
+    fn block_order(&self, number: u64) -> Vec<usize> {
+        let n = self.config.members.len();
+        let start = (number % n as u64) as usize;
+        let slow = self.backed_off();
+        let (slow, mut order): (Vec<usize>, Vec<usize>) =
+            (0..n).map(|k| (start + k) % n).partition(|m| slow.contains(m));
+        order.extend(slow);
+        order
+    }
+
+    /// One member's outcome of `job` (the first of `order` that answers; a member that cannot
+    /// be reached or is busy is passed over), unsigned, and who computed it; an unprovable
+    /// record when nobody answers. A member in this process computes on the calling thread.
+    /// Blocks: call it from a blocking thread.
+    fn candidate(&self, job: &Arc<Job>, id: B256, order: &[usize]) -> (JobRecord, Option<usize>) {
         if let Err(e) = job.validate() {
             return (self.unprovable(job, OracleError::Failed(e.to_string())), None);
         }
         let members = &self.config.members;
-        for m in self.order(job.id()) {
-            match self.call(m, members[m].compute(job.clone())).await {
-                Ok(output) => return (job.record(output, Vec::new(), Bytes::new()), Some(m)),
+        for &m in order {
+            let result = match members[m].in_process() {
+                Some(executor) => {
+                    let result = executor.compute_as(job, id);
+                    self.note(m, result.as_ref().is_err_and(is_miss));
+                    result
+                }
+                None => self.handle.block_on(self.call(m, members[m].compute(job.clone()))),
+            };
+            match result {
+                Ok(output) => {
+                    return (job.record_as(id, output, Vec::new(), Bytes::new()), Some(m));
+                }
                 Err(e) => match e.job_failure(job.model) {
                     Some(failure) => {
                         let failure = JobRecord::failure_of(&failure);
-                        return (job.record(Bytes::new(), Vec::new(), failure), Some(m));
+                        return (job.record_as(id, Bytes::new(), Vec::new(), failure), Some(m));
                     }
                     None => {
-                        tracing::warn!(job = %job.id(), member = %members[m].describe(), error = %e, "compute failed");
+                        tracing::warn!(job = %id, member = %members[m].describe(), error = %e, "compute failed");
                     }
                 },
             }
         }
         let error = OracleError::NoQuorum {
-            job: job.id(),
+            job: id,
             signatures: 0,
             threshold: self.config.committee.threshold,
         };
         (self.unprovable(job, error), None)
+    }
+
+    /// Starts member `m` checking the current block's answers (see [`Checks`]): a member in
+    /// this process on one blocking thread, a remote one from one task, a job at a time. After
+    /// a miss it computes no more of the block (the block round asks another member).
+    fn start_checks(&self, m: usize) -> Checks {
+        let (queue, mut jobs) = mpsc::unbounded_channel::<(Arc<Job>, B256)>();
+        let results = CheckResults::default();
+        let stop = Arc::new(AtomicBool::new(false));
+        let member = self.config.members[m].clone();
+        let (out, stopped) = (results.clone(), stop.clone());
+        // Keeps one outcome; whether the worker goes on.
+        let keep = move |id: B256, result: Result<Bytes>| {
+            let missed = result.as_ref().is_err_and(is_miss);
+            out.lock().push((id, result));
+            !missed && !stopped.load(Ordering::Relaxed)
+        };
+        let done = match member.in_process() {
+            Some(executor) => {
+                let executor = executor.clone();
+                self.handle.spawn_blocking(move || {
+                    while let Some((job, id)) = jobs.blocking_recv() {
+                        if !keep(id, executor.compute_as(&job, id)) {
+                            break;
+                        }
+                    }
+                })
+            }
+            None => {
+                let timeout = self.config.timeout;
+                self.handle.spawn(async move {
+                    while let Some((job, id)) = jobs.recv().await {
+                        let result = tokio::time::timeout(timeout, member.compute(job))
+                            .await
+                            .unwrap_or_else(|_| {
+                                Err(ExecutorError::Timeout {
+                                    member: member.describe(),
+                                    after: timeout,
+                                })
+                            });
+                        if !keep(id, result) {
+                            break;
+                        }
+                    }
+                })
+            }
+        };
+        Checks { member: m, queue: Some(queue), results, stop, done }
+    }
+
+    /// Waits for the members checking `block`'s answers to finish (their queues are closed) —
+    /// at most the member timeout in all, so that a member checking slowly cannot hold the
+    /// block up: one that has not finished by then is stopped and goes into back-off — and
+    /// counts each as having computed the jobs it did: the block round asks them first. A
+    /// member that missed goes into back-off too.
+    fn finish_checks(&self, block: &mut BlockRecords) {
+        let mut checks = std::mem::take(&mut block.checks);
+        if checks.is_empty() {
+            return;
+        }
+        // Closing the queues: each worker ends once it has computed what is queued.
+        for check in &mut checks {
+            check.queue = None;
+        }
+        let all = join_all(checks.iter_mut().map(|c| &mut c.done));
+        let _ =
+            self.handle.block_on(async { tokio::time::timeout(self.config.timeout, all).await });
+        for check in checks {
+            let m = check.member;
+            let member = self.config.members[m].describe();
+            if !check.done.is_finished() {
+                check.stop.store(true, Ordering::Relaxed);
+                check.done.abort();
+                tracing::warn!(%member, timeout = ?self.config.timeout, "did not check the block's answers in time");
+                self.note(m, true);
+            }
+            for (job, result) in std::mem::take(&mut *check.results.lock()) {
+                match result {
+                    Err(e) if !e.is_job_failure() => {
+                        tracing::warn!(%job, %member, error = %e, "check failed");
+                        self.note(m, is_miss(&e));
+                    }
+                    _ => {
+                        if let Some(kept) = block.records.get_mut(&job)
+                            && !kept.signers.contains(&m)
+                        {
+                            kept.signers.push(m);
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// The record of `job` in the current block: the one already settled, or a new
@@ -409,7 +577,7 @@ impl CommitteeOracle {
     fn keep(&self, record: JobRecord, job: Arc<Job>) -> JobRecord {
         let signers = self.signers.lock().remove(&record.job).unwrap_or_default();
         let mut block = self.block.lock();
-        let BlockRecords { order, records } = &mut *block;
+        let BlockRecords { order, records, .. } = &mut *block;
         records
             .entry(record.job)
             .or_insert_with(|| {
@@ -429,14 +597,14 @@ impl CommitteeOracle {
     /// optimistic answer they refused puts the member that gave it in back-off.
     async fn attest_block(
         &self,
-        block: BlockJobs,
+        round: BlockRound,
+        digest: B256,
         signers: &[Vec<usize>],
     ) -> (Option<Vec<Bytes>>, HashSet<B256>) {
         let members = &self.config.members;
         let t = self.config.committee.threshold;
-        let digest = block.digest();
-        let number = block.number;
-        let block = Arc::new(block);
+        let number = round.block().number;
+        let round = Arc::new(round);
         let slow = self.backed_off();
         let unchecked = |m: usize| signers.iter().filter(|s| !s.contains(&m)).count();
         let mut order: Vec<usize> = (0..members.len()).collect();
@@ -450,7 +618,7 @@ impl CommitteeOracle {
                 continue;
             }
             let results =
-                join_all(ask.iter().map(|&m| self.call(m, members[m].attest_block(block.clone()))))
+                join_all(ask.iter().map(|&m| self.call(m, members[m].attest_block(round.clone()))))
                     .await;
             for (&m, result) in ask.iter().zip(results) {
                 if let Err(ExecutorError::Refused { job, .. }) = &result {
@@ -710,13 +878,7 @@ impl CommitteeOracle {
                 after: self.config.timeout,
             }),
         };
-        let missed = matches!(
-            result,
-            Err(ExecutorError::Timeout { .. }
-                | ExecutorError::Transport { .. }
-                | ExecutorError::Busy(_))
-        );
-        self.note(member, missed);
+        self.note(member, result.as_ref().is_err_and(is_miss));
         result
     }
 
@@ -791,6 +953,14 @@ impl CommitteeOracle {
     }
 }
 
+/// Whether `error` is a miss (timeout, unreachable, busy): the member goes into back-off.
+fn is_miss(error: &ExecutorError) -> bool {
+    matches!(
+        error,
+        ExecutorError::Timeout { .. } | ExecutorError::Transport { .. } | ExecutorError::Busy(_)
+    )
+}
+
 /// Whether a block may carry `record`: settled, or failed with signatures (an unprovable
 /// outcome has none).
 fn is_provable(record: &JobRecord) -> bool {
@@ -809,7 +979,9 @@ impl JobLedger for CommitteeOracle {
     }
 
     fn seal(&self, number: u64, parent: B256) -> Option<(Vec<JobRecord>, BlockAttestation)> {
-        let kept = std::mem::take(&mut *self.block.lock()).provable();
+        let mut block = std::mem::take(&mut *self.block.lock());
+        self.finish_checks(&mut block);
+        let kept = block.provable();
         if kept.is_empty() {
             self.per_job.store(false, Ordering::Relaxed);
             return Some((Vec::new(), BlockAttestation::default()));
@@ -828,9 +1000,14 @@ impl JobLedger for CommitteeOracle {
                 })
                 .collect(),
         };
-        let records = block.records();
+        let round = BlockRound::with_ids(block, kept.iter().map(|k| k.record.job).collect());
+        let records: Vec<JobRecord> =
+            kept.iter().map(|k| JobRecord { signatures: Vec::new(), ..k.record.clone() }).collect();
+        let unsigned = BlockAttestation::unsigned(&records);
+        let digest = unsigned.digest(self.config.chain_id, number, parent);
         let signers: Vec<Vec<usize>> = kept.iter().map(|k| k.signers.clone()).collect();
-        let (signatures, refused) = self.handle.block_on(self.attest_block(block, &signers));
+        let (signatures, refused) =
+            self.handle.block_on(self.attest_block(round, digest, &signers));
         // A member whose optimistic answer another refused answers last from now on (it is
         // wrong, or alone in its result): a lying member cannot make every block be built twice.
         for k in kept.iter().filter(|k| k.pending && refused.contains(&k.record.job)) {
@@ -846,8 +1023,7 @@ impl JobLedger for CommitteeOracle {
                     kept.iter().filter(|k| k.pending && k.record.is_settled()).count() as u64,
                     Ordering::Relaxed,
                 );
-                let attestation =
-                    BlockAttestation { signatures, ..BlockAttestation::unsigned(&records) };
+                let attestation = BlockAttestation { signatures, ..unsigned };
                 Some((records, attestation))
             }
             None if optimistic => {
@@ -903,7 +1079,7 @@ impl DnnOracle for CommitteeOracle {
         // What a replaying node computes too: the same error without a record.
         let payload = encode_tensors(&request.inputs).map_err(OracleError::Failed)?;
         let job = Job::infer(self.config.chain_id, request.model, payload, rule);
-        let outcome = self.outcome(job);
+        let outcome = self.outcome(job, request.context.block_number);
         self.answer(&outcome)?;
         let record = outcome.0;
         decode_tensors(&record.output).map_err(|e| {

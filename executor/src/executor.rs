@@ -37,13 +37,13 @@
 
 use crate::{
     error::{ExecutorError, Result},
-    job::{BlockJobs, Job},
+    job::{BlockRound, Job},
     key::ExecutorKey,
 };
 use alloy_primitives::{Address, B256, Bytes, keccak256};
 use anh_primitives::{
     JobKind, JobRecord, ModelInfo, Rule, Trained,
-    job::{decode_tensors, decode_train_payload, encode_analysis, encode_tensors},
+    job::{decode_tensors, decode_train_payload, digest, encode_analysis, encode_tensors},
     signature::sign,
 };
 use anh_runtime::{ModelRuntime, ModelSource, RuntimeError, validate_inputs};
@@ -106,6 +106,10 @@ struct ResultCache {
 }
 
 impl ResultCache {
+    fn contains(&self, job: &B256) -> bool {
+        self.results.contains_key(job)
+    }
+
     fn get(&self, job: &B256) -> Option<Bytes> {
         self.results.get(job).cloned()
     }
@@ -213,8 +217,14 @@ impl Executor {
 
     /// Computes `job` (see the module docs), or returns its cached result. Blocks.
     pub fn compute(&self, job: &Job) -> Result<Bytes> {
+        self.compute_as(job, job.id())
+    }
+
+    /// [`Self::compute`] of `job`, whose id `id` the caller computed already (an id hashes the
+    /// whole payload). Results are cached by it: it must be `job.id()`.
+    pub(crate) fn compute_as(&self, job: &Job, id: B256) -> Result<Bytes> {
+        debug_assert_eq!(id, job.id());
         job.validate()?;
-        let id = job.id();
         let cached = self.cache.lock().get(&id);
         // A training result is only as good as the model file it names, which this executor
         // keeps for a while only: without the file, train again.
@@ -245,17 +255,19 @@ impl Executor {
     /// Signs `candidate` as the output of `job` if the rule's property holds against this
     /// executor's own result; else [`ExecutorError::Refused`]. Blocks.
     pub fn attest(&self, job: &Job, candidate: &Bytes) -> Result<[u8; 65]> {
-        let verdict = self.output_verdict(job, candidate)?;
-        self.refuse_unless(job.id(), verdict, "refusing to sign a candidate")?;
-        self.sign(&job.digest(candidate))
+        let id = job.id();
+        let verdict = self.output_verdict(job, id, candidate)?;
+        self.refuse_unless(id, verdict, "refusing to sign a candidate")?;
+        self.sign(&digest(job.chain_id, id, candidate, &job.rule))
     }
 
     /// Signs `failure` as the outcome of `job` if this executor's own computation of the job
     /// failed with exactly that failure (cached, or computed now); else
     /// [`ExecutorError::Refused`]. Blocks.
     pub fn attest_failure(&self, job: &Job, failure: &Bytes) -> Result<[u8; 65]> {
-        let verdict = self.failure_verdict(job, failure)?;
-        self.refuse_unless(job.id(), verdict, "refusing to sign a failure")?;
+        let id = job.id();
+        let verdict = self.failure_verdict(job, id, failure)?;
+        self.refuse_unless(id, verdict, "refusing to sign a failure")?;
         self.sign(&job.failure_digest(failure))
     }
 
@@ -263,55 +275,74 @@ impl Executor {
     /// agrees with every one of them as [`Self::attest`] and [`Self::attest_failure`] would;
     /// else [`ExecutorError::Refused`] naming the first job it does not agree with. The jobs it
     /// computed already (as leader, or to attest them one by one) come from its cache. Blocks.
-    pub fn attest_block(&self, block: &BlockJobs) -> Result<[u8; 65]> {
-        block.validate()?;
-        // The jobs are checked side by side on the machine's cores (ONNX Runtime's sessions
-        // are pooled per model), then their verdicts read in block order.
-        let verdict = |settled: &crate::job::Settled| {
+    pub fn attest_block(&self, round: &BlockRound) -> Result<[u8; 65]> {
+        let (block, ids) = (round.block(), round.ids());
+        block.validate_with(ids)?;
+        let verdict = |(settled, &id): (&crate::job::Settled, &B256)| {
             if settled.failure.is_empty() {
-                self.output_verdict(&settled.job, &settled.output)
+                self.output_verdict(&settled.job, id, &settled.output)
             } else {
-                self.failure_verdict(&settled.job, &settled.failure)
+                self.failure_verdict(&settled.job, id, &settled.failure)
             }
         };
+        // The jobs this executor has an outcome of already (it answered or checked them while
+        // the block executed) are checked here, the others side by side on the machine's cores
+        // (ONNX Runtime's sessions are pooled per model); the verdicts are read in block order.
+        let known: Vec<bool> = {
+            let (cache, failures) = (self.cache.lock(), self.failures.lock());
+            ids.iter().map(|id| cache.contains(id) || failures.contains(id)).collect()
+        };
+        let (here, there): (Vec<usize>, Vec<usize>) = (0..ids.len()).partition(|&i| known[i]);
+        let mut verdicts: Vec<Option<Result<std::result::Result<(), String>>>> =
+            (0..ids.len()).map(|_| None).collect();
+        for i in here {
+            verdicts[i] = Some(verdict((&block.jobs[i], &ids[i])));
+        }
         let threads = std::thread::available_parallelism().map_or(1, usize::from);
-        let chunk = block.jobs.len().div_ceil(threads).max(1);
-        let verdicts: Vec<Result<std::result::Result<(), String>>> = std::thread::scope(|scope| {
-            let parts: Vec<_> = block
-                .jobs
+        let chunk = there.len().div_ceil(threads).max(1);
+        std::thread::scope(|scope| {
+            let parts: Vec<_> = there
                 .chunks(chunk)
-                .map(|part| scope.spawn(move || part.iter().map(verdict).collect::<Vec<_>>()))
-                .collect();
-            parts
-                .into_iter()
-                .flat_map(|part| {
-                    part.join().unwrap_or_else(|_| {
-                        vec![Err(ExecutorError::Failed("a check of the block panicked".into()))]
+                .map(|part| {
+                    scope.spawn(move || {
+                        part.iter()
+                            .map(|&i| (i, verdict((&block.jobs[i], &ids[i]))))
+                            .collect::<Vec<_>>()
                     })
                 })
-                .collect()
+                .collect();
+            for part in parts {
+                // A check that panicked leaves its jobs without a verdict (refused below).
+                for (i, v) in part.join().unwrap_or_default() {
+                    verdicts[i] = Some(v);
+                }
+            }
         });
-        if verdicts.len() != block.jobs.len() {
-            return Err(ExecutorError::Failed("a check of the block did not finish".into()));
-        }
-        for (i, (settled, verdict)) in block.jobs.iter().zip(verdicts).enumerate() {
-            let job = &settled.job;
+        let verdicts: Vec<_> = verdicts
+            .into_iter()
+            .map(|v| {
+                v.unwrap_or_else(|| {
+                    Err(ExecutorError::Failed("a check of the block did not finish".into()))
+                })
+            })
+            .collect();
+        for (i, (&id, verdict)) in ids.iter().zip(verdicts).enumerate() {
             let verdict = verdict?.map_err(|reason| {
                 format!("block {}, job {i} of {}: {reason}", block.number, block.jobs.len())
             });
-            self.refuse_unless(job.id(), verdict, "refusing to sign a block")?;
+            self.refuse_unless(id, verdict, "refusing to sign a block")?;
         }
-        self.sign(&block.digest())
+        self.sign(&round.digest())
     }
 
     /// Whether `candidate` is an output this executor agrees with for `job` (`Ok(Err(why))`
     /// when it does not; `Err` when it cannot tell).
-    fn output_verdict(&self, job: &Job, candidate: &Bytes) -> Result<Result<(), String>> {
+    fn output_verdict(&self, job: &Job, id: B256, candidate: &Bytes) -> Result<Result<(), String>> {
         if job.kind == JobKind::Train && job.rule.kind == Rule::DEFAULT_TRAIN.kind {
             job.validate()?;
             return self.check_training(job, candidate);
         }
-        let own = self.compute(job)?;
+        let own = self.compute_as(job, id)?;
         Ok(check(job, candidate, &own).and_then(|()| self.check_recomputed(job, candidate, &own)))
     }
 
@@ -338,13 +369,12 @@ impl Executor {
 
     /// Whether `failure` is the very failure this executor's own computation of `job` ended
     /// in (`Ok(Err(why))` when not; `Err` when it cannot tell).
-    fn failure_verdict(&self, job: &Job, failure: &Bytes) -> Result<Result<(), String>> {
+    fn failure_verdict(&self, job: &Job, id: B256, failure: &Bytes) -> Result<Result<(), String>> {
         job.validate()?;
-        let id = job.id();
         let cached = self.failures.lock().get(&id);
         let own = match cached {
             Some(own) => Ok(own),
-            None => match self.compute(job) {
+            None => match self.compute_as(job, id) {
                 Ok(_) => {
                     Err("this executor computed an output for the job: it did not fail".into())
                 }

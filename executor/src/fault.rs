@@ -20,7 +20,7 @@
 
 use crate::{
     error::ExecutorError,
-    job::{BlockJobs, Job},
+    job::{BlockRound, Job},
     member::{Member, MemberFuture},
 };
 use alloy_primitives::{Address, Bytes};
@@ -205,7 +205,7 @@ impl Member for FaultyMember {
         })
     }
 
-    fn attest_block(&self, block: Arc<BlockJobs>) -> MemberFuture<'_, Bytes> {
+    fn attest_block(&self, block: Arc<BlockRound>) -> MemberFuture<'_, Bytes> {
         Box::pin(async move {
             match &self.fault {
                 Fault::Down => Err(self.down()),
@@ -214,7 +214,7 @@ impl Member for FaultyMember {
                     self.inner.attest_block(block).await
                 }
                 Fault::WrongDigest => {
-                    let other = BlockJobs { number: block.number ^ 1, ..(*block).clone() };
+                    let other = block.renumbered(block.block().number ^ 1);
                     self.inner.attest_block(Arc::new(other)).await
                 }
                 Fault::ForeignKey(key) => {

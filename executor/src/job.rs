@@ -61,8 +61,19 @@ impl Job {
     /// The block record of this job's outcome: `output` (settled) or `failure`, with
     /// `signatures`.
     pub fn record(&self, output: Bytes, signatures: Vec<Bytes>, failure: Bytes) -> JobRecord {
+        self.record_as(self.id(), output, signatures, failure)
+    }
+
+    /// [`Self::record`] given the job's [`Self::id`] (which hashes the whole payload).
+    pub fn record_as(
+        &self,
+        id: B256,
+        output: Bytes,
+        signatures: Vec<Bytes>,
+        failure: Bytes,
+    ) -> JobRecord {
         JobRecord {
-            job: self.id(),
+            job: id,
             kind: self.kind as u8,
             model: self.model,
             rule: self.rule,
@@ -140,22 +151,48 @@ pub struct BlockJobs {
 }
 
 impl BlockJobs {
+    /// The jobs' ids, in block order (each hashes its job's whole payload: compute them once
+    /// and pass them to the `_with` forms).
+    pub fn ids(&self) -> Vec<B256> {
+        self.jobs.iter().map(|s| s.job.id()).collect()
+    }
+
     /// The block's records, without signatures of their own.
     pub fn records(&self) -> Vec<JobRecord> {
+        self.records_with(&self.ids())
+    }
+
+    /// [`Self::records`] given the jobs' [`Self::ids`].
+    pub fn records_with(&self, ids: &[B256]) -> Vec<JobRecord> {
         self.jobs
             .iter()
-            .map(|s| s.job.record(s.output.clone(), Vec::new(), s.failure.clone()))
+            .zip(ids)
+            .map(|(s, &id)| s.job.record_as(id, s.output.clone(), Vec::new(), s.failure.clone()))
             .collect()
     }
 
     /// What a member signs for the block: the block digest over the records' leaves.
     pub fn digest(&self) -> B256 {
-        BlockAttestation::unsigned(&self.records()).digest(self.chain_id, self.number, self.parent)
+        self.digest_with(&self.ids())
+    }
+
+    /// [`Self::digest`] given the jobs' [`Self::ids`].
+    pub fn digest_with(&self, ids: &[B256]) -> B256 {
+        BlockAttestation::unsigned(&self.records_with(ids)).digest(
+            self.chain_id,
+            self.number,
+            self.parent,
+        )
     }
 
     /// Checks the shape: at least one job and at most [`MAX_BLOCK_JOBS`], every job of this
     /// chain and well formed, each outcome an output or a failure, no job twice.
     pub fn validate(&self) -> Result<()> {
+        self.validate_with(&self.ids())
+    }
+
+    /// [`Self::validate`] given the jobs' [`Self::ids`].
+    pub fn validate_with(&self, ids: &[B256]) -> Result<()> {
         if self.jobs.is_empty() || self.jobs.len() > MAX_BLOCK_JOBS {
             return Err(ExecutorError::BadJob(format!(
                 "a block round carries 1 to {MAX_BLOCK_JOBS} jobs, not {}",
@@ -163,7 +200,7 @@ impl BlockJobs {
             )));
         }
         let mut seen = std::collections::HashSet::with_capacity(self.jobs.len());
-        for (i, settled) in self.jobs.iter().enumerate() {
+        for (i, (settled, id)) in self.jobs.iter().zip(ids).enumerate() {
             let job = &settled.job;
             if job.chain_id != self.chain_id {
                 return Err(ExecutorError::BadJob(format!(
@@ -174,18 +211,62 @@ impl BlockJobs {
             job.validate()?;
             if settled.output.is_empty() == settled.failure.is_empty() {
                 return Err(ExecutorError::BadJob(format!(
-                    "job {i} ({}): an outcome is an output or a failure, exactly one",
-                    job.id()
+                    "job {i} ({id}): an outcome is an output or a failure, exactly one"
                 )));
             }
-            if !seen.insert(job.id()) {
+            if !seen.insert(*id) {
                 return Err(ExecutorError::BadJob(format!(
-                    "job {i} ({}) appears twice in the block",
-                    job.id()
+                    "job {i} ({id}) appears twice in the block"
                 )));
             }
         }
         Ok(())
+    }
+}
+
+/// A block round as the committee hands it to a member: the block and its jobs' ids, each
+/// computed once (an id hashes its job's whole payload). The ids can only come from the jobs:
+/// [`BlockRound::new`] computes them; inside this crate the committee, which keyed the block's
+/// records by the very same ids, passes them on. A remote member's server builds its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockRound {
+    block: BlockJobs,
+    ids: Vec<B256>,
+}
+
+impl BlockRound {
+    /// The round of `block`, its ids computed.
+    pub fn new(block: BlockJobs) -> Self {
+        let ids = block.ids();
+        Self { block, ids }
+    }
+
+    /// The round of `block`, whose jobs' ids are `ids` (in block order, computed by the caller
+    /// from these very jobs).
+    pub(crate) fn with_ids(block: BlockJobs, ids: Vec<B256>) -> Self {
+        debug_assert_eq!(ids, block.ids());
+        Self { block, ids }
+    }
+
+    /// The block.
+    pub fn block(&self) -> &BlockJobs {
+        &self.block
+    }
+
+    /// Its jobs' ids, in block order.
+    pub fn ids(&self) -> &[B256] {
+        &self.ids
+    }
+
+    /// What a member signs: [`BlockJobs::digest`].
+    pub fn digest(&self) -> B256 {
+        self.block.digest_with(&self.ids)
+    }
+
+    /// The same jobs as block `number` (a test aid for a member signing another block's
+    /// digest).
+    pub fn renumbered(&self, number: u64) -> Self {
+        Self { block: BlockJobs { number, ..self.block.clone() }, ids: self.ids.clone() }
     }
 }
 

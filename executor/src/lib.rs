@@ -49,7 +49,7 @@ pub use committee::{CommitteeConfig, CommitteeOracle, CommitteeStats};
 pub use error::{ExecutorError, MemberError, Result};
 pub use executor::{Executor, ExecutorConfig, ExecutorStats};
 pub use fault::{Fault, FaultyMember};
-pub use job::{BlockJobs, Job, Settled};
+pub use job::{BlockJobs, BlockRound, Job, Settled};
 pub use key::{ExecutorKey, KEY_ENV, dev_executor_keys};
 pub use member::{LocalMember, Member, MemberFuture};
 pub use remote::RemoteMember;

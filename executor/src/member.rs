@@ -4,8 +4,8 @@
 //! - `attest(job, candidate)` → the member's 65-byte signature of
 //!   `digest(chainId, job, candidate, rule)` if the rule's property holds against its own
 //!   result (round 2), else [`crate::ExecutorError::Refused`].
-//! - `attest_block(block)` → its signature of the block digest over all of a block's outcomes
-//!   ([`crate::job::BlockJobs`]) if it agrees with each as `attest` and `attest_failure` would.
+//! - `attest_block(round)` → its signature of the block digest over all of a block's outcomes
+//!   ([`crate::job::BlockRound`]) if it agrees with each as `attest` and `attest_failure` would.
 //! - `attest_failure(job, failure)` → its signature of `failureDigest(chainId, job, failure,
 //!   rule)` if its own computation of the job failed with exactly that failure, else
 //!   [`crate::ExecutorError::Refused`].
@@ -18,7 +18,7 @@
 use crate::{
     error::Result,
     executor::Executor,
-    job::{BlockJobs, Job},
+    job::{BlockRound, Job},
 };
 use alloy_primitives::{Address, B256, Bytes};
 use std::{fmt, future::Future, pin::Pin, sync::Arc};
@@ -44,14 +44,22 @@ pub trait Member: Send + Sync + fmt::Debug {
     /// the outcome of `job`, if its own computation failed alike.
     fn attest_failure(&self, job: Arc<Job>, failure: Bytes) -> MemberFuture<'_, Bytes>;
 
-    /// The member's one signature of all of `block`'s outcomes (the block digest), if it
+    /// The member's one signature of all of `round`'s outcomes (the block digest), if it
     /// agrees with every one of them.
-    fn attest_block(&self, block: Arc<BlockJobs>) -> MemberFuture<'_, Bytes>;
+    fn attest_block(&self, round: Arc<BlockRound>) -> MemberFuture<'_, Bytes>;
 
     /// The file of the model this member trained as `model` (the leader's new weights, which
     /// the committee puts in the node's store before the others attest). Wrappers must pass
     /// it on, or training jobs they lead never settle.
     fn artifact(&self, model: B256) -> MemberFuture<'_, Bytes>;
+
+    /// The executor behind this member when it runs in this process, so that a caller on a
+    /// blocking thread can run a job on its own thread, without handing it to another one.
+    /// `None` (the default) for a member that is asked through [`Member::compute`] only, as a
+    /// remote one is, and for wrappers that change what the member answers.
+    fn in_process(&self) -> Option<&Arc<Executor>> {
+        None
+    }
 }
 
 /// An [`Executor`] in this process, run on tokio's blocking pool.
@@ -112,12 +120,16 @@ impl Member for LocalMember {
         })
     }
 
-    fn attest_block(&self, block: Arc<BlockJobs>) -> MemberFuture<'_, Bytes> {
+    fn attest_block(&self, round: Arc<BlockRound>) -> MemberFuture<'_, Bytes> {
         let executor = self.executor.clone();
         Box::pin(async move {
-            let signature = blocking(move || executor.attest_block(&block)).await?;
+            let signature = blocking(move || executor.attest_block(&round)).await?;
             Ok(Bytes::from(signature.to_vec()))
         })
+    }
+
+    fn in_process(&self) -> Option<&Arc<Executor>> {
+        Some(&self.executor)
     }
 
     fn artifact(&self, model: B256) -> MemberFuture<'_, Bytes> {

@@ -13,7 +13,7 @@
 use crate::{
     auth::{sign_request, unix_now},
     error::{ExecutorError, Result},
-    job::{BlockJobs, Job},
+    job::{BlockRound, Job},
     member::{Member, MemberFuture},
     wire::{
         ArtifactRequest, AttestResponse, BlockAttestResponse, ComputeResponse, ErrorResponse,
@@ -274,9 +274,10 @@ impl Member for RemoteMember {
         })
     }
 
-    fn attest_block(&self, block: Arc<BlockJobs>) -> MemberFuture<'_, Bytes> {
+    fn attest_block(&self, round: Arc<BlockRound>) -> MemberFuture<'_, Bytes> {
         Box::pin(async move {
-            let response = self.signed_post("/v1/attest-block", &*block).await?;
+            let block = round.block();
+            let response = self.signed_post("/v1/attest-block", block).await?;
             let answer: BlockAttestResponse = self.answer(response, None).await?;
             if answer.number != block.number {
                 return Err(ExecutorError::Transport {

@@ -35,7 +35,7 @@ use crate::{
     auth::{NodeAuth, SIGNATURE_HEADER, TIMESTAMP_HEADER, unix_now},
     error::{ExecutorError, Result},
     executor::Executor,
-    job::{BlockJobs, Job},
+    job::{BlockJobs, BlockRound, Job},
     wire::{
         ArtifactRequest, AttestFailureRequest, AttestRequest, AttestResponse, BlockAttestResponse,
         ComputeResponse, ErrorResponse, HealthResponse,
@@ -302,7 +302,8 @@ async fn attest_block(
         let body = server.authorized_body(&headers, body).await?;
         let block: BlockJobs = parse(&body)?;
         let number = block.number;
-        let signature = server.run(move |executor| executor.attest_block(&block)).await?;
+        let signature =
+            server.run(move |executor| executor.attest_block(&BlockRound::new(block))).await?;
         Ok(BlockAttestResponse { number, signature: Bytes::from(signature.to_vec()) })
     }
     .await;

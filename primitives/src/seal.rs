@@ -23,7 +23,7 @@
 //! keeps per-job signatures (`committee.rs`).
 
 use crate::job::JobRecord;
-use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
+use alloy_primitives::{Address, B256, Bytes, KECCAK256_EMPTY, U256, keccak256};
 use alloy_rlp::{RlpDecodable, RlpEncodable};
 use serde::{Deserialize, Serialize};
 
@@ -44,9 +44,14 @@ pub fn leaf(record: &JobRecord) -> B256 {
     preimage.extend_from_slice(&U256::from(record.kind).to_be_bytes::<32>());
     preimage.extend_from_slice(record.model.as_slice());
     preimage.extend_from_slice(record.rule.hash().as_slice());
-    preimage.extend_from_slice(keccak256(&record.output).as_slice());
-    preimage.extend_from_slice(keccak256(&record.failure).as_slice());
+    preimage.extend_from_slice(hash(&record.output).as_slice());
+    preimage.extend_from_slice(hash(&record.failure).as_slice());
     keccak256(preimage)
+}
+
+/// keccak256 of `bytes` (a record's output or failure, one of which is always empty).
+fn hash(bytes: &[u8]) -> B256 {
+    if bytes.is_empty() { KECCAK256_EMPTY } else { keccak256(bytes) }
 }
 
 fn node(left: &B256, right: &B256) -> B256 {

@@ -582,7 +582,7 @@ impl Member for Switchable {
         self.inner.attest_failure(job, failure)
     }
 
-    fn attest_block(&self, block: Arc<anh_executor::BlockJobs>) -> MemberFuture<'_, Bytes> {
+    fn attest_block(&self, block: Arc<anh_executor::BlockRound>) -> MemberFuture<'_, Bytes> {
         if self.down.load(Ordering::Relaxed) {
             return Box::pin(async { Err(down()) });
         }

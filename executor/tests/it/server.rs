@@ -380,7 +380,7 @@ fn remote_member_settles_with_in_process_members() {
     };
     block.jobs[0].output = Bytes::from_static(b"forged");
     let job = block.jobs[0].job.id();
-    match world.rt.block_on(member.attest_block(Arc::new(block))) {
+    match world.rt.block_on(member.attest_block(Arc::new(anh_executor::BlockRound::new(block)))) {
         Err(ExecutorError::Refused { job: refused, reason, .. }) => {
             assert_eq!(refused, job);
             assert!(reason.starts_with("block 13, job 0 of 1: "), "{reason}");

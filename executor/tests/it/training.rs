@@ -106,7 +106,7 @@ impl Member for Liar {
         self.inner.attest_failure(job, failure)
     }
 
-    fn attest_block(&self, block: Arc<anh_executor::BlockJobs>) -> MemberFuture<'_, Bytes> {
+    fn attest_block(&self, block: Arc<anh_executor::BlockRound>) -> MemberFuture<'_, Bytes> {
         self.inner.attest_block(block)
     }
 
