@@ -395,6 +395,11 @@ pub struct StateDb {
     /// Values read from this version of the state, shared with other executions on it
     /// ([`StateDb::with_reads`]); dropped at the first change to `state`.
     reads: Option<Arc<ReadCache>>,
+    /// The current value of every storage slot read or written through this database, kept
+    /// up to date by each commit: the transactions of a block that read the same slots (a
+    /// model's registry record, 60 words, for every `infer`) hash and walk the trie for each
+    /// slot once per block, not once per transaction. Emptied by [`StateDb::state_mut`].
+    slots: HashMap<Address, HashMap<U256, U256>>,
 }
 
 impl StateDb {
@@ -407,6 +412,7 @@ impl StateDb {
             changes: ChangeSet::default(),
             accounts: HashMap::new(),
             reads: None,
+            slots: HashMap::new(),
         }
     }
 
@@ -426,6 +432,7 @@ impl StateDb {
     /// Mutable access to the current state, for overrides (not recorded as changes).
     pub fn state_mut(&mut self) -> &mut WorldState {
         self.forget_reads();
+        self.slots.clear();
         &mut self.state
     }
 
@@ -453,6 +460,7 @@ impl StateDb {
         };
         self.changes.record(address, Some(fields), false).insert(slot, value);
         self.state.set_account(&address, account);
+        self.slots.entry(address).or_default().insert(slot, value);
     }
 
     fn commit_account(&mut self, address: Address, account: &Account) {
@@ -461,6 +469,7 @@ impl StateDb {
         }
         // Self-destructed, or touched and empty (EIP-161): the account goes away.
         if account.is_selfdestructed() || account.is_empty() {
+            self.slots.remove(&address);
             if self.state.account(&address).is_some() || account.is_created() {
                 self.state.remove_account(&address);
                 self.changes.record(address, None, true);
@@ -488,10 +497,15 @@ impl StateDb {
             code_hash: state.code_hash,
         };
         let recorded = self.changes.record(address, Some(fields), created);
+        if created {
+            self.slots.remove(&address);
+        }
+        let slots = self.slots.entry(address).or_default();
         for (slot, value) in &account.storage {
             if created || value.is_changed() {
                 state.set_storage(*slot, value.present_value);
                 recorded.insert(*slot, value.present_value);
+                slots.insert(*slot, value.present_value);
             }
         }
         self.state.set_account(&address, state);
@@ -538,6 +552,9 @@ impl Database for StateDb {
         address: Address,
         index: StorageKey,
     ) -> Result<StorageValue, Self::Error> {
+        if let Some(value) = self.slots.get(&address).and_then(|slots| slots.get(&index)) {
+            return Ok(*value);
+        }
         if let Some(value) = self.reads.as_ref().and_then(|reads| reads.get(address, index)) {
             return Ok(value);
         }
@@ -548,6 +565,7 @@ impl Database for StateDb {
         if let Some(reads) = &self.reads {
             reads.insert(address, index, value);
         }
+        self.slots.entry(address).or_default().insert(index, value);
         Ok(value)
     }
 
@@ -625,8 +643,9 @@ mod tests {
     }
 
     /// Storage reads through revm's `Database` see every change to the state: a commit, an
-    /// override through `state_mut` and a system write (the accounts it remembers between
-    /// reads are forgotten on each).
+    /// override through `state_mut`, a system write, an account's removal and re-creation (the
+    /// accounts it remembers between reads are forgotten on each; the slots it remembers
+    /// follow each).
     #[test]
     fn storage_reads_follow_every_change() {
         use revm::state::{EvmStorageSlot, TransactionId};
@@ -663,6 +682,24 @@ mod tests {
 
         db.system_store(b, two, U256::from(23));
         assert_eq!(db.storage(b, two).unwrap(), U256::from(23), "after a system write");
+
+        // The slots it remembers across commits follow an account's removal and re-creation.
+        let mut gone = Account::from(db.basic(b).unwrap().unwrap());
+        gone.mark_touch();
+        gone.mark_selfdestruct();
+        db.commit(AddressMap::from_iter([(b, gone)]));
+        assert_eq!(db.storage(b, two).unwrap(), U256::ZERO, "after a self-destruct");
+        let mut again = Account::from(AccountInfo { balance: U256::from(3), ..Default::default() });
+        again.mark_touch();
+        again.mark_created();
+        again.storage.insert(
+            one,
+            EvmStorageSlot::new_changed(U256::ZERO, U256::from(5), TransactionId::ZERO),
+        );
+        db.commit(AddressMap::from_iter([(b, again)]));
+        assert_eq!(db.storage(b, one).unwrap(), U256::from(5), "a slot the new account set");
+        assert_eq!(db.storage(b, two).unwrap(), U256::ZERO, "none of the old account's");
+        assert_eq!(db.state().storage(&b, one), U256::from(5), "the state agrees");
     }
 
     /// A database with a read cache answers from it (the caller vouched that the cache is of

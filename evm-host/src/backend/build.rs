@@ -131,7 +131,9 @@ impl Backend {
             edits,
             base_fee_override: base_fee_override.is_some(),
         };
-        let block = Arc::new(seal(&parent, &params, &executed, jobs, attestation, dev));
+        let transactions: Vec<&TxEnvelope> = executed.mined.iter().map(|t| &t.tx).collect();
+        let body = BodyRoots::of(&transactions, &jobs, &attestation, &dev);
+        let block = Arc::new(seal(&parent, &params, &executed, body, jobs, attestation, dev));
         // Out of the pool before the block is published: whoever waits on the block for a
         // dropped transaction sees it gone.
         {
@@ -326,11 +328,36 @@ pub(super) struct Executed {
     pub(super) gas_used: u64,
 }
 
-/// The block of `executed` on top of `parent`, with every header field computed.
+/// The header fields a block's body fixes before it executes — import hashes them while the
+/// transactions run: the transactions root and `extraData` (which hashes every job record's
+/// output).
+pub(super) struct BodyRoots {
+    pub(super) transactions_root: B256,
+    pub(super) extra_data: Bytes,
+}
+
+impl BodyRoots {
+    /// The roots of a body with `transactions`, `jobs`, `attestation` and `dev`.
+    pub(super) fn of(
+        transactions: &[&TxEnvelope],
+        jobs: &[JobRecord],
+        attestation: &BlockAttestation,
+        dev: &DevRecord,
+    ) -> Self {
+        Self {
+            transactions_root: proofs::calculate_transaction_root(transactions),
+            extra_data: extra_data(jobs, attestation, dev),
+        }
+    }
+}
+
+/// The block of `executed` on top of `parent`, with every header field computed (`body`: the
+/// roots of `executed`'s transactions, `jobs`, `attestation` and `dev`).
 pub(super) fn seal(
     parent: &Block,
     params: &BlockParams,
     executed: &Executed,
+    body: BodyRoots,
     jobs: Vec<JobRecord>,
     attestation: BlockAttestation,
     dev: DevRecord,
@@ -339,14 +366,13 @@ pub(super) fn seal(
         bloom.accrue_bloom(t.receipt.logs_bloom());
         bloom
     });
-    let transactions: Vec<&TxEnvelope> = executed.mined.iter().map(|t| &t.tx).collect();
     let receipts: Vec<&ReceiptEnvelope> = executed.mined.iter().map(|t| &t.receipt).collect();
     let header = Header {
         parent_hash: parent.hash,
         ommers_hash: EMPTY_OMMER_ROOT_HASH,
         beneficiary: params.beneficiary,
         state_root: executed.state.root(),
-        transactions_root: proofs::calculate_transaction_root(&transactions),
+        transactions_root: body.transactions_root,
         receipts_root: proofs::calculate_receipt_root(&receipts),
         logs_bloom,
         difficulty: U256::ZERO,
@@ -354,7 +380,7 @@ pub(super) fn seal(
         gas_limit: params.gas_limit,
         gas_used: executed.gas_used,
         timestamp: params.timestamp,
-        extra_data: extra_data(&jobs, &attestation, &dev),
+        extra_data: body.extra_data,
         mix_hash: params.mix_hash,
         nonce: B64::ZERO,
         base_fee_per_gas: Some(params.base_fee),

@@ -14,7 +14,7 @@
 
 use super::{
     Backend,
-    build::{BlockParams, prevrandao, seal},
+    build::{BlockParams, BodyRoots, prevrandao, seal},
     fees::next_base_fee,
 };
 use crate::block::{Block, MinedTx, recover_sender};
@@ -108,7 +108,13 @@ impl Backend {
         for code in &block.dev.edits.codes {
             self.codes.insert_raw(code.clone());
         }
-        let senders = recover_senders(&block.transactions);
+        let (precompiles, oracle) = self.evm.replay_precompiles(&block);
+        // The committee's signatures are checked while the senders are recovered, and both
+        // before anything executes; the body's roots are hashed while the transactions run.
+        let (senders, verified) = beside(
+            || recover_senders(&block.transactions),
+            || oracle.as_ref().map_or(Ok(()), |oracle| oracle.verify_all()),
+        );
         let mut txs = Vec::with_capacity(block.transactions.len());
         for (i, (mined, sender)) in block.transactions.iter().zip(senders).enumerate() {
             let sender = if block.dev.impersonated.contains(&(i as u64)) {
@@ -120,13 +126,15 @@ impl Backend {
                 .map_err(|e| refuse(format!("transaction {i} has no valid signature: {e}")))?;
             txs.push((mined.tx.clone(), sender, *mined.tx.tx_hash()));
         }
-        let (precompiles, oracle) = self.evm.replay_precompiles(&block);
-        if let Some(oracle) = &oracle {
-            oracle.verify_all().map_err(|e| refuse(format!("attestation check failed: {e}")))?;
-        }
-        let executed = self
-            .execute(&parent, state, hashes, &params, txs, precompiles, true)
-            .map_err(|e| refuse(e.to_string()))?;
+        verified.map_err(|e| refuse(format!("attestation check failed: {e}")))?;
+        let (executed, body) = beside(
+            || self.execute(&parent, state, hashes, &params, txs, precompiles, true),
+            || {
+                let transactions: Vec<_> = block.transactions.iter().map(|t| &t.tx).collect();
+                BodyRoots::of(&transactions, &block.jobs, &block.attestation, &block.dev)
+            },
+        );
+        let executed = executed.map_err(|e| refuse(e.to_string()))?;
         if let Some(oracle) = &oracle {
             if let Some(failure) = oracle.failures().into_iter().next() {
                 return Err(refuse(format!("attestation check failed: {failure}")));
@@ -138,6 +146,7 @@ impl Backend {
             &parent,
             &params,
             &executed,
+            body,
             block.jobs.clone(),
             block.attestation.clone(),
             block.dev.clone(),
@@ -200,6 +209,15 @@ pub enum ImportError {
 }
 
 /// The senders of `transactions`, recovered on all cores.
+/// `a()` and `b()`, `b` on a thread of its own beside this one.
+fn beside<A: Send, B: Send>(a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B + Send) -> (A, B) {
+    std::thread::scope(|scope| {
+        let b = scope.spawn(b);
+        let a = a();
+        (a, b.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+    })
+}
+
 fn recover_senders(transactions: &[MinedTx]) -> Vec<Result<Address, String>> {
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
     let chunk = transactions.len().div_ceil(threads).max(1);
