@@ -389,9 +389,11 @@ impl CommitteeOracle {
         if let std::collections::hash_map::Entry::Vacant(entry) = records.entry(id) {
             first_use.push(id);
             if let Some(answerer) = answerer {
-                // The next t − 1 members of the block's order check the answer while the block
-                // executes (see `Checks`).
+                // The first t − 1 other members of the block's order check the answer while the
+                // block executes (see `Checks`); the order is taken again, so that a member that
+                // just failed to answer (now in back-off) is not one of them.
                 let t = self.config.committee.threshold;
+                let order = if order[0] == answerer { order } else { self.block_order(number) };
                 for &m in order.iter().filter(|&&m| m != answerer).take(t.saturating_sub(1)) {
                     let position = match checks.iter().position(|c| c.member == m) {
                         Some(position) => position,

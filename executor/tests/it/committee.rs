@@ -526,6 +526,30 @@ fn a_slow_checking_member_cannot_hold_a_block_up() {
     assert!(slow.computes() < seeds.len(), "stopped before checking every answer");
 }
 
+/// When the member that would answer a block is down, the next one answers, and the one after
+/// it — not the member that just failed — checks each answer while the block executes: the
+/// round then finds every job in the checker's cache.
+#[test]
+fn a_down_member_does_not_check_the_answers() {
+    let world = World::new(3);
+    let mut members = world.members();
+    // Block 1's order is 1, 2, 0: member 1 is down, 2 answers, 0 checks.
+    members[1] = Arc::new(FaultyMember::new(members[1].clone(), Fault::Down));
+    let oracle = world.oracle(members, 2, TIMEOUT).optimistic();
+    let seeds = [0.0, 0.25, 0.5];
+    for seed in seeds {
+        let got = infer(&oracle, &world.mlp, mlp_input(seed), Rule::DEFAULT).unwrap();
+        assert_eq!(got, world.runtime.run(world.mlp.hash, mlp_input(seed)).unwrap());
+    }
+    let (records, attestation) = oracle.seal(1, B256::ZERO).expect("sealed in one round");
+    oracle.committee().verify_block(CHAIN_ID, 1, B256::ZERO, &records, &attestation).unwrap();
+    let stats: Vec<_> = world.executors.iter().map(|e| e.stats()).collect();
+    assert_eq!(stats[2].computed, 3, "member 2 answered");
+    assert_eq!(stats[0].computed, 3, "member 0 checked");
+    assert_eq!(stats[0].cache_hits, 3, "before the round, which found every job checked");
+    assert_eq!(oracle.backed_off(), vec![1]);
+}
+
 /// An optimistic answer that is wrong (the answering member lies) is not confirmed: the block
 /// is asked for again, and then its jobs settle one by one, with the honest output; the liar
 /// answers last afterwards.
