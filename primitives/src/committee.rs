@@ -275,8 +275,11 @@ fn check_record(number: u64, record: &JobRecord) -> Result<(), SealError> {
 /// Checks that `records` are exactly `signed`, in order, naming the first that is not.
 fn match_leaves(number: u64, records: &[JobRecord], signed: &[B256]) -> Result<(), SealError> {
     let mut signed_at: HashMap<B256, usize> = HashMap::with_capacity(signed.len());
-    for (i, leaf) in signed.iter().enumerate() {
-        signed_at.entry(*leaf).or_insert(i);
+    for (index, leaf) in signed.iter().enumerate() {
+        // A leaf signed twice: the block cannot hold a record at both places.
+        if signed_at.insert(*leaf, index).is_some() {
+            return Err(SealError::Missing { number, index, leaf: *leaf });
+        }
     }
     let leaves: Vec<B256> = records.iter().map(leaf).collect();
     let mut found = HashSet::with_capacity(leaves.len());

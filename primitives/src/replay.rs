@@ -27,7 +27,7 @@ use std::{
 /// it never runs a model. A job without a valid record is noted as a replay failure (the
 /// importer then refuses the block) and answered as failed.
 ///
-/// A block sealed with a block-level attestation ([`Self::with_block`]) is verified once, as a
+/// A block sealed with a block-level attestation ([`Self::for_block`]) is verified once, as a
 /// whole: `t` signatures of its digest and every record against the signed leaves
 /// ([`Committee::verify_block`]). A block without one carries per-job signatures, each record
 /// verified on its own ([`Committee::verify`]): the form a builder falls back to when no `t`

@@ -394,6 +394,13 @@ mod tests {
             c.verify_block(CHAIN, 7, parent, &repeated, &good),
             Err(SealError::Repeated { number: 7, job: records[0].job, index: 4 })
         );
+        // A leaf signed twice (a root over the same record at two places) does not pass for a
+        // block holding the record once.
+        let twice = attest(&[records[0].clone(), records[0].clone()], 7, parent, &[1, 3]);
+        assert_eq!(
+            c.verify_block(CHAIN, 7, parent, &records[..1], &twice),
+            Err(SealError::Missing { number: 7, index: 1, leaf: leaf(&records[0]) })
+        );
         for (number, parent) in [(8, parent), (7, B256::repeat_byte(0xbb))] {
             let e = c.verify_block(CHAIN, number, parent, &records, &good).unwrap_err();
             assert!(matches!(e, SealError::NotMember { index: 0, .. }), "{e}");
