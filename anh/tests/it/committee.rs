@@ -362,6 +362,11 @@ async fn follower_refuses_tampered_attestations() {
         let jobs = block.jobs.clone();
         with_sealed(block, jobs, BlockAttestation::default())
     });
+    // An attestation on a block without jobs, which extraData does not commit to.
+    let jobless: Tamper = Arc::new(|block: Block| {
+        let attestation = block.attestation.clone();
+        with_sealed(block, Vec::new(), attestation)
+    });
     let cases = [
         (flip, "signature 0".to_string()),
         (tamper, format!("job {job0} at index 0 is not a record the committee signed")),
@@ -372,6 +377,7 @@ async fn follower_refuses_tampered_attestations() {
         (claim_failure, format!("job {job0} at index 0 is not a record the committee signed")),
         (claim_no_quorum, "a no-quorum failure is recorded, but nobody can prove one".into()),
         (strip, "0 signature(s), the committee needs 2".into()),
+        (jobless, "it carries a block attestation but no job records".into()),
     ];
     for (tamper, expected) in cases {
         let proxy = tampering_proxy(url.clone(), target, tamper).await;

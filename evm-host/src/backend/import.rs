@@ -19,6 +19,7 @@ use super::{
 };
 use crate::block::{Block, MinedTx, recover_sender};
 use alloy_primitives::Address;
+use anh_primitives::BlockAttestation;
 use std::sync::Arc;
 use tracing::info;
 
@@ -108,10 +109,17 @@ impl Backend {
         for code in &block.dev.edits.codes {
             self.codes.insert_raw(code.clone());
         }
+        if block.jobs.is_empty() && block.attestation != BlockAttestation::default() {
+            // extraData does not commit to an attestation without jobs: refused, so that no
+            // follower keeps (and serves again) what the block hash does not cover.
+            return Err(refuse("it carries a block attestation but no job records".into()));
+        }
         let (precompiles, oracle) = self.evm.replay_precompiles(&block);
         // The committee's signatures are checked while the senders are recovered, and both
         // before anything executes; the body's roots are hashed while the transactions run.
+        let apart = !block.transactions.is_empty();
         let (senders, verified) = beside(
+            apart,
             || recover_senders(&block.transactions),
             || oracle.as_ref().map_or(Ok(()), |oracle| oracle.verify_all()),
         );
@@ -128,6 +136,7 @@ impl Backend {
         }
         verified.map_err(|e| refuse(format!("attestation check failed: {e}")))?;
         let (executed, body) = beside(
+            apart,
             || self.execute(&parent, state, hashes, &params, txs, precompiles, true),
             || {
                 let transactions: Vec<_> = block.transactions.iter().map(|t| &t.tx).collect();
@@ -208,9 +217,16 @@ pub enum ImportError {
     },
 }
 
-/// The senders of `transactions`, recovered on all cores.
-/// `a()` and `b()`, `b` on a thread of its own beside this one.
-fn beside<A: Send, B: Send>(a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B + Send) -> (A, B) {
+/// `a()` and `b()`: `b` on a thread of its own beside this one when `apart`, else one after
+/// the other here (a block without transactions is not worth a thread).
+fn beside<A: Send, B: Send>(
+    apart: bool,
+    a: impl FnOnce() -> A + Send,
+    b: impl FnOnce() -> B + Send,
+) -> (A, B) {
+    if !apart {
+        return (a(), b());
+    }
     std::thread::scope(|scope| {
         let b = scope.spawn(b);
         let a = a();
@@ -218,6 +234,7 @@ fn beside<A: Send, B: Send>(a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B 
     })
 }
 
+/// The senders of `transactions`, recovered on all cores.
 fn recover_senders(transactions: &[MinedTx]) -> Vec<Result<Address, String>> {
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
     let chunk = transactions.len().div_ceil(threads).max(1);
