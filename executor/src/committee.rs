@@ -78,7 +78,10 @@ use alloy_primitives::{B256, Bytes, U256, keccak256};
 use anh_primitives::{
     BlockAttestation, Committee, DnnOracle, HostTensor, InferRequest, JobKind, JobLedger,
     JobRecord, ModelInfo, OracleError, Rule, TrainRequest, Trained,
-    job::{decode_analysis, decode_tensors, encode_tensors, encode_train_payload},
+    job::{
+        decode_analysis, decode_tensors, digest, encode_tensors, encode_train_payload,
+        failure_digest,
+    },
     signature::recover,
 };
 use anh_runtime::ModelStore;
@@ -171,6 +174,14 @@ struct BlockRecords {
     order: Vec<B256>,
     records: HashMap<B256, Kept>,
     checks: Vec<Checks>,
+}
+
+impl Drop for Checks {
+    /// A block let go without sealing ([`JobLedger::take_records`]) stops its checks: the
+    /// worker starts no further job.
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
 }
 
 /// A checking member's outcomes so far, by job id.
@@ -758,13 +769,14 @@ impl CommitteeOracle {
             let ask: Vec<usize> =
                 claim.reporters.iter().copied().filter(|m| !claim.asked.contains(m)).collect();
             claim.asked.extend(&ask);
-            let digest = job.failure_digest(&claim.failure);
+            let id = job.id();
+            let digest = failure_digest(job.chain_id, id, &claim.failure, &job.rule);
             let results = join_all(ask.iter().map(|&m| {
                 self.call(m, members[m].attest_failure(job.clone(), claim.failure.clone()))
             }))
             .await;
             for (&m, result) in ask.iter().zip(results) {
-                self.accept(&job.id(), &digest, m, result, &mut claim.signatures);
+                self.accept(&id, &digest, m, result, &mut claim.signatures);
             }
             if claim.signatures.len() >= t {
                 return Some(self.failed(job, claim));
@@ -822,14 +834,15 @@ impl CommitteeOracle {
             return;
         }
         candidate.asked.extend(&ask);
-        let digest = job.digest(&candidate.output);
+        let id = job.id();
+        let digest = digest(job.chain_id, id, &candidate.output, &job.rule);
         let results = join_all(
             ask.iter()
                 .map(|&m| self.call(m, members[m].attest(job.clone(), candidate.output.clone()))),
         )
         .await;
         for (&m, result) in ask.iter().zip(results) {
-            self.accept(&job.id(), &digest, m, result, &mut candidate.signatures);
+            self.accept(&id, &digest, m, result, &mut candidate.signatures);
         }
     }
 
@@ -1010,13 +1023,6 @@ impl JobLedger for CommitteeOracle {
         let signers: Vec<Vec<usize>> = kept.iter().map(|k| k.signers.clone()).collect();
         let (signatures, refused) =
             self.handle.block_on(self.attest_block(round, digest, &signers));
-        // A member whose optimistic answer another refused answers last from now on (it is
-        // wrong, or alone in its result): a lying member cannot make every block be built twice.
-        for k in kept.iter().filter(|k| k.pending && refused.contains(&k.record.job)) {
-            if let Some(&m) = k.signers.first() {
-                self.note(m, true);
-            }
-        }
         match signatures {
             Some(signatures) => {
                 self.per_job.store(false, Ordering::Relaxed);
@@ -1029,6 +1035,15 @@ impl JobLedger for CommitteeOracle {
                 Some((records, attestation))
             }
             None if optimistic => {
+                // A member whose optimistic answer was refused and not confirmed answers last from
+                // now on (it is wrong, or alone in its result): a lying member cannot make every
+                // block be built twice. (When `t` others sealed the block, a refusal counts
+                // against nobody: the refuser's word alone must not push an honest answerer back.)
+                for k in kept.iter().filter(|k| k.pending && refused.contains(&k.record.job)) {
+                    if let Some(&m) = k.signers.first() {
+                        self.note(m, true);
+                    }
+                }
                 // An optimistic answer no quorum confirmed: the block is built again, its jobs
                 // settled one by one (a job's record then holds whatever `t` members agree on).
                 tracing::warn!(
