@@ -20,7 +20,7 @@
 
 use crate::{
     error::ExecutorError,
-    job::{BlockRound, Job},
+    job::{BlockJobs, BlockRound, Job},
     member::{Member, MemberFuture},
 };
 use alloy_primitives::{Address, Bytes};
@@ -214,7 +214,8 @@ impl Member for FaultyMember {
                     self.inner.attest_block(block).await
                 }
                 Fault::WrongDigest => {
-                    let other = block.renumbered(block.block().number ^ 1);
+                    let number = block.block().number ^ 1;
+                    let other = BlockRound::new(BlockJobs { number, ..block.block().clone() });
                     self.inner.attest_block(Arc::new(other)).await
                 }
                 Fault::ForeignKey(key) => {

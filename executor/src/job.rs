@@ -157,12 +157,7 @@ impl BlockJobs {
         self.jobs.iter().map(|s| s.job.id()).collect()
     }
 
-    /// The block's records, without signatures of their own.
-    pub fn records(&self) -> Vec<JobRecord> {
-        self.records_with(&self.ids())
-    }
-
-    /// [`Self::records`] given the jobs' [`Self::ids`].
+    /// The block's records, without signatures of their own, given the jobs' [`Self::ids`].
     pub fn records_with(&self, ids: &[B256]) -> Vec<JobRecord> {
         self.jobs
             .iter()
@@ -171,12 +166,8 @@ impl BlockJobs {
             .collect()
     }
 
-    /// What a member signs for the block: the block digest over the records' leaves.
-    pub fn digest(&self) -> B256 {
-        self.digest_with(&self.ids())
-    }
-
-    /// [`Self::digest`] given the jobs' [`Self::ids`].
+    /// What a member signs for the block, given the jobs' [`Self::ids`]: the block digest over
+    /// the records' leaves.
     pub fn digest_with(&self, ids: &[B256]) -> B256 {
         BlockAttestation::unsigned(&self.records_with(ids)).digest(
             self.chain_id,
@@ -185,13 +176,9 @@ impl BlockJobs {
         )
     }
 
-    /// Checks the shape: at least one job and at most [`MAX_BLOCK_JOBS`], every job of this
-    /// chain and well formed, each outcome an output or a failure, no job twice.
-    pub fn validate(&self) -> Result<()> {
-        self.validate_with(&self.ids())
-    }
-
-    /// [`Self::validate`] given the jobs' [`Self::ids`].
+    /// Checks the shape, given the jobs' [`Self::ids`]: at least one job and at most
+    /// [`MAX_BLOCK_JOBS`], every job of this chain and well formed, each outcome an output or a
+    /// failure, no job twice.
     pub fn validate_with(&self, ids: &[B256]) -> Result<()> {
         if self.jobs.is_empty() || self.jobs.len() > MAX_BLOCK_JOBS {
             return Err(ExecutorError::BadJob(format!(
@@ -258,15 +245,9 @@ impl BlockRound {
         &self.ids
     }
 
-    /// What a member signs: [`BlockJobs::digest`].
+    /// What a member signs: [`BlockJobs::digest_with`] its ids.
     pub fn digest(&self) -> B256 {
         self.block.digest_with(&self.ids)
-    }
-
-    /// The same jobs as block `number` (a test aid for a member signing another block's
-    /// digest).
-    pub fn renumbered(&self, number: u64) -> Self {
-        Self { block: BlockJobs { number, ..self.block.clone() }, ids: self.ids.clone() }
     }
 }
 
@@ -319,11 +300,12 @@ mod tests {
             parent: B256::ZERO,
             jobs: vec![infer(1), infer(2)],
         };
-        assert!(block.validate().is_ok());
-        let records = block.records();
+        let ids = block.ids();
+        assert!(block.validate_with(&ids).is_ok());
+        let records = block.records_with(&ids);
         assert!(records.iter().all(|r| r.signatures.is_empty()));
         assert_eq!(
-            block.digest(),
+            BlockRound::new(block.clone()).digest(),
             anh_primitives::seal::block_digest(
                 7,
                 3,
@@ -335,10 +317,18 @@ mod tests {
             )
         );
         let bad = |block: BlockJobs, wanted: &str| {
-            let e = block.validate().unwrap_err().to_string();
+            let e = block.validate_with(&block.ids()).unwrap_err().to_string();
             assert!(e.contains(wanted), "{e}");
         };
         bad(BlockJobs { jobs: Vec::new(), ..block }, "carries 1 to");
+        let many = (0..=MAX_BLOCK_JOBS as u32)
+            .map(|i| Settled {
+                job: Job::infer(7, model, Bytes::from(i.to_be_bytes().to_vec()), Rule::EXACT),
+                output: Bytes::from_static(b"out"),
+                failure: Bytes::new(),
+            })
+            .collect();
+        bad(BlockJobs { jobs: many, ..block }, "carries 1 to 100000 jobs, not 100001");
         bad(BlockJobs { chain_id: 8, ..block }, "is for chain 7, the block for chain 8");
         bad(BlockJobs { jobs: vec![infer(1), infer(1)], ..block }, "appears twice");
         let mut both = infer(1);

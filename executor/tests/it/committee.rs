@@ -442,7 +442,8 @@ fn an_executor_refuses_a_block_with_a_wrong_outcome() {
             .to_vec(),
     };
     let signature = executor.attest_block(&BlockRound::new(block.clone())).unwrap();
-    assert_eq!(recover(&block.digest(), &signature).unwrap(), executor.address());
+    let digest = BlockRound::new(block.clone()).digest();
+    assert_eq!(recover(&digest, &signature).unwrap(), executor.address());
     let mut forged = decode_tensors(&block.jobs[1].output).unwrap();
     let first = forged[0].clone();
     let TensorData::F32(mut values) = first.data().clone() else { panic!("float32 output") };
