@@ -4,7 +4,7 @@
 use alloy_consensus::{Header, ReceiptEnvelope, Transaction, TxEnvelope};
 use alloy_eips::eip2718::{Decodable2718, Encodable2718};
 use alloy_primitives::{Address, B256, Bytes, keccak256};
-use alloy_rlp::{RlpDecodable, RlpEncodable};
+use alloy_rlp::{Encodable, RlpDecodable, RlpEncodable};
 use anh_primitives::{BlockAttestation, JobRecord};
 
 use crate::state::StateChanges;
@@ -74,22 +74,36 @@ impl DevRecord {
     }
 }
 
-/// What a header's `extraData` commits to: nothing for a block without jobs and dev effects,
-/// else `keccak256(rlp(jobs) ‖ rlp(attestation) ‖ rlp(dev))`, each of the last two only when
-/// not empty.
+/// What a header's `extraData` commits to: nothing for a block without jobs and dev effects;
+/// for a sealed block (one with a block attestation), `keccak256(0x01 ‖ rlp(attestation) ‖
+/// rlp(dev))`, else `keccak256(rlp(jobs) ‖ rlp(dev))`, `rlp(dev)` only when not empty.
+///
+/// A sealed block's records are not hashed again: the attestation's leaves commit to every
+/// record (job id, kind, model, rule, and the hashes of its output and failure), and import
+/// refuses a sealed block unless each record matches its leaf, in order, before anything
+/// executes (and refuses records outright on a chain without DNN precompiles). The `0x01`
+/// cannot begin the other form, whose first byte is an RLP list prefix (≥ `0xc0`).
 pub fn extra_data(jobs: &[JobRecord], attestation: &BlockAttestation, dev: &DevRecord) -> Bytes {
     if jobs.is_empty() && dev.is_empty() {
         return Bytes::new();
     }
-    let mut preimage = alloy_rlp::encode(jobs.to_vec());
-    if *attestation != BlockAttestation::default() {
-        preimage.extend(alloy_rlp::encode(attestation));
-    }
+    let mut preimage = if *attestation == BlockAttestation::default() {
+        let mut out = Vec::new();
+        alloy_rlp::encode_list(jobs, &mut out);
+        out
+    } else {
+        let mut sealed = vec![SEALED];
+        attestation.encode(&mut sealed);
+        sealed
+    };
     if !dev.is_empty() {
-        preimage.extend(alloy_rlp::encode(dev));
+        dev.encode(&mut preimage);
     }
     Bytes::from(keccak256(preimage).to_vec())
 }
+
+/// The first byte of a sealed block's `extraData` preimage.
+const SEALED: u8 = 0x01;
 
 /// [`extra_data`] of a block without dev effects.
 pub fn jobs_root(jobs: &[JobRecord], attestation: &BlockAttestation) -> Bytes {
@@ -197,4 +211,46 @@ pub(crate) fn recover_sender(tx: &TxEnvelope) -> Result<Address, String> {
         return Err("signature s value is too high (EIP-2)".into());
     }
     signature.recover_address_from_prehash(&tx.signature_hash()).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anh_primitives::Rule;
+
+    fn record(output: &'static [u8]) -> JobRecord {
+        JobRecord {
+            job: keccak256(output),
+            kind: 1,
+            model: B256::repeat_byte(2),
+            rule: Rule::EXACT,
+            output: Bytes::from_static(output),
+            signatures: Vec::new(),
+            failure: Bytes::new(),
+        }
+    }
+
+    /// The two layouts of `extraData`: records with their own signatures hashed whole; a
+    /// sealed block's attestation (its leaves standing for the records) behind `0x01`.
+    #[test]
+    fn extra_data_layouts() {
+        let none = DevRecord::default();
+        assert!(extra_data(&[], &BlockAttestation::default(), &none).is_empty());
+        let jobs = vec![record(b"a"), record(b"b")];
+        let mut list = Vec::new();
+        alloy_rlp::encode_list(&jobs, &mut list);
+        assert_eq!(list, alloy_rlp::encode(jobs.clone()), "a list of records");
+        let unsealed = extra_data(&jobs, &BlockAttestation::default(), &none);
+        assert_eq!(unsealed.as_ref(), keccak256(&list).as_slice());
+
+        let attestation = BlockAttestation::unsigned(&jobs);
+        let sealed = extra_data(&jobs, &attestation, &none);
+        let mut preimage = vec![0x01];
+        preimage.extend(alloy_rlp::encode(&attestation));
+        assert_eq!(sealed.as_ref(), keccak256(&preimage).as_slice());
+        let other = BlockAttestation::unsigned(&[record(b"a"), record(b"c")]);
+        assert_ne!(extra_data(&jobs, &other, &none), sealed, "another leaf, another extraData");
+        let signed = BlockAttestation { signatures: vec![Bytes::from(vec![7; 65])], ..attestation };
+        assert_ne!(extra_data(&jobs, &signed, &none), sealed, "the signatures are covered");
+    }
 }

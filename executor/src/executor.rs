@@ -298,26 +298,11 @@ impl Executor {
         for i in here {
             verdicts[i] = Some(verdict((&block.jobs[i], &ids[i])));
         }
-        let threads = std::thread::available_parallelism().map_or(1, usize::from);
-        let chunk = there.len().div_ceil(threads).max(1);
-        std::thread::scope(|scope| {
-            let parts: Vec<_> = there
-                .chunks(chunk)
-                .map(|part| {
-                    scope.spawn(move || {
-                        part.iter()
-                            .map(|&i| (i, verdict((&block.jobs[i], &ids[i]))))
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            for part in parts {
-                // A check that panicked leaves its jobs without a verdict (refused below).
-                for (i, v) in part.join().unwrap_or_default() {
-                    verdicts[i] = Some(v);
-                }
-            }
-        });
+        // A check that panicked leaves its job without a verdict (refused below).
+        let checked = anh_primitives::par::map(&there, |&i| verdict((&block.jobs[i], &ids[i])));
+        for (&i, v) in there.iter().zip(checked) {
+            verdicts[i] = v;
+        }
         let verdicts: Vec<_> = verdicts
             .into_iter()
             .map(|v| {

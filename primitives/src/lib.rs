@@ -14,6 +14,7 @@
 //! | [`oracle`] | the [`DnnOracle`] boundary the precompiles ask |
 //! | [`signature`], [`committee`] | members' signatures, and a record's verification against the committee |
 //! | [`replay`] | [`ReplayOracle`]: a follower's oracle, answering from a block's verified records |
+//! | [`par`] | a block's independent checks spread over the cores |
 //! | [`seal`] | block-level attestations: one signed digest over a Merkle root of a block's records, inclusion proofs, and the check that names a tampered, missing or reordered record |
 //!
 //! The byte layouts of job ids and digests are documented in `docs/design.md` and pinned by
@@ -27,6 +28,7 @@ pub mod gas;
 pub mod job;
 pub mod model;
 pub mod oracle;
+pub mod par;
 pub mod replay;
 pub mod rule;
 pub mod seal;

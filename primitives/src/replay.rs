@@ -121,30 +121,15 @@ impl ReplayOracle {
             return self.check_block();
         }
         let records: Vec<&JobRecord> = self.records.values().collect();
-        let threads =
-            std::thread::available_parallelism().map_or(1, usize::from).min(records.len()).max(1);
-        let chunk = records.len().div_ceil(threads).max(1);
-        let results: Vec<Result<(), AttestationError>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = records
-                .chunks(chunk)
-                .map(|part| {
-                    scope.spawn(move || {
-                        part.iter().try_for_each(|r| self.committee.verify(self.chain_id, r))
-                    })
+        let results = crate::par::map(&records, |r| self.committee.verify(self.chain_id, r));
+        let results = results.into_iter().zip(&records).map(|(result, record)| {
+            // A verification that panicked verified nothing.
+            result.unwrap_or_else(|| {
+                Err(AttestationError::Malformed {
+                    job: record.job,
+                    reason: "its verification panicked".into(),
                 })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    // A verification that panicked verified nothing.
-                    h.join().unwrap_or_else(|_| {
-                        Err(AttestationError::Malformed {
-                            job: B256::ZERO,
-                            reason: "a verification thread panicked".into(),
-                        })
-                    })
-                })
-                .collect()
+            })
         });
         results.into_iter().collect::<Result<(), _>>()?;
         if let Ok(mut checked) = self.checked.lock() {

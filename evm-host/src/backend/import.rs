@@ -17,9 +17,8 @@ use super::{
     build::{BlockParams, BodyRoots, prevrandao, seal},
     fees::next_base_fee,
 };
-use crate::block::{Block, MinedTx, recover_sender};
-use alloy_primitives::Address;
-use anh_primitives::BlockAttestation;
+use crate::block::{Block, recover_sender};
+use anh_primitives::{BlockAttestation, par};
 use std::sync::Arc;
 use tracing::info;
 
@@ -115,12 +114,21 @@ impl Backend {
             return Err(refuse("it carries a block attestation but no job records".into()));
         }
         let (precompiles, oracle) = self.evm.replay_precompiles(&block);
-        // The committee's signatures are checked while the senders are recovered, and both
-        // before anything executes; the body's roots are hashed while the transactions run.
+        if oracle.is_none() && !block.jobs.is_empty() {
+            // Nothing would check the records against the attestation's leaves, which is what
+            // extraData commits to in a sealed block.
+            return Err(refuse(
+                "it carries job records, but this chain has no DNN precompiles to replay them"
+                    .into(),
+            ));
+        }
+        // The committee's signatures are checked while the senders are recovered (all cores
+        // share the work), and both before anything executes; the body's roots are hashed
+        // while the transactions run.
         let apart = !block.transactions.is_empty();
-        let (senders, verified) = beside(
-            apart,
-            || recover_senders(&block.transactions),
+        let (senders, verified) = par::map_beside(
+            &block.transactions,
+            |t| recover_sender(&t.tx),
             || oracle.as_ref().map_or(Ok(()), |oracle| oracle.verify_all()),
         );
         let mut txs = Vec::with_capacity(block.transactions.len());
@@ -128,7 +136,7 @@ impl Backend {
             let sender = if block.dev.impersonated.contains(&(i as u64)) {
                 Ok(mined.sender)
             } else {
-                sender
+                sender.unwrap_or_else(|| Err("its recovery panicked".into()))
             };
             let sender = sender
                 .map_err(|e| refuse(format!("transaction {i} has no valid signature: {e}")))?;
@@ -231,23 +239,5 @@ fn beside<A: Send, B: Send>(
         let b = scope.spawn(b);
         let a = a();
         (a, b.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
-    })
-}
-
-/// The senders of `transactions`, recovered on all cores.
-fn recover_senders(transactions: &[MinedTx]) -> Vec<Result<Address, String>> {
-    let threads = std::thread::available_parallelism().map_or(1, usize::from);
-    let chunk = transactions.len().div_ceil(threads).max(1);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = transactions
-            .chunks(chunk)
-            .map(|part| {
-                scope.spawn(move || part.iter().map(|t| recover_sender(&t.tx)).collect::<Vec<_>>())
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_else(|_| vec![Err("recovery panicked".into())]))
-            .collect()
     })
 }

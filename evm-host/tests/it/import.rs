@@ -6,7 +6,7 @@ use alloy_eips::BlockId;
 use alloy_primitives::{Address, B256, Bytes, U256};
 use alloy_rpc_types_eth::{Filter, TransactionRequest};
 use anh_evm_host::{
-    Backend, Block, TxLocation,
+    Backend, Block, EvmConfig, GenesisConfig, NodeConfig, TxLocation,
     backend::{ImportError, LogLimits},
 };
 use std::sync::Arc;
@@ -372,4 +372,48 @@ fn dnn_parameters_are_part_of_block_0() {
     hashes.push(block0(genesis(), false).hash);
     let distinct: std::collections::HashSet<_> = hashes.iter().collect();
     assert_eq!(distinct.len(), hashes.len(), "every parameter set has its own block 0");
+}
+
+/// A chain without DNN precompiles has nothing to check job records with: a block carrying
+/// them is refused, however its header commits to them, and nothing is committed.
+#[test]
+fn a_chain_without_dnn_refuses_job_records() {
+    let plain = || {
+        let genesis = GenesisConfig { committee: None, ..genesis() };
+        let evm = EvmConfig::without_dnn(genesis.chain_id);
+        Backend::new(NodeConfig { genesis, ..Default::default() }, evm).unwrap()
+    };
+    let producer = plain();
+    let to = account(&producer, 1);
+    producer.submit(sign(&producer, 0, transfer(0, to, 5))).unwrap();
+    mine(&producer);
+    let honest = (*producer.block(1).unwrap()).clone();
+    let mut block = honest.clone();
+    let record = anh_primitives::JobRecord {
+        job: B256::repeat_byte(1),
+        kind: 1,
+        model: B256::repeat_byte(2),
+        rule: anh_primitives::Rule::EXACT,
+        output: Bytes::from_static(b"forged"),
+        signatures: Vec::new(),
+        failure: Bytes::new(),
+    };
+    let attestation = anh_primitives::BlockAttestation::unsigned(std::slice::from_ref(&record));
+    block.jobs = vec![record];
+    block.attestation = attestation;
+    block.header.extra_data =
+        anh_evm_host::block::extra_data(&block.jobs, &block.attestation, &block.dev);
+    block.hash = block.header.hash_slow();
+    let importer = plain();
+    let genesis_hash = importer.latest().hash;
+    assert_eq!(
+        importer.import_block(block).map(|_| ()),
+        Err(ImportError::Refused {
+            number: 1,
+            reason: "it carries job records, but this chain has no DNN precompiles to replay them"
+                .into()
+        })
+    );
+    assert_eq!(importer.latest().hash, genesis_hash, "nothing committed");
+    importer.import_block(honest).expect("the block without records imports");
 }
