@@ -1018,8 +1018,10 @@ impl JobLedger for CommitteeOracle {
         let round = BlockRound::with_ids(block, kept.iter().map(|k| k.record.job).collect());
         let records: Vec<JobRecord> =
             kept.iter().map(|k| JobRecord { signatures: Vec::new(), ..k.record.clone() }).collect();
-        let unsigned = BlockAttestation::unsigned(&records);
-        let digest = unsigned.digest(self.config.chain_id, number, parent);
+        // The round's leaves and digest: hashed once, and shared with the members in this process.
+        let unsigned = BlockAttestation { leaves: round.leaves().to_vec(), signatures: Vec::new() };
+        let digest = round.digest();
+        debug_assert_eq!(unsigned, BlockAttestation::unsigned(&records), "the block's own records");
         let signers: Vec<Vec<usize>> = kept.iter().map(|k| k.signers.clone()).collect();
         let (signatures, refused) =
             self.handle.block_on(self.attest_block(round, digest, &signers));

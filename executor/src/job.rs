@@ -15,6 +15,7 @@ use anh_primitives::{
     job::{digest, failure_digest, job_id},
 };
 use serde::{Deserialize, Serialize};
+use std::sync::OnceLock;
 
 /// One unit of work for the committee.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -215,24 +216,29 @@ impl BlockJobs {
 /// computed once (an id hashes its job's whole payload). The ids can only come from the jobs:
 /// [`BlockRound::new`] computes them; inside this crate the committee, which keyed the block's
 /// records by the very same ids, passes them on. A remote member's server builds its own.
+///
+/// The records' leaves and the digest are hashed once per round, when first asked for: the
+/// leader and every member in its process share one round (they are pure functions of it; a
+/// remote member hashes its own).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlockRound {
     block: BlockJobs,
     ids: Vec<B256>,
+    sealed: OnceLock<(Vec<B256>, B256)>,
 }
 
 impl BlockRound {
     /// The round of `block`, its ids computed.
     pub fn new(block: BlockJobs) -> Self {
         let ids = block.ids();
-        Self { block, ids }
+        Self { block, ids, sealed: OnceLock::new() }
     }
 
     /// The round of `block`, whose jobs' ids are `ids` (in block order, computed by the caller
     /// from these very jobs).
     pub(crate) fn with_ids(block: BlockJobs, ids: Vec<B256>) -> Self {
         debug_assert_eq!(ids, block.ids());
-        Self { block, ids }
+        Self { block, ids, sealed: OnceLock::new() }
     }
 
     /// The block.
@@ -245,9 +251,23 @@ impl BlockRound {
         &self.ids
     }
 
+    /// The leaves of the block's records ([`BlockJobs::records_with`] its ids), in block order.
+    pub fn leaves(&self) -> &[B256] {
+        &self.sealed().0
+    }
+
     /// What a member signs: [`BlockJobs::digest_with`] its ids.
     pub fn digest(&self) -> B256 {
-        self.block.digest_with(&self.ids)
+        self.sealed().1
+    }
+
+    fn sealed(&self) -> &(Vec<B256>, B256) {
+        self.sealed.get_or_init(|| {
+            let b = &self.block;
+            let unsigned = BlockAttestation::unsigned(&b.records_with(&self.ids));
+            let digest = unsigned.digest(b.chain_id, b.number, b.parent);
+            (unsigned.leaves, digest)
+        })
     }
 }
 
