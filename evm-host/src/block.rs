@@ -245,8 +245,14 @@ mod tests {
 
         let attestation = BlockAttestation::unsigned(&jobs);
         let sealed = extra_data(&jobs, &attestation, &none);
-        let mut preimage = vec![0x01];
-        preimage.extend(alloy_rlp::encode(&attestation));
+        // Written out by hand: 0x01, then the RLP list [[leaf0, leaf1], []] (list headers
+        // 0xf8 0x45 and 0xf8 0x42 for payloads of 69 and 66 bytes, 0xa0 before each 32-byte
+        // leaf, 0xc0 for no signatures).
+        let mut preimage = vec![0x01, 0xf8, 0x45, 0xf8, 0x42, 0xa0];
+        preimage.extend_from_slice(attestation.leaves[0].as_slice());
+        preimage.push(0xa0);
+        preimage.extend_from_slice(attestation.leaves[1].as_slice());
+        preimage.push(0xc0);
         assert_eq!(sealed.as_ref(), keccak256(&preimage).as_slice());
         let other = BlockAttestation::unsigned(&[record(b"a"), record(b"c")]);
         assert_ne!(extra_data(&jobs, &other, &none), sealed, "another leaf, another extraData");

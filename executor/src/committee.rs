@@ -1016,12 +1016,11 @@ impl JobLedger for CommitteeOracle {
                 .collect(),
         };
         let round = BlockRound::with_ids(block, kept.iter().map(|k| k.record.job).collect());
-        let records: Vec<JobRecord> =
-            kept.iter().map(|k| JobRecord { signatures: Vec::new(), ..k.record.clone() }).collect();
-        // The round's leaves and digest: hashed once, and shared with the members in this process.
+        // The records the block carries are the round's own, so that the leaves the members
+        // sign (hashed once, shared with the members in this process) are theirs.
+        let records = round.block().records_with(round.ids());
         let unsigned = BlockAttestation { leaves: round.leaves().to_vec(), signatures: Vec::new() };
         let digest = round.digest();
-        debug_assert_eq!(unsigned, BlockAttestation::unsigned(&records), "the block's own records");
         let signers: Vec<Vec<usize>> = kept.iter().map(|k| k.signers.clone()).collect();
         let (signatures, refused) =
             self.handle.block_on(self.attest_block(round, digest, &signers));

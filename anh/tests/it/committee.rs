@@ -280,8 +280,9 @@ fn member_keys() -> Vec<SigningKey> {
 /// A follower checks a sealed block's `t` signatures once and every job against them, and
 /// refuses — naming the job or the signature, in its sync status — a block whose record was
 /// tampered with, left out, moved or recorded as a failure nobody signed; whose signatures were
-/// flipped, made by keys outside the committee or made for another block; or whose block-level
-/// attestation was stripped from records that carry no signatures of their own.
+/// flipped, made by keys outside the committee or made for another block; whose block-level
+/// attestation was stripped from records that carry no signatures of their own; whose sealed
+/// record carries a signature of its own; or which records a job twice.
 #[tokio::test(flavor = "multi_thread")]
 async fn follower_refuses_tampered_attestations() {
     let builder = node().await;
@@ -367,6 +368,26 @@ async fn follower_refuses_tampered_attestations() {
         let attestation = block.attestation.clone();
         with_sealed(block, Vec::new(), attestation)
     });
+    // A signature of its own on a sealed record: the leaf does not cover it, the check does.
+    let own_signature: Tamper = Arc::new(|block: Block| {
+        let mut jobs = block.jobs.clone();
+        jobs[0].signatures.push(Bytes::from(vec![1u8; 65]));
+        with_jobs(block, jobs)
+    });
+    // A job recorded twice in a block of per-job signatures, a forged copy before the signed
+    // one (a replay that looked up the signed one would keep the forged one unchecked).
+    let twice: Tamper = Arc::new(move |block: Block| {
+        let keys = member_keys();
+        let per_job = |job: &JobRecord| {
+            let digest = anh_primitives::job::digest(31337, job.job, &job.output, &job.rule);
+            let signatures =
+                keys[..2].iter().map(|k| Bytes::from(sign(k, &digest).unwrap().to_vec()));
+            JobRecord { signatures: signatures.collect(), ..job.clone() }
+        };
+        let honest: Vec<JobRecord> = block.jobs.iter().map(per_job).collect();
+        let jobs = vec![changed(block.jobs[0].clone()), honest[0].clone(), honest[1].clone()];
+        with_sealed(block, jobs, BlockAttestation::default())
+    });
     let cases = [
         (flip, "signature 0".to_string()),
         (tamper, format!("job {job0} at index 0 is not a record the committee signed")),
@@ -378,6 +399,11 @@ async fn follower_refuses_tampered_attestations() {
         (claim_no_quorum, "a no-quorum failure is recorded, but nobody can prove one".into()),
         (strip, "0 signature(s), the committee needs 2".into()),
         (jobless, "it carries a block attestation but no job records".into()),
+        (
+            own_signature,
+            "the record carries signatures of its own in a block-attested block".into(),
+        ),
+        (twice, format!("job {job0} is recorded twice")),
     ];
     for (tamper, expected) in cases {
         let proxy = tampering_proxy(url.clone(), target, tamper).await;

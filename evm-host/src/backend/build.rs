@@ -329,8 +329,8 @@ pub(super) struct Executed {
 }
 
 /// The header fields a block's body fixes before it executes — import hashes them while the
-/// transactions run: the transactions root and `extraData` (which hashes every job record's
-/// output).
+/// transactions run: the transactions root and `extraData` (which, in a block without a block
+/// attestation, hashes every job record's output).
 pub(super) struct BodyRoots {
     pub(super) transactions_root: B256,
     pub(super) extra_data: Bytes,

@@ -7,7 +7,9 @@
 //! parent's (and, on a non-dev chain, at most [`MAX_FUTURE_SECS`] ahead of this node's clock);
 //! the gas limit is the parent's; `mixHash` (prevrandao) is `keccak256(number)`; the state,
 //! transactions and receipts roots, the gas used, the logs bloom and `extraData` (the jobs
-//! root, committing to the job records and the dev record) are recomputed by replaying; the
+//! root, committing to the job records — in a sealed block through the attestation's leaves,
+//! each record checked against its own before anything executes — and the dev record) are
+//! recomputed by replaying; the
 //! constant fields (ommers, difficulty, nonce, withdrawals, blob gas, beacon root, requests)
 //! are ours, and the block hash must then come out the same. The beneficiary is the
 //! producer's choice, as on Ethereum: it only receives the priority fees.
@@ -101,20 +103,12 @@ impl Backend {
             beneficiary: header.beneficiary,
             mix_hash: header.mix_hash,
         };
-        // Dev methods' effects, as the producer recorded them: state edits first.
-        let mut state = state;
-        state.apply(&block.dev.edits);
-        self.touched.write().record(&block.dev.edits);
-        for code in &block.dev.edits.codes {
-            self.codes.insert_raw(code.clone());
-        }
         if block.jobs.is_empty() && block.attestation != BlockAttestation::default() {
             // extraData does not commit to an attestation without jobs: refused, so that no
             // follower keeps (and serves again) what the block hash does not cover.
             return Err(refuse("it carries a block attestation but no job records".into()));
         }
-        let (precompiles, oracle) = self.evm.replay_precompiles(&block);
-        if oracle.is_none() && !block.jobs.is_empty() {
+        if self.evm.committee().is_none() && !block.jobs.is_empty() {
             // Nothing would check the records against the attestation's leaves, which is what
             // extraData commits to in a sealed block.
             return Err(refuse(
@@ -122,6 +116,20 @@ impl Backend {
                     .into(),
             ));
         }
+        // A job recorded twice: whichever copy a replay looked up, the other would be kept and
+        // served unchecked.
+        let mut ids = std::collections::HashSet::with_capacity(block.jobs.len());
+        if let Some(twice) = block.jobs.iter().find(|record| !ids.insert(record.job)) {
+            return Err(refuse(format!("job {} is recorded twice", twice.job)));
+        }
+        // Dev methods' effects, as the producer recorded them: state edits first.
+        let mut state = state;
+        state.apply(&block.dev.edits);
+        self.touched.write().record(&block.dev.edits);
+        for code in &block.dev.edits.codes {
+            self.codes.insert_raw(code.clone());
+        }
+        let (precompiles, oracle) = self.evm.replay_precompiles(&block);
         // The committee's signatures are checked while the senders are recovered (all cores
         // share the work), and both before anything executes; the body's roots are hashed
         // while the transactions run.
