@@ -433,9 +433,14 @@ impl CommitteeOracle {
     fn block_order(&self, number: u64) -> Vec<usize> {
         let n = self.config.members.len();
         let start = (number % n as u64) as usize;
+        self.back_off_last((0..n).map(|k| (start + k) % n).collect())
+    }
+
+    /// `order` with the members in back-off moved to its end, each part in its order.
+    fn back_off_last(&self, order: Vec<usize>) -> Vec<usize> {
         let slow = self.backed_off();
         let (slow, mut order): (Vec<usize>, Vec<usize>) =
-            (0..n).map(|k| (start + k) % n).partition(|m| slow.contains(m));
+            order.into_iter().partition(|m| slow.contains(m));
         order.extend(slow);
         order
     }
@@ -917,11 +922,7 @@ impl CommitteeOracle {
     /// Member indices in the order job `id` asks them: [`leader_order`], with the members in
     /// back-off moved to the end (in the same relative order).
     fn order(&self, id: B256) -> Vec<usize> {
-        let slow = self.backed_off();
-        let (slow, mut order): (Vec<usize>, Vec<usize>) =
-            leader_order(id, self.config.members.len()).into_iter().partition(|m| slow.contains(m));
-        order.extend(slow);
-        order
+        self.back_off_last(leader_order(id, self.config.members.len()))
     }
 
     /// Members now in back-off (committee indices).
