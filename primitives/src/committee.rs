@@ -277,8 +277,8 @@ fn match_leaves(number: u64, records: &[JobRecord], signed: &[B256]) -> Result<(
     let mut signed_at: HashMap<B256, usize> = HashMap::with_capacity(signed.len());
     for (index, leaf) in signed.iter().enumerate() {
         // A leaf signed twice: the block cannot hold a record at both places.
-        if signed_at.insert(*leaf, index).is_some() {
-            return Err(SealError::Missing { number, index, leaf: *leaf });
+        if let Some(first) = signed_at.insert(*leaf, index) {
+            return Err(SealError::SignedTwice { number, leaf: *leaf, first, index });
         }
     }
     let leaves: Vec<B256> = records.iter().map(leaf).collect();
@@ -504,13 +504,54 @@ mod tests {
         let signed = failure(&[1, 2], &model_error, false);
         let oracle = ReplayOracle::new(c.clone(), 31337, vec![signed.clone()]);
         assert_eq!(oracle.verify_all(), Ok(()));
-        assert_eq!(oracle.settled(signed.job).unwrap_err(), model_error);
+        let infer = JobKind::Infer;
+        assert_eq!(oracle.settled(signed.job, infer, signed.model).unwrap_err(), model_error);
         assert!(oracle.failures().is_empty());
         let unsigned = failure(&[], &model_error, false);
         let oracle = ReplayOracle::new(c, 31337, vec![unsigned.clone()]);
         assert!(oracle.verify_all().is_err());
-        assert!(matches!(oracle.settled(unsigned.job), Err(OracleError::Failed(_))));
+        assert!(matches!(
+            oracle.settled(unsigned.job, infer, unsigned.model),
+            Err(OracleError::Failed(_))
+        ));
         assert_eq!(oracle.failures().len(), 1, "{:?}", oracle.failures());
+    }
+
+    /// A per-job signature covers the job id (which commits to the kind and the model) but not
+    /// the record's copies of them: a relay that rewrites them — so that a signed "model
+    /// unavailable" failure reverts naming a model of its choice — keeps valid signatures, and
+    /// replay refuses the record when a call asks for its job, naming both.
+    #[test]
+    fn replay_refuses_a_record_whose_kind_or_model_is_not_the_calls() {
+        let c = committee(3, 2);
+        let model = B256::repeat_byte(1);
+        let signed = failure(&[1, 2], &OracleError::ModelUnavailable(model), false);
+        let mut forged = signed.clone();
+        forged.model = B256::repeat_byte(0xee);
+        assert_eq!(c.verify(31337, &forged), Ok(()), "the signatures do not cover the field");
+        let oracle = ReplayOracle::new(c.clone(), 31337, vec![forged.clone()]);
+        assert_eq!(oracle.verify_all(), Ok(()));
+        let e = oracle.settled(forged.job, JobKind::Infer, model).unwrap_err();
+        let reason = format!(
+            "the record of job {} names kind 1 and model {}, the call asked for kind 1 and model \
+             {model}",
+            forged.job, forged.model
+        );
+        assert_eq!(e, OracleError::Failed(format!("replay: {reason}")));
+        assert_eq!(oracle.failures(), vec![reason]);
+
+        let mut retyped = signed.clone();
+        retyped.kind = JobKind::Train as u8;
+        let oracle = ReplayOracle::new(c.clone(), 31337, vec![retyped.clone()]);
+        assert!(oracle.settled(retyped.job, JobKind::Infer, model).is_err());
+        assert_eq!(oracle.failures().len(), 1);
+        // The genuine record replays as the builder's revert, with the call's model.
+        let oracle = ReplayOracle::new(c, 31337, vec![signed.clone()]);
+        assert_eq!(
+            oracle.settled(signed.job, JobKind::Infer, model).unwrap_err(),
+            OracleError::ModelUnavailable(model)
+        );
+        assert!(oracle.failures().is_empty());
     }
 
     /// A record survives RLP, and job ids depend on every part of the job.

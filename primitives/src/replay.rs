@@ -151,10 +151,28 @@ impl ReplayOracle {
         OracleError::Failed(format!("replay: {reason}"))
     }
 
-    pub(crate) fn settled(&self, job: B256) -> Result<&JobRecord, OracleError> {
+    /// The record of `job`, a `kind` job of `model` (what the call asked for), verified.
+    ///
+    /// The record's `kind` and `model` must be the call's: a per-job signature covers the job
+    /// id, which commits to both, but not the record's copies of them, and a failure replays
+    /// with the record's model (`ModelUnavailable(model)` reverts with it), so a relayed block
+    /// must not choose them.
+    pub(crate) fn settled(
+        &self,
+        job: B256,
+        kind: JobKind,
+        model: B256,
+    ) -> Result<&JobRecord, OracleError> {
         let Some(record) = self.records.get(&job) else {
             return Err(self.fail(format!("the block has no record of job {job}")));
         };
+        if record.kind != kind as u8 || record.model != model {
+            return Err(self.fail(format!(
+                "the record of job {job} names kind {} and model {}, the call asked for kind {} \
+                 and model {model}",
+                record.kind, record.model, kind as u8
+            )));
+        }
         if self.block.is_some() {
             self.check_block().map_err(|e| self.fail(e.to_string()))?;
         } else if self.checked.lock().map(|checked| !checked.contains(&job)).unwrap_or(true) {
@@ -176,7 +194,7 @@ impl DnnOracle for ReplayOracle {
     fn model_info(&self, model: B256) -> Result<ModelInfo, OracleError> {
         let rule = Rule::EXACT;
         let job = job_id(JobKind::Register, model, &[], &rule);
-        let record = self.settled(job)?;
+        let record = self.settled(job, JobKind::Register, model)?;
         decode_analysis(&record.output)
             .map_err(|e| self.fail(format!("job {job}: undecodable analysis: {e}")))
     }
@@ -185,7 +203,7 @@ impl DnnOracle for ReplayOracle {
         let rule = request.rule.or(self.committee.default_rule);
         let payload = encode_tensors(&request.inputs).map_err(OracleError::Failed)?;
         let job = job_id(JobKind::Infer, request.model, &payload, &rule);
-        let record = self.settled(job)?;
+        let record = self.settled(job, JobKind::Infer, request.model)?;
         decode_tensors(&record.output)
             .map_err(|e| self.fail(format!("job {job}: undecodable output: {e}")))
     }
@@ -195,7 +213,7 @@ impl DnnOracle for ReplayOracle {
         let payload =
             encode_train_payload(&request.batch, &request.params).map_err(OracleError::Failed)?;
         let job = job_id(JobKind::Train, request.model, &payload, &rule);
-        let record = self.settled(job)?;
+        let record = self.settled(job, JobKind::Train, request.model)?;
         Trained::decode(&record.output)
             .map_err(|e| self.fail(format!("job {job}: undecodable training result: {e}")))
     }

@@ -250,6 +250,21 @@ pub enum SealError {
         /// The signed leaf.
         leaf: B256,
     },
+    /// A leaf signed at two places: no block can hold one record at both.
+    #[error(
+        "block {number}: the committee signed leaf {leaf} at index {first} and again at index \
+         {index}; a block cannot hold one record twice"
+    )]
+    SignedTwice {
+        /// The block.
+        number: u64,
+        /// The leaf.
+        leaf: B256,
+        /// Its first place.
+        first: usize,
+        /// The later place.
+        index: usize,
+    },
     /// A record the committee signed at another place.
     #[error(
         "block {number}: job {job} is at index {index}, the committee signed it at index {signed}"
@@ -399,7 +414,7 @@ mod tests {
         let twice = attest(&[records[0].clone(), records[0].clone()], 7, parent, &[1, 3]);
         assert_eq!(
             c.verify_block(CHAIN, 7, parent, &records[..1], &twice),
-            Err(SealError::Missing { number: 7, index: 1, leaf: leaf(&records[0]) })
+            Err(SealError::SignedTwice { number: 7, leaf: leaf(&records[0]), first: 0, index: 1 })
         );
         for (number, parent) in [(8, parent), (7, B256::repeat_byte(0xbb))] {
             let e = c.verify_block(CHAIN, number, parent, &records, &good).unwrap_err();
@@ -496,7 +511,8 @@ mod tests {
             ReplayOracle::for_block(c.clone(), CHAIN, 5, parent, records.clone(), sealed.clone());
         assert_eq!(oracle.verify_all(), Ok(()));
         assert_eq!(oracle.verified(), 3);
-        assert_eq!(oracle.settled(records[1].job).unwrap(), &records[1]);
+        let (infer, model) = (JobKind::Infer, records[1].model);
+        assert_eq!(oracle.settled(records[1].job, infer, model).unwrap(), &records[1]);
         assert_eq!(oracle.verified(), 3, "each record checked once");
 
         let mut tampered = records.clone();
@@ -510,7 +526,7 @@ mod tests {
                 records[1].job
             )
         );
-        assert!(oracle.settled(records[0].job).is_err());
+        assert!(oracle.settled(records[0].job, infer, model).is_err());
         assert_eq!(oracle.failures(), vec![e]);
 
         // Without a block-level attestation, records need their own signatures.
