@@ -26,6 +26,12 @@ use tracing::{error, info};
 /// How often the follower asks for new blocks.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(200);
 
+/// The largest reply the follower reads from the node it follows (a block's transactions are
+/// bounded by its gas limit, each at most 8 MiB; this leaves room for its job records). A
+/// longer reply is an error, read no further: a hostile upstream cannot fill this node's
+/// memory.
+pub const MAX_REPLY_BYTES: usize = 256 << 20;
+
 /// Where the follower is.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -64,17 +70,29 @@ impl Upstream {
 
     async fn call(&self, method: &str, params: Value) -> Result<Value, String> {
         let body = json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params });
-        let reply: Value = self
+        let mut response = self
             .http
             .post(&self.url)
             .json(&body)
             .timeout(Duration::from_secs(30))
             .send()
             .await
-            .map_err(|e| format!("cannot reach {}: {e}", self.url))?
-            .json()
-            .await
-            .map_err(|e| format!("{method}: not JSON-RPC: {e}"))?;
+            .map_err(|e| format!("cannot reach {}: {e}", self.url))?;
+        let too_long = || format!("{method}: the reply is longer than {MAX_REPLY_BYTES} bytes");
+        if response.content_length().is_some_and(|n| n > MAX_REPLY_BYTES as u64) {
+            return Err(too_long());
+        }
+        let mut bytes = Vec::new();
+        while let Some(chunk) =
+            response.chunk().await.map_err(|e| format!("{method}: reading the reply: {e}"))?
+        {
+            if bytes.len() + chunk.len() > MAX_REPLY_BYTES {
+                return Err(too_long());
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        let reply: Value =
+            serde_json::from_slice(&bytes).map_err(|e| format!("{method}: not JSON-RPC: {e}"))?;
         if let Some(e) = reply.get("error") {
             return Err(format!("{method}: {}", e["message"].as_str().unwrap_or("error")));
         }
@@ -258,4 +276,60 @@ impl RpcExtension for FollowerApi {
 /// Logs that the follower checked genesis.
 pub fn log_genesis(upstream: &Upstream, hash: alloy_primitives::B256) {
     info!(following = upstream.url(), genesis = %hash, "genesis matches the pinned hash");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::{
+        io::{AsyncReadExt, AsyncWriteExt},
+        net::TcpListener,
+    };
+
+    /// An upstream that answers every request with `head` and then spaces, until the client
+    /// goes away.
+    async fn endless(head: &'static str) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut request = [0u8; 4096];
+                    let _ = socket.read(&mut request).await;
+                    socket.write_all(head.as_bytes()).await?;
+                    let spaces = vec![b' '; 1 << 20];
+                    loop {
+                        socket.write_all(&spaces).await?;
+                    }
+                    #[allow(unreachable_code)]
+                    Ok::<_, std::io::Error>(())
+                });
+            }
+        });
+        url
+    }
+
+    /// A reply past [`MAX_REPLY_BYTES`] is an error, whether its length is announced (refused
+    /// before reading) or not (reading stops at the limit).
+    #[tokio::test]
+    async fn a_reply_past_the_limit_is_refused() {
+        let announced = endless(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 300000000\r\n\r\n",
+        )
+        .await;
+        let error = Upstream::new(&announced).head().await.unwrap_err();
+        assert_eq!(
+            error,
+            format!("eth_blockNumber: the reply is longer than {MAX_REPLY_BYTES} bytes")
+        );
+        let unannounced = endless(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n",
+        )
+        .await;
+        let error = Upstream::new(&unannounced).head().await.unwrap_err();
+        assert_eq!(
+            error,
+            format!("eth_blockNumber: the reply is longer than {MAX_REPLY_BYTES} bytes")
+        );
+    }
 }

@@ -168,11 +168,17 @@ impl Block {
             let receipt = ReceiptEnvelope::decode_2718(&mut receipt.as_ref())
                 .map_err(|e| corrupt("receipt", &e))?;
             let cumulative = receipt.cumulative_gas_used();
+            let gas_used = cumulative.checked_sub(previous_cumulative).ok_or_else(|| {
+                HostError::Storage(format!(
+                    "corrupt block record: a receipt's cumulative gas {cumulative} is below the \
+                     one before it, {previous_cumulative}"
+                ))
+            })?;
             let contract_address = tx.kind().is_create().then(|| sender.create(tx.nonce()));
             transactions.push(MinedTx {
                 hash: *tx.tx_hash(),
                 effective_gas_price: tx.effective_gas_price(base_fee),
-                gas_used: cumulative - previous_cumulative,
+                gas_used,
                 contract_address,
                 tx,
                 sender,

@@ -282,7 +282,8 @@ fn member_keys() -> Vec<SigningKey> {
 /// tampered with, left out, moved or recorded as a failure nobody signed; whose signatures were
 /// flipped, made by keys outside the committee or made for another block; whose block-level
 /// attestation was stripped from records that carry no signatures of their own; whose sealed
-/// record carries a signature of its own; or which records a job twice.
+/// record carries a signature of its own; which records a job twice; or whose per-job signed
+/// record names another model or a kind no job has (fields its signatures do not cover).
 #[tokio::test(flavor = "multi_thread")]
 async fn follower_refuses_tampered_attestations() {
     let builder = node().await;
@@ -377,15 +378,21 @@ async fn follower_refuses_tampered_attestations() {
     // A job recorded twice in a block of per-job signatures, a forged copy before the signed
     // one (a replay that looked up the signed one would keep the forged one unchecked).
     let twice: Tamper = Arc::new(move |block: Block| {
-        let keys = member_keys();
-        let per_job = |job: &JobRecord| {
-            let digest = anh_primitives::job::digest(31337, job.job, &job.output, &job.rule);
-            let signatures =
-                keys[..2].iter().map(|k| Bytes::from(sign(k, &digest).unwrap().to_vec()));
-            JobRecord { signatures: signatures.collect(), ..job.clone() }
-        };
-        let honest: Vec<JobRecord> = block.jobs.iter().map(per_job).collect();
+        let honest = per_job_signed(&block.jobs);
         let jobs = vec![changed(block.jobs[0].clone()), honest[0].clone(), honest[1].clone()];
+        with_sealed(block, jobs, BlockAttestation::default())
+    });
+    // Per-job signatures cover the job id, not the record's copy of its model: a record that
+    // names another model (a failure would revert naming it) is refused when its job is asked.
+    let other_model: Tamper = Arc::new(move |block: Block| {
+        let mut jobs = per_job_signed(&block.jobs);
+        jobs[0].model = B256::repeat_byte(0xee);
+        with_sealed(block, jobs, BlockAttestation::default())
+    });
+    // …nor its kind: a kind no job has is refused before anything executes.
+    let unknown_kind: Tamper = Arc::new(move |block: Block| {
+        let mut jobs = per_job_signed(&block.jobs);
+        jobs[1].kind = 9;
         with_sealed(block, jobs, BlockAttestation::default())
     });
     let cases = [
@@ -404,6 +411,18 @@ async fn follower_refuses_tampered_attestations() {
             "the record carries signatures of its own in a block-attested block".into(),
         ),
         (twice, format!("job {job0} is recorded twice")),
+        (
+            other_model,
+            format!(
+                "the record of job {job0} names kind 1 and model {}, the call asked for kind 1 \
+                 and model {model}",
+                B256::repeat_byte(0xee)
+            ),
+        ),
+        (
+            unknown_kind,
+            format!("job {job1} has kind 9, none of infer (1), register (2) and train (3)"),
+        ),
     ];
     for (tamper, expected) in cases {
         let proxy = tampering_proxy(url.clone(), target, tamper).await;
@@ -421,6 +440,19 @@ async fn follower_refuses_tampered_attestations() {
         assert_eq!(syncing["currentBlock"], json!(format!("{:#x}", target - 1)));
         assert_eq!(stats(&furl).await["inferencesRun"], 0);
     }
+}
+
+/// `jobs` as a block of per-job signatures carries them: each signed by the first two members.
+fn per_job_signed(jobs: &[JobRecord]) -> Vec<JobRecord> {
+    let keys = member_keys();
+    jobs.iter()
+        .map(|job| {
+            let digest = anh_primitives::job::digest(31337, job.job, &job.output, &job.rule);
+            let signatures =
+                keys[..2].iter().map(|k| Bytes::from(sign(k, &digest).unwrap().to_vec()));
+            JobRecord { signatures: signatures.collect(), ..job.clone() }
+        })
+        .collect()
 }
 
 /// The address of the dev node key (`m/44'/60'/2'/0/0` of the test mnemonic).

@@ -182,7 +182,7 @@ impl Backend {
             if skipped.contains(&sender) {
                 continue;
             }
-            if cumulative + tx.gas_limit() > params.gas_limit {
+            if cumulative.saturating_add(tx.gas_limit()) > params.gas_limit {
                 if strict {
                     return Err(HostError::InvalidRequest(format!(
                         "transaction {index} exceeds the block gas limit"

@@ -20,8 +20,10 @@ use super::{
     fees::next_base_fee,
 };
 use crate::block::{Block, recover_sender};
-use anh_primitives::{BlockAttestation, par};
-use std::sync::Arc;
+use alloy_consensus::TxType;
+use alloy_eips::eip2718::Encodable2718;
+use anh_primitives::{BlockAttestation, JobKind, par};
+use std::{collections::HashSet, sync::Arc};
 use tracing::info;
 
 impl Backend {
@@ -122,6 +124,13 @@ impl Backend {
         if let Some(twice) = block.jobs.iter().find(|record| !ids.insert(record.job)) {
             return Err(refuse(format!("job {} is recorded twice", twice.job)));
         }
+        if let Some(record) = block.jobs.iter().find(|r| JobKind::from_code(r.kind).is_none()) {
+            return Err(refuse(format!(
+                "job {} has kind {}, none of infer (1), register (2) and train (3)",
+                record.job, record.kind
+            )));
+        }
+        check_transactions(&block).map_err(refuse)?;
         // Dev methods' effects, as the producer recorded them: state edits first.
         let mut state = state;
         state.apply(&block.dev.edits);
@@ -139,9 +148,10 @@ impl Backend {
             |t| recover_sender(&t.tx),
             || oracle.as_ref().map_or(Ok(()), |oracle| oracle.verify_all()),
         );
+        let impersonated: HashSet<u64> = block.dev.impersonated.iter().copied().collect();
         let mut txs = Vec::with_capacity(block.transactions.len());
         for (i, (mined, sender)) in block.transactions.iter().zip(senders).enumerate() {
-            let sender = if block.dev.impersonated.contains(&(i as u64)) {
+            let sender = if impersonated.contains(&(i as u64)) {
                 Ok(mined.sender)
             } else {
                 sender.unwrap_or_else(|| Err("its recovery panicked".into()))
@@ -248,4 +258,37 @@ fn beside<A: Send, B: Send>(
         let a = a();
         (a, b.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
     })
+}
+
+/// Gas every transaction costs at least (its intrinsic gas).
+const MIN_TX_GAS: u64 = 21_000;
+
+/// What the pool refuses, a block may not carry either, and the cheap bounds come before any
+/// signature is recovered: more transactions than the gas limit lets pay their intrinsic gas,
+/// a blob (EIP-4844) transaction, one over [`super::MAX_TX_SIZE`] encoded.
+fn check_transactions(block: &Block) -> Result<(), String> {
+    let count = block.transactions.len() as u64;
+    if count.saturating_mul(MIN_TX_GAS) > block.header.gas_limit {
+        return Err(format!(
+            "its {count} transactions need at least {} gas ({MIN_TX_GAS} each), over its gas \
+             limit {}",
+            count.saturating_mul(MIN_TX_GAS),
+            block.header.gas_limit
+        ));
+    }
+    for (i, mined) in block.transactions.iter().enumerate() {
+        if mined.tx.tx_type() == TxType::Eip4844 {
+            return Err(format!(
+                "transaction {i} is a blob (EIP-4844) transaction, which this chain does not take"
+            ));
+        }
+        let size = mined.tx.encode_2718_len();
+        if size > super::MAX_TX_SIZE {
+            return Err(format!(
+                "transaction {i} is {size} bytes encoded, over the {}-byte limit",
+                super::MAX_TX_SIZE
+            ));
+        }
+    }
+    Ok(())
 }

@@ -417,3 +417,72 @@ fn a_chain_without_dnn_refuses_job_records() {
     assert_eq!(importer.latest().hash, genesis_hash, "nothing committed");
     importer.import_block(honest).expect("the block without records imports");
 }
+
+/// What the pool refuses a block may not carry, and the cheap bounds come before any sender is
+/// recovered: more transactions than the gas limit pays the intrinsic gas of, a blob
+/// (EIP-4844) transaction, one over `MAX_TX_SIZE` encoded. Each is refused naming it, and
+/// nothing is committed.
+#[test]
+fn a_block_the_pool_would_refuse_is_refused_before_any_recovery() {
+    use alloy_consensus::{Signed, TxEip4844, TxEip4844Variant, TxEnvelope};
+    use alloy_primitives::Signature;
+    let producer = backend();
+    let to = account(&producer, 1);
+    producer.submit(sign(&producer, 0, transfer(0, to, 5))).unwrap();
+    mine(&producer);
+    let honest = (*producer.block(1).unwrap()).clone();
+    let importer = backend();
+    let genesis_hash = importer.latest().hash;
+    let refused = |transactions: Vec<anh_evm_host::block::MinedTx>| {
+        let block = Block { transactions, ..honest.clone() };
+        match importer.import_block(block) {
+            Err(ImportError::Refused { number: 1, reason }) => reason,
+            other => panic!("not refused: {other:?}"),
+        }
+    };
+
+    let limit = honest.header.gas_limit;
+    let count = limit / 21_000 + 1;
+    assert_eq!(
+        refused(vec![honest.transactions[0].clone(); count as usize]),
+        format!(
+            "its {count} transactions need at least {} gas (21000 each), over its gas limit \
+             {limit}",
+            count * 21_000
+        )
+    );
+
+    let blob = TxEip4844 {
+        chain_id: 31337,
+        gas_limit: 21_000,
+        max_fee_per_gas: 10_000_000_000,
+        max_fee_per_blob_gas: 1,
+        to,
+        blob_versioned_hashes: vec![B256::repeat_byte(1)],
+        ..Default::default()
+    };
+    let signature = Signature::new(U256::from(1), U256::from(1), false);
+    let blob = TxEnvelope::Eip4844(Signed::new_unchecked(
+        TxEip4844Variant::TxEip4844(blob),
+        signature,
+        B256::repeat_byte(2),
+    ));
+    let mined = anh_evm_host::block::MinedTx { tx: blob, ..honest.transactions[0].clone() };
+    assert_eq!(
+        refused(vec![mined]),
+        "transaction 0 is a blob (EIP-4844) transaction, which this chain does not take"
+    );
+
+    let limit = anh_evm_host::backend::MAX_TX_SIZE;
+    let huge = sign(&producer, 0, call_tx(0, to, vec![1u8; limit].into(), 30_000_000));
+    let mined = anh_evm_host::block::MinedTx { tx: huge, ..honest.transactions[0].clone() };
+    let reason = refused(vec![mined]);
+    assert!(
+        reason.starts_with("transaction 0 is ")
+            && reason.ends_with(&format!(" bytes encoded, over the {limit}-byte limit")),
+        "{reason}"
+    );
+
+    assert_eq!(importer.latest().hash, genesis_hash, "nothing committed");
+    importer.import_block(honest).expect("the honest block imports");
+}
