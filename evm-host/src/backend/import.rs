@@ -13,6 +13,10 @@
 //! constant fields (ommers, difficulty, nonce, withdrawals, blob gas, beacon root, requests)
 //! are ours, and the block hash must then come out the same. The beneficiary is the
 //! producer's choice, as on Ethereum: it only receives the priority fees.
+//!
+//! The body is held to what the pool takes, before any sender is recovered: at most as many
+//! transactions as the gas limit pays 21 000 gas each for, no blob (EIP-4844) transaction,
+//! none over [`super::MAX_TX_SIZE`] encoded; job records of known kinds, each job once.
 
 use super::{
     Backend,
