@@ -105,7 +105,7 @@ pub struct CommitteeOptions {
 }
 
 impl CommitteeOptions {
-    /// The default rule: every element within 10^-6 + 10^-5 × |candidate|.
+    /// The default rule: every element within 10^-6 + 10^-5 × |own| of each member's own.
     pub const DEFAULT_RULE: Rule = Rule::tolerance(1_000, 10_000);
 }
 

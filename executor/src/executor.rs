@@ -503,11 +503,8 @@ impl Executor {
         anh_runtime::compare_weights(&theirs, &ours, job.rule.abs, job.rule.rel)?;
         let loss = |t: &Trained| i128::try_from(t.loss).map_or(f64::NAN, |l| l as f64 / 1e18);
         let (said, own) = (loss(&claimed), loss(&mine));
-        let bound = (job.rule.abs as f64 + job.rule.rel as f64 * said.abs()) * 1e-9;
-        if !matches!(
-            (said - own).abs().partial_cmp(&bound),
-            Some(std::cmp::Ordering::Less | std::cmp::Ordering::Equal)
-        ) {
+        let (abs, rel) = (job.rule.abs as f64 * 1e-9, job.rule.rel as f64 * 1e-9);
+        if !anh_primitives::rule::within(said, own, abs, rel) {
             return Err(format!("the candidate claims a loss of {said}, this executor's is {own}"));
         }
         Ok(())

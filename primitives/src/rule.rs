@@ -18,13 +18,13 @@ pub enum RuleKind {
     Default = 0,
     /// The same output bytes.
     Exact = 1,
-    /// Every element within `abs + rel × |candidate|`.
+    /// Every element within `abs + rel × |own|` of the checking member's own ([`within`]).
     Tolerance = 2,
     /// The same arg-max along the last axis of every output.
     Argmax = 3,
     /// Training: the claimed loss, and a loss that did not rise, within `abs`.
     TrainLoss = 4,
-    /// Training: every new weight within `abs + rel × |candidate|` of the member's own.
+    /// Training: every new weight within `abs + rel × |own|` of the member's own ([`within`]).
     Recompute = 5,
 }
 
@@ -121,7 +121,8 @@ impl Rule {
     /// The rule a `train` call without one settles by: train-loss within 10^-4.
     pub const DEFAULT_TRAIN: Self = Self::train_loss(100_000);
 
-    /// Every element within `abs + rel × |candidate|` (both in units of 1e-9).
+    /// Every element within `abs + rel × |own|` of the checking member's own (both in units
+    /// of 1e-9; see [`within`]).
     pub const fn tolerance(abs: u64, rel: u64) -> Self {
         Self { kind: RuleKind::Tolerance, abs, rel }
     }
@@ -133,7 +134,7 @@ impl Rule {
     }
 
     /// Training: each executor trains too, and every new weight is within
-    /// `abs + rel × |candidate|` of its own (units of 1e-9).
+    /// `abs + rel × |own|` of its own (units of 1e-9; see [`within`]).
     pub const fn recompute(abs: u64, rel: u64) -> Self {
         Self { kind: RuleKind::Recompute, abs, rel }
     }
@@ -233,15 +234,10 @@ impl Rule {
                 RuleKind::Tolerance => {
                     let (abs, rel) = (self.abs as f64 * 1e-9, self.rel as f64 * 1e-9);
                     for (j, (x, y)) in values(c.data()).zip(values(o.data())).enumerate() {
-                        let bound = abs + rel * x.abs();
-                        // NaN compares as nothing, so it is never within the bound.
-                        let within = matches!(
-                            (x - y).abs().partial_cmp(&bound),
-                            Some(core::cmp::Ordering::Less | core::cmp::Ordering::Equal)
-                        );
-                        if !within {
+                        if !within(x, y, abs, rel) {
                             return Err(format!(
-                                "output {i} element {j}: {y} is not within {bound} of {x}"
+                                "output {i} element {j}: {x} is not within {} of {y}",
+                                abs + rel * y.abs()
                             ));
                         }
                     }
@@ -256,6 +252,18 @@ impl Rule {
         }
         Ok(())
     }
+}
+
+/// Whether `candidate` agrees with `own` (the checking member's value) under a tolerance of
+/// `abs + rel × |own|`. The bound scales with the member's own value, never the candidate's:
+/// a candidate of ±∞ would otherwise widen its own bound to ∞. Values that are not finite agree
+/// only with the same value (NaN with NaN, +∞ with +∞), so identical results always settle and
+/// no finite value passes for an infinite one.
+pub fn within(candidate: f64, own: f64, abs: f64, rel: f64) -> bool {
+    if !candidate.is_finite() || !own.is_finite() {
+        return (candidate.is_nan() && own.is_nan()) || candidate == own;
+    }
+    (candidate - own).abs() <= abs + rel * own.abs()
 }
 
 fn encode(t: &HostTensor) -> Bytes {
@@ -314,7 +322,21 @@ mod tests {
         assert!(Rule::ARGMAX.check(&a, &close).is_ok());
         assert!(Rule::ARGMAX.check(&a, &swapped).is_err());
         let nan = t(vec![f32::NAN, 2.0, 3.0, 0.5]);
-        assert!(Rule::tolerance(1_000_000_000, 0).check(&a, &nan).is_err(), "NaN is never within");
+        assert!(Rule::tolerance(1_000_000_000, 0).check(&a, &nan).is_err(), "NaN against 1");
+        assert!(Rule::tolerance(1_000_000_000, 0).check(&nan, &a).is_err(), "1 against NaN");
+        assert!(Rule::tolerance(0, 10_000).check(&nan, &nan).is_ok(), "the same NaN settles");
+        let inf = t(vec![f32::INFINITY, 2.0, 3.0, 0.5]);
+        assert!(Rule::tolerance(0, 10_000).check(&inf, &inf).is_ok(), "the same ∞ settles");
+        let minus_inf = t(vec![f32::NEG_INFINITY, 2.0, 3.0, 0.5]);
+        assert!(Rule::tolerance(0, 10_000).check(&minus_inf, &inf).is_err());
+        // A candidate of ±∞ does not widen its own bound (it scales with the member's value).
+        let e = Rule::tolerance(0, 1).check(&inf, &a).unwrap_err();
+        assert_eq!(e, "output 0 element 0: inf is not within 0.000000001 of 1");
+        assert!(Rule::tolerance(0, 1).check(&minus_inf, &a).is_err());
+        // Nor does a huge one, at a relative tolerance of 100 %.
+        let huge = t(vec![1e30, 2.0, 3.0, 0.5]);
+        assert!(Rule::tolerance(0, 1_000_000_000).check(&huge, &a).is_err());
+        assert!(Rule::tolerance(0, 1_000_000_000).check(&t(vec![1.9, 2.0, 3.0, 0.5]), &a).is_ok());
         assert!(Rule { kind: RuleKind::Exact, abs: 5, rel: 0 }.validate().is_err());
         assert!(Rule { kind: RuleKind::TrainLoss, abs: 5, rel: 1 }.validate().is_err());
     }

@@ -442,12 +442,9 @@ fn weightless(mut model: ModelProto) -> ModelProto {
 }
 
 /// `value ≤ bound`, false for NaN.
-fn within(value: f64, bound: f64) -> bool {
-    matches!(value.partial_cmp(&bound), Some(std::cmp::Ordering::Less | std::cmp::Ordering::Equal))
-}
-
 /// The recompute rule: every floating-point weight of `candidate` (optimiser state aside) is
-/// within `abs + rel × |candidate|` (both in units of 1e-9) of the same weight of `own`.
+/// within `abs + rel × |own|` (both in units of 1e-9) of the same weight of `own`
+/// ([`anh_primitives::rule::within`]: not finite agrees only with the same value).
 pub fn compare_weights(candidate: &[u8], own: &[u8], abs: u64, rel: u64) -> Result<(), String> {
     let (c, o) = (graph(candidate, "candidate")?, graph(own, "own")?);
     let ours: HashMap<&str, &TensorProto> =
@@ -462,13 +459,12 @@ pub fn compare_weights(candidate: &[u8], own: &[u8], abs: u64, rel: u64) -> Resu
         if mine.len() != theirs.len() {
             return Err(format!("weight {:?} has a different size", init.name));
         }
-        for (j, (x, y)) in theirs.iter().zip(&mine).enumerate() {
-            let bound = abs + rel * x.abs();
-            // NaN compares as nothing, so it is never within the bound.
-            if !within((x - y).abs(), bound) {
+        for (j, (&x, &y)) in theirs.iter().zip(&mine).enumerate() {
+            if !anh_primitives::rule::within(x, y, abs, rel) {
                 return Err(format!(
-                    "weight {:?} element {j}: {y} is not within {bound} of {x}",
-                    init.name
+                    "weight {:?} element {j}: {x} is not within {} of {y}",
+                    init.name,
+                    abs + rel * y.abs()
                 ));
             }
         }
@@ -559,5 +555,10 @@ mod tests {
         assert!(err.contains("weight \"w\" element 1"), "{err}");
         let nan = model(vec![tensor("w", &[1.0, f32::NAN])], "Mul");
         assert!(compare_weights(&nan, &a, u64::MAX / 2, 0).is_err());
+        // An infinite candidate weight does not widen its own bound, however large `rel`.
+        let inf = model(vec![tensor("w", &[1.0, f32::INFINITY])], "Mul");
+        let err = compare_weights(&inf, &a, 0, u64::MAX / 2).unwrap_err();
+        assert!(err.starts_with("weight \"w\" element 1: inf is not within"), "{err}");
+        assert_eq!(compare_weights(&inf, &inf, 0, 0), Ok(()), "the same ∞ agrees");
     }
 }

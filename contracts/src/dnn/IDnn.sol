@@ -35,12 +35,13 @@ struct TensorSpec {
 /// @notice How the executor committee agrees on a result. Each executor checks the property
 ///         against its own computation before it signs.
 /// @dev kind: 0 the committee's default rule, 1 exact (the same output bytes), 2 tolerance
-///      (every element within absTolerance + relTolerance × |candidate|, both in units of
-///      1e-9), 3 argmax (the same arg-max along the last axis of every output); for `train`:
+///      (every element within absTolerance + relTolerance × |own| of the checking executor's
+///      own value, both in units of 1e-9; NaN and ±infinity agree only with the same
+///      value), 3 argmax (the same arg-max along the last axis of every output); for `train`:
 ///      4 train-loss (the new weights' loss on the batch is the claimed loss within
 ///      absTolerance, and not above the old weights' loss by more than absTolerance, in units
 ///      of 1e-9), 5 recompute (each executor trains too; every new weight within
-///      absTolerance + relTolerance × |candidate|).
+///      absTolerance + relTolerance × |own| of its own).
 struct Rule {
     uint8 kind;
     uint64 absTolerance;

@@ -252,14 +252,19 @@ fn executor_checks_the_rule_before_signing() {
     let tolerant = infer_job(&world.mlp, &inputs, Rule::tolerance(1_000, 0)); // 1e-6 absolute
     assert!(executor.attest(&tolerant, &shifted(5e-7)).is_ok());
     assert!(refused(&tolerant, &shifted(1e-2)).contains("not within"));
+    // A candidate of ∞ does not widen its own bound, even at a relative tolerance of 100 %:
+    // the bound scales with this executor's own value.
+    let relative = infer_job(&world.mlp, &inputs, Rule::tolerance(0, 1_000_000_000));
+    let infinite = refused(&relative, &shifted(f32::INFINITY));
+    assert!(infinite.contains("output 0 element 0: inf is not within"), "{infinite}");
     let argmax = infer_job(&world.mlp, &inputs, Rule::ARGMAX);
     assert!(executor.attest(&argmax, &shifted(1e-3)).is_ok());
     assert!(refused(&argmax, &bumped((top + 1) % 3, 100.0)).contains("arg-max"));
     assert!(refused(&argmax, &Bytes::from_static(b"junk")).contains("Tensor[]"));
     let stats = executor.stats();
-    assert_eq!(stats.computed, 3, "one computation per job: the rest from the cache");
+    assert_eq!(stats.computed, 4, "one computation per job: the rest from the cache");
     assert_eq!(stats.signed, 3);
-    assert_eq!(stats.refused, 4);
+    assert_eq!(stats.refused, 5);
 }
 
 /// A committee configuration whose members do not match the committee is refused.

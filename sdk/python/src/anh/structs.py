@@ -98,7 +98,7 @@ class Rule:
 
     @classmethod
     def tolerance(cls, absolute: float, relative: float = 0.0) -> Rule:
-        """Every element within ``absolute + relative × |candidate|`` (real numbers)."""
+        """Every element within ``absolute + relative × |own|`` of each executor's own value."""
         return cls(RuleKind.TOLERANCE, _nano(absolute), _nano(relative))
 
     @classmethod
