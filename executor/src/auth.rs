@@ -1,16 +1,20 @@
 //! Node-signed requests: an executor takes jobs only from the nodes it serves.
 //!
-//! Every request to `/v1/compute` and `/v1/attest` carries two headers:
+//! Every signed request (`/v1/compute`, `/v1/attest`, `/v1/attest-failure`,
+//! `/v1/attest-block`, `/v1/artifact`) carries three headers:
 //!
 //! - `x-anh-timestamp`: unix seconds, decimal;
+//! - `x-anh-body-hash`: `keccak256(body)`, 32 bytes of hex (`0x` optional);
 //! - `x-anh-signature`: the node key's 65-byte signature (hex, `0x` optional, low-s, `v` 27/28)
 //!   of `keccak256("\x19ANH-EXECUTOR-REQUEST-v1" ‖ timestamp as 8 bytes big-endian ‖
 //!   keccak256(body))`.
 //!
 //! The executor accepts a request only if the signer is one of its allowed node addresses and
-//! the timestamp is within ±120 s of its clock; otherwise HTTP 401 with the reason. A request
-//! replayed within the window only asks again for a job the node asked for (answered from the
-//! executor's cache).
+//! the timestamp is within ±120 s of its clock; otherwise HTTP 401 with the reason. The
+//! signature is checked against the body hash header before the body is read, so a client
+//! without a served node's key cannot hold the executor's body readers with a slow upload;
+//! then the body must hash to the header. A request replayed within the window only asks
+//! again for a job the node asked for (answered from the executor's cache).
 
 use crate::error::{ExecutorError, Result};
 use alloy_primitives::{Address, B256, hex, keccak256};
@@ -27,6 +31,8 @@ pub const REQUEST_DOMAIN: &[u8] = b"\x19ANH-EXECUTOR-REQUEST-v1";
 pub const TIMESTAMP_HEADER: &str = "x-anh-timestamp";
 /// The header carrying the node's signature (hex).
 pub const SIGNATURE_HEADER: &str = "x-anh-signature";
+/// The header carrying `keccak256(body)` (hex), which the signature covers.
+pub const BODY_HASH_HEADER: &str = "x-anh-body-hash";
 /// How far a request's timestamp may be from the executor's clock, by default.
 pub const DEFAULT_MAX_SKEW: Duration = Duration::from_secs(120);
 
@@ -37,17 +43,39 @@ pub fn unix_now() -> u64 {
 
 /// What a node signs for a request with `body` at `timestamp`.
 pub fn request_digest(timestamp: u64, body: &[u8]) -> B256 {
+    digest_of_hash(timestamp, keccak256(body))
+}
+
+/// [`request_digest`] given `keccak256(body)`.
+fn digest_of_hash(timestamp: u64, body_hash: B256) -> B256 {
     let mut preimage = Vec::with_capacity(REQUEST_DOMAIN.len() + 8 + 32);
     preimage.extend_from_slice(REQUEST_DOMAIN);
     preimage.extend_from_slice(&timestamp.to_be_bytes());
-    preimage.extend_from_slice(keccak256(body).as_slice());
+    preimage.extend_from_slice(body_hash.as_slice());
     keccak256(preimage)
 }
 
-/// The two header values (timestamp, `0x`-hex signature) of a request with `body`.
-pub fn sign_request(key: &SigningKey, timestamp: u64, body: &[u8]) -> Result<(String, String)> {
-    let signature = sign(key, &request_digest(timestamp, body)).map_err(ExecutorError::Signing)?;
-    Ok((timestamp.to_string(), hex::encode_prefixed(signature)))
+/// The header values of a signed request (see the module docs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestHeaders {
+    /// `x-anh-timestamp`.
+    pub timestamp: String,
+    /// `x-anh-signature`, `0x`-hex.
+    pub signature: String,
+    /// `x-anh-body-hash`, `0x`-hex.
+    pub body_hash: String,
+}
+
+/// The headers of a request with `body`, signed by `key` at `timestamp`.
+pub fn sign_request(key: &SigningKey, timestamp: u64, body: &[u8]) -> Result<RequestHeaders> {
+    let body_hash = keccak256(body);
+    let digest = digest_of_hash(timestamp, body_hash);
+    let signature = sign(key, &digest).map_err(ExecutorError::Signing)?;
+    Ok(RequestHeaders {
+        timestamp: timestamp.to_string(),
+        signature: hex::encode_prefixed(signature),
+        body_hash: body_hash.to_string(),
+    })
 }
 
 /// Which nodes an executor serves.
@@ -115,8 +143,39 @@ impl NodeAuth {
         body: &[u8],
         now: u64,
     ) -> Result<Address> {
+        self.verify_hash(timestamp, signature, keccak256(body), now)
+    }
+
+    /// Checks a request before its body is read: the headers ([`NodeAuth::check_headers`])
+    /// and that the signature over the `body_hash` header is by a node this executor serves.
+    /// Returns the node's address and the body's hash the node signed (the body read then
+    /// must hash to it).
+    pub fn verify_before_body(
+        &self,
+        timestamp: Option<&str>,
+        signature: Option<&str>,
+        body_hash: Option<&str>,
+        now: u64,
+    ) -> Result<(Address, B256)> {
+        let body_hash = body_hash.and_then(|h| h.trim().parse::<B256>().ok()).ok_or_else(|| {
+            ExecutorError::Unauthorized(format!(
+                "missing or malformed {BODY_HASH_HEADER} header: keccak256 of the body, 32 \
+                     bytes of hex"
+            ))
+        })?;
+        Ok((self.verify_hash(timestamp, signature, body_hash, now)?, body_hash))
+    }
+
+    fn verify_hash(
+        &self,
+        timestamp: Option<&str>,
+        signature: Option<&str>,
+        body_hash: B256,
+        now: u64,
+    ) -> Result<Address> {
         let (timestamp, signature) = self.check_headers(timestamp, signature, now)?;
-        let signer = recover(&request_digest(timestamp, body), &signature).map_err(|e| {
+        let digest = digest_of_hash(timestamp, body_hash);
+        let signer = recover(&digest, &signature).map_err(|e| {
             ExecutorError::Unauthorized(format!("{SIGNATURE_HEADER} does not recover: {e}"))
         })?;
         if !self.nodes.contains(&signer) {
@@ -141,8 +200,14 @@ mod tests {
     #[test]
     fn signed_request_verifies() {
         let auth = NodeAuth::new([address_of(&key(1))]);
-        let (ts, sig) = sign_request(&key(1), 1_000, b"{}").unwrap();
+        let RequestHeaders { timestamp: ts, signature: sig, body_hash } =
+            sign_request(&key(1), 1_000, b"{}").unwrap();
         assert_eq!(auth.verify(Some(&ts), Some(&sig), b"{}", 1_000).unwrap(), address_of(&key(1)));
+        assert_eq!(body_hash, keccak256(b"{}").to_string());
+        assert_eq!(
+            auth.verify_before_body(Some(&ts), Some(&sig), Some(&body_hash), 1_000).unwrap(),
+            (address_of(&key(1)), keccak256(b"{}"))
+        );
         assert_eq!(
             auth.verify(Some(&ts), Some(sig.trim_start_matches("0x")), b"{}", 1_100).unwrap(),
             address_of(&key(1)),
@@ -159,8 +224,9 @@ mod tests {
     fn bad_requests_are_refused() {
         let auth = NodeAuth::new([address_of(&key(1))]);
         let now = 10_000;
-        let (ts, sig) = sign_request(&key(1), now, b"body").unwrap();
-        let (_, other) = sign_request(&key(2), now, b"body").unwrap();
+        let RequestHeaders { timestamp: ts, signature: sig, body_hash } =
+            sign_request(&key(1), now, b"body").unwrap();
+        let other = sign_request(&key(2), now, b"body").unwrap().signature;
         let cases: [Case<'_>; 7] = [
             ("foreign key", Some(&ts), Some(&other), b"body", now, "not a node"),
             ("tampered body", Some(&ts), Some(&sig), b"bodx", now, "not a node"),
@@ -178,6 +244,22 @@ mod tests {
                 other => panic!("{name}: {other:?}"),
             }
         }
+        // Before the body: the hash header must be there, well formed, and the one signed.
+        let other_hash = keccak256(b"bodx").to_string();
+        let hashes: [(Option<&str>, &str); 3] = [
+            (None, "missing or malformed x-anh-body-hash"),
+            (Some("0x12"), "missing or malformed x-anh-body-hash"),
+            (Some(&other_hash), "not a node"),
+        ];
+        for (hash, want) in hashes {
+            match auth.verify_before_body(Some(&ts), Some(&sig), hash, now) {
+                Err(ExecutorError::Unauthorized(reason)) => {
+                    assert!(reason.contains(want), "{hash:?}: {reason}")
+                }
+                other => panic!("{hash:?}: {other:?}"),
+            }
+        }
+        assert!(auth.verify_before_body(Some(&ts), Some(&sig), Some(&body_hash), now).is_ok());
     }
 
     /// The digest binds the timestamp and the body, under the request domain.

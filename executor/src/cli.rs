@@ -64,7 +64,7 @@ pub struct ExecutorArgs {
     /// `~/.cache/anh/executor/`).
     #[arg(long, value_name = "DIR")]
     pub model_dir: Option<PathBuf>,
-    /// Request bodies read at once before their signature is checked.
+    /// Signed request bodies read at once, before each is checked against its signed hash.
     #[arg(long, default_value_t = ServerLimits::default().max_unauthenticated)]
     pub max_unauthenticated: usize,
     /// Jobs running at once (default: the number of cores).

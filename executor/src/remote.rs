@@ -172,12 +172,13 @@ impl RemoteMember {
             member: self.url.clone(),
             reason: format!("cannot encode the request: {e}"),
         })?;
-        let (timestamp, signature) = sign_request(&self.node_key, unix_now(), &body)?;
+        let signed = sign_request(&self.node_key, unix_now(), &body)?;
         self.client
             .post(format!("{}{path}", self.url))
             .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header(crate::auth::TIMESTAMP_HEADER, timestamp)
-            .header(crate::auth::SIGNATURE_HEADER, signature)
+            .header(crate::auth::TIMESTAMP_HEADER, signed.timestamp)
+            .header(crate::auth::SIGNATURE_HEADER, signed.signature)
+            .header(crate::auth::BODY_HASH_HEADER, signed.body_hash)
             .body(body)
             .send()
             .await

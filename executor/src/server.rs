@@ -26,13 +26,13 @@
 //! | 422 | `job-too-large` | MACs × batch over the executor's `max_job_macs` |
 //! | 503 | `busy` | [`ServerLimits::max_concurrent`] jobs run and [`ServerLimits::max_queue`] wait |
 //!
-//! Headers and the timestamp are checked before the body is read, the body is read up to the
-//! limit (at most [`ServerLimits::max_unauthenticated`] bodies at once), then the signature is
-//! checked, then the job waits for a slot (or is refused as
-//! busy) and runs on the blocking pool.
+//! Headers, the timestamp and the signature (over the body-hash header) are checked before the
+//! body is read, the body is read up to the limit (at most
+//! [`ServerLimits::max_unauthenticated`] bodies at once) and must hash to the signed header,
+//! then the job waits for a slot (or is refused as busy) and runs on the blocking pool.
 
 use crate::{
-    auth::{NodeAuth, SIGNATURE_HEADER, TIMESTAMP_HEADER, unix_now},
+    auth::{BODY_HASH_HEADER, NodeAuth, SIGNATURE_HEADER, TIMESTAMP_HEADER, unix_now},
     error::{ExecutorError, Result},
     executor::Executor,
     job::{BlockJobs, BlockRound, Job},
@@ -66,9 +66,11 @@ pub struct ServerLimits {
     pub max_queue: usize,
     /// Largest request body, in bytes (default 64 MiB).
     pub max_body_bytes: usize,
-    /// Requests whose bodies are read at once before their signature can be checked (the
-    /// signature covers the body); one more is refused as busy (default 16). Bounds what
-    /// unauthenticated clients can make the executor buffer: this × `max_body_bytes`.
+    /// Signed requests whose bodies are read at once, before each is checked against its
+    /// signed hash; one more is refused as busy (default 16). Bounds what the executor buffers:
+    /// this × `max_body_bytes`. (A client without a served node's key is refused before its
+    /// body is read; one that replays a signed request's headers within the timestamp window
+    /// can still hold a reader.)
     pub max_unauthenticated: usize,
 }
 
@@ -178,7 +180,12 @@ impl Server {
     async fn authorized_body(&self, headers: &HeaderMap, body: Body) -> Result<Vec<u8>> {
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
         let now = unix_now();
-        self.auth.check_headers(header(TIMESTAMP_HEADER), header(SIGNATURE_HEADER), now)?;
+        let (_, signed_hash) = self.auth.verify_before_body(
+            header(TIMESTAMP_HEADER),
+            header(SIGNATURE_HEADER),
+            header(BODY_HASH_HEADER),
+            now,
+        )?;
         let limit = self.limits.max_body_bytes;
         let too_large = || {
             ExecutorError::TooLarge(format!(
@@ -189,7 +196,7 @@ impl Server {
         if declared.is_some_and(|n| n > limit as u64) {
             return Err(too_large());
         }
-        // Held until the signature is checked.
+        // Held until the body is read: a signed request's (a node this executor serves).
         let _reading = self.reading.clone().try_acquire_owned().map_err(|_| {
             ExecutorError::Busy(format!(
                 "{} request bodies are being read already: try again later",
@@ -206,7 +213,12 @@ impl Server {
             }
             bytes.extend_from_slice(&chunk);
         }
-        self.auth.verify(header(TIMESTAMP_HEADER), header(SIGNATURE_HEADER), &bytes, now)?;
+        let hash = alloy_primitives::keccak256(&bytes);
+        if hash != signed_hash {
+            return Err(ExecutorError::Unauthorized(format!(
+                "the body hashes to {hash}, not to the signed {BODY_HASH_HEADER} {signed_hash}"
+            )));
+        }
         Ok(bytes)
     }
 

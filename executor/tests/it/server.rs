@@ -7,7 +7,10 @@ use alloy_primitives::{Address, B256, Bytes};
 use anh_executor::{
     Executor, ExecutorError, ExecutorKey, Member, NodeAuth, NodeModelSource, RemoteMember,
     ServerLimits,
-    auth::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign_request, unix_now},
+    auth::{
+        BODY_HASH_HEADER, RequestHeaders, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign_request,
+        unix_now,
+    },
     router,
 };
 use anh_primitives::{DnnOracle, JobLedger, Rule, job::encode_tensors, signature::address_of};
@@ -111,13 +114,16 @@ fn post(
     world: &World,
     url: &str,
     body: Vec<u8>,
-    headers: Option<(String, String)>,
+    headers: Option<RequestHeaders>,
 ) -> (StatusCode, Value) {
     world.rt.block_on(async {
         let mut request = reqwest::Client::new().post(url).body(body);
-        if let Some((timestamp, signature)) = headers {
+        if let Some(RequestHeaders { timestamp, signature, body_hash }) = headers {
             request =
                 request.header(TIMESTAMP_HEADER, timestamp).header(SIGNATURE_HEADER, signature);
+            if !body_hash.is_empty() {
+                request = request.header(BODY_HASH_HEADER, body_hash);
+            }
         }
         let response = request.send().await.unwrap();
         let status = StatusCode::from_u16(response.status().as_u16()).unwrap();
@@ -125,7 +131,7 @@ fn post(
     })
 }
 
-fn signed(key: &SigningKey, timestamp: u64, body: &[u8]) -> Option<(String, String)> {
+fn signed(key: &SigningKey, timestamp: u64, body: &[u8]) -> Option<RequestHeaders> {
     Some(sign_request(key, timestamp, body).unwrap())
 }
 
@@ -149,7 +155,25 @@ fn requests_must_be_signed_by_a_served_node() {
         ),
         ("stale timestamp", signed(&node_key(), now - 1_000, &body), "away from"),
         ("future timestamp", signed(&node_key(), now + 1_000, &body), "away from"),
-        ("signature of another body", signed(&node_key(), now, b"{}"), "not a node"),
+        (
+            "signature of another body",
+            signed(&node_key(), now, b"{}"),
+            "not to the signed x-anh-body-hash",
+        ),
+        (
+            "no body hash",
+            signed(&node_key(), now, &body)
+                .map(|h| RequestHeaders { body_hash: String::new(), ..h }),
+            "missing or malformed x-anh-body-hash",
+        ),
+        (
+            "the hash of another body",
+            signed(&node_key(), now, &body).map(|h| RequestHeaders {
+                body_hash: alloy_primitives::keccak256(b"{}").to_string(),
+                ..h
+            }),
+            "not a node this executor serves",
+        ),
     ];
     for (name, headers, want) in cases {
         let (status, answer) = post(&world, &compute, body.clone(), headers);
@@ -492,32 +516,48 @@ fn cli_run_serves_the_node_it_asks_about() {
     server.abort();
 }
 
-/// Bodies are read before their signature can be checked, so their number is bounded: with
-/// one slot, a client that sends headers (any signature) and then stalls holds it, and the
-/// next request answers 503 "busy" at once, before its body is read; once the stalled
-/// connection is gone, a signed job runs.
+/// A body is read only once its headers' signature is checked: a client without a served
+/// node's key that sends headers and then stalls is answered 401 at once and holds nothing.
+/// Signed bodies read at once are bounded: with one reader, a client replaying a signed
+/// request's headers that then stalls holds it, and the next request answers 503 "busy" at
+/// once, before its body is read; once the stalled connection is gone, a signed job runs.
 #[test]
 fn unauthenticated_bodies_are_bounded() {
-    use tokio::io::AsyncWriteExt;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let world = World::new(0);
     let (_node, node_url) = start_node(&world);
     let limits = ServerLimits { max_unauthenticated: 1, ..ServerLimits::default() };
     let remote = start_executor(&world, &node_url, 1, limits, None);
     let job = infer_job(&world.mlp, &mlp_input(0.0), Rule::EXACT);
     let body = serde_json::to_vec(&job).unwrap();
-    let (timestamp, signature) = sign_request(&node_key(), unix_now(), &body).unwrap();
     let host = remote.url.trim_start_matches("http://").to_string();
-    let stalled = world.rt.block_on(async {
-        let mut stream = tokio::net::TcpStream::connect(&host).await.unwrap();
-        let head = format!(
-            "POST /v1/compute HTTP/1.1\r\nhost: {host}\r\ncontent-type: application/json\r\n\
-             content-length: 1000000\r\n{TIMESTAMP_HEADER}: {timestamp}\r\n\
-             {SIGNATURE_HEADER}: {signature}\r\n\r\n{{"
-        );
-        stream.write_all(head.as_bytes()).await.unwrap();
-        stream.flush().await.unwrap();
-        stream
+    let stall = |headers: RequestHeaders| {
+        let RequestHeaders { timestamp, signature, body_hash } = headers;
+        world.rt.block_on(async {
+            let mut stream = tokio::net::TcpStream::connect(&host).await.unwrap();
+            let head = format!(
+                "POST /v1/compute HTTP/1.1\r\nhost: {host}\r\ncontent-type: application/json\r\n\
+                 content-length: 1000000\r\n{TIMESTAMP_HEADER}: {timestamp}\r\n\
+                 {SIGNATURE_HEADER}: {signature}\r\n{BODY_HASH_HEADER}: {body_hash}\r\n\r\n{{"
+            );
+            stream.write_all(head.as_bytes()).await.unwrap();
+            stream.flush().await.unwrap();
+            stream
+        })
+    };
+    // A stranger's stalled upload: refused before its body is read.
+    let mut stranger = stall(sign_request(&signing_key(201), unix_now(), &body).unwrap());
+    let answer = world.rt.block_on(async {
+        let mut answer = vec![0u8; 4096];
+        let n = tokio::time::timeout(Duration::from_secs(10), stranger.read(&mut answer))
+            .await
+            .expect("answered without waiting for the body")
+            .unwrap();
+        String::from_utf8_lossy(&answer[..n]).into_owned()
     });
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    assert!(answer.contains("not a node this executor serves"), "{answer}");
+    let stalled = stall(sign_request(&node_key(), unix_now(), &body).unwrap());
     let compute = format!("{}/v1/compute", remote.url);
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let answer = loop {
