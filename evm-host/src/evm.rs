@@ -138,6 +138,18 @@ impl EvmConfig {
         self.ledger().map(|l| l.take_unprovable()).unwrap_or_default()
     }
 
+    /// A mark of the jobs the block being built has recorded ([`JobLedger::mark`]).
+    pub fn ledger_mark(&self) -> usize {
+        self.ledger().map_or(0, |l| l.mark())
+    }
+
+    /// Forgets the jobs recorded since `mark` ([`JobLedger::forget_since`]).
+    pub fn forget_records_since(&self, mark: usize) {
+        if let Some(ledger) = self.ledger() {
+            ledger.forget_since(mark);
+        }
+    }
+
     fn ledger(&self) -> Option<&Arc<dyn JobLedger>> {
         self.dnn.as_ref().and_then(|d| d.ledger.as_ref())
     }

@@ -994,6 +994,19 @@ impl JobLedger for CommitteeOracle {
         std::mem::take(&mut *self.unprovable.lock())
     }
 
+    fn mark(&self) -> usize {
+        self.block.lock().order.len()
+    }
+
+    fn forget_since(&self, mark: usize) {
+        let mut block = self.block.lock();
+        let BlockRecords { order, records, .. } = &mut *block;
+        // A member still checking a forgotten job finds no record for its result: ignored.
+        for id in order.drain(mark.min(order.len())..) {
+            records.remove(&id);
+        }
+    }
+
     fn seal(&self, number: u64, parent: B256) -> Option<(Vec<JobRecord>, BlockAttestation)> {
         let mut block = std::mem::take(&mut *self.block.lock());
         self.finish_checks(&mut block);

@@ -109,6 +109,14 @@ pub trait JobLedger: Send + Sync {
     /// members down, slow or disagreeing), one reason per answer.
     fn take_unprovable(&self) -> Vec<String>;
 
+    /// How many jobs the block being built has recorded so far: a mark for
+    /// [`Self::forget_since`].
+    fn mark(&self) -> usize;
+
+    /// Forgets the jobs first recorded since `mark`: their transaction left the block, and a
+    /// follower refuses a record that no transaction of the block asks for.
+    fn forget_since(&self, mark: usize);
+
     /// Seals block `number` (child of `parent`): [`Self::take_records`], and the committee's
     /// block-level attestation of them ([`crate::seal`]), the records then without signatures
     /// of their own. When no `t` members sign the whole block, the records keep their per-job

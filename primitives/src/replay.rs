@@ -45,6 +45,10 @@ pub struct ReplayOracle {
     failures: Mutex<Vec<String>>,
     /// Records whose signatures were checked (each is checked once, however often it is used).
     checked: Mutex<HashSet<B256>>,
+    /// The jobs the replay asked for.
+    asked: Mutex<HashSet<B256>>,
+    /// The records' jobs in block order.
+    order: Vec<B256>,
     verified: AtomicU64,
 }
 
@@ -63,11 +67,13 @@ impl ReplayOracle {
         Self {
             committee,
             chain_id,
+            order: records.iter().map(|r| r.job).collect(),
             records: records.into_iter().map(|r| (r.job, r)).collect(),
             block: None,
             block_checked: OnceLock::new(),
             failures: Mutex::default(),
             checked: Mutex::default(),
+            asked: Mutex::default(),
             verified: AtomicU64::new(0),
         }
     }
@@ -139,6 +145,14 @@ impl ReplayOracle {
         Ok(())
     }
 
+    /// The first record (in block order) of a job the replay never asked for: no transaction
+    /// of the block used it, so the block may not carry it (a builder forgets the jobs of a
+    /// transaction it leaves out). Call it after the block's transactions ran.
+    pub fn unused(&self) -> Option<B256> {
+        let asked = self.asked.lock().ok()?;
+        self.order.iter().find(|&job| !asked.contains(job)).copied()
+    }
+
     /// Records verified so far (each once, by its own signatures or by its block's).
     pub fn verified(&self) -> u64 {
         self.verified.load(Ordering::Relaxed)
@@ -163,6 +177,9 @@ impl ReplayOracle {
         kind: JobKind,
         model: B256,
     ) -> Result<&JobRecord, OracleError> {
+        if let Ok(mut asked) = self.asked.lock() {
+            asked.insert(job);
+        }
         let Some(record) = self.records.get(&job) else {
             return Err(self.fail(format!("the block has no record of job {job}")));
         };

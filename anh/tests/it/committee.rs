@@ -283,7 +283,8 @@ fn member_keys() -> Vec<SigningKey> {
 /// flipped, made by keys outside the committee or made for another block; whose block-level
 /// attestation was stripped from records that carry no signatures of their own; whose sealed
 /// record carries a signature of its own; which records a job twice; or whose per-job signed
-/// record names another model or a kind no job has (fields its signatures do not cover).
+/// record names another model or a kind no job has (fields its signatures do not cover); or
+/// which carries a signed record that no transaction of the block asks for.
 #[tokio::test(flavor = "multi_thread")]
 async fn follower_refuses_tampered_attestations() {
     let builder = node().await;
@@ -395,6 +396,13 @@ async fn follower_refuses_tampered_attestations() {
         jobs[1].kind = 9;
         with_sealed(block, jobs, BlockAttestation::default())
     });
+    // A record no transaction of the block asks for (signed all the same).
+    let unused: Tamper = Arc::new(move |block: Block| {
+        let mut jobs = per_job_signed(&block.jobs);
+        let stray = JobRecord { job: B256::repeat_byte(0x77), ..block.jobs[0].clone() };
+        jobs.extend(per_job_signed(&[stray]));
+        with_sealed(block, jobs, BlockAttestation::default())
+    });
     let cases = [
         (flip, "signature 0".to_string()),
         (tamper, format!("job {job0} at index 0 is not a record the committee signed")),
@@ -422,6 +430,13 @@ async fn follower_refuses_tampered_attestations() {
         (
             unknown_kind,
             format!("job {job1} has kind 9, none of infer (1), register (2) and train (3)"),
+        ),
+        (
+            unused,
+            format!(
+                "job {} is recorded, but no transaction of the block asks for it",
+                B256::repeat_byte(0x77)
+            ),
         ),
     ];
     for (tamper, expected) in cases {

@@ -191,12 +191,15 @@ impl Backend {
                 skipped.insert(sender);
                 continue;
             }
+            let mark = if strict { 0 } else { self.evm.ledger_mark() };
             let result: Result<ExecutionResult, EVMError<Infallible, InvalidTransaction>> =
                 evm.transact_one(tx_env(&tx, sender));
             // Building: a transaction whose DNN job nobody could settle provably leaves the
-            // block, its effects undone, rather than record an outcome no quorum signed.
+            // block, its effects undone, rather than record an outcome no quorum signed; the
+            // jobs it settled leave with it (no transaction of the block asks for them).
             let unprovable = if strict { Vec::new() } else { self.evm.take_unprovable() };
             if result.is_ok() && !unprovable.is_empty() {
+                self.evm.forget_records_since(mark);
                 let _ = evm.finalize();
                 let reason = unprovable.join("; ");
                 warn!(%hash, %reason, "leaving a transaction out of the block");
@@ -240,6 +243,7 @@ impl Backend {
                 }
                 Err(error) => {
                     warn!(%hash, %error, "dropping transaction that cannot execute");
+                    self.evm.forget_records_since(mark);
                     dropped.push(hash);
                     skipped.insert(sender);
                 }

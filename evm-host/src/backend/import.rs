@@ -178,6 +178,11 @@ impl Backend {
             if let Some(failure) = oracle.failures().into_iter().next() {
                 return Err(refuse(format!("attestation check failed: {failure}")));
             }
+            if let Some(job) = oracle.unused() {
+                return Err(refuse(format!(
+                    "job {job} is recorded, but no transaction of the block asks for it"
+                )));
+            }
             self.attestations_verified
                 .fetch_add(oracle.verified(), std::sync::atomic::Ordering::Relaxed);
         }

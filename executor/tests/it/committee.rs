@@ -186,6 +186,29 @@ fn identical_jobs_settle_once_per_block() {
     assert_eq!(oracle.attestations_formed(), 4);
 }
 
+/// The jobs recorded since a mark are forgotten with the transaction that asked for them
+/// (the builder left it out of the block): the block keeps the others, in order, and a job
+/// forgotten and asked again is recorded again.
+#[test]
+fn jobs_since_a_mark_are_forgotten() {
+    let world = World::new(3);
+    let oracle = world.oracle(world.members(), 2, TIMEOUT);
+    infer(&oracle, &world.mlp, mlp_input(1.0), Rule::EXACT).unwrap();
+    let mark = oracle.mark();
+    assert_eq!(mark, 1);
+    infer(&oracle, &world.mlp, mlp_input(2.0), Rule::EXACT).unwrap();
+    infer(&oracle, &world.mlp, mlp_input(1.0), Rule::EXACT).unwrap();
+    assert_eq!(oracle.mark(), 2, "a job asked again is recorded once");
+    oracle.forget_since(mark);
+    assert_eq!(oracle.mark(), 1);
+    infer(&oracle, &world.mlp, mlp_input(3.0), Rule::EXACT).unwrap();
+    let records = oracle.take_records();
+    let id = |x: f32| infer_job(&world.mlp, &mlp_input(x), Rule::EXACT).id();
+    assert_eq!(records.iter().map(|r| r.job).collect::<Vec<_>>(), vec![id(1.0), id(3.0)]);
+    oracle.forget_since(5);
+    assert_eq!(oracle.mark(), 0, "a new block, and a mark past the end forgets nothing");
+}
+
 /// `model_info` settles the registration job: the model's analysis, exactly, verified.
 #[test]
 fn model_info_settles_registration() {
