@@ -242,7 +242,11 @@ impl Executor {
             JobKind::Train => self.train(job, id),
         };
         let output = output.inspect_err(|e| {
-            if let Some(failure) = e.job_failure(job.model) {
+            // Only a failure of the job itself is remembered: a model that is unavailable now
+            // may be fetched later, and a failure signed from memory then would be stale.
+            if let ExecutorError::Failed(_) = e
+                && let Some(failure) = e.job_failure(job.model)
+            {
                 let failure = JobRecord::failure_of(&failure);
                 self.failures.lock().insert(id, failure, &self.config);
             }
@@ -356,6 +360,9 @@ impl Executor {
     /// in (`Ok(Err(why))` when not; `Err` when it cannot tell).
     fn failure_verdict(&self, job: &Job, id: B256, failure: &Bytes) -> Result<Result<(), String>> {
         job.validate()?;
+        if self.cache.lock().contains(&id) {
+            return Ok(Err("this executor computed an output for the job: it did not fail".into()));
+        }
         let cached = self.failures.lock().get(&id);
         let own = match cached {
             Some(own) => Ok(own),

@@ -629,3 +629,28 @@ fn a_wrong_optimistic_answer_makes_the_block_settle_job_by_job() {
     assert_eq!(answered, world.runtime.run(world.mlp.hash, mlp_input(seed)).unwrap());
     assert!(oracle.seal(5, B256::repeat_byte(1)).is_some(), "confirmed in one round");
 }
+
+/// "Model unavailable" is not remembered as the job's outcome: signed while the executor
+/// cannot have the model, refused once it can compute the job (a failure signed then would be
+/// stale). A failure is refused too once the executor holds an output for the job.
+#[test]
+fn an_unavailable_model_is_not_a_remembered_failure() {
+    use anh_executor::Job;
+    use anh_primitives::JobRecord;
+    let world = World::new(1);
+    let executor = &world.executors[0];
+    let bytes = fixture("cnn.onnx");
+    let model = alloy_primitives::keccak256(&bytes);
+    let job = Job::register(CHAIN_ID, model);
+    let error = executor.compute(&job).unwrap_err();
+    let failure = JobRecord::failure_of(&error.job_failure(model).expect("a job failure"));
+    assert!(executor.attest_failure(&job, &failure).is_ok(), "signed while unavailable");
+    world.store.put(&bytes).unwrap();
+    match executor.attest_failure(&job, &failure) {
+        Err(ExecutorError::Refused { reason, .. }) => {
+            assert!(reason.contains("computed an output for the job"), "{reason}")
+        }
+        other => panic!("a stale failure was signed: {other:?}"),
+    }
+    assert!(executor.attest_failure(&job, &failure).is_err(), "and stays refused");
+}
