@@ -6,7 +6,8 @@
 //! [`ExecutorError::Refused`], 503 → [`ExecutorError::Busy`], 413 →
 //! [`ExecutorError::TooLarge`], 422 → [`ExecutorError::Failed`] (with the executor's bare
 //! reason, so that failures compare equal across members) or
-//! [`ExecutorError::JobTooLarge`], 404 → [`ExecutorError::ModelUnavailable`], a timeout →
+//! [`ExecutorError::JobTooLarge`] (code `job-too-large`, with the answer's `job`, `macs` and
+//! `limit`), 404 → [`ExecutorError::ModelUnavailable`], a timeout →
 //! [`ExecutorError::Timeout`], anything else (connection refused, unreadable answer, an
 //! answer for another job) → [`ExecutorError::Transport`].
 
@@ -218,6 +219,15 @@ impl RemoteMember {
             },
             (StatusCode::UNPROCESSABLE_ENTITY, _) if code == "failed" => {
                 ExecutorError::Failed(reason)
+            }
+            // Too large for this executor: not a miss (it answered), not the job's outcome.
+            (StatusCode::UNPROCESSABLE_ENTITY, _) if code == "job-too-large" => {
+                let error = error.as_ref();
+                ExecutorError::JobTooLarge {
+                    job: job.map(Job::id).or(error.and_then(|e| e.job)).unwrap_or_default(),
+                    macs: error.and_then(|e| e.macs).unwrap_or_default(),
+                    limit: error.and_then(|e| e.limit).unwrap_or_default(),
+                }
             }
             (StatusCode::NOT_FOUND, Some(job)) if code == "model-unavailable" => {
                 ExecutorError::ModelUnavailable { model: job.model, reason: from(message) }

@@ -13,7 +13,7 @@
 //! ([`crate::auth`]). `/v1/health` is open: it shows only the executor's address (which the
 //! chain's committee configuration already shows) and its load.
 //!
-//! Every error is JSON `{"error", "code", "reason"?}` ([`ErrorResponse`]) with:
+//! Every error is JSON `{"error", "code", "reason"?, "job"?, "macs"?, "limit"?}` ([`ErrorResponse`]) with:
 //!
 //! | status | code | when |
 //! |---|---|---|
@@ -165,12 +165,19 @@ fn error_response(error: &ExecutorError) -> Response {
         }
         _ => None,
     };
-    let job = match error {
-        ExecutorError::Refused { job, .. } => Some(*job),
-        _ => None,
+    let (job, macs, limit) = match error {
+        ExecutorError::Refused { job, .. } => (Some(*job), None, None),
+        ExecutorError::JobTooLarge { job, macs, limit } => (Some(*job), Some(*macs), Some(*limit)),
+        _ => (None, None, None),
     };
-    let body =
-        ErrorResponse { error: error.to_string(), code: error.code().to_string(), reason, job };
+    let body = ErrorResponse {
+        error: error.to_string(),
+        code: error.code().to_string(),
+        reason,
+        job,
+        macs,
+        limit,
+    };
     (status_of(error), Json(body)).into_response()
 }
 

@@ -86,7 +86,14 @@ pub struct ErrorResponse {
     /// The bare reason of a refusal or a job failure.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    /// The job a refusal is about (a block round names the first job refused).
+    /// The job a refusal is about (a block round names the first job refused), or the job
+    /// too large for the executor.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job: Option<B256>,
+    /// For a job too large: its estimated MACs and the executor's limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub macs: Option<u64>,
+    /// See `macs`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u64>,
 }

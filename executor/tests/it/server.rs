@@ -614,3 +614,32 @@ fn oversized_answers_are_refused() {
     );
     assert_eq!(world.rt.block_on(member.health()).unwrap().busy, 0, "small answers still read");
 }
+
+/// A job over a remote executor's `max_job_macs` comes back as `JobTooLarge` with the job, its
+/// cost and the limit: the member answered (not a transport error, so no back-off), and the
+/// job did not fail (no failure to sign).
+#[test]
+fn a_job_too_large_for_a_remote_member_says_so() {
+    let world = World::new(0);
+    let (_node, node_url) = start_node(&world);
+    let store = Arc::new(ModelStore::temporary().unwrap());
+    let source =
+        Arc::new(NodeModelSource::new(&node_url, store, world.rt.handle().clone()).unwrap());
+    let runtime: Arc<dyn ModelRuntime> = ort(source.clone());
+    let config = anh_executor::ExecutorConfig { max_job_macs: 1, ..Default::default() };
+    let key = ExecutorKey::new(signing_key(1));
+    let executor = Arc::new(Executor::with_config(key, runtime, source, config));
+    let auth = NodeAuth::new([address_of(&node_key())]);
+    let url = serve(&world.rt, router(executor.clone(), ServerLimits::default(), auth));
+    let member = RemoteMember::new(&url, executor.address(), Arc::new(node_key())).unwrap();
+    let job = infer_job(&world.mlp, &mlp_input(0.0), Rule::EXACT);
+    match world.rt.block_on(member.compute(Arc::new(job.clone()))) {
+        Err(ExecutorError::JobTooLarge { job: id, macs, limit }) => {
+            assert_eq!((id, limit), (job.id(), 1));
+            let batch = mlp_input(0.0)[0].shape()[0];
+            assert_eq!(macs, world.mlp.macs() * batch, "the model's cost at the input's batch");
+        }
+        other => panic!("expected JobTooLarge, got {other:?}"),
+    }
+    assert_eq!(executor.stats().computed, 0);
+}
