@@ -396,6 +396,12 @@ async fn follower_refuses_tampered_attestations() {
         jobs[1].kind = 9;
         with_sealed(block, jobs, BlockAttestation::default())
     });
+    // Every attestation holds, the state root does not: refused after the records were
+    // verified, which are not counted then.
+    let wrong_root: Tamper = Arc::new(|mut block: Block| {
+        block.header.state_root = B256::repeat_byte(1);
+        block
+    });
     // A record no transaction of the block asks for (signed all the same).
     let unused: Tamper = Arc::new(move |block: Block| {
         let mut jobs = per_job_signed(&block.jobs);
@@ -431,6 +437,7 @@ async fn follower_refuses_tampered_attestations() {
             unknown_kind,
             format!("job {job1} has kind 9, none of infer (1), register (2) and train (3)"),
         ),
+        (wrong_root, "state root mismatch: computed".into()),
         (
             unused,
             format!(
@@ -439,6 +446,11 @@ async fn follower_refuses_tampered_attestations() {
             ),
         ),
     ];
+    // What a follower verified before the target block: the records of the blocks it kept.
+    let mut kept_records = 0;
+    for number in 1..target {
+        kept_records += raw_block(&url, number).await.jobs.len();
+    }
     for (tamper, expected) in cases {
         let proxy = tampering_proxy(url.clone(), target, tamper).await;
         let follower = follower(&proxy).await;
@@ -454,6 +466,7 @@ async fn follower_refuses_tampered_attestations() {
         let syncing = rpc(&furl, "eth_syncing", json!([])).await["result"].clone();
         assert_eq!(syncing["currentBlock"], json!(format!("{:#x}", target - 1)));
         assert_eq!(stats(&furl).await["inferencesRun"], 0);
+        assert_eq!(stats(&furl).await["attestationsVerified"], kept_records, "{expected}");
     }
 }
 

@@ -183,8 +183,6 @@ impl Backend {
                     "job {job} is recorded, but no transaction of the block asks for it"
                 )));
             }
-            self.attestations_verified
-                .fetch_add(oracle.verified(), std::sync::atomic::Ordering::Relaxed);
         }
         let ours = seal(
             &parent,
@@ -230,6 +228,11 @@ impl Backend {
         }
         let block = Arc::new(ours);
         self.commit(&block, executed.state, &executed.diff).map_err(|e| refuse(e.to_string()))?;
+        // Counted for a block that is kept only.
+        if let Some(oracle) = &oracle {
+            self.attestations_verified
+                .fetch_add(oracle.verified(), std::sync::atomic::Ordering::Relaxed);
+        }
         info!(number, hash = %block.hash, txs = block.transactions.len(), jobs = block.jobs.len(), "imported block");
         Ok(block)
     }
