@@ -53,7 +53,7 @@ use std::{
     fmt,
     sync::{
         Arc,
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
 };
 
@@ -297,29 +297,53 @@ impl Executor {
             ids.iter().map(|id| cache.contains(id) || failures.contains(id)).collect()
         };
         let (here, there): (Vec<usize>, Vec<usize>) = (0..ids.len()).partition(|&i| known[i]);
+        // One job refused (or one that cannot be told) refuses the block: from then on the
+        // jobs not started are not checked (each would run its model).
+        let stop = AtomicBool::new(false);
+        let check = |i: usize| {
+            let v = verdict((&block.jobs[i], &ids[i]));
+            if !matches!(v, Ok(Ok(()))) {
+                stop.store(true, Ordering::Relaxed);
+            }
+            v
+        };
         let mut verdicts: Vec<Option<Result<std::result::Result<(), String>>>> =
             (0..ids.len()).map(|_| None).collect();
         for i in here {
-            verdicts[i] = Some(verdict((&block.jobs[i], &ids[i])));
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            verdicts[i] = Some(check(i));
         }
-        // A check that panicked leaves its job without a verdict (refused below).
-        let checked = anh_primitives::par::map(&there, |&i| verdict((&block.jobs[i], &ids[i])));
-        for (&i, v) in there.iter().zip(checked) {
-            verdicts[i] = v;
+        if !stop.load(Ordering::Relaxed) {
+            let checked = anh_primitives::par::map(&there, |&i| {
+                (!stop.load(Ordering::Relaxed)).then(|| check(i))
+            });
+            // A check that panicked leaves its job without a verdict.
+            for (&i, v) in there.iter().zip(checked) {
+                verdicts[i] = v.flatten();
+            }
         }
-        let verdicts: Vec<_> = verdicts
-            .into_iter()
-            .map(|v| {
-                v.unwrap_or_else(|| {
-                    Err(ExecutorError::Failed("a check of the block did not finish".into()))
-                })
-            })
-            .collect();
+        let stopped = stop.load(Ordering::Relaxed);
         for (i, (&id, verdict)) in ids.iter().zip(verdicts).enumerate() {
-            let verdict = verdict?.map_err(|reason| {
+            let verdict = match verdict {
+                Some(verdict) => verdict?,
+                // Not checked: another job refuses the block.
+                None if stopped => continue,
+                None => {
+                    return Err(ExecutorError::Failed(
+                        "a check of the block did not finish".into(),
+                    ));
+                }
+            };
+            let verdict = verdict.map_err(|reason| {
                 format!("block {}, job {i} of {}: {reason}", block.number, block.jobs.len())
             });
             self.refuse_unless(id, verdict, "refusing to sign a block")?;
+        }
+        if stopped {
+            // Never signed with a job unchecked (a stop always leaves its verdict above).
+            return Err(ExecutorError::Failed("a check of the block did not finish".into()));
         }
         self.sign(&round.digest())
     }

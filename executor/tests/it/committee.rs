@@ -485,6 +485,23 @@ fn an_executor_refuses_a_block_with_a_wrong_outcome() {
         }
         other => panic!("expected a refusal, got {other:?}"),
     }
+    // One refused job refuses the block: the jobs not checked yet are not computed.
+    let computed = executor.stats().computed;
+    let mut wrong_first = block.clone();
+    wrong_first.jobs.swap(0, 1);
+    wrong_first.jobs.extend([0.1, 0.2, 0.3, 0.4, 0.6, 0.7, 0.8, 0.9].map(|s| Settled {
+        job: job(s),
+        output: output(0.0),
+        failure: Bytes::new(),
+    }));
+    match executor.attest_block(&BlockRound::new(wrong_first.clone())) {
+        Err(ExecutorError::Refused { job, reason, .. }) => {
+            assert_eq!(job, wrong_first.jobs[0].job.id());
+            assert!(reason.starts_with("block 4, job 0 of 10: "), "{reason}");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(executor.stats().computed, computed, "the refusal came from the cache, alone");
 }
 
 /// Optimistically, one member answers each job while the block executes, a second checks each
