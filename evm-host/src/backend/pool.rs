@@ -110,6 +110,12 @@ impl Backend {
         impersonated: bool,
     ) -> HostResult<B256> {
         let hash = *tx.tx_hash();
+        // Every way in (raw, signed by a dev key, impersonated) is held to the size a block
+        // may carry: a follower refuses a block with a larger transaction.
+        let size = tx.encode_2718_len();
+        if size > MAX_TX_SIZE {
+            return Err(InvalidTx::Oversized { size, limit: MAX_TX_SIZE }.into());
+        }
         // The pool is locked before the state is read (as in `pending_nonce`), so a block
         // committed in between cannot make the validation stale.
         let mut pool = self.pool.lock();
@@ -121,7 +127,6 @@ impl Backend {
         let state_nonce = |a: &Address| state.account(a).map(|x| x.nonce).unwrap_or(0);
         self.expire_queued(&mut pool, &state_nonce);
         let seq = self.seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let size = tx.encode_2718_len();
         let added = std::time::Instant::now();
         let entry = PoolTx { tx, hash, sender, seq, impersonated, size, added };
         pool.admit(&entry, state_nonce(&sender), &self.pool_limits)?;

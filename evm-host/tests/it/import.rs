@@ -475,6 +475,10 @@ fn a_block_the_pool_would_refuse_is_refused_before_any_recovery() {
 
     let limit = anh_evm_host::backend::MAX_TX_SIZE;
     let huge = sign(&producer, 0, call_tx(0, to, vec![1u8; limit].into(), 30_000_000));
+    // The pool takes no such transaction either, signed (as `eth_sendTransaction` hands it
+    // over) or raw.
+    let error = producer.submit(huge.clone()).unwrap_err().to_string();
+    assert!(error.starts_with("oversized data: transaction size "), "{error}");
     let mined = anh_evm_host::block::MinedTx { tx: huge, ..honest.transactions[0].clone() };
     let reason = refused(vec![mined]);
     assert!(
