@@ -1002,8 +1002,13 @@ impl JobLedger for CommitteeOracle {
         let mut block = self.block.lock();
         let BlockRecords { order, records, .. } = &mut *block;
         // A member still checking a forgotten job finds no record for its result: ignored.
+        // An unprovable outcome is kept for the rest of the block (an identical job fails at
+        // once, without another settlement); out of the order, it is never sealed, and it
+        // never was (`provable`).
         for id in order.drain(mark.min(order.len())..) {
-            records.remove(&id);
+            if records.get(&id).is_some_and(|k| k.pending || is_provable(&k.record)) {
+                records.remove(&id);
+            }
         }
     }
 

@@ -297,12 +297,13 @@ impl Executor {
             ids.iter().map(|id| cache.contains(id) || failures.contains(id)).collect()
         };
         let (here, there): (Vec<usize>, Vec<usize>) = (0..ids.len()).partition(|&i| known[i]);
-        // One job refused (or one that cannot be told) refuses the block: from then on the
-        // jobs not started are not checked (each would run its model).
+        // One job refused refuses the block: from then on the jobs not started are not checked
+        // (each would run its model). A job this executor cannot tell (busy, too large, the
+        // model unavailable) does not stop the others: a refusal among them names its job.
         let stop = AtomicBool::new(false);
         let check = |i: usize| {
             let v = verdict((&block.jobs[i], &ids[i]));
-            if !matches!(v, Ok(Ok(()))) {
+            if matches!(v, Ok(Err(_))) {
                 stop.store(true, Ordering::Relaxed);
             }
             v
@@ -325,6 +326,19 @@ impl Executor {
             }
         }
         let stopped = stop.load(Ordering::Relaxed);
+        let refusal = |i: usize, reason: &str| {
+            format!("block {}, job {i} of {}: {reason}", block.number, block.jobs.len())
+        };
+        if stopped {
+            // A refusal names the job (its answerer goes into back-off), so it comes before a
+            // job this executor could not tell.
+            if let Some((i, reason)) = verdicts.iter().enumerate().find_map(|(i, v)| match v {
+                Some(Ok(Err(reason))) => Some((i, reason)),
+                _ => None,
+            }) {
+                self.refuse_unless(ids[i], Err(refusal(i, reason)), "refusing to sign a block")?;
+            }
+        }
         for (i, (&id, verdict)) in ids.iter().zip(verdicts).enumerate() {
             let verdict = match verdict {
                 Some(verdict) => verdict?,
@@ -336,9 +350,7 @@ impl Executor {
                     ));
                 }
             };
-            let verdict = verdict.map_err(|reason| {
-                format!("block {}, job {i} of {}: {reason}", block.number, block.jobs.len())
-            });
+            let verdict = verdict.map_err(|reason| refusal(i, &reason));
             self.refuse_unless(id, verdict, "refusing to sign a block")?;
         }
         if stopped {

@@ -202,11 +202,36 @@ fn jobs_since_a_mark_are_forgotten() {
     oracle.forget_since(mark);
     assert_eq!(oracle.mark(), 1);
     infer(&oracle, &world.mlp, mlp_input(3.0), Rule::EXACT).unwrap();
+    oracle.forget_since(5);
+    assert_eq!(oracle.mark(), 2, "a mark past the end forgets nothing");
     let records = oracle.take_records();
     let id = |x: f32| infer_job(&world.mlp, &mlp_input(x), Rule::EXACT).id();
     assert_eq!(records.iter().map(|r| r.job).collect::<Vec<_>>(), vec![id(1.0), id(3.0)]);
-    oracle.forget_since(5);
-    assert_eq!(oracle.mark(), 0, "a new block, and a mark past the end forgets nothing");
+}
+
+/// An outcome nobody could prove outlives the forgetting of its transaction: the same job
+/// asked again in the block fails at once (no second settlement, no member asked), and it
+/// is never sealed.
+#[test]
+fn an_unprovable_job_is_remembered_for_the_block() {
+    let world = World::new(3);
+    let mut members = world.members();
+    for member in members.iter_mut().take(2) {
+        *member = Arc::new(FaultyMember::new(member.clone(), Fault::Down));
+    }
+    let counting = Counting::new(members[2].clone());
+    members[2] = counting.clone();
+    let oracle = world.oracle(members, 2, TIMEOUT);
+    let mark = oracle.mark();
+    let first = infer(&oracle, &world.mlp, mlp_input(1.0), Rule::EXACT).unwrap_err();
+    assert!(matches!(first, OracleError::NoQuorum { .. }), "{first}");
+    let computes = counting.computes();
+    assert!(computes >= 1, "the one member up computed the job");
+    oracle.forget_since(mark);
+    let again = infer(&oracle, &world.mlp, mlp_input(1.0), Rule::EXACT).unwrap_err();
+    assert_eq!(again, first);
+    assert_eq!(counting.computes(), computes, "answered from the block's memory");
+    assert!(oracle.take_records().is_empty(), "never sealed");
 }
 
 /// `model_info` settles the registration job: the model's analysis, exactly, verified.
