@@ -441,7 +441,6 @@ fn weightless(mut model: ModelProto) -> ModelProto {
     model
 }
 
-/// `value ≤ bound`, false for NaN.
 /// The recompute rule: every floating-point weight of `candidate` (optimiser state aside) is
 /// within `abs + rel × |own|` (both in units of 1e-9) of the same weight of `own`
 /// ([`anh_primitives::rule::within`]: not finite agrees only with the same value).
