@@ -55,8 +55,9 @@
 //! failure, the block's number and parent hash); a member checks each as it would one by one
 //! (from its cache when it computed the job already) and signs the block digest over their
 //! Merkle root ([`anh_primitives::seal`]). `t` valid signatures seal the block: its records
-//! carry no signatures of their own, and a follower recovers `t` signatures per block. Short of
-//! `t`, the block keeps the records' per-job signatures (its transactions are never lost for
+//! carry no signatures of their own, and a follower recovers `t` signatures per block; a member
+//! that refused the block then goes into back-off (it is wrong, or alone in its results). Short
+//! of `t`, the block keeps the records' per-job signatures (its transactions are never lost for
 //! want of a block round).
 //!
 //! The oracle answers from the record — the output decoded as a replaying node decodes it, or
@@ -612,7 +613,10 @@ impl CommitteeOracle {
     /// `t`; `t` valid signatures of the block digest seal it. `None` when they do not.
     ///
     /// The jobs members refused come back too (with the signatures or without): an
-    /// optimistic answer they refused puts the member that gave it in back-off.
+    /// optimistic answer they refused puts the member that gave it in back-off. A member that
+    /// refused a block the others sealed goes into back-off itself (it is wrong, or alone in
+    /// its results): a member refusing every block would otherwise cost every block a second
+    /// round of asking.
     async fn attest_block(
         &self,
         round: BlockRound,
@@ -631,6 +635,7 @@ impl CommitteeOracle {
         let first = order;
         let mut signatures = BTreeMap::new();
         let mut refused = HashSet::new();
+        let mut refusers = Vec::new();
         for ask in [first, later] {
             if signatures.len() >= t || ask.is_empty() {
                 continue;
@@ -641,8 +646,15 @@ impl CommitteeOracle {
             for (&m, result) in ask.iter().zip(results) {
                 if let Err(ExecutorError::Refused { job, .. }) = &result {
                     refused.insert(*job);
+                    refusers.push(m);
                 }
                 self.accept(&format!("block {number}"), &digest, m, result, &mut signatures);
+            }
+        }
+        if signatures.len() >= t {
+            for m in refusers {
+                tracing::warn!(number, member = %members[m].describe(), "refused a block the committee sealed: it answers last for a while");
+                self.note(m, true);
             }
         }
         if signatures.len() < t {
