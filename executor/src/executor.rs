@@ -325,37 +325,26 @@ impl Executor {
                 verdicts[i] = v.flatten();
             }
         }
-        let stopped = stop.load(Ordering::Relaxed);
-        let refusal = |i: usize, reason: &str| {
-            format!("block {}, job {i} of {}: {reason}", block.number, block.jobs.len())
-        };
-        if stopped {
-            // A refusal names the job (its answerer goes into back-off), so it comes before a
-            // job this executor could not tell.
-            if let Some((i, reason)) = verdicts.iter().enumerate().find_map(|(i, v)| match v {
-                Some(Ok(Err(reason))) => Some((i, reason)),
-                _ => None,
-            }) {
-                self.refuse_unless(ids[i], Err(refusal(i, reason)), "refusing to sign a block")?;
-            }
+        // The first refusal in block order names its job (its answerer goes into back-off):
+        // it comes before any job this executor could not tell.
+        if let Some((i, reason)) = verdicts.iter().enumerate().find_map(|(i, v)| match v {
+            Some(Ok(Err(reason))) => Some((i, reason)),
+            _ => None,
+        }) {
+            let reason = format!("block {}, job {i} of {}: {reason}", block.number, ids.len());
+            return Err(self.refused(ids[i], reason, "refusing to sign a block"));
         }
-        for (i, (&id, verdict)) in ids.iter().zip(verdicts).enumerate() {
-            let verdict = match verdict {
-                Some(verdict) => verdict?,
-                // Not checked: another job refuses the block.
-                None if stopped => continue,
-                None => {
+        for verdict in verdicts {
+            match verdict {
+                Some(Ok(Ok(()))) => {}
+                Some(Err(cannot_tell)) => return Err(cannot_tell),
+                // (A refusal was answered above.) A job without a verdict: its check panicked.
+                Some(Ok(Err(_))) | None => {
                     return Err(ExecutorError::Failed(
                         "a check of the block did not finish".into(),
                     ));
                 }
-            };
-            let verdict = verdict.map_err(|reason| refusal(i, &reason));
-            self.refuse_unless(id, verdict, "refusing to sign a block")?;
-        }
-        if stopped {
-            // Never signed with a job unchecked (a stop always leaves its verdict above).
-            return Err(ExecutorError::Failed("a check of the block did not finish".into()));
+            }
         }
         self.sign(&round.digest())
     }
@@ -378,11 +367,14 @@ impl Executor {
         verdict: std::result::Result<(), String>,
         what: &str,
     ) -> Result<()> {
-        verdict.map_err(|reason| {
-            self.refused.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(%job, %reason, "{what}");
-            ExecutorError::Refused { executor: self.address(), job, reason }
-        })
+        verdict.map_err(|reason| self.refused(job, reason, what))
+    }
+
+    /// Counts and logs a refusal of `job`.
+    fn refused(&self, job: B256, reason: String, what: &str) -> ExecutorError {
+        self.refused.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(%job, %reason, "{what}");
+        ExecutorError::Refused { executor: self.address(), job, reason }
     }
 
     /// Signs `digest` with this executor's key.
