@@ -134,23 +134,11 @@ impl NodeAuth {
         Ok((timestamp, signature))
     }
 
-    /// Checks a request: the headers ([`NodeAuth::check_headers`]) and that the signature of
-    /// `body` is by a node this executor serves. Returns the node's address.
-    pub fn verify(
-        &self,
-        timestamp: Option<&str>,
-        signature: Option<&str>,
-        body: &[u8],
-        now: u64,
-    ) -> Result<Address> {
-        self.verify_hash(timestamp, signature, keccak256(body), now)
-    }
-
     /// Checks a request before its body is read: the headers ([`NodeAuth::check_headers`])
     /// and that the signature over the `body_hash` header is by a node this executor serves.
     /// Returns the node's address and the body's hash the node signed (the body read then
     /// must hash to it).
-    pub fn verify_before_body(
+    pub fn verify(
         &self,
         timestamp: Option<&str>,
         signature: Option<&str>,
@@ -196,70 +184,59 @@ mod tests {
         SigningKey::from_slice(&[i; 32]).unwrap()
     }
 
-    /// A request signed by an allowed node verifies, and recovers that node.
+    /// A request signed by an allowed node verifies before its body is read, and recovers that
+    /// node and the body's hash.
     #[test]
     fn signed_request_verifies() {
         let auth = NodeAuth::new([address_of(&key(1))]);
         let RequestHeaders { timestamp: ts, signature: sig, body_hash } =
             sign_request(&key(1), 1_000, b"{}").unwrap();
-        assert_eq!(auth.verify(Some(&ts), Some(&sig), b"{}", 1_000).unwrap(), address_of(&key(1)));
         assert_eq!(body_hash, keccak256(b"{}").to_string());
+        let want = (address_of(&key(1)), keccak256(b"{}"));
+        assert_eq!(auth.verify(Some(&ts), Some(&sig), Some(&body_hash), 1_000).unwrap(), want);
+        let bare = |h: &str| h.trim_start_matches("0x").to_string();
         assert_eq!(
-            auth.verify_before_body(Some(&ts), Some(&sig), Some(&body_hash), 1_000).unwrap(),
-            (address_of(&key(1)), keccak256(b"{}"))
-        );
-        assert_eq!(
-            auth.verify(Some(&ts), Some(sig.trim_start_matches("0x")), b"{}", 1_100).unwrap(),
-            address_of(&key(1)),
+            auth.verify(Some(&ts), Some(&bare(&sig)), Some(&bare(&body_hash)), 1_100).unwrap(),
+            want,
             "without 0x, 100 s later"
         );
     }
 
-    /// name, timestamp header, signature header, body, executor's clock, expected reason.
-    type Case<'a> = (&'a str, Option<&'a str>, Option<&'a str>, &'a [u8], u64, &'a str);
+    /// name, timestamp, signature, body-hash headers, executor's clock, expected reason.
+    type Case<'a> = (&'a str, Option<&'a str>, Option<&'a str>, Option<&'a str>, u64, &'a str);
 
-    /// Another key, another body, a stale or future timestamp, missing or malformed
+    /// Another key, another body's hash, a stale or future timestamp, missing or malformed
     /// headers: all refused, each with its reason.
     #[test]
     fn bad_requests_are_refused() {
         let auth = NodeAuth::new([address_of(&key(1))]);
         let now = 10_000;
-        let RequestHeaders { timestamp: ts, signature: sig, body_hash } =
+        let RequestHeaders { timestamp: ts, signature: sig, body_hash: hash } =
             sign_request(&key(1), now, b"body").unwrap();
         let other = sign_request(&key(2), now, b"body").unwrap().signature;
-        let cases: [Case<'_>; 7] = [
-            ("foreign key", Some(&ts), Some(&other), b"body", now, "not a node"),
-            ("tampered body", Some(&ts), Some(&sig), b"bodx", now, "not a node"),
-            ("stale", Some(&ts), Some(&sig), b"body", now + 121, "away from"),
-            ("future", Some(&ts), Some(&sig), b"body", now - 121, "away from"),
-            ("unsigned", None, None, b"body", now, "missing"),
-            ("bad timestamp", Some("yesterday"), Some(&sig), b"body", now, "unix seconds"),
-            ("short signature", Some(&ts), Some("0x1234"), b"body", now, "65 bytes"),
+        let other_hash = keccak256(b"bodx").to_string();
+        let (ts, sig, hash) = (Some(ts.as_str()), Some(sig.as_str()), Some(hash.as_str()));
+        let cases: [Case<'_>; 10] = [
+            ("foreign key", ts, Some(&other), hash, now, "not a node"),
+            ("another body's hash", ts, sig, Some(&other_hash), now, "not a node"),
+            ("stale", ts, sig, hash, now + 121, "away from"),
+            ("future", ts, sig, hash, now - 121, "away from"),
+            ("unsigned", None, None, hash, now, "missing"),
+            ("bad timestamp", Some("yesterday"), sig, hash, now, "unix seconds"),
+            ("short signature", ts, Some("0x1234"), hash, now, "65 bytes"),
+            ("no body hash", ts, sig, None, now, "missing or malformed x-anh-body-hash"),
+            ("short body hash", ts, sig, Some("0x12"), now, "missing or malformed x-anh-body-hash"),
+            ("not hex", ts, sig, Some("body"), now, "missing or malformed x-anh-body-hash"),
         ];
-        for (name, ts, sig, body, at, want) in cases {
-            match auth.verify(ts, sig, body, at) {
+        for (name, ts, sig, hash, at, want) in cases {
+            match auth.verify(ts, sig, hash, at) {
                 Err(ExecutorError::Unauthorized(reason)) => {
                     assert!(reason.contains(want), "{name}: {reason}")
                 }
                 other => panic!("{name}: {other:?}"),
             }
         }
-        // Before the body: the hash header must be there, well formed, and the one signed.
-        let other_hash = keccak256(b"bodx").to_string();
-        let hashes: [(Option<&str>, &str); 3] = [
-            (None, "missing or malformed x-anh-body-hash"),
-            (Some("0x12"), "missing or malformed x-anh-body-hash"),
-            (Some(&other_hash), "not a node"),
-        ];
-        for (hash, want) in hashes {
-            match auth.verify_before_body(Some(&ts), Some(&sig), hash, now) {
-                Err(ExecutorError::Unauthorized(reason)) => {
-                    assert!(reason.contains(want), "{hash:?}: {reason}")
-                }
-                other => panic!("{hash:?}: {other:?}"),
-            }
-        }
-        assert!(auth.verify_before_body(Some(&ts), Some(&sig), Some(&body_hash), now).is_ok());
+        assert!(auth.verify(ts, sig, hash, now).is_ok());
     }
 
     /// The digest binds the timestamp and the body, under the request domain.

@@ -187,7 +187,7 @@ impl Server {
     async fn authorized_body(&self, headers: &HeaderMap, body: Body) -> Result<Vec<u8>> {
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
         let now = unix_now();
-        let (_, signed_hash) = self.auth.verify_before_body(
+        let (_, signed_hash) = self.auth.verify(
             header(TIMESTAMP_HEADER),
             header(SIGNATURE_HEADER),
             header(BODY_HASH_HEADER),
