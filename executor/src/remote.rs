@@ -101,22 +101,12 @@ impl RemoteMember {
 
     /// The body of `response`, refused past `limit` bytes (declared or read) — a member's
     /// answer is not trusted to be small.
-    async fn read_capped(&self, mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>> {
+    async fn read_capped(&self, response: reqwest::Response, limit: usize) -> Result<Vec<u8>> {
         let too_large = || ExecutorError::Transport {
             member: self.url.clone(),
             reason: format!("the answer is larger than {limit} bytes"),
         };
-        if response.content_length().is_some_and(|n| n > limit as u64) {
-            return Err(too_large());
-        }
-        let mut bytes = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| self.transport_error(e))? {
-            if bytes.len() + chunk.len() > limit {
-                return Err(too_large());
-            }
-            bytes.extend_from_slice(&chunk);
-        }
-        Ok(bytes)
+        read_capped(response, limit, too_large, |e| self.transport_error(e)).await
     }
 
     /// The executor at `url`, asking it for its address (`GET /v1/health`).
@@ -248,6 +238,28 @@ impl RemoteMember {
         }
         Ok(())
     }
+}
+
+/// The body of `response`, up to `limit` bytes: past it (announced by its length, or read)
+/// `too_large()`, and read no further, so a peer cannot fill this process's memory; a failed
+/// read is `failed(error)`.
+pub async fn read_capped<E>(
+    mut response: reqwest::Response,
+    limit: usize,
+    too_large: impl Fn() -> E,
+    failed: impl Fn(reqwest::Error) -> E,
+) -> std::result::Result<Vec<u8>, E> {
+    if response.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(&failed)? {
+        if bytes.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
 }
 
 impl Member for RemoteMember {
