@@ -490,3 +490,20 @@ fn a_block_the_pool_would_refuse_is_refused_before_any_recovery() {
     assert_eq!(importer.latest().hash, genesis_hash, "nothing committed");
     importer.import_block(honest).expect("the honest block imports");
 }
+
+/// A stored or relayed block whose receipts' cumulative gas goes down does not decode (it was
+/// an underflow, a panic in a debug build), and says why.
+#[test]
+fn receipts_whose_cumulative_gas_goes_down_do_not_decode() {
+    let (_, blocks) = produce();
+    let mut block = blocks[0].clone();
+    assert_eq!(block.transactions.len(), 2);
+    let (first, second) =
+        (block.transactions[0].receipt.clone(), block.transactions[1].receipt.clone());
+    block.transactions[0].receipt = second;
+    block.transactions[1].receipt = first;
+    let error = Block::decode(&block.encode()).map(|_| ()).unwrap_err().to_string();
+    assert!(error.contains("a receipt's cumulative gas"), "{error}");
+    assert!(error.contains("is below the one before it"), "{error}");
+    assert!(Block::decode(&blocks[0].encode()).is_ok(), "the block as mined decodes");
+}
